@@ -1,0 +1,194 @@
+package oauth2refresh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"golang.org/x/oauth2"
+)
+
+// The text returned by Error on any error of this package is for people, not programs: it may
+// change in any release. Branch on the types, fields and sentinels instead.
+
+// Sentinels for the RFC 6749 §5.2 error codes that callers branch on. A *RequestError matches
+// the sentinel of its Code under errors.Is:
+//
+//	if errors.Is(err, oauth2refresh.ErrInvalidGrant) { /* ask the user to sign in again */ }
+var (
+	// ErrInvalidGrant: the refresh token is invalid, expired, revoked, or was issued to
+	// another client. Retrying the same refresh token will not help.
+	ErrInvalidGrant = &codeError{"invalid_grant"}
+	// ErrInvalidClient: client authentication failed (unknown client, wrong secret, or an
+	// authentication method the server does not accept for this client).
+	ErrInvalidClient = &codeError{"invalid_client"}
+	// ErrInvalidRequest: the request is missing a parameter or is otherwise malformed.
+	ErrInvalidRequest = &codeError{"invalid_request"}
+	// ErrInvalidScope: the requested scope is invalid, unknown, or exceeds the grant.
+	ErrInvalidScope = &codeError{"invalid_scope"}
+	// ErrUnauthorizedClient: the client may not use the refresh_token grant.
+	ErrUnauthorizedClient = &codeError{"unauthorized_client"}
+	// ErrUnsupportedGrantType: the server does not support the refresh_token grant.
+	ErrUnsupportedGrantType = &codeError{"unsupported_grant_type"}
+)
+
+// codeError is the type of the code sentinels.
+type codeError struct{ code string }
+
+func (e *codeError) Error() string { return "oauth2refresh: " + e.code }
+
+// RequestError is an OAuth 2.0 error response (RFC 6749 §5.2) from the token endpoint: the
+// server understood the request and refused it. It is returned whatever the HTTP status, since
+// some providers (GitHub, Slack) answer errors with 200 OK.
+//
+// errors.Is(err, ErrInvalidGrant) and the other sentinels match on Code. errors.As with a
+// **oauth2.RetrieveError target also succeeds, filled as golang.org/x/oauth2 fills it, so code
+// written for x/oauth2 keeps working.
+type RequestError struct {
+	// Code is the "error" member, e.g. "invalid_grant".
+	Code string
+	// Description is the "error_description" member, if any.
+	Description string
+	// URI is the "error_uri" member, if any.
+	URI string
+	// StatusCode is the HTTP status of the response.
+	StatusCode int
+	// Header holds the response headers (Retry-After, WWW-Authenticate, ...).
+	Header http.Header
+	// Body is the start of the response body, at most MaxErrorBody bytes.
+	Body []byte
+}
+
+// MaxErrorBody is how many bytes of a response body an error keeps in its Body field.
+const MaxErrorBody = 4 << 10
+
+func (e *RequestError) Error() string {
+	s := "oauth2refresh: token endpoint returned " + strconv.Quote(truncate(e.Code, 64))
+	if e.StatusCode != 0 {
+		s += " (HTTP " + strconv.Itoa(e.StatusCode) + ")"
+	}
+	if e.Description != "" {
+		s += ": " + truncate(e.Description, 200)
+	}
+	return s
+}
+
+// Is reports whether target is the sentinel for e.Code.
+func (e *RequestError) Is(target error) bool {
+	c, ok := target.(*codeError)
+	return ok && c.code == e.Code
+}
+
+// As fills a **oauth2.RetrieveError target the way golang.org/x/oauth2 would have.
+func (e *RequestError) As(target any) bool {
+	p, ok := target.(**oauth2.RetrieveError)
+	if !ok {
+		return false
+	}
+	*p = &oauth2.RetrieveError{
+		Response:         fakeResponse(e.StatusCode, e.Header),
+		Body:             e.Body,
+		ErrorCode:        e.Code,
+		ErrorDescription: e.Description,
+		ErrorURI:         e.URI,
+	}
+	return true
+}
+
+// Temporary reports whether the same request may succeed later: true for HTTP 429 and 5xx
+// answers, false for an error code the server chose at any other status (invalid_grant is
+// permanent).
+func (e *RequestError) Temporary() bool { return temporaryStatus(e.StatusCode) }
+
+// UnexpectedResponseError is a response from the token endpoint that is neither a token
+// response nor an RFC 6749 §5.2 error object: an HTML page from a proxy, truncated JSON, a
+// success without an access_token, a redirect, a non-standard error body.
+//
+// For a non-2xx status, errors.As with a **oauth2.RetrieveError target succeeds, filled as
+// golang.org/x/oauth2 would have filled it.
+type UnexpectedResponseError struct {
+	// StatusCode is the HTTP status of the response.
+	StatusCode int
+	// Header holds the response headers.
+	Header http.Header
+	// Body is the start of the response body, at most MaxErrorBody bytes.
+	Body []byte
+	// Err says what was wrong with the response, when more can be said than its status.
+	// It is returned by Unwrap.
+	Err error
+}
+
+func (e *UnexpectedResponseError) Error() string {
+	s := "oauth2refresh: unexpected token endpoint response (HTTP " + strconv.Itoa(e.StatusCode) + ")"
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns e.Err.
+func (e *UnexpectedResponseError) Unwrap() error { return e.Err }
+
+// Temporary reports whether the same request may succeed later: true for HTTP 429 and 5xx.
+func (e *UnexpectedResponseError) Temporary() bool { return temporaryStatus(e.StatusCode) }
+
+// As fills a **oauth2.RetrieveError target for a non-2xx response.
+func (e *UnexpectedResponseError) As(target any) bool {
+	p, ok := target.(**oauth2.RetrieveError)
+	if !ok || (e.StatusCode >= 200 && e.StatusCode < 300) {
+		return false
+	}
+	*p = &oauth2.RetrieveError{Response: fakeResponse(e.StatusCode, e.Header), Body: e.Body}
+	return true
+}
+
+// TransportError is a failure to get any response from the token endpoint: DNS, connection,
+// TLS, a timeout, or the caller's context ending. Err is the cause, so
+// errors.Is(err, context.DeadlineExceeded) and errors.As(err, &netOpErr) work.
+type TransportError struct {
+	// Err is the cause, as returned by the http.Client.
+	Err error
+}
+
+func (e *TransportError) Error() string {
+	return "oauth2refresh: token request failed: " + e.Err.Error()
+}
+
+// Unwrap returns e.Err.
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// Temporary reports true, except when the request ended because its context was canceled.
+func (e *TransportError) Temporary() bool { return !errors.Is(e.Err, context.Canceled) }
+
+// IsTemporary reports whether err, or an error it wraps, says that the same request may
+// succeed later (see the Temporary methods of RequestError, UnexpectedResponseError and
+// TransportError).
+func IsTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func temporaryStatus(code int) bool {
+	return code == http.StatusTooManyRequests || code >= 500
+}
+
+func fakeResponse(status int, h http.Header) *http.Response {
+	return &http.Response{
+		StatusCode: status,
+		Status:     fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		Header:     h,
+	}
+}
+
+// truncate shortens s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n] + "…"
+}
