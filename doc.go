@@ -1,5 +1,55 @@
-// Package oauth2refresh is an OAuth 2.0 refresh client for Go (RFC 6749 §6) that drops into
-// the golang.org/x/oauth2 ecosystem.
+// Package oauth2refresh is an OAuth 2.0 refresh client that drops into the golang.org/x/oauth2
+// ecosystem: it keeps a service's access token fresh from a refresh token, persists rotated
+// refresh tokens, sends scopes and provider-specific parameters when asked, never makes a caller
+// wait for the network while a valid token exists, and reports every failure as a typed error.
 //
-// TODO: full package doc.
+// # What it implements
+//
+//   - RFC 6749 §6, the refresh_token grant: Endpoint.Refresh performs one grant;
+//     RefreshAccessToken decodes the response into a caller's type (oslo's type parameter).
+//   - RFC 6749 §2.3.1, client authentication: HTTP Basic with the id and secret form-encoded
+//     first (AuthBasic, the default), credentials in the body (AuthRequestBody), public clients
+//     (AuthNone), and AuthAutoDetect, which falls back only after the server rejected the
+//     client's credentials, so a refresh token is never sent twice after it may have been spent.
+//   - RFC 6749 §5.1 and §5.2, token and error responses: JSON, or form-encoded as GitHub sends
+//     without an Accept header; expires_in as a number or a numeric string; errors returned with
+//     HTTP 200 (GitHub, Slack). An error object is a *RequestError, matched with errors.Is
+//     against ErrInvalidGrant and the other sentinels; anything else that is not a token is an
+//     *UnexpectedResponseError; no response at all is a *TransportError. Both response errors
+//     also satisfy errors.As with *oauth2.RetrieveError, as golang.org/x/oauth2 fills it.
+//   - RFC 6749 §10.4, refresh token rotation: TokenSource always sends the newest refresh token,
+//     never one the server rotated out, and hands every new token to OnRefresh before anyone
+//     uses it.
+//   - RFC 6750 §3.1: Transport retries a request once with a new token after the resource
+//     server answered 401.
+//
+// # Usage
+//
+// An Endpoint says where and how to ask; its TokenSource caches the token, refreshes it once for
+// all goroutines, and is an oauth2.TokenSource for oauth2.NewClient, oauth2.Transport and
+// Google's option.WithTokenSource:
+//
+//	ep := &oauth2refresh.Endpoint{
+//		TokenURL:     "https://oauth2.example.com/token",
+//		ClientID:     "my-client",
+//		ClientSecret: os.Getenv("CLIENT_SECRET"),
+//	}
+//	ts := ep.TokenSource(ctx, &oauth2.Token{RefreshToken: saved},
+//		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+//			return db.SaveRefreshToken(ctx, t.RefreshToken) // rotated tokens are never lost
+//		}))
+//	client := oauth2.NewClient(ctx, ts)
+//	resp, err := client.Get("https://api.example.com/v1/me")
+//	if errors.Is(err, oauth2refresh.ErrInvalidGrant) {
+//		// the grant is gone: ask the user to sign in again
+//	}
+//
+// Apps written for golang.org/x/oauth2 switch with the compat package:
+// compat.TokenSource(ctx, cfg, tok) in place of cfg.TokenSource(ctx, tok).
+//
+// # Errors
+//
+// The text of Error() is for people and may change in any release: branch on the types,
+// fields and sentinels. No error message holds the client secret, a refresh token or an access
+// token.
 package oauth2refresh

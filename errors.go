@@ -3,9 +3,10 @@ package oauth2refresh
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode"
 
 	"golang.org/x/oauth2"
 )
@@ -20,18 +21,18 @@ import (
 var (
 	// ErrInvalidGrant: the refresh token is invalid, expired, revoked, or was issued to
 	// another client. Retrying the same refresh token will not help.
-	ErrInvalidGrant = &codeError{"invalid_grant"}
+	ErrInvalidGrant error = &codeError{"invalid_grant"}
 	// ErrInvalidClient: client authentication failed (unknown client, wrong secret, or an
 	// authentication method the server does not accept for this client).
-	ErrInvalidClient = &codeError{"invalid_client"}
+	ErrInvalidClient error = &codeError{"invalid_client"}
 	// ErrInvalidRequest: the request is missing a parameter or is otherwise malformed.
-	ErrInvalidRequest = &codeError{"invalid_request"}
+	ErrInvalidRequest error = &codeError{"invalid_request"}
 	// ErrInvalidScope: the requested scope is invalid, unknown, or exceeds the grant.
-	ErrInvalidScope = &codeError{"invalid_scope"}
+	ErrInvalidScope error = &codeError{"invalid_scope"}
 	// ErrUnauthorizedClient: the client may not use the refresh_token grant.
-	ErrUnauthorizedClient = &codeError{"unauthorized_client"}
+	ErrUnauthorizedClient error = &codeError{"unauthorized_client"}
 	// ErrUnsupportedGrantType: the server does not support the refresh_token grant.
-	ErrUnsupportedGrantType = &codeError{"unsupported_grant_type"}
+	ErrUnsupportedGrantType error = &codeError{"unsupported_grant_type"}
 )
 
 // codeError is the type of the code sentinels.
@@ -46,6 +47,11 @@ func (e *codeError) Error() string { return "oauth2refresh: " + e.code }
 // errors.Is(err, ErrInvalidGrant) and the other sentinels match on Code. errors.As with a
 // **oauth2.RetrieveError target also succeeds, filled as golang.org/x/oauth2 fills it, so code
 // written for x/oauth2 keeps working.
+//
+// The client secret, the refresh token that was sent and any token found in the response
+// (access_token, refresh_token, id_token) are replaced by "[redacted]" in Code, Description,
+// URI and Body, should the server echo them; in Body also in their form-encoded and
+// JSON-escaped forms. Strings shorter than 4 bytes are not looked for.
 type RequestError struct {
 	// Code is the "error" member, e.g. "invalid_grant".
 	Code string
@@ -59,6 +65,8 @@ type RequestError struct {
 	Header http.Header
 	// Body is the start of the response body, at most MaxErrorBody bytes.
 	Body []byte
+
+	status string // the response's status line, e.g. "400 Bad Request", if known
 }
 
 // MaxErrorBody is how many bytes of a response body an error keeps in its Body field.
@@ -70,7 +78,7 @@ func (e *RequestError) Error() string {
 		s += " (HTTP " + strconv.Itoa(e.StatusCode) + ")"
 	}
 	if e.Description != "" {
-		s += ": " + truncate(e.Description, 200)
+		s += ": " + truncate(oneLine(e.Description), 200)
 	}
 	return s
 }
@@ -88,7 +96,7 @@ func (e *RequestError) As(target any) bool {
 		return false
 	}
 	*p = &oauth2.RetrieveError{
-		Response:         fakeResponse(e.StatusCode, e.Header),
+		Response:         fakeResponse(e.StatusCode, e.status, e.Header),
 		Body:             e.Body,
 		ErrorCode:        e.Code,
 		ErrorDescription: e.Description,
@@ -97,10 +105,20 @@ func (e *RequestError) As(target any) bool {
 	return true
 }
 
-// Temporary reports whether the same request may succeed later: true for HTTP 429 and 5xx
-// answers, false for an error code the server chose at any other status (invalid_grant is
-// permanent).
-func (e *RequestError) Temporary() bool { return temporaryStatus(e.StatusCode) }
+// Temporary reports whether the same request may succeed later. The error codes of RFC 6749
+// §5.2 (invalid_grant, invalid_client, ...) are permanent whatever the status; the codes
+// temporarily_unavailable and server_error are temporary; any other code is temporary at
+// HTTP 429 and 5xx only.
+func (e *RequestError) Temporary() bool {
+	switch e.Code {
+	case "invalid_grant", "invalid_client", "invalid_request", "invalid_scope",
+		"unauthorized_client", "unsupported_grant_type":
+		return false
+	case "temporarily_unavailable", "server_error":
+		return true
+	}
+	return temporaryStatus(e.StatusCode)
+}
 
 // UnexpectedResponseError is a response from the token endpoint that is neither a token
 // response nor an RFC 6749 §5.2 error object: an HTML page from a proxy, truncated JSON, a
@@ -108,6 +126,8 @@ func (e *RequestError) Temporary() bool { return temporaryStatus(e.StatusCode) }
 //
 // For a non-2xx status, errors.As with a **oauth2.RetrieveError target succeeds, filled as
 // golang.org/x/oauth2 would have filled it.
+//
+// Secrets in Body are replaced by "[redacted]" as in RequestError.
 type UnexpectedResponseError struct {
 	// StatusCode is the HTTP status of the response.
 	StatusCode int
@@ -118,6 +138,8 @@ type UnexpectedResponseError struct {
 	// Err says what was wrong with the response, when more can be said than its status.
 	// It is returned by Unwrap.
 	Err error
+
+	status string // the response's status line, e.g. "502 Bad Gateway", if known
 }
 
 func (e *UnexpectedResponseError) Error() string {
@@ -140,7 +162,7 @@ func (e *UnexpectedResponseError) As(target any) bool {
 	if !ok || (e.StatusCode >= 200 && e.StatusCode < 300) {
 		return false
 	}
-	*p = &oauth2.RetrieveError{Response: fakeResponse(e.StatusCode, e.Header), Body: e.Body}
+	*p = &oauth2.RetrieveError{Response: fakeResponse(e.StatusCode, e.status, e.Header), Body: e.Body}
 	return true
 }
 
@@ -160,6 +182,7 @@ func (e *TransportError) Error() string {
 func (e *TransportError) Unwrap() error { return e.Err }
 
 // Temporary reports true, except when the request ended because its context was canceled.
+// A deadline that passed is temporary: the endpoint may answer faster next time.
 func (e *TransportError) Temporary() bool { return !errors.Is(e.Err, context.Canceled) }
 
 // IsTemporary reports whether err, or an error it wraps, says that the same request may
@@ -174,12 +197,31 @@ func temporaryStatus(code int) bool {
 	return code == http.StatusTooManyRequests || code >= 500
 }
 
-func fakeResponse(status int, h http.Header) *http.Response {
-	return &http.Response{
-		StatusCode: status,
-		Status:     fmt.Sprintf("%d %s", status, http.StatusText(status)),
-		Header:     h,
+// fakeResponse stands for the response x/oauth2 puts in a RetrieveError; its body was read.
+func fakeResponse(code int, status string, h http.Header) *http.Response {
+	if status == "" {
+		status = strconv.Itoa(code) + " " + http.StatusText(code)
 	}
+	return &http.Response{
+		StatusCode: code,
+		Status:     status,
+		Header:     h,
+		Body:       http.NoBody,
+	}
+}
+
+// oneLine replaces the control characters of s (newlines, tabs, escapes) with spaces, so an
+// error message stays on one line.
+func oneLine(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) < 0 && !strings.ContainsAny(s, "\u2028\u2029") {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 // truncate shortens s to at most n bytes without splitting a UTF-8 sequence.

@@ -1,0 +1,98 @@
+package compat
+
+import (
+	"context"
+	"net/http"
+
+	"golang.org/x/oauth2"
+
+	"github.com/tokenkit/oauth2refresh"
+)
+
+// FromConfig returns an Endpoint for the token URL, client credentials and AuthStyle of c, so
+// that refreshes go over the wire as golang.org/x/oauth2 sends them for c.
+//
+// AuthStyle maps as follows:
+//
+//	oauth2.AuthStyleInHeader   -> oauth2refresh.AuthBasic
+//	oauth2.AuthStyleInParams   -> oauth2refresh.AuthRequestBody, or oauth2refresh.AuthNone when
+//	                              c.ClientSecret is empty (x/oauth2 then sends client_id alone)
+//	oauth2.AuthStyleAutoDetect -> oauth2refresh.AuthAutoDetect
+//
+// The Endpoint's Scopes are left empty even when c.Scopes is not: x/oauth2 sends no scope
+// parameter on a refresh, and the server then grants the scopes of the original grant. Sending
+// c.Scopes instead could narrow a grant made with incremental authorization, or be refused
+// with invalid_scope. Set Scopes on the returned Endpoint to ask for a token with particular
+// scopes (RFC 6749 §6).
+//
+// c.RedirectURL is not copied: it plays no part in a refresh for x/oauth2. A provider that
+// wants it on refresh (GitLab) gets it through the Endpoint's Params.
+//
+// The returned Endpoint has a nil HTTPClient, so it uses the client stored in the context
+// under oauth2.HTTPClient, as x/oauth2 does, and it keeps the Endpoint's defaults where they
+// differ from x/oauth2 (see the package doc): a plain http:// token URL to a host that is not
+// a loopback address is refused unless AllowInsecureHTTP is set, and a token request without
+// a deadline is bounded by oauth2refresh.DefaultTimeout.
+func FromConfig(c *oauth2.Config) *oauth2refresh.Endpoint {
+	e := &oauth2refresh.Endpoint{
+		TokenURL:     c.Endpoint.TokenURL,
+		ClientID:     c.ClientID,
+		ClientSecret: c.ClientSecret,
+	}
+	switch c.Endpoint.AuthStyle {
+	case oauth2.AuthStyleInHeader:
+		e.AuthMethod = oauth2refresh.AuthBasic
+	case oauth2.AuthStyleInParams:
+		e.AuthMethod = oauth2refresh.AuthRequestBody
+		if c.ClientSecret == "" {
+			e.AuthMethod = oauth2refresh.AuthNone
+		}
+	default: // oauth2.AuthStyleAutoDetect; an unknown value, for which x/oauth2 sends no credentials, too
+		e.AuthMethod = oauth2refresh.AuthAutoDetect
+	}
+	return e
+}
+
+// TokenSource is the drop-in for c.TokenSource(ctx, t): it returns a source that starts with t
+// and refreshes it through FromConfig(c). Its dynamic type is *oauth2refresh.TokenSource, for
+// TokenContext and Invalidate; opts are its Options (OnRefresh to persist rotated tokens,
+// EarlyRefresh, ExpiryMargin).
+//
+// As with x/oauth2, refreshes use the *http.Client stored in ctx under oauth2.HTTPClient, or
+// http.DefaultClient. Unlike x/oauth2, ctx's cancellation and deadline are ignored: a source
+// made with a request's context keeps working after that request ends (golang/oauth2#388).
+// c is read once: later changes to it do not affect the source.
+func TokenSource(ctx context.Context, c *oauth2.Config, t *oauth2.Token, opts ...oauth2refresh.Option) oauth2.TokenSource {
+	return FromConfig(c).TokenSource(ctx, t, opts...)
+}
+
+// Client is the drop-in for c.Client(ctx, t): an *http.Client that authorizes every request
+// with a token from TokenSource(ctx, c, t, opts...) through an oauth2refresh.Transport, which
+// also refreshes once and retries a replayable request when the resource server answers 401.
+//
+// Like oauth2.NewClient, it builds on the client stored in ctx under oauth2.HTTPClient, if
+// any: its Transport, CheckRedirect, Jar and Timeout are kept. Unlike oauth2.NewClient, it
+// does not put an oauth2.ReuseTokenSource in front of the source, whose own cache would only
+// ask the source for a new token 10 s before expiry (defeating EarlyRefresh) and would keep
+// serving a token after Invalidate.
+func Client(ctx context.Context, c *oauth2.Config, t *oauth2.Token, opts ...oauth2refresh.Option) *http.Client {
+	ts := FromConfig(c).TokenSource(ctx, t, opts...)
+	return NewClient(ctx, ts)
+}
+
+// NewClient is the drop-in for oauth2.NewClient(ctx, ts) when ts is an
+// *oauth2refresh.TokenSource: see Client for how it differs.
+//
+// As with oauth2.NewClient, a nil ts returns the client stored in ctx, or
+// http.DefaultClient.
+func NewClient(ctx context.Context, ts *oauth2refresh.TokenSource) *http.Client {
+	if ts == nil {
+		if ctx != nil {
+			if hc, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && hc != nil {
+				return hc
+			}
+		}
+		return http.DefaultClient
+	}
+	return oauth2refresh.NewClient(ctx, ts)
+}

@@ -1,0 +1,70 @@
+// Package compat switches an app written for golang.org/x/oauth2 to oauth2refresh with a
+// one-line change, keeping its *oauth2.Config:
+//
+//	ts := cfg.TokenSource(ctx, tok)         // before
+//	ts := compat.TokenSource(ctx, cfg, tok) // after
+//
+//	client := cfg.Client(ctx, tok)         // before
+//	client := compat.Client(ctx, cfg, tok) // after
+//
+// FromConfig returns the oauth2refresh.Endpoint behind both, for what a Config cannot say:
+// scopes on refresh, provider-specific parameters and headers, an explicit AuthMethod.
+//
+// # What stays the same
+//
+// The package's tests run the same scenarios through cfg.TokenSource and compat.TokenSource
+// against one recording test server, and check that:
+//
+//   - the refresh request carries the same form fields and the same Authorization header
+//     for every AuthStyle: HTTP Basic with the id and secret form-encoded first for
+//     AuthStyleInHeader; client_id and client_secret in the body for AuthStyleInParams, or
+//     client_id alone when the secret is empty; for AuthStyleAutoDetect, Basic first and then
+//     the body (without an empty secret) after the server rejected the client's credentials
+//     (HTTP 401);
+//   - no scope parameter is sent on refresh, whatever Config.Scopes holds (see FromConfig);
+//   - the *http.Client stored in the context under oauth2.HTTPClient sends the request;
+//   - the returned token has the same AccessToken, TokenType, RefreshToken (the old one is
+//     kept when the server sends none), Expiry, and Extra values, for JSON and form-encoded
+//     responses;
+//   - on failure, errors.As(err, &retrieveErr) with a *oauth2.RetrieveError succeeds with the
+//     same Response status and header, Body, ErrorCode, ErrorDescription and ErrorURI, for
+//     error objects at any HTTP status (including GitHub's and Slack's 200), form-encoded
+//     errors, and non-JSON or non-standard bodies with an error status.
+//
+// # What is deliberately different
+//
+//   - Rotated refresh tokens can be persisted: the oauth2refresh.OnRefresh option is called
+//     with every new token, in order, before it is used, and a failed save is retried rather
+//     than lost (golang/oauth2#84).
+//   - Scopes can be asked for on refresh by setting the Endpoint's Scopes; x/oauth2 never
+//     sends them.
+//   - Concurrent callers share one refresh, failures included: 20 callers on a failing
+//     endpoint cause one request (x/oauth2 sends 20, one after the other), and further calls
+//     back off for up to 30 s instead of hammering the endpoint.
+//   - AuthStyleAutoDetect falls back to credentials in the body only after the server rejected
+//     the client's authentication (401, invalid_client, unauthorized_client). x/oauth2 also
+//     falls back after invalid_grant, a 5xx or a network error, sending the refresh token a
+//     second time, which a rotating server treats as reuse.
+//   - The context given to TokenSource supplies values only: its cancellation does not break
+//     later refreshes (golang/oauth2#388). Callers bound their own wait with TokenContext.
+//   - Errors are typed (*oauth2refresh.RequestError, *UnexpectedResponseError,
+//     *TransportError), match sentinels such as oauth2refresh.ErrInvalidGrant, and their text
+//     never holds the response body, the secret or a token. x/oauth2's RetrieveError text
+//     quotes the whole body, which may echo the refresh token.
+//   - Requests carry "Accept: application/json" and a User-Agent naming this library (GitHub
+//     answers form-encoded without the first and rejects requests without the second); they
+//     never follow a redirect; without a deadline they are bounded by
+//     oauth2refresh.DefaultTimeout; and a plain http:// token URL to a host that is not a
+//     loopback address is refused unless Endpoint.AllowInsecureHTTP is set.
+//   - compat.Client retries a request once with a new token when the API answers 401, and
+//     keeps no second token cache in front of the source (oauth2.NewClient wraps the source in
+//     an oauth2.ReuseTokenSource, which asks it for a token only 10 s before expiry, so the
+//     source's background EarlyRefresh never starts and Invalidate is not seen).
+//   - Response bodies are read up to 1 MiB like x/oauth2, but errors keep at most
+//     oauth2refresh.MaxErrorBody bytes of them in Body.
+//   - Token.ExpiresIn is also set for form-encoded responses.
+//
+// An existing oauth2.TokenSource, such as the one cfg.TokenSource returned, cannot be wrapped:
+// its refresh token is private to it. Build the source from the Config and the saved token
+// instead. The README's migration section shows each common pattern.
+package compat

@@ -1,0 +1,169 @@
+package oauth2refresh_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/oauth2"
+
+	"github.com/tokenkit/oauth2refresh"
+)
+
+func TestRequestErrorText(t *testing.T) {
+	tests := []struct {
+		name string
+		err  *oauth2refresh.RequestError
+		want string
+	}{
+		{"code", &oauth2refresh.RequestError{Code: "invalid_grant"}, `oauth2refresh: token endpoint returned "invalid_grant"`},
+		{"status", &oauth2refresh.RequestError{Code: "invalid_grant", StatusCode: 400}, `oauth2refresh: token endpoint returned "invalid_grant" (HTTP 400)`},
+		{"description", &oauth2refresh.RequestError{Code: "invalid_grant", StatusCode: 400, Description: "Token has been expired or revoked.", URI: "https://e"},
+			`oauth2refresh: token endpoint returned "invalid_grant" (HTTP 400): Token has been expired or revoked.`},
+		{"multi-line description", &oauth2refresh.RequestError{Code: "x", Description: "a\r\nb\tc\u2028d\x1be"},
+			`oauth2refresh: token endpoint returned "x": a  b c d e`},
+		{"control characters in the code", &oauth2refresh.RequestError{Code: "a\nb"}, `oauth2refresh: token endpoint returned "a\nb"`},
+		{"long description", &oauth2refresh.RequestError{Code: "x", Description: strings.Repeat("é", 150)},
+			`oauth2refresh: token endpoint returned "x": ` + strings.Repeat("é", 100) + "…"},
+		{"long description cut inside a rune", &oauth2refresh.RequestError{Code: "x", Description: "a" + strings.Repeat("é", 150)},
+			`oauth2refresh: token endpoint returned "x": a` + strings.Repeat("é", 99) + "…"},
+		{"long code", &oauth2refresh.RequestError{Code: strings.Repeat("c", 100)},
+			`oauth2refresh: token endpoint returned "` + strings.Repeat("c", 64) + `…"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.err.Error(); got != tc.want {
+				t.Errorf("Error() =\n%q, want\n%q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestOtherErrorTexts(t *testing.T) {
+	cause := errors.New("no access_token in response")
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{&oauth2refresh.UnexpectedResponseError{StatusCode: 502, Body: []byte("<html>secret page</html>")}, "oauth2refresh: unexpected token endpoint response (HTTP 502)"},
+		{&oauth2refresh.UnexpectedResponseError{StatusCode: 200, Err: cause}, "oauth2refresh: unexpected token endpoint response (HTTP 200): no access_token in response"},
+		{&oauth2refresh.TransportError{Err: context.DeadlineExceeded}, "oauth2refresh: token request failed: context deadline exceeded"},
+		{oauth2refresh.ErrInvalidGrant, "oauth2refresh: invalid_grant"},
+		{oauth2refresh.ErrUnsupportedGrantType, "oauth2refresh: unsupported_grant_type"},
+	}
+	for _, tc := range tests {
+		if got := tc.err.Error(); got != tc.want {
+			t.Errorf("Error() = %q, want %q", got, tc.want)
+		}
+	}
+	if u := (&oauth2refresh.UnexpectedResponseError{Err: cause}); !errors.Is(u, cause) {
+		t.Errorf("UnexpectedResponseError does not unwrap to its Err")
+	}
+	if te := (&oauth2refresh.TransportError{Err: context.Canceled}); !errors.Is(fmt.Errorf("x: %w", te), context.Canceled) {
+		t.Errorf("TransportError does not unwrap to its Err")
+	}
+}
+
+func TestSentinels(t *testing.T) {
+	sentinels := map[string]error{
+		"invalid_grant":          oauth2refresh.ErrInvalidGrant,
+		"invalid_client":         oauth2refresh.ErrInvalidClient,
+		"invalid_request":        oauth2refresh.ErrInvalidRequest,
+		"invalid_scope":          oauth2refresh.ErrInvalidScope,
+		"unauthorized_client":    oauth2refresh.ErrUnauthorizedClient,
+		"unsupported_grant_type": oauth2refresh.ErrUnsupportedGrantType,
+	}
+	for _, code := range []string{"invalid_grant", "invalid_client", "invalid_request", "invalid_scope",
+		"unauthorized_client", "unsupported_grant_type", "access_denied", "Invalid_Grant", ""} {
+		err := fmt.Errorf("wrapped: %w", &oauth2refresh.RequestError{Code: code, StatusCode: 400})
+		for c, s := range sentinels {
+			if got := errors.Is(err, s); got != (c == code) {
+				t.Errorf("code %q: errors.Is(err, %v) = %v", code, s, got)
+			}
+		}
+	}
+	// An UnexpectedResponseError matches no code, whatever its status.
+	for _, s := range sentinels {
+		if errors.Is(&oauth2refresh.UnexpectedResponseError{StatusCode: 401}, s) {
+			t.Errorf("UnexpectedResponseError matches %v", s)
+		}
+	}
+}
+
+func TestTemporary(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"plain error", errors.New("x"), false},
+		{"invalid_grant", &oauth2refresh.RequestError{Code: "invalid_grant", StatusCode: 400}, false},
+		{"invalid_grant at 503", &oauth2refresh.RequestError{Code: "invalid_grant", StatusCode: 503}, false},
+		{"invalid_client at 401", &oauth2refresh.RequestError{Code: "invalid_client", StatusCode: 401}, false},
+		{"unknown code at 400", &oauth2refresh.RequestError{Code: "access_denied", StatusCode: 400}, false},
+		{"unknown code at 200", &oauth2refresh.RequestError{Code: "bad_refresh_token", StatusCode: 200}, false},
+		{"unknown code at 429", &oauth2refresh.RequestError{Code: "rate_limit_exceeded", StatusCode: 429}, true},
+		{"unknown code at 500", &oauth2refresh.RequestError{Code: "oops", StatusCode: 500}, true},
+		{"temporarily_unavailable at 400", &oauth2refresh.RequestError{Code: "temporarily_unavailable", StatusCode: 400}, true},
+		{"server_error at 200", &oauth2refresh.RequestError{Code: "server_error", StatusCode: 200}, true},
+		{"unexpected 502", &oauth2refresh.UnexpectedResponseError{StatusCode: 502}, true},
+		{"unexpected 429", &oauth2refresh.UnexpectedResponseError{StatusCode: 429}, true},
+		{"unexpected 200", &oauth2refresh.UnexpectedResponseError{StatusCode: 200}, false},
+		{"unexpected 401", &oauth2refresh.UnexpectedResponseError{StatusCode: 401}, false},
+		{"unexpected 302", &oauth2refresh.UnexpectedResponseError{StatusCode: 302}, false},
+		{"transport", &oauth2refresh.TransportError{Err: errors.New("connection reset")}, true},
+		{"deadline", &oauth2refresh.TransportError{Err: context.DeadlineExceeded}, true},
+		{"canceled", &oauth2refresh.TransportError{Err: fmt.Errorf("x: %w", context.Canceled)}, false},
+		{"wrapped", fmt.Errorf("refreshing: %w", &oauth2refresh.UnexpectedResponseError{StatusCode: 503}), true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := oauth2refresh.IsTemporary(tc.err); got != tc.want {
+				t.Errorf("IsTemporary = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestAsRetrieveErrorByHand covers errors built by callers (in their own tests, say), with no
+// status line from a response.
+func TestAsRetrieveErrorByHand(t *testing.T) {
+	h := http.Header{"Retry-After": {"5"}}
+	type view struct {
+		StatusCode                  int
+		Status                      string
+		Header                      http.Header
+		Body                        string
+		Code, Description, ErrorURI string
+	}
+	v := func(r *oauth2.RetrieveError) view {
+		return view{r.Response.StatusCode, r.Response.Status, r.Response.Header, string(r.Body), r.ErrorCode, r.ErrorDescription, r.ErrorURI}
+	}
+	var re *oauth2.RetrieveError
+	err := fmt.Errorf("w: %w", &oauth2refresh.RequestError{Code: "invalid_grant", Description: "d", URI: "u", StatusCode: 400, Header: h, Body: []byte("b")})
+	if !errors.As(err, &re) {
+		t.Fatal("errors.As failed for a RequestError")
+	}
+	if diff := cmp.Diff(view{400, "400 Bad Request", h, "b", "invalid_grant", "d", "u"}, v(re)); diff != "" {
+		t.Errorf("RetrieveError (-want +got):\n%s", diff)
+	}
+	re = nil
+	if !errors.As(&oauth2refresh.UnexpectedResponseError{StatusCode: 502, Header: h, Body: []byte("<html>")}, &re) {
+		t.Fatal("errors.As failed for a 502 UnexpectedResponseError")
+	}
+	if diff := cmp.Diff(view{502, "502 Bad Gateway", h, "<html>", "", "", ""}, v(re)); diff != "" {
+		t.Errorf("RetrieveError (-want +got):\n%s", diff)
+	}
+	re = nil
+	if errors.As(&oauth2refresh.UnexpectedResponseError{StatusCode: 200}, &re) || re != nil {
+		t.Errorf("errors.As succeeded for a 2xx UnexpectedResponseError, which x/oauth2 never makes a RetrieveError")
+	}
+	if errors.As(&oauth2refresh.TransportError{Err: errors.New("x")}, &re) || re != nil {
+		t.Errorf("errors.As succeeded for a TransportError")
+	}
+}

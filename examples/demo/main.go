@@ -1,0 +1,411 @@
+// Command demo shows oauth2refresh at work, with no account and no setup:
+//
+//	go -C examples/demo run .
+//
+// It starts a real OAuth 2.0 authorization server (ory/fosite, in-process, on loopback) that
+// rotates refresh tokens and revokes a grant whose old refresh token comes back, and a small
+// protected API beside it. Then it behaves like an app: the grant's first token is saved to an
+// oauth2refresh.FileStore with oauth2refresh.SaveToken, and an oauth2.NewClient built on a
+// TokenSource made with oauth2refresh.WithStore (and a nil token: it loads the grant from the
+// store) calls the API across several 2-second access-token lifetimes; the store saves every
+// rotated refresh token to its file. A restart resumes from that file with a fresh TokenSource,
+// and finally an old refresh token is replayed, fosite revokes the grant, and the app gets the
+// typed error oauth2refresh.ErrInvalidGrant. The token file lives in a temporary directory,
+// removed at the end.
+//
+// With these environment variables it runs the same flow against a real provider instead:
+//
+//	OAUTH2REFRESH_TOKEN_URL      the provider's token endpoint (required to select this mode)
+//	OAUTH2REFRESH_CLIENT_ID      the client id
+//	OAUTH2REFRESH_CLIENT_SECRET  the client secret (empty for a public client)
+//	OAUTH2REFRESH_REFRESH_TOKEN  a refresh token (used only when the token file does not exist)
+//	OAUTH2REFRESH_AUTH_METHOD    basic, post, none or auto (default auto, or none without a secret)
+//	OAUTH2REFRESH_SCOPES         scopes to ask for on refresh, space- or comma-separated (optional)
+//	OAUTH2REFRESH_API_URL        a resource to GET with the access token (optional)
+//	OAUTH2REFRESH_TOKEN_DIR      the FileStore's directory (default: oauth2refresh-demo in the
+//	                             temp directory); the token is in demo.json there
+//
+// Against a real provider the token file is kept (mode 0600): when the provider rotates
+// refresh tokens, the newest one is only there. The revocation step is skipped, since it would
+// revoke the real grant. The demo never prints a secret or a token, only the first 6 hex
+// digits of a token's SHA-256.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/conformance/authserver"
+)
+
+func main() {
+	if err := run(context.Background(), defaultConfig(os.Stdout, os.Getenv)); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+// config is what run needs; tests shorten the durations.
+type config struct {
+	out    io.Writer
+	getenv func(string) string
+
+	lifespan time.Duration // access-token lifespan of the local server
+	before   time.Duration // how long the app calls the API before the restart
+	after    time.Duration // and after it
+	every    time.Duration // pause between API calls
+
+	secret string // the local client's secret; random when empty
+	dir    string // the local token directory, kept; a temporary one, removed, when empty
+}
+
+func defaultConfig(out io.Writer, getenv func(string) string) config {
+	return config{out: out, getenv: getenv, lifespan: 2 * time.Second,
+		before: 5 * time.Second, after: 2500 * time.Millisecond, every: 250 * time.Millisecond}
+}
+
+func run(ctx context.Context, c config) error {
+	if c.getenv("OAUTH2REFRESH_TOKEN_URL") != "" {
+		return runProvider(ctx, c)
+	}
+	return runLocal(ctx, c)
+}
+
+// say prints one line of the demo's story.
+func (c config) say(format string, args ...any) {
+	fmt.Fprintf(c.out, format+"\n", args...)
+}
+
+// storeKey is the key of the demo's grant in the FileStore: its token is in Dir/demo.json.
+const storeKey = "demo"
+
+// tokenFile is the file in which a FileStore in dir keeps the demo's grant.
+func tokenFile(dir string) string { return filepath.Join(dir, storeKey+".json") }
+
+// runLocal runs the demo against an in-process fosite server, with the token file in c.dir, or
+// in a temporary directory removed at the end.
+func runLocal(ctx context.Context, c config) error {
+	dir := c.dir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "oauth2refresh-demo-"); err != nil {
+			return err
+		}
+	}
+	err := local(ctx, c, &oauth2refresh.FileStore{Dir: dir})
+	file := tokenFile(dir)
+	info := fileInfo(file)
+	if c.dir != "" {
+		c.say("\ntoken file            %s (%s)", file, info)
+		return err
+	}
+	if rerr := os.RemoveAll(dir); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	c.say("\ntoken file            %s (%s), removed with its temporary directory", file, info)
+	return err
+}
+
+// local is the flow of runLocal, with the grant kept in store.
+func local(ctx context.Context, c config, store *oauth2refresh.FileStore) error {
+	srv, err := authserver.Start(authserver.Options{AccessTokenLifespan: c.lifespan})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	secret := c.secret
+	if secret == "" {
+		secret = rand.Text()
+	}
+	const clientID = "demo-app"
+	if err := srv.AddClient(authserver.Client{ID: clientID, Secret: secret,
+		AuthMethod: authserver.ClientSecretBasic, Scopes: []string{"profile"}}); err != nil {
+		return err
+	}
+	grant, err := srv.IssueRefreshToken(clientID, "profile")
+	if err != nil {
+		return err
+	}
+	apiURL, stopAPI, err := startAPI(srv)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
+	c.say("authorization server  ory/fosite at %s: access tokens live %v, refresh tokens rotate on every use", srv.URL, c.lifespan)
+	c.say("protected API         %s", apiURL)
+
+	// After the authorization code exchange, the app seeds the store with the grant.
+	if err := oauth2refresh.SaveToken(ctx, store, storeKey, &oauth2.Token{RefreshToken: grant.RefreshToken}, time.Minute); err != nil {
+		return err
+	}
+	c.say("signed in             refresh token %s saved with SaveToken to the FileStore in %s", short(grant.RefreshToken), store.Dir)
+
+	e := &oauth2refresh.Endpoint{TokenURL: srv.TokenURL, ClientID: clientID, ClientSecret: secret}
+	c.say("\n1. the app calls the API for %v, through a TokenSource that loads the grant from the store", c.before)
+	if _, err := useAPI(ctx, c, e, store, apiURL, c.before); err != nil {
+		return err
+	}
+
+	c.say("\n2. restart: the process exits, a new one starts with a new TokenSource and resumes from %s", filepath.Base(tokenFile(store.Dir)))
+	ts, err := useAPI(ctx, c, e, store, apiURL, c.after)
+	if err != nil {
+		return err
+	}
+
+	c.say("\n3. the first refresh token %s, long rotated out, is sent again (a leaked copy, or a replica with a stale one)", short(grant.RefreshToken))
+	_, err = e.Refresh(ctx, grant.RefreshToken)
+	if !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
+		return fmt.Errorf("replaying an old refresh token: got %v, want invalid_grant", err)
+	}
+	c.say("   token endpoint: invalid_grant; fosite revokes the whole grant, newest tokens included")
+	status, _, err := get(ctx, oauth2.NewClient(ctx, ts), apiURL)
+	switch {
+	case err == nil:
+		c.say("   the app's next API call: HTTP %d", status)
+		var tok *oauth2.Token
+		if tok, err = ts.Token(); err == nil {
+			ts.Invalidate(tok) // after a 401, force a refresh (oauth2refresh.Transport does this itself)
+			_, err = ts.Token()
+		}
+	case errors.Is(err, oauth2refresh.ErrInvalidGrant):
+		c.say("   the app's next API call needed a refresh first")
+	}
+	if !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
+		return fmt.Errorf("refreshing a revoked grant: got %v, want invalid_grant", err)
+	}
+	c.say("   its refresh fails with errors.Is(err, oauth2refresh.ErrInvalidGrant): time to ask the user to sign in again")
+	st := srv.Stats()
+	c.say("\nserver saw %d token requests (%d refreshes, %d refused) and %d API calls (%d refused)",
+		st.TokenRequests, st.TokensIssued, st.TokenErrors, st.APIRequests, st.APIRejected)
+	return nil
+}
+
+// fileInfo describes the file at path: its mode, or why it cannot be read.
+func fileInfo(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "missing"
+	}
+	return fmt.Sprintf("mode %#o", fi.Mode().Perm())
+}
+
+// useAPI is the app, as one run of its process: a TokenSource made with a nil token and
+// WithStore loads the grant from store, and an oauth2.NewClient built on it calls apiURL every
+// c.every for d. It returns the TokenSource.
+func useAPI(ctx context.Context, c config, e *oauth2refresh.Endpoint, store oauth2refresh.Store, apiURL string, d time.Duration) (*oauth2refresh.TokenSource, error) {
+	held, err := store.Load(ctx, storeKey)
+	if err != nil {
+		return nil, err
+	}
+	if held == nil {
+		return nil, fmt.Errorf("no token stored under %q", storeKey)
+	}
+	c.say("   token file holds refresh token %s%s", short(held.RefreshToken), accessInfo(held))
+	var refreshes atomic.Int64
+	ts := e.TokenSource(ctx, nil,
+		// The store persists: it saves every rotated token before the TokenSource hands it
+		// out. OnRefresh is only here to tell what happens.
+		oauth2refresh.WithStore(store, storeKey),
+		oauth2refresh.OnRefresh(func(_ context.Context, t *oauth2.Token) error {
+			if t.AccessToken != "" && t.AccessToken == held.AccessToken {
+				c.say("   access token %s picked up from the store, no token request", short(t.AccessToken))
+				return nil
+			}
+			refreshes.Add(1)
+			c.say("   refreshed: access token %s for %ds, refresh token rotated to %s, saved by the store", short(t.AccessToken), t.ExpiresIn, short(t.RefreshToken))
+			return nil
+		}),
+		// Tokens here live 2 s: stop serving one half a second before it expires.
+		oauth2refresh.ExpiryMargin(500*time.Millisecond),
+		// Refresh only once a token stops being served. fosite revokes the previous access
+		// token as soon as it rotates, so an early refresh in the background would make the
+		// requests still using it fail with 401 (oauth2refresh.Transport retries those; the
+		// oauth2.NewClient below does not).
+		oauth2refresh.EarlyRefresh(0),
+	)
+	if apiURL == "" {
+		if _, err := ts.Token(); err != nil {
+			return nil, err
+		}
+		return ts, nil
+	}
+	client := oauth2.NewClient(ctx, ts)
+	var calls, ok int
+	for end := time.Now().Add(d); ; {
+		status, body, err := get(ctx, client, apiURL)
+		if err != nil {
+			return nil, err
+		}
+		calls++
+		if status == http.StatusOK {
+			ok++
+			if calls == 1 {
+				c.say("   API: %s", body)
+			}
+		} else {
+			c.say("   API call failed: HTTP %d", status)
+		}
+		if !time.Now().Add(c.every).Before(end) {
+			break
+		}
+		select {
+		case <-time.After(c.every):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	c.say("   %d API calls, %d OK, %d refreshes", calls, ok, refreshes.Load())
+	return ts, nil
+}
+
+// accessInfo describes the access token of a stored token, if it has one.
+func accessInfo(t *oauth2.Token) string {
+	if t.AccessToken == "" {
+		return ", no access token yet"
+	}
+	if left := time.Until(t.Expiry); !t.Expiry.IsZero() {
+		return fmt.Sprintf(" and access token %s (%v left)", short(t.AccessToken), left.Round(100*time.Millisecond))
+	}
+	return " and access token " + short(t.AccessToken)
+}
+
+// get calls url with client and returns the status and the first line of the body.
+func get(ctx context.Context, client *http.Client, url string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if err != nil {
+		return 0, "", err
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	return resp.StatusCode, line, nil
+}
+
+// startAPI starts the protected API on its own loopback port: GET /hello answers for a valid
+// access token from srv and 401 otherwise.
+func startAPI(srv *authserver.Server) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /hello", srv.Protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ti, _ := authserver.TokenInfoFromContext(r.Context())
+		fmt.Fprintf(w, "hello %s, client %s may read your %s\n", ti.Subject, ti.ClientID, strings.Join(ti.Scopes, ", "))
+	})))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ln) //nolint:errcheck // ends with ErrServerClosed
+	return "http://" + ln.Addr().String() + "/hello", func() { hs.Close() }, nil
+}
+
+// runProvider runs the demo against a real provider configured through the environment.
+func runProvider(ctx context.Context, c config) error {
+	e := &oauth2refresh.Endpoint{
+		TokenURL:     c.getenv("OAUTH2REFRESH_TOKEN_URL"),
+		ClientID:     c.getenv("OAUTH2REFRESH_CLIENT_ID"),
+		ClientSecret: c.getenv("OAUTH2REFRESH_CLIENT_SECRET"),
+		Scopes:       strings.FieldsFunc(c.getenv("OAUTH2REFRESH_SCOPES"), func(r rune) bool { return r == ' ' || r == ',' }),
+	}
+	var err error
+	if e.AuthMethod, err = parseAuthMethod(c.getenv("OAUTH2REFRESH_AUTH_METHOD"), e.ClientSecret); err != nil {
+		return err
+	}
+	dir := c.getenv("OAUTH2REFRESH_TOKEN_DIR")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "oauth2refresh-demo")
+	}
+	store := &oauth2refresh.FileStore{Dir: dir}
+	file := tokenFile(dir)
+	apiURL := c.getenv("OAUTH2REFRESH_API_URL")
+	c.say("provider              %s, client %s, %v", e.TokenURL, e.ClientID, e.AuthMethod)
+	stored, err := store.Load(ctx, storeKey)
+	if err != nil {
+		return err
+	}
+	if stored != nil {
+		c.say("token file            %s exists: resuming from it", file)
+	} else {
+		rt := c.getenv("OAUTH2REFRESH_REFRESH_TOKEN")
+		if rt == "" {
+			return fmt.Errorf("set OAUTH2REFRESH_REFRESH_TOKEN (or OAUTH2REFRESH_TOKEN_DIR to a directory holding %s)", filepath.Base(file))
+		}
+		if err := oauth2refresh.SaveToken(ctx, store, storeKey, &oauth2.Token{RefreshToken: rt}, time.Minute); err != nil {
+			return err
+		}
+		c.say("token file            refresh token %s saved with SaveToken to %s", short(rt), file)
+	}
+
+	c.say("\n1. the app gets a token, then is told it was rejected (as after a 401) and refreshes again")
+	ts, err := useAPI(ctx, c, e, store, apiURL, 0)
+	if err != nil {
+		return err
+	}
+	tok, err := ts.Token()
+	if err != nil {
+		return err
+	}
+	ts.Invalidate(tok)
+	if _, err := ts.Token(); err != nil {
+		return err
+	}
+
+	c.say("\n2. restart: a new process starts with a new TokenSource and resumes from %s", filepath.Base(file))
+	if _, err := useAPI(ctx, c, e, store, apiURL, 0); err != nil {
+		return err
+	}
+	c.say("\n3. skipped against a real provider: replaying an old refresh token would revoke your grant")
+	c.say("\ntoken file            %s (%s) holds the newest token; delete it when done", file, fileInfo(file))
+	return nil
+}
+
+// parseAuthMethod reads OAUTH2REFRESH_AUTH_METHOD.
+func parseAuthMethod(s, secret string) (oauth2refresh.AuthMethod, error) {
+	switch strings.ToLower(s) {
+	case "":
+		if secret == "" {
+			return oauth2refresh.AuthNone, nil
+		}
+		return oauth2refresh.AuthAutoDetect, nil
+	case "auto":
+		return oauth2refresh.AuthAutoDetect, nil
+	case "basic", "client_secret_basic":
+		return oauth2refresh.AuthBasic, nil
+	case "post", "body", "client_secret_post":
+		return oauth2refresh.AuthRequestBody, nil
+	case "none", "public":
+		return oauth2refresh.AuthNone, nil
+	}
+	return 0, fmt.Errorf("OAUTH2REFRESH_AUTH_METHOD %q: want basic, post, none or auto", s)
+}
+
+// short identifies a token without revealing it: "#" and the first 6 hex digits of its
+// SHA-256.
+func short(token string) string {
+	if token == "" {
+		return "(none)"
+	}
+	sum := sha256.Sum256([]byte(token))
+	return "#" + hex.EncodeToString(sum[:3])
+}

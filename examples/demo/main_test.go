@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/oauth2"
+
+	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/conformance/authserver"
+)
+
+// checkOutput fails the test unless out matches every pattern, and contains none of secrets
+// nor anything that looks like a fosite token ("ory_at_...", "ory_rt_...").
+func checkOutput(t *testing.T, out string, patterns []string, secrets ...string) {
+	t.Helper()
+	for _, p := range patterns {
+		if !regexp.MustCompile(p).MatchString(out) {
+			t.Errorf("output does not match %q", p)
+		}
+	}
+	for i, s := range append(secrets, "ory_at_", "ory_rt_") {
+		if strings.Contains(out, s) {
+			t.Errorf("output contains secret %d of %d (the last two are fosite's token prefixes)", i+1, len(secrets)+2)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
+	}
+}
+
+// lastMatch returns the first group of the last match of pattern in s, or "".
+func lastMatch(s, pattern string) string {
+	all := regexp.MustCompile(pattern).FindAllStringSubmatch(s, -1)
+	if len(all) == 0 {
+		return ""
+	}
+	return all[len(all)-1][1]
+}
+
+// checkDir fails the test unless dir holds exactly the token file of the demo's grant, mode
+// 0600, and its lock file (no temporary file left behind), and returns the stored token.
+func checkDir(t *testing.T, dir string) *oauth2.Token {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if diff := cmp.Diff([]string{"demo.json", "demo.json.lock"}, names); diff != "" {
+		t.Errorf("files in the token directory (-want +got):\n%s", diff)
+	}
+	fi, err := os.Stat(tokenFile(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file mode %#o; want 0600", fi.Mode().Perm())
+	}
+	tok, err := (&oauth2refresh.FileStore{Dir: dir}).Load(context.Background(), storeKey)
+	if err != nil || tok == nil {
+		t.Fatalf("loading the stored token: %v, %v", tok, err)
+	}
+	return tok
+}
+
+func TestDemoLocal(t *testing.T) {
+	const secret = "demo s3cret/+&é"
+	dir := t.TempDir()
+	var out bytes.Buffer
+	c := config{out: &out, getenv: func(string) string { return "" }, lifespan: 2 * time.Second,
+		before: 2500 * time.Millisecond, after: time.Second, every: 100 * time.Millisecond, secret: secret, dir: dir}
+	if err := run(context.Background(), c); err != nil {
+		t.Fatalf("run: %v\noutput:\n%s", err, out.String())
+	}
+	o := out.String()
+	checkOutput(t, o, []string{
+		`(?m)^authorization server  ory/fosite at http://127\.0\.0\.1:\d+`,
+		`(?m)^signed in +refresh token #[0-9a-f]{6} saved with SaveToken to the FileStore in ` + regexp.QuoteMeta(dir) + `$`,
+		`(?m)^1\. .*\n   token file holds refresh token #[0-9a-f]{6}, no access token yet\n   refreshed: `,
+		`(?m)^   refreshed: access token #[0-9a-f]{6} for [12]s, refresh token rotated to #[0-9a-f]{6}, saved by the store$`,
+		`(?m)^   API: hello user-1, client demo-app may read your profile$`,
+		`(?m)^   (\d+) API calls, \d+ OK, [1-9]\d* refreshes$`,
+		`(?m)^2\. restart: .* resumes from demo\.json\n   token file holds refresh token #[0-9a-f]{6}`,
+		`(?m)^   token endpoint: invalid_grant`,
+		`(?m)^   its refresh fails with errors\.Is\(err, oauth2refresh\.ErrInvalidGrant\)`,
+		// The replayed token and the app's refresh after the revocation: nothing else refused.
+		`(?m)^server saw \d+ token requests \(\d+ refreshes, 2 refused\)`,
+		`\ntoken file +` + regexp.QuoteMeta(tokenFile(dir)) + ` \(mode 0600\)\n$`,
+	}, secret)
+	// Every API call succeeded: "N API calls, N OK".
+	for _, m := range regexp.MustCompile(`(?m)^   (\d+) API calls, (\d+) OK`).FindAllStringSubmatch(o, -1) {
+		if m[1] != m[2] {
+			t.Errorf("%s API calls but %s OK", m[1], m[2])
+		}
+	}
+
+	// The restart resumed from the last token saved before it: the new TokenSource served its
+	// access token, if still valid, or refreshed with its refresh token; either way the API
+	// calls after the restart all succeeded (checked above).
+	before, after, ok := strings.Cut(o, "\n2. restart")
+	if !ok {
+		t.Fatal("no restart in the output")
+	}
+	lastAT := lastMatch(before, `refreshed: access token (#[0-9a-f]{6})`)
+	lastRT := lastMatch(before, `refresh token rotated to (#[0-9a-f]{6})`)
+	m := regexp.MustCompile(`token file holds refresh token (#[0-9a-f]{6})(?: and access token (#[0-9a-f]{6}))?`).FindStringSubmatch(after)
+	if m == nil || m[1] != lastRT || (m[2] != "" && m[2] != lastAT) {
+		t.Errorf("after the restart the token file holds %q; want refresh token %s and access token %s or none", m, lastRT, lastAT)
+	}
+	if m != nil && m[2] != "" && !strings.Contains(after, "access token "+m[2]+" picked up from the store, no token request") {
+		t.Errorf("the restart did not pick up the stored access token %s", m[2])
+	}
+
+	// The token file holds the last token the demo saw.
+	tok := checkDir(t, dir)
+	if got, want := short(tok.RefreshToken), lastMatch(o, `refresh token rotated to (#[0-9a-f]{6})`); got != want {
+		t.Errorf("token file holds refresh token %s; want the last rotated one, %s", got, want)
+	}
+}
+
+// TestDemoLocalTempDir runs the local demo as `go run` does, without API calls to speak of:
+// its token file is in a temporary directory, which is gone at the end.
+func TestDemoLocalTempDir(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	var out bytes.Buffer
+	c := defaultConfig(&out, func(string) string { return "" })
+	c.before, c.after = 0, 0
+	if err := run(context.Background(), c); err != nil {
+		t.Fatalf("run: %v\noutput:\n%s", err, out.String())
+	}
+	m := regexp.MustCompile(`\ntoken file +(\S+) \(mode 0600\), removed with its temporary directory\n$`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("output does not end with the token file's path:\n%s", out.String())
+	}
+	if dir := filepath.Dir(m[1]); filepath.Dir(dir) != tmp {
+		t.Errorf("token file %s; want it in a directory of $TMPDIR (%s)", m[1], tmp)
+	}
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("$TMPDIR holds %d entries after the demo; want none", len(entries))
+	}
+}
+
+// TestDemoProvider runs the real-provider mode against the fosite server standing in for a
+// provider: a post-only client, the token file kept between two runs, then used by a third
+// process, as after a restart.
+func TestDemoProvider(t *testing.T) {
+	srv, err := authserver.Start(authserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	const secret = "pr0vider&secret+/"
+	if err := srv.AddClient(authserver.Client{ID: "real-app", Secret: secret, AuthMethod: authserver.ClientSecretPost,
+		Scopes: []string{"read", "write"}}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := srv.IssueRefreshToken("real-app", "read", "write")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "tokens") // created by the FileStore
+	env := map[string]string{
+		"OAUTH2REFRESH_TOKEN_URL":     srv.TokenURL,
+		"OAUTH2REFRESH_CLIENT_ID":     "real-app",
+		"OAUTH2REFRESH_CLIENT_SECRET": secret,
+		"OAUTH2REFRESH_REFRESH_TOKEN": g.RefreshToken,
+		"OAUTH2REFRESH_AUTH_METHOD":   "post",
+		"OAUTH2REFRESH_SCOPES":        "read,write",
+		"OAUTH2REFRESH_API_URL":       srv.APIURL,
+		"OAUTH2REFRESH_TOKEN_DIR":     dir,
+	}
+	file := regexp.QuoteMeta(tokenFile(dir))
+	const (
+		refreshed = `(?m)^   refreshed: access token #[0-9a-f]{6} for 3[56]\d\ds, refresh token rotated to #[0-9a-f]{6}, saved by the store$`
+		pickedUp  = `(?m)^   access token #[0-9a-f]{6} picked up from the store, no token request$`
+	)
+	for i, want := range [][]string{
+		{
+			`(?m)^token file +refresh token #[0-9a-f]{6} saved with SaveToken to ` + file + `$`,
+			`(?m)^1\. .*\n   token file holds refresh token #[0-9a-f]{6}, no access token yet\n` + refreshed[4:],
+		},
+		{
+			`(?m)^token file +` + file + ` exists: resuming from it$`,
+			`(?m)^1\. .*\n   token file holds refresh token #[0-9a-f]{6} and access token #[0-9a-f]{6} \(59m\d+(\.\d)?s left\)\n` + pickedUp[4:],
+		},
+	} {
+		var out bytes.Buffer
+		c := defaultConfig(&out, func(k string) string { return env[k] })
+		if err := run(context.Background(), c); err != nil {
+			t.Fatalf("run %d: %v\noutput:\n%s", i+1, err, out.String())
+		}
+		checkOutput(t, out.String(), append(want,
+			`(?m)^provider +http://127\.0\.0\.1:\d+/oauth2/token, client real-app, client_secret_post$`,
+			refreshed,
+			`(?m)^   1 API calls, 1 OK, `,
+			// The restart makes no token request: the stored token is still valid.
+			`(?m)^2\. restart: .*\n   token file holds refresh token #[0-9a-f]{6} and access token #[0-9a-f]{6} .*\n`+pickedUp[4:],
+			`(?m)^3\. skipped against a real provider`,
+			`\ntoken file +`+file+` \(mode 0600\) holds the newest token; delete it when done\n$`,
+		), secret, g.RefreshToken)
+	}
+	// Run 1 refreshed twice (no access token yet, then after Invalidate), run 2 once.
+	if st := srv.Stats(); st.TokenRequests != 3 || st.TokenErrors != 0 {
+		t.Errorf("server stats %+v; want 3 token requests, no error", st)
+	}
+
+	// The token file holds the newest token: a new process resumes from it with no request,
+	// its access token works, and so does its refresh token; nothing was ever reused.
+	stored := checkDir(t, dir)
+	ctx := context.Background()
+	e := &oauth2refresh.Endpoint{TokenURL: srv.TokenURL, ClientID: "real-app", ClientSecret: secret, AuthMethod: oauth2refresh.AuthRequestBody}
+	store := &oauth2refresh.FileStore{Dir: dir}
+	ts := e.TokenSource(ctx, nil, oauth2refresh.WithStore(store, storeKey))
+	tok, err := ts.Token()
+	if err != nil {
+		t.Fatalf("token from the store: %v", err)
+	}
+	if tok.AccessToken != stored.AccessToken || srv.TokenRequests() != 3 {
+		t.Errorf("a new TokenSource sent %d token requests and serves access token %s; want none and the stored %s",
+			srv.TokenRequests()-3, short(tok.AccessToken), short(stored.AccessToken))
+	}
+	if status, _, err := get(ctx, oauth2.NewClient(ctx, ts), srv.APIURL); err != nil || status != http.StatusOK {
+		t.Errorf("API call with the stored access token: HTTP %d, %v", status, err)
+	}
+	ts.Invalidate(tok)
+	if _, err := ts.Token(); err != nil {
+		t.Errorf("refreshing with the stored refresh token: %v", err)
+	}
+	if got, _ := store.Load(ctx, storeKey); got == nil || got.RefreshToken == stored.RefreshToken {
+		t.Error("the refresh was not saved to the token file")
+	}
+	if st := srv.Stats(); st.ReuseDetected != 0 || st.TokenErrors != 0 || st.APIRejected != 0 {
+		t.Errorf("server stats %+v; want no reuse, no token error, no API call refused", st)
+	}
+}
+
+// TestDemoProviderErrors: what the real-provider mode says when it cannot start. No request
+// is sent: the token endpoint is not listening.
+func TestDemoProviderErrors(t *testing.T) {
+	const garbage = `{"version":1,"refresh_token":"rt-secret` // truncated
+	tests := []struct {
+		name      string
+		file      string // content of the token file; none when empty
+		env       map[string]string
+		wantErr   string
+		wantTyped bool // a *oauth2refresh.CorruptTokenError
+	}{
+		{name: "no refresh token", wantErr: "set OAUTH2REFRESH_REFRESH_TOKEN"},
+		{name: "corrupt token file", file: garbage, env: map[string]string{"OAUTH2REFRESH_REFRESH_TOKEN": "rt-secret"},
+			wantErr: "demo.json): ", wantTyped: true},
+		{name: "unknown auth method", env: map[string]string{"OAUTH2REFRESH_AUTH_METHOD": "private_key_jwt"}, wantErr: "want basic, post, none or auto"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			env := map[string]string{
+				"OAUTH2REFRESH_TOKEN_URL": "http://127.0.0.1:1/token",
+				"OAUTH2REFRESH_CLIENT_ID": "app",
+				"OAUTH2REFRESH_TOKEN_DIR": dir,
+			}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			if tc.file != "" {
+				if err := os.WriteFile(tokenFile(dir), []byte(tc.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var out bytes.Buffer
+			err := run(context.Background(), defaultConfig(&out, func(k string) string { return env[k] }))
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("run: %v; want an error containing %q", err, tc.wantErr)
+			}
+			var ce *oauth2refresh.CorruptTokenError
+			if errors.As(err, &ce) != tc.wantTyped {
+				t.Errorf("run: %v is a *CorruptTokenError: %v; want %v", err, !tc.wantTyped, tc.wantTyped)
+			}
+			checkOutput(t, out.String()+err.Error(), nil, "rt-secret")
+			if tc.file != "" {
+				if b, err := os.ReadFile(tokenFile(dir)); err != nil || string(b) != tc.file {
+					t.Errorf("token file changed: %q, %v", b, err)
+				}
+			}
+		})
+	}
+}
+
+func TestParseAuthMethod(t *testing.T) {
+	tests := []struct {
+		in, secret string
+		want       oauth2refresh.AuthMethod
+		wantErr    bool
+	}{
+		{"", "s", oauth2refresh.AuthAutoDetect, false},
+		{"", "", oauth2refresh.AuthNone, false},
+		{"auto", "s", oauth2refresh.AuthAutoDetect, false},
+		{"basic", "s", oauth2refresh.AuthBasic, false},
+		{"client_secret_basic", "s", oauth2refresh.AuthBasic, false},
+		{"POST", "s", oauth2refresh.AuthRequestBody, false},
+		{"client_secret_post", "s", oauth2refresh.AuthRequestBody, false},
+		{"none", "", oauth2refresh.AuthNone, false},
+		{"private_key_jwt", "s", 0, true},
+	}
+	for _, tc := range tests {
+		got, err := parseAuthMethod(tc.in, tc.secret)
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("parseAuthMethod(%q, secret set %v) = %v, %v; want %v, error %v", tc.in, tc.secret != "", got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func TestShort(t *testing.T) {
+	if got := short("ory_rt_secret"); !regexp.MustCompile(`^#[0-9a-f]{6}$`).MatchString(got) {
+		t.Errorf("short = %q; want # and 6 hex digits", got)
+	}
+	if got := short(""); got != "(none)" {
+		t.Errorf("short(\"\") = %q", got)
+	}
+}

@@ -1,0 +1,186 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokenkit/oauth2refresh"
+	"golang.org/x/oauth2"
+)
+
+// lifetime is the access-token lifetime step of the benchmarks' token endpoint.
+const lifetime = time.Hour
+
+// memEndpoint is a token endpoint in memory (an http.RoundTripper, no network). Its tokens
+// say expires_in one hour (lifetime); the TokenSource stamps their Expiry with its clock.
+type memEndpoint struct {
+	requests atomic.Int64
+}
+
+func (m *memEndpoint) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	n := m.requests.Add(1)
+	body := fmt.Sprintf(`{"access_token":"at-%d","token_type":"Bearer","expires_in":%d,"refresh_token":"rt-%d"}`,
+		n, int64(lifetime/time.Second), n)
+	return &http.Response{
+		StatusCode: http.StatusOK,
+		Header:     http.Header{"Content-Type": {"application/json"}},
+		Body:       io.NopCloser(strings.NewReader(body)),
+		Request:    r,
+	}, nil
+}
+
+func (m *memEndpoint) endpoint() *oauth2refresh.Endpoint {
+	return &oauth2refresh.Endpoint{TokenURL: "https://auth.example/token", ClientID: "app", ClientSecret: "s3cret",
+		HTTPClient: &http.Client{Transport: m}}
+}
+
+// benchClock is a clock moved by the benchmark.
+type benchClock struct{ ns atomic.Int64 }
+
+func (c *benchClock) now() time.Time { return time.Unix(0, c.ns.Load()) }
+
+// seed stores a first token (refresh token only) under key, unless s is nil.
+func seed(b *testing.B, s oauth2refresh.Store, key string) {
+	b.Helper()
+	if s == nil {
+		return
+	}
+	if err := oauth2refresh.SaveToken(context.Background(), s, key, &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func newSource(m *memEndpoint, s oauth2refresh.Store, key string, opts ...oauth2refresh.Option) *oauth2refresh.TokenSource {
+	var first *oauth2.Token
+	if s == nil {
+		first = &oauth2.Token{RefreshToken: "rt-0"}
+	} else {
+		opts = append(opts, oauth2refresh.WithStore(s, key))
+	}
+	return m.endpoint().TokenSource(context.Background(), first, opts...)
+}
+
+// BenchHotPath measures Token on a cached, valid token, from parallel goroutines: a Store
+// (nil: none) must add nothing to it.
+func BenchHotPath(b *testing.B, s oauth2refresh.Store, key string) {
+	m := &memEndpoint{}
+	seed(b, s, key)
+	ts := newSource(m, s, key)
+	if _, err := ts.Token(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := ts.Token(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchRefresh measures one refresh through s (nil: none), with the token endpoint in memory:
+// the store's share of a refresh (load, lock, save with its durability, release).
+func BenchRefresh(b *testing.B, s oauth2refresh.Store, key string) {
+	m := &memEndpoint{}
+	seed(b, s, key)
+	ts := newSource(m, s, key)
+	if _, err := ts.Token(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		ts.Invalidate(nil)
+		if _, err := ts.Token(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if got := m.requests.Load(); got != int64(b.N)+1 {
+		b.Fatalf("%d token requests for %d refreshes", got, b.N+1)
+	}
+}
+
+// BenchPickUp measures how long a TokenSource takes to pick up a token that another one
+// (another process) refreshed and saved in s: one Load, no lock, no token request.
+func BenchPickUp(b *testing.B, s oauth2refresh.Store, key string) {
+	m := &memEndpoint{}
+	seed(b, s, key)
+	refresher, reader := newSource(m, s, key), newSource(m, s, key)
+	if _, err := refresher.Token(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		refresher.Invalidate(nil)
+		want, err := refresher.Token()
+		if err != nil {
+			b.Fatal(err)
+		}
+		reader.Invalidate(nil)
+		b.StartTimer()
+		got, err := reader.Token()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got.AccessToken != want.AccessToken {
+			b.Fatalf("picked up %q, want %q", got.AccessToken, want.AccessToken)
+		}
+	}
+	b.StopTimer()
+	if got := m.requests.Load(); got != int64(b.N)+1 {
+		b.Fatalf("%d token requests for %d refreshes", got, b.N+1)
+	}
+}
+
+// BenchRefreshesPerLifetime runs `sources` TokenSources (as `sources` processes would, each
+// with its own memory) of `goroutines` callers each on one grant. Each iteration is one access
+// token lifetime: the test clock moves past the token's expiry and every caller asks for a
+// token. It reports the token requests per lifetime: 1 with a shared store, `sources` without
+// (s nil: each source then refreshes on its own, which a rotating server would punish).
+func BenchRefreshesPerLifetime(b *testing.B, s oauth2refresh.Store, key string, sources, goroutines int) {
+	m := &memEndpoint{}
+	seed(b, s, key)
+	clock := &benchClock{}
+	start := time.Now()
+	clock.ns.Store(start.UnixNano())
+	var tss []*oauth2refresh.TokenSource
+	for range sources {
+		tss = append(tss, newSource(m, s, key, oauth2refresh.WithClock(clock.now), oauth2refresh.EarlyRefresh(0)))
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		// The tokens of the previous round, received one lifetime ago, have just expired.
+		clock.ns.Store(start.Add(time.Duration(i) * lifetime).UnixNano())
+		var wg sync.WaitGroup
+		for _, ts := range tss {
+			for range goroutines {
+				wg.Go(func() {
+					if _, err := ts.Token(); err != nil {
+						b.Error(err)
+					}
+				})
+			}
+		}
+		wg.Wait()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(m.requests.Load())/float64(b.N), "refreshes/lifetime")
+	b.ReportMetric(0, "ns/op")
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every check of every module: gofmt, go vet, staticcheck, and go test -race.
+# Usage: bash scripts/test.sh            (from the repository root)
+# Tests that need Redis or PostgreSQL read OAUTH2REFRESH_REDIS_ADDR and OAUTH2REFRESH_POSTGRES_DSN
+# (see .ci/services, which installs and starts both on loopback); without CI set they skip when
+# no server answers.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+STATICCHECK_VERSION=v0.8.2
+bin="$(go env GOPATH)/bin"
+if ! "$bin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+	echo "== installing staticcheck $STATICCHECK_VERSION"
+	go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" || exit 1
+fi
+
+modules=$(find . -name go.mod -not -path '*/testdata/*' -printf '%h\n' | sort)
+fail=0
+step() { # step NAME CMD...: runs CMD, records a failure
+	if ! "${@:2}"; then
+		echo "FAIL: $1"
+		fail=1
+	fi
+}
+for m in $modules; do
+	echo "== module $m"
+	unformatted=$(cd "$m" && gofmt -l .)
+	if [ -n "$unformatted" ]; then
+		echo "FAIL: gofmt in $m: $unformatted"
+		fail=1
+	fi
+	step "go vet in $m" go -C "$m" vet ./...
+	step "staticcheck in $m" bash -c "cd '$m' && '$bin/staticcheck' ./..."
+	step "go test in $m" go -C "$m" test -race -count=1 ./...
+done
+if [ "$fail" -ne 0 ]; then
+	echo "some checks failed"
+	exit 1
+fi
+echo "all checks passed"

@@ -1,0 +1,209 @@
+// Package pgstore is an oauth2refresh.Store on PostgreSQL, for replicas of a service on several
+// machines that share OAuth grants: with it, a grant is refreshed once per token lifetime
+// whatever the number of replicas, and a rotated refresh token is never sent twice.
+//
+//	pool, err := pgxpool.New(ctx, "postgres://...")
+//	store := &pgstore.Store{DB: pool}
+//	if err := store.CreateTable(ctx); err != nil { ... } // or create it with your migrations
+//	ts := endpoint.TokenSource(ctx, nil, oauth2refresh.WithStore(store, "tenant-42"))
+//
+// Each grant is one row of a table (Store.Table; see CreateTable for its definition):
+//
+//	key            text primary key
+//	access_token, token_type, refresh_token, expiry, expires_in
+//	               the token; access_token is NULL while none is stored
+//	fence          bigint: the number of leases ever granted on the grant
+//	lease_until    timestamptz: when the current lease lapses; NULL when released
+//
+// Every operation is one statement, atomic on its own, with no transaction held open while a
+// token request is in flight. Lock is an INSERT ... ON CONFLICT DO UPDATE that succeeds only
+// when no lease is live (by the database server's clock) and increments fence. Save is an
+// UPDATE guarded by "fence = the caller's": a holder whose lease lapsed may still save while
+// nobody took over (its token holds the newest refresh token), but never overwrites the token
+// of a later holder. Release clears lease_until under the same guard. Waiting for a lease
+// polls.
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/tokenkit/oauth2refresh"
+	"golang.org/x/oauth2"
+)
+
+// DefaultTable is the table used when Store.Table is empty.
+const DefaultTable = "oauth2refresh_tokens"
+
+// DB is what Store needs of a database handle; *pgxpool.Pool has it.
+type DB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Store is an oauth2refresh.Store that keeps tokens and leases in a PostgreSQL table. Its
+// methods may be called by any number of goroutines if DB may (a *pgxpool.Pool may; a single
+// *pgx.Conn may not).
+type Store struct {
+	// DB runs the statements, typically a *pgxpool.Pool. It must not be nil.
+	DB DB
+
+	// Table is the table's name, optionally schema-qualified ("auth.tokens"). Empty means
+	// DefaultTable.
+	Table string
+}
+
+var _ oauth2refresh.Store = (*Store)(nil)
+
+// table returns the quoted table name.
+func (s *Store) table() string {
+	name := s.Table
+	if name == "" {
+		name = DefaultTable
+	}
+	return pgx.Identifier(strings.Split(name, ".")).Sanitize()
+}
+
+// CreateTable creates the table if it does not exist.
+func (s *Store) CreateTable(ctx context.Context) error {
+	_, err := s.DB.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.table()+` (
+	key           text PRIMARY KEY,
+	access_token  text,
+	token_type    text,
+	refresh_token text,
+	expiry        timestamptz,
+	expires_in    bigint,
+	fence         bigint NOT NULL DEFAULT 0,
+	lease_until   timestamptz
+)`)
+	if err != nil {
+		return fmt.Errorf("oauth2refresh: postgres store: creating table: %w", err)
+	}
+	return nil
+}
+
+const tokenColumns = `access_token, token_type, refresh_token, expiry, expires_in`
+
+// scanToken scans tokenColumns (after any others in dest): nil if no token is stored.
+func scanToken(row pgx.Row, dest ...any) (*oauth2.Token, error) {
+	var (
+		at, tt, rt *string
+		exp        *time.Time
+		in         *int64
+	)
+	if err := row.Scan(append(dest, &at, &tt, &rt, &exp, &in)...); err != nil {
+		return nil, err
+	}
+	if at == nil {
+		return nil, nil
+	}
+	t := &oauth2.Token{AccessToken: *at}
+	if tt != nil {
+		t.TokenType = *tt
+	}
+	if rt != nil {
+		t.RefreshToken = *rt
+	}
+	if exp != nil {
+		t.Expiry = *exp
+	}
+	if in != nil {
+		t.ExpiresIn = *in
+	}
+	return t, nil
+}
+
+// Load returns the token stored under key, or nil if there is none.
+func (s *Store) Load(ctx context.Context, key string) (*oauth2.Token, error) {
+	t, err := scanToken(s.DB.QueryRow(ctx, `SELECT `+tokenColumns+` FROM `+s.table()+` WHERE key = $1`, key))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("oauth2refresh: postgres store: loading token: %w", err)
+	}
+	return t, nil
+}
+
+// Lock waits until it holds key's lease, polling while another is live, or until ctx is done.
+// ttl is rounded down to a microsecond, the database's precision.
+func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
+	q := `INSERT INTO ` + s.table() + ` AS r (key, fence, lease_until)
+	VALUES ($1, 1, clock_timestamp() + $2::bigint * interval '1 microsecond')
+	ON CONFLICT (key) DO UPDATE SET fence = r.fence + 1, lease_until = EXCLUDED.lease_until
+	WHERE r.lease_until IS NULL OR r.lease_until <= clock_timestamp()
+	RETURNING fence, ` + tokenColumns
+	us := max(ttl.Microseconds(), 1)
+	wait := 2 * time.Millisecond
+	for {
+		var fence int64
+		tok, err := scanToken(s.DB.QueryRow(ctx, q, key, us), &fence)
+		switch {
+		case err == nil:
+			return &lease{s: s, key: key, fence: fence, tok: tok}, nil
+		case !errors.Is(err, pgx.ErrNoRows):
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("oauth2refresh: postgres store: waiting for lease: %w", ctx.Err())
+			}
+			return nil, fmt.Errorf("oauth2refresh: postgres store: taking lease: %w", err)
+		}
+		// Held by another: wait a little.
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("oauth2refresh: postgres store: waiting for lease: %w", ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+}
+
+// lease is a lease on one grant.
+type lease struct {
+	s        *Store
+	key      string
+	fence    int64         // this lease's fencing number
+	tok      *oauth2.Token // stored token when granted
+	released bool
+}
+
+func (l *lease) Token() *oauth2.Token { return l.tok }
+
+func (l *lease) Save(ctx context.Context, t *oauth2.Token) error {
+	if l.released {
+		return fmt.Errorf("oauth2refresh: postgres store: save after release: %w", oauth2refresh.ErrLeaseLost)
+	}
+	var exp *time.Time
+	if !t.Expiry.IsZero() {
+		exp = &t.Expiry
+	}
+	tag, err := l.s.DB.Exec(ctx, `UPDATE `+l.s.table()+`
+	SET access_token = $3, token_type = $4, refresh_token = $5, expiry = $6, expires_in = $7
+	WHERE key = $1 AND fence = $2`,
+		l.key, l.fence, t.AccessToken, t.TokenType, t.RefreshToken, exp, t.ExpiresIn)
+	if err != nil {
+		return fmt.Errorf("oauth2refresh: postgres store: saving token: %w", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("oauth2refresh: postgres store: a newer lease was granted: %w", oauth2refresh.ErrLeaseLost)
+	}
+	return nil
+}
+
+func (l *lease) Release(ctx context.Context) error {
+	if l.released {
+		return nil
+	}
+	_, err := l.s.DB.Exec(ctx, `UPDATE `+l.s.table()+` SET lease_until = NULL WHERE key = $1 AND fence = $2`, l.key, l.fence)
+	if err != nil {
+		return fmt.Errorf("oauth2refresh: postgres store: releasing lease: %w", err)
+	}
+	l.released = true
+	return nil
+}

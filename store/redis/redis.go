@@ -1,0 +1,248 @@
+// Package redisstore is an oauth2refresh.Store on Redis, for replicas of a service on several
+// machines that share OAuth grants: with it, a grant is refreshed once per token lifetime
+// whatever the number of replicas, and a rotated refresh token is never sent twice.
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+//	store := &redisstore.Store{Client: rdb}
+//	ts := endpoint.TokenSource(ctx, nil, oauth2refresh.WithStore(store, "tenant-42"))
+//
+// It uses three Redis keys per grant, all with the hash tag {KEY} so that they live on one
+// Cluster slot:
+//
+//	PREFIX{KEY}:token  the token, as JSON (no expiry: it lives until deleted)
+//	PREFIX{KEY}:lease  the fencing number of the lease holder, set with PX ttl
+//	PREFIX{KEY}:fence  the number of leases ever granted (INCR)
+//
+// Lock, Save and Release are Lua scripts, so each is atomic. A lease is granted only when no
+// other is live, and receives the next fencing number. Save stores the token only if no lease
+// was granted since the caller's (the fence counter still equals its number): a holder whose
+// lease lapsed may still save while nobody took over (its token holds the newest refresh token),
+// but never overwrites the token of a later holder. Release deletes the lease only if it is
+// still the caller's.
+//
+// The lease's expiry is measured by the Redis server's clock; waiting for a lease polls.
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tokenkit/oauth2refresh"
+	"golang.org/x/oauth2"
+)
+
+// DefaultPrefix is the key prefix used when Store.Prefix is empty.
+const DefaultPrefix = "oauth2refresh:"
+
+// Store is an oauth2refresh.Store that keeps tokens and leases in Redis. Its methods may be
+// called by any number of goroutines.
+type Store struct {
+	// Client talks to Redis: a *redis.Client, a failover client or a *redis.ClusterClient.
+	// It must not be nil.
+	Client redis.UniversalClient
+
+	// Prefix is prepended to every key. Empty means DefaultPrefix.
+	Prefix string
+}
+
+var _ oauth2refresh.Store = (*Store)(nil)
+
+// keys returns the token, lease and fence keys of key.
+func (s *Store) keys(key string) (token, lease, fence string) {
+	p := s.Prefix
+	if p == "" {
+		p = DefaultPrefix
+	}
+	base := p + "{" + key + "}:"
+	return base + "token", base + "lease", base + "fence"
+}
+
+// storedToken is the JSON of a token in Redis.
+type storedToken struct {
+	AccessToken  string    `json:"access_token,omitempty"`
+	TokenType    string    `json:"token_type,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+	ExpiresIn    int64     `json:"expires_in,omitempty"`
+}
+
+func encode(t *oauth2.Token) ([]byte, error) {
+	return json.Marshal(storedToken{
+		AccessToken:  t.AccessToken,
+		TokenType:    t.TokenType,
+		RefreshToken: t.RefreshToken,
+		Expiry:       t.Expiry,
+		ExpiresIn:    t.ExpiresIn,
+	})
+}
+
+// decode decodes a stored value; its errors never quote the value.
+func decode(key, location, v string) (*oauth2.Token, error) {
+	var st storedToken
+	var err error
+	if uerr := json.Unmarshal([]byte(v), &st); uerr != nil {
+		var syn *json.SyntaxError
+		switch {
+		case v == "":
+			err = errors.New("empty value")
+		case errors.As(uerr, &syn):
+			err = fmt.Errorf("invalid JSON at byte %d of %d", syn.Offset, len(v))
+		case strings.Contains(uerr.Error(), "unexpected end of JSON input"):
+			err = fmt.Errorf("truncated JSON (%d bytes)", len(v))
+		default:
+			err = errors.New("JSON of the wrong shape")
+		}
+	} else if st.AccessToken == "" && st.RefreshToken == "" {
+		err = errors.New("neither access token nor refresh token")
+	}
+	if err != nil {
+		return nil, &oauth2refresh.CorruptTokenError{Key: key, Location: "redis key " + location, Err: err}
+	}
+	return &oauth2.Token{
+		AccessToken:  st.AccessToken,
+		TokenType:    st.TokenType,
+		RefreshToken: st.RefreshToken,
+		Expiry:       st.Expiry,
+		ExpiresIn:    st.ExpiresIn,
+	}, nil
+}
+
+// Load returns the token stored under key, or nil if there is none.
+func (s *Store) Load(ctx context.Context, key string) (*oauth2.Token, error) {
+	tk, _, _ := s.keys(key)
+	v, err := s.Client.Get(ctx, tk).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("oauth2refresh: redis store: %w", err)
+	}
+	return decode(key, tk, v)
+}
+
+// lockScript grants the lease if none is live: it returns {fence, token} (token absent when
+// none is stored), or {0, pttl} while another lease is live.
+var lockScript = redis.NewScript(`
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl ~= -2 then
+	return {0, pttl}
+end
+local f = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], f, 'PX', ARGV[1])
+local tok = redis.call('GET', KEYS[3])
+if tok then
+	return {f, tok}
+end
+return {f}
+`)
+
+// saveScript stores ARGV[2] if no lease was granted since ARGV[1]'s: 1 if stored, 0 if not.
+var saveScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+	return 0
+end
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
+`)
+
+// releaseScript deletes the lease if it is still ARGV[1]'s.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	redis.call('DEL', KEYS[1])
+end
+return 1
+`)
+
+// Lock waits until it holds key's lease, polling while another is live, or until ctx is done.
+// ttl is rounded up to a whole millisecond.
+func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
+	tk, lk, fk := s.keys(key)
+	ms := max(ttl.Milliseconds(), 1)
+	if time.Duration(ms)*time.Millisecond < ttl {
+		ms++
+	}
+	wait := 2 * time.Millisecond
+	for {
+		res, err := lockScript.Run(ctx, s.Client, []string{lk, fk, tk}, ms).Slice()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("oauth2refresh: redis store: waiting for lease: %w", ctx.Err())
+			}
+			return nil, fmt.Errorf("oauth2refresh: redis store: taking lease: %w", err)
+		}
+		fence, _ := res[0].(int64)
+		if fence > 0 {
+			l := &lease{s: s, key: key, lk: lk, fk: fk, tk: tk, fence: strconv.FormatInt(fence, 10)}
+			if len(res) > 1 {
+				v, _ := res[1].(string)
+				tok, err := decode(key, tk, v)
+				if err != nil {
+					l.Release(context.WithoutCancel(ctx))
+					return nil, err
+				}
+				l.tok = tok
+			}
+			return l, nil
+		}
+		// Held: wait a little, but not past the end of the lease.
+		d := wait
+		if pttl, _ := res[1].(int64); pttl > 0 && time.Duration(pttl)*time.Millisecond < d {
+			d = time.Duration(pttl) * time.Millisecond
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("oauth2refresh: redis store: waiting for lease: %w", ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+}
+
+// lease is a lease on one grant.
+type lease struct {
+	s          *Store
+	key        string
+	lk, fk, tk string
+	fence      string        // this lease's fencing number
+	tok        *oauth2.Token // stored token when granted
+	released   bool
+}
+
+func (l *lease) Token() *oauth2.Token { return l.tok }
+
+func (l *lease) Save(ctx context.Context, t *oauth2.Token) error {
+	if l.released {
+		return fmt.Errorf("oauth2refresh: redis store: save after release: %w", oauth2refresh.ErrLeaseLost)
+	}
+	b, err := encode(t)
+	if err != nil {
+		return fmt.Errorf("oauth2refresh: redis store: encoding token: %w", err)
+	}
+	n, err := saveScript.Run(ctx, l.s.Client, []string{l.fk, l.tk}, l.fence, b).Int()
+	if err != nil {
+		return fmt.Errorf("oauth2refresh: redis store: saving token: %w", err)
+	}
+	if n != 1 {
+		return fmt.Errorf("oauth2refresh: redis store: a newer lease was granted: %w", oauth2refresh.ErrLeaseLost)
+	}
+	return nil
+}
+
+func (l *lease) Release(ctx context.Context) error {
+	if l.released {
+		return nil
+	}
+	if err := releaseScript.Run(ctx, l.s.Client, []string{l.lk}, l.fence).Err(); err != nil {
+		return fmt.Errorf("oauth2refresh: redis store: releasing lease: %w", err)
+	}
+	l.released = true
+	return nil
+}

@@ -1,0 +1,422 @@
+package oauth2refresh_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokenkit/oauth2refresh"
+	"golang.org/x/oauth2"
+)
+
+// rotServer is a token endpoint that rotates refresh tokens and, like a strict provider,
+// revokes the grant when a rotated-out refresh token comes back. It asserts every request.
+type rotServer struct {
+	t         *testing.T
+	srv       *httptest.Server
+	expiresIn atomic.Int64 // expires_in of the next tokens
+	requests  atomic.Int64
+
+	mu      sync.Mutex
+	n       int             // tokens issued; guarded by mu
+	current string          // the refresh token that may be sent; guarded by mu
+	spent   map[string]bool // rotated-out refresh tokens; guarded by mu
+	revoked bool            // a spent refresh token came back; guarded by mu
+}
+
+func newRotServer(t *testing.T, firstRT string, expiresIn int) *rotServer {
+	rs := &rotServer{t: t, current: firstRT, spent: map[string]bool{}}
+	rs.expiresIn.Store(int64(expiresIn))
+	rs.srv = httptest.NewServer(http.HandlerFunc(rs.serve))
+	t.Cleanup(rs.srv.Close)
+	return rs
+}
+
+func (rs *rotServer) endpoint() *oauth2refresh.Endpoint {
+	return &oauth2refresh.Endpoint{TokenURL: rs.srv.URL + "/token", ClientID: "app", ClientSecret: "s3cret"}
+}
+
+func (rs *rotServer) serve(w http.ResponseWriter, r *http.Request) {
+	rs.requests.Add(1)
+	if r.Method != http.MethodPost || r.URL.Path != "/token" {
+		rs.t.Errorf("request %s %s, want POST /token", r.Method, r.URL.Path)
+	}
+	if id, secret, ok := r.BasicAuth(); !ok || id != "app" || secret != "s3cret" {
+		rs.t.Errorf("client authentication: %q, %q, %v", id, secret, ok)
+	}
+	if err := r.ParseForm(); err != nil {
+		rs.t.Errorf("ParseForm: %v", err)
+	}
+	if got := r.PostForm.Get("grant_type"); got != "refresh_token" {
+		rs.t.Errorf("grant_type = %q", got)
+	}
+	if len(r.PostForm) != 2 {
+		rs.t.Errorf("form has %d fields, want grant_type and refresh_token: %v", len(r.PostForm), r.PostForm)
+	}
+	rt := r.PostForm.Get("refresh_token")
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if rt != rs.current || rs.revoked {
+		if rs.spent[rt] {
+			rs.revoked = true
+		}
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":"invalid_grant"}`)
+		return
+	}
+	rs.spent[rt] = true
+	rs.n++
+	rs.current = fmt.Sprintf("rt-%d", rs.n)
+	json.NewEncoder(w).Encode(map[string]any{
+		"access_token":  fmt.Sprintf("at-%d", rs.n),
+		"token_type":    "Bearer",
+		"expires_in":    rs.expiresIn.Load(),
+		"refresh_token": rs.current,
+	})
+}
+
+func (rs *rotServer) isRevoked() bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.revoked
+}
+
+// storeClock is an injectable clock.
+type storeClock struct{ ns atomic.Int64 }
+
+func newStoreClock() *storeClock {
+	c := &storeClock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+func (c *storeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *storeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// faultStore wraps a Store with switchable failures.
+type faultStore struct {
+	oauth2refresh.Store
+	down     atomic.Bool  // Load and Lock fail
+	failSave atomic.Int32 // number of Saves still to fail
+	lostSave atomic.Bool  // Save fails with ErrLeaseLost
+}
+
+var errStoreDown = errors.New("store down")
+
+func (f *faultStore) Load(ctx context.Context, key string) (*oauth2.Token, error) {
+	if f.down.Load() {
+		return nil, errStoreDown
+	}
+	return f.Store.Load(ctx, key)
+}
+
+func (f *faultStore) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
+	if f.down.Load() {
+		return nil, errStoreDown
+	}
+	l, err := f.Store.Lock(ctx, key, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return &faultLease{Lease: l, f: f}, nil
+}
+
+type faultLease struct {
+	oauth2refresh.Lease
+	f *faultStore
+}
+
+func (l *faultLease) Save(ctx context.Context, t *oauth2.Token) error {
+	if l.f.lostSave.Load() {
+		return fmt.Errorf("test: %w", oauth2refresh.ErrLeaseLost)
+	}
+	if l.f.failSave.Add(-1) >= 0 {
+		return errStoreDown
+	}
+	return l.Lease.Save(ctx, t)
+}
+
+func mustLoad(t *testing.T, s oauth2refresh.Store, key string) *oauth2.Token {
+	t.Helper()
+	tok, err := s.Load(context.Background(), key)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return tok
+}
+
+func TestWithStoreOneRefreshForAllSources(t *testing.T) {
+	// Several TokenSources, each with a FileStore of its own on one directory as separate
+	// processes would have, share one grant: one refresh per token lifetime, whatever the
+	// number of sources and goroutines.
+	// The Endpoint sets Expiry from the real clock: the first token lives 60 s, the second an
+	// hour, and the test clock moves 2 minutes in between.
+	ctx := context.Background()
+	rs := newRotServer(t, "rt-0", 60)
+	dir := t.TempDir()
+	clock := newStoreClock()
+	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g",
+		&oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(-time.Second)}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	const sources, goroutines = 4, 8
+	var tss []*oauth2refresh.TokenSource
+	for range sources {
+		tss = append(tss, rs.endpoint().TokenSource(ctx, nil,
+			oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now)))
+	}
+	round := func(want string) {
+		t.Helper()
+		var wg sync.WaitGroup
+		for _, ts := range tss {
+			for range goroutines {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					tok, err := ts.Token()
+					if err != nil {
+						t.Errorf("Token: %v", err)
+						return
+					}
+					if tok.AccessToken != want {
+						t.Errorf("AccessToken = %q, want %q", tok.AccessToken, want)
+					}
+				}()
+			}
+		}
+		wg.Wait()
+	}
+	round("at-1")
+	if n := rs.requests.Load(); n != 1 {
+		t.Errorf("token requests = %d, want 1", n)
+	}
+	if got := mustLoad(t, &oauth2refresh.FileStore{Dir: dir}, "g"); got.RefreshToken != "rt-1" || got.AccessToken != "at-1" {
+		t.Errorf("stored token = %q/%q, want at-1/rt-1", got.AccessToken, got.RefreshToken)
+	}
+	rs.expiresIn.Store(3600)
+	clock.advance(2 * time.Minute)
+	round("at-2")
+	if n := rs.requests.Load(); n != 2 {
+		t.Errorf("token requests = %d, want 2", n)
+	}
+	if rs.isRevoked() {
+		t.Errorf("the grant was revoked")
+	}
+}
+
+func TestWithStoreUsesTokenRefreshedElsewhere(t *testing.T) {
+	// A source holding an old token picks up the one another process saved, without a
+	// request, both when it finds it expired and when it is forced (a 401).
+	ctx := context.Background()
+	rs := newRotServer(t, "rt-9", 3600)
+	s := &oauth2refresh.FileStore{Dir: t.TempDir()}
+	clock := newStoreClock()
+	old := &oauth2.Token{AccessToken: "at-old", RefreshToken: "rt-old", Expiry: clock.now().Add(time.Minute)}
+	ts := rs.endpoint().TokenSource(ctx, old, oauth2refresh.WithStore(s, "g"),
+		oauth2refresh.WithClock(clock.now), oauth2refresh.EarlyRefresh(0))
+	if tok, err := ts.Token(); err != nil || tok.AccessToken != "at-old" {
+		t.Fatalf("Token = %v, %v; want the token it was given", tok, err)
+	}
+	newer := &oauth2.Token{AccessToken: "at-new", RefreshToken: "rt-new", Expiry: clock.now().Add(time.Hour), ExpiresIn: 3600}
+	if err := oauth2refresh.SaveToken(ctx, s, "g", newer, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(55 * time.Second)
+	if tok, err := ts.Token(); err != nil || tok.AccessToken != "at-new" {
+		t.Fatalf("Token after expiry = %v, %v; want the stored one", tok, err)
+	}
+	newest := &oauth2.Token{AccessToken: "at-newest", RefreshToken: "rt-newest", Expiry: clock.now().Add(2 * time.Hour)}
+	if err := oauth2refresh.SaveToken(ctx, s, "g", newest, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	ts.Invalidate(nil)
+	if tok, err := ts.Token(); err != nil || tok.AccessToken != "at-newest" {
+		t.Fatalf("Token after Invalidate = %v, %v; want the stored one", tok, err)
+	}
+	if n := rs.requests.Load(); n != 0 {
+		t.Errorf("token requests = %d, want 0", n)
+	}
+	// Forced again, the stored token is the one held: now it refreshes, with the stored
+	// refresh token.
+	ts.Invalidate(nil)
+	if _, err := ts.Token(); !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
+		t.Errorf("Token = %v, want ErrInvalidGrant (rt-newest is not the server's)", err)
+	}
+	if n := rs.requests.Load(); n != 1 {
+		t.Errorf("token requests = %d, want 1", n)
+	}
+}
+
+func TestWithStoreStart(t *testing.T) {
+	ctx := context.Background()
+	clock := newStoreClock()
+	valid := &oauth2.Token{AccessToken: "at-stored", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
+	expired := &oauth2.Token{AccessToken: "at-stored", RefreshToken: "rt-0", Expiry: clock.now().Add(-time.Hour)}
+	tests := []struct {
+		name     string
+		stored   *oauth2.Token // in the store before
+		given    *oauth2.Token // to TokenSource
+		wantAT   string        // from Token, "" for an error
+		wantErr  error
+		requests int64
+		wantRT   string // stored after, "" for nothing stored
+	}{
+		{"nil token, valid stored token", valid, nil, "at-stored", nil, 0, "rt-0"},
+		{"nil token, expired stored token", expired, nil, "at-1", nil, 1, "rt-1"},
+		{"nil token, empty store", nil, nil, "", oauth2refresh.ErrNoRefreshToken, 0, ""},
+		{"refresh token only, empty store", nil, &oauth2.Token{RefreshToken: "rt-0"}, "at-1", nil, 1, "rt-1"},
+		{"stale refresh token given, newer stored", expired, &oauth2.Token{RefreshToken: "rt-spent"}, "at-1", nil, 1, "rt-1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := newRotServer(t, "rt-0", 3600)
+			s := &oauth2refresh.FileStore{Dir: t.TempDir()}
+			if tc.stored != nil {
+				if err := oauth2refresh.SaveToken(ctx, s, "g", tc.stored, time.Minute); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ts := rs.endpoint().TokenSource(ctx, tc.given, oauth2refresh.WithStore(s, "g"), oauth2refresh.WithClock(clock.now))
+			tok, err := ts.Token()
+			switch {
+			case tc.wantErr != nil:
+				if !errors.Is(err, tc.wantErr) {
+					t.Errorf("Token error = %v, want %v", err, tc.wantErr)
+				}
+			case err != nil:
+				t.Errorf("Token: %v", err)
+			case tok.AccessToken != tc.wantAT:
+				t.Errorf("AccessToken = %q, want %q", tok.AccessToken, tc.wantAT)
+			}
+			if n := rs.requests.Load(); n != tc.requests {
+				t.Errorf("token requests = %d, want %d", n, tc.requests)
+			}
+			got := mustLoad(t, s, "g")
+			switch {
+			case tc.wantRT == "" && got != nil:
+				t.Errorf("stored %v, want nothing", got)
+			case tc.wantRT != "" && (got == nil || got.RefreshToken != tc.wantRT):
+				t.Errorf("stored %v, want refresh token %q", got, tc.wantRT)
+			}
+		})
+	}
+}
+
+func TestWithStoreUnreachable(t *testing.T) {
+	// The store goes down: the token held is still served until it expires (background
+	// refreshes fail quietly), then callers get an error wrapping the store's; once the
+	// store is back, the grant recovers.
+	ctx := context.Background()
+	rs := newRotServer(t, "rt-0", 3600)
+	clock := newStoreClock()
+	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
+	tok0 := &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(60 * time.Second), ExpiresIn: 60}
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", tok0, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	ts := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(fs, "g"), oauth2refresh.WithClock(clock.now))
+	if tok, err := ts.Token(); err != nil || tok.AccessToken != "at-0" {
+		t.Fatalf("Token = %v, %v", tok, err)
+	}
+	fs.down.Store(true)
+	clock.advance(40 * time.Second) // in the early-refresh window, still valid
+	for range 3 {
+		if tok, err := ts.Token(); err != nil || tok.AccessToken != "at-0" {
+			t.Fatalf("Token with the store down, token valid = %v, %v; want at-0", tok, err)
+		}
+	}
+	clock.advance(15 * time.Second) // past Expiry minus the margin
+	tok, err := ts.Token()
+	if !errors.Is(err, errStoreDown) {
+		t.Fatalf("Token with the store down, token expired = %v, %v; want an error wrapping the store's", tok, err)
+	}
+	if n := rs.requests.Load(); n != 0 {
+		t.Errorf("token requests = %d, want 0", n)
+	}
+	fs.down.Store(false)
+	clock.advance(time.Minute) // past any backoff
+	if tok, err := ts.Token(); err != nil || tok.AccessToken != "at-1" {
+		t.Fatalf("Token once the store is back = %v, %v; want at-1", tok, err)
+	}
+}
+
+func TestWithStoreSaveFailureKeepsToken(t *testing.T) {
+	// A refreshed token that cannot be saved holds the only valid refresh token: the next
+	// refresh saves it rather than sending a request with the stored, spent one.
+	ctx := context.Background()
+	rs := newRotServer(t, "rt-0", 3600)
+	clock := newStoreClock()
+	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	ts := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(fs, "g"), oauth2refresh.WithClock(clock.now))
+	fs.failSave.Store(1)
+	if _, err := ts.Token(); !errors.Is(err, errStoreDown) {
+		t.Fatalf("Token = %v, want an error wrapping the Save error", err)
+	}
+	clock.advance(time.Minute) // past the backoff
+	tok, err := ts.Token()
+	if err != nil || tok.AccessToken != "at-1" {
+		t.Fatalf("Token = %v, %v; want at-1", tok, err)
+	}
+	if n := rs.requests.Load(); n != 1 {
+		t.Errorf("token requests = %d, want 1", n)
+	}
+	if got := mustLoad(t, fs, "g"); got.RefreshToken != "rt-1" {
+		t.Errorf("stored refresh token = %q, want rt-1", got.RefreshToken)
+	}
+	if rs.isRevoked() {
+		t.Errorf("the grant was revoked")
+	}
+}
+
+func TestWithStoreLeaseLost(t *testing.T) {
+	// When the lease lapsed and another process took the grant, the token this process got
+	// is still served; the store is left to the other process.
+	ctx := context.Background()
+	rs := newRotServer(t, "rt-0", 3600)
+	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
+	fs.lostSave.Store(true)
+	ts := rs.endpoint().TokenSource(ctx, &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithStore(fs, "g"))
+	if tok, err := ts.Token(); err != nil || tok.AccessToken != "at-1" {
+		t.Fatalf("Token = %v, %v; want at-1", tok, err)
+	}
+	if got := mustLoad(t, fs, "g"); got != nil {
+		t.Errorf("stored %v, want nothing", got)
+	}
+}
+
+func TestWithStoreCorruptFile(t *testing.T) {
+	ctx := context.Background()
+	rs := newRotServer(t, "rt-0", 3600)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "g.json")
+	content := []byte(`{"version": 4, "refresh_token": "rt-`)
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts := rs.endpoint().TokenSource(ctx, &oauth2.Token{RefreshToken: "rt-0"},
+		oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"))
+	_, err := ts.Token()
+	var ce *oauth2refresh.CorruptTokenError
+	if !errors.As(err, &ce) {
+		t.Fatalf("Token = %v, want a *CorruptTokenError", err)
+	}
+	if n := rs.requests.Load(); n != 0 {
+		t.Errorf("token requests = %d, want 0", n)
+	}
+	if b, _ := os.ReadFile(path); string(b) != string(content) {
+		t.Errorf("corrupt file changed to %q", b)
+	}
+}

@@ -1,0 +1,945 @@
+package oauth2refresh
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/oauth2"
+)
+
+// fakeClock is a clock that moves only when told to.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+func (c *fakeClock) now() time.Time { return time.Unix(0, c.ns.Load()) }
+
+func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// tokenServer is a rotating token endpoint: every successful refresh issues access token
+// "at-N" and refresh token "rt-N", and only the newest refresh token is accepted; a rotated-out
+// one is answered with invalid_grant and counted in reused. It asserts every request it gets.
+type tokenServer struct {
+	t   *testing.T
+	srv *httptest.Server
+
+	requests atomic.Int64 // token requests received
+	reused   atomic.Int64 // requests with a rotated-out refresh token
+
+	// hold, when set, is called at the start of each request (before the answer is
+	// decided): a test blocks the server there.
+	hold func()
+	// fail, when set, decides whether request n (1-based) is answered with a 503.
+	fail func(n int64) bool
+
+	mu        sync.Mutex // guards the fields below
+	issued    int        // tokens issued
+	currentRT string     // the only refresh token accepted
+	expiresIn int
+}
+
+func newTokenServer(t *testing.T, firstRT string, expiresIn int) *tokenServer {
+	ts := &tokenServer{t: t, currentRT: firstRT, expiresIn: expiresIn}
+	ts.srv = httptest.NewServer(http.HandlerFunc(ts.serve))
+	t.Cleanup(ts.srv.Close)
+	return ts
+}
+
+func (ts *tokenServer) endpoint() *Endpoint {
+	return &Endpoint{TokenURL: ts.srv.URL + "/token", ClientID: "client", ClientSecret: "secret"}
+}
+
+func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
+	n := ts.requests.Add(1)
+	if ts.hold != nil {
+		ts.hold()
+	}
+	if r.Method != http.MethodPost || r.URL.Path != "/token" {
+		ts.t.Errorf("token server: got %s %s, want POST /token", r.Method, r.URL.Path)
+	}
+	if id, secret, ok := r.BasicAuth(); !ok || id != "client" || secret != "secret" {
+		ts.t.Errorf("token server: bad client authentication")
+	}
+	if err := r.ParseForm(); err != nil {
+		ts.t.Errorf("token server: %v", err)
+	}
+	if got := r.PostForm.Get("grant_type"); got != "refresh_token" {
+		ts.t.Errorf("token server: grant_type = %q, want refresh_token", got)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if ts.fail != nil && ts.fail(n) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"error":"temporarily_unavailable"}`))
+		return
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if rt := r.PostForm.Get("refresh_token"); rt != ts.currentRT {
+		ts.reused.Add(1)
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"error":"invalid_grant","error_description":"refresh token reused"}`))
+		return
+	}
+	ts.issued++
+	ts.currentRT = "rt-" + strconv.Itoa(ts.issued)
+	json.NewEncoder(w).Encode(map[string]any{
+		"access_token":  "at-" + strconv.Itoa(ts.issued),
+		"token_type":    "Bearer",
+		"refresh_token": ts.currentRT,
+		"expires_in":    ts.expiresIn,
+		"id_token":      "id-" + strconv.Itoa(ts.issued),
+	})
+}
+
+// waitFlight waits for the refresh in flight, if any, to finish.
+func waitFlight(s *TokenSource) {
+	s.mu.Lock()
+	f := s.flight
+	s.mu.Unlock()
+	if f != nil {
+		<-f.done
+	}
+}
+
+func expiredToken(clock *fakeClock, rt string) *oauth2.Token {
+	return &oauth2.Token{AccessToken: "old", RefreshToken: rt, Expiry: clock.now().Add(-time.Second)}
+}
+
+func TestTokenSourceCachedTokenNoIO(t *testing.T) {
+	ts := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
+	tok := &oauth2.Token{AccessToken: "cached", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
+	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now))
+	for range 100 {
+		got, err := src.Token()
+		if err != nil || got != tok {
+			t.Fatalf("Token() = %v, %v; want the cached token", got, err)
+		}
+	}
+	if n := ts.requests.Load(); n != 0 {
+		t.Errorf("token server saw %d requests, want 0", n)
+	}
+}
+
+func TestTokenSourceNoExpiryValidUntilInvalidate(t *testing.T) {
+	ts := newTokenServer(t, "rt-0", 0)
+	clock := newFakeClock()
+	tok := &oauth2.Token{AccessToken: "forever", RefreshToken: "rt-0"}
+	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now))
+	clock.advance(100 * 365 * 24 * time.Hour)
+	if got, err := src.Token(); err != nil || got != tok {
+		t.Fatalf("Token() = %v, %v; want the token without expiry", got, err)
+	}
+	src.Invalidate(tok)
+	got, err := src.Token()
+	if err != nil || got.AccessToken != "at-1" || !got.Expiry.IsZero() {
+		t.Fatalf("Token() after Invalidate = %v, %v; want at-1 without expiry", got, err)
+	}
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests, want 1", n)
+	}
+}
+
+func TestTokenSourceStartTokens(t *testing.T) {
+	tests := []struct {
+		name     string
+		tok      *oauth2.Token
+		wantErr  error
+		wantReqs int64
+	}{
+		{name: "nil token", tok: nil, wantErr: ErrNoRefreshToken},
+		{name: "expired without refresh token", tok: &oauth2.Token{AccessToken: "a", Expiry: time.Now().Add(-time.Hour)}, wantErr: ErrNoRefreshToken},
+		{name: "refresh token only", tok: &oauth2.Token{RefreshToken: "rt-0"}, wantReqs: 1},
+		{name: "expired", tok: &oauth2.Token{AccessToken: "a", RefreshToken: "rt-0", Expiry: time.Now().Add(-time.Hour)}, wantReqs: 1},
+		{name: "within the margin", tok: &oauth2.Token{AccessToken: "a", RefreshToken: "rt-0", Expiry: time.Now().Add(5 * time.Second)}, wantReqs: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTokenServer(t, "rt-0", 3600)
+			src := ts.endpoint().TokenSource(context.Background(), tc.tok)
+			got, err := src.Token()
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Token() error = %v, want %v", err, tc.wantErr)
+			}
+			if n := ts.requests.Load(); n != tc.wantReqs {
+				t.Errorf("token server saw %d requests, want %d", n, tc.wantReqs)
+			}
+			if err == nil && tc.wantReqs == 1 {
+				if got.AccessToken != "at-1" || got.RefreshToken != "rt-1" || got.Extra("id_token") != "id-1" {
+					t.Errorf("Token() = %+v (id_token %v), want at-1/rt-1/id-1", got, got.Extra("id_token"))
+				}
+			}
+		})
+	}
+}
+
+func TestTokenSourceWithinMarginServedForHalfItsLife(t *testing.T) {
+	// A token that arrives with 5 s left, less than twice the 10 s margin, is served for
+	// its first half (2.5 s), then refreshed.
+	ts := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
+	tok := &oauth2.Token{AccessToken: "short", RefreshToken: "rt-0", Expiry: clock.now().Add(5 * time.Second)}
+	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now), EarlyRefresh(0))
+	clock.advance(2 * time.Second)
+	if got, err := src.Token(); err != nil || got != tok {
+		t.Fatalf("Token() at 2s = %v, %v; want the start token", got, err)
+	}
+	clock.advance(time.Second)
+	if got, err := src.Token(); err != nil || got.AccessToken != "at-1" {
+		t.Fatalf("Token() at 3s = %v, %v; want at-1", got, err)
+	}
+}
+
+func TestTokenSourceOneRefreshForConcurrentCallers(t *testing.T) {
+	ts := newTokenServer(t, "rt-0", 3600)
+	release := make(chan struct{})
+	ts.hold = func() { <-release }
+	clock := newFakeClock()
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now))
+
+	const callers = 50
+	var wg sync.WaitGroup
+	results := make([]*oauth2.Token, callers)
+	errs := make([]error, callers)
+	for i := range callers {
+		wg.Go(func() { results[i], errs[i] = src.Token() })
+	}
+	for ts.requests.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	for i := range callers {
+		if errs[i] != nil || results[i].AccessToken != "at-1" {
+			t.Errorf("caller %d: Token() = %v, %v; want at-1", i, results[i], errs[i])
+		}
+	}
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests, want 1", n)
+	}
+}
+
+func TestTokenSourceFailureStorm(t *testing.T) {
+	ts := newTokenServer(t, "rt-0", 3600)
+	ts.fail = func(int64) bool { return true }
+	clock := newFakeClock()
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now))
+
+	// Half the callers can give up waiting, half cannot: both kinds share the one attempt.
+	const callers = 20
+	var wg sync.WaitGroup
+	errs := make([]error, callers)
+	start := make(chan struct{})
+	for i := range callers {
+		wg.Go(func() {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			<-start
+			if i%2 == 0 {
+				_, errs[i] = src.TokenContext(ctx)
+			} else {
+				_, errs[i] = src.Token()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		var ue *UnexpectedResponseError
+		var re *RequestError
+		if !errors.As(err, &ue) && !errors.As(err, &re) {
+			t.Errorf("caller %d: error = %v, want the 503 from the token endpoint", i, err)
+		}
+		if !IsTemporary(err) {
+			t.Errorf("caller %d: IsTemporary(%v) = false, want true", i, err)
+		}
+	}
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests, want 1", n)
+	}
+
+	// Inside the backoff window (at least half a second after the first failure), calls
+	// return the last error without I/O.
+	clock.advance(400 * time.Millisecond)
+	if _, err := src.Token(); err == nil {
+		t.Fatal("Token() inside the backoff window succeeded, want the last error")
+	}
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests inside the backoff window, want 1", n)
+	}
+	// After it, the next call tries again, and each further failure backs off longer.
+	for attempt := int64(2); attempt <= 7; attempt++ {
+		clock.advance(maxBackoff)
+		if _, err := src.Token(); err == nil {
+			t.Fatalf("attempt %d succeeded against a failing endpoint", attempt)
+		}
+		if n := ts.requests.Load(); n != attempt {
+			t.Fatalf("token server saw %d requests, want %d", n, attempt)
+		}
+	}
+	// After 7 failures the backoff is at least 15 s.
+	clock.advance(14 * time.Second)
+	src.Token()
+	if n := ts.requests.Load(); n != 7 {
+		t.Errorf("token server saw %d requests 14 s after the 7th failure, want 7", n)
+	}
+	// Recovery resets the backoff.
+	ts.fail = nil
+	clock.advance(maxBackoff)
+	if got, err := src.Token(); err != nil || got.AccessToken != "at-1" {
+		t.Fatalf("Token() after recovery = %v, %v; want at-1", got, err)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for n := 1; n < 70; n++ {
+		want := min(minBackoff<<min(n-1, 20), maxBackoff)
+		for range 20 {
+			if d := backoff(n); d < want/2 || d >= want {
+				t.Fatalf("backoff(%d) = %v, want in [%v, %v)", n, d, want/2, want)
+			}
+		}
+	}
+}
+
+func TestTokenSourceRotationManyGoroutines(t *testing.T) {
+	// Tokens live 60 s (served 50 s, refreshed early from 25 s on); the clock jumps ahead
+	// while 8 goroutines keep asking. The server rejects any refresh token it rotated out.
+	ts := newTokenServer(t, "rt-0", 60)
+	clock := newFakeClock()
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now))
+
+	var calls, bad atomic.Int64
+	var firstBad atomic.Value
+	for range 300 {
+		clock.advance(7 * time.Second)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				// Half the callers can give up (the refresh then runs on its own
+				// goroutine), half cannot (the first of them runs it).
+				ctx := context.Background()
+				if g%2 == 0 {
+					c, cancel := context.WithCancel(ctx)
+					defer cancel()
+					ctx = c
+				}
+				for range 10 {
+					t0 := clock.now()
+					tok, err := src.TokenContext(ctx)
+					calls.Add(1)
+					if err == nil && !tok.Expiry.After(t0) {
+						err = fmt.Errorf("%s expires at %v, before the call began at %v", tok.AccessToken, tok.Expiry, t0)
+					}
+					if err != nil && bad.Add(1) == 1 {
+						firstBad.Store(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	waitFlight(src)
+	if n := bad.Load(); n != 0 {
+		t.Errorf("%d bad Token() calls, the first: %v", n, firstBad.Load())
+	}
+	if n := ts.reused.Load(); n != 0 {
+		t.Errorf("server saw %d rotated-out refresh tokens", n)
+	}
+	// 300 × 7 s = 2100 s; a token is served for at most 50 s, so it is replaced by the
+	// first round at most 56 s after it arrived: at least 37 refreshes.
+	if n := ts.requests.Load(); n < 37 {
+		t.Errorf("server saw %d refreshes over 2100 s of 60 s tokens, want at least 37", n)
+	}
+	t.Logf("%d calls, %d refreshes", calls.Load(), ts.requests.Load())
+}
+
+func TestTokenSourceOnRefreshFailureKeepsToken(t *testing.T) {
+	ts := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
+	errDisk := errors.New("disk full")
+	var hookCalls []string
+	failHook := true
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now),
+		OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+			hookCalls = append(hookCalls, t.AccessToken+"/"+t.RefreshToken)
+			if failHook {
+				return errDisk
+			}
+			return nil
+		}))
+
+	_, err := src.Token()
+	if !errors.Is(err, errDisk) {
+		t.Fatalf("Token() error = %v, want one wrapping %v", err, errDisk)
+	}
+	// Another failure: the hook is retried with the same token, without a refresh, even
+	// inside the backoff window.
+	_, err = src.Token()
+	if !errors.Is(err, errDisk) {
+		t.Fatalf("second Token() error = %v, want one wrapping %v", err, errDisk)
+	}
+	failHook = false
+	got, err := src.Token()
+	if err != nil || got.AccessToken != "at-1" || got.RefreshToken != "rt-1" {
+		t.Fatalf("third Token() = %v, %v; want at-1", got, err)
+	}
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests, want 1", n)
+	}
+	want := []string{"at-1/rt-1", "at-1/rt-1", "at-1/rt-1"}
+	if diff := cmp.Diff(want, hookCalls); diff != "" {
+		t.Errorf("OnRefresh calls mismatch (-want +got):\n%s", diff)
+	}
+	// The token is handed out from the cache now; the hook is not called again.
+	if got2, err := src.Token(); err != nil || got2 != got {
+		t.Errorf("fourth Token() = %v, %v; want the cached at-1", got2, err)
+	}
+	if len(hookCalls) != 3 {
+		t.Errorf("hook called %d times, want 3", len(hookCalls))
+	}
+}
+
+func TestTokenSourceOnRefreshFailureThenExpiry(t *testing.T) {
+	// If the unsaved token itself expires while the hook keeps failing, its refresh token,
+	// the newest, is the one sent next.
+	ts := newTokenServer(t, "rt-0", 60)
+	clock := newFakeClock()
+	var fail atomic.Bool
+	fail.Store(true)
+	var saved []string
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now),
+		OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+			if fail.Load() {
+				return errors.New("store down")
+			}
+			saved = append(saved, t.RefreshToken)
+			return nil
+		}))
+	if _, err := src.Token(); err == nil {
+		t.Fatal("Token() with a failing hook succeeded")
+	}
+	clock.advance(2 * time.Minute)
+	fail.Store(false)
+	got, err := src.Token()
+	if err != nil || got.AccessToken != "at-2" {
+		t.Fatalf("Token() = %v, %v; want at-2", got, err)
+	}
+	if n := ts.reused.Load(); n != 0 {
+		t.Errorf("server saw %d rotated-out refresh tokens", n)
+	}
+	if diff := cmp.Diff([]string{"rt-2"}, saved); diff != "" {
+		t.Errorf("saved refresh tokens mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestTokenSourceOnRefreshOrder(t *testing.T) {
+	// Many goroutines force refreshes; the hook must see the tokens one at a time in the
+	// order the server issued them, and every token handed out must have been saved first.
+	ts := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
+	var mu sync.Mutex // guards saved and inHook
+	saved := map[string]int{}
+	var order []int
+	inHook := 0
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now),
+		OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+			mu.Lock()
+			inHook++
+			if inHook != 1 {
+				t.Errorf("%d concurrent OnRefresh calls", inHook)
+			}
+			n, _ := strconv.Atoi(tok.AccessToken[len("at-"):])
+			order = append(order, n)
+			saved[tok.AccessToken] = n
+			inHook--
+			mu.Unlock()
+			return nil
+		}))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				tok, err := src.Token()
+				if err != nil {
+					t.Errorf("Token() = %v", err)
+					return
+				}
+				mu.Lock()
+				_, ok := saved[tok.AccessToken]
+				mu.Unlock()
+				if !ok {
+					t.Errorf("%s handed out before OnRefresh saw it", tok.AccessToken)
+				}
+				src.Invalidate(tok)
+			}
+		})
+	}
+	wg.Wait()
+	for i, n := range order {
+		if n != i+1 {
+			t.Fatalf("OnRefresh saw tokens in order %v, want 1, 2, 3, ...", order)
+		}
+	}
+	if len(order) < 2 {
+		t.Errorf("only %d refreshes", len(order))
+	}
+	if n := ts.reused.Load(); n != 0 {
+		t.Errorf("server saw %d rotated-out refresh tokens", n)
+	}
+}
+
+func TestTokenSourceWaiterCancellation(t *testing.T) {
+	ts := newTokenServer(t, "rt-0", 3600)
+	release := make(chan struct{})
+	received := make(chan struct{}, 1)
+	ts.hold = func() { received <- struct{}{}; <-release }
+	clock := newFakeClock()
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := src.TokenContext(ctx)
+		done <- err
+	}()
+	<-received
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("TokenContext() with a canceled ctx = %v, want context.Canceled", err)
+	}
+	close(release)
+	got, err := src.Token()
+	if err != nil || got.AccessToken != "at-1" {
+		t.Fatalf("Token() = %v, %v; want at-1 from the refresh the canceled caller started", got, err)
+	}
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests, want 1", n)
+	}
+}
+
+func TestTokenSourceCanceledSourceContext(t *testing.T) {
+	// The ctx given to TokenSource supplies the HTTP client; its cancellation does not stop
+	// later refreshes (golang/oauth2#388).
+	ts := newTokenServer(t, "rt-0", 3600)
+	var used atomic.Int64
+	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		used.Add(1)
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	type key struct{}
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), oauth2.HTTPClient, client))
+	ctx = context.WithValue(ctx, key{}, "app value")
+	clock := newFakeClock()
+	src := ts.endpoint().TokenSource(ctx, expiredToken(clock, "rt-0"), WithClock(clock.now),
+		OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+			if ctx.Err() != nil || ctx.Value(key{}) != "app value" {
+				t.Errorf("OnRefresh ctx: Err() = %v, value = %v; want nil and the value of the TokenSource ctx", ctx.Err(), ctx.Value(key{}))
+			}
+			return nil
+		}))
+	cancel()
+	for i := 1; i <= 2; i++ {
+		got, err := src.Token()
+		if err != nil || got.AccessToken != "at-"+strconv.Itoa(i) {
+			t.Fatalf("refresh %d: Token() = %v, %v", i, got, err)
+		}
+		clock.advance(2 * time.Hour)
+	}
+	if n := used.Load(); n != 2 {
+		t.Errorf("the client from the context sent %d requests, want 2", n)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestTokenSourceEarlyRefreshDoesNotBlock(t *testing.T) {
+	ts := newTokenServer(t, "rt-0", 3600)
+	release := make(chan struct{})
+	received := make(chan struct{}, 1)
+	ts.hold = func() { received <- struct{}{}; <-release }
+	clock := newFakeClock()
+	tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
+	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now), EarlyRefresh(5*time.Minute))
+
+	// Before the window: no refresh.
+	clock.advance(time.Hour - 10*time.Second - 5*time.Minute - time.Second)
+	if got, err := src.Token(); err != nil || got != tok {
+		t.Fatalf("Token() before the window = %v, %v", got, err)
+	}
+	if n := ts.requests.Load(); n != 0 {
+		t.Fatalf("token server saw %d requests before the window, want 0", n)
+	}
+	// In the window: the still-valid token comes back at once, even to a caller whose ctx
+	// is already done (a caller that waited would get ctx's error), and one refresh starts.
+	clock.advance(2 * time.Second)
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 10 {
+		if got, err := src.TokenContext(done); err != nil || got != tok {
+			t.Fatalf("Token() in the window = %v, %v; want the still-valid token", got, err)
+		}
+	}
+	<-received
+	close(release)
+	waitFlight(src)
+	got, err := src.TokenContext(done)
+	if err != nil || got.AccessToken != "at-1" {
+		t.Fatalf("Token() after the background refresh = %v, %v; want at-1", got, err)
+	}
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests, want 1", n)
+	}
+}
+
+func TestTokenSourceBackgroundFailure(t *testing.T) {
+	// The start token is served until 90 s (100 s minus the margin); the early window opens
+	// at 45 s (half its servable life).
+	setup := func(t *testing.T) (*tokenServer, *fakeClock, *TokenSource, *oauth2.Token) {
+		ts := newTokenServer(t, "rt-0", 3600)
+		clock := newFakeClock()
+		tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: clock.now().Add(100 * time.Second)}
+		src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now))
+		return ts, clock, src, tok
+	}
+	t.Run("recovery", func(t *testing.T) {
+		ts, clock, src, tok := setup(t)
+		var failing atomic.Bool
+		failing.Store(true)
+		ts.fail = func(int64) bool { return failing.Load() }
+		clock.advance(50 * time.Second)
+		for want := int64(1); want <= 3; want++ {
+			if got, err := src.Token(); err != nil || got != tok {
+				t.Fatalf("Token() = %v, %v; want the still-valid token", got, err)
+			}
+			waitFlight(src)
+			if n := ts.requests.Load(); n != want {
+				t.Fatalf("token server saw %d requests, want %d", n, want)
+			}
+			// Inside the backoff: no new attempt.
+			src.Token()
+			waitFlight(src)
+			if n := ts.requests.Load(); n != want {
+				t.Fatalf("token server saw %d requests inside the backoff, want %d", n, want)
+			}
+			clock.advance(5 * time.Second)
+		}
+		failing.Store(false)
+		src.Token()
+		waitFlight(src)
+		if got, err := src.Token(); err != nil || got.AccessToken != "at-1" {
+			t.Fatalf("Token() after recovery = %v, %v; want at-1", got, err)
+		}
+	})
+	t.Run("error reaches callers at expiry", func(t *testing.T) {
+		ts, clock, src, tok := setup(t)
+		ts.fail = func(int64) bool { return true }
+		clock.advance(85 * time.Second)
+		if got, err := src.Token(); err != nil || got != tok {
+			t.Fatalf("Token() = %v, %v; want the still-valid token", got, err)
+		}
+		waitFlight(src)
+		clock.advance(6 * time.Second) // past 90 s, maybe inside the backoff
+		_, err := src.Token()
+		var ue *UnexpectedResponseError
+		var re *RequestError
+		if !errors.As(err, &ue) && !errors.As(err, &re) {
+			t.Fatalf("Token() after expiry = %v, want the token endpoint's error", err)
+		}
+	})
+}
+
+func TestTokenSourceInvalidate(t *testing.T) {
+	ts := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
+	tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
+	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now))
+
+	src.Invalidate(tok)
+	got, err := src.Token()
+	if err != nil || got.AccessToken != "at-1" {
+		t.Fatalf("Token() after Invalidate = %v, %v; want at-1", got, err)
+	}
+	// A late Invalidate of the replaced token changes nothing.
+	src.Invalidate(tok)
+	if got2, err := src.Token(); err != nil || got2 != got {
+		t.Fatalf("Token() after a stale Invalidate = %v, %v; want at-1 again", got2, err)
+	}
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests, want 1", n)
+	}
+	// Invalidate(nil) refreshes whatever is current.
+	src.Invalidate(nil)
+	if got, err := src.Token(); err != nil || got.AccessToken != "at-2" {
+		t.Fatalf("Token() after Invalidate(nil) = %v, %v; want at-2", got, err)
+	}
+	if n := ts.requests.Load(); n != 2 {
+		t.Errorf("token server saw %d requests, want 2", n)
+	}
+}
+
+func TestTokenSourceUnderReuseTokenSource(t *testing.T) {
+	ts := newTokenServer(t, "rt-0", 3600)
+	src := oauth2.ReuseTokenSource(nil, ts.endpoint().TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}))
+	for range 5 {
+		if got, err := src.Token(); err != nil || got.AccessToken != "at-1" {
+			t.Fatalf("Token() = %v, %v; want at-1", got, err)
+		}
+	}
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests, want 1", n)
+	}
+}
+
+func TestTokenSourceUnderNewClient(t *testing.T) {
+	ts := newTokenServer(t, "rt-0", 3600)
+	var resourceHits atomic.Int64
+	resource := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resourceHits.Add(1)
+		if got := r.Header.Get("Authorization"); got != "Bearer at-1" {
+			t.Errorf("resource server: Authorization = %q, want Bearer at-1", got)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer resource.Close()
+
+	client := oauth2.NewClient(context.Background(), ts.endpoint().TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}))
+	for range 5 {
+		resp, err := client.Get(resource.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if n := resourceHits.Load(); n != 5 {
+		t.Errorf("resource server saw %d requests, want 5", n)
+	}
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests, want 1", n)
+	}
+}
+
+func TestTokenSourceOnRefreshPanicKeepsToken(t *testing.T) {
+	ts := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
+	calls := 0
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now),
+		OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+			calls++
+			if calls == 1 {
+				panic("hook bug")
+			}
+			if tok.AccessToken != "at-1" {
+				t.Errorf("hook retried with %s, want at-1", tok.AccessToken)
+			}
+			return nil
+		}))
+	func() {
+		defer func() {
+			if r := recover(); r != "hook bug" {
+				t.Errorf("recovered %v, want the hook's panic", r)
+			}
+		}()
+		src.Token()
+	}()
+	got, err := src.Token()
+	if err != nil || got.AccessToken != "at-1" {
+		t.Fatalf("Token() after the panic = %v, %v; want at-1", got, err)
+	}
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests, want 1", n)
+	}
+}
+
+func TestTokenSourcePendingTokenExpiredBacksOff(t *testing.T) {
+	// The hook failed, then the unsaved token expired and its refresh failed: that failure
+	// backs off like any other instead of being retried on every call.
+	ts := newTokenServer(t, "rt-0", 60)
+	clock := newFakeClock()
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now),
+		OnRefresh(func(ctx context.Context, tok *oauth2.Token) error { return errors.New("store down") }))
+	if _, err := src.Token(); err == nil {
+		t.Fatal("Token() with a failing hook succeeded")
+	}
+	ts.fail = func(int64) bool { return true }
+	clock.advance(2 * time.Minute)
+	for range 5 {
+		if _, err := src.Token(); err == nil {
+			t.Fatal("Token() against a failing endpoint succeeded")
+		}
+	}
+	if n := ts.requests.Load(); n != 2 {
+		t.Errorf("token server saw %d requests, want 2", n)
+	}
+}
+
+func TestTokenSourceSleepDetected(t *testing.T) {
+	// The hot path reads the monotonic clock, which stops while a machine sleeps; the wall
+	// clock then jumps ahead. Simulate it: a wall clock of our own, a real monotonic one.
+	ts := newTokenServer(t, "rt-0", 3600)
+	wall := newFakeClock()
+	tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: wall.now().Add(time.Hour)}
+	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(wall.now))
+	src.cfg.customClock = false // elapsed: real time since base
+	if got, err := src.Token(); err != nil || got != tok {
+		t.Fatalf("Token() = %v, %v; want the start token", got, err)
+	}
+	wall.advance(2 * time.Hour) // the machine slept
+	// Within wallCheckInterval the hot path would still serve the old token; make that
+	// interval end now.
+	src.wallCheck.Store(0)
+	got, err := src.Token()
+	if err != nil || got.AccessToken != "at-1" {
+		t.Fatalf("Token() after the sleep = %v, %v; want at-1", got, err)
+	}
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests, want 1", n)
+	}
+	// A sleep that leaves the token valid only re-bases the deadlines.
+	wall.advance(10 * time.Minute)
+	src.wallCheck.Store(0)
+	if got2, err := src.Token(); err != nil || got2 != got {
+		t.Fatalf("Token() after a short sleep = %v, %v; want at-1 again", got2, err)
+	}
+	st := src.state.Load()
+	if want := src.toElapsed(st.soft, wall.now()); st.softAt-want > int64(maxClockDrift) || want-st.softAt > int64(maxClockDrift) {
+		t.Errorf("softAt = %d, want about %d", st.softAt, want)
+	}
+	// The early window of at-1 opens 1 min before its expiry minus the margin: 58:50 after
+	// it arrived, 48:50 from now.
+	wall.advance(49 * time.Minute)
+	src.wallCheck.Store(0)
+	src.Token()
+	waitFlight(src)
+	if got3, err := src.Token(); err != nil || got3.AccessToken != "at-2" {
+		t.Fatalf("Token() in the early window = %v, %v; want at-2 after the background refresh", got3, err)
+	}
+}
+
+func TestTokenSourceDeadlines(t *testing.T) {
+	// How ExpiryMargin and EarlyRefresh compose: from arrival, the token is served without
+	// further ado until soft, served while a background refresh runs until hard, and then
+	// callers wait.
+	tests := []struct {
+		name       string
+		life       time.Duration // remaining lifetime on arrival; 0 means no expiry
+		opts       []Option
+		soft, hard time.Duration // from arrival; -1 means never
+	}{
+		{name: "defaults, 1 h token", life: time.Hour, soft: time.Hour - 70*time.Second, hard: time.Hour - 10*time.Second},
+		{name: "defaults, 60 s token: early window from half its servable life", life: time.Minute, soft: 25 * time.Second, hard: 50 * time.Second},
+		{name: "defaults, 15 s token: served for half its life", life: 15 * time.Second, soft: 3750 * time.Millisecond, hard: 7500 * time.Millisecond},
+		{name: "early refresh off", life: time.Hour, opts: []Option{EarlyRefresh(0)}, soft: time.Hour - 10*time.Second, hard: time.Hour - 10*time.Second},
+		{name: "5 min window, 30 s margin", life: time.Hour, opts: []Option{EarlyRefresh(5 * time.Minute), ExpiryMargin(30 * time.Second)}, soft: time.Hour - 330*time.Second, hard: time.Hour - 30*time.Second},
+		{name: "no margin", life: time.Hour, opts: []Option{ExpiryMargin(0), EarlyRefresh(0)}, soft: time.Hour, hard: time.Hour},
+		{name: "no expiry", life: 0, soft: -1, hard: -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := newFakeClock()
+			start := clock.now()
+			tok := &oauth2.Token{AccessToken: "a", RefreshToken: "r"}
+			if tc.life > 0 {
+				tok.Expiry = start.Add(tc.life)
+			}
+			src := (&Endpoint{}).TokenSource(context.Background(), tok, append(tc.opts, WithClock(clock.now))...)
+			st := src.state.Load()
+			got := [2]time.Duration{st.soft.Sub(start), st.hard.Sub(start)}
+			if st.soft.Equal(forever) {
+				got[0] = -1
+			}
+			if st.hard.Equal(forever) {
+				got[1] = -1
+			}
+			if want := [2]time.Duration{tc.soft, tc.hard}; got != want {
+				t.Errorf("soft, hard = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestTokenSourceHotPathAllocs(t *testing.T) {
+	tok := &oauth2.Token{AccessToken: "a", RefreshToken: "r", Expiry: time.Now().Add(time.Hour)}
+	src := (&Endpoint{}).TokenSource(context.Background(), tok)
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(1000, func() { src.TokenContext(ctx) }); n != 0 {
+		t.Errorf("TokenContext on a cached token allocates %v times, want 0", n)
+	}
+}
+
+func TestTokenSourceRetryAfter(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "120")
+		w.WriteHeader(http.StatusTooManyRequests)
+		w.Write([]byte(`{"error":"slow_down"}`))
+	}))
+	defer srv.Close()
+	clock := newFakeClock()
+	ep := &Endpoint{TokenURL: srv.URL, ClientID: "c"}
+	src := ep.TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now))
+	_, err := src.Token()
+	var re *RequestError
+	if !errors.As(err, &re) || re.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("Token() error = %v, want the 429", err)
+	}
+	clock.advance(119 * time.Second)
+	src.Token()
+	if n := requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests within Retry-After, want 1", n)
+	}
+	clock.advance(2 * time.Second)
+	src.Token()
+	if n := requests.Load(); n != 2 {
+		t.Errorf("token server saw %d requests after Retry-After, want 2", n)
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	h := func(v string) http.Header { return http.Header{"Retry-After": {v}} }
+	tests := []struct {
+		name string
+		err  error
+		want time.Duration
+	}{
+		{"seconds", &RequestError{Code: "slow_down", Header: h("30")}, 30 * time.Second},
+		{"capped", &UnexpectedResponseError{StatusCode: 503, Header: h("86400")}, maxRetryAfter},
+		{"date", &UnexpectedResponseError{StatusCode: 503, Header: h(now.Add(time.Minute).Format(http.TimeFormat))}, time.Minute},
+		{"wrapped", fmt.Errorf("x: %w", &RequestError{Header: h("7")}), 7 * time.Second},
+		{"garbage", &RequestError{Header: h("soon")}, 0},
+		{"negative", &RequestError{Header: h("-5")}, 0},
+		{"none", &RequestError{}, 0},
+		{"other error", errors.New("boom"), 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := retryAfter(tc.err, now); got != tc.want {
+				t.Errorf("retryAfter() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
