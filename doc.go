@@ -27,7 +27,7 @@
 //
 // An Endpoint says where and how to ask; its TokenSource caches the token, refreshes it once for
 // all goroutines, and is an oauth2.TokenSource for oauth2.NewClient, oauth2.Transport and
-// Google's option.WithTokenSource:
+// Google's option.WithTokenSource. NewClient puts it in front of an *http.Client:
 //
 //	ep := &oauth2refresh.Endpoint{
 //		TokenURL:     "https://oauth2.example.com/token",
@@ -38,7 +38,7 @@
 //		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
 //			return db.SaveRefreshToken(ctx, t.RefreshToken) // rotated tokens are never lost
 //		}))
-//	client := oauth2.NewClient(ctx, ts)
+//	client := oauth2refresh.NewClient(ctx, ts) // retries once with a new token after a 401
 //	resp, err := client.Get("https://api.example.com/v1/me")
 //	if errors.Is(err, oauth2refresh.ErrInvalidGrant) {
 //		// the grant is gone: ask the user to sign in again

@@ -180,8 +180,14 @@ func (e *Endpoint) Refresh(ctx context.Context, refreshToken string) (*oauth2.To
 // body is first checked to be a token response, with an access_token, so a T is only ever
 // decoded from a success. A form-encoded response is decoded as if its values were JSON
 // strings (TokenResponse.ExpiresIn accepts that). When T embeds TokenResponse (or is one) and
-// the server sent no refresh token, RefreshToken is set to the one that was sent. A response
-// that does not decode into T is an *UnexpectedResponseError.
+// the server sent no refresh token, RefreshToken is set to the one that was sent.
+//
+// A token response that does not decode into T (a field of T whose type does not fit what
+// the server sent, say an int for "refresh_token_expires_in":"7776000") is an
+// *UnexpectedResponseError whose Token field holds the token the server issued, as Refresh
+// would have returned it. The grant succeeded: save Token.RefreshToken, for on a server that
+// rotates refresh tokens the one that was sent is spent and Token may hold the only copy of
+// the new one.
 //
 // The leniency of Refresh holds here too, so that a defect in expires_in or token_type does
 // not lose the token: TokenResponse.ExpiresIn (a Seconds) decodes an unreadable expires_in as
@@ -207,8 +213,8 @@ func RefreshAccessToken[T any](ctx context.Context, e *Endpoint, refreshToken st
 	if err != nil {
 		var zero T
 		return zero, &UnexpectedResponseError{StatusCode: r.status, status: r.statusLine, Header: r.header,
-			Body: r.red.keep(r.body), Err: &redactedError{
-				msg: r.red.redact(fmt.Sprintf("decoding token response into %T: %v", out, err)), err: err}}
+			Body: r.red.keep(r.body), Token: r.token(time.Now()), Err: &redactedError{
+				msg: fmt.Sprintf("decoding token response into %T: %s", out, r.red.message(err)), err: err}}
 	}
 	var tr interface{ tokenResponse() *TokenResponse }
 	var ok bool
@@ -419,7 +425,7 @@ func (e *Endpoint) send(ctx context.Context, refreshToken string, m AuthMethod) 
 		hv[3] = basicAuth(e.ClientID, e.ClientSecret)
 		req.Header["Authorization"] = hv[3:4:4]
 	}
-	red := redactor{refreshToken, e.ClientSecret}
+	red := redactor{refreshToken: refreshToken, clientID: e.ClientID, clientSecret: e.ClientSecret}
 	resp, err := client.Do(req)
 	if err != nil {
 		return response{}, &TransportError{Err: red.wrap(redactURLError(err))}

@@ -50,8 +50,11 @@ func (e *codeError) Error() string { return "oauth2refresh: " + e.code }
 //
 // The client secret, the refresh token that was sent and any token found in the response
 // (access_token, refresh_token, id_token) are replaced by "[redacted]" in Code, Description,
-// URI and Body, should the server echo them; in Body also in their form-encoded and
-// JSON-escaped forms. Strings shorter than 4 bytes are not looked for.
+// URI and Body, should the server echo them: as they are, and in the forms an echo takes
+// (form-encoded or percent-encoded, JSON- or Go-escaped, HTML-escaped, or one of these inside
+// another, as when a JSON error_description quotes the request body), as is the base64 Basic
+// credential holding the secret. Strings shorter than 4 bytes are not looked for, except in
+// the Basic credential. The same holds for the text of every error of this package.
 type RequestError struct {
 	// Code is the "error" member, e.g. "invalid_grant".
 	Code string
@@ -127,7 +130,7 @@ func (e *RequestError) Temporary() bool {
 // For a non-2xx status, errors.As with a **oauth2.RetrieveError target succeeds, filled as
 // golang.org/x/oauth2 would have filled it.
 //
-// Secrets in Body are replaced by "[redacted]" as in RequestError.
+// Secrets in Body and in the text of Err are replaced by "[redacted]" as in RequestError.
 type UnexpectedResponseError struct {
 	// StatusCode is the HTTP status of the response.
 	StatusCode int
@@ -138,6 +141,11 @@ type UnexpectedResponseError struct {
 	// Err says what was wrong with the response, when more can be said than its status.
 	// It is returned by Unwrap.
 	Err error
+	// Token is set when the server issued a token that could not be decoded into the type
+	// asked of RefreshAccessToken; it is nil otherwise. Save Token.RefreshToken: on a server
+	// that rotates refresh tokens it may be the only copy of the new one, the one that was
+	// sent being spent. Error never shows it, and the tokens in it are redacted from Body.
+	Token *oauth2.Token
 
 	status string // the response's status line, e.g. "502 Bad Gateway", if known
 }

@@ -49,6 +49,32 @@ func ExampleEndpoint_Refresh() {
 	// id_token: eyJhbGciOi.e30.c2ln
 }
 
+func ExampleEndpoint_Refresh_unreadableExpiresIn() {
+	// A server that rotates refresh tokens answers with a new access token, a new refresh
+	// token and an expires_in that makes no sense. The refresh token that was sent is spent,
+	// so an error here would lose the grant: the bad member is treated as absent instead.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"at-2","token_type":7,"expires_in":"-1","refresh_token":"rt-2"}`)
+	}))
+	defer srv.Close()
+
+	e := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: "my-client", ClientSecret: "my-secret"}
+	tok, err := e.Refresh(context.Background(), "rt-1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("access token:", tok.AccessToken, tok.Type())
+	fmt.Println("next refresh token:", tok.RefreshToken)
+	fmt.Println("expiry known:", !tok.Expiry.IsZero())
+	fmt.Printf("as sent: expires_in=%q token_type=%v\n", tok.Extra("expires_in"), tok.Extra("token_type"))
+	// Output:
+	// access token: at-2 Bearer
+	// next refresh token: rt-2
+	// expiry known: false
+	// as sent: expires_in="-1" token_type=7
+}
+
 // salesforceToken is a token response with the provider's own fields.
 type salesforceToken struct {
 	oauth2refresh.TokenResponse
@@ -82,6 +108,34 @@ func ExampleRefreshAccessToken() {
 	// 00D-at api refresh_token
 	// refresh token kept: 5Aep-rt
 	// call: https://acme.my.salesforce.com
+}
+
+func ExampleUnexpectedResponseError_token() {
+	// The server rotates refresh tokens and sends refresh_token_expires_in as a string, which
+	// the caller's type does not expect: the grant succeeded, the refresh token that was sent
+	// is spent, and the new one is in the error.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"at-2","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-2",`+
+			`"refresh_token_expires_in":"7776000"}`)
+	}))
+	defer srv.Close()
+
+	type myToken struct {
+		oauth2refresh.TokenResponse
+		RefreshTokenExpiresIn int `json:"refresh_token_expires_in"`
+	}
+	e := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: "my-client", ClientSecret: "my-secret"}
+	_, err := oauth2refresh.RefreshAccessToken[myToken](context.Background(), e, "rt-1")
+
+	fmt.Println(err)
+	var unexpected *oauth2refresh.UnexpectedResponseError
+	if errors.As(err, &unexpected) && unexpected.Token != nil {
+		fmt.Println("save the refresh token:", unexpected.Token.RefreshToken)
+	}
+	// Output:
+	// oauth2refresh: unexpected token endpoint response (HTTP 200): decoding token response into oauth2refresh_test.myToken: json: cannot unmarshal string into Go struct field myToken.refresh_token_expires_in of type int
+	// save the refresh token: rt-2
 }
 
 func ExampleRequestError() {

@@ -1,10 +1,14 @@
 package oauth2refresh
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"html"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,12 +17,39 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Secrets planted in the fuzzed responses: the refresh token sent and the client secret.
-// The seed corpus (testdata/fuzz/FuzzParseResponse) has bodies that echo them.
+// Secrets planted in the fuzzed responses: the refresh token sent and the client secret, with
+// the characters that encodings change. The seed corpus (testdata/fuzz/FuzzParseResponse)
+// has bodies that echo them, as they are and encoded.
 const (
-	fuzzRefresh = "RT-planted-refresh-Zq8xw"
-	fuzzSecret  = "CS-planted-secret-Jk3vp"
+	fuzzRefresh  = `RT+planted/refresh==&"\ é✓ Zq8xw`
+	fuzzSecret   = `CS+planted/secret=& "\ ü Jk3vp`
+	fuzzClientID = "fuzz:client+id"
 )
+
+// fuzzRedactor returns the redactor for the planted secrets.
+func fuzzRedactor() redactor {
+	return redactor{refreshToken: fuzzRefresh, clientID: fuzzClientID, clientSecret: fuzzSecret}
+}
+
+// fuzzForms are the planted secrets in the forms an echo may take: as they are,
+// url.QueryEscape, url.PathEscape, JSON-escaped with and without HTML escaping, Go-quoted,
+// and the base64 Basic credential (without its padding, so that it is found with or without).
+var fuzzForms = func() []string {
+	var forms []string
+	for _, s := range []string{fuzzRefresh, fuzzSecret} {
+		j, _ := json.Marshal(s)
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.Encode(s)
+		noHTML := strings.TrimSpace(b.String())
+		q := strconv.Quote(s)
+		forms = append(forms, s, url.QueryEscape(s), url.PathEscape(s), string(j[1:len(j)-1]),
+			noHTML[1:len(noHTML)-1], q[1:len(q)-1])
+	}
+	cred := url.QueryEscape(fuzzClientID) + ":" + url.QueryEscape(fuzzSecret)
+	return append(forms, base64.RawStdEncoding.EncodeToString([]byte(cred)))
+}()
 
 // FuzzParseResponse checks the invariants of the response parser on any status, Content-Type
 // and body: it never panics; it succeeds exactly when the response is a 2xx without an error
@@ -28,7 +59,7 @@ const (
 // refresh token or else the one sent, its token_type when that is a string, and an expires_in
 // between 0 and maxExpiresIn; a failure is a *RequestError or an *UnexpectedResponseError and
 // nothing else, whose Error text is one line starting with "oauth2refresh: " and holds neither
-// planted secret, nor does its Body.
+// planted secret in any of fuzzForms, nor does its Body.
 func FuzzParseResponse(f *testing.F) {
 	f.Add(200, "application/json", []byte(`{"access_token":"at","token_type":"Bearer","expires_in":3600,"refresh_token":"rt2"}`))
 	f.Add(400, "application/json", []byte(`{"error":"invalid_grant","error_description":"RT-planted-refresh-Zq8xw is revoked"}`))
@@ -40,7 +71,7 @@ func FuzzParseResponse(f *testing.F) {
 			status = 100 + (status%900+900)%900
 		}
 		header := http.Header{"Content-Type": {contentType}}
-		r, err := parseResponse(status, "", header, body, redactor{fuzzRefresh, fuzzSecret})
+		r, err := parseResponse(status, "", header, body, fuzzRedactor())
 		want, isToken := fuzzExpect(status, contentType, body)
 		if isToken != (err == nil) {
 			t.Fatalf("parseResponse: %v; want a token: %v", err, isToken)
@@ -81,7 +112,7 @@ func FuzzParseResponse(f *testing.F) {
 		if !strings.HasPrefix(msg, "oauth2refresh: ") || strings.ContainsAny(msg, "\r\n") || len(msg) > 1024 {
 			t.Fatalf("error text %q", msg)
 		}
-		for _, s := range []string{fuzzRefresh, fuzzSecret} {
+		for _, s := range fuzzForms {
 			if strings.Contains(msg, s) || strings.Contains(string(errBody), s) {
 				t.Fatalf("error %q or its body %q holds %q", msg, errBody, s)
 			}
@@ -98,8 +129,11 @@ func FuzzParseResponse(f *testing.F) {
 		IsTemporary(err)
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) {
-			if msg := re.Error(); strings.Contains(msg, fuzzRefresh) || strings.Contains(msg, fuzzSecret) {
-				t.Fatalf("RetrieveError text %q holds a secret", msg)
+			msg := re.Error()
+			for _, s := range fuzzForms {
+				if strings.Contains(msg, s) {
+					t.Fatalf("RetrieveError text %q holds %q", msg, s)
+				}
 			}
 		}
 	})
@@ -192,4 +226,96 @@ func fuzzTokens(contentType string, body []byte) []string {
 		}
 	}
 	return out
+}
+
+// TestRedactDecodings: redact finds a secret in forms that no list of encodings holds: any
+// case of hex digit, HTML character references, every JSON and Go escape, two encodings in a
+// row, and an encoding overlapping the text before it.
+func TestRedactDecodings(t *testing.T) {
+	const sec = `k€y😀+/ "&\:`
+	r := redactor{refreshToken: sec}
+	tests := []struct{ name, text string }{
+		{"raw", "a " + sec + " b"},
+		{"query, lower-case hex", "a " + strings.ToLower(url.QueryEscape(sec)) + " b"},
+		{"every byte percent-encoded", "a " + pctAll(sec) + " b"},
+		{"percent-encoded twice", "a " + url.QueryEscape(url.QueryEscape(sec)) + " b"},
+		{"JSON, all escaped", "a " + `k\u20ACy\ud83d\ude00\u002b\/\u0020\"\u0026\\\u003a` + " b"},
+		{"Go escapes", "a " + `k\xe2\x82\xacy\U0001F600+/ \"&\\:` + " b"},
+		{"HTML", "a " + "k&#8364;y&#x1F600;&#43;/ &quot;&amp;\\&#x3a;" + " b"},
+		{"HTML of a form-encoded body", "a " + html.EscapeString("x="+url.QueryEscape(sec)+"&y=1") + " b"},
+		{"form-encoded JSON", "a=" + url.QueryEscape(`{"v":"`+strings.ReplaceAll(strings.ReplaceAll(sec, `\`, `\\`), `"`, `\"`)+`"}`)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := r.redact(tc.text)
+			if !strings.Contains(got, "[redacted]") {
+				t.Errorf("redact(%q) = %q, cuts nothing", tc.text, got)
+			}
+			for _, f := range append(secretForms(sec), "y😀", `y\ud83d\ude00`, "y&#x1F600;", "y%F0%9F%98%80") {
+				if strings.Contains(got, f) {
+					t.Errorf("redact(%q) = %q, holds %q", tc.text, got, f)
+				}
+			}
+		})
+	}
+	// A form whose first byte ends a sequence of the decoding is found all the same.
+	hexStart := redactor{refreshToken: "C0ffee+tok/en"}
+	if got := hexStart.redact("%0" + url.QueryEscape("C0ffee+tok/en")); got != "%0[redacted]" {
+		t.Errorf("redact = %q", got)
+	}
+	// Text around an occurrence stays.
+	if got := r.redact("a%20" + url.QueryEscape(sec) + "%20b"); got != "a%20[redacted]%20b" {
+		t.Errorf("redact = %q", got)
+	}
+	if got := r.redact("no secret here: %zz \\q &bogus; %2"); got != "no secret here: %zz \\q &bogus; %2" {
+		t.Errorf("redact changed a text without a secret: %q", got)
+	}
+}
+
+// pctAll percent-encodes every byte of s.
+func pctAll(s string) string {
+	var b strings.Builder
+	for i := range len(s) {
+		fmt.Fprintf(&b, "%%%02X", s[i])
+	}
+	return b.String()
+}
+
+// TestKeepLargeBody: a body far larger than MaxErrorBody keeps only its start, with the
+// secrets cut out before it is cut short, also when redactions shorten it.
+func TestKeepLargeBody(t *testing.T) {
+	r := fuzzRedactor()
+	enc := url.QueryEscape(fuzzRefresh)
+	tests := []struct {
+		name string
+		body string
+	}{
+		{"secret across the cut", strings.Repeat("x", MaxErrorBody-10) + enc + strings.Repeat("y", 256<<10)},
+		{"secret at the end of a large body", strings.Repeat("x", 256<<10) + enc},
+		// Each occurrence shrinks to "[redacted]": the window would come short, and the start
+		// of the occurrence cut by its end would move below MaxErrorBody.
+		{"many secrets", strings.Repeat(" "+enc, 256<<10/(len(enc)+1))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := string(r.keep([]byte(tc.body)))
+			if len(got) != MaxErrorBody {
+				t.Errorf("kept %d bytes, want %d", len(got), MaxErrorBody)
+			}
+			for _, f := range fuzzForms {
+				if strings.Contains(got, f) {
+					t.Errorf("kept body holds %q", f)
+				}
+			}
+			// No start of the secret is left at the end either.
+			for n := len(enc) - 1; n >= 4; n-- {
+				if strings.HasSuffix(got, enc[:n]) {
+					t.Errorf("kept body ends with %q", enc[:n])
+				}
+			}
+			if want := r.redact(tc.body); !strings.HasPrefix(want, got) {
+				t.Errorf("kept body is not the start of the redacted body")
+			}
+		})
+	}
 }

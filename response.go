@@ -54,7 +54,7 @@ func (r *response) token(now time.Time) *oauth2.Token {
 // parseResponse turns a token endpoint response into a validated token response or the typed
 // error it stands for: a *RequestError or an *UnexpectedResponseError, nothing else. It never
 // panics, whatever the body. The secrets in red, and the tokens of the response, are cut out
-// of anything that reaches an error. red[0] is the refresh token that was sent.
+// of anything that reaches an error. red.refreshToken is the refresh token that was sent.
 //
 // A success stays a success whatever token_type and expires_in hold: they only describe the
 // access token, and turning the response into an error would throw away the new access token
@@ -66,7 +66,7 @@ func (r *response) token(now time.Time) *oauth2.Token {
 // is still an *UnexpectedResponseError: there is no refresh token in it to keep.
 func parseResponse(status int, statusLine string, header http.Header, body []byte, red redactor) (response, error) {
 	r := response{status: status, statusLine: statusLine, header: header, body: body}
-	sent := red[0]
+	sent := red.refreshToken
 	unexpected := func(err error) error {
 		return &UnexpectedResponseError{StatusCode: status, status: statusLine, Header: header, Body: red.keep(body), Err: err}
 	}
@@ -101,7 +101,7 @@ func parseResponse(status int, statusLine string, header http.Header, body []byt
 				err = errors.New("body is not a JSON object")
 			} else {
 				// A JSON error may quote a number from the body.
-				err = &redactedError{msg: red.redact("decoding JSON: " + err.Error()), err: err}
+				err = &redactedError{msg: "decoding JSON: " + red.message(err), err: err}
 			}
 			return response{}, unexpected(err)
 		}

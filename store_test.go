@@ -159,8 +159,10 @@ func TestWithStoreOneRefreshForAllSources(t *testing.T) {
 	// Several TokenSources, each with a FileStore of its own on one directory as separate
 	// processes would have, share one grant: one refresh per token lifetime, whatever the
 	// number of sources and goroutines.
-	// The Endpoint sets Expiry from the real clock: the first token lives 60 s, the second an
-	// hour, and the test clock moves 2 minutes in between.
+	// Every time here is the test's clock, which moves only between the rounds: the
+	// TokenSources stamp the Expiry of the tokens they receive with it (the first lives 60 s,
+	// the second an hour), and decide with it which token is still valid. So how long a round
+	// takes on a slow machine changes nothing: within a round no token expires.
 	ctx := context.Background()
 	rs := newRotServer(t, "rt-0", 60)
 	dir := t.TempDir()

@@ -816,15 +816,21 @@ func TestTokenSourceSleepDetected(t *testing.T) {
 	if n := ts.requests.Load(); n != 1 {
 		t.Errorf("token server saw %d requests, want 1", n)
 	}
-	// A sleep that leaves the token valid only re-bases the deadlines.
+	// A sleep that leaves the token valid only re-bases the deadlines: softAt becomes soft
+	// as an elapsed value read during the call. The wall clock stands still meanwhile, so
+	// that value lies between the ones read just before and just after the call, however
+	// long the call took.
 	wall.advance(10 * time.Minute)
 	src.wallCheck.Store(0)
+	soft := src.state.Load().soft
+	before := src.toElapsed(soft, wall.now())
 	if got2, err := src.Token(); err != nil || got2 != got {
 		t.Fatalf("Token() after a short sleep = %v, %v; want at-1 again", got2, err)
 	}
+	after := src.toElapsed(soft, wall.now())
 	st := src.state.Load()
-	if want := src.toElapsed(st.soft, wall.now()); st.softAt-want > int64(maxClockDrift) || want-st.softAt > int64(maxClockDrift) {
-		t.Errorf("softAt = %d, want about %d", st.softAt, want)
+	if !st.soft.Equal(soft) || st.softAt < before || st.softAt > after {
+		t.Errorf("soft, softAt = %v, %d; want %v, in [%d, %d]", st.soft, st.softAt, soft, before, after)
 	}
 	// The early window of at-1 opens 1 min before its expiry minus the margin: 58:50 after
 	// it arrived, 48:50 from now.

@@ -163,8 +163,16 @@ const (
 	weirdSecret = "s3:cr+t/% &="
 )
 
+// autoDetectRuns numbers the runs of the tests that use AuthAutoDetect. What auto-detection
+// found is remembered per token URL and client id for the life of the process, and a test
+// server often gets a port that an earlier one had: client ids unique to a run make each
+// auto-detect case start from nothing, whatever ran before it (-count included).
+var autoDetectRuns atomic.Int64
+
 func TestWireFormatAgrees(t *testing.T) {
 	invalidClient := reply{status: http.StatusUnauthorized, body: `{"error":"invalid_client"}`}
+	run := autoDetectRuns.Add(1)
+	auto1, auto2, auto3 := fmt.Sprintf("auto-1-%d", run), fmt.Sprintf("auto-2-%d", run), fmt.Sprintf("auto-3-%d", run)
 	tests := []struct {
 		name   string
 		style  oauth2.AuthStyle
@@ -188,11 +196,11 @@ func TestWireFormatAgrees(t *testing.T) {
 		want: []received{{Header: http.Header{}, Form: form("grant_type", "refresh_token", "refresh_token", "rt-0",
 			"client_id", "public-app")}},
 	}, {
-		name: "AuthStyleAutoDetect, Basic accepted", style: oauth2.AuthStyleAutoDetect, id: "auto-1", secret: weirdSecret,
+		name: "AuthStyleAutoDetect, Basic accepted", style: oauth2.AuthStyleAutoDetect, id: auto1, secret: weirdSecret,
 		answer: func(int, received) reply { return ok(okBody) },
-		want:   []received{{Header: basic("auto-1", weirdSecret), Form: form("grant_type", "refresh_token", "refresh_token", "rt-0")}},
+		want:   []received{{Header: basic(auto1, weirdSecret), Form: form("grant_type", "refresh_token", "refresh_token", "rt-0")}},
 	}, {
-		name: "AuthStyleAutoDetect, Basic rejected with 401", style: oauth2.AuthStyleAutoDetect, id: "auto-2", secret: weirdSecret,
+		name: "AuthStyleAutoDetect, Basic rejected with 401", style: oauth2.AuthStyleAutoDetect, id: auto2, secret: weirdSecret,
 		answer: func(n int, r received) reply {
 			if r.Header.Get("Authorization") != "" {
 				return invalidClient
@@ -200,12 +208,12 @@ func TestWireFormatAgrees(t *testing.T) {
 			return ok(okBody)
 		},
 		want: []received{
-			{Header: basic("auto-2", weirdSecret), Form: form("grant_type", "refresh_token", "refresh_token", "rt-0")},
+			{Header: basic(auto2, weirdSecret), Form: form("grant_type", "refresh_token", "refresh_token", "rt-0")},
 			{Header: http.Header{}, Form: form("grant_type", "refresh_token", "refresh_token", "rt-0",
-				"client_id", "auto-2", "client_secret", weirdSecret)},
+				"client_id", auto2, "client_secret", weirdSecret)},
 		},
 	}, {
-		name: "AuthStyleAutoDetect without secret, Basic rejected with 401", style: oauth2.AuthStyleAutoDetect, id: "auto-3",
+		name: "AuthStyleAutoDetect without secret, Basic rejected with 401", style: oauth2.AuthStyleAutoDetect, id: auto3,
 		answer: func(n int, r received) reply {
 			if r.Header.Get("Authorization") != "" {
 				return invalidClient
@@ -213,8 +221,8 @@ func TestWireFormatAgrees(t *testing.T) {
 			return ok(okBody)
 		},
 		want: []received{
-			{Header: basic("auto-3", ""), Form: form("grant_type", "refresh_token", "refresh_token", "rt-0")},
-			{Header: http.Header{}, Form: form("grant_type", "refresh_token", "refresh_token", "rt-0", "client_id", "auto-3")},
+			{Header: basic(auto3, ""), Form: form("grant_type", "refresh_token", "refresh_token", "rt-0")},
+			{Header: http.Header{}, Form: form("grant_type", "refresh_token", "refresh_token", "rt-0", "client_id", auto3)},
 		},
 	}}
 	for _, tc := range tests {
@@ -534,7 +542,7 @@ func TestBetterNoDoubleSendUnderAutoDetect(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newTokenServer(t, func(int, received) reply { return tc.reply })
-			x, ours := sideBySide(t.Context(), s, s.config(oauth2.AuthStyleAutoDetect, fmt.Sprintf("auto-fail-%d", i), "secret"))
+			x, ours := sideBySide(t.Context(), s, s.config(oauth2.AuthStyleAutoDetect, fmt.Sprintf("auto-fail-%d-%d", i, autoDetectRuns.Add(1)), "secret"))
 			for name, r := range map[string]result{"x/oauth2": x, "ours": ours} {
 				var re *oauth2.RetrieveError
 				if !errors.As(r.err, &re) || re.Response.StatusCode != tc.status || re.ErrorCode != tc.code {

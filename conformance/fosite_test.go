@@ -6,6 +6,7 @@ package conformance_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -134,6 +135,10 @@ func TestFositeAuthMethods(t *testing.T) {
 	}
 }
 
+// autoDetectRuns numbers the runs of the tests that use AuthAutoDetect, for client ids that
+// no earlier test (or earlier -count round) used.
+var autoDetectRuns atomic.Int64
+
 func TestFositeAuthAutoDetect(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -146,8 +151,12 @@ func TestFositeAuthAutoDetect(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startFosite(t, authserver.Options{})
-			g := seedGrant(t, srv, authserver.Client{ID: "app", Secret: "s3cret&+/ü", AuthMethod: tc.method})
-			e := &oauth2refresh.Endpoint{TokenURL: srv.TokenURL, ClientID: "app", ClientSecret: "s3cret&+/ü", AuthMethod: oauth2refresh.AuthAutoDetect}
+			// What auto-detection found is remembered per token URL and client id for the
+			// life of the process, and a server may get the port of an earlier one: a client
+			// id unique to this run makes the detection start from nothing.
+			id := fmt.Sprintf("app-%d", autoDetectRuns.Add(1))
+			g := seedGrant(t, srv, authserver.Client{ID: id, Secret: "s3cret&+/ü", AuthMethod: tc.method})
+			e := &oauth2refresh.Endpoint{TokenURL: srv.TokenURL, ClientID: id, ClientSecret: "s3cret&+/ü", AuthMethod: oauth2refresh.AuthAutoDetect}
 			tok, err := e.Refresh(context.Background(), g.RefreshToken)
 			if err != nil {
 				t.Fatalf("Refresh: %v", err)

@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -1060,6 +1061,10 @@ func TestProviderAutoDetect(t *testing.T) {
 				t.Skip(tc.skip)
 			}
 			t.Parallel()
+			// What auto-detection found is remembered per token URL and client id for the
+			// life of the process, and a server may get the port of an earlier one: a client
+			// id unique to this run makes the detection start from nothing.
+			id := fmt.Sprintf("client-id-%d", autoDetectRuns.Add(1))
 			ok := loadProvFixture(t, tc.ok)
 			var reject *provFixture
 			if tc.rejectBasic != "" {
@@ -1085,7 +1090,7 @@ func TestProviderAutoDetect(t *testing.T) {
 					t.Errorf("request %d carries credentials both in the header and in the body", i)
 				case i == 1 && !basic:
 					t.Errorf("request 1 did not try HTTP Basic first")
-				case i == 2 && (r.PostForm.Get("client_id") != "client-id" || r.PostForm.Get("client_secret") != "client-secret"):
+				case i == 2 && (r.PostForm.Get("client_id") != id || r.PostForm.Get("client_secret") != "client-secret"):
 					t.Errorf("request 2 form = %v, want client_id and client_secret in the body", r.PostForm)
 				}
 				if reject != nil && !inBody {
@@ -1095,7 +1100,7 @@ func TestProviderAutoDetect(t *testing.T) {
 				ok.write(w)
 			}))
 			defer srv.Close()
-			e := &oauth2refresh.Endpoint{TokenURL: srv.URL + "/token", ClientID: "client-id", ClientSecret: "client-secret",
+			e := &oauth2refresh.Endpoint{TokenURL: srv.URL + "/token", ClientID: id, ClientSecret: "client-secret",
 				AuthMethod: oauth2refresh.AuthAutoDetect}
 			tok, err := e.Refresh(context.Background(), provRefreshToken)
 			mu.Lock()

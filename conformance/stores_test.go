@@ -60,6 +60,8 @@ type stConfig struct {
 type stResult struct {
 	Calls, Failures int64
 	Errors          []string // the first few failures
+	// Start and End bound the child's calls: when its first began and its last ended.
+	Start, End time.Time
 }
 
 func init() {
@@ -141,7 +143,8 @@ func stChild(cfg stConfig) error {
 		}
 	}
 	var calls atomic.Int64
-	deadline := time.Now().Add(cfg.Duration)
+	res.Start = time.Now()
+	deadline := res.Start.Add(cfg.Duration)
 	for range cfg.Goroutines {
 		wg.Go(func() {
 			for time.Now().Before(deadline) {
@@ -161,6 +164,7 @@ func stChild(cfg stConfig) error {
 		})
 	}
 	wg.Wait()
+	res.End = time.Now()
 	res.Calls = calls.Load()
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
@@ -316,6 +320,7 @@ func TestStoresMultiProcess(t *testing.T) {
 				procs = append(procs, proc{cmd, out})
 			}
 			var total stResult
+			var first, last time.Time // the span of all the processes' calls
 			for i, p := range procs {
 				b, _ := io.ReadAll(p.out)
 				if err := p.cmd.Wait(); err != nil {
@@ -333,13 +338,22 @@ func TestStoresMultiProcess(t *testing.T) {
 				}
 				total.Calls += r.Calls
 				total.Failures += r.Failures
+				if first.IsZero() || r.Start.Before(first) {
+					first = r.Start
+				}
+				if r.End.After(last) {
+					last = r.End
+				}
 			}
 			st := srv.Stats()
 			// Tokens say expires_in 1 or 2 (fosite truncates), and are refreshed from 300 ms
-			// before that: at least every 700 ms, at most every 1.9 s.
-			lifetimes := int64(duration / (700 * time.Millisecond))
-			t.Logf("%d processes × %d goroutines, %v: %d API calls, %d refreshes (at most %d token lifetimes), %d API 401s retried; server %+v",
-				processes, goroutines, duration, total.Calls, st.TokensIssued, lifetimes, st.APIRejected, st)
+			// before that: at least every 700 ms, at most every 1.9 s. The processes start one
+			// after the other, each calls for duration, and its last call may end later still
+			// on a slow machine: count the lifetimes over the span of all the calls.
+			span := last.Sub(first)
+			lifetimes := int64(span / (700 * time.Millisecond))
+			t.Logf("%d processes × %d goroutines, calls over %v: %d API calls, %d refreshes (at most %d token lifetimes), %d API 401s retried; server %+v",
+				processes, goroutines, span.Round(time.Millisecond), total.Calls, st.TokensIssued, lifetimes, st.APIRejected, st)
 			if st.ReuseDetected != 0 || st.TokenErrors != 0 {
 				t.Errorf("server saw %d reused refresh tokens and %d failed token requests; want none", st.ReuseDetected, st.TokenErrors)
 			}
@@ -398,6 +412,18 @@ func TestStoresKilledHolder(t *testing.T) {
 		})
 	}
 }
+
+// stClock is a clock that moves only when told to.
+type stClock struct{ ns atomic.Int64 }
+
+func newStClock() *stClock {
+	c := &stClock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+func (c *stClock) now() time.Time  { return time.Unix(0, c.ns.Load()) }
+func (c *stClock) set(t time.Time) { c.ns.Store(t.UnixNano()) }
 
 // stProxy forwards TCP connections to target until closed; then it refuses new ones and
 // closes the ones it forwarded: the store becomes unreachable.
@@ -498,8 +524,11 @@ func TestStoresUnreachable(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer closeStore()
+			// The TokenSource runs on a clock of the test's, so that how long the steps
+			// below take on a slow machine does not change which of them see a valid token.
+			clock := newStClock()
 			e := &oauth2refresh.Endpoint{TokenURL: srv.TokenURL, ClientID: "app", ClientSecret: "s3cret"}
-			ts := e.TokenSource(context.Background(), nil, stClientOptions(s, cfg.Key)...)
+			ts := e.TokenSource(context.Background(), nil, append(stClientOptions(s, cfg.Key), oauth2refresh.WithClock(clock.now))...)
 			tok, err := ts.Token()
 			if err != nil {
 				t.Fatalf("Token: %v", err)
@@ -508,7 +537,16 @@ func TestStoresUnreachable(t *testing.T) {
 			if got, err := ts.Token(); err != nil || got.AccessToken != tok.AccessToken {
 				t.Fatalf("Token with the store gone and the token valid = %v; want the token held", err)
 			}
-			time.Sleep(time.Until(tok.Expiry))
+			// In the early-refresh window (200 ms before the token stops being served, 100
+			// ms before its expiry): the token held is still served, while the background
+			// refresh it starts fails on the store.
+			clock.set(tok.Expiry.Add(-200 * time.Millisecond))
+			for range 3 {
+				if got, err := ts.Token(); err != nil || got.AccessToken != tok.AccessToken {
+					t.Fatalf("Token with the store gone, in the early-refresh window = %v; want the token held", err)
+				}
+			}
+			clock.set(tok.Expiry)
 			_, err = ts.Token()
 			if err == nil {
 				t.Fatalf("Token after expiry with the store gone succeeded")

@@ -24,7 +24,7 @@ step() { # step NAME CMD...: runs CMD, records a failure
 }
 for m in $modules; do
 	echo "== module $m"
-	unformatted=$(cd "$m" && gofmt -l .)
+	unformatted=$(cd "$m" && "$(go env GOROOT)/bin/gofmt" -l .)
 	if [ -n "$unformatted" ]; then
 		echo "FAIL: gofmt in $m: $unformatted"
 		fail=1

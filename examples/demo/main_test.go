@@ -199,7 +199,7 @@ func TestDemoProvider(t *testing.T) {
 		},
 		{
 			`(?m)^token file +` + file + ` exists: resuming from it$`,
-			`(?m)^1\. .*\n   token file holds refresh token #[0-9a-f]{6} and access token #[0-9a-f]{6} \(59m\d+(\.\d)?s left\)\n` + pickedUp[4:],
+			`(?m)^1\. .*\n   token file holds refresh token #[0-9a-f]{6} and access token #[0-9a-f]{6} \((59m\d+(\.\d)?s|1h0m0s) left\)\n` + pickedUp[4:],
 		},
 	} {
 		var out bytes.Buffer
