@@ -37,10 +37,12 @@ const (
 	// rejected the client's authentication (HTTP 401 without invalid_grant, or the codes
 	// invalid_client, unauthorized_client and GitHub's incorrect_client_credentials at any
 	// status), never after invalid_grant, a 5xx or a network failure, so that a refresh token
-	// is not sent twice when the first attempt may have spent it. What worked is remembered per token URL and client id for the life
-	// of the process. When both methods fail, the error returned wraps both failures. It
-	// stands for the zero oauth2.AuthStyleAutoDetect of golang.org/x/oauth2, without its
-	// re-send after every error.
+	// is not sent twice when the first attempt may have spent it. What worked is remembered
+	// per token URL and client id for the life of the process, and tried first next time;
+	// should the server later reject it, the other method is tried once and remembered
+	// instead. When both methods fail, the error returned wraps both failures. It stands for
+	// the zero oauth2.AuthStyleAutoDetect of golang.org/x/oauth2, without its re-send after
+	// every error.
 	AuthAutoDetect
 )
 
@@ -242,22 +244,34 @@ func (e *Endpoint) exchange(ctx context.Context, refreshToken string) (response,
 		return e.send(ctx, refreshToken, e.AuthMethod)
 	}
 	key := authKey{e.TokenURL, e.ClientID}
+	first := AuthBasic
 	if m, ok := authCache.Load(key); ok {
-		return e.send(ctx, refreshToken, m.(AuthMethod))
+		first = m.(AuthMethod)
 	}
-	r, err := e.send(ctx, refreshToken, AuthBasic)
+	r, err := e.send(ctx, refreshToken, first)
 	if err == nil {
-		authCache.Store(key, AuthBasic)
+		authCache.Store(key, first)
 		return r, nil
 	}
 	if !clientAuthRejected(err) {
 		return response{}, err
 	}
-	r, err2 := e.send(ctx, refreshToken, AuthRequestBody)
-	if err2 != nil {
-		return response{}, &autoDetectError{basic: err, body: err2}
+	// The server refused the client's credentials, so it did not look at the grant: the
+	// refresh token may be sent again, the other way. This also re-detects after a provider
+	// changed what it accepts.
+	other := AuthRequestBody
+	if first == AuthRequestBody {
+		other = AuthBasic
 	}
-	authCache.Store(key, AuthRequestBody)
+	r, err2 := e.send(ctx, refreshToken, other)
+	if err2 != nil {
+		authCache.Delete(key)
+		if first == AuthBasic {
+			return response{}, &autoDetectError{basic: err, body: err2}
+		}
+		return response{}, &autoDetectError{basic: err2, body: err}
+	}
+	authCache.Store(key, other)
 	return r, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1374,30 +1375,56 @@ func TestAutoDetectCacheKey(t *testing.T) {
 
 // TestAutoDetectRemembersBasic: once Basic worked, a later rejection is returned as it is,
 // without trying the request body.
-func TestAutoDetectRemembersBasic(t *testing.T) {
+// TestAutoDetectRedetects: Basic worked and is remembered; when the server later rejects
+// Basic as client authentication, the body is tried once and remembered instead; when both
+// fail, nothing is remembered.
+func TestAutoDetectRedetects(t *testing.T) {
+	var acceptBody atomic.Bool
 	srv := newEPServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		if n == 1 {
+		basic := r.Header.Get("Authorization") != ""
+		switch {
+		case n == 1 && basic: // at first the server takes Basic
 			epJSON(w, 200, epOKBody)
-			return
+		case n > 1 && !basic && acceptBody.Load(): // then only the body
+			epJSON(w, 200, epOKBody)
+		default:
+			epJSON(w, 401, `{"error":"invalid_client"}`)
 		}
-		epJSON(w, 401, `{"error":"invalid_client"}`)
 	})
-	e := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: "client " + t.Name(), ClientSecret: epSecret, AuthMethod: oauth2refresh.AuthAutoDetect}
-	if _, err := e.Refresh(context.Background(), epRefresh); err != nil {
+	e := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: fmt.Sprintf("client %s %d", t.Name(), autoDetectRun.Add(1)),
+		ClientSecret: epSecret, AuthMethod: oauth2refresh.AuthAutoDetect}
+	ctx := context.Background()
+	if _, err := e.Refresh(ctx, epRefresh); err != nil { // 1: Basic, remembered
 		t.Fatal(err)
 	}
-	if _, err := e.Refresh(context.Background(), epRefresh); !errors.Is(err, oauth2refresh.ErrInvalidClient) {
+	acceptBody.Store(true)
+	if _, err := e.Refresh(ctx, epRefresh); err != nil { // 2: Basic refused, 3: body, remembered
+		t.Fatal(err)
+	}
+	if _, err := e.Refresh(ctx, epRefresh); err != nil { // 4: body first
+		t.Fatal(err)
+	}
+	acceptBody.Store(false)
+	_, err := e.Refresh(ctx, epRefresh) // 5: body refused, 6: Basic refused, forgotten
+	if !errors.Is(err, oauth2refresh.ErrInvalidClient) {
 		t.Fatalf("Refresh: %v, want invalid_client", err)
 	}
-	var got []string
-	for _, r := range srv.requests() {
-		got = append(got, r.Header.Get("Authorization"))
+	if _, err := e.Refresh(ctx, epRefresh); err == nil { // 7: Basic again (nothing remembered), 8: body
+		t.Fatal("Refresh succeeded, want invalid_client")
 	}
-	want := []string{epBasic(e.ClientID, epSecret), epBasic(e.ClientID, epSecret)}
+	var got []bool
+	for _, r := range srv.requests() {
+		got = append(got, r.Header.Get("Authorization") != "")
+	}
+	want := []bool{true, true, false, false, false, true, true, false}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("Authorization headers (-want +got):\n%s", diff)
+		t.Errorf("Basic used per request (-want +got):\n%s", diff)
 	}
 }
+
+// autoDetectRun makes AutoDetect client ids unique across -count runs: the cache of what
+// worked is process-wide, keyed by token URL and client id, and test servers reuse ports.
+var autoDetectRun atomic.Int64
 
 type epRoundTripFunc func(*http.Request) (*http.Response, error)
 
