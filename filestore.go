@@ -1,17 +1,16 @@
 package oauth2refresh
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -37,27 +36,73 @@ import (
 // FileStore only between processes of one machine.
 //
 // A file that cannot be decoded (truncated, edited by hand) is reported as a
-// *CorruptTokenError and never overwritten.
+// *CorruptTokenError and never overwritten. Files are in the format of EncodeStoredToken,
+// followed by a newline; their version counts the grant's saves.
+//
+// FileStore refuses, with an *UnsafeDirError, a Dir that another user could write to: one
+// writable by its group or by others, or, on unix, owned by another user than the process's
+// effective user. Anyone who can write there could plant a token file (and have the process
+// use a grant of theirs) or replace one. Only Dir itself is checked, not its parents: choose
+// a Dir whose parents only trusted users can change, such as one under os.UserCacheDir or
+// os.UserConfigDir, not a fixed name in a shared temporary directory.
 //
 // FileStore needs flock(2): on systems without it (Windows), Lock returns an error.
 type FileStore struct {
 	// Dir is the directory of the token files. It is created, mode 0700, when missing. It
-	// must not be empty.
+	// must not be empty. See above for the modes and owners it refuses.
 	Dir string
 }
 
-var _ Store = (*FileStore)(nil)
-
-// fileToken is the content of a token file.
-type fileToken struct {
-	// Version counts the saves of the grant: 1 after the first.
-	Version      uint64    `json:"version"`
-	AccessToken  string    `json:"access_token,omitempty"`
-	TokenType    string    `json:"token_type,omitempty"`
-	RefreshToken string    `json:"refresh_token,omitempty"`
-	Expiry       time.Time `json:"expiry,omitzero"`
-	ExpiresIn    int64     `json:"expires_in,omitempty"`
+// UnsafeDirError reports a FileStore Dir that other users could write to: FileStore reads
+// and writes no token there. Make the directory the process's user's own, mode 0700, or
+// choose another.
+type UnsafeDirError struct {
+	// Dir is the FileStore's Dir.
+	Dir string
+	// Mode is Dir's mode.
+	Mode fs.FileMode
+	// Owner is the user id that owns Dir and User the process's effective user id, on unix;
+	// both are -1 on other systems.
+	Owner, User int
 }
+
+func (e *UnsafeDirError) Error() string {
+	s := "oauth2refresh: file store: unsafe directory " + e.Dir + ": "
+	if e.Mode.Perm()&0o022 != 0 && modeBitsMeaningful {
+		return s + fmt.Sprintf("writable by group or others (mode %#o)", e.Mode.Perm())
+	}
+	return s + fmt.Sprintf("owned by user id %d, not by the current user (%d)", e.Owner, e.User)
+}
+
+// modeBitsMeaningful says whether fs.FileMode's permission bits say who may write a
+// directory: not on Windows, where Go reports every directory as writable by all.
+const modeBitsMeaningful = runtime.GOOS != "windows"
+
+// checkDir checks that s.Dir is a directory only the current user may write to, after
+// creating it (mode 0700) if create is set. A missing Dir is no error.
+func (s *FileStore) checkDir(create bool) error {
+	if create {
+		if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+			return fmt.Errorf("oauth2refresh: file store: %w", err)
+		}
+	}
+	fi, err := os.Stat(s.Dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !create:
+		return nil
+	case err != nil:
+		return fmt.Errorf("oauth2refresh: file store: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("oauth2refresh: file store: %s is not a directory", s.Dir)
+	}
+	owner, user, known := dirOwner(fi)
+	if fi.Mode().Perm()&0o022 != 0 && modeBitsMeaningful || known && owner != user {
+		return &UnsafeDirError{Dir: s.Dir, Mode: fi.Mode(), Owner: owner, User: user}
+	}
+	return nil
+}
+
+var _ Store = (*FileStore)(nil)
 
 // paths returns the token file and the lock file of key.
 func (s *FileStore) paths(key string) (tokenPath, lockPath string, err error) {
@@ -96,31 +141,31 @@ func fileName(key string) string {
 // decoded is a *CorruptTokenError.
 func (s *FileStore) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("oauth2refresh: file store: loading token: %w", err)
 	}
 	path, _, err := s.paths(key)
 	if err != nil {
 		return nil, err
 	}
-	ft, err := readTokenFile(key, path)
-	if err != nil || ft == nil {
+	if err := s.checkDir(false); err != nil {
 		return nil, err
 	}
-	return ft.token(), nil
+	tok, _, err := readTokenFile(key, path)
+	return tok, err
 }
 
 // Lock waits until it holds the flock of key's grant or ctx is done. ttl is not used: the
 // kernel releases the lock of a process that exits.
 func (s *FileStore) Lock(ctx context.Context, key string, ttl time.Duration) (Lease, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("oauth2refresh: file store: locking: %w", err)
 	}
 	path, lockPath, err := s.paths(key)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("oauth2refresh: file store: %w", err)
+	if err := s.checkDir(true); err != nil {
+		return nil, err
 	}
 	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -146,17 +191,12 @@ func (s *FileStore) Lock(ctx context.Context, key string, ttl time.Duration) (Le
 		}
 		wait = min(2*wait, 50*time.Millisecond)
 	}
-	ft, err := readTokenFile(key, path)
+	tok, version, err := readTokenFile(key, path)
 	if err != nil {
 		f.Close() // releases the lock
 		return nil, err
 	}
-	l := &fileLease{key: key, path: path, lock: f}
-	if ft != nil {
-		l.version = ft.Version
-		l.tok = ft.token()
-	}
-	return l, nil
+	return &fileLease{key: key, path: path, lock: f, version: version, tok: tok}, nil
 }
 
 // fileLease is a held flock on a grant's lock file.
@@ -171,44 +211,32 @@ func (l *fileLease) Token() *oauth2.Token { return l.tok }
 
 func (l *fileLease) Save(ctx context.Context, t *oauth2.Token) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return fmt.Errorf("oauth2refresh: file store: saving token: %w", err)
 	}
 	if l.lock == nil {
 		return fmt.Errorf("oauth2refresh: file store: save after release: %w", ErrLeaseLost)
 	}
-	if t == nil {
-		return errors.New("oauth2refresh: file store: nil token")
-	}
 	// Under the lock no other process can have written; check anyway, so that a file
 	// replaced or corrupted by hand is neither lost nor overwritten.
-	cur, err := readTokenFile(l.key, l.path)
+	_, v, err := readTokenFile(l.key, l.path)
 	if err != nil {
 		return err
-	}
-	var v uint64
-	if cur != nil {
-		v = cur.Version
 	}
 	if v != l.version {
 		return fmt.Errorf("oauth2refresh: file store: %s changed under the lock (version %d, expected %d): %w",
 			l.path, v, l.version, ErrLeaseLost)
 	}
-	ft := fileToken{
-		Version:      v + 1,
-		AccessToken:  t.AccessToken,
-		TokenType:    t.TokenType,
-		RefreshToken: t.RefreshToken,
-		Expiry:       t.Expiry,
-		ExpiresIn:    t.ExpiresIn,
+	if v == math.MaxUint64 {
+		return fmt.Errorf("oauth2refresh: file store: %s: version %d cannot grow", l.path, v)
 	}
-	b, err := json.MarshalIndent(ft, "", "\t")
+	b, err := EncodeStoredToken(t, v+1)
 	if err != nil {
-		return fmt.Errorf("oauth2refresh: file store: encoding token: %w", err)
+		return err
 	}
 	if err := writeFileAtomic(l.path, append(b, '\n')); err != nil {
 		return fmt.Errorf("oauth2refresh: file store: writing %s: %w", l.path, err)
 	}
-	l.version = ft.Version
+	l.version = v + 1
 	return nil
 }
 
@@ -224,61 +252,16 @@ func (l *fileLease) Release(context.Context) error {
 	return nil
 }
 
-func (ft *fileToken) token() *oauth2.Token {
-	return &oauth2.Token{
-		AccessToken:  ft.AccessToken,
-		TokenType:    ft.TokenType,
-		RefreshToken: ft.RefreshToken,
-		Expiry:       ft.Expiry,
-		ExpiresIn:    ft.ExpiresIn,
-	}
-}
-
-// readTokenFile reads and decodes path; it returns nil, nil if the file does not exist.
-func readTokenFile(key, path string) (*fileToken, error) {
+// readTokenFile reads and decodes path; it returns nil, 0, nil if the file does not exist.
+func readTokenFile(key, path string) (*oauth2.Token, uint64, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("oauth2refresh: file store: reading %s: %w", path, err)
+		return nil, 0, fmt.Errorf("oauth2refresh: file store: reading %s: %w", path, err)
 	}
-	ft, err := decodeFileToken(b)
-	if err != nil {
-		return nil, &CorruptTokenError{Key: key, Location: path, Err: err}
-	}
-	return ft, nil
-}
-
-// decodeFileToken decodes and checks the content of a token file. Its errors never quote the
-// content.
-func decodeFileToken(b []byte) (*fileToken, error) {
-	var ft fileToken
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&ft); err != nil {
-		var syn *json.SyntaxError
-		switch {
-		case errors.Is(err, io.EOF):
-			return nil, errors.New("empty file")
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			// The input ended inside the object: a write that was cut short.
-			return nil, fmt.Errorf("truncated JSON (%d bytes)", len(b))
-		case errors.As(err, &syn):
-			return nil, fmt.Errorf("invalid JSON at byte %d of %d", syn.Offset, len(b))
-		default:
-			return nil, errors.New("JSON of the wrong shape")
-		}
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("invalid JSON at byte %d of %d: data after the object", dec.InputOffset(), len(b))
-	}
-	switch {
-	case ft.Version == 0:
-		return nil, errors.New("no version")
-	case ft.AccessToken == "" && ft.RefreshToken == "":
-		return nil, errors.New("neither access token nor refresh token")
-	}
-	return &ft, nil
+	return DecodeStoredToken(key, path, b)
 }
 
 // writeFileAtomic replaces path with a file holding b, mode 0600: written to a temporary file

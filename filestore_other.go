@@ -4,8 +4,12 @@ package oauth2refresh
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 )
+
+// dirOwner does not know owners on this system.
+func dirOwner(fs.FileInfo) (owner, user int, known bool) { return -1, -1, false }
 
 // tryLock fails: FileStore needs flock(2).
 func tryLock(*os.File) (bool, error) {

@@ -106,7 +106,7 @@ func TestFileStoreCorrupt(t *testing.T) {
 		name, content string
 		why           string // what the error says is wrong
 	}{
-		{"empty", "", "empty file"},
+		{"empty", "", "empty"},
 		{"truncated", full[:len(full)-10], "truncated JSON"},
 		{"garbage", "\x00\x01" + secret, "invalid JSON at byte 1 of"},
 		{"not an object", `["` + secret + `"]`, "JSON of the wrong shape"},

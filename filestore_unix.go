@@ -4,9 +4,20 @@ package oauth2refresh
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"syscall"
 )
+
+// dirOwner returns the user id that owns the file fi describes and the process's effective
+// user id.
+func dirOwner(fi fs.FileInfo) (owner, user int, known bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return -1, -1, false
+	}
+	return int(st.Uid), os.Geteuid(), true
+}
 
 // tryLock takes an exclusive flock(2) on f without waiting; it reports false if another open
 // file description holds one.

@@ -112,9 +112,18 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 //     TokenSource was given when nothing is stored yet), save the result, release the lease.
 //
 // The lease lasts for the Endpoint's Timeout (DefaultTimeout when zero or negative) and half as
-// long again, and the token request is bounded by the Timeout, so a request never outlives the
-// lease that covers it; a process that dies holding the lease delays the others by at most
-// that long. Waiting for a lease is bounded by twice the lease's length.
+// long again. The token request is bounded by the Timeout and the save of its result by the
+// lease's end, so neither outlives the lease that covers it; a process that dies holding the
+// lease delays the others by at most that long. Waiting for a lease is bounded by twice the
+// lease's length.
+//
+// If the lease lapses before the refreshed token is saved (the store took longer than half
+// the Timeout to save it, or the process was paused), another process may take the grant and
+// send the refresh token this one already spent: a rotating server then sees it twice and may
+// revoke the grant. No Store can prevent that, as the new holder cannot know of a token that
+// was never saved; the bound on the request, which leaves half the Timeout for the save, makes
+// it unlikely. This process keeps the token it got: it serves it when the store says another
+// lease was granted (ErrLeaseLost), and otherwise treats it as any token it could not save.
 //
 // Once the store holds a token for key, it is the truth: its refresh token is the one sent,
 // whatever token the TokenSource was given (seed a new grant with SaveToken). OnRefresh, if
@@ -201,7 +210,7 @@ func (sh *shared) refresh(ctx context.Context, cur *oauth2.Token) (*oauth2.Token
 			sh.unsaved = nil
 			return stored, nil
 		}
-		if err := sh.save(ctx, lease, tok, timeout); err != nil {
+		if err := sh.save(ctx, lease, tok, timeout, leaseEnd); err != nil {
 			return nil, err
 		}
 		sh.unsaved = nil
@@ -236,10 +245,16 @@ func (sh *shared) refresh(ctx context.Context, cur *oauth2.Token) (*oauth2.Token
 		t.RefreshToken = from.RefreshToken
 		tok = &t
 	}
-	if err := sh.save(ctx, lease, tok, timeout); err != nil {
+	if err := sh.save(ctx, lease, tok, timeout, leaseEnd); err != nil {
 		if errors.Is(err, ErrLeaseLost) {
-			// Another process holds the grant now and will save its own result; ours is
-			// still a valid token for this process.
+			// Our lease lapsed before the save and another process took the grant. It
+			// read the stored refresh token, the one we just spent, and is about to send
+			// it: a rotating server will see it twice and may revoke the grant, this
+			// token included. No store can prevent that (nothing stored tells the new
+			// holder of a token that was never saved); ending the request with half the
+			// Timeout of the lease left for the save makes it unlikely. Our token is not
+			// saved over the new holder's, whose result wins; it is still served here
+			// until it expires, or until the server revokes it.
 			return tok, nil
 		}
 		sh.unsaved = tok
@@ -248,8 +263,16 @@ func (sh *shared) refresh(ctx context.Context, cur *oauth2.Token) (*oauth2.Token
 	return tok, nil
 }
 
-func (sh *shared) save(ctx context.Context, lease Lease, tok *oauth2.Token, timeout time.Duration) error {
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+// save saves tok under lease. It is bounded by timeout and by leaseEnd, so that nothing done
+// under the lease outlives it: a save that cannot finish by then fails, and refresh keeps the
+// token to save it under the next lease. It is not canceled with ctx: a caller giving up must
+// not drop a rotated refresh token.
+func (sh *shared) save(ctx context.Context, lease Lease, tok *oauth2.Token, timeout time.Duration, leaseEnd time.Time) error {
+	deadline := time.Now().Add(timeout)
+	if leaseEnd.Before(deadline) {
+		deadline = leaseEnd
+	}
+	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancel()
 	if err := lease.Save(sctx, tok); err != nil {
 		return fmt.Errorf("oauth2refresh: token store: saving grant %s: %w", quoteKey(sh.key), err)

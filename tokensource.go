@@ -25,10 +25,14 @@ const DefaultExpiryMargin = 10 * time.Second
 const DefaultEarlyRefresh = time.Minute
 
 // Backoff after failed refreshes: after n consecutive failures, no new attempt is made for a
-// random duration between half and all of min(minBackoff·2^(n-1), maxBackoff).
+// random duration between half and all of min(minBackoff·2^(n-1), limit). limit is
+// maxRefusedBackoff when the token endpoint refused the grant or the client for good (see
+// refused), maxBackoff otherwise: a dead grant is then asked about every few minutes per
+// process rather than every 30 s, while a flaky endpoint or store is retried sooner.
 const (
-	minBackoff = time.Second
-	maxBackoff = 30 * time.Second
+	minBackoff        = time.Second
+	maxBackoff        = 30 * time.Second
+	maxRefusedBackoff = 5 * time.Minute
 )
 
 // Option configures a TokenSource.
@@ -80,9 +84,10 @@ func OnRefresh(fn func(ctx context.Context, t *oauth2.Token) error) Option {
 
 // EarlyRefresh sets how long before a token stops being served (its Expiry minus the
 // ExpiryMargin) a call starts one refresh in the background. Callers keep getting the
-// still-valid token while it runs; only callers that hold no valid token wait. A failed
-// background refresh is retried, with backoff, by later calls until the token stops being
-// served; from then on callers get the error.
+// still-valid token while it runs, still without a lock; only callers that hold no valid token
+// wait. A failed background refresh is retried, with backoff (see TokenContext), by the first
+// call after the backoff ends, until the token stops being served; from then on callers get the
+// error. During the backoff, too, calls get the still-valid token without a lock.
 //
 // The default is DefaultEarlyRefresh (one minute). To avoid refreshing all the time, the
 // window never starts before half of the token's servable lifetime (counted from when the
@@ -114,8 +119,9 @@ func WithClock(now func() time.Time) Option {
 
 // TokenSource hands out access tokens from an Endpoint: a cached token while it is valid,
 // without I/O, locks or allocations (the cost of a call is one read of the monotonic clock and
-// two atomic loads), and otherwise the result of one refresh shared by every caller. It implements oauth2.TokenSource and may be used by any number of goroutines. It
-// holds no goroutine or timer while idle: an abandoned TokenSource is garbage-collected.
+// two atomic loads), and otherwise the result of one refresh shared by every caller. It
+// implements oauth2.TokenSource and may be used by any number of goroutines. It holds no
+// goroutine or timer while idle: an abandoned TokenSource is garbage-collected.
 //
 // The life of a token with an Expiry, from when the TokenSource receives it:
 //
@@ -129,14 +135,19 @@ func WithClock(now func() time.Time) Option {
 // half-way from receipt to hard if that is later. A token without Expiry is served until
 // Invalidate is called.
 //
+// No call takes a lock while a valid token is held, except one call a second, which checks
+// the deadlines against the wall clock, and, between soft and hard, the call that starts the
+// background refresh (the first after soft, then the first after each backoff).
+//
 // Tokens it returns are shared between callers and must not be modified.
 type TokenSource struct {
 	cfg  config          // read-only after construction
 	ctx  context.Context // values for refreshes: context.WithoutCancel of the ctx given to TokenSource
 	base time.Time       // read-only; the origin of elapsed
 
-	// state is the token being served and its precomputed deadlines. It is replaced (never
-	// modified) under mu, and read without a lock on the hot path.
+	// state is the token being served, its precomputed deadlines, and until when the hot path
+	// returns it on its own. It is replaced (never modified) under mu, and read without a lock
+	// on the hot path.
 	state atomic.Pointer[state]
 	// wallCheck is the elapsed time at which the hot path next leaves the token to the slow
 	// path, which compares its deadlines with the wall clock. Stored under mu, read without.
@@ -155,6 +166,10 @@ type TokenSource struct {
 	retryAt    time.Time
 	lastErr    error
 	hookFailed bool
+
+	// testHookSlow, when set by a test before the first call, is called at every entry to
+	// the slow path, before it takes mu.
+	testHookSlow func()
 }
 
 // state is immutable once stored in TokenSource.state.
@@ -162,10 +177,17 @@ type state struct {
 	tok *oauth2.Token // the current token; nil if none. It may hold only a refresh token.
 	// soft: until then tok is served without further ado. From soft to hard tok is still
 	// served, and a background refresh is started. From hard on, callers wait for a refresh.
-	// Both are wall-clock times without a monotonic reading.
+	// Both are wall-clock times without a monotonic reading; zero when tok cannot be served,
+	// forever when it has no expiry.
 	soft, hard time.Time
-	// softAt is soft as a TokenSource.elapsed value, for the hot path.
-	softAt int64
+	// quiet is when the hot path stops returning tok without the lock and leaves calls to
+	// the slow path, which may start a refresh: soft, or, between soft and hard, the end of
+	// the backoff after a failed background refresh, or hard while one is running. It is
+	// never before soft nor after hard. Wall clock, without a monotonic reading.
+	quiet time.Time
+	// quietAt is quiet as a TokenSource.elapsed value, for the hot path: math.MinInt64 when
+	// tok cannot be served, math.MaxInt64 when it has no expiry.
+	quietAt int64
 }
 
 // The hot path reads the monotonic clock only (time.Since costs half of time.Now), against
@@ -185,6 +207,17 @@ func (s *TokenSource) elapsed() int64 {
 		return int64(s.cfg.now().Sub(s.base))
 	}
 	return int64(time.Since(s.base))
+}
+
+// clocks reads the wall clock and the elapsed time together: from one reading with WithClock,
+// else from two consecutive ones. Callers read them after taking s.mu, so that a wait for the
+// lock does not look like drift between the two clocks.
+func (s *TokenSource) clocks() (now time.Time, e int64) {
+	now = s.cfg.now()
+	if s.cfg.customClock {
+		return now, int64(now.Sub(s.base))
+	}
+	return now, int64(time.Since(s.base))
 }
 
 // flight is one refresh and OnRefresh call in progress. tok and err are written by the
@@ -236,19 +269,20 @@ func (e *Endpoint) TokenSource(ctx context.Context, t *oauth2.Token, opts ...Opt
 	if s.cfg.customClock {
 		s.base = s.cfg.now()
 	}
-	s.state.Store(s.newState(t, s.cfg.now()))
-	s.wallCheck.Store(s.elapsed() + int64(wallCheckInterval))
+	now, el := s.clocks()
+	s.state.Store(s.newState(t, now, el))
+	s.wallCheck.Store(el + int64(wallCheckInterval))
 	return s
 }
 
-// newState computes the deadlines of tok, received at now.
-func (s *TokenSource) newState(tok *oauth2.Token, now time.Time) *state {
-	st := &state{tok: tok, softAt: math.MinInt64}
+// newState computes the deadlines of tok, received at now (elapsed value e).
+func (s *TokenSource) newState(tok *oauth2.Token, now time.Time, e int64) *state {
+	st := &state{tok: tok, quietAt: math.MinInt64}
 	switch {
 	case tok == nil || tok.AccessToken == "":
-		// Nothing to serve: soft and hard stay zero.
+		// Nothing to serve: soft, hard and quiet stay zero.
 	case tok.Expiry.IsZero():
-		st.soft, st.hard, st.softAt = forever, forever, math.MaxInt64
+		st.soft, st.hard, st.quiet, st.quietAt = forever, forever, forever, math.MaxInt64
 	default:
 		st.hard = tok.Expiry.Add(-s.cfg.margin)
 		if half := now.Add(tok.Expiry.Sub(now) / 2); st.hard.Before(half) {
@@ -264,14 +298,40 @@ func (s *TokenSource) newState(tok *oauth2.Token, now time.Time) *state {
 		// Compare with the wall clock, as x/oauth2 does: the monotonic clock stops while
 		// a laptop sleeps, and a token must not outlive its expiry by that long.
 		st.soft, st.hard = st.soft.Round(0), st.hard.Round(0)
-		st.softAt = s.toElapsed(st.soft, now)
+		st.quiet = st.soft
+		st.quietAt = toElapsedAt(st.quiet, now, e)
 	}
 	return st
 }
 
+// withQuiet returns st with its quiet deadline moved to q, clamped between soft and hard, at
+// wall-clock time now (elapsed value e); st itself when nothing changes or tok cannot be served
+// or has no expiry.
+func withQuiet(st *state, q, now time.Time, e int64) *state {
+	if st.quietAt == math.MinInt64 || st.quietAt == math.MaxInt64 {
+		return st
+	}
+	if q.Before(st.soft) {
+		q = st.soft
+	}
+	if q.After(st.hard) {
+		q = st.hard
+	}
+	q = q.Round(0)
+	if q.Equal(st.quiet) {
+		return st
+	}
+	return &state{tok: st.tok, soft: st.soft, hard: st.hard, quiet: q, quietAt: toElapsedAt(q, now, e)}
+}
+
 // toElapsed converts the wall-clock time t to an elapsed value, now being the wall-clock time.
 func (s *TokenSource) toElapsed(t, now time.Time) int64 {
-	e := s.elapsed()
+	return toElapsedAt(t, now, s.elapsed())
+}
+
+// toElapsedAt converts the wall-clock time t to an elapsed value, e being the elapsed value
+// at wall-clock time now.
+func toElapsedAt(t, now time.Time, e int64) int64 {
 	d := int64(t.Sub(now.Round(0)))
 	if d > 0 && e > math.MaxInt64-d {
 		return math.MaxInt64
@@ -284,36 +344,44 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 	return s.TokenContext(context.Background())
 }
 
-// TokenContext returns a valid token, refreshing it if needed. A cached token is returned
+// TokenContext returns a valid token, refreshing it if needed. A valid token is returned
 // without I/O or allocation, and without a lock but for one call a second, which checks the
-// deadlines against the wall clock. Otherwise the caller waits for the one refresh in flight,
-// shared by all callers, or until ctx is done: it then returns an error wrapping ctx.Err(),
-// while the refresh goes on and its result is kept for later calls. A caller whose ctx can
-// never be done (Token, context.Background()) performs the refresh itself, on its goroutine.
+// deadlines against the wall clock, and the call that starts a background refresh (see
+// EarlyRefresh). Otherwise the caller waits for the one refresh in flight, shared by all
+// callers, or until ctx is done: it then returns an error wrapping ctx.Err(), while the
+// refresh goes on and its result is kept for later calls. A caller whose ctx can never be done
+// (Token, context.Background()) performs the refresh itself, on its goroutine.
 //
-// After a failed refresh, calls made during the backoff that follows (between half a second
-// and 30 s, growing with each consecutive failure, or as long as a Retry-After header of the
-// token endpoint asks, up to 5 min) return the same error without I/O.
+// After a failed refresh, no new attempt is made during a backoff that grows with each
+// consecutive failure: calls that hold no valid token get the same error without I/O. The
+// backoff lasts between half and all of 1 s, 2 s, 4 s, ... up to 30 s, or up to 5 min when
+// the token endpoint refused the grant or the client (a *RequestError that is not Temporary:
+// invalid_grant, invalid_client, ...), or as long as a Retry-After header of the token
+// endpoint asks, up to 5 min. A successful refresh, Invalidate(nil) and a new TokenSource end
+// it (see Invalidate).
 func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	st := s.state.Load()
-	if e := s.elapsed(); e < st.softAt && e < s.wallCheck.Load() {
+	if e := s.elapsed(); e < st.quietAt && e < s.wallCheck.Load() {
 		return st.tok, nil
 	}
 	return s.slow(ctx)
 }
 
 func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
-	now := s.cfg.now()
+	if s.testHookSlow != nil {
+		s.testHookSlow()
+	}
 	s.mu.Lock()
+	now, e := s.clocks()
 	st := s.state.Load()
-	if st.softAt != math.MinInt64 && st.softAt != math.MaxInt64 {
-		if d := s.toElapsed(st.soft, now) - st.softAt; d > int64(maxClockDrift) || d < -int64(maxClockDrift) {
+	if st.quietAt != math.MinInt64 && st.quietAt != math.MaxInt64 {
+		if d := toElapsedAt(st.quiet, now, e) - st.quietAt; d > int64(maxClockDrift) || d < -int64(maxClockDrift) {
 			// The clocks drifted apart (a sleep, a step of the wall clock): convert again.
-			st = &state{tok: st.tok, soft: st.soft, hard: st.hard, softAt: st.softAt + d}
+			st = &state{tok: st.tok, soft: st.soft, hard: st.hard, quiet: st.quiet, quietAt: st.quietAt + d}
 			s.state.Store(st)
 		}
 	}
-	s.wallCheck.Store(s.elapsed() + int64(wallCheckInterval))
+	s.wallCheck.Store(e + int64(wallCheckInterval))
 	if now.Before(st.soft) {
 		s.mu.Unlock()
 		return st.tok, nil
@@ -321,7 +389,7 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	if now.Before(st.hard) {
 		// Still servable: maybe start a background refresh, and return tok either way.
 		if s.flight == nil && !now.Before(s.retryAt) {
-			s.start()
+			s.start(now, e)
 		}
 		s.mu.Unlock()
 		return st.tok, nil
@@ -338,12 +406,12 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 		}
 		if ctx.Done() == nil {
 			// This caller cannot give up waiting: run the flight on its goroutine.
-			f, cur, pending := s.newFlight()
+			f, cur, pending := s.newFlight(now, e)
 			s.mu.Unlock()
 			s.run(f, cur, pending)
 			return f.tok, f.err
 		}
-		f = s.start()
+		f = s.start(now, e)
 	}
 	s.mu.Unlock()
 	select {
@@ -354,21 +422,29 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	}
 }
 
-// start starts a flight on a new goroutine. s.mu must be held.
-func (s *TokenSource) start() *flight {
-	f, cur, pending := s.newFlight()
+// start starts a flight on a new goroutine, at wall-clock time now (elapsed value e). s.mu
+// must be held.
+func (s *TokenSource) start(now time.Time, e int64) *flight {
+	f, cur, pending := s.newFlight(now, e)
 	go s.run(f, cur, pending)
 	return f
 }
 
-// newFlight records a new flight and returns it with the arguments for run. s.mu must be held.
-func (s *TokenSource) newFlight() (f *flight, cur, pending *oauth2.Token) {
+// newFlight records a new flight, started at wall-clock time now (elapsed value e), and
+// returns it with the arguments for run. s.mu must be held.
+func (s *TokenSource) newFlight(now time.Time, e int64) (f *flight, cur, pending *oauth2.Token) {
 	f = &flight{done: make(chan struct{})}
 	s.flight = f
 	pending = s.pending
 	cur = pending
+	st := s.state.Load()
 	if cur == nil {
-		cur = s.state.Load().tok
+		cur = st.tok
+	}
+	if now.Before(st.hard) {
+		// A background refresh: until it ends, or until hard, calls have nothing to start
+		// and get st.tok without the lock.
+		s.state.Store(withQuiet(st, st.hard, now, e))
 	}
 	return f, cur, pending
 }
@@ -418,26 +494,35 @@ func (s *TokenSource) run(f *flight, cur, pending *oauth2.Token) {
 // whose OnRefresh call failed.
 func (s *TokenSource) finish(f *flight, tok *oauth2.Token, err error, hookFailed bool) {
 	s.mu.Lock()
-	now := s.cfg.now()
+	now, e := s.clocks()
 	s.hookFailed = hookFailed
 	if err != nil {
 		if hookFailed {
 			s.pending = tok
 		}
 		s.failures++
-		d := backoff(s.failures)
+		limit := maxBackoff
+		if !hookFailed && refused(err) {
+			limit = maxRefusedBackoff
+		}
+		d := backoff(s.failures, limit)
 		if ra := retryAfter(err, now); ra > d {
 			d = min(ra, maxRetryAfter)
 		}
 		s.retryAt = now.Add(d)
 		s.lastErr = err
 		f.err = err
+		if st := s.state.Load(); now.Before(st.hard) {
+			// A failed background refresh: until the backoff ends, calls holding the
+			// still-valid token have nothing to start and get it without the lock.
+			s.state.Store(withQuiet(st, s.retryAt, now, e))
+		}
 	} else {
 		s.pending = nil
 		s.failures = 0
 		s.retryAt = time.Time{}
 		s.lastErr = nil
-		s.state.Store(s.newState(tok, now))
+		s.state.Store(s.newState(tok, now, e))
 		f.tok = tok
 	}
 	s.flight = nil
@@ -476,21 +561,40 @@ func retryAfter(err error, now time.Time) time.Duration {
 	return 0
 }
 
-// backoff returns how long to wait after n consecutive failures.
-func backoff(n int) time.Duration {
-	d := maxBackoff
-	if n < 16 {
-		d = min(minBackoff<<(n-1), maxBackoff)
+// backoff returns how long to wait after n consecutive failures, at most limit.
+func backoff(n int, limit time.Duration) time.Duration {
+	d := limit
+	if n < 32 {
+		d = min(minBackoff<<(n-1), limit)
 	}
 	return d/2 + rand.N(d/2)
 }
 
+// refused reports whether err says that the token endpoint refused the grant or the client
+// for good: an RFC 6749 §5.2 error that is not Temporary (invalid_grant, invalid_client, ...).
+// Only the authorization server is trusted with that verdict: any other error (a transport
+// failure, a store that is down) backs off no longer than maxBackoff.
+func refused(err error) bool {
+	var re *RequestError
+	return errors.As(err, &re) && !re.Temporary()
+}
+
 // Invalidate tells s that t was rejected by a resource server (an HTTP 401): the next call
-// refreshes, unless a newer token has already replaced t. Invalidate(nil) makes the next call
-// refresh whatever token is current. It does not end a backoff after failed refreshes.
+// that needs a token refreshes, unless a newer token has already replaced t. Invalidate(t)
+// does not end the backoff after failed refreshes, so that a resource server answering 401
+// to every request cannot make s hammer the token endpoint.
+//
+// Invalidate(nil) makes the next call refresh whatever token is current, and also ends the
+// backoff: that call tries at once. Call it once what made refreshes fail has been fixed, for
+// instance after the user signed in again and the new token was saved to the Store a
+// WithStore source reads. A source holding a refresh token the server refused
+// (ErrInvalidGrant) cannot be given a new one: make a new TokenSource with the new token.
 func (s *TokenSource) Invalidate(t *oauth2.Token) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if t == nil {
+		s.retryAt = time.Time{}
+	}
 	st := s.state.Load()
 	if st.tok == nil {
 		return
@@ -498,5 +602,5 @@ func (s *TokenSource) Invalidate(t *oauth2.Token) {
 	if t != nil && t.AccessToken != st.tok.AccessToken {
 		return
 	}
-	s.state.Store(&state{tok: st.tok, softAt: math.MinInt64})
+	s.state.Store(&state{tok: st.tok, quietAt: math.MinInt64})
 }

@@ -306,11 +306,13 @@ func TestTokenSourceFailureStorm(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
-	for n := 1; n < 70; n++ {
-		want := min(minBackoff<<min(n-1, 20), maxBackoff)
-		for range 20 {
-			if d := backoff(n); d < want/2 || d >= want {
-				t.Fatalf("backoff(%d) = %v, want in [%v, %v)", n, d, want/2, want)
+	for _, limit := range []time.Duration{maxBackoff, maxRefusedBackoff} {
+		for n := 1; n < 70; n++ {
+			want := min(minBackoff<<min(n-1, 20), limit)
+			for range 20 {
+				if d := backoff(n, limit); d < want/2 || d >= want {
+					t.Fatalf("backoff(%d, %v) = %v, want in [%v, %v)", n, limit, d, want/2, want)
+				}
 			}
 		}
 	}
@@ -816,7 +818,7 @@ func TestTokenSourceSleepDetected(t *testing.T) {
 	if n := ts.requests.Load(); n != 1 {
 		t.Errorf("token server saw %d requests, want 1", n)
 	}
-	// A sleep that leaves the token valid only re-bases the deadlines: softAt becomes soft
+	// A sleep that leaves the token valid only re-bases the deadlines: quietAt becomes soft
 	// as an elapsed value read during the call. The wall clock stands still meanwhile, so
 	// that value lies between the ones read just before and just after the call, however
 	// long the call took.
@@ -829,8 +831,8 @@ func TestTokenSourceSleepDetected(t *testing.T) {
 	}
 	after := src.toElapsed(soft, wall.now())
 	st := src.state.Load()
-	if !st.soft.Equal(soft) || st.softAt < before || st.softAt > after {
-		t.Errorf("soft, softAt = %v, %d; want %v, in [%d, %d]", st.soft, st.softAt, soft, before, after)
+	if !st.soft.Equal(soft) || st.quietAt < before || st.quietAt > after {
+		t.Errorf("soft, quietAt = %v, %d; want %v, in [%d, %d]", st.soft, st.quietAt, soft, before, after)
 	}
 	// The early window of at-1 opens 1 min before its expiry minus the margin: 58:50 after
 	// it arrived, 48:50 from now.
@@ -947,5 +949,196 @@ func TestRetryAfter(t *testing.T) {
 				t.Errorf("retryAfter() = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestTokenSourceWindowTakesNoLock(t *testing.T) {
+	// Between soft and hard, only the calls that may start a refresh take the slow path
+	// (and s.mu): the first one after soft, the first one after a backoff, and one call a
+	// second for the wall-clock check. While the background refresh runs, and during the
+	// backoff after it failed, the others get the still-valid token lock-free.
+	var requests atomic.Int64
+	var failing atomic.Bool
+	failing.Store(true)
+	release := make(chan struct{})
+	received := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := requests.Add(1)
+		if r.Method != http.MethodPost || r.URL.Path != "/token" {
+			t.Errorf("token server: got %s %s, want POST /token", r.Method, r.URL.Path)
+		}
+		if err := r.ParseForm(); err != nil {
+			t.Errorf("token server: %v", err)
+		}
+		if got := r.PostForm.Get("refresh_token"); got != "rt-0" {
+			t.Errorf("token server: refresh_token = %q, want rt-0", got)
+		}
+		if n == 1 {
+			received <- struct{}{}
+			<-release
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if failing.Load() {
+			w.Header().Set("Retry-After", "20")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"error":"temporarily_unavailable"}`))
+			return
+		}
+		w.Write([]byte(`{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-1"}`))
+	}))
+	defer srv.Close()
+	clock := newFakeClock()
+	tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
+	src := (&Endpoint{TokenURL: srv.URL + "/token", ClientID: "c"}).TokenSource(context.Background(), tok, WithClock(clock.now))
+	var slow atomic.Int64
+	src.testHookSlow = func() { slow.Add(1) }
+	ctx := context.Background()
+	get := func(when string) {
+		t.Helper()
+		if got, err := src.TokenContext(ctx); err != nil || got != tok {
+			t.Fatalf("TokenContext() %s = %v, %v; want the still-valid token", when, got, err)
+		}
+	}
+
+	// The window opens at 58:50 (hard, 59:50, minus the default minute). The first call in
+	// it takes the slow path and starts the refresh.
+	clock.advance(58*time.Minute + 51*time.Second)
+	get("at the start of the window")
+	<-received
+	if n := slow.Load(); n != 1 {
+		t.Fatalf("%d slow-path calls for the call that starts the refresh, want 1", n)
+	}
+	// While it runs: 100 calls over half a second, none on the slow path, no allocation.
+	for range 100 {
+		clock.advance(5 * time.Millisecond)
+		get("while the background refresh runs")
+	}
+	if n := testing.AllocsPerRun(100, func() { src.TokenContext(ctx) }); n != 0 {
+		t.Errorf("TokenContext while the background refresh runs allocates %v times, want 0", n)
+	}
+	if n := slow.Load(); n != 1 {
+		t.Errorf("%d slow-path calls while the background refresh runs, want 1 (the call that started it)", n)
+	}
+
+	// It fails, asking for 20 s of quiet: for 19.9 s, calls take the slow path only for the
+	// wall-clock check, once a second.
+	close(release)
+	waitFlight(src)
+	slow.Store(0)
+	for range 1990 {
+		clock.advance(10 * time.Millisecond)
+		get("during the backoff")
+	}
+	if n := testing.AllocsPerRun(100, func() { src.TokenContext(ctx) }); n != 0 {
+		t.Errorf("TokenContext during the backoff allocates %v times, want 0", n)
+	}
+	if n, max := slow.Load(), int64(20); n > max {
+		t.Errorf("%d slow-path calls in 19.9 s of backoff, want at most %d (the wall-clock checks)", n, max)
+	}
+	if n := requests.Load(); n != 1 {
+		t.Fatalf("token server saw %d requests during the backoff, want 1", n)
+	}
+
+	// After the backoff the next call starts a new refresh, which succeeds.
+	failing.Store(false)
+	clock.advance(200 * time.Millisecond)
+	slow.Store(0)
+	get("after the backoff")
+	if n := slow.Load(); n != 1 {
+		t.Errorf("%d slow-path calls for the call after the backoff, want 1", n)
+	}
+	waitFlight(src)
+	if got, err := src.TokenContext(ctx); err != nil || got.AccessToken != "at-1" {
+		t.Fatalf("TokenContext() after the refresh = %v, %v; want at-1", got, err)
+	}
+	if n := requests.Load(); n != 2 {
+		t.Errorf("token server saw %d requests, want 2", n)
+	}
+}
+
+// tickingClock is a fake clock that moves on by tick after each reading: time passes between
+// any two readings, as it does while a caller waits for a lock.
+type tickingClock struct {
+	fakeClock
+	tick atomic.Int64
+}
+
+func (c *tickingClock) now() time.Time {
+	t := c.fakeClock.now()
+	c.advance(time.Duration(c.tick.Load()))
+	return t
+}
+
+func TestTokenSourceLockWaitIsNotDrift(t *testing.T) {
+	// With WithClock the wall clock and the hot path's clock are one: they cannot drift
+	// apart, and time that passes while a call waits for s.mu must not shift the deadlines.
+	// Without early refresh, a shift would let the hot path serve the token past hard.
+	ts := newTokenServer(t, "rt-0", 3600)
+	clock := &tickingClock{}
+	clock.ns.Store(time.Now().UnixNano())
+	tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
+	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now), EarlyRefresh(0))
+	hard := src.state.Load().hard
+
+	// Half a second before hard, a call takes the slow path (the wall-clock check is due)
+	// while time passes between its clock readings.
+	clock.ns.Store(hard.Add(-500 * time.Millisecond).UnixNano())
+	st := src.state.Load()
+	clock.tick.Store(int64(50 * time.Millisecond))
+	if got, err := src.Token(); err != nil || got != tok {
+		t.Fatalf("Token() before hard = %v, %v; want the start token", got, err)
+	}
+	clock.tick.Store(0)
+	if st2 := src.state.Load(); st2 != st {
+		t.Errorf("state replaced: quietAt %d -> %d (quiet %v -> %v), want it unchanged", st.quietAt, st2.quietAt, st.quiet, st2.quiet)
+	}
+	// 20 ms past hard, within a second of that call: the token must not be served.
+	clock.ns.Store(hard.Add(20 * time.Millisecond).UnixNano())
+	if got, err := src.Token(); err != nil || got.AccessToken != "at-1" {
+		t.Fatalf("Token() 20 ms past hard = %v, %v; want at-1", got, err)
+	}
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests, want 1", n)
+	}
+}
+
+func TestTokenSourceRefusedGrantBacksOffLonger(t *testing.T) {
+	// The server refuses rt-0 (invalid_grant): a permanent error, retried ever more rarely,
+	// up to every 5 min (not every 30 s), until Invalidate(nil) ends the backoff.
+	ts := newTokenServer(t, "rt-elsewhere", 3600)
+	clock := newFakeClock()
+	tok := expiredToken(clock, "rt-0")
+	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now))
+	for attempt := int64(1); attempt <= 10; attempt++ {
+		if attempt > 1 {
+			clock.advance(maxRefusedBackoff)
+		}
+		if _, err := src.Token(); !errors.Is(err, ErrInvalidGrant) {
+			t.Fatalf("attempt %d: Token() error = %v, want ErrInvalidGrant", attempt, err)
+		}
+		if n := ts.requests.Load(); n != attempt {
+			t.Fatalf("token server saw %d requests, want %d", n, attempt)
+		}
+	}
+	// After 10 failures the backoff is at least 150 s: 149 s on, still no new attempt, nor
+	// after an Invalidate of the rejected token.
+	clock.advance(149 * time.Second)
+	src.Invalidate(tok)
+	if _, err := src.Token(); !errors.Is(err, ErrInvalidGrant) {
+		t.Fatalf("Token() during the backoff: error = %v, want ErrInvalidGrant", err)
+	}
+	if n := ts.requests.Load(); n != 10 {
+		t.Fatalf("token server saw %d requests 149 s after the 10th failure, want 10", n)
+	}
+	// The grant is fixed on the server's side; Invalidate(nil) ends the backoff.
+	ts.mu.Lock()
+	ts.currentRT = "rt-0"
+	ts.mu.Unlock()
+	src.Invalidate(nil)
+	if got, err := src.Token(); err != nil || got.AccessToken != "at-1" {
+		t.Fatalf("Token() after Invalidate(nil) = %v, %v; want at-1", got, err)
+	}
+	if n := ts.requests.Load(); n != 11 {
+		t.Errorf("token server saw %d requests, want 11", n)
 	}
 }

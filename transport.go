@@ -10,11 +10,12 @@ import (
 )
 
 // Transport is an http.RoundTripper that authorizes each request with a token from Source
-// (an "Authorization: Bearer" header) and, when the resource server answers 401 Unauthorized,
-// invalidates the token it sent and retries the request once with a fresh one. The retry is
-// only made when the request can be replayed: it has no body, or GetBody is set (as
-// http.NewRequest does for *bytes.Buffer, *bytes.Reader and *strings.Reader bodies).
-// Otherwise, or when no other token can be had, the 401 response is returned as it came.
+// (an "Authorization: Bearer" header). Whenever the resource server answers 401 Unauthorized,
+// it invalidates the token it sent (see TokenSource.Invalidate), so that later requests carry
+// a fresh one, and retries the request once with a fresh token. The retry is only made when
+// the request can be replayed: it has no body, or GetBody is set (as http.NewRequest does for
+// *bytes.Buffer, *bytes.Reader and *strings.Reader bodies). Otherwise, or when no other token
+// can be had, the 401 response is returned as it came.
 //
 // The request given to RoundTrip is not modified.
 type Transport struct {
@@ -44,10 +45,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	resp, err := t.send(req, tok.Type()+" "+tok.AccessToken, req.Body)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || !replayable {
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
+	// The token was rejected: drop it, whether or not this request can be retried.
 	t.Source.Invalidate(tok)
+	if !replayable {
+		return resp, nil
+	}
 	tok2, err := t.Source.TokenContext(ctx)
 	if err != nil || tok2.AccessToken == tok.AccessToken {
 		return resp, nil
@@ -61,7 +66,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Let the connection be reused.
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	resp.Body.Close()
-	return t.send(req, tok2.Type()+" "+tok2.AccessToken, body)
+	resp, err = t.send(req, tok2.Type()+" "+tok2.AccessToken, body)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized {
+		t.Source.Invalidate(tok2)
+	}
+	return resp, err
 }
 
 func (t *Transport) send(req *http.Request, auth string, body io.ReadCloser) (*http.Response, error) {

@@ -35,6 +35,9 @@ func TestTransport(t *testing.T) {
 		wantStatus    int
 		wantSeen      []seen
 		wantRefreshes int64
+		// wantNext, if set, is the Authorization header that a following GET without a
+		// body must be sent with: after a 401, a fresh token, even when no retry was made.
+		wantNext string
 	}{
 		{
 			name:   "valid token, no body",
@@ -45,6 +48,7 @@ func TestTransport(t *testing.T) {
 			},
 			wantStatus: http.StatusOK,
 			wantSeen:   []seen{{"Bearer old", ""}},
+			wantNext:   "Bearer old",
 		},
 		{
 			name:   "401 then retry with a fresh token, body replayed",
@@ -67,9 +71,11 @@ func TestTransport(t *testing.T) {
 			wantStatus:    http.StatusUnauthorized,
 			wantSeen:      []seen{{"Bearer old", ""}, {"Bearer at-1", ""}},
 			wantRefreshes: 1,
+			// The retry's token was rejected too: the next request gets another.
+			wantNext: "Bearer at-2",
 		},
 		{
-			name:   "401 with a body that cannot be replayed: no retry",
+			name:   "401 with a body that cannot be replayed: no retry, the next request refreshes",
 			accept: []string{"at-1"},
 			makeReq: func(t *testing.T, url string) *http.Request {
 				r, _ := http.NewRequest(http.MethodPost, url, io.NopCloser(strings.NewReader("once")))
@@ -80,6 +86,7 @@ func TestTransport(t *testing.T) {
 			},
 			wantStatus: http.StatusUnauthorized,
 			wantSeen:   []seen{{"Bearer old", "once"}},
+			wantNext:   "Bearer at-1",
 		},
 	}
 	for _, tc := range tests {
@@ -123,12 +130,26 @@ func TestTransport(t *testing.T) {
 				t.Errorf("the caller's request was modified: Authorization = %q", h)
 			}
 			mu.Lock()
-			defer mu.Unlock()
 			if diff := cmp.Diff(tc.wantSeen, got); diff != "" {
 				t.Errorf("resource server requests mismatch (-want +got):\n%s", diff)
 			}
+			first := len(got)
+			mu.Unlock()
 			if n := ts.requests.Load(); n != tc.wantRefreshes {
 				t.Errorf("token server saw %d requests, want %d", n, tc.wantRefreshes)
+			}
+			if tc.wantNext == "" {
+				return
+			}
+			resp, err = client.Get(resource.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			if len(got) <= first || got[first].Auth != tc.wantNext {
+				t.Errorf("resource server requests after the first %d: %+v; want the next one sent with %q", first, got[first:], tc.wantNext)
 			}
 		})
 	}

@@ -40,7 +40,8 @@
 //     sends them.
 //   - Concurrent callers share one refresh, failures included: 20 callers on a failing
 //     endpoint cause one request (x/oauth2 sends 20, one after the other), and further calls
-//     back off for up to 30 s instead of hammering the endpoint.
+//     back off instead of hammering the endpoint (up to 30 s after a temporary failure, up to
+//     5 min after the server refused the grant or the client; Invalidate(nil) ends it).
 //   - AuthStyleAutoDetect falls back to credentials in the body only after the server rejected
 //     the client's authentication (401, invalid_client, unauthorized_client). x/oauth2 also
 //     falls back after invalid_grant, a 5xx or a network error, sending the refresh token a

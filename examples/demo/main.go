@@ -23,7 +23,8 @@
 //	OAUTH2REFRESH_SCOPES         scopes to ask for on refresh, space- or comma-separated (optional)
 //	OAUTH2REFRESH_API_URL        a resource to GET with the access token (optional)
 //	OAUTH2REFRESH_TOKEN_DIR      the FileStore's directory (default: oauth2refresh-demo in the
-//	                             temp directory); the token is in demo.json there
+//	                             user's cache directory, os.UserCacheDir); the token is in
+//	                             demo.json there
 //
 // Against a real provider the token file is kept (mode 0600): when the provider rotates
 // refresh tokens, the newest one is only there. The revocation step is skipped, since it would
@@ -332,9 +333,9 @@ func runProvider(ctx context.Context, c config) error {
 	if e.AuthMethod, err = parseAuthMethod(c.getenv("OAUTH2REFRESH_AUTH_METHOD"), e.ClientSecret); err != nil {
 		return err
 	}
-	dir := c.getenv("OAUTH2REFRESH_TOKEN_DIR")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "oauth2refresh-demo")
+	dir, err := providerDir(c.getenv)
+	if err != nil {
+		return err
 	}
 	store := &oauth2refresh.FileStore{Dir: dir}
 	file := tokenFile(dir)
@@ -378,6 +379,21 @@ func runProvider(ctx context.Context, c config) error {
 	c.say("\n3. skipped against a real provider: replaying an old refresh token would revoke your grant")
 	c.say("\ntoken file            %s (%s) holds the newest token; delete it when done", file, fileInfo(file))
 	return nil
+}
+
+// providerDir returns the token directory of the real-provider mode: OAUTH2REFRESH_TOKEN_DIR,
+// or oauth2refresh-demo in the user's cache directory. Not a fixed name in the shared
+// temporary directory: another user could create it first, and plant or read token files
+// (FileStore refuses such a directory, but the demo would then not run).
+func providerDir(getenv func(string) string) (string, error) {
+	if dir := getenv("OAUTH2REFRESH_TOKEN_DIR"); dir != "" {
+		return dir, nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no directory for the token file (set OAUTH2REFRESH_TOKEN_DIR): %w", err)
+	}
+	return filepath.Join(cache, "oauth2refresh-demo"), nil
 }
 
 // parseAuthMethod reads OAUTH2REFRESH_AUTH_METHOD.

@@ -10,8 +10,9 @@
 // Each grant is one row of a table (Store.Table; see CreateTable for its definition):
 //
 //	key            text primary key
-//	access_token, token_type, refresh_token, expiry, expires_in
-//	               the token; access_token is NULL while none is stored
+//	token          text: the token, in the format of oauth2refresh.EncodeStoredToken, whose
+//	               version is the fencing number of the lease that saved it; NULL while none
+//	               is stored
 //	fence          bigint: the number of leases ever granted on the grant
 //	lease_until    timestamptz: when the current lease lapses; NULL when released
 //
@@ -69,17 +70,20 @@ func (s *Store) table() string {
 	return pgx.Identifier(strings.Split(name, ".")).Sanitize()
 }
 
-// CreateTable creates the table if it does not exist.
+// CreateTable creates the table if it does not exist:
+//
+//	CREATE TABLE IF NOT EXISTS oauth2refresh_tokens (
+//		key         text PRIMARY KEY,
+//		token       text,
+//		fence       bigint NOT NULL DEFAULT 0,
+//		lease_until timestamptz
+//	)
 func (s *Store) CreateTable(ctx context.Context) error {
 	_, err := s.DB.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.table()+` (
-	key           text PRIMARY KEY,
-	access_token  text,
-	token_type    text,
-	refresh_token text,
-	expiry        timestamptz,
-	expires_in    bigint,
-	fence         bigint NOT NULL DEFAULT 0,
-	lease_until   timestamptz
+	key         text PRIMARY KEY,
+	token       text,
+	fence       bigint NOT NULL DEFAULT 0,
+	lease_until timestamptz
 )`)
 	if err != nil {
 		return fmt.Errorf("oauth2refresh: postgres store: creating table: %w", err)
@@ -87,47 +91,27 @@ func (s *Store) CreateTable(ctx context.Context) error {
 	return nil
 }
 
-const tokenColumns = `access_token, token_type, refresh_token, expiry, expires_in`
-
-// scanToken scans tokenColumns (after any others in dest): nil if no token is stored.
-func scanToken(row pgx.Row, dest ...any) (*oauth2.Token, error) {
-	var (
-		at, tt, rt *string
-		exp        *time.Time
-		in         *int64
-	)
-	if err := row.Scan(append(dest, &at, &tt, &rt, &exp, &in)...); err != nil {
-		return nil, err
-	}
-	if at == nil {
+// decode decodes the token column of key's row: nil if no token is stored.
+func (s *Store) decode(key string, v *string) (*oauth2.Token, error) {
+	if v == nil {
 		return nil, nil
 	}
-	t := &oauth2.Token{AccessToken: *at}
-	if tt != nil {
-		t.TokenType = *tt
-	}
-	if rt != nil {
-		t.RefreshToken = *rt
-	}
-	if exp != nil {
-		t.Expiry = *exp
-	}
-	if in != nil {
-		t.ExpiresIn = *in
-	}
-	return t, nil
+	location := "postgres table " + s.table()
+	t, _, err := oauth2refresh.DecodeStoredToken(key, location, []byte(*v))
+	return t, err
 }
 
 // Load returns the token stored under key, or nil if there is none.
 func (s *Store) Load(ctx context.Context, key string) (*oauth2.Token, error) {
-	t, err := scanToken(s.DB.QueryRow(ctx, `SELECT `+tokenColumns+` FROM `+s.table()+` WHERE key = $1`, key))
+	var v *string
+	err := s.DB.QueryRow(ctx, `SELECT token FROM `+s.table()+` WHERE key = $1`, key).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("oauth2refresh: postgres store: loading token: %w", err)
 	}
-	return t, nil
+	return s.decode(key, v)
 }
 
 // Lock waits until it holds key's lease, polling while another is live, or until ctx is done.
@@ -137,15 +121,23 @@ func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2
 	VALUES ($1, 1, clock_timestamp() + $2::bigint * interval '1 microsecond')
 	ON CONFLICT (key) DO UPDATE SET fence = r.fence + 1, lease_until = EXCLUDED.lease_until
 	WHERE r.lease_until IS NULL OR r.lease_until <= clock_timestamp()
-	RETURNING fence, ` + tokenColumns
+	RETURNING fence, token`
 	us := max(ttl.Microseconds(), 1)
 	wait := 2 * time.Millisecond
 	for {
-		var fence int64
-		tok, err := scanToken(s.DB.QueryRow(ctx, q, key, us), &fence)
+		var (
+			fence int64
+			v     *string
+		)
+		err := s.DB.QueryRow(ctx, q, key, us).Scan(&fence, &v)
 		switch {
 		case err == nil:
-			return &lease{s: s, key: key, fence: fence, tok: tok}, nil
+			l := &lease{s: s, key: key, fence: fence}
+			if l.tok, err = s.decode(key, v); err != nil {
+				l.Release(context.WithoutCancel(ctx))
+				return nil, err
+			}
+			return l, nil
 		case !errors.Is(err, pgx.ErrNoRows):
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("oauth2refresh: postgres store: waiting for lease: %w", ctx.Err())
@@ -179,14 +171,12 @@ func (l *lease) Save(ctx context.Context, t *oauth2.Token) error {
 	if l.released {
 		return fmt.Errorf("oauth2refresh: postgres store: save after release: %w", oauth2refresh.ErrLeaseLost)
 	}
-	var exp *time.Time
-	if !t.Expiry.IsZero() {
-		exp = &t.Expiry
+	b, err := oauth2refresh.EncodeStoredToken(t, uint64(l.fence))
+	if err != nil {
+		return err
 	}
-	tag, err := l.s.DB.Exec(ctx, `UPDATE `+l.s.table()+`
-	SET access_token = $3, token_type = $4, refresh_token = $5, expiry = $6, expires_in = $7
-	WHERE key = $1 AND fence = $2`,
-		l.key, l.fence, t.AccessToken, t.TokenType, t.RefreshToken, exp, t.ExpiresIn)
+	tag, err := l.s.DB.Exec(ctx, `UPDATE `+l.s.table()+` SET token = $3 WHERE key = $1 AND fence = $2`,
+		l.key, l.fence, string(b))
 	if err != nil {
 		return fmt.Errorf("oauth2refresh: postgres store: saving token: %w", err)
 	}

@@ -3,6 +3,7 @@ module github.com/tokenkit/oauth2refresh/store/redis
 go 1.26.0
 
 require (
+	github.com/google/go-cmp v0.7.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/tokenkit/oauth2refresh v0.0.0
 	golang.org/x/oauth2 v0.38.0
@@ -10,7 +11,6 @@ require (
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/google/go-cmp v0.7.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )

@@ -9,7 +9,9 @@
 // It uses three Redis keys per grant, all with the hash tag {KEY} so that they live on one
 // Cluster slot:
 //
-//	PREFIX{KEY}:token  the token, as JSON (no expiry: it lives until deleted)
+//	PREFIX{KEY}:token  the token, in the format of oauth2refresh.EncodeStoredToken, whose
+//	                   version is the fencing number of the lease that saved it (no expiry:
+//	                   it lives until deleted)
 //	PREFIX{KEY}:lease  the fencing number of the lease holder, set with PX ttl
 //	PREFIX{KEY}:fence  the number of leases ever granted (INCR)
 //
@@ -25,11 +27,9 @@ package redisstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -63,54 +63,10 @@ func (s *Store) keys(key string) (token, lease, fence string) {
 	return base + "token", base + "lease", base + "fence"
 }
 
-// storedToken is the JSON of a token in Redis.
-type storedToken struct {
-	AccessToken  string    `json:"access_token,omitempty"`
-	TokenType    string    `json:"token_type,omitempty"`
-	RefreshToken string    `json:"refresh_token,omitempty"`
-	Expiry       time.Time `json:"expiry,omitzero"`
-	ExpiresIn    int64     `json:"expires_in,omitempty"`
-}
-
-func encode(t *oauth2.Token) ([]byte, error) {
-	return json.Marshal(storedToken{
-		AccessToken:  t.AccessToken,
-		TokenType:    t.TokenType,
-		RefreshToken: t.RefreshToken,
-		Expiry:       t.Expiry,
-		ExpiresIn:    t.ExpiresIn,
-	})
-}
-
-// decode decodes a stored value; its errors never quote the value.
+// decode decodes a stored value (see oauth2refresh.DecodeStoredToken).
 func decode(key, location, v string) (*oauth2.Token, error) {
-	var st storedToken
-	var err error
-	if uerr := json.Unmarshal([]byte(v), &st); uerr != nil {
-		var syn *json.SyntaxError
-		switch {
-		case v == "":
-			err = errors.New("empty value")
-		case errors.As(uerr, &syn):
-			err = fmt.Errorf("invalid JSON at byte %d of %d", syn.Offset, len(v))
-		case strings.Contains(uerr.Error(), "unexpected end of JSON input"):
-			err = fmt.Errorf("truncated JSON (%d bytes)", len(v))
-		default:
-			err = errors.New("JSON of the wrong shape")
-		}
-	} else if st.AccessToken == "" && st.RefreshToken == "" {
-		err = errors.New("neither access token nor refresh token")
-	}
-	if err != nil {
-		return nil, &oauth2refresh.CorruptTokenError{Key: key, Location: "redis key " + location, Err: err}
-	}
-	return &oauth2.Token{
-		AccessToken:  st.AccessToken,
-		TokenType:    st.TokenType,
-		RefreshToken: st.RefreshToken,
-		Expiry:       st.Expiry,
-		ExpiresIn:    st.ExpiresIn,
-	}, nil
+	t, _, err := oauth2refresh.DecodeStoredToken(key, "redis key "+location, []byte(v))
+	return t, err
 }
 
 // Load returns the token stored under key, or nil if there is none.
@@ -178,7 +134,7 @@ func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2
 		}
 		fence, _ := res[0].(int64)
 		if fence > 0 {
-			l := &lease{s: s, key: key, lk: lk, fk: fk, tk: tk, fence: strconv.FormatInt(fence, 10)}
+			l := &lease{s: s, key: key, lk: lk, fk: fk, tk: tk, fence: uint64(fence)}
 			if len(res) > 1 {
 				v, _ := res[1].(string)
 				tok, err := decode(key, tk, v)
@@ -211,7 +167,7 @@ type lease struct {
 	s          *Store
 	key        string
 	lk, fk, tk string
-	fence      string        // this lease's fencing number
+	fence      uint64        // this lease's fencing number
 	tok        *oauth2.Token // stored token when granted
 	released   bool
 }
@@ -222,11 +178,11 @@ func (l *lease) Save(ctx context.Context, t *oauth2.Token) error {
 	if l.released {
 		return fmt.Errorf("oauth2refresh: redis store: save after release: %w", oauth2refresh.ErrLeaseLost)
 	}
-	b, err := encode(t)
+	b, err := oauth2refresh.EncodeStoredToken(t, l.fence)
 	if err != nil {
-		return fmt.Errorf("oauth2refresh: redis store: encoding token: %w", err)
+		return err
 	}
-	n, err := saveScript.Run(ctx, l.s.Client, []string{l.fk, l.tk}, l.fence, b).Int()
+	n, err := saveScript.Run(ctx, l.s.Client, []string{l.fk, l.tk}, strconv.FormatUint(l.fence, 10), b).Int()
 	if err != nil {
 		return fmt.Errorf("oauth2refresh: redis store: saving token: %w", err)
 	}
@@ -240,7 +196,7 @@ func (l *lease) Release(ctx context.Context) error {
 	if l.released {
 		return nil
 	}
-	if err := releaseScript.Run(ctx, l.s.Client, []string{l.lk}, l.fence).Err(); err != nil {
+	if err := releaseScript.Run(ctx, l.s.Client, []string{l.lk}, strconv.FormatUint(l.fence, 10)).Err(); err != nil {
 		return fmt.Errorf("oauth2refresh: redis store: releasing lease: %w", err)
 	}
 	l.released = true

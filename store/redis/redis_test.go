@@ -60,13 +60,15 @@ func TestCorrupt(t *testing.T) {
 	ctx := context.Background()
 	s := testStore(t)
 	const secret = "SECRET-refresh-token"
-	full := `{"access_token":"at","refresh_token":"` + secret + `"}`
+	full := `{"version":1,"access_token":"at","refresh_token":"` + secret + `"}`
 	tests := []struct{ name, value string }{
 		{"empty", ""},
 		{"truncated", full[:len(full)-8]},
 		{"garbage", "\x00" + secret},
-		{"no token", `{"token_type":"Bearer"}`},
+		{"no token", `{"version":1,"token_type":"Bearer"}`},
+		{"no version", `{"access_token":"at","refresh_token":"` + secret + `"}`},
 		{"wrong shape", `["` + secret + `"]`},
+		{"trailing data", full + full},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,180 @@
+package oauth2refresh_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/internal/storetest"
+	"golang.org/x/oauth2"
+)
+
+func TestDecodeStoredToken(t *testing.T) {
+	const secret = "SECRET-refresh-token"
+	full := `{"version": 3, "access_token": "at", "refresh_token": "` + secret + `"}`
+	tests := []struct {
+		name, value string
+		why         string // what the error says is wrong; "" for a value that decodes
+		want        *oauth2.Token
+		version     uint64
+	}{
+		{name: "complete", version: 7,
+			value: `{"version":7,"access_token":"at","token_type":"Bearer","refresh_token":"rt","expiry":"2030-01-02T03:04:05.000006Z","expires_in":3600}`,
+			want: &oauth2.Token{AccessToken: "at", TokenType: "Bearer", RefreshToken: "rt",
+				Expiry: time.Date(2030, 1, 2, 3, 4, 5, 6000, time.UTC), ExpiresIn: 3600}},
+		{name: "refresh token only", value: `{"version":1,"refresh_token":"rt"}`, version: 1,
+			want: &oauth2.Token{RefreshToken: "rt"}},
+		{name: "whitespace and unknown members", value: "\n\t{\"version\": 2, \"access_token\": \"at\", \"scope\": \"x\", \"expiry\": null}\n", version: 2,
+			want: &oauth2.Token{AccessToken: "at"}},
+		{name: "empty", value: "", why: "empty"},
+		{name: "blank", value: " \n", why: "empty"},
+		{name: "truncated", value: full[:len(full)-8], why: fmt.Sprintf("truncated JSON (%d bytes)", len(full)-8)},
+		{name: "garbage", value: "\x00\x01" + secret, why: "invalid JSON at byte 1 of 22"},
+		{name: "wrong shape", value: `["` + secret + `"]`, why: "JSON of the wrong shape"},
+		{name: "wrong member type", value: `{"version": "` + secret + `", "access_token": "at"}`, why: "JSON of the wrong shape: member version"},
+		{name: "bad expiry", value: `{"version": 1, "access_token": "at", "expiry": "` + secret + `"}`, why: "JSON of the wrong shape"},
+		{name: "trailing data", value: full + `{"version": 4}`, why: "data after the object"},
+		{name: "trailing garbage", value: full + "x", why: "data after the object"},
+		{name: "no version", value: `{"access_token": "at", "refresh_token": "` + secret + `"}`, why: "no version"},
+		{name: "version 0", value: `{"version": 0, "access_token": "at"}`, why: "no version"},
+		{name: "negative version", value: `{"version": -1, "access_token": "at"}`, why: "JSON of the wrong shape: member version"},
+		{name: "no token", value: `{"version": 2, "token_type": "Bearer"}`, why: "neither access token nor refresh token"},
+		{name: "null", value: `null`, why: "no version"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, version, err := oauth2refresh.DecodeStoredToken("grant", "somewhere", []byte(tc.value))
+			if tc.why == "" {
+				if err != nil {
+					t.Fatalf("DecodeStoredToken: %v", err)
+				}
+				if diff := cmp.Diff(tc.want, tok, storetest.Compare); diff != "" {
+					t.Errorf("token mismatch (-want +got):\n%s", diff)
+				}
+				if version != tc.version {
+					t.Errorf("version = %d, want %d", version, tc.version)
+				}
+				return
+			}
+			if tok != nil || version != 0 {
+				t.Errorf("DecodeStoredToken returned %v, %d with its error", tok, version)
+			}
+			var ce *oauth2refresh.CorruptTokenError
+			if !errors.As(err, &ce) {
+				t.Fatalf("DecodeStoredToken = %v, want a *CorruptTokenError", err)
+			}
+			if ce.Key != "grant" || ce.Location != "somewhere" {
+				t.Errorf("CorruptTokenError{Key: %q, Location: %q}, want %q, %q", ce.Key, ce.Location, "grant", "somewhere")
+			}
+			if !strings.Contains(err.Error(), tc.why) {
+				t.Errorf("error %q does not say %q", err, tc.why)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error quotes the value: %v", err)
+			}
+		})
+	}
+}
+
+func TestEncodeStoredToken(t *testing.T) {
+	tests := []struct {
+		name    string
+		tok     *oauth2.Token
+		version uint64
+		want    string // the JSON; "" when an error is expected
+	}{
+		{"complete", (&oauth2.Token{AccessToken: "at", TokenType: "Bearer", RefreshToken: "rt",
+			Expiry: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), ExpiresIn: 60}).WithExtra(map[string]any{"id_token": "x"}), 5,
+			`{"version":5,"access_token":"at","token_type":"Bearer","refresh_token":"rt","expiry":"2030-01-02T03:04:05Z","expires_in":60}`},
+		{"access token only", &oauth2.Token{AccessToken: "at"}, 1, `{"version":1,"access_token":"at"}`},
+		{"refresh token only", &oauth2.Token{RefreshToken: "rt"}, 1, `{"version":1,"refresh_token":"rt"}`},
+		{"nil", nil, 1, ""},
+		{"version 0", &oauth2.Token{AccessToken: "at"}, 0, ""},
+		{"no token", &oauth2.Token{TokenType: "Bearer"}, 1, ""},
+		{"unencodable expiry", &oauth2.Token{AccessToken: "at", Expiry: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, 1, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := oauth2refresh.EncodeStoredToken(tc.tok, tc.version)
+			if tc.want == "" {
+				if err == nil || !strings.HasPrefix(err.Error(), "oauth2refresh: encoding stored token: ") {
+					t.Errorf("EncodeStoredToken = %s, %v; want an oauth2refresh: encoding stored token: error", b, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("EncodeStoredToken: %v", err)
+			}
+			if diff := cmp.Diff(tc.want, string(b)); diff != "" {
+				t.Errorf("JSON mismatch (-want +got):\n%s", diff)
+			}
+			// What is encoded decodes to the same token, without Extra.
+			got, version, err := oauth2refresh.DecodeStoredToken("k", "", b)
+			if err != nil {
+				t.Fatalf("DecodeStoredToken of what EncodeStoredToken wrote: %v", err)
+			}
+			want := &oauth2.Token{AccessToken: tc.tok.AccessToken, TokenType: tc.tok.TokenType,
+				RefreshToken: tc.tok.RefreshToken, Expiry: tc.tok.Expiry, ExpiresIn: tc.tok.ExpiresIn}
+			if diff := cmp.Diff(want, got, storetest.Compare); diff != "" {
+				t.Errorf("round trip (-want +got):\n%s", diff)
+			}
+			if version != tc.version {
+				t.Errorf("version = %d, want %d", version, tc.version)
+			}
+		})
+	}
+}
+
+func ExampleDecodeStoredToken() {
+	b, err := oauth2refresh.EncodeStoredToken(&oauth2.Token{AccessToken: "at", RefreshToken: "rt",
+		Expiry: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}, 1)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%s\n", b)
+
+	tok, version, err := oauth2refresh.DecodeStoredToken("tenant-42", "example", b)
+	fmt.Println(tok.RefreshToken, tok.Expiry, version, err)
+
+	_, _, err = oauth2refresh.DecodeStoredToken("tenant-42", "example", b[:len(b)-5])
+	fmt.Println(err)
+	// Output:
+	// {"version":1,"access_token":"at","refresh_token":"rt","expiry":"2030-01-02T03:04:05Z"}
+	// rt 2030-01-02 03:04:05 +0000 UTC 1 <nil>
+	// oauth2refresh: stored token for key "tenant-42" is corrupt (example): truncated JSON (81 bytes)
+}
+
+// FuzzDecodeStoredToken: whatever a store holds, DecodeStoredToken returns a token that
+// EncodeStoredToken writes back to the same token and version, or a *CorruptTokenError.
+func FuzzDecodeStoredToken(f *testing.F) {
+	f.Add([]byte(`{"version":1,"access_token":"at","token_type":"Bearer","refresh_token":"rt","expiry":"2030-01-01T00:00:00Z","expires_in":60}`))
+	f.Add([]byte(`{"version": 18446744073709551615, "refresh_token": "rt"}`))
+	f.Add([]byte(`{"version": 1, "access_token": "at", "expiry": "2030-01-01T00:00:00+02:00"}`))
+	f.Add([]byte(`{"version": 1, "access_token": "at"`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tok, version, err := oauth2refresh.DecodeStoredToken("k", "", b)
+		if err != nil {
+			var ce *oauth2refresh.CorruptTokenError
+			if !errors.As(err, &ce) {
+				t.Fatalf("DecodeStoredToken = %v, want a *CorruptTokenError", err)
+			}
+			return
+		}
+		again, err := oauth2refresh.EncodeStoredToken(tok, version)
+		if err != nil {
+			t.Fatalf("EncodeStoredToken of a decoded token: %v", err)
+		}
+		tok2, version2, err := oauth2refresh.DecodeStoredToken("k", "", again)
+		if err != nil {
+			t.Fatalf("DecodeStoredToken of what EncodeStoredToken wrote: %v", err)
+		}
+		if diff := cmp.Diff(tok, tok2, storetest.Compare); diff != "" || version2 != version {
+			t.Errorf("token changed by an encode and a decode, version %d → %d (-first +second):\n%s", version, version2, diff)
+		}
+	})
+}
