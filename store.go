@@ -156,6 +156,8 @@ type shared struct {
 	// unsaved is a token this process refreshed but could not save: it holds the newest
 	// refresh token of the grant, which must be saved (or used) before anything else.
 	unsaved *oauth2.Token
+	// unsavedFrom is the refresh token unsaved was refreshed from (spent). Guarded by mu.
+	unsavedFrom string
 }
 
 // requestTimeout is how long one token request may take.
@@ -201,24 +203,29 @@ func (sh *shared) refresh(ctx context.Context, cur *oauth2.Token) (*oauth2.Token
 	stored := lease.Token()
 
 	if sh.unsaved != nil {
-		// Our last refresh could not be saved: nobody else can have refreshed since, unless
-		// the grant was re-seeded, because the store still holds the refresh token we spent.
 		tok := sh.unsaved
-		if sh.fresher(stored, tok) {
-			// The grant was saved anew meanwhile (seeded again after a new authorization,
-			// say): that token wins.
+		switch {
+		case stored != nil && stored.AccessToken == tok.AccessToken && stored.RefreshToken == tok.RefreshToken:
+			// The save that reported failure was applied after all.
 			sh.unsaved = nil
+		case stored == nil || stored.RefreshToken == sh.unsavedFrom:
+			// Nobody moved the grant on from the refresh token we spent: ours is the newest.
+			if err := sh.save(ctx, lease, tok, timeout, leaseEnd); err != nil {
+				return nil, err
+			}
+			sh.unsaved = nil
+			stored = tok
+		default:
+			// Another process refreshed from our token, or the grant was seeded anew: the
+			// store is the truth, ours is stale.
+			sh.unsaved = nil
+		}
+		if stored != nil && sh.valid(stored) && (cur == nil || stored.AccessToken != cur.AccessToken) {
 			return stored, nil
 		}
-		if err := sh.save(ctx, lease, tok, timeout, leaseEnd); err != nil {
-			return nil, err
+		if stored != nil {
+			cur = stored
 		}
-		sh.unsaved = nil
-		if sh.valid(tok) {
-			return tok, nil
-		}
-		cur = tok
-		stored = tok
 	} else if sh.fresher(stored, cur) {
 		return stored, nil
 	}
@@ -255,9 +262,10 @@ func (sh *shared) refresh(ctx context.Context, cur *oauth2.Token) (*oauth2.Token
 			// Timeout of the lease left for the save makes it unlikely. Our token is not
 			// saved over the new holder's, whose result wins; it is still served here
 			// until it expires, or until the server revokes it.
+			sh.unsaved, sh.unsavedFrom = tok, from.RefreshToken
 			return tok, nil
 		}
-		sh.unsaved = tok
+		sh.unsaved, sh.unsavedFrom = tok, from.RefreshToken
 		return nil, err
 	}
 	return tok, nil

@@ -78,6 +78,9 @@ type config struct {
 // token calls fn again with the same token instead of refreshing again: a rotated refresh
 // token is never lost and never silently left unsaved. Should that token expire while fn keeps
 // failing, its refresh token (the newest) is used for the next refresh.
+//
+// fn runs inside the refresh that callers are waiting for: it must not call the TokenSource
+// it is registered on (Token, TokenContext), which would wait for fn itself.
 func OnRefresh(fn func(ctx context.Context, t *oauth2.Token) error) Option {
 	return func(c *config) { c.onRefresh = fn }
 }

@@ -22,7 +22,7 @@ func TestStoredFormat(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	v, err := s.Client.Get(ctx, s.Prefix+"{g}:token").Bytes()
+	v, err := s.Client.Get(ctx, s.Prefix+"{k:g}:token").Bytes()
 	if err != nil {
 		t.Fatal(err)
 	}

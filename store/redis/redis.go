@@ -6,14 +6,14 @@
 //	store := &redisstore.Store{Client: rdb}
 //	ts := endpoint.TokenSource(ctx, nil, oauth2refresh.WithStore(store, "tenant-42"))
 //
-// It uses three Redis keys per grant, all with the hash tag {KEY} so that they live on one
+// It uses three Redis keys per grant, all with the hash tag {k:KEY} so that they live on one
 // Cluster slot:
 //
-//	PREFIX{KEY}:token  the token, in the format of oauth2refresh.EncodeStoredToken, whose
-//	                   version is the fencing number of the lease that saved it (no expiry:
-//	                   it lives until deleted)
-//	PREFIX{KEY}:lease  the fencing number of the lease holder, set with PX ttl
-//	PREFIX{KEY}:fence  the number of leases ever granted (INCR)
+//	PREFIX{k:KEY}:token  the token, in the format of oauth2refresh.EncodeStoredToken, whose
+//	                     version is the fencing number of the lease that saved it (no
+//	                     expiry: it lives until deleted)
+//	PREFIX{k:KEY}:lease  the fencing number of the lease holder, set with PX ttl
+//	PREFIX{k:KEY}:fence  the number of leases ever granted (INCR)
 //
 // Lock, Save and Release are Lua scripts, so each is atomic. A lease is granted only when no
 // other is live, and receives the next fencing number. Save stores the token only if no lease
@@ -59,7 +59,9 @@ func (s *Store) keys(key string) (token, lease, fence string) {
 	if p == "" {
 		p = DefaultPrefix
 	}
-	base := p + "{" + key + "}:"
+	// The three keys share a Redis Cluster hash tag, so that the scripts that touch them all
+	// run on one slot. "k:" keeps the tag non-empty for an empty key or one starting with '}'.
+	base := p + "{k:" + key + "}:"
 	return base + "token", base + "lease", base + "fence"
 }
 

@@ -73,7 +73,7 @@ func TestCorrupt(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			key := "corrupt-" + tc.name
-			tk := s.Prefix + "{" + key + "}:token"
+			tk := s.Prefix + "{k:" + key + "}:token"
 			if err := s.Client.Set(ctx, tk, tc.value, 0).Err(); err != nil {
 				t.Fatal(err)
 			}
