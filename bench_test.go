@@ -101,6 +101,32 @@ func BenchmarkHotPath(b *testing.B) {
 	})
 }
 
+// BenchmarkClock measures what bounds BenchmarkHotPath: the clock reads alone, in parallel
+// like it. The TokenSource reads the monotonic clock (time.Since); a Token's Valid, which
+// oauth2.ReuseTokenSource calls under its mutex, reads time.Now.
+func BenchmarkClock(b *testing.B) {
+	base := time.Now()
+	var sink atomic.Int64
+	b.Run("time.Since", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			var n int64
+			for pb.Next() {
+				n += int64(time.Since(base))
+			}
+			sink.Add(n)
+		})
+	})
+	b.Run("time.Now", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			var n int64
+			for pb.Next() {
+				n += time.Now().UnixNano()
+			}
+			sink.Add(n)
+		})
+	})
+}
+
 // BenchmarkRefresh: the client-side cost of one refresh through an in-memory transport, from
 // a new TokenSource holding an expired token, as oauth2.Config.TokenSource(ctx, t).Token()
 // does it. The Endpoint.Refresh row is the grant alone, without a TokenSource.

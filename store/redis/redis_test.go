@@ -2,14 +2,12 @@ package redisstore_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/tokenkit/oauth2refresh"
 	"github.com/tokenkit/oauth2refresh/internal/storetest"
 	redisstore "github.com/tokenkit/oauth2refresh/store/redis"
 )
@@ -54,54 +52,6 @@ func testStore(t testing.TB) *redisstore.Store {
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, testStore(t), storetest.Options{Expires: true, Key: storetest.Keys("")})
-}
-
-func TestCorrupt(t *testing.T) {
-	ctx := context.Background()
-	s := testStore(t)
-	const secret = "SECRET-refresh-token"
-	full := `{"version":1,"access_token":"at","refresh_token":"` + secret + `"}`
-	tests := []struct{ name, value string }{
-		{"empty", ""},
-		{"truncated", full[:len(full)-8]},
-		{"garbage", "\x00" + secret},
-		{"no token", `{"version":1,"token_type":"Bearer"}`},
-		{"no version", `{"access_token":"at","refresh_token":"` + secret + `"}`},
-		{"wrong shape", `["` + secret + `"]`},
-		{"trailing data", full + full},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			key := "corrupt-" + tc.name
-			tk := s.Prefix + "{k:" + key + "}:token"
-			if err := s.Client.Set(ctx, tk, tc.value, 0).Err(); err != nil {
-				t.Fatal(err)
-			}
-			check := func(what string, err error) {
-				t.Helper()
-				var ce *oauth2refresh.CorruptTokenError
-				if !errors.As(err, &ce) || ce.Key != key {
-					t.Fatalf("%s = %v, want a *CorruptTokenError for %q", what, err, key)
-				}
-				if strings.Contains(err.Error(), secret) {
-					t.Errorf("%s: error quotes the value: %v", what, err)
-				}
-			}
-			_, err := s.Load(ctx, key)
-			check("Load", err)
-			_, err = s.Lock(ctx, key, time.Minute)
-			check("Lock", err)
-			// The failed Lock released its lease.
-			short, cancel := context.WithTimeout(ctx, time.Second)
-			defer cancel()
-			if _, err := s.Lock(short, key, time.Minute); errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("the failed Lock kept its lease")
-			}
-			if v, _ := s.Client.Get(ctx, tk).Result(); v != tc.value {
-				t.Errorf("value changed to %q", v)
-			}
-		})
-	}
 }
 
 func TestUnreachable(t *testing.T) {
