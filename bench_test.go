@@ -12,7 +12,6 @@ package oauth2refresh_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"slices"
 	"sync"
@@ -26,37 +25,8 @@ import (
 
 const benchTokenURL = "https://token.example/oauth2/token"
 
-// memTransport is an in-memory token endpoint: no network, a canned answer after an
-// optional delay. It counts the requests it gets.
-type memTransport struct {
-	status   int
-	body     []byte
-	delay    time.Duration
-	requests atomic.Int64
-}
-
 var tokenBody = []byte(`{"access_token":"eyJhbGciOiJSUzI1NiJ9.access","token_type":"Bearer","expires_in":3600,` +
 	`"refresh_token":"refresh-token-2","scope":"openid email","id_token":"eyJhbGciOiJSUzI1NiJ9.id"}`)
-
-var jsonHeader = http.Header{"Content-Type": {"application/json"}}
-
-func (m *memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	m.requests.Add(1)
-	if r.Body != nil {
-		io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-	}
-	if m.delay > 0 {
-		time.Sleep(m.delay)
-	}
-	return &http.Response{
-		StatusCode:    m.status,
-		Header:        jsonHeader,
-		Body:          io.NopCloser(bytes.NewReader(m.body)),
-		ContentLength: int64(len(m.body)),
-		Request:       r,
-	}, nil
-}
 
 func benchEndpoint(rt http.RoundTripper) *oauth2refresh.Endpoint {
 	return &oauth2refresh.Endpoint{

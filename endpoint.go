@@ -170,11 +170,17 @@ func (r *TokenResponse) tokenResponse() *TokenResponse { return r }
 // other response that is not a token, *TransportError when no response came; ErrNoRefreshToken,
 // ErrInsecureTokenURL or ErrInvalidEndpoint (wrapped) when nothing was sent.
 func (e *Endpoint) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
+	return e.refresh(ctx, refreshToken, time.Now)
+}
+
+// refresh is Refresh with the clock that stamps the token's Expiry: the TokenSource passes its
+// own (see WithClock), so that Expiry is set once, here, and never overwritten.
+func (e *Endpoint) refresh(ctx context.Context, refreshToken string, now func() time.Time) (*oauth2.Token, error) {
 	r, err := e.exchange(ctx, refreshToken)
 	if err != nil {
 		return nil, err
 	}
-	return r.token(time.Now()), nil
+	return r.token(now()), nil
 }
 
 // RefreshAccessToken performs one refresh_token grant like Endpoint.Refresh and decodes the

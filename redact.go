@@ -497,3 +497,30 @@ func redactURLError(err error) error {
 	}
 	return err
 }
+
+// redactError returns err when neither its text nor the text of any error in its chain
+// (Unwrap, both forms) holds one of secrets in a form an echo takes; otherwise an error whose
+// text and chain hold none. It is how errors that come from outside the response pipeline
+// (a hook's, a store's, a RoundTripper's) are made safe to log. Empty secrets are ignored.
+//
+// Placeholder of the pipeline redesign: the redesign replaces its body, not its contract.
+func redactError(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	var r redactor
+	for _, s := range secrets {
+		switch {
+		case s == "":
+		case r.refreshToken == "":
+			r.refreshToken = s
+		default:
+			r.add(s)
+		}
+	}
+	msg := err.Error()
+	if red := r.redact(oneLine(msg)); red != msg {
+		return &redactedError{msg: red}
+	}
+	return err
+}
