@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -20,8 +19,12 @@ import (
 // FileStore is a Store that keeps each grant's token in a JSON file of its own, for the
 // processes of one machine. It is the default store: no server to run.
 //
-// The token of key lives in Dir/KEY.json, where KEY is key with every byte other than ASCII
-// letters, digits, '-', '_' and '.' (and a leading '.') written as %XX. A file is written
+// The token of key lives in Dir/KEY.json, where KEY is key with every byte other than
+// lower-case ASCII letters, digits, '-', '_' and '.' (and a leading '.') written as %XX in
+// upper-case hex: "tenant-42" is in tenant-42.json, "Tenant-42" in %54enant-42.json. Keys that
+// differ only in case thus get files whose names differ even to a file system that ignores
+// case (macOS's and Windows' defaults). A KEY longer than 180 bytes is cut to 100 and followed
+// by '~' and a hash of key. A file is written
 // whole to a temporary file in Dir, flushed to disk (fsync), then renamed over the old one and
 // the directory flushed, so that a reader or a crash sees the old token or the new one, never
 // a mix. Token files and lock files have mode 0600 and Dir 0700 when FileStore creates it:
@@ -116,25 +119,29 @@ func (s *FileStore) paths(key string) (tokenPath, lockPath string, err error) {
 	return p, p + ".lock", nil
 }
 
-// fileName maps key to a file name: readable for plain keys, and never a path.
+// fileName maps key to a file name: readable for plain keys, never a path, and distinct for
+// distinct keys even when compared without regard to case. Every letter left as it is is
+// lower case, and every escape is upper case and starts with '%', which is itself escaped:
+// folding the case of a name cannot turn it into another key's name. A long name keeps its
+// start and the hash of the whole key, after a '~' that short names cannot hold.
 func fileName(key string) string {
-	var b strings.Builder
+	const hexDigits = "0123456789ABCDEF"
+	b := make([]byte, 0, len(key))
 	for i := 0; i < len(key); i++ {
 		c := key[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '_' || c == '.' && i > 0 {
-			b.WriteByte(c)
+		if 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' && i > 0 {
+			b = append(b, c)
 			continue
 		}
-		fmt.Fprintf(&b, "%%%02X", c)
+		b = append(b, '%', hexDigits[c>>4], hexDigits[c&0xF])
 	}
-	name := b.String()
-	if len(name) > 180 {
+	if len(b) > 180 {
 		// Keep names well under the usual 255-byte limit, with the suffixes added.
 		sum := sha256.Sum256([]byte(key))
-		name = name[:100] + "~" + hex.EncodeToString(sum[:16])
+		b = append(b[:100], '~')
+		b = hex.AppendEncode(b, sum[:16]) // lower-case hex: no two hashes fold together
 	}
-	return name
+	return string(b)
 }
 
 // Load returns the token stored under key, or nil if there is none. A file that cannot be

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/tokenkit/oauth2refresh"
 	"github.com/tokenkit/oauth2refresh/internal/storetest"
 	"golang.org/x/oauth2"
@@ -37,6 +38,9 @@ func TestFileStoreFiles(t *testing.T) {
 		{"../../etc/passwd", "%2E.%2F..%2Fetc%2Fpasswd.json"},
 		{".hidden", "%2Ehidden.json"},
 		{"a.b_c", "a.b_c.json"},
+		{"Tenant-42", "%54enant-42.json"},
+		{"%41", "%2541.json"},
+		{"é", "%C3%A9.json"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.key, func(t *testing.T) {
@@ -95,6 +99,59 @@ func TestFileStoreFiles(t *testing.T) {
 	}
 	if len(entries) != 2*len(tests) {
 		t.Errorf("Dir holds %d files, want %d", len(entries), 2*len(tests))
+	}
+}
+
+func TestFileStoreKeysDifferingInCase(t *testing.T) {
+	// On a file system that ignores case (macOS's and Windows' defaults) two names that are
+	// equal under strings.EqualFold are one file: every key must get a name of its own.
+	ctx := context.Background()
+	long := strings.Repeat("x", 200)
+	keys := []string{
+		"tenant", "Tenant", "TENANT",
+		"a", "A", "%41", "%61", "%2541", "%2561",
+		"kn", "kN", "k%4e", "k%4E",
+		"é", "É",
+		long + "tenant", long + "Tenant", // names cut short and hashed
+		"Tenant" + long, "tenant" + long,
+	}
+	dir := t.TempDir()
+	s := &oauth2refresh.FileStore{Dir: dir}
+	for i, key := range keys {
+		tok := &oauth2.Token{AccessToken: fmt.Sprintf("at-%d", i), RefreshToken: fmt.Sprintf("rt-%d", i)}
+		if err := oauth2refresh.SaveToken(ctx, s, key, tok, time.Minute); err != nil {
+			t.Fatalf("SaveToken(%q): %v", key, err)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".json") {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) != len(keys) {
+		t.Fatalf("%d token files for %d keys: %q", len(names), len(keys), names)
+	}
+	for i, a := range names {
+		for _, b := range names[i+1:] {
+			if strings.EqualFold(a, b) {
+				t.Errorf("token files %q and %q are one file where case is ignored", a, b)
+			}
+		}
+	}
+	for i, key := range keys {
+		got, err := s.Load(ctx, key)
+		if err != nil {
+			t.Fatalf("Load(%q): %v", key, err)
+		}
+		want := &oauth2.Token{AccessToken: fmt.Sprintf("at-%d", i), RefreshToken: fmt.Sprintf("rt-%d", i)}
+		if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(oauth2.Token{})); diff != "" {
+			t.Errorf("Load(%q) mismatch (-want +got):\n%s", key, diff)
+		}
 	}
 }
 
