@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/tokenkit/oauth2refresh"
-	"github.com/tokenkit/oauth2refresh/internal/storetest"
+	"github.com/tokenkit/oauth2refresh/storetest"
 )
 
 // BenchmarkStoreHotPath: Token on a cached token, without a store and with a FileStore.

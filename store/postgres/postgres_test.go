@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/tokenkit/oauth2refresh/internal/storetest"
 	pgstore "github.com/tokenkit/oauth2refresh/store/postgres"
+	"github.com/tokenkit/oauth2refresh/storetest"
 )
 
 const defaultDSN = "postgres://oauth2refresh:oauth2refresh@127.0.0.1:5432/oauth2refresh?sslmode=disable"
@@ -56,7 +56,8 @@ func testStore(t testing.TB) *pgstore.Store {
 }
 
 func TestStore(t *testing.T) {
-	storetest.Run(t, testStore(t), storetest.Options{Expires: true, Key: storetest.Keys("")})
+	s := testStore(t)
+	storetest.TestStore(t, s, storetest.Options{LeasesExpire: true, Raw: raw(s)})
 }
 
 func TestCreateTableTwice(t *testing.T) {
@@ -80,5 +81,21 @@ func TestUnreachable(t *testing.T) {
 	}
 	if _, err := s.Lock(ctx, "k", time.Minute); err == nil || !strings.HasPrefix(err.Error(), "oauth2refresh: postgres store: ") {
 		t.Errorf("Lock = %v, want an oauth2refresh: postgres store: error", err)
+	}
+}
+
+// raw reaches the token column of s's table.
+func raw(s *pgstore.Store) *storetest.Raw {
+	return &storetest.Raw{
+		Get: func(ctx context.Context, key string) (string, error) {
+			var v string
+			err := s.DB.QueryRow(ctx, `SELECT token FROM "`+s.Table+`" WHERE key = $1`, key).Scan(&v)
+			return v, err
+		},
+		Put: func(ctx context.Context, key, value string) error {
+			_, err := s.DB.Exec(ctx, `INSERT INTO "`+s.Table+`" (key, token) VALUES ($1, $2)`, key, value)
+			return err
+		},
+		Location: func(string) string { return s.Table },
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/tokenkit/oauth2refresh/internal/storetest"
 	redisstore "github.com/tokenkit/oauth2refresh/store/redis"
+	"github.com/tokenkit/oauth2refresh/storetest"
 )
 
 // testClient connects to the Redis server at OAUTH2REFRESH_REDIS_ADDR (default
@@ -51,7 +51,8 @@ func testStore(t testing.TB) *redisstore.Store {
 }
 
 func TestStore(t *testing.T) {
-	storetest.Run(t, testStore(t), storetest.Options{Expires: true, Key: storetest.Keys("")})
+	s := testStore(t)
+	storetest.TestStore(t, s, storetest.Options{LeasesExpire: true, Raw: raw(s)})
 }
 
 func TestUnreachable(t *testing.T) {
@@ -66,5 +67,19 @@ func TestUnreachable(t *testing.T) {
 	}
 	if _, err := s.Lock(ctx, "k", time.Minute); err == nil || !strings.HasPrefix(err.Error(), "oauth2refresh: redis store: ") {
 		t.Errorf("Lock = %v, want an oauth2refresh: redis store: error", err)
+	}
+}
+
+// raw reaches the token key of a grant in s.
+func raw(s *redisstore.Store) *storetest.Raw {
+	tokenKey := func(key string) string { return s.Prefix + "{k:" + key + "}:token" }
+	return &storetest.Raw{
+		Get: func(ctx context.Context, key string) (string, error) {
+			return s.Client.Get(ctx, tokenKey(key)).Result()
+		},
+		Put: func(ctx context.Context, key, value string) error {
+			return s.Client.Set(ctx, tokenKey(key), value, 0).Err()
+		},
+		Location: tokenKey,
 	}
 }

@@ -1,6 +1,3 @@
-// Package storetest checks that an oauth2refresh.Store keeps the promises of its interface:
-// round trips, mutual exclusion, lease expiry and fencing. The FileStore of the core module
-// and the Redis and PostgreSQL stores run it against real files and servers.
 package storetest
 
 import (
@@ -9,29 +6,35 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/tokenkit/oauth2refresh"
 	"golang.org/x/oauth2"
 )
 
-// Options say what a store can do.
+// Options say what TestStore may expect of a store. The zero value suits a store whose leases
+// last as long as their holder and whose values are not reachable past the Store interface.
 type Options struct {
-	// Expires is true for stores whose leases lapse after their ttl while the holder lives
-	// (Redis, PostgreSQL); false for FileStore, whose lock lasts as long as its holder.
-	Expires bool
-	// Key returns a fresh key for one subtest, unused by anything else.
-	Key func(t *testing.T) string
+	// LeasesExpire says that a lease lapses once the ttl given to Lock has passed, even while
+	// its holder lives, as in stores kept on a server (the Redis and PostgreSQL stores). TestStore
+	// then also checks that a lapsed lease which another holder took over cannot save, and that
+	// one nobody took over still can. Leave it false for a store whose lease lasts as long as
+	// its holder, as FileStore's flock(2) does.
+	LeasesExpire bool
+
+	// Raw, if not nil, reaches the values the store keeps, for a store that keeps them in the
+	// format of oauth2refresh.EncodeStoredToken and decodes them with DecodeStoredToken.
+	// TestStore then also checks that format and how a damaged value is reported.
+	Raw *Raw
 }
 
-// Compare compares tokens by what a Store keeps (not Extra).
-var Compare = cmpopts.IgnoreUnexported(oauth2.Token{})
-
-// Run runs every check against s.
-func Run(t *testing.T, s oauth2refresh.Store, o Options) {
+// TestStore checks that s keeps the promises of oauth2refresh.Store and Lease, each in a
+// subtest of t. It takes keys of its own, unique to the run (they start with "storetest-"),
+// and leaves their tokens behind: give it a store, or a key prefix, kept for tests. It takes
+// a few seconds at most; with LeasesExpire it waits for leases of less than a second to lapse.
+func TestStore(t *testing.T, s oauth2refresh.Store, o Options) {
 	ctx := context.Background()
 	tok := func(n int) *oauth2.Token {
 		return (&oauth2.Token{
@@ -49,13 +52,11 @@ func Run(t *testing.T, s oauth2refresh.Store, o Options) {
 	}
 	check := func(t *testing.T, what string, want, got *oauth2.Token) {
 		t.Helper()
-		if diff := cmp.Diff(want, got, Compare); diff != "" { // time.Time compares with Equal
-			t.Errorf("%s: token mismatch (-want +got):\n%s", what, diff)
-		}
+		checkToken(t, what, want, got)
 	}
 
 	t.Run("RoundTrip", func(t *testing.T) {
-		key := o.Key(t)
+		key := newKey(t)
 		got, err := s.Load(ctx, key)
 		if err != nil || got != nil {
 			t.Fatalf("Load of a new key = %v, %v; want nil, nil", got, err)
@@ -99,7 +100,7 @@ func Run(t *testing.T, s oauth2refresh.Store, o Options) {
 	})
 
 	t.Run("NoExpiry", func(t *testing.T) {
-		key := o.Key(t)
+		key := newKey(t)
 		in := &oauth2.Token{AccessToken: "a", RefreshToken: "r"}
 		if err := oauth2refresh.SaveToken(ctx, s, key, in, time.Minute); err != nil {
 			t.Fatalf("SaveToken: %v", err)
@@ -112,7 +113,7 @@ func Run(t *testing.T, s oauth2refresh.Store, o Options) {
 	})
 
 	t.Run("Exclusion", func(t *testing.T) {
-		key, other := o.Key(t), o.Key(t)
+		key, other := newKey(t), newKey(t)
 		l, err := s.Lock(ctx, key, time.Minute)
 		if err != nil {
 			t.Fatalf("Lock: %v", err)
@@ -141,7 +142,7 @@ func Run(t *testing.T, s oauth2refresh.Store, o Options) {
 	t.Run("Counter", func(t *testing.T) {
 		// Each goroutine reads the count under the lease and saves count+1: with mutual
 		// exclusion no increment is lost.
-		key := o.Key(t)
+		key := newKey(t)
 		const n = 10
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
@@ -181,12 +182,17 @@ func Run(t *testing.T, s oauth2refresh.Store, o Options) {
 		}
 	})
 
-	if !o.Expires {
+	if o.Raw != nil {
+		t.Run("StoredFormat", func(t *testing.T) { storedFormat(t, s, *o.Raw) })
+		t.Run("CorruptValue", func(t *testing.T) { corruptValue(t, s, *o.Raw) })
+	}
+
+	if !o.LeasesExpire {
 		return
 	}
 
 	t.Run("LapsedLeaseIsFenced", func(t *testing.T) {
-		key := o.Key(t)
+		key := newKey(t)
 		if err := oauth2refresh.SaveToken(ctx, s, key, tok(1), time.Minute); err != nil {
 			t.Fatal(err)
 		}
@@ -227,7 +233,7 @@ func Run(t *testing.T, s oauth2refresh.Store, o Options) {
 	t.Run("LapsedLeaseNotRetaken", func(t *testing.T) {
 		// A lease that lapsed without anyone taking the grant over may still save: the token
 		// it holds is the newest, and dropping it would lose a rotated refresh token.
-		key := o.Key(t)
+		key := newKey(t)
 		l, err := s.Lock(ctx, key, 50*time.Millisecond)
 		if err != nil {
 			t.Fatal(err)
@@ -245,15 +251,43 @@ func Run(t *testing.T, s oauth2refresh.Store, o Options) {
 	})
 }
 
-// Keys returns a Key function giving keys unique to this run under prefix.
-func Keys(prefix string) func(t *testing.T) string {
-	var mu sync.Mutex
-	n := 0
-	run := strconv.FormatInt(time.Now().UnixNano(), 36)
-	return func(t *testing.T) string {
-		mu.Lock()
-		defer mu.Unlock()
-		n++
-		return fmt.Sprintf("%s%s/%s/%d", prefix, run, t.Name(), n)
+// run makes keys unique to one run of the test binary, so that runs sharing a server do not
+// meet.
+var run = strconv.FormatInt(time.Now().UnixNano(), 36)
+
+// keys counts the keys given out in this run.
+var keys atomic.Int64
+
+// newKey returns a key used by nothing else: it names the run and the (sub)test.
+func newKey(t testing.TB) string {
+	return fmt.Sprintf("storetest-%s/%s/%d", run, t.Name(), keys.Add(1))
+}
+
+// checkToken reports an error unless got holds what a Store keeps of want: every field but
+// Extra, the expiry compared as an instant.
+func checkToken(t *testing.T, what string, want, got *oauth2.Token) {
+	t.Helper()
+	if w, g := kept(want), kept(got); w != g {
+		t.Errorf("%s = %+v, want %+v", what, g, w)
 	}
+}
+
+// stored is what a Store keeps of a token, in a form that == compares.
+type stored struct {
+	AccessToken, TokenType, RefreshToken string
+	Expiry                               string // RFC 3339, UTC; empty for none
+	ExpiresIn                            int64
+	Nil                                  bool // no token at all
+}
+
+func kept(t *oauth2.Token) stored {
+	if t == nil {
+		return stored{Nil: true}
+	}
+	k := stored{AccessToken: t.AccessToken, TokenType: t.TokenType, RefreshToken: t.RefreshToken,
+		ExpiresIn: t.ExpiresIn}
+	if !t.Expiry.IsZero() {
+		k.Expiry = t.Expiry.UTC().Format(time.RFC3339Nano)
+	}
+	return k
 }

@@ -7,53 +7,55 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/tokenkit/oauth2refresh"
 	"golang.org/x/oauth2"
 )
 
-// Raw reaches a store's stored value of a key directly, past the Store interface, for the
-// checks of the value's format.
+// Raw reaches the value a store keeps for a key directly, past the Store interface, for the
+// checks of a store that keeps tokens in the format of oauth2refresh.EncodeStoredToken. All
+// three fields must be set.
 type Raw struct {
 	// Get returns the value stored under key.
 	Get func(ctx context.Context, key string) (string, error)
-	// Put stores value under key as it is.
+	// Put stores value under key as it is, as a damaged write or another program would.
 	Put func(ctx context.Context, key, value string) error
-	// Location is what the Location of a *CorruptTokenError for key must contain.
+	// Location returns what the Location of a *oauth2refresh.CorruptTokenError for key must
+	// contain, such as the file's path or the server's key.
 	Location func(key string) string
 }
 
-// StoredFormat checks that the value a store saves is oauth2refresh's stored-token format
-// (EncodeStoredToken), versioned by the fence of the lease that saved it.
-func StoredFormat(t *testing.T, s oauth2refresh.Store, raw Raw) {
+// storedFormat checks that the value s saves is the stored-token format (EncodeStoredToken),
+// and that its version grows with each save.
+func storedFormat(t *testing.T, s oauth2refresh.Store, raw Raw) {
 	ctx := context.Background()
+	key := newKey(t)
 	tok := &oauth2.Token{AccessToken: "at", TokenType: "Bearer", RefreshToken: "rt",
 		Expiry: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), ExpiresIn: 60}
-	for range 2 {
-		if err := oauth2refresh.SaveToken(ctx, s, "g", tok, time.Minute); err != nil {
+	var last uint64
+	for i := range 2 {
+		if err := oauth2refresh.SaveToken(ctx, s, key, tok, time.Minute); err != nil {
 			t.Fatal(err)
 		}
-	}
-	v, err := raw.Get(ctx, "g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, version, err := oauth2refresh.DecodeStoredToken("g", "", []byte(v))
-	if err != nil {
-		t.Fatalf("DecodeStoredToken of the stored value: %v", err)
-	}
-	if diff := cmp.Diff(tok, got, Compare); diff != "" {
-		t.Errorf("stored token mismatch (-want +got):\n%s", diff)
-	}
-	if version != 2 {
-		t.Errorf("version = %d, want 2 (the fence of the second lease)", version)
+		v, err := raw.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, version, err := oauth2refresh.DecodeStoredToken(key, "", []byte(v))
+		if err != nil {
+			t.Fatalf("DecodeStoredToken of the stored value: %v", err)
+		}
+		checkToken(t, "stored token", tok, got)
+		if version <= last {
+			t.Errorf("version after save %d = %d, want more than %d", i+1, version, last)
+		}
+		last = version
 	}
 }
 
-// Corrupt checks that a stored value that cannot be decoded makes Load and Lock fail with a
-// *CorruptTokenError that says what is wrong without quoting the value, that the failed Lock
-// holds no lease, and that the value is left as it was.
-func Corrupt(t *testing.T, s oauth2refresh.Store, raw Raw) {
+// corruptValue checks that a stored value that cannot be decoded makes Load and Lock fail
+// with a *CorruptTokenError that says what is wrong without quoting the value, that the failed
+// Lock holds no lease, and that the value is left as it was.
+func corruptValue(t *testing.T, s oauth2refresh.Store, raw Raw) {
 	ctx := context.Background()
 	const secret = "SECRET-refresh-token"
 	full := `{"version":1,"access_token":"at","refresh_token":"` + secret + `"}`
@@ -68,7 +70,7 @@ func Corrupt(t *testing.T, s oauth2refresh.Store, raw Raw) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			key := "corrupt-" + tc.name
+			key := newKey(t)
 			if err := raw.Put(ctx, key, tc.value); err != nil {
 				t.Fatal(err)
 			}

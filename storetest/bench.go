@@ -45,10 +45,22 @@ func (m *memEndpoint) endpoint() *oauth2refresh.Endpoint {
 		HTTPClient: &http.Client{Transport: m}}
 }
 
-// benchClock is a clock moved by the benchmark.
+// The benchmarks' TokenSources refresh when a test clock (oauth2refresh.WithClock) moves past
+// their token's expiry, and ask a token endpoint in memory.
+
+// benchClock is a clock moved by the benchmark, one token lifetime at a time.
 type benchClock struct{ ns atomic.Int64 }
 
+func newBenchClock() *benchClock {
+	c := &benchClock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
 func (c *benchClock) now() time.Time { return time.Unix(0, c.ns.Load()) }
+
+// next moves the clock one token lifetime on: every token received before has expired.
+func (c *benchClock) next() { c.ns.Add(int64(lifetime)) }
 
 // seed stores a first token (refresh token only) under key, unless s is nil.
 func seed(b *testing.B, s oauth2refresh.Store, key string) {
@@ -71,8 +83,9 @@ func newSource(m *memEndpoint, s oauth2refresh.Store, key string, opts ...oauth2
 	return m.endpoint().TokenSource(context.Background(), first, opts...)
 }
 
-// BenchHotPath measures Token on a cached, valid token, from parallel goroutines: a Store
-// (nil: none) must add nothing to it.
+// BenchHotPath measures Token on a cached, valid token, from parallel goroutines, of a
+// TokenSource sharing key's grant through s (nil: no store, for comparison). A store is
+// consulted only when a token must be refreshed, so it should add nothing.
 func BenchHotPath(b *testing.B, s oauth2refresh.Store, key string) {
 	m := &memEndpoint{}
 	seed(b, s, key)
@@ -92,19 +105,20 @@ func BenchHotPath(b *testing.B, s oauth2refresh.Store, key string) {
 	})
 }
 
-// BenchRefresh measures one refresh through s (nil: none), with the token endpoint in memory:
-// the store's share of a refresh (load, lock, save with its durability, release).
+// BenchRefresh measures one refresh of an expired token through s (nil: no store): the load,
+// lease, save and release around a request to a token endpoint in memory.
 func BenchRefresh(b *testing.B, s oauth2refresh.Store, key string) {
 	m := &memEndpoint{}
 	seed(b, s, key)
-	ts := newSource(m, s, key)
+	clock := newBenchClock()
+	ts := newSource(m, s, key, oauth2refresh.WithClock(clock.now), oauth2refresh.EarlyRefresh(0))
 	if _, err := ts.Token(); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		ts.Invalidate(nil)
+		clock.next()
 		if _, err := ts.Token(); err != nil {
 			b.Fatal(err)
 		}
@@ -116,11 +130,13 @@ func BenchRefresh(b *testing.B, s oauth2refresh.Store, key string) {
 }
 
 // BenchPickUp measures how long a TokenSource takes to pick up a token that another one
-// (another process) refreshed and saved in s: one Load, no lock, no token request.
+// (another process) refreshed and saved in s under key: a load, no lease, no token request.
 func BenchPickUp(b *testing.B, s oauth2refresh.Store, key string) {
 	m := &memEndpoint{}
 	seed(b, s, key)
-	refresher, reader := newSource(m, s, key), newSource(m, s, key)
+	clock := newBenchClock()
+	opts := []oauth2refresh.Option{oauth2refresh.WithClock(clock.now), oauth2refresh.EarlyRefresh(0)}
+	refresher, reader := newSource(m, s, key, opts...), newSource(m, s, key, opts...)
 	if _, err := refresher.Token(); err != nil {
 		b.Fatal(err)
 	}
@@ -128,12 +144,11 @@ func BenchPickUp(b *testing.B, s oauth2refresh.Store, key string) {
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		refresher.Invalidate(nil)
+		clock.next()
 		want, err := refresher.Token()
 		if err != nil {
 			b.Fatal(err)
 		}
-		reader.Invalidate(nil)
 		b.StartTimer()
 		got, err := reader.Token()
 		if err != nil {
@@ -150,24 +165,21 @@ func BenchPickUp(b *testing.B, s oauth2refresh.Store, key string) {
 }
 
 // BenchRefreshesPerLifetime runs `sources` TokenSources (as `sources` processes would, each
-// with its own memory) of `goroutines` callers each on one grant. Each iteration is one access
-// token lifetime: the test clock moves past the token's expiry and every caller asks for a
-// token. It reports the token requests per lifetime: 1 with a shared store, `sources` without
-// (s nil: each source then refreshes on its own, which a rotating server would punish).
+// with its own memory) of `goroutines` callers each on key's grant in s (nil: no store). Each
+// iteration is one access token lifetime: the clock moves past the token's expiry and every
+// caller asks for a token. It reports the token requests per lifetime ("refreshes/lifetime"):
+// 1 with a store that shares the grant, `sources` without one.
 func BenchRefreshesPerLifetime(b *testing.B, s oauth2refresh.Store, key string, sources, goroutines int) {
 	m := &memEndpoint{}
 	seed(b, s, key)
-	clock := &benchClock{}
-	start := time.Now()
-	clock.ns.Store(start.UnixNano())
+	clock := newBenchClock()
 	var tss []*oauth2refresh.TokenSource
 	for range sources {
 		tss = append(tss, newSource(m, s, key, oauth2refresh.WithClock(clock.now), oauth2refresh.EarlyRefresh(0)))
 	}
 	b.ResetTimer()
-	for i := range b.N {
-		// The tokens of the previous round, received one lifetime ago, have just expired.
-		clock.ns.Store(start.Add(time.Duration(i) * lifetime).UnixNano())
+	for range b.N {
+		clock.next()
 		var wg sync.WaitGroup
 		for _, ts := range tss {
 			for range goroutines {

@@ -1,0 +1,24 @@
+// Package storetest checks that an implementation of oauth2refresh.Store keeps the promises
+// of that interface, as testing/fstest does for file systems. Whoever writes a Store (on
+// DynamoDB, etcd, Firestore, ...) calls TestStore from a test of their own package:
+//
+//	func TestStore(t *testing.T) {
+//		s := mystore.New(client, "oauth2refresh-test/")
+//		storetest.TestStore(t, s, storetest.Options{LeasesExpire: true})
+//	}
+//
+// TestStore checks what WithStore relies on for "one refresh, everyone picks up the result"
+// to hold across processes: that a saved token comes back as it was (without Extra), that at
+// most one lease on a grant is held at a time, that increments under the lease are never lost,
+// and, for a store whose leases lapse on their ttl, that a holder whose lease lapsed and was
+// taken over can no longer save (fencing) while one whose lease lapsed unnoticed still can.
+// A store that keeps tokens in the format of oauth2refresh.EncodeStoredToken can also have
+// that format and its reports of damaged values checked, through Options.Raw.
+//
+// BenchHotPath, BenchRefresh, BenchPickUp and BenchRefreshesPerLifetime measure what a store
+// adds to a TokenSource, with the token endpoint in memory.
+//
+// The FileStore of package oauth2refresh and the stores of the modules
+// github.com/tokenkit/oauth2refresh/store/redis and .../store/postgres run this suite against
+// real files and servers.
+package storetest

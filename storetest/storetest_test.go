@@ -1,0 +1,83 @@
+package storetest_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/storetest"
+	"golang.org/x/oauth2"
+)
+
+// TestMemStore runs the suite against the memStore of the example; with STORETEST_FLAW set,
+// against a flawed variant of it (see TestSuiteCatchesFlaws).
+func TestMemStore(t *testing.T) {
+	s := newMemStore()
+	var store oauth2refresh.Store = s
+	switch flaw := os.Getenv("STORETEST_FLAW"); flaw {
+	case "":
+	case "no exclusion":
+		store = noExclusion{s}
+	case "no fencing":
+		store = noFencing{s}
+	default:
+		t.Fatalf("unknown flaw %q", flaw)
+	}
+	storetest.TestStore(t, store, storetest.Options{LeasesExpire: true, Raw: s.raw()})
+}
+
+// TestSuiteCatchesFlaws runs the suite against flawed stores, each in a child process, and
+// checks that it fails, in the subtest that looks for the flaw.
+func TestSuiteCatchesFlaws(t *testing.T) {
+	tests := []struct{ flaw, failure string }{
+		{"no exclusion", "--- FAIL: TestMemStore/Exclusion"},
+		{"no fencing", "--- FAIL: TestMemStore/LapsedLeaseIsFenced"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.flaw, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestMemStore$", "-test.v")
+			cmd.Env = append(os.Environ(), "STORETEST_FLAW="+tc.flaw)
+			out, err := cmd.CombinedOutput()
+			if _, ok := err.(*exec.ExitError); !ok {
+				t.Fatalf("suite against a store with %s: %v, want a failure\n%s", tc.flaw, err, out)
+			}
+			if !strings.Contains(string(out), tc.failure) {
+				t.Errorf("suite output does not hold %q:\n%s", tc.failure, out)
+			}
+		})
+	}
+}
+
+// noExclusion grants a lease on a grant even while another is held.
+type noExclusion struct{ *memStore }
+
+func (s noExclusion) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
+	s.mu.Lock()
+	s.grant(key).held = false
+	s.mu.Unlock()
+	return s.memStore.Lock(ctx, key, ttl)
+}
+
+// noFencing lets a lease save after a later one was granted.
+type noFencing struct{ *memStore }
+
+func (s noFencing) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
+	l, err := s.memStore.Lock(ctx, key, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return unfencedLease{l.(*memLease)}, nil
+}
+
+type unfencedLease struct{ *memLease }
+
+func (l unfencedLease) Save(ctx context.Context, t *oauth2.Token) error {
+	l.s.mu.Lock()
+	l.fence = l.s.grant(l.key).fence // as if no one had taken the grant over
+	l.s.mu.Unlock()
+	return l.memLease.Save(ctx, t)
+}
