@@ -54,7 +54,7 @@ func FromConfig(c *oauth2.Config) *oauth2refresh.Endpoint {
 }
 
 // TokenSource is the drop-in for c.TokenSource(ctx, t): it returns a source that starts with t
-// and refreshes it through FromConfig(c). Its dynamic type is *oauth2refresh.TokenSource, for
+// and refreshes it through FromConfig(c). It is an oauth2.TokenSource, and also has
 // TokenContext and Invalidate; opts are its Options (OnRefresh to persist rotated tokens,
 // EarlyRefresh, ExpiryMargin).
 //
@@ -62,37 +62,21 @@ func FromConfig(c *oauth2.Config) *oauth2refresh.Endpoint {
 // http.DefaultClient. Unlike x/oauth2, ctx's cancellation and deadline are ignored: a source
 // made with a request's context keeps working after that request ends (golang/oauth2#388).
 // c is read once: later changes to it do not affect the source.
-func TokenSource(ctx context.Context, c *oauth2.Config, t *oauth2.Token, opts ...oauth2refresh.Option) oauth2.TokenSource {
+func TokenSource(ctx context.Context, c *oauth2.Config, t *oauth2.Token, opts ...oauth2refresh.Option) *oauth2refresh.TokenSource {
 	return FromConfig(c).TokenSource(ctx, t, opts...)
 }
 
-// Client is the drop-in for c.Client(ctx, t): an *http.Client that authorizes every request
-// with a token from TokenSource(ctx, c, t, opts...) through an oauth2refresh.Transport, which
-// also refreshes once and retries a replayable request when the resource server answers 401.
+// Client is the drop-in for c.Client(ctx, t): oauth2refresh.NewClient(ctx,
+// TokenSource(ctx, c, t, opts...)), an *http.Client that authorizes every request with a token
+// from the source through an oauth2refresh.Transport, which also refreshes once and retries a
+// replayable request when the resource server answers 401.
 //
 // Like oauth2.NewClient, it builds on the client stored in ctx under oauth2.HTTPClient, if
 // any: its Transport, CheckRedirect, Jar and Timeout are kept. Unlike oauth2.NewClient, it
 // does not put an oauth2.ReuseTokenSource in front of the source, whose own cache would only
 // ask the source for a new token 10 s before expiry (defeating EarlyRefresh) and would keep
-// serving a token after Invalidate.
+// serving a token after Invalidate. For a source you already have, call
+// oauth2refresh.NewClient(ctx, ts).
 func Client(ctx context.Context, c *oauth2.Config, t *oauth2.Token, opts ...oauth2refresh.Option) *http.Client {
-	ts := FromConfig(c).TokenSource(ctx, t, opts...)
-	return NewClient(ctx, ts)
-}
-
-// NewClient is the drop-in for oauth2.NewClient(ctx, ts) when ts is an
-// *oauth2refresh.TokenSource: see Client for how it differs.
-//
-// As with oauth2.NewClient, a nil ts returns the client stored in ctx, or
-// http.DefaultClient.
-func NewClient(ctx context.Context, ts *oauth2refresh.TokenSource) *http.Client {
-	if ts == nil {
-		if ctx != nil {
-			if hc, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && hc != nil {
-				return hc
-			}
-		}
-		return http.DefaultClient
-	}
-	return oauth2refresh.NewClient(ctx, ts)
+	return oauth2refresh.NewClient(ctx, TokenSource(ctx, c, t, opts...))
 }

@@ -455,7 +455,7 @@ func TestBetterRotationHook(t *testing.T) {
 		if want := fmt.Sprintf("at-%d", i); tok.AccessToken != want {
 			t.Errorf("refresh %d: access token %q, want %q", i, tok.AccessToken, want)
 		}
-		ts.(*oauth2refresh.TokenSource).Invalidate(tok) // force the next refresh
+		ts.Invalidate(tok) // force the next refresh
 	}
 	if diff := cmp.Diff([]string{"rt-1", "rt-2", "rt-3"}, saved); diff != "" {
 		t.Errorf("OnRefresh saw refresh tokens (-want +got):\n%s", diff)
@@ -661,7 +661,7 @@ func TestClientVersusNewClient(t *testing.T) {
 
 	// oauth2.NewClient puts a ReuseTokenSource in front of ours, which keeps its own copy of
 	// the token: neither a 401 nor Invalidate reaches past it.
-	ts := compat.TokenSource(ctx, c, &oauth2.Token{RefreshToken: "rt-0"}).(*oauth2refresh.TokenSource)
+	ts := compat.TokenSource(ctx, c, &oauth2.Token{RefreshToken: "rt-0"})
 	wrapped := oauth2.NewClient(ctx, ts)
 	if got := get(t, wrapped, api.URL+"/me"); got != http.StatusOK {
 		t.Fatalf("oauth2.NewClient: status %d", got)
@@ -765,7 +765,7 @@ func TestEarlyRefreshThroughClients(t *testing.T) {
 	newSource := func() *oauth2refresh.TokenSource {
 		now.Store(wall.UnixNano())
 		tok := &oauth2.Token{AccessToken: "at-0", TokenType: "Bearer", RefreshToken: "rt-0", Expiry: expiry}
-		return compat.TokenSource(t.Context(), c, tok, clock, oauth2refresh.EarlyRefresh(5*time.Minute)).(*oauth2refresh.TokenSource)
+		return compat.TokenSource(t.Context(), c, tok, clock, oauth2refresh.EarlyRefresh(5*time.Minute))
 	}
 	inWindow := expiry.Add(-oauth2refresh.DefaultExpiryMargin - time.Minute) // 1 min into the 5 min window
 
@@ -785,10 +785,10 @@ func TestEarlyRefreshThroughClients(t *testing.T) {
 		t.Errorf("oauth2.NewClient: %d token requests, want 0", got)
 	}
 
-	// compat.NewClient asks the source on every request: in the window, the request starts a
-	// background refresh and goes out with the still-valid token while the token endpoint is
+	// oauth2refresh.NewClient asks the source on every request: in the window, the request
+	// starts a background refresh and goes out with the still-valid token while the token endpoint is
 	// still holding that refresh.
-	client := compat.NewClient(t.Context(), newSource())
+	client := oauth2refresh.NewClient(t.Context(), newSource())
 	get(t, client, api.URL+"/me")
 	now.Store(inWindow.UnixNano())
 	get(t, client, api.URL+"/me")
@@ -797,17 +797,4 @@ func TestEarlyRefreshThroughClients(t *testing.T) {
 		t.Errorf("API saw (-want +got):\n%s", diff)
 	}
 	release.Do(func() { close(gate) })
-}
-
-func TestNewClientNilSource(t *testing.T) {
-	hc := ctxClient()
-	ctx := context.WithValue(t.Context(), oauth2.HTTPClient, hc)
-	for name, pair := range map[string][2]*http.Client{
-		"with oauth2.HTTPClient": {hc, compat.NewClient(ctx, nil)},
-		"without":                {http.DefaultClient, compat.NewClient(t.Context(), nil)},
-	} {
-		if pair[0] != pair[1] {
-			t.Errorf("%s: NewClient(ctx, nil) = %p, want %p (as oauth2.NewClient)", name, pair[1], pair[0])
-		}
-	}
 }

@@ -7,8 +7,10 @@
 //	client := cfg.Client(ctx, tok)         // before
 //	client := compat.Client(ctx, cfg, tok) // after
 //
-// FromConfig returns the oauth2refresh.Endpoint behind both, for what a Config cannot say:
-// scopes on refresh, provider-specific parameters and headers, an explicit AuthMethod.
+// TokenSource returns the *oauth2refresh.TokenSource itself, with TokenContext and Invalidate;
+// oauth2refresh.NewClient builds a client on a source you already have. FromConfig returns the
+// oauth2refresh.Endpoint behind both, for what a Config cannot say: scopes on refresh,
+// provider-specific parameters and headers, an explicit AuthMethod.
 //
 // # What stays the same
 //
@@ -57,10 +59,11 @@
 //     never follow a redirect; without a deadline they are bounded by
 //     oauth2refresh.DefaultTimeout; and a plain http:// token URL to a host that is not a
 //     loopback address is refused unless Endpoint.AllowInsecureHTTP is set.
-//   - compat.Client retries a request once with a new token when the API answers 401, and
-//     keeps no second token cache in front of the source (oauth2.NewClient wraps the source in
-//     an oauth2.ReuseTokenSource, which asks it for a token only 10 s before expiry, so the
-//     source's background EarlyRefresh never starts and Invalidate is not seen).
+//   - compat.Client (and oauth2refresh.NewClient) retries a request once with a new token
+//     when the API answers 401, and keeps no second token cache in front of the source
+//     (oauth2.NewClient wraps the source in an oauth2.ReuseTokenSource, which asks it for a
+//     token only 10 s before expiry, so the source's background EarlyRefresh never starts and
+//     Invalidate is not seen).
 //   - Response bodies are read up to 1 MiB like x/oauth2, but errors keep at most
 //     oauth2refresh.MaxErrorBody bytes of them in Body.
 //   - Token.ExpiresIn is also set for form-encoded responses.

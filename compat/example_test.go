@@ -84,8 +84,8 @@ func ExampleTokenSource() {
 }
 
 // The source is an oauth2.TokenSource, so it can be passed to oauth2.NewClient as before. Note
-// that oauth2.NewClient caches the token in front of the source; compat.NewClient does not
-// (see the Client example).
+// that oauth2.NewClient caches the token in front of the source; oauth2refresh.NewClient does
+// not, and retries once after a 401 (see the Client example).
 func ExampleTokenSource_newClient() {
 	srv := exampleServer()
 	defer srv.Close()
