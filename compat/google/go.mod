@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	cloud.google.com/go/auth v0.24.4
 	github.com/google/go-cmp v0.7.0
-	github.com/tokenkit/oauth2refresh v0.0.0
+	github.com/tokenkit/oauth2refresh v0.1.0
 	golang.org/x/oauth2 v0.38.0
 	google.golang.org/api v0.312.0
 )

@@ -4,8 +4,8 @@ go 1.26.0
 
 require (
 	github.com/google/go-cmp v0.7.0
-	github.com/tokenkit/oauth2refresh v0.0.0
-	github.com/tokenkit/oauth2refresh/conformance v0.0.0
+	github.com/tokenkit/oauth2refresh v0.1.0
+	github.com/tokenkit/oauth2refresh/conformance v0.1.0
 	golang.org/x/oauth2 v0.38.0
 )
 

@@ -3,9 +3,8 @@ module github.com/tokenkit/oauth2refresh/store/redis
 go 1.26.0
 
 require (
-	github.com/google/go-cmp v0.7.0
 	github.com/redis/go-redis/v9 v9.23.0
-	github.com/tokenkit/oauth2refresh v0.0.0
+	github.com/tokenkit/oauth2refresh v0.1.0
 	golang.org/x/oauth2 v0.38.0
 )
 
