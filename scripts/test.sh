@@ -22,6 +22,7 @@ step() { # step NAME CMD...: runs CMD, records a failure
 		fail=1
 	fi
 }
+step "version requirements (scripts/check-versions.sh)" bash scripts/check-versions.sh
 for m in $modules; do
 	echo "== module $m"
 	unformatted=$(cd "$m" && "$(go env GOROOT)/bin/gofmt" -l .)
