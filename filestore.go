@@ -24,10 +24,11 @@ import (
 // upper-case hex: "tenant-42" is in tenant-42.json, "Tenant-42" in %54enant-42.json. Keys that
 // differ only in case thus get files whose names differ even to a file system that ignores
 // case (macOS's and Windows' defaults). A KEY longer than 180 bytes is cut to 100 and followed
-// by '~' and a hash of key. A file is written
-// whole to a temporary file in Dir, flushed to disk (fsync), then renamed over the old one and
-// the directory flushed, so that a reader or a crash sees the old token or the new one, never
-// a mix. Token files and lock files have mode 0600 and Dir 0700 when FileStore creates it:
+// by '~' and a hash of key.
+//
+// A file is written whole to a temporary file in Dir, flushed to disk (fsync), then renamed
+// over the old one and the directory flushed, so that a reader or a crash sees the old token
+// or the new one, never a mix. Token files and lock files have mode 0600 and Dir 0700 when FileStore creates it:
 // they hold refresh tokens.
 //
 // The lease is an advisory lock (flock(2)) on Dir/KEY.json.lock, which the kernel releases
