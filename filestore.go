@@ -28,8 +28,8 @@ import (
 //
 // A file is written whole to a temporary file in Dir, flushed to disk (fsync), then renamed
 // over the old one and the directory flushed, so that a reader or a crash sees the old token
-// or the new one, never a mix. Token files and lock files have mode 0600 and Dir 0700 when FileStore creates it:
-// they hold refresh tokens.
+// or the new one, never a mix. Token files and lock files have mode 0600 and Dir 0700 when
+// FileStore creates it: they hold refresh tokens.
 //
 // The lease is an advisory lock (flock(2)) on Dir/KEY.json.lock, which the kernel releases
 // when its holder exits or dies: a crashed process frees the grant at once, and the ttl given
