@@ -55,8 +55,8 @@
 // Secrets are cut out of errors literally, in linear time. The secrets are the client secret,
 // the refresh token that was sent, and the access_token, refresh_token and id_token of the
 // response, each when it is at least 4 bytes long. Each is looked for as it is, escaped by
-// url.QueryEscape, by url.PathEscape, and by encoding/json with and without HTML escaping;
-// the base64 credential of the Basic header (with the client id and secret form-encoded as
+// url.QueryEscape, by url.PathEscape, and by encoding/json with and without HTML escaping,
+// and, as it is or JSON-escaped, quoted by strconv.Quote (Go's %q); the base64 credential of the Basic header (with the client id and secret form-encoded as
 // sent, or raw; padded or not) is looked for too. Every occurrence is replaced by
 // "[redacted]" in: the Code, Description, URI, Body and Header values of a *RequestError; the
 // Body, Header values and Err text of an *UnexpectedResponseError; the status line and all

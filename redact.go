@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -17,8 +18,10 @@ import (
 const minSecret = 4
 
 // redactor knows the patterns to cut out: each secret as it is, url.QueryEscape'd,
-// url.PathEscape'd, and JSON-escaped by encoding/json with and without HTML escaping; and the
-// base64 credential of the Basic header, without padding so that it is found with or without.
+// url.PathEscape'd, and JSON-escaped by encoding/json with and without HTML escaping, and the
+// raw and JSON-escaped forms also quoted by strconv.Quote (Go's %q, as error messages quote
+// values); and the base64 credential of the Basic header, without padding so that it is found
+// with or without.
 type redactor struct{ pats []string }
 
 // newRedactor returns the redactor for secrets and, when clientSecret is not empty, for the
@@ -35,7 +38,11 @@ func newRedactor(clientID, clientSecret string, secrets ...string) *redactor {
 		enc.SetEscapeHTML(false)
 		enc.Encode(s)
 		noHTML := strings.TrimSuffix(b.String(), "\n")
-		r.add(s, url.QueryEscape(s), url.PathEscape(s), string(j[1:len(j)-1]), noHTML[1:len(noHTML)-1])
+		for _, f := range [...]string{s, string(j[1 : len(j)-1]), noHTML[1 : len(noHTML)-1]} {
+			q := strconv.Quote(f)
+			r.add(f, q[1:len(q)-1])
+		}
+		r.add(url.QueryEscape(s), url.PathEscape(s))
 	}
 	if clientSecret != "" {
 		for _, cred := range [...]string{url.QueryEscape(clientID) + ":" + url.QueryEscape(clientSecret), clientID + ":" + clientSecret} {

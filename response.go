@@ -244,7 +244,7 @@ func (r *reply) decodeInto(into any) error {
 	err := json.Unmarshal(body, into)
 	if err != nil {
 		var raw map[string]json.RawMessage // members as sent: a float64 would round numbers
-		json.Unmarshal(body, &raw)          // an object, as decode found
+		json.Unmarshal(body, &raw)         // an object, as decode found
 		n := len(raw)
 		for k, v := range raw {
 			_, readable := seconds(r.member(k))

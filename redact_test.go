@@ -1,0 +1,377 @@
+package oauth2refresh_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/tokenkit/oauth2refresh"
+)
+
+// TestErrorsHoldNoSecrets has the server echo every secret it can in every error shape. The
+// client secret and the refresh token sent must never show; the access and refresh tokens of
+// the response must not either, when the response holds them as such.
+func TestErrorsHoldNoSecrets(t *testing.T) {
+	echo := epSecret + " " + epRefresh + " " + epAccess + " RT-new"
+	jsonEcho, _ := json.Marshal(echo)
+	formEcho := url.QueryEscape(echo)
+	sent := []string{epSecret, epRefresh}
+	all := []string{epSecret, epRefresh, epAccess, "RT-new"}
+	tests := []struct {
+		name, ctype, body string
+		status            int
+		secrets           []string
+	}{
+		{"json description", "application/json", `{"error":"invalid_grant","error_description":` + string(jsonEcho) +
+			`,"error_uri":` + string(jsonEcho) + `,"access_token":"AT-new-access-token","refresh_token":"RT-new"}`, 400, all},
+		{"json code", "application/json", `{"error":` + string(jsonEcho) + `}`, 400, sent},
+		{"multi-line description", "application/json", `{"error":"invalid_grant","error_description":"line1\n` + epRefresh[:10] + `\n` + epRefresh[10:] + `"}`, 400, sent},
+		{"json at 200", "application/json", `{"error":"bad","error_description":` + string(jsonEcho) + `}`, 200, sent},
+		{"form", "application/x-www-form-urlencoded", "error=invalid_grant&error_description=" + formEcho + "&access_token=AT-new-access-token", 400,
+			[]string{epSecret, epRefresh, epAccess}},
+		{"html", "text/html", "<html>" + echo + "</html>", 502, sent},
+		{"no access token", "application/json", `{"refresh_token":"RT-new","token_type":` + string(jsonEcho) + `}`, 200,
+			[]string{epSecret, epRefresh, "RT-new"}},
+		// RT-new is no refresh token here (not a string), so it is not known to be one.
+		{"refresh token not a string", "application/json", `{"access_token":"AT-new-access-token","refresh_token":["RT-new"],"expires_in":` +
+			string(jsonEcho) + `}`, 200, []string{epSecret, epRefresh, epAccess}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				respond(w, tc.status, tc.ctype, tc.body)
+			})
+			e := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: epClientID, ClientSecret: epSecret}
+			_, err := e.Refresh(context.Background(), epRefresh)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			epCheckMessage(t, err)
+			var texts []string // where no secret may show, in any usual encoding
+			texts = append(texts, err.Error(), fmt.Sprintf("%+v", err))
+			var reqErr *oauth2refresh.RequestError
+			var unexp *oauth2refresh.UnexpectedResponseError
+			switch {
+			case errors.As(err, &reqErr):
+				texts = append(texts, string(reqErr.Body), reqErr.Code, reqErr.Description, reqErr.URI)
+			case errors.As(err, &unexp):
+				texts = append(texts, string(unexp.Body))
+			default:
+				t.Fatalf("error %T", err)
+			}
+			var re *oauth2.RetrieveError
+			if errors.As(err, &re) {
+				texts = append(texts, re.Error())
+			}
+			for _, s := range tc.secrets {
+				j, _ := json.Marshal(s)
+				for _, v := range []string{s, url.QueryEscape(s), string(j[1 : len(j)-1])} {
+					for _, text := range texts {
+						if strings.Contains(text, v) {
+							t.Errorf("%q holds %q", text, v)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// Secrets with every character that an encoding changes: what a server, a proxy or a
+// RoundTripper echoing them writes is not the string itself.
+const (
+	leakClientID = "client:id+1"
+	leakSecret   = `s3cr+t/x= &"q\é✓`
+	leakRefresh  = `abc+def/ghi==&"\ü 7`
+)
+
+// leakForms returns the forms of the secrets that no error may show: as they are,
+// form-encoded (url.QueryEscape), url.PathEscape, JSON-escaped (by encoding/json, and without
+// HTML escaping), Go-quoted, and the base64 Basic credential (without padding, so that it is
+// found with or without).
+func leakForms() []string {
+	var forms []string
+	for _, s := range []string{leakSecret, leakRefresh} {
+		j, _ := json.Marshal(s)
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.Encode(s)
+		plain := strings.TrimSpace(b.String())
+		q := strconv.Quote(s)
+		forms = append(forms, s, url.QueryEscape(s), url.PathEscape(s), string(j[1:len(j)-1]), plain[1:len(plain)-1], q[1:len(q)-1])
+	}
+	cred := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(leakClientID) + ":" + url.QueryEscape(leakSecret)))
+	return append(forms, strings.TrimRight(cred, "="))
+}
+
+// leakRequest is what a leak test server received.
+type leakRequest struct {
+	raw     string // the request body as sent
+	auth    string // the Authorization header
+	refresh string // the form-decoded refresh token
+	secret  string // the client secret, form-decoded from the body or the Basic header
+}
+
+// leakCheckRequest asserts that a refresh request carries the leak secrets intact, for
+// AuthBasic or AuthRequestBody, and returns what it holds.
+func leakCheckRequest(t *testing.T, r *http.Request, m oauth2refresh.AuthMethod) leakRequest {
+	t.Helper()
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Errorf("reading body: %v", err)
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		t.Errorf("body %q: %v", body, err)
+	}
+	got := leakRequest{raw: string(body), auth: r.Header.Get("Authorization"), refresh: form.Get("refresh_token")}
+	if r.Method != http.MethodPost || form.Get("grant_type") != "refresh_token" || got.refresh != leakRefresh {
+		t.Errorf("request %s %q", r.Method, body)
+	}
+	switch m {
+	case oauth2refresh.AuthBasic:
+		id, secret, ok := r.BasicAuth()
+		if ok {
+			id, _ = url.QueryUnescape(id)
+			secret, _ = url.QueryUnescape(secret)
+		}
+		if !ok || id != leakClientID || secret != leakSecret || form.Has("client_id") || form.Has("client_secret") {
+			t.Errorf("Basic auth %q (%q, %q) with body %q", got.auth, id, secret, body)
+		}
+		got.secret = secret
+	case oauth2refresh.AuthRequestBody:
+		if got.auth != "" || form.Get("client_id") != leakClientID || form.Get("client_secret") != leakSecret {
+			t.Errorf("Authorization %q with body %q", got.auth, body)
+		}
+		got.secret = form.Get("client_secret")
+	}
+	return got
+}
+
+// TestErrorsHoldNoEncodedSecrets: a server, a proxy or a RoundTripper that echoes the request
+// (its raw body, the form-decoded values, the Authorization header), in any usual encoding,
+// never gets the refresh token or the client secret into an error's text or fields.
+func TestErrorsHoldNoEncodedSecrets(t *testing.T) {
+	type echo func(got leakRequest) string // what an echoing server says about the request
+	rawBody := func(got leakRequest) string { return "cannot parse " + got.raw }
+	values := func(got leakRequest) string {
+		return "refresh_token " + got.refresh + " with client secret " + got.secret
+	}
+	header := func(got leakRequest) string { return "bad Authorization: " + got.auth + " for " + got.raw }
+	quoted := func(got leakRequest) string {
+		return fmt.Sprintf("unknown token %q (secret %q)", got.refresh, got.secret)
+	}
+	everything := func(got leakRequest) string { return rawBody(got) + "; " + values(got) + "; " + header(got) }
+	jsonStr := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	jsonNoHTML := func(s string) string {
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.Encode(s)
+		return strings.TrimSpace(b.String())
+	}
+
+	tests := []struct {
+		name string
+		echo echo
+		// reply writes the response, with what echo says in it.
+		reply func(w http.ResponseWriter, said string)
+		// where is where the echo must show, redacted: "text" for Error(), "uri", "body".
+		where string
+	}{
+		{"raw body in error_description", rawBody, func(w http.ResponseWriter, said string) {
+			epJSON(w, 400, `{"error":"invalid_request","error_description":`+jsonStr(said)+`}`)
+		}, "text"},
+		{"raw body in error_description, JSON without HTML escaping", rawBody, func(w http.ResponseWriter, said string) {
+			epJSON(w, 400, `{"error":"invalid_request","error_description":`+jsonNoHTML(said)+`}`)
+		}, "text"},
+		{"raw body in error_description, slashes escaped", rawBody, func(w http.ResponseWriter, said string) {
+			epJSON(w, 400, `{"error":"invalid_request","error_description":`+strings.ReplaceAll(jsonStr(said), "/", `\/`)+`}`)
+		}, "text"},
+		{"decoded values in error_description", values, func(w http.ResponseWriter, said string) {
+			epJSON(w, 400, `{"error":"invalid_grant","error_description":`+jsonStr(said)+`}`)
+		}, "text"},
+		{"decoded values Go-quoted in error_description", quoted, func(w http.ResponseWriter, said string) {
+			epJSON(w, 400, `{"error":"invalid_grant","error_description":`+jsonStr(said)+`}`)
+		}, "text"},
+		{"decoded values URL-encoded in error_description", values, func(w http.ResponseWriter, said string) {
+			epJSON(w, 400, `{"error":"invalid_grant","error_description":`+jsonStr(url.PathEscape(said))+`}`)
+		}, "text"},
+		{"Authorization header in error_description", header, func(w http.ResponseWriter, said string) {
+			epJSON(w, 401, `{"error":"invalid_client","error_description":`+jsonStr(said)+`}`)
+		}, "text"},
+		{"everything in error_uri", everything, func(w http.ResponseWriter, said string) {
+			epJSON(w, 400, `{"error":"invalid_request","error_uri":`+jsonStr("https://errors.example/?q="+url.QueryEscape(said))+`}`)
+		}, "uri"},
+		{"raw body as the error code", rawBody, func(w http.ResponseWriter, said string) {
+			epJSON(w, 400, `{"error":`+jsonStr(said)+`}`)
+		}, "text"},
+		{"decoded values as the error code", values, func(w http.ResponseWriter, said string) {
+			epJSON(w, 400, `{"error":`+jsonStr(said)+`}`)
+		}, "text"},
+		{"everything in a form-encoded error", everything, func(w http.ResponseWriter, said string) {
+			respond(w, 400, epFormType, "error=invalid_request&error_description="+url.QueryEscape(said)+"&error_uri="+url.QueryEscape(said))
+		}, "text"},
+		{"everything in an HTML page", everything, func(w http.ResponseWriter, said string) {
+			respond(w, 502, "text/html", "<html><body><pre>"+html.EscapeString(said)+"</pre></body></html>")
+		}, "body"},
+		{"everything in a JSON error of another shape", everything, func(w http.ResponseWriter, said string) {
+			epJSON(w, 500, `{"error":{"message":`+jsonStr(said)+`}}`)
+		}, "body"},
+	}
+	forms := leakForms()
+	for _, m := range []oauth2refresh.AuthMethod{oauth2refresh.AuthBasic, oauth2refresh.AuthRequestBody} {
+		for _, tc := range tests {
+			t.Run(m.String()+"/"+tc.name, func(t *testing.T) {
+				var mu sync.Mutex // guards said
+				var said string   // what the server echoed
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					s := tc.echo(leakCheckRequest(t, r, m))
+					mu.Lock()
+					said = s
+					mu.Unlock()
+					tc.reply(w, s)
+				}))
+				defer srv.Close()
+				e := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: leakClientID, ClientSecret: leakSecret, AuthMethod: m}
+				_, err := e.Refresh(context.Background(), leakRefresh)
+				if err == nil {
+					t.Fatal("no error")
+				}
+				texts := leakTexts(t, err)
+				leakCheck(t, texts, forms)
+				mu.Lock()
+				defer mu.Unlock()
+				if said == "" || !strings.Contains(texts[tc.where], "[redacted]") {
+					t.Errorf("%s %q shows no redacted echo of %q", tc.where, texts[tc.where], said)
+				}
+			})
+		}
+	}
+}
+
+// TestTransportErrorsHoldNoEncodedSecrets: a RoundTripper whose error quotes the request (its
+// body, its Authorization header, the decoded form) has none of it reach the error's text.
+func TestTransportErrorsHoldNoEncodedSecrets(t *testing.T) {
+	forms := leakForms()
+	for _, m := range []oauth2refresh.AuthMethod{oauth2refresh.AuthBasic, oauth2refresh.AuthRequestBody} {
+		t.Run(m.String(), func(t *testing.T) {
+			cause := errors.New("proxy said no")
+			rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				got := leakCheckRequest(t, r, m)
+				return nil, fmt.Errorf("proxy refused body %q (%s)\nheader %s, values %v / %s: %w",
+					got.raw, got.raw, got.auth, []string{got.refresh, got.secret}, url.PathEscape(got.secret), cause)
+			})
+			e := &oauth2refresh.Endpoint{TokenURL: "https://auth.example.com/token", ClientID: leakClientID, ClientSecret: leakSecret,
+				AuthMethod: m, HTTPClient: &http.Client{Transport: rt}}
+			_, err := e.Refresh(context.Background(), leakRefresh)
+			var te *oauth2refresh.TransportError
+			if !errors.As(err, &te) || !errors.Is(err, cause) {
+				t.Fatalf("Refresh: %v, want a *TransportError wrapping %v", err, cause)
+			}
+			texts := leakTexts(t, err)
+			leakCheck(t, texts, forms)
+			if !strings.Contains(texts["text"], "[redacted]") || !strings.Contains(texts["text"], "proxy refused body") {
+				t.Errorf("error %q is not the RoundTripper's, redacted", texts["text"])
+			}
+		})
+	}
+}
+
+// TestDecodeErrorsHoldNoEncodedSecrets: an error decoding a token response into the caller's
+// type, which quotes a member echoing the request, has none of the secrets in its text.
+func TestDecodeErrorsHoldNoEncodedSecrets(t *testing.T) {
+	forms := leakForms()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := leakCheckRequest(t, r, oauth2refresh.AuthBasic)
+		b, _ := json.Marshal(map[string]string{"access_token": "AT-1", "refresh_token": "RT-2",
+			"issued_at": got.raw + " " + got.auth + " " + got.refresh + " " + got.secret})
+		epJSON(w, 200, string(b))
+	}))
+	defer srv.Close()
+	e := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: leakClientID, ClientSecret: leakSecret}
+	_, err := oauth2refresh.RefreshAccessToken[epToken](context.Background(), e, leakRefresh)
+	// The *time.ParseError quotes the secrets: it is not reachable, and the grant's token is.
+	var ue *oauth2refresh.UnexpectedResponseError
+	var pe *time.ParseError
+	if !errors.As(err, &ue) || ue.Token == nil || ue.Token.RefreshToken != "RT-2" || errors.As(err, &pe) {
+		t.Fatalf("RefreshAccessToken: %v, want an *UnexpectedResponseError with the Token, without a *time.ParseError", err)
+	}
+	texts := leakTexts(t, err)
+	leakCheck(t, texts, forms)
+	if !strings.Contains(texts["text"], "[redacted]") {
+		t.Errorf("error %q shows no redacted echo", texts["text"])
+	}
+}
+
+// leakTexts returns the texts of err that may be shown: its Error text ("text"), and the
+// fields of the *RequestError or *UnexpectedResponseError in it ("code", "description", "uri",
+// "body"), and the text of the *oauth2.RetrieveError it converts to ("retrieve").
+func leakTexts(t *testing.T, err error) map[string]string {
+	t.Helper()
+	texts := map[string]string{"text": err.Error(), "%+v": fmt.Sprintf("%+v", err)}
+	epCheckMessage(t, err)
+	var reqErr *oauth2refresh.RequestError
+	var unexp *oauth2refresh.UnexpectedResponseError
+	if errors.As(err, &reqErr) {
+		texts["code"], texts["description"], texts["uri"], texts["body"] = reqErr.Code, reqErr.Description, reqErr.URI, string(reqErr.Body)
+	}
+	if errors.As(err, &unexp) {
+		texts["body"] = string(unexp.Body)
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		texts["retrieve"], texts["status"] = re.Error(), re.Response.Status
+		for k, vs := range re.Response.Header {
+			texts["header "+k] = strings.Join(vs, "\n")
+		}
+	}
+	for i, e := range chain(err) { // what an error reporter walking Unwrap shows
+		texts[fmt.Sprintf("chain %d (%T)", i, e)] = e.Error()
+	}
+	return texts
+}
+
+// chain returns err and every error it unwraps to, depth first, through both Unwrap forms.
+func chain(err error) []error {
+	if err == nil {
+		return nil
+	}
+	out := []error{err}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		out = append(out, chain(u.Unwrap())...)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			out = append(out, chain(e)...)
+		}
+	}
+	return out
+}
+
+// leakCheck reports every form of a secret found in texts.
+func leakCheck(t *testing.T, texts map[string]string, forms []string) {
+	t.Helper()
+	for where, text := range texts {
+		for _, f := range forms {
+			if strings.Contains(text, f) {
+				t.Errorf("%s %q holds %q", where, text, f)
+			}
+		}
+	}
+}
