@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // minSecret is the length under which a secret is not looked for: cutting out every "abc"
@@ -32,16 +33,24 @@ func newRedactor(clientID, clientSecret string, secrets ...string) *redactor {
 		if len(s) < minSecret {
 			continue
 		}
-		j, _ := json.Marshal(s)
-		var b strings.Builder
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		enc.Encode(s)
-		noHTML := strings.TrimSuffix(b.String(), "\n")
-		for _, f := range [...]string{s, string(j[1 : len(j)-1]), noHTML[1 : len(noHTML)-1]} {
-			q := strconv.Quote(f)
-			r.add(f, q[1:len(q)-1])
+		forms := []string{s}
+		if strings.ContainsFunc(s, func(c rune) bool { return c < 0x20 || strings.ContainsRune("\"\\<>&\u2028\u2029\uFFFD", c) }) {
+			j, _ := json.Marshal(s)
+			var b strings.Builder
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false)
+			enc.Encode(s)
+			noHTML := strings.TrimSuffix(b.String(), "\n")
+			forms = append(forms, string(j[1:len(j)-1]), noHTML[1:len(noHTML)-1])
 		}
+		for _, f := range forms {
+			if strings.ContainsFunc(f, func(c rune) bool { return c == '"' || c == '\\' || c == utf8.RuneError || !strconv.IsPrint(c) }) {
+				q := strconv.Quote(f)
+				f = q[1 : len(q)-1]
+			}
+			r.add(f)
+		}
+		r.add(forms...)
 		r.add(url.QueryEscape(s), url.PathEscape(s))
 	}
 	if clientSecret != "" {
@@ -68,7 +77,8 @@ func (r *redactor) add(pats ...string) {
 // its one-line form (see oneLine), as when a server chose a token that holds "[redacted]", the
 // whole text becomes "[redacted]".
 func (r *redactor) text(s string) string {
-	var cut []bool // cut[i]: byte i of s is part of an occurrence
+	var cut []uint64 // bit i is set when byte i of s is part of an occurrence
+	isCut := func(i int) bool { return cut[i/64]>>(i%64)&1 == 1 }
 	for _, p := range r.pats {
 		for i := 0; ; {
 			j := strings.Index(s[i:], p)
@@ -76,22 +86,22 @@ func (r *redactor) text(s string) string {
 				break
 			}
 			if cut == nil {
-				cut = make([]bool, len(s))
+				cut = make([]uint64, len(s)/64+1)
 			}
-			i += j
-			for end := i + len(p); i < end; i++ {
-				cut[i] = true
+			for i, end := i+j, i+j+len(p); i < end; i++ {
+				cut[i/64] |= 1 << (i % 64)
 			}
+			i += j + len(p)
 		}
 	}
 	if cut != nil {
 		var b strings.Builder
 		for i := 0; i < len(s); {
 			j := i
-			for j < len(s) && cut[j] == cut[i] {
+			for j < len(s) && isCut(j) == isCut(i) {
 				j++
 			}
-			if cut[i] {
+			if isCut(i) {
 				b.WriteString("[redacted]")
 			} else {
 				b.WriteString(s[i:j])

@@ -8,15 +8,18 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
 
 	"github.com/tokenkit/oauth2refresh"
@@ -373,5 +376,277 @@ func leakCheck(t *testing.T, texts map[string]string, forms []string) {
 				t.Errorf("%s %q holds %q", where, text, f)
 			}
 		}
+	}
+}
+
+// TestRedactForms: each secret, in each form the package documentation lists, echoed in every
+// field of an error response that can hold it, is cut out, and the text around it stays.
+func TestRedactForms(t *testing.T) {
+	const (
+		id     = "client:id+1"
+		secret = `s3cr+t/x= &"q\é✓<>`
+		sent   = `abc+def/ghi==&"\ü 7<`
+		access = `at+x/y&"z\<é>`
+	)
+	jsonEsc := func(s string, escapeHTML bool) string {
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(escapeHTML)
+		enc.Encode(s)
+		q := strings.TrimSpace(b.String())
+		return q[1 : len(q)-1]
+	}
+	goQuote := func(s string) string { q := strconv.Quote(s); return q[1 : len(q)-1] }
+	forms := map[string]func(string) string{
+		"as sent":                    func(s string) string { return s },
+		"url.QueryEscape":            url.QueryEscape,
+		"url.PathEscape":             url.PathEscape,
+		"json":                       func(s string) string { return jsonEsc(s, true) },
+		"json without HTML escaping": func(s string) string { return jsonEsc(s, false) },
+		"go-quoted":                  goQuote,
+		"go-quoted json":             func(s string) string { return goQuote(jsonEsc(s, true)) },
+	}
+	type echo struct{ name, text string }
+	var echoes []echo
+	for fname, f := range forms {
+		for sname, s := range map[string]string{"client secret": secret, "refresh token sent": sent, "access token": access} {
+			echoes = append(echoes, echo{sname + "/" + fname, f(s)})
+		}
+	}
+	for _, cred := range []string{url.QueryEscape(id) + ":" + url.QueryEscape(secret), id + ":" + secret} {
+		echoes = append(echoes, echo{"basic " + cred, base64.StdEncoding.EncodeToString([]byte(cred))},
+			echo{"basic unpadded " + cred, base64.RawStdEncoding.EncodeToString([]byte(cred))})
+	}
+	for _, m := range []oauth2refresh.AuthMethod{oauth2refresh.AuthBasic, oauth2refresh.AuthRequestBody} {
+		for _, ec := range echoes {
+			t.Run(m.String()+"/"+ec.name, func(t *testing.T) {
+				said := "<<" + ec.text + ">>"
+				rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					b, _ := json.Marshal(map[string]string{"error": "invalid_request", "error_description": said, "error_uri": said,
+						"access_token": access})
+					resp := memResponse(r, 400, "application/json", string(b))
+					resp.Header.Set("X-Echo", said)
+					resp.Status = "400 " + said
+					return resp, nil
+				})
+				e := &oauth2refresh.Endpoint{TokenURL: "https://auth.example/token", ClientID: id, ClientSecret: secret, AuthMethod: m,
+					HTTPClient: &http.Client{Transport: rt}}
+				_, err := e.Refresh(context.Background(), sent)
+				var re *oauth2refresh.RequestError
+				if !errors.As(err, &re) {
+					t.Fatalf("Refresh: %v, want a *RequestError", err)
+				}
+				var retrieve *oauth2.RetrieveError
+				errors.As(err, &retrieve)
+				got := []string{re.Description, re.URI, re.Header.Get("X-Echo"), retrieve.Response.Header.Get("X-Echo"),
+					retrieve.ErrorDescription, strings.TrimPrefix(retrieve.Response.Status, "400 ")}
+				want := "<<[redacted]>>"
+				if diff := cmp.Diff([]string{want, want, want, want, want, want}, got); diff != "" {
+					t.Errorf("description, uri, header, RetrieveError's header, description, status (-want +got):\n%s", diff)
+				}
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("Error() = %q, want the redacted echo", err)
+				}
+			})
+		}
+	}
+}
+
+// TestRedactReformedSecret: when a secret is still found once its occurrences are cut out (a
+// token chosen to hold "[redacted]", or a secret with a space that a newline became in
+// Error's one-line text), the whole field becomes "[redacted]".
+func TestRedactReformedSecret(t *testing.T) {
+	tests := []struct {
+		name, sent, access, desc string
+	}{
+		{name: "token is the marker", sent: "rt-0123456789", access: "[redacted]", desc: "see [redacted] here"},
+		{name: "token around the marker", sent: "rt-0123456789", access: "ab[redacted]", desc: "abab[redacted] x"},
+		{name: "newline inside the secret", sent: "rt with spaces", access: "at-0123456789", desc: "bad rt\nwith spaces"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body, _ := json.Marshal(map[string]string{"error": "invalid_grant", "error_description": tc.desc, "access_token": tc.access})
+			rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				resp := memResponse(r, 400, "application/json", string(body))
+				resp.Header.Set("X-Echo", tc.desc)
+				return resp, nil
+			})
+			e := &oauth2refresh.Endpoint{TokenURL: "https://auth.example/token", HTTPClient: &http.Client{Transport: rt}}
+			_, err := e.Refresh(context.Background(), tc.sent)
+			var re *oauth2refresh.RequestError
+			if !errors.As(err, &re) {
+				t.Fatalf("Refresh: %v, want a *RequestError", err)
+			}
+			if re.Description != "[redacted]" {
+				t.Errorf("Description = %q, want [redacted]", re.Description)
+			}
+			for _, s := range []string{tc.sent, tc.access} {
+				for _, text := range []string{err.Error(), re.Description, string(re.Body), re.Header.Get("X-Echo")} {
+					if s != "[redacted]" && strings.Contains(text, s) {
+						t.Errorf("%q holds %q", text, s)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestErrorBodyKeepsStart: an error keeps the start of a large body, MaxErrorBody bytes, with
+// the secrets cut out before it is cut short: no secret, nor its start, is left at the end.
+func TestErrorBodyKeepsStart(t *testing.T) {
+	const limit = oauth2refresh.MaxErrorBody
+	enc := url.QueryEscape(leakRefresh)
+	many := strings.Repeat(" "+enc, 256<<10/(len(enc)+1))
+	tests := []struct {
+		name, body, want string
+	}{
+		{"secret across the cut", strings.Repeat("x", limit-10) + enc + strings.Repeat("y", 256<<10),
+			strings.Repeat("x", limit-10) + "[redacted]"},
+		{"secret just beyond the cut", strings.Repeat("x", limit-3) + enc + "y", strings.Repeat("x", limit-3) + "[re"},
+		{"secret at the end of a large body", strings.Repeat("x", 256<<10) + enc, strings.Repeat("x", limit)},
+		// Each occurrence shrinks to "[redacted]": text from beyond the first MaxErrorBody
+		// bytes of the body comes into the kept start, redacted all the same.
+		{"many secrets", many, strings.Repeat(" [redacted]", limit/11+1)[:limit]},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				return memResponse(r, 502, "text/html", tc.body), nil
+			})
+			e := &oauth2refresh.Endpoint{TokenURL: "https://auth.example/token", ClientID: leakClientID, ClientSecret: leakSecret,
+				HTTPClient: &http.Client{Transport: rt}}
+			_, err := e.Refresh(context.Background(), leakRefresh)
+			var ue *oauth2refresh.UnexpectedResponseError
+			if !errors.As(err, &ue) {
+				t.Fatalf("Refresh: %v, want an *UnexpectedResponseError", err)
+			}
+			if got := string(ue.Body); got != tc.want {
+				t.Errorf("Body: %d bytes ending in %q, want %d bytes ending in %q", len(got), got[max(0, len(got)-40):],
+					len(tc.want), tc.want[max(0, len(tc.want)-40):])
+			}
+		})
+	}
+}
+
+// TestTransportErrorChainRedacted: when a RoundTripper's error quotes a secret, neither the
+// TransportError's text nor any error an error reporter reaches by walking Unwrap holds it;
+// errors.Is still finds the context's cause, and errors.As finds the errors whose own text
+// holds no secret, and only those. An error without a secret is returned as it is.
+func TestTransportErrorChainRedacted(t *testing.T) {
+	const secret, sent = "client-secret-42", "refresh-token-42"
+	clean := &net.OpError{Op: "dial", Net: "tcp", Err: context.DeadlineExceeded}
+	dirty := &net.OpError{Op: "read", Net: "tcp", Err: errors.New("reset while sending " + sent)}
+	tests := []struct {
+		name      string
+		err       error // what the RoundTripper returns
+		wantAsOp  *net.OpError
+		wantIs    error
+		redacted  bool
+		wantInMsg string
+	}{
+		{name: "no secret", err: clean, wantAsOp: clean, wantIs: context.DeadlineExceeded, wantInMsg: "dial tcp"},
+		{name: "secret around a clean cause", err: fmt.Errorf("proxy refused %s: %w", sent, clean),
+			wantAsOp: clean, wantIs: context.DeadlineExceeded, redacted: true, wantInMsg: "proxy refused [redacted]"},
+		{name: "secret in the cause", err: fmt.Errorf("proxy: %w", dirty), redacted: true, wantInMsg: "reset while sending [redacted]"},
+		{name: "secret beside the cause", err: errors.Join(errors.New("Basic "+base64.StdEncoding.EncodeToString([]byte("id:"+secret))), clean),
+			wantAsOp: clean, wantIs: context.DeadlineExceeded, redacted: true, wantInMsg: "Basic [redacted]"},
+		{name: "canceled", err: fmt.Errorf("%s: %w", secret, context.Canceled), wantIs: context.Canceled, redacted: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := roundTripFunc(func(r *http.Request) (*http.Response, error) { return nil, tc.err })
+			e := &oauth2refresh.Endpoint{TokenURL: "https://auth.example/token", ClientID: "id", ClientSecret: secret,
+				HTTPClient: &http.Client{Transport: rt}}
+			_, err := e.Refresh(context.Background(), sent)
+			var te *oauth2refresh.TransportError
+			if !errors.As(err, &te) {
+				t.Fatalf("Refresh: %v, want a *TransportError", err)
+			}
+			for _, e := range chain(err) {
+				if msg := e.Error(); strings.Contains(msg, secret) || strings.Contains(msg, sent) || strings.Contains(msg, "aWQ6Y2xpZW50") {
+					t.Errorf("%T in the chain says %q", e, msg)
+				}
+			}
+			var op *net.OpError
+			if errors.As(err, &op) != (tc.wantAsOp != nil) || op != tc.wantAsOp {
+				t.Errorf("errors.As(*net.OpError) = %v, want %v", op, tc.wantAsOp)
+			}
+			if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
+				t.Errorf("errors.Is(err, %v) = false", tc.wantIs)
+			}
+			var ue *url.Error // it quotes the RoundTripper's error
+			if errors.As(err, &ue) == tc.redacted {
+				t.Errorf("errors.As(*url.Error) = %v, want %v", !tc.redacted, !tc.redacted)
+			}
+			if !strings.Contains(err.Error(), tc.wantInMsg) {
+				t.Errorf("Error() = %q, want it to hold %q", err, tc.wantInMsg)
+			}
+			if got := oauth2refresh.IsTemporary(err); got == errors.Is(tc.err, context.Canceled) {
+				t.Errorf("IsTemporary = %v", got)
+			}
+		})
+	}
+}
+
+// hostileBodies are error responses whose server chose the "secrets" (the tokens of the
+// response) to make redaction costly: a short token repeated over 1 MiB, a 500 KiB token, a
+// 500 KiB token that almost matches everywhere.
+var hostileBodies = map[string]string{
+	"short token over 1 MiB": `{"error":"x","access_token":"aaaa","error_description":"` + strings.Repeat("a", 1<<20-80) + `"}`,
+	"long token": `{"error":"x","access_token":"` + strings.Repeat("a", 500<<10) + `","error_description":"` +
+		strings.Repeat("a", 500<<10) + `"}`,
+	"long token that almost matches": `{"error":"x","access_token":"` + strings.Repeat("a", 500<<10-1) + `b","error_description":"` +
+		strings.Repeat("a", 500<<10) + `"}`,
+	"short token, partial matches": `{"error":"x","refresh_token":"abcd","id_token":"%25%25","error_description":"` +
+		strings.Repeat("abcabc%25%", 100<<10) + `"}`,
+}
+
+// TestHostileErrorBodyCostIsLinear: redacting a hostile 1 MiB error body costs a bounded
+// amount of memory, a few times the body's size (the 38 s and 15 GB of issue 9 were
+// quadratic). It measures the bytes and allocations of one Refresh, response reading and
+// JSON decoding included; BenchmarkHostileErrorBody reports the time.
+func TestHostileErrorBodyCostIsLinear(t *testing.T) {
+	for name, body := range hostileBodies {
+		t.Run(name, func(t *testing.T) {
+			if len(body) > 1<<20 {
+				t.Fatalf("body of %d bytes", len(body))
+			}
+			e := &oauth2refresh.Endpoint{TokenURL: "https://auth.example/token", ClientID: "id", ClientSecret: "client-secret",
+				HTTPClient: &http.Client{Transport: &memTransport{status: 400, body: []byte(body)}}}
+			refresh := func() {
+				_, err := e.Refresh(context.Background(), "refresh-token")
+				var re *oauth2refresh.RequestError
+				if !errors.As(err, &re) || len(err.Error()) > 300 {
+					t.Fatalf("Refresh: %v, want a *RequestError", err)
+				}
+			}
+			refresh()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			allocs := testing.AllocsPerRun(3, refresh)
+			runtime.ReadMemStats(&after)
+			bytes := (after.TotalAlloc - before.TotalAlloc) / 4 // AllocsPerRun runs once more to warm up
+			t.Logf("%d allocations, %.1f MB per Refresh", int(allocs), float64(bytes)/1e6)
+			if allocs > 1000 || bytes > 16<<20 {
+				t.Errorf("%d allocations, %d bytes per Refresh of a 1 MiB body: not linear", int(allocs), bytes)
+			}
+		})
+	}
+}
+
+// BenchmarkHostileErrorBody: the time, bytes and allocations of one Refresh answered by each
+// of hostileBodies (all of it: reading, decoding and redacting the body).
+func BenchmarkHostileErrorBody(b *testing.B) {
+	for name, body := range hostileBodies {
+		b.Run(strings.ReplaceAll(name, " ", "-"), func(b *testing.B) {
+			e := &oauth2refresh.Endpoint{TokenURL: "https://auth.example/token", ClientID: "id", ClientSecret: "client-secret",
+				HTTPClient: &http.Client{Transport: &memTransport{status: 400, body: []byte(body)}}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.Refresh(context.Background(), "refresh-token"); err == nil {
+					b.Fatal("no error")
+				}
+			}
+		})
 	}
 }
