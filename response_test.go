@@ -864,3 +864,149 @@ func TestRefreshAccessTokenKeepsRotatedToken(t *testing.T) {
 		t.Errorf("a 200 without access_token: %v (%+v), want an *UnexpectedResponseError without Token", err, ue)
 	}
 }
+
+// TestNumberBeyondFloat64KeepsToken: a member holding a number beyond the range of a float64
+// (1e309, -1e309, 1e500, anywhere in the body) is unreadable and treated as absent; it never
+// costs the rotated refresh token, from Refresh or from RefreshAccessToken[T] for any T.
+func TestNumberBeyondFloat64KeepsToken(t *testing.T) {
+	type withFloat struct {
+		oauth2refresh.TokenResponse
+		N float64 `json:"n"`
+	}
+	bodies := map[string]string{
+		"expires_in 1e309":  `{"access_token":"AT-1","refresh_token":"%[1]s","expires_in":1e309}`,
+		"expires_in -1e309": `{"access_token":"AT-1","refresh_token":"%[1]s","expires_in":-1e309,"token_type":"Bearer"}`,
+		"another member":    `{"access_token":"AT-1","refresh_token":"%[1]s","expires_in":60,"n":1e500}`,
+		"nested":            `{"access_token":"AT-1","refresh_token":"%[1]s","x":{"y":[1e500]},"n":-1e500}`,
+	}
+	calls := map[string]func(e *oauth2refresh.Endpoint, rt string) (string, error){
+		"Refresh": func(e *oauth2refresh.Endpoint, rt string) (string, error) {
+			tok, err := e.Refresh(context.Background(), rt)
+			if err != nil {
+				return "", err
+			}
+			return tok.RefreshToken, nil
+		},
+		"RefreshAccessToken[TokenResponse]": func(e *oauth2refresh.Endpoint, rt string) (string, error) {
+			tr, err := oauth2refresh.RefreshAccessToken[oauth2refresh.TokenResponse](context.Background(), e, rt)
+			return tr.RefreshToken, err
+		},
+		"RefreshAccessToken[struct with a float64]": func(e *oauth2refresh.Endpoint, rt string) (string, error) {
+			tr, err := oauth2refresh.RefreshAccessToken[*withFloat](context.Background(), e, rt)
+			if err != nil {
+				return "", err
+			}
+			return tr.RefreshToken, nil
+		},
+		"RefreshAccessToken[map]": func(e *oauth2refresh.Endpoint, rt string) (string, error) {
+			m, err := oauth2refresh.RefreshAccessToken[map[string]any](context.Background(), e, rt)
+			s, _ := m["refresh_token"].(string)
+			return s, err
+		},
+	}
+	for bname, body := range bodies {
+		for cname, call := range calls {
+			t.Run(bname+"/"+cname, func(t *testing.T) {
+				srv := rotatingOnce(t, "application/json", body)
+				e := srv.endpoint()
+				got, err := call(e, "rt-0")
+				if err != nil || got != "rt-1" {
+					t.Fatalf("first refresh: refresh token %q, %v; want rt-1", got, err)
+				}
+				if got, err := call(e, got); err != nil || got != "rt-2" {
+					t.Fatalf("second refresh: refresh token %q, %v; want rt-2", got, err)
+				}
+				if srv.reused.Load() != 0 || srv.isRevoked() {
+					t.Errorf("a spent refresh token was sent")
+				}
+			})
+		}
+	}
+	// What Refresh makes of the members.
+	srv := rotatingOnce(t, "application/json", bodies["another member"])
+	tok, err := srv.endpoint().Refresh(context.Background(), "rt-0")
+	if err != nil || tok.ExpiresIn != 60 || tok.Extra("n") != nil || tok.Extra("expires_in") != 60.0 {
+		t.Errorf("Refresh: %+v (n: %v), %v; want expires_in 60 and n absent", tok, tok.Extra("n"), err)
+	}
+}
+
+// TestExpiresInCappedLikeXOAuth2: an expires_in above 2^31-1 is capped there, in ExpiresIn and
+// Expiry, as golang.org/x/oauth2 caps it; below, both packages agree too.
+func TestExpiresInCappedLikeXOAuth2(t *testing.T) {
+	for _, exp := range []string{`3600`, `2147483647`, `2147483648`, `"2147483648"`, `99999999999`} {
+		t.Run(exp, func(t *testing.T) {
+			body := `{"access_token":"AT-1","token_type":"Bearer","expires_in":` + exp + `}`
+			srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) { epJSON(w, 200, body) })
+			conf := &oauth2.Config{ClientID: epClientID, ClientSecret: epSecret,
+				Endpoint: oauth2.Endpoint{TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInHeader}}
+			xtok, xerr := conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: epRefresh}).Token()
+			e := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: epClientID, ClientSecret: epSecret}
+			tok, err := e.Refresh(context.Background(), epRefresh)
+			if err != nil || xerr != nil {
+				t.Fatalf("ours: %v; x/oauth2: %v", err, xerr)
+			}
+			type view struct {
+				ExpiresIn int64
+				Expiry    time.Time
+			}
+			v := func(t *oauth2.Token) view { return view{t.ExpiresIn, t.Expiry.Round(time.Hour)} }
+			if diff := cmp.Diff(v(xtok), v(tok)); diff != "" {
+				t.Errorf("token (-x/oauth2 +ours):\n%s", diff)
+			}
+			if tok.ExpiresIn > math.MaxInt32 {
+				t.Errorf("ExpiresIn = %d", tok.ExpiresIn)
+			}
+		})
+	}
+}
+
+// TestRetrieveErrorResponseRequest: the *oauth2.RetrieveError an error converts to has its
+// response's request, as golang.org/x/oauth2 leaves it, without the secrets: no Authorization
+// header, no body, no password in the URL.
+func TestRetrieveErrorResponseRequest(t *testing.T) {
+	srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n%2 == 1 {
+			epJSON(w, 400, `{"error":"invalid_grant"}`)
+		} else {
+			respond(w, 502, "text/html", "<html>bad gateway</html>")
+		}
+	})
+	u, _ := url.Parse(srv.URL + "/oauth/token?tenant=1")
+	conf := &oauth2.Config{ClientID: epClientID, ClientSecret: epSecret,
+		Endpoint: oauth2.Endpoint{TokenURL: u.String(), AuthStyle: oauth2.AuthStyleInHeader}}
+	u.User = url.UserPassword("user", "pa55word")
+	e := &oauth2refresh.Endpoint{TokenURL: u.String(), ClientID: epClientID, ClientSecret: epSecret,
+		Header: http.Header{"X-Tenant": {"t1"}}}
+	for _, status := range []int{400, 502} {
+		_, xerr := conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: epRefresh}).Token()
+		_, err := e.Refresh(context.Background(), epRefresh)
+		var xre, re *oauth2.RetrieveError
+		if !errors.As(xerr, &xre) || !errors.As(err, &re) {
+			t.Fatalf("HTTP %d: x/oauth2 %v, ours %v; want two *oauth2.RetrieveError", status, xerr, err)
+		}
+		req := re.Response.Request
+		if req == nil {
+			t.Fatalf("HTTP %d: Response.Request is nil", status)
+		}
+		type view struct{ Method, URL string }
+		if diff := cmp.Diff(view{xre.Response.Request.Method, xre.Response.Request.URL.String()},
+			view{req.Method, req.URL.String()}); diff != "" {
+			t.Errorf("HTTP %d: request (-x/oauth2 +ours):\n%s", status, diff)
+		}
+		if req.Header.Get("Authorization") != "" || req.Header.Get("X-Tenant") != "t1" || req.Header.Get("Content-Type") == "" {
+			t.Errorf("HTTP %d: request header %v", status, req.Header)
+		}
+		if req.Body != nil {
+			if b, err := io.ReadAll(req.Body); err != nil || len(b) != 0 {
+				t.Errorf("HTTP %d: request body %q, %v; want none", status, b, err)
+			}
+		}
+		if req.GetBody != nil {
+			t.Errorf("HTTP %d: request has GetBody", status)
+		}
+		if s := fmt.Sprint(req.URL, req.Header, req.Form, req.PostForm); strings.Contains(s, "pa55word") ||
+			strings.Contains(s, epRefresh) || strings.Contains(s, url.QueryEscape(epRefresh)) {
+			t.Errorf("HTTP %d: request holds a secret: %s", status, s)
+		}
+	}
+}
