@@ -33,17 +33,15 @@ const (
 	AuthRequestBody
 	// AuthNone is for public clients: client_id in the body, no secret anywhere.
 	AuthNone
-	// AuthAutoDetect tries AuthBasic and falls back to AuthRequestBody only when the answer
-	// shows that the server did not judge the grant: an HTTP 400 or 401 whose error code is
-	// neither invalid_grant nor invalid_scope (nor GitHub's bad_refresh_token), including a
-	// non-standard error body at those statuses, or the codes invalid_client,
-	// unauthorized_client and GitHub's incorrect_client_credentials at any status. It never
-	// falls back after invalid_grant, a 5xx or a network failure, so that a refresh token is
-	// not sent twice when the first attempt may have spent it. What worked is remembered per
-	// token URL and client id for the life of the process, and tried first next time; should
-	// the server later reject it, the other method is tried once and remembered instead. When
-	// both methods fail, the error returned wraps both failures. It stands for the zero
-	// oauth2.AuthStyleAutoDetect of golang.org/x/oauth2, without its re-send after every error.
+	// AuthAutoDetect tries AuthBasic, and AuthRequestBody only when the answer shows that the
+	// server did not judge the grant: HTTP 400 or 401 without invalid_grant or invalid_scope
+	// (nor GitHub's bad_refresh_token), or invalid_client, unauthorized_client or GitHub's
+	// incorrect_client_credentials at any status. Never after invalid_grant, a 5xx or a network
+	// failure: the first attempt may have spent the refresh token. What worked is remembered per
+	// token URL and client id for the life of the process and tried first; should it be
+	// rejected later, the other method is tried once and remembered instead. When both fail,
+	// the error wraps both. It stands for x/oauth2's AuthStyleAutoDetect, without its re-send
+	// after every error.
 	AuthAutoDetect
 )
 
@@ -132,23 +130,18 @@ type Endpoint struct {
 	AllowInsecureHTTP bool
 }
 
-// Refresh performs one refresh_token grant (RFC 6749 §6) and returns the new token. It does no
-// caching: see TokenSource for that. If the server sends no new refresh token, the token
-// returned carries refreshToken. Expiry is set from expires_in when the server sent one;
-// expires_in is capped at 2^31-1 seconds, as golang.org/x/oauth2 caps it. Every member of the
-// response is available through the token's Extra method (id_token, instance_url,
-// refresh_token_expires_in, ...).
+// Refresh performs one refresh_token grant (RFC 6749 §6) and returns the new token, without
+// caching (see TokenSource). If the server sends no new refresh token, the token carries
+// refreshToken. Expiry is set from expires_in, capped at 2^31-1 seconds as golang.org/x/oauth2
+// caps it. Every member of the response is available through the token's Extra method.
 //
-// A success is never turned into an error by a member that only describes the access token,
-// nor by a member that cannot be read at all: an expires_in that is not a non-negative number
-// of seconds (a JSON number or a numeric string) is treated as absent, so the token has no
-// Expiry; a token_type that is not a string is treated as absent, so the token's Type method
-// says "Bearer"; and a member holding a number beyond the range of a float64 (1e309) is
-// treated as absent wherever it is, and is nil in Extra. Otherwise the error would throw away
-// the new access token and the rotated refresh token, and on a server that rotates refresh
-// tokens the grant would be lost: the refresh token that was sent is spent. A refresh_token
-// that is a string, a number or an object is an *UnexpectedResponseError, as there is no
-// refresh token in it to keep.
+// A success is never turned into an error by a member that cannot be read: that would throw
+// away the new access token and the rotated refresh token, and lose the grant on a server that
+// rotates refresh tokens (the one sent is spent). An expires_in that is not a non-negative
+// number of seconds (a JSON number or a numeric string), a token_type that is not a string
+// (Type then says "Bearer"), and a number beyond the range of a float64 anywhere in the body
+// (nil in Extra) are treated as absent. A refresh_token that is not a string is an
+// *UnexpectedResponseError: there is no refresh token in it to keep.
 //
 // Errors: *RequestError for an RFC 6749 §5.2 error response, *UnexpectedResponseError for any
 // other response that is not a token, *TransportError when no response came; ErrNoRefreshToken,
@@ -164,24 +157,19 @@ func (e *Endpoint) refresh(ctx context.Context, refreshToken string, now func() 
 }
 
 // RefreshAccessToken performs one refresh_token grant like Endpoint.Refresh and decodes the
-// response into a T, typically a struct that embeds TokenResponse. The body is first checked
-// to be a token response, with an access_token, so a T is only ever decoded from a success. A
-// form-encoded response is decoded as if its values were JSON strings (TokenResponse.ExpiresIn
-// accepts that). When T embeds TokenResponse (or is one, or a pointer to either) and the server
+// response into a T, typically a struct that embeds TokenResponse; a form-encoded response as
+// if its values were JSON strings. A T is only ever decoded from a success, with an
+// access_token. When T embeds TokenResponse (or is one, or a pointer to either) and the server
 // sent no refresh token, RefreshToken is set to the one that was sent.
 //
-// A token response that does not decode into T (a field of T whose type does not fit what
-// the server sent, say an int for "refresh_token_expires_in":"7776000") is an
-// *UnexpectedResponseError whose Token field holds the token the server issued, as Refresh
-// would have returned it. The grant succeeded: save Token.RefreshToken, for on a server that
-// rotates refresh tokens the one that was sent is spent and Token may hold the only copy of
-// the new one.
+// A token response that does not decode into T (say an int field for
+// "refresh_token_expires_in":"7776000") is an *UnexpectedResponseError whose Token field holds
+// the token, as Refresh would have returned it. The grant succeeded: save Token.RefreshToken,
+// for on a server that rotates refresh tokens it may be the only copy of the new one.
 //
-// The leniency of Refresh holds here too, so that a defect in expires_in, token_type or a
-// number beyond float64 does not lose the token: TokenResponse.ExpiresIn (a Seconds) decodes
-// an unreadable expires_in as zero, and when the body does not decode into T while it holds a
-// member that Refresh treats as absent, it is decoded again without those members (a TokenType
-// that is not a string is then left empty).
+// The leniency of Refresh holds here too: TokenResponse.ExpiresIn (a Seconds) decodes an
+// unreadable expires_in as zero, and a body that does not decode into T while it holds members
+// that Refresh treats as absent is decoded again without them.
 func RefreshAccessToken[T any](ctx context.Context, e *Endpoint, refreshToken string) (T, error) {
 	var out T
 	if _, err := e.exchange(ctx, refreshToken, time.Now, &out); err != nil {

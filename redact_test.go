@@ -650,3 +650,73 @@ func BenchmarkHostileErrorBody(b *testing.B) {
 		})
 	}
 }
+
+// mysqlError is an error type of a database driver, quoting the value that broke a constraint.
+type mysqlError struct{ msg string }
+
+func (e *mysqlError) Error() string { return e.msg }
+
+// TestRedactErrorContract: an error without a secret comes back as it is; one whose text, or
+// the text of any error in its chain, holds a secret in a form the package documentation
+// lists comes back as an error whose text and whole chain hold none, which still answers
+// errors.Is for its context causes and errors.As for the errors of the chain that quote no
+// secret.
+func TestRedactErrorContract(t *testing.T) {
+	const rt = "RT-new+rotated/token==&<x>"
+	dup := &mysqlError{"Error 1062: Duplicate entry '" + rt + "' for key 'refresh_token'"}
+	clean := &mysqlError{"Error 2006: server has gone away"}
+	tests := []struct {
+		name      string
+		err       error
+		same      bool   // returned as it is
+		wantAs    error  // what errors.As(*mysqlError) finds, or nil
+		wantIs    error  // a cause errors.Is still finds, or nil
+		wantInMsg string // part of the redacted text
+	}{
+		{name: "nil"},
+		{name: "no secret", err: fmt.Errorf("saving: %w", clean), same: true, wantAs: clean},
+		{name: "secret too short to look for", err: errors.New("saving RT: x"), same: true},
+		{name: "secret in the driver's error", err: fmt.Errorf("saving: %w", dup), wantInMsg: "Duplicate entry '[redacted]'"},
+		{name: "secret JSON-escaped", err: errors.New(`{"rt":"RT-new+rotated/token==\u0026\u003cx\u003e"}`), wantInMsg: `{"rt":"[redacted]"}`},
+		{name: "secret form-encoded beside a clean cause", err: errors.Join(errors.New("body refresh_token="+url.QueryEscape(rt)), clean),
+			wantAs: clean, wantInMsg: "refresh_token=[redacted]"},
+		{name: "secret around the context's cause", err: fmt.Errorf("hook for %s: %w", rt, context.DeadlineExceeded),
+			wantIs: context.DeadlineExceeded, wantInMsg: "hook for [redacted]: context deadline exceeded"},
+		{name: "secret only deep in the chain", err: fmt.Errorf("saving: %w", &wrapQuiet{dup}), wantInMsg: "saving: quiet"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := oauth2refresh.RedactError(tc.err, "", rt, "RT")
+			if tc.err == nil {
+				if got != nil {
+					t.Fatalf("RedactError(nil) = %v", got)
+				}
+				return
+			}
+			if (got == tc.err) != tc.same {
+				t.Errorf("RedactError returned the error as it is: %v, want %v", got == tc.err, tc.same)
+			}
+			for _, e := range chain(got) {
+				if strings.Contains(e.Error(), rt) || strings.Contains(e.Error(), url.QueryEscape(rt)) {
+					t.Errorf("%T in the chain says %q", e, e.Error())
+				}
+			}
+			var me *mysqlError
+			if errors.As(got, &me) != (tc.wantAs != nil) || tc.wantAs != nil && me != tc.wantAs {
+				t.Errorf("errors.As(*mysqlError) = %v, want %v", me, tc.wantAs)
+			}
+			if tc.wantIs != nil && !errors.Is(got, tc.wantIs) {
+				t.Errorf("errors.Is(%v) = false", tc.wantIs)
+			}
+			if !strings.Contains(got.Error(), tc.wantInMsg) {
+				t.Errorf("Error() = %q, want it to hold %q", got, tc.wantInMsg)
+			}
+		})
+	}
+}
+
+// wrapQuiet wraps an error without quoting it.
+type wrapQuiet struct{ err error }
+
+func (e *wrapQuiet) Error() string { return "quiet" }
+func (e *wrapQuiet) Unwrap() error { return e.err }
