@@ -27,72 +27,6 @@ import (
 // *UnexpectedResponseError.
 const maxResponseBody = 1 << 20
 
-// TokenResponse is a successful token response (RFC 6749 §5.1), meant to be embedded in a
-// caller's own struct to reach provider-specific fields with RefreshAccessToken:
-//
-//	type googleToken struct {
-//		oauth2refresh.TokenResponse
-//		IDToken string `json:"id_token"`
-//	}
-type TokenResponse struct {
-	AccessToken  string  `json:"access_token"`
-	TokenType    string  `json:"token_type"`
-	ExpiresIn    Seconds `json:"expires_in,omitempty"`
-	RefreshToken string  `json:"refresh_token,omitempty"`
-	Scope        string  `json:"scope,omitempty"`
-}
-
-func (r *TokenResponse) tokenResponse() *TokenResponse { return r }
-
-// Seconds is a count of seconds that decodes from a JSON number or a numeric string ("3600",
-// as Entra v1 sends). A fraction is dropped, and values above 2^31-1 (about 68 years) are
-// capped, as golang.org/x/oauth2 caps expires_in. null leaves it unchanged, and "" decodes to
-// zero.
-//
-// Anything else (a negative number, a string that is not a JSON number, "NaN", a number beyond
-// the range of a float64, an object, a boolean) also decodes to zero, meaning absent, and is
-// not an error: a defect in expires_in must not make a whole token response undecodable,
-// which would lose the new access token and the rotated refresh token (see Endpoint.Refresh).
-type Seconds int64
-
-// UnmarshalJSON implements json.Unmarshaler. It never fails: an unreadable value is zero.
-func (s *Seconds) UnmarshalJSON(b []byte) error {
-	if string(b) != "null" {
-		var v any
-		json.Unmarshal(b, &v) // v stays nil when b is not JSON or a number beyond float64
-		n, _ := seconds(v)
-		*s = Seconds(n)
-	}
-	return nil
-}
-
-// seconds reads an expires_in as JSON or a form decodes it: a non-negative number, or a string
-// holding one as JSON writes it, possibly between spaces; nil and "" are zero. A fraction is
-// dropped and values above 2^31-1 are capped. ok is false, and n zero, for anything else.
-func seconds(v any) (n int64, ok bool) {
-	f := -1.0
-	switch v := v.(type) {
-	case nil:
-		return 0, true
-	case float64:
-		f = v
-	case string:
-		s := strings.TrimSpace(v)
-		if s == "" {
-			return 0, true
-		}
-		if c := s[0]; (c == '-' || '0' <= c && c <= '9') && json.Valid([]byte(s)) {
-			if g, err := strconv.ParseFloat(s, 64); err == nil {
-				f = g
-			}
-		}
-	}
-	if !(f >= 0) { // negative, NaN, or not a number
-		return 0, false
-	}
-	return int64(min(f, math.MaxInt32)), true
-}
-
 // sent is what the token request carried that the response side needs: the secrets to cut out
 // of errors, and the request to show in oauth2.RetrieveError.Response.Request.
 type sent struct {
@@ -296,16 +230,80 @@ func (r *reply) fail(why error) error {
 	req.Header.Del("Authorization")
 	req.Body, req.GetBody, req.ContentLength = http.NoBody, nil, 0
 	req.URL.User = nil
-	body := red.text(string(r.body))
 	resp := &http.Response{StatusCode: r.resp.StatusCode, Status: red.text(r.resp.Status),
 		Header: red.header(r.resp.Header), Body: http.NoBody, Request: req}
+	body := red.text(string(r.body)) // whole, then cut short: no start of a secret is left
+	keep := []byte(body[:min(len(body), MaxErrorBody)])
 	if r.code != "" {
 		return &RequestError{Code: red.text(r.code), Description: red.text(r.desc), URI: red.text(r.uri),
-			StatusCode: resp.StatusCode, Header: resp.Header, Body: []byte(body[:min(len(body), MaxErrorBody)]), resp: resp}
+			StatusCode: resp.StatusCode, Header: resp.Header, Body: keep, resp: resp}
 	}
-	if why != nil {
-		why = red.error(why)
+	return &UnexpectedResponseError{StatusCode: resp.StatusCode, Header: resp.Header, Body: keep,
+		Err: red.error(why), Token: r.tok, resp: resp}
+}
+
+// TokenResponse is a successful token response (RFC 6749 §5.1), meant to be embedded in a
+// caller's own struct to reach provider-specific fields with RefreshAccessToken:
+//
+//	type googleToken struct {
+//		oauth2refresh.TokenResponse
+//		IDToken string `json:"id_token"`
+//	}
+type TokenResponse struct {
+	AccessToken  string  `json:"access_token"`
+	TokenType    string  `json:"token_type"`
+	ExpiresIn    Seconds `json:"expires_in,omitempty"`
+	RefreshToken string  `json:"refresh_token,omitempty"`
+	Scope        string  `json:"scope,omitempty"`
+}
+
+func (r *TokenResponse) tokenResponse() *TokenResponse { return r }
+
+// Seconds is a count of seconds that decodes from a JSON number or a numeric string ("3600",
+// as Entra v1 sends). A fraction is dropped, and values above 2^31-1 (about 68 years) are
+// capped, as golang.org/x/oauth2 caps expires_in. null leaves it unchanged, and "" decodes to
+// zero.
+//
+// Anything else (a negative number, a string that is not a JSON number, "NaN", a number beyond
+// the range of a float64, an object, a boolean) also decodes to zero, meaning absent, and is
+// not an error: a defect in expires_in must not make a whole token response undecodable,
+// which would lose the new access token and the rotated refresh token (see Endpoint.Refresh).
+type Seconds int64
+
+// UnmarshalJSON implements json.Unmarshaler. It never fails: an unreadable value is zero.
+func (s *Seconds) UnmarshalJSON(b []byte) error {
+	if string(b) != "null" {
+		var v any
+		json.Unmarshal(b, &v) // v stays nil when b is not JSON or a number beyond float64
+		n, _ := seconds(v)
+		*s = Seconds(n)
 	}
-	return &UnexpectedResponseError{StatusCode: resp.StatusCode, Header: resp.Header, Body: []byte(body[:min(len(body), MaxErrorBody)]),
-		Err: why, Token: r.tok, resp: resp}
+	return nil
+}
+
+// seconds reads an expires_in as JSON or a form decodes it: a non-negative number, or a string
+// holding one as JSON writes it, possibly between spaces; nil and "" are zero. A fraction is
+// dropped and values above 2^31-1 are capped. ok is false, and n zero, for anything else.
+func seconds(v any) (n int64, ok bool) {
+	f := -1.0
+	switch v := v.(type) {
+	case nil:
+		return 0, true
+	case float64:
+		f = v
+	case string:
+		s := strings.TrimSpace(v)
+		if s == "" {
+			return 0, true
+		}
+		if c := s[0]; (c == '-' || '0' <= c && c <= '9') && json.Valid([]byte(s)) {
+			if g, err := strconv.ParseFloat(s, 64); err == nil {
+				f = g
+			}
+		}
+	}
+	if !(f >= 0) { // negative, NaN, or not a number
+		return 0, false
+	}
+	return int64(min(f, math.MaxInt32)), true
 }
