@@ -39,8 +39,8 @@ type reply struct {
 	sent
 	resp            *http.Response
 	body            []byte
-	obj             map[string]any // the JSON object, or nil
-	form            url.Values     // the form-encoded body, or nil
+	obj             map[string]any // the JSON object, or the first value of each form field
+	extra           any            // what the token's Extra reads: obj, or the form's url.Values
 	code, desc, uri string         // the RFC 6749 §5.2 error, when code is not ""
 	tok             *oauth2.Token  // the token issued, when the error is decoding it into a T
 }
@@ -104,18 +104,21 @@ func (r *reply) decode() error {
 		if err != nil {
 			return errors.New("malformed form-encoded body")
 		}
-		r.form = vals
-		r.code, r.desc, r.uri = vals.Get("error"), vals.Get("error_description"), vals.Get("error_uri")
-		return nil
-	}
-	// A number beyond float64 makes an *json.UnmarshalTypeError, with the object decoded all
-	// the same and the member holding the number nil: unreadable, and so treated as absent.
-	var te *json.UnmarshalTypeError
-	if err := json.Unmarshal(r.body, &r.obj); err != nil && (!errors.As(err, &te) || r.obj == nil) {
-		return fmt.Errorf("decoding JSON: %w", err)
-	}
-	if r.obj == nil {
-		return errors.New("body is not a JSON object")
+		r.obj, r.extra = make(map[string]any, len(vals)), vals
+		for k, v := range vals {
+			r.obj[k] = v[0]
+		}
+	} else {
+		// A number beyond float64 makes an *json.UnmarshalTypeError, with the object decoded
+		// all the same and the member holding the number nil: unreadable, treated as absent.
+		var te *json.UnmarshalTypeError
+		if err := json.Unmarshal(r.body, &r.obj); err != nil && (!errors.As(err, &te) || r.obj == nil) {
+			return fmt.Errorf("decoding JSON: %w", err)
+		}
+		if r.obj == nil {
+			return errors.New("body is not a JSON object")
+		}
+		r.extra = r.obj
 	}
 	if code, ok := r.obj["error"].(string); ok && code != "" {
 		r.code = code
@@ -125,25 +128,14 @@ func (r *reply) decode() error {
 	return nil
 }
 
-// member returns the member key of the body (the first value of a form field), or nil.
-func (r *reply) member(key string) any {
-	if r.form != nil {
-		if v, ok := r.form[key]; ok {
-			return v[0]
-		}
-		return nil
-	}
-	return r.obj[key]
-}
-
 // token returns the token of a success (RFC 6749 §5.1). Only access_token and refresh_token
 // can make it fail; see Endpoint.Refresh for the members treated as absent.
 func (r *reply) token(now func() time.Time) (*oauth2.Token, error) {
 	t := oauth2.Token{RefreshToken: r.refreshToken}
-	if t.AccessToken, _ = r.member("access_token").(string); t.AccessToken == "" {
+	if t.AccessToken, _ = r.obj["access_token"].(string); t.AccessToken == "" {
 		return nil, errors.New("no access_token in response")
 	}
-	switch rt := r.member("refresh_token").(type) {
+	switch rt := r.obj["refresh_token"].(type) {
 	case nil:
 	case string:
 		if rt != "" {
@@ -152,14 +144,11 @@ func (r *reply) token(now func() time.Time) (*oauth2.Token, error) {
 	default:
 		return nil, errors.New("refresh_token is not a string")
 	}
-	t.TokenType, _ = r.member("token_type").(string)
-	if t.ExpiresIn, _ = seconds(r.member("expires_in")); t.ExpiresIn > 0 {
+	t.TokenType, _ = r.obj["token_type"].(string)
+	if t.ExpiresIn, _ = seconds(r.obj["expires_in"]); t.ExpiresIn > 0 {
 		t.Expiry = now().Add(time.Duration(t.ExpiresIn) * time.Second)
 	}
-	if r.form != nil {
-		return t.WithExtra(r.form), nil
-	}
-	return t.WithExtra(r.obj), nil
+	return t.WithExtra(r.extra), nil
 }
 
 // decodeInto decodes a success into into, a *T of RefreshAccessToken: the JSON body, or the
@@ -168,12 +157,8 @@ func (r *reply) token(now func() time.Time) (*oauth2.Token, error) {
 // float64). RefreshToken is then filled in as RefreshAccessToken says.
 func (r *reply) decodeInto(into any) error {
 	body := r.body
-	if r.form != nil {
-		flat := make(map[string]string, len(r.form))
-		for k, v := range r.form {
-			flat[k] = v[0]
-		}
-		body, _ = json.Marshal(flat)
+	if _, isForm := r.extra.(url.Values); isForm {
+		body, _ = json.Marshal(r.obj)
 	}
 	err := json.Unmarshal(body, into)
 	if err != nil {
@@ -181,8 +166,8 @@ func (r *reply) decodeInto(into any) error {
 		json.Unmarshal(body, &raw)         // an object, as decode found
 		n := len(raw)
 		for k, v := range raw {
-			_, readable := seconds(r.member(k))
-			_, isString := r.member(k).(string)
+			_, readable := seconds(r.obj[k])
+			_, isString := r.obj[k].(string)
 			if k == "token_type" && !isString || k == "expires_in" && !readable || json.Unmarshal(v, new(any)) != nil {
 				delete(raw, k)
 			}
@@ -212,7 +197,7 @@ func (r *reply) decodeInto(into any) error {
 func (r *reply) redactor() *redactor {
 	secrets := []string{r.refreshToken}
 	for _, k := range [...]string{"access_token", "refresh_token", "id_token"} {
-		if s, ok := r.member(k).(string); ok {
+		if s, ok := r.obj[k].(string); ok {
 			secrets = append(secrets, s)
 		}
 	}
