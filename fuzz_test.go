@@ -3,7 +3,6 @@ package oauth2refresh_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"math"
@@ -30,25 +29,8 @@ const (
 )
 
 // fuzzForms are the planted secrets in the forms the package documentation promises to cut
-// out: as they are, url.QueryEscape, url.PathEscape, JSON-escaped with and without HTML
-// escaping, and the base64 Basic credential, form-encoded or raw (without its padding, so that
-// it is found with or without).
-var fuzzForms = func() []string {
-	var forms []string
-	for _, s := range []string{fuzzRefresh, fuzzSecret} {
-		j, _ := json.Marshal(s)
-		var b strings.Builder
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		enc.Encode(s)
-		noHTML := strings.TrimSpace(b.String())
-		forms = append(forms, s, url.QueryEscape(s), url.PathEscape(s), string(j[1:len(j)-1]), noHTML[1:len(noHTML)-1])
-	}
-	for _, cred := range []string{url.QueryEscape(fuzzClientID) + ":" + url.QueryEscape(fuzzSecret), fuzzClientID + ":" + fuzzSecret} {
-		forms = append(forms, base64.RawStdEncoding.EncodeToString([]byte(cred)))
-	}
-	return forms
-}()
+// out (see listedForms).
+var fuzzForms = listedForms(fuzzClientID, fuzzSecret, fuzzSecret, fuzzRefresh)
 
 // FuzzParseResponse checks Refresh on any status, Content-Type and body, answered by an
 // in-memory transport: it never panics; it succeeds exactly when the oracle fuzzExpect, written

@@ -102,25 +102,34 @@ const (
 	leakRefresh  = `abc+def/ghi==&"\ü 7`
 )
 
-// leakForms returns the forms of the secrets that no error may show: as they are,
-// form-encoded (url.QueryEscape), url.PathEscape, JSON-escaped (by encoding/json, and without
-// HTML escaping), Go-quoted, and the base64 Basic credential (without padding, so that it is
-// found with or without).
-func leakForms() []string {
+// listedForms returns the forms of the secrets that the package documentation promises to cut
+// out: each of secrets as it is, url.QueryEscape'd, url.PathEscape'd, JSON-escaped with and
+// without HTML escaping, and Go-quoted as it is or JSON-escaped; and the base64 Basic
+// credential of clientID and clientSecret, form-encoded and raw, without its padding (so that
+// it is found with or without).
+func listedForms(clientID, clientSecret string, secrets ...string) []string {
+	goQuote := func(s string) string { q := strconv.Quote(s); return q[1 : len(q)-1] }
 	var forms []string
-	for _, s := range []string{leakSecret, leakRefresh} {
+	for _, s := range secrets {
 		j, _ := json.Marshal(s)
 		var b strings.Builder
 		enc := json.NewEncoder(&b)
 		enc.SetEscapeHTML(false)
 		enc.Encode(s)
-		plain := strings.TrimSpace(b.String())
-		q := strconv.Quote(s)
-		forms = append(forms, s, url.QueryEscape(s), url.PathEscape(s), string(j[1:len(j)-1]), plain[1:len(plain)-1], q[1:len(q)-1])
+		noHTML := strings.TrimSpace(b.String())
+		for _, f := range []string{s, string(j[1 : len(j)-1]), noHTML[1 : len(noHTML)-1]} {
+			forms = append(forms, f, goQuote(f))
+		}
+		forms = append(forms, url.QueryEscape(s), url.PathEscape(s))
 	}
-	cred := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(leakClientID) + ":" + url.QueryEscape(leakSecret)))
-	return append(forms, strings.TrimRight(cred, "="))
+	for _, cred := range []string{url.QueryEscape(clientID) + ":" + url.QueryEscape(clientSecret), clientID + ":" + clientSecret} {
+		forms = append(forms, base64.RawStdEncoding.EncodeToString([]byte(cred)))
+	}
+	return forms
 }
+
+// leakForms are the listed forms of the leak secrets.
+func leakForms() []string { return listedForms(leakClientID, leakSecret, leakSecret, leakRefresh) }
 
 // leakRequest is what a leak test server received.
 type leakRequest struct {
