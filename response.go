@@ -97,9 +97,11 @@ func readResponse(s sent, resp *http.Response, err error, now func() time.Time, 
 // header) or is text/plain and the body does not start with '{', and as a JSON object
 // otherwise; it notes the error code, if any.
 func (r *reply) decode() error {
-	ct := r.resp.Header.Get("Content-Type")
-	if mt, _, _ := mime.ParseMediaType(ct); (mt == "application/x-www-form-urlencoded" || mt == "text/plain") &&
-		!bytes.HasPrefix(bytes.TrimLeft(r.body, " \t\r\n"), []byte("{")) {
+	ct, mt := r.resp.Header.Get("Content-Type"), "application/json"
+	if !strings.HasPrefix(ct, mt) { // the usual answer needs no parsing
+		mt, _, _ = mime.ParseMediaType(ct)
+	}
+	if (mt == "application/x-www-form-urlencoded" || mt == "text/plain") && !bytes.HasPrefix(bytes.TrimLeft(r.body, " \t\r\n"), []byte("{")) {
 		vals, err := url.ParseQuery(string(r.body))
 		if err != nil {
 			return errors.New("malformed form-encoded body")
