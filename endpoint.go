@@ -48,15 +48,8 @@ const (
 // String returns the RFC 7591 token_endpoint_auth_method name of m ("client_secret_basic",
 // "client_secret_post", "none") or "auto".
 func (m AuthMethod) String() string {
-	switch m {
-	case AuthBasic:
-		return "client_secret_basic"
-	case AuthRequestBody:
-		return "client_secret_post"
-	case AuthNone:
-		return "none"
-	case AuthAutoDetect:
-		return "auto"
+	if names := [...]string{"client_secret_basic", "client_secret_post", "none", "auto"}; m >= 0 && int(m) < len(names) {
+		return names[m]
 	}
 	return "AuthMethod(" + strconv.Itoa(int(m)) + ")"
 }
