@@ -113,9 +113,10 @@ func (r *reply) decode() error {
 	} else {
 		// A number beyond float64 makes an *json.UnmarshalTypeError, with the object decoded
 		// all the same and the member holding the number nil: unreadable, treated as absent.
-		var te *json.UnmarshalTypeError
-		if err := json.Unmarshal(r.body, &r.obj); err != nil && (!errors.As(err, &te) || r.obj == nil) {
-			return fmt.Errorf("decoding JSON: %w", err)
+		if err := json.Unmarshal(r.body, &r.obj); err != nil {
+			if te := (*json.UnmarshalTypeError)(nil); !errors.As(err, &te) || r.obj == nil {
+				return fmt.Errorf("decoding JSON: %w", err)
+			}
 		}
 		if r.obj == nil {
 			return errors.New("body is not a JSON object")
