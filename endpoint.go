@@ -1,12 +1,13 @@
 package oauth2refresh
 
+// endpoint.go is the request side of a refresh: who the client is, where it asks, how it
+// authenticates, and the building and sending of the token request. What comes back is
+// response.go's business.
+
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,39 +26,30 @@ type AuthMethod int
 const (
 	// AuthBasic sends the client id and secret in an HTTP Basic Authorization header, each
 	// form-encoded first (RFC 6749 §2.3.1), and no client_id in the body
-	// (client_secret_basic). It is the zero value and the default, as in oslo
-	// ("http_basic_auth").
+	// (client_secret_basic). It is the zero value and the default.
 	AuthBasic AuthMethod = iota
-	// AuthRequestBody sends client_id and client_secret as form fields (client_secret_post;
-	// oslo's "request_body"). An empty secret is left out, as RFC 6749 §2.3.1 allows.
+	// AuthRequestBody sends client_id and client_secret as form fields (client_secret_post).
+	// An empty secret is left out, as RFC 6749 §2.3.1 allows.
 	AuthRequestBody
 	// AuthNone is for public clients: client_id in the body, no secret anywhere.
 	AuthNone
-	// AuthAutoDetect tries AuthBasic and falls back to AuthRequestBody only when the server
-	// rejected the client's authentication (HTTP 401 without invalid_grant, or the codes
-	// invalid_client, unauthorized_client and GitHub's incorrect_client_credentials at any
-	// status), never after invalid_grant, a 5xx or a network failure, so that a refresh token
-	// is not sent twice when the first attempt may have spent it. What worked is remembered
-	// per token URL and client id for the life of the process, and tried first next time;
-	// should the server later reject it, the other method is tried once and remembered
-	// instead. When both methods fail, the error returned wraps both failures. It stands for
-	// the zero oauth2.AuthStyleAutoDetect of golang.org/x/oauth2, without its re-send after
-	// every error.
+	// AuthAutoDetect tries AuthBasic, and AuthRequestBody only when the answer shows that the
+	// server did not judge the grant: HTTP 400 or 401 without invalid_grant or invalid_scope
+	// (nor GitHub's bad_refresh_token), or invalid_client, unauthorized_client or GitHub's
+	// incorrect_client_credentials at any status. Never after invalid_grant, a 5xx or a network
+	// failure: the first attempt may have spent the refresh token. What worked is remembered per
+	// token URL and client id for the life of the process and tried first; should it be
+	// rejected later, the other method is tried once and remembered instead. When both fail,
+	// the error wraps both. It stands for x/oauth2's AuthStyleAutoDetect, without its re-send
+	// after every error.
 	AuthAutoDetect
 )
 
 // String returns the RFC 7591 token_endpoint_auth_method name of m ("client_secret_basic",
 // "client_secret_post", "none") or "auto".
 func (m AuthMethod) String() string {
-	switch m {
-	case AuthBasic:
-		return "client_secret_basic"
-	case AuthRequestBody:
-		return "client_secret_post"
-	case AuthNone:
-		return "none"
-	case AuthAutoDetect:
-		return "auto"
+	if names := [...]string{"client_secret_basic", "client_secret_post", "none", "auto"}; m >= 0 && int(m) < len(names) {
+		return names[m]
 	}
 	return "AuthMethod(" + strconv.Itoa(int(m)) + ")"
 }
@@ -66,13 +58,9 @@ func (m AuthMethod) String() string {
 // Endpoint's Timeout is zero and its HTTP client has no Timeout of its own.
 const DefaultTimeout = 30 * time.Second
 
-// MaxResponseBody is the most a token response body may hold; a larger one is an
-// *UnexpectedResponseError.
-const MaxResponseBody = 1 << 20
-
-// DefaultUserAgent is the User-Agent sent unless Endpoint.Header sets one. Some providers
-// (GitHub) reject requests without one.
-const DefaultUserAgent = "oauth2refresh (+https://github.com/tokenkit/oauth2refresh)"
+// userAgent is sent unless Endpoint.Header sets one: some providers (GitHub) reject requests
+// without one.
+const userAgent = "oauth2refresh (+https://github.com/tokenkit/oauth2refresh)"
 
 // Errors for an Endpoint or a call that cannot work; no request is sent.
 var (
@@ -92,11 +80,12 @@ var (
 // may be used by any number of goroutines, and copied.
 type Endpoint struct {
 	// TokenURL is the token endpoint. It must be https://, or http:// to a loopback host
-	// (localhost, 127.0.0.0/8, ::1), unless AllowInsecureHTTP is set.
+	// (an IP address in 127.0.0.0/8, ::1, or the name localhost itself), unless
+	// AllowInsecureHTTP is set.
 	TokenURL string
 
-	// ClientID and ClientSecret are the client's credentials (oslo's "credentials"). The
-	// secret is empty for public clients.
+	// ClientID and ClientSecret are the client's credentials. The secret is empty for
+	// public clients.
 	ClientID     string
 	ClientSecret string
 
@@ -134,37 +123,18 @@ type Endpoint struct {
 	AllowInsecureHTTP bool
 }
 
-// TokenResponse is a successful token response (RFC 6749 §5.1), meant to be embedded in a
-// caller's own struct to reach provider-specific fields with RefreshAccessToken:
+// Refresh performs one refresh_token grant (RFC 6749 §6) and returns the new token, without
+// caching (see TokenSource). If the server sends no new refresh token, the token carries
+// refreshToken. Expiry is set from expires_in, capped at 2^31-1 seconds as golang.org/x/oauth2
+// caps it. Every member of the response is available through the token's Extra method.
 //
-//	type googleToken struct {
-//		oauth2refresh.TokenResponse
-//		IDToken string `json:"id_token"`
-//	}
-type TokenResponse struct {
-	AccessToken  string  `json:"access_token"`
-	TokenType    string  `json:"token_type"`
-	ExpiresIn    Seconds `json:"expires_in,omitempty"`
-	RefreshToken string  `json:"refresh_token,omitempty"`
-	Scope        string  `json:"scope,omitempty"`
-}
-
-func (r *TokenResponse) tokenResponse() *TokenResponse { return r }
-
-// Refresh performs one refresh_token grant (RFC 6749 §6) and returns the new token. It does no
-// caching: see TokenSource for that. If the server sends no new refresh token, the token
-// returned carries refreshToken. Expiry is set from expires_in when the server sent one.
-// Every member of the response is available through the token's Extra method (id_token,
-// instance_url, refresh_token_expires_in, ...).
-//
-// A success is never turned into an error by a member that only describes the access token:
-// an expires_in that is not a non-negative number of seconds (a JSON number or a numeric
-// string) is treated as absent, so the token has no Expiry, and a token_type that is not a
-// string is treated as absent, so the token's Type method says "Bearer". Both stay in Extra as
-// the server sent them. Otherwise the error would throw away the new access token and the
-// rotated refresh token, and on a server that rotates refresh tokens the grant would be lost:
-// the refresh token that was sent is spent. A refresh_token that is not a string is an
-// *UnexpectedResponseError, as there is no refresh token in it to keep.
+// A success is never turned into an error by a member that cannot be read: that would throw
+// away the new access token and the rotated refresh token, and lose the grant on a server that
+// rotates refresh tokens (the one sent is spent). An expires_in that is not a non-negative
+// number of seconds (a JSON number or a numeric string), a token_type that is not a string
+// (Type then says "Bearer"), and a number beyond the range of a float64 anywhere in the body
+// (nil in Extra) are treated as absent. A refresh_token that is not a string is an
+// *UnexpectedResponseError: there is no refresh token in it to keep.
 //
 // Errors: *RequestError for an RFC 6749 §5.2 error response, *UnexpectedResponseError for any
 // other response that is not a token, *TransportError when no response came; ErrNoRefreshToken,
@@ -174,65 +144,30 @@ func (e *Endpoint) Refresh(ctx context.Context, refreshToken string) (*oauth2.To
 }
 
 // refresh is Refresh with the clock that stamps the token's Expiry: the TokenSource passes its
-// own (see WithClock), so that Expiry is set once, here, and never overwritten.
+// own (see WithClock), so that Expiry is set once, in response.go, and never overwritten.
 func (e *Endpoint) refresh(ctx context.Context, refreshToken string, now func() time.Time) (*oauth2.Token, error) {
-	r, err := e.exchange(ctx, refreshToken)
-	if err != nil {
-		return nil, err
-	}
-	return r.token(now()), nil
+	return e.exchange(ctx, refreshToken, now, nil)
 }
 
 // RefreshAccessToken performs one refresh_token grant like Endpoint.Refresh and decodes the
-// response into a T, typically a struct that embeds TokenResponse (oslo's type parameter). The
-// body is first checked to be a token response, with an access_token, so a T is only ever
-// decoded from a success. A form-encoded response is decoded as if its values were JSON
-// strings (TokenResponse.ExpiresIn accepts that). When T embeds TokenResponse (or is one) and
-// the server sent no refresh token, RefreshToken is set to the one that was sent.
+// response into a T, typically a struct that embeds TokenResponse; a form-encoded response as
+// if its values were JSON strings. A T is only ever decoded from a success, with an
+// access_token. When T embeds TokenResponse (or is one, or a pointer to either) and the server
+// sent no refresh token, RefreshToken is set to the one that was sent.
 //
-// A token response that does not decode into T (a field of T whose type does not fit what
-// the server sent, say an int for "refresh_token_expires_in":"7776000") is an
-// *UnexpectedResponseError whose Token field holds the token the server issued, as Refresh
-// would have returned it. The grant succeeded: save Token.RefreshToken, for on a server that
-// rotates refresh tokens the one that was sent is spent and Token may hold the only copy of
-// the new one.
+// A token response that does not decode into T (say an int field for
+// "refresh_token_expires_in":"7776000") is an *UnexpectedResponseError whose Token field holds
+// the token, as Refresh would have returned it. The grant succeeded: save Token.RefreshToken,
+// for on a server that rotates refresh tokens it may be the only copy of the new one.
 //
-// The leniency of Refresh holds here too, so that a defect in expires_in or token_type does
-// not lose the token: TokenResponse.ExpiresIn (a Seconds) decodes an unreadable expires_in as
-// zero, and when the body does not decode into T while it holds a token_type or an expires_in
-// that Refresh treats as absent, it is decoded again without those members (a TokenType that
-// is not a string is then left empty).
+// The leniency of Refresh holds here too: TokenResponse.ExpiresIn (a Seconds) decodes an
+// unreadable expires_in as zero, and a body that does not decode into T while it holds members
+// that Refresh treats as absent is decoded again without them.
 func RefreshAccessToken[T any](ctx context.Context, e *Endpoint, refreshToken string) (T, error) {
 	var out T
-	r, err := e.exchange(ctx, refreshToken)
-	if err != nil {
-		return out, err
-	}
-	body, err := r.jsonBody()
-	if err == nil {
-		err = json.Unmarshal(body, &out)
-	}
-	if err != nil && len(r.ignored) > 0 {
-		if body, err = r.jsonBody(r.ignored...); err == nil {
-			out = *new(T)
-			err = json.Unmarshal(body, &out)
-		}
-	}
-	if err != nil {
+	if _, err := e.exchange(ctx, refreshToken, time.Now, &out); err != nil {
 		var zero T
-		return zero, &UnexpectedResponseError{StatusCode: r.status, status: r.statusLine, Header: r.header,
-			Body: r.red.keep(r.body), Token: r.token(time.Now()), Err: &redactedError{
-				msg: fmt.Sprintf("decoding token response into %T: %s", out, r.red.message(err)), err: err}}
-	}
-	var tr interface{ tokenResponse() *TokenResponse }
-	var ok bool
-	if tr, ok = any(&out).(interface{ tokenResponse() *TokenResponse }); !ok {
-		tr, ok = any(out).(interface{ tokenResponse() *TokenResponse })
-	}
-	if ok {
-		if p := tr.tokenResponse(); p != nil && p.RefreshToken == "" {
-			p.RefreshToken = refreshToken
-		}
+		return zero, err
 	}
 	return out, nil
 }
@@ -242,43 +177,46 @@ var authCache sync.Map // authKey -> AuthMethod
 
 type authKey struct{ tokenURL, clientID string }
 
-func (e *Endpoint) exchange(ctx context.Context, refreshToken string) (response, error) {
+// exchange sends the refresh token with the Endpoint's AuthMethod, or, for AuthAutoDetect,
+// with the method remembered or AuthBasic first and the other one when the server turned the
+// client's authentication down without judging the grant. into is nil, or a *T that
+// RefreshAccessToken wants the response decoded into.
+func (e *Endpoint) exchange(ctx context.Context, refreshToken string, now func() time.Time, into any) (*oauth2.Token, error) {
 	if refreshToken == "" {
-		return response{}, ErrNoRefreshToken
+		return nil, ErrNoRefreshToken
 	}
 	if e.AuthMethod != AuthAutoDetect {
-		return e.send(ctx, refreshToken, e.AuthMethod)
+		return e.send(ctx, refreshToken, e.AuthMethod, now, into)
 	}
 	key := authKey{e.TokenURL, e.ClientID}
 	first := AuthBasic
 	if m, ok := authCache.Load(key); ok {
 		first = m.(AuthMethod)
 	}
-	r, err := e.send(ctx, refreshToken, first)
+	tok, err := e.send(ctx, refreshToken, first, now, into)
 	if err == nil {
 		authCache.Store(key, first)
-		return r, nil
+		return tok, nil
 	}
-	if !clientAuthRejected(err) {
-		return response{}, err
+	if !grantNotJudged(err) {
+		return nil, err
 	}
-	// The server refused the client's credentials, so it did not look at the grant: the
-	// refresh token may be sent again, the other way. This also re-detects after a provider
-	// changed what it accepts.
+	// The server did not look at the grant, so the refresh token may be sent again, the
+	// other way. This also re-detects after a provider changed what it accepts.
 	other := AuthRequestBody
 	if first == AuthRequestBody {
 		other = AuthBasic
 	}
-	r, err2 := e.send(ctx, refreshToken, other)
+	tok, err2 := e.send(ctx, refreshToken, other, now, into)
 	if err2 != nil {
 		authCache.Delete(key)
 		if first == AuthBasic {
-			return response{}, &autoDetectError{basic: err, body: err2}
+			return nil, &autoDetectError{basic: err, body: err2}
 		}
-		return response{}, &autoDetectError{basic: err2, body: err}
+		return nil, &autoDetectError{basic: err2, body: err}
 	}
 	authCache.Store(key, other)
-	return r, nil
+	return tok, nil
 }
 
 // autoDetectError is returned when AuthAutoDetect failed with both methods. errors.Is and
@@ -293,23 +231,21 @@ func (e *autoDetectError) Error() string {
 
 func (e *autoDetectError) Unwrap() []error { return []error{e.body, e.basic} }
 
-// clientAuthRejected reports whether err says the server rejected the client's credentials
-// rather than the grant: only then may the refresh token be sent again. GitHub names
-// invalid_client "incorrect_client_credentials" and answers it with HTTP 200, for wrong
-// credentials and for credentials in the Authorization header, where it does not look.
-func clientAuthRejected(err error) bool {
+// grantNotJudged reports whether err shows that the server turned down the request without
+// judging the grant, so that the refresh token may be sent again (see AuthAutoDetect).
+func grantNotJudged(err error) bool {
 	var re *RequestError
 	if errors.As(err, &re) {
-		switch re.Code {
-		case "invalid_client", "unauthorized_client", "incorrect_client_credentials":
+		switch codeKinds[re.Code] {
+		case codeClient:
 			return true
-		case "invalid_grant":
+		case codeGrant:
 			return false
 		}
-		return re.StatusCode == http.StatusUnauthorized
+		return re.StatusCode == http.StatusBadRequest || re.StatusCode == http.StatusUnauthorized
 	}
 	var ue *UnexpectedResponseError
-	return errors.As(err, &ue) && ue.StatusCode == http.StatusUnauthorized
+	return errors.As(err, &ue) && (ue.StatusCode == http.StatusBadRequest || ue.StatusCode == http.StatusUnauthorized)
 }
 
 // checkURL says whether a request may be sent to u.
@@ -329,9 +265,11 @@ func (e *Endpoint) checkURL(u *url.URL) error {
 	return nil
 }
 
+// isLoopback reports whether host is an IP loopback literal or the name localhost. Other
+// names under .localhost, and "localhost." with its dot, are not: Go's resolver asks DNS for
+// them.
 func isLoopback(host string) bool {
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
@@ -341,48 +279,68 @@ func isLoopback(host string) bool {
 // reserved are the form keys this package sets itself.
 var reserved = map[string]bool{"grant_type": true, "refresh_token": true, "scope": true, "client_id": true, "client_secret": true}
 
-// form builds the request body.
-func (e *Endpoint) form(refreshToken string, m AuthMethod) string {
-	var b strings.Builder
-	b.Grow(64 + 3*(len(refreshToken)+len(e.ClientID)+len(e.ClientSecret)))
-	b.WriteString("grant_type=refresh_token&refresh_token=")
-	b.WriteString(url.QueryEscape(refreshToken))
-	if len(e.Scopes) > 0 {
-		if s := strings.Join(e.Scopes, " "); s != "" {
-			b.WriteString("&scope=")
-			b.WriteString(url.QueryEscape(s))
-		}
+// send sends one token request authenticated with m and hands what comes back to
+// readResponse.
+func (e *Endpoint) send(ctx context.Context, refreshToken string, m AuthMethod, now func() time.Time, into any) (*oauth2.Token, error) {
+	if m < AuthBasic || m >= AuthAutoDetect {
+		return nil, fmt.Errorf("%w: unknown %v", ErrInvalidEndpoint, m)
 	}
-	if (m == AuthRequestBody || m == AuthNone) && e.ClientID != "" {
-		b.WriteString("&client_id=")
-		b.WriteString(url.QueryEscape(e.ClientID))
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
+	if scope := strings.Join(e.Scopes, " "); scope != "" {
+		form.Set("scope", scope)
+	}
+	if m != AuthBasic && e.ClientID != "" {
+		form.Set("client_id", e.ClientID)
 	}
 	if m == AuthRequestBody && e.ClientSecret != "" {
-		b.WriteString("&client_secret=")
-		b.WriteString(url.QueryEscape(e.ClientSecret))
+		form.Set("client_secret", e.ClientSecret)
 	}
-	if len(e.Params) > 0 {
-		keys := make([]string, 0, len(e.Params))
-		for k := range e.Params {
-			if !reserved[k] {
-				keys = append(keys, k)
-			}
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			for _, v := range e.Params[k] {
-				b.WriteByte('&')
-				b.WriteString(url.QueryEscape(k))
-				b.WriteByte('=')
-				b.WriteString(url.QueryEscape(v))
-			}
+	for k, vs := range e.Params {
+		if !reserved[k] {
+			form[k] = vs
 		}
 	}
-	return b.String()
+	client := e.client(ctx)
+	if _, ok := ctx.Deadline(); !ok && client.Timeout == 0 && e.Timeout >= 0 {
+		d := e.Timeout
+		if d == 0 {
+			d = DefaultTimeout
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.TokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may hold anything
+		}
+		return nil, fmt.Errorf("%w: token URL: %w", ErrInvalidEndpoint, err)
+	}
+	if err := e.checkURL(req.URL); err != nil {
+		return nil, err
+	}
+	for k, vs := range e.Header {
+		if k = http.CanonicalHeaderKey(k); k != "Authorization" && k != "Content-Type" {
+			req.Header[k] = slices.Clone(vs)
+		}
+	}
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "application/json")
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", userAgent)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if m == AuthBasic {
+		// RFC 6749 §2.3.1: the id and secret are form-encoded before they are joined.
+		req.SetBasicAuth(url.QueryEscape(e.ClientID), url.QueryEscape(e.ClientSecret))
+	}
+	resp, err := client.Do(req)
+	sent := sent{req: req, refreshToken: refreshToken, clientID: e.ClientID, clientSecret: e.ClientSecret}
+	return readResponse(sent, resp, err, now, into)
 }
-
-// noRedirect makes a client return a 3xx as the response instead of following it.
-func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // client returns the HTTP client to use, with redirects turned off.
 func (e *Endpoint) client(ctx context.Context) *http.Client {
@@ -395,107 +353,6 @@ func (e *Endpoint) client(ctx context.Context) *http.Client {
 		}
 	}
 	cc := *c
-	cc.CheckRedirect = noRedirect
+	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &cc
-}
-
-func (e *Endpoint) send(ctx context.Context, refreshToken string, m AuthMethod) (response, error) {
-	if m < AuthBasic || m >= AuthAutoDetect {
-		return response{}, fmt.Errorf("%w: unknown %v", ErrInvalidEndpoint, m)
-	}
-	client := e.client(ctx)
-	if _, ok := ctx.Deadline(); !ok && client.Timeout == 0 && e.Timeout >= 0 {
-		d := e.Timeout
-		if d == 0 {
-			d = DefaultTimeout
-		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.TokenURL, strings.NewReader(e.form(refreshToken, m)))
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // without the URL, which may hold anything
-		}
-		return response{}, fmt.Errorf("%w: token URL: %w", ErrInvalidEndpoint, err)
-	}
-	if err := e.checkURL(req.URL); err != nil {
-		return response{}, err
-	}
-	for k, vs := range e.Header {
-		k = http.CanonicalHeaderKey(k)
-		if k != "Authorization" && k != "Content-Type" {
-			req.Header[k] = vs
-		}
-	}
-	// One backing array for the header values this package sets, so that none is shared
-	// between requests.
-	vals := [...]string{"application/json", DefaultUserAgent, "application/x-www-form-urlencoded", ""}
-	hv := vals[:]
-	if req.Header.Get("Accept") == "" {
-		req.Header["Accept"] = hv[0:1:1]
-	}
-	if req.Header.Get("User-Agent") == "" {
-		req.Header["User-Agent"] = hv[1:2:2]
-	}
-	req.Header["Content-Type"] = hv[2:3:3]
-	if m == AuthBasic {
-		hv[3] = basicAuth(e.ClientID, e.ClientSecret)
-		req.Header["Authorization"] = hv[3:4:4]
-	}
-	red := redactor{refreshToken: refreshToken, clientID: e.ClientID, clientSecret: e.ClientSecret}
-	resp, err := client.Do(req)
-	if err != nil {
-		return response{}, &TransportError{Err: red.wrap(redactURLError(err))}
-	}
-	defer resp.Body.Close()
-	body, err := readBody(resp.Body, resp.ContentLength)
-	if err != nil {
-		if err == errTooLarge {
-			return response{}, &UnexpectedResponseError{StatusCode: resp.StatusCode, status: resp.Status, Header: resp.Header,
-				Body: red.keep(body), Err: err}
-		}
-		return response{}, &TransportError{Err: red.wrap(fmt.Errorf("reading token response: %w", err))}
-	}
-	return parseResponse(resp.StatusCode, resp.Status, resp.Header, body, red)
-}
-
-// basicAuth returns the Authorization header value for client_secret_basic: the client id and
-// secret are form-encoded before they are joined with ':' (RFC 6749 §2.3.1).
-func basicAuth(id, secret string) string {
-	cred := url.QueryEscape(id) + ":" + url.QueryEscape(secret)
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(cred))
-}
-
-var errTooLarge = errors.New("body exceeds 1 MiB")
-
-// readBody reads at most MaxResponseBody bytes of body; beyond that it returns what it read
-// and errTooLarge. n is the Content-Length, or -1.
-func readBody(body io.Reader, n int64) ([]byte, error) {
-	size := 512
-	if n >= 0 && n <= MaxResponseBody {
-		size = int(n) + 1 // +1 so that EOF is seen without growing
-	}
-	b := make([]byte, 0, size)
-	for {
-		if len(b) == cap(b) {
-			if len(b) > MaxResponseBody {
-				return b, errTooLarge
-			}
-			b = slices.Grow(b, min(cap(b), MaxResponseBody+1-len(b)))
-		}
-		k, err := body.Read(b[len(b):min(cap(b), MaxResponseBody+1)])
-		b = b[:len(b)+k]
-		if len(b) > MaxResponseBody {
-			return b, errTooLarge
-		}
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
 }

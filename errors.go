@@ -1,5 +1,8 @@
 package oauth2refresh
 
+// errors.go holds the error types and sentinels, and what the package knows of RFC 6749 §5.2
+// error codes. response.go builds the errors.
+
 import (
 	"context"
 	"errors"
@@ -40,21 +43,43 @@ type codeError struct{ code string }
 
 func (e *codeError) Error() string { return "oauth2refresh: " + e.code }
 
+// codeKind is what an error code says about the request that got it.
+type codeKind uint8
+
+const (
+	codeOther     codeKind = iota // unknown: temporary at HTTP 429 and 5xx only
+	codePermanent                 // the same request will fail again
+	codeGrant                     // permanent, and the server judged the grant itself
+	codeClient                    // permanent: the server rejected the client's authentication
+	codeTemporary                 // the same request may succeed later
+)
+
+// codeKinds is the one list of the error codes this package knows: those of RFC 6749 §5.2,
+// and GitHub's names for invalid_client and invalid_grant, which it answers with HTTP 200.
+var codeKinds = map[string]codeKind{
+	"invalid_request":              codePermanent,
+	"invalid_client":               codeClient,
+	"invalid_grant":                codeGrant,
+	"unauthorized_client":          codeClient,
+	"unsupported_grant_type":       codePermanent,
+	"invalid_scope":                codeGrant,
+	"server_error":                 codeTemporary,
+	"temporarily_unavailable":      codeTemporary,
+	"incorrect_client_credentials": codeClient,
+	"bad_refresh_token":            codeGrant,
+}
+
 // RequestError is an OAuth 2.0 error response (RFC 6749 §5.2) from the token endpoint: the
 // server understood the request and refused it. It is returned whatever the HTTP status, since
 // some providers (GitHub, Slack) answer errors with 200 OK.
 //
 // errors.Is(err, ErrInvalidGrant) and the other sentinels match on Code. errors.As with a
-// **oauth2.RetrieveError target also succeeds, filled as golang.org/x/oauth2 fills it, so code
-// written for x/oauth2 keeps working.
+// **oauth2.RetrieveError target also succeeds, filled as golang.org/x/oauth2 fills it (its
+// Response has the status, Header, and the token request without its body and Authorization
+// header), so code written for x/oauth2 keeps working.
 //
-// The client secret, the refresh token that was sent and any token found in the response
-// (access_token, refresh_token, id_token) are replaced by "[redacted]" in Code, Description,
-// URI and Body, should the server echo them: as they are, and in the forms an echo takes
-// (form-encoded or percent-encoded, JSON- or Go-escaped, HTML-escaped, or one of these inside
-// another, as when a JSON error_description quotes the request body), as is the base64 Basic
-// credential holding the secret. Strings shorter than 4 bytes are not looked for, except in
-// the Basic credential. The same holds for the text of every error of this package.
+// Code, Description, URI, Body and the Header values have the secrets cut out, as the package
+// documentation says under Errors.
 type RequestError struct {
 	// Code is the "error" member, e.g. "invalid_grant".
 	Code string
@@ -69,7 +94,7 @@ type RequestError struct {
 	// Body is the start of the response body, at most MaxErrorBody bytes.
 	Body []byte
 
-	status string // the response's status line, e.g. "400 Bad Request", if known
+	resp *http.Response // the response for oauth2.RetrieveError, if known
 }
 
 // MaxErrorBody is how many bytes of a response body an error keeps in its Body field.
@@ -95,17 +120,11 @@ func (e *RequestError) Is(target error) bool {
 // As fills a **oauth2.RetrieveError target the way golang.org/x/oauth2 would have.
 func (e *RequestError) As(target any) bool {
 	p, ok := target.(**oauth2.RetrieveError)
-	if !ok {
-		return false
+	if ok {
+		*p = &oauth2.RetrieveError{Response: response(e.resp, e.StatusCode, e.Header), Body: e.Body,
+			ErrorCode: e.Code, ErrorDescription: e.Description, ErrorURI: e.URI}
 	}
-	*p = &oauth2.RetrieveError{
-		Response:         fakeResponse(e.StatusCode, e.status, e.Header),
-		Body:             e.Body,
-		ErrorCode:        e.Code,
-		ErrorDescription: e.Description,
-		ErrorURI:         e.URI,
-	}
-	return true
+	return ok
 }
 
 // Temporary reports whether the same request may succeed later. The error codes of RFC 6749
@@ -113,14 +132,13 @@ func (e *RequestError) As(target any) bool {
 // temporarily_unavailable and server_error are temporary; any other code is temporary at
 // HTTP 429 and 5xx only.
 func (e *RequestError) Temporary() bool {
-	switch e.Code {
-	case "invalid_grant", "invalid_client", "invalid_request", "invalid_scope",
-		"unauthorized_client", "unsupported_grant_type":
-		return false
-	case "temporarily_unavailable", "server_error":
+	switch codeKinds[e.Code] {
+	case codeTemporary:
 		return true
+	case codeOther:
+		return temporaryStatus(e.StatusCode)
 	}
-	return temporaryStatus(e.StatusCode)
+	return false
 }
 
 // UnexpectedResponseError is a response from the token endpoint that is neither a token
@@ -130,7 +148,8 @@ func (e *RequestError) Temporary() bool {
 // For a non-2xx status, errors.As with a **oauth2.RetrieveError target succeeds, filled as
 // golang.org/x/oauth2 would have filled it.
 //
-// Secrets in Body and in the text of Err are replaced by "[redacted]" as in RequestError.
+// Body, the Header values and the text of Err have the secrets cut out, as the package
+// documentation says under Errors.
 type UnexpectedResponseError struct {
 	// StatusCode is the HTTP status of the response.
 	StatusCode int
@@ -147,13 +166,13 @@ type UnexpectedResponseError struct {
 	// sent being spent. Error never shows it, and the tokens in it are redacted from Body.
 	Token *oauth2.Token
 
-	status string // the response's status line, e.g. "502 Bad Gateway", if known
+	resp *http.Response // the response for oauth2.RetrieveError, if known
 }
 
 func (e *UnexpectedResponseError) Error() string {
 	s := "oauth2refresh: unexpected token endpoint response (HTTP " + strconv.Itoa(e.StatusCode) + ")"
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		s += ": " + oneLine(e.Err.Error())
 	}
 	return s
 }
@@ -170,20 +189,22 @@ func (e *UnexpectedResponseError) As(target any) bool {
 	if !ok || (e.StatusCode >= 200 && e.StatusCode < 300) {
 		return false
 	}
-	*p = &oauth2.RetrieveError{Response: fakeResponse(e.StatusCode, e.status, e.Header), Body: e.Body}
+	*p = &oauth2.RetrieveError{Response: response(e.resp, e.StatusCode, e.Header), Body: e.Body}
 	return true
 }
 
 // TransportError is a failure to get any response from the token endpoint: DNS, connection,
 // TLS, a timeout, or the caller's context ending. Err is the cause, so
-// errors.Is(err, context.DeadlineExceeded) and errors.As(err, &netOpErr) work.
+// errors.Is(err, context.DeadlineExceeded) and errors.As(err, &netOpErr) work, except that
+// when an error of the cause's chain quotes a secret (a RoundTripper echoing the request),
+// Err is a redacted stand-in for the chain, as the package documentation says under Errors.
 type TransportError struct {
 	// Err is the cause, as returned by the http.Client.
 	Err error
 }
 
 func (e *TransportError) Error() string {
-	return "oauth2refresh: token request failed: " + e.Err.Error()
+	return "oauth2refresh: token request failed: " + oneLine(e.Err.Error())
 }
 
 // Unwrap returns e.Err.
@@ -205,17 +226,15 @@ func temporaryStatus(code int) bool {
 	return code == http.StatusTooManyRequests || code >= 500
 }
 
-// fakeResponse stands for the response x/oauth2 puts in a RetrieveError; its body was read.
-func fakeResponse(code int, status string, h http.Header) *http.Response {
-	if status == "" {
-		status = strconv.Itoa(code) + " " + http.StatusText(code)
+// response is the response x/oauth2 puts in a RetrieveError: r, with the status and header of
+// the error and its body read, or one made of them for an error built by hand.
+func response(r *http.Response, code int, h http.Header) *http.Response {
+	c := http.Response{Status: strconv.Itoa(code) + " " + http.StatusText(code)}
+	if r != nil {
+		c = *r
 	}
-	return &http.Response{
-		StatusCode: code,
-		Status:     status,
-		Header:     h,
-		Body:       http.NoBody,
-	}
+	c.StatusCode, c.Header, c.Body = code, h, http.NoBody
+	return &c
 }
 
 // oneLine replaces the control characters of s (newlines, tabs, escapes) with spaces, so an

@@ -52,6 +52,10 @@ type tokenServer struct {
 	fail func(n int64) bool
 	// extraFields lists form fields a test expects beyond grant_type and refresh_token.
 	extraFields []string
+	// answer, when set, writes each successful answer in place of the JSON encoding of tok
+	// (status 200 and Content-Type are left to it): tests of odd token responses use it
+	// to send members of other types, numbers as written, or a form-encoded body.
+	answer func(w http.ResponseWriter, tok map[string]any)
 
 	mu      sync.Mutex      // guards the fields below
 	issued  int             // tokens issued
@@ -145,6 +149,11 @@ func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
 	if e := ts.expiresIn.Load(); e != 0 {
 		body["expires_in"] = e
 	}
+	if ts.answer != nil {
+		w.Header().Del("Content-Type")
+		ts.answer(w, body)
+		return
+	}
 	json.NewEncoder(w).Encode(body)
 }
 
@@ -228,4 +237,64 @@ func readForm(t *testing.T, r *http.Request) url.Values {
 		t.Fatalf("request body %q is not a form: %v", b, err)
 	}
 	return v
+}
+
+// recordingServer is a token endpoint for tests of the wire: it records every request it
+// receives (method, path, query, headers, form body) and answers with reply, n being the
+// 1-based number of the request. A body that is not a form fails the test.
+type recordingServer struct {
+	*httptest.Server
+	mu   sync.Mutex // guards reqs
+	reqs []recordedRequest
+}
+
+// recordedRequest is what a recordingServer received.
+type recordedRequest struct {
+	Method string
+	Path   string
+	Query  string
+	Header http.Header // without the headers the transport adds (Accept-Encoding, Content-Length)
+	Form   url.Values  // the form body
+}
+
+func newRecordingServer(t *testing.T, reply func(w http.ResponseWriter, r *http.Request, n int)) *recordingServer {
+	t.Helper()
+	s := &recordingServer{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Errorf("recording server: reading body: %v", err)
+		}
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			t.Errorf("recording server: body %q is not a form: %v", body, err)
+		}
+		h := r.Header.Clone()
+		h.Del("Accept-Encoding")
+		h.Del("Content-Length")
+		r.Form, r.PostForm = form, form
+		s.mu.Lock()
+		s.reqs = append(s.reqs, recordedRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: h, Form: form})
+		n := len(s.reqs)
+		s.mu.Unlock()
+		reply(w, r, n)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// requests returns the requests received so far.
+func (s *recordingServer) requests() []recordedRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]recordedRequest(nil), s.reqs...)
+}
+
+// respond answers with status, Content-Type contentType (none when empty) and body.
+func respond(w http.ResponseWriter, status int, contentType, body string) {
+	if contentType != "" {
+		w.Header().Set("Content-Type", contentType)
+	}
+	w.WriteHeader(status)
+	io.WriteString(w, body)
 }

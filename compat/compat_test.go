@@ -139,7 +139,7 @@ func xHeader(h http.Header) http.Header {
 func ourHeader(h http.Header) http.Header {
 	h = h.Clone()
 	h.Set("Content-Type", "application/x-www-form-urlencoded")
-	h.Set("User-Agent", oauth2refresh.DefaultUserAgent)
+	h.Set("User-Agent", "oauth2refresh (+https://github.com/tokenkit/oauth2refresh)")
 	h.Set("Accept", "application/json")
 	return h
 }
