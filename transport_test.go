@@ -1,4 +1,4 @@
-package oauth2refresh
+package oauth2refresh_test
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
+
+	"github.com/tokenkit/oauth2refresh"
 )
 
 // closeRecorder is a request body that records whether it was closed.
@@ -115,7 +117,7 @@ func TestTransport(t *testing.T) {
 			defer resource.Close()
 
 			tok := &oauth2.Token{AccessToken: "old", TokenType: "bearer", RefreshToken: "rt-0", Expiry: time.Now().Add(time.Hour)}
-			client := &http.Client{Transport: &Transport{Source: ts.endpoint().TokenSource(context.Background(), tok)}}
+			client := &http.Client{Transport: &oauth2refresh.Transport{Source: ts.endpoint().TokenSource(context.Background(), tok)}}
 			req := tc.makeReq(t, resource.URL)
 			resp, err := client.Do(req)
 			if err != nil {
@@ -163,9 +165,9 @@ func TestTransportTokenError(t *testing.T) {
 	src := ts.endpoint().TokenSource(context.Background(), nil)
 	body := &closeRecorder{Reader: strings.NewReader("x")}
 	req, _ := http.NewRequest(http.MethodPost, resource.URL, body)
-	_, err := (&Transport{Source: src}).RoundTrip(req)
-	if !errors.Is(err, ErrNoRefreshToken) {
-		t.Errorf("RoundTrip() error = %v, want ErrNoRefreshToken", err)
+	_, err := (&oauth2refresh.Transport{Source: src}).RoundTrip(req)
+	if !errors.Is(err, oauth2refresh.ErrNoRefreshToken) {
+		t.Errorf("RoundTrip() error = %v, want oauth2refresh.ErrNoRefreshToken", err)
 	}
 	if !body.closed.Load() {
 		t.Error("request body not closed")
@@ -185,7 +187,7 @@ func TestTransportConcurrent401sRefreshOnce(t *testing.T) {
 	}))
 	defer resource.Close()
 	tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: time.Now().Add(time.Hour)}
-	client := &http.Client{Transport: &Transport{Source: ts.endpoint().TokenSource(context.Background(), tok)}}
+	client := &http.Client{Transport: &oauth2refresh.Transport{Source: ts.endpoint().TokenSource(context.Background(), tok)}}
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Go(func() {
@@ -225,8 +227,8 @@ func TestNewClient(t *testing.T) {
 
 	clock := newFakeClock()
 	tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
-	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now))
-	client := NewClient(ctx, src)
+	src := ts.endpoint().TokenSource(context.Background(), tok, oauth2refresh.WithClock(clock.now))
+	client := oauth2refresh.NewClient(ctx, src)
 	get := func() {
 		t.Helper()
 		resp, err := client.Get(resource.URL)
@@ -241,7 +243,7 @@ func TestNewClient(t *testing.T) {
 	// whose ReuseTokenSource would not ask before the last 10 s.
 	clock.advance(time.Hour - 65*time.Second)
 	get()
-	waitFlight(src)
+	oauth2refresh.WaitFlight(src)
 	get()
 	mu.Lock()
 	defer mu.Unlock()
