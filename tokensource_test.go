@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -68,7 +69,8 @@ func TestTokenSourceStartTokens(t *testing.T) {
 		{name: "expired without refresh token", tok: &oauth2.Token{AccessToken: "a", Expiry: time.Now().Add(-time.Hour)}, wantErr: oauth2refresh.ErrNoRefreshToken},
 		{name: "refresh token only", tok: &oauth2.Token{RefreshToken: "rt-0"}, wantReqs: 1},
 		{name: "expired", tok: &oauth2.Token{AccessToken: "a", RefreshToken: "rt-0", Expiry: time.Now().Add(-time.Hour)}, wantReqs: 1},
-		{name: "within the margin", tok: &oauth2.Token{AccessToken: "a", RefreshToken: "rt-0", Expiry: time.Now().Add(5 * time.Second)}, wantReqs: 0},
+		{name: "within the margin", tok: &oauth2.Token{AccessToken: "a", RefreshToken: "rt-0", Expiry: time.Now().Add(5 * time.Second)}, wantReqs: 1},
+		{name: "outside the margin", tok: &oauth2.Token{AccessToken: "a", RefreshToken: "rt-0", Expiry: time.Now().Add(time.Hour)}, wantReqs: 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,20 +92,81 @@ func TestTokenSourceStartTokens(t *testing.T) {
 	}
 }
 
-func TestTokenSourceWithinMarginServedForHalfItsLife(t *testing.T) {
-	// A token that arrives with 5 s left, less than twice the 10 s margin, is served for
-	// its first half (2.5 s), then refreshed.
-	ts := newTokenServer(t, "rt-0", 3600)
-	clock := newFakeClock()
-	tok := &oauth2.Token{AccessToken: "short", RefreshToken: "rt-0", Expiry: clock.now().Add(5 * time.Second)}
-	src := ts.endpoint().TokenSource(context.Background(), tok, oauth2refresh.WithClock(clock.now), oauth2refresh.EarlyRefresh(0))
-	clock.advance(2 * time.Second)
-	if got, err := src.Token(); err != nil || got != tok {
-		t.Fatalf("Token() at 2s = %v, %v; want the start token", got, err)
+func TestTokenSourceServableRule(t *testing.T) {
+	// No token is handed out with less than the margin left, whenever the source got it;
+	// only a token the server issued with a lifetime (ExpiresIn) shorter than twice the
+	// margin is served for the first half of that lifetime, counted from issue.
+	tests := []struct {
+		name      string
+		left      time.Duration // left on arrival
+		expiresIn int64         // issued lifetime in seconds; 0 unknown
+		margin    time.Duration // 0: the default
+		at        time.Duration // when Token is called, from arrival
+		served    bool
+	}{
+		{name: "5 s left, default margin", left: 5 * time.Second, served: false},
+		{name: "11 s left, default margin", left: 11 * time.Second, served: true},
+		{name: "11 s left, a second later", left: 11 * time.Second, at: 1500 * time.Millisecond, served: false},
+		{name: "4 min left, 5 min margin", left: 4 * time.Minute, margin: 5 * time.Minute, served: false},
+		{name: "6 min left, 5 min margin", left: 6 * time.Minute, margin: 5 * time.Minute, served: true},
+		{name: "issued for 5 s, fresh: half its life", left: 5 * time.Second, expiresIn: 5, at: 2 * time.Second, served: true},
+		{name: "issued for 5 s, past half its life", left: 5 * time.Second, expiresIn: 5, at: 3 * time.Second, served: false},
+		{name: "issued for 15 s, 5 s left: past half its issued life", left: 5 * time.Second, expiresIn: 15, served: false},
+		{name: "issued for 15 s, 8 s left", left: 8 * time.Second, expiresIn: 15, served: true},
 	}
-	clock.advance(time.Second)
-	if got, err := src.Token(); err != nil || got.AccessToken != "at-1" {
-		t.Fatalf("Token() at 3s = %v, %v; want at-1", got, err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTokenServer(t, "rt-0", 3600)
+			clock := newFakeClock()
+			tok := &oauth2.Token{AccessToken: "handed-in", RefreshToken: "rt-0", Expiry: clock.now().Add(tc.left), ExpiresIn: tc.expiresIn}
+			opts := []oauth2refresh.Option{oauth2refresh.WithClock(clock.now), oauth2refresh.EarlyRefresh(0)}
+			if tc.margin > 0 {
+				opts = append(opts, oauth2refresh.ExpiryMargin(tc.margin))
+			}
+			src := ts.endpoint().TokenSource(context.Background(), tok, opts...)
+			clock.advance(tc.at)
+			got, err := src.Token()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if served := got == tok; served != tc.served {
+				t.Errorf("Token() = %s, served the handed-in token: %v, want %v", got.AccessToken, served, tc.served)
+			}
+			if left := got.Expiry.Sub(clock.now()); got != tok && left < time.Hour-time.Second {
+				t.Errorf("Token() = %s with %v left, want a fresh one", got.AccessToken, left)
+			}
+		})
+	}
+}
+
+func TestTokenSourceEarlyRefreshFromIssue(t *testing.T) {
+	// A handed-in token with 15 s left under EarlyRefresh(30s) starts its background refresh
+	// on the first call; "not before half the servable life" counts from issue.
+	tests := []struct {
+		name      string
+		left      time.Duration
+		expiresIn int64
+		wantBg    bool
+	}{
+		{name: "unknown issue, 15 s left", left: 15 * time.Second, wantBg: true},
+		{name: "issued 3600 s ago, 15 s left", left: 15 * time.Second, expiresIn: 3600, wantBg: true},
+		{name: "issued for 60 s, 45 s left: before half its servable life", left: 45 * time.Second, expiresIn: 60, wantBg: false},
+		{name: "issued for 60 s, 30 s left: past half", left: 30 * time.Second, expiresIn: 60, wantBg: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTokenServer(t, "rt-0", 3600)
+			clock := newFakeClock()
+			tok := &oauth2.Token{AccessToken: "handed-in", RefreshToken: "rt-0", Expiry: clock.now().Add(tc.left), ExpiresIn: tc.expiresIn}
+			src := ts.endpoint().TokenSource(context.Background(), tok, oauth2refresh.WithClock(clock.now), oauth2refresh.EarlyRefresh(30*time.Second))
+			if got, err := src.Token(); err != nil || got != tok {
+				t.Fatalf("first Token() = %v, %v; want the still-servable handed-in token", got, err)
+			}
+			oauth2refresh.WaitFlight(src)
+			if n := ts.requests.Load(); (n == 1) != tc.wantBg {
+				t.Errorf("token server saw %d requests after the first call, want background refresh %v", n, tc.wantBg)
+			}
+		})
 	}
 }
 
@@ -274,6 +337,8 @@ func TestTokenSourceRotationManyGoroutines(t *testing.T) {
 }
 
 func TestTokenSourceOnRefreshFailureKeepsToken(t *testing.T) {
+	// A failing hook is retried once at once, then after each backoff, always with the same
+	// token and without a new refresh; the token is handed out once the hook took it.
 	ts := newTokenServer(t, "rt-0", 3600)
 	clock := newFakeClock()
 	errDisk := errors.New("disk full")
@@ -288,34 +353,104 @@ func TestTokenSourceOnRefreshFailureKeepsToken(t *testing.T) {
 			return nil
 		}))
 
-	_, err := src.Token()
-	if !errors.Is(err, errDisk) {
+	if _, err := src.Token(); !errors.Is(err, errDisk) {
 		t.Fatalf("Token() error = %v, want one wrapping %v", err, errDisk)
 	}
-	// Another failure: the hook is retried with the same token, without a refresh, even
-	// inside the backoff window.
-	_, err = src.Token()
-	if !errors.Is(err, errDisk) {
-		t.Fatalf("second Token() error = %v, want one wrapping %v", err, errDisk)
+	if len(hookCalls) != 2 {
+		t.Fatalf("hook called %d times by the first flight, want 2 (one prompt retry)", len(hookCalls))
+	}
+	// Inside the backoff: the same error, no hook call.
+	for range 1000 {
+		if _, err := src.Token(); !errors.Is(err, errDisk) {
+			t.Fatalf("Token() inside the backoff: error = %v, want one wrapping %v", err, errDisk)
+		}
+	}
+	if len(hookCalls) != 2 {
+		t.Fatalf("hook called %d times inside the backoff, want 2", len(hookCalls))
+	}
+	// After it: one more call of the hook, with the same token.
+	clock.advance(oauth2refresh.MaxBackoff)
+	if _, err := src.Token(); !errors.Is(err, errDisk) {
+		t.Fatalf("Token() after the backoff: error = %v, want one wrapping %v", err, errDisk)
 	}
 	failHook = false
+	clock.advance(oauth2refresh.MaxBackoff)
 	got, err := src.Token()
 	if err != nil || got.AccessToken != "at-1" || got.RefreshToken != "rt-1" {
-		t.Fatalf("third Token() = %v, %v; want at-1", got, err)
+		t.Fatalf("Token() once the hook works = %v, %v; want at-1", got, err)
 	}
 	if n := ts.requests.Load(); n != 1 {
 		t.Errorf("token server saw %d requests, want 1", n)
 	}
-	want := []string{"at-1/rt-1", "at-1/rt-1", "at-1/rt-1"}
+	want := []string{"at-1/rt-1", "at-1/rt-1", "at-1/rt-1", "at-1/rt-1"}
 	if diff := cmp.Diff(want, hookCalls); diff != "" {
-		t.Errorf("oauth2refresh.OnRefresh calls mismatch (-want +got):\n%s", diff)
+		t.Errorf("OnRefresh calls mismatch (-want +got):\n%s", diff)
 	}
 	// The token is handed out from the cache now; the hook is not called again.
 	if got2, err := src.Token(); err != nil || got2 != got {
-		t.Errorf("fourth Token() = %v, %v; want the cached at-1", got2, err)
+		t.Errorf("Token() = %v, %v; want the cached at-1", got2, err)
 	}
-	if len(hookCalls) != 3 {
-		t.Errorf("hook called %d times, want 3", len(hookCalls))
+	if len(hookCalls) != 4 {
+		t.Errorf("hook called %d times, want 4", len(hookCalls))
+	}
+}
+
+func TestTokenSourceFailingHookNotInHotLoop(t *testing.T) {
+	// A hook that fails at once (a database down), 16 goroutines asking as fast as they can,
+	// with callers that can and cannot give up: the hook is called twice per backoff, all
+	// callers sharing each attempt, and the token server once.
+	ts := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
+	var calls atomic.Int64
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
+		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+			calls.Add(1)
+			return errors.New("database down")
+		}))
+	for round := range 3 {
+		var wg sync.WaitGroup
+		for g := range 16 {
+			wg.Go(func() {
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				for range 500 {
+					if g%2 == 0 {
+						src.TokenContext(ctx)
+					} else {
+						src.Token()
+					}
+				}
+			})
+		}
+		wg.Wait()
+		oauth2refresh.WaitFlight(src)
+		if n, want := calls.Load(), int64(round+2); n != want {
+			t.Fatalf("round %d: hook called %d times, want %d (two, then one per backoff)", round, n, want)
+		}
+		clock.advance(oauth2refresh.MaxBackoff)
+	}
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests, want 1: the unsaved token is never refreshed again", n)
+	}
+}
+
+func TestTokenSourceHookErrorRedacted(t *testing.T) {
+	// A hook error that quotes the new refresh token (MySQL's "Duplicate entry") reaches
+	// callers without it.
+	ts := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
+		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+			return fmt.Errorf("Error 1062: Duplicate entry '%s' for key 'PRIMARY' (access %s)", t.RefreshToken, t.AccessToken)
+		}))
+	_, err := src.Token()
+	if err == nil {
+		t.Fatal("Token() succeeded with a failing hook")
+	}
+	for _, secret := range []string{"rt-1", "at-1", "rt-0"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error %q quotes %s", err, secret)
+		}
 	}
 }
 
@@ -642,6 +777,8 @@ func TestTokenSourceUnderNewClient(t *testing.T) {
 }
 
 func TestTokenSourceOnRefreshPanicKeepsToken(t *testing.T) {
+	// A panicking hook is recovered: the caller gets an error that says so, the refreshed
+	// token is kept for the hook's next call.
 	ts := newTokenServer(t, "rt-0", 3600)
 	clock := newFakeClock()
 	calls := 0
@@ -656,20 +793,82 @@ func TestTokenSourceOnRefreshPanicKeepsToken(t *testing.T) {
 			}
 			return nil
 		}))
-	func() {
-		defer func() {
-			if r := recover(); r != "hook bug" {
-				t.Errorf("recovered %v, want the hook's panic", r)
-			}
-		}()
-		src.Token()
-	}()
+	if _, err := src.Token(); err == nil || !strings.Contains(err.Error(), "oauth2refresh: OnRefresh panicked: hook bug") {
+		t.Fatalf("Token() with a panicking hook: error = %v, want one saying it panicked", err)
+	}
+	clock.advance(oauth2refresh.MaxBackoff)
 	got, err := src.Token()
 	if err != nil || got.AccessToken != "at-1" {
 		t.Fatalf("Token() after the panic = %v, %v; want at-1", got, err)
 	}
 	if n := ts.requests.Load(); n != 1 {
 		t.Errorf("token server saw %d requests, want 1", n)
+	}
+}
+
+// panicStore is a Store whose leases' Save panics.
+type panicStore struct{ oauth2refresh.Store }
+
+type panicLease struct{ oauth2refresh.Lease }
+
+func (s panicStore) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
+	l, err := s.Store.Lock(ctx, key, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return panicLease{l}, nil
+}
+
+func (panicLease) Save(context.Context, *oauth2.Token) error { panic("store bug") }
+
+func TestTokenSourcePanicOnOwnGoroutine(t *testing.T) {
+	// Where the flight runs on a goroutine the library started (a caller that can give up,
+	// an early refresh), a panic in OnRefresh or in the Store must not crash the process:
+	// every waiter gets an error that says so.
+	hookPanics := oauth2refresh.OnRefresh(func(context.Context, *oauth2.Token) error { panic("hook bug") })
+	tests := []struct {
+		name    string
+		opts    func(t *testing.T) []oauth2refresh.Option
+		early   bool // the token is still valid: the flight is an early refresh
+		wantErr string
+	}{
+		{name: "OnRefresh, waiting callers", opts: func(*testing.T) []oauth2refresh.Option { return []oauth2refresh.Option{hookPanics} },
+			wantErr: "oauth2refresh: OnRefresh panicked: hook bug"},
+		{name: "OnRefresh, early refresh", early: true, opts: func(*testing.T) []oauth2refresh.Option { return []oauth2refresh.Option{hookPanics} }},
+		{name: "Store, waiting callers", wantErr: "oauth2refresh: Store panicked: store bug", opts: func(t *testing.T) []oauth2refresh.Option {
+			return []oauth2refresh.Option{oauth2refresh.WithStore(panicStore{&oauth2refresh.FileStore{Dir: t.TempDir()}}, "g")}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTokenServer(t, "rt-0", 3600)
+			clock := newFakeClock()
+			tok := expiredToken(clock, "rt-0")
+			if tc.early {
+				tok = &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: clock.now().Add(30 * time.Second)}
+			}
+			src := ts.endpoint().TokenSource(context.Background(), tok, append(tc.opts(t), oauth2refresh.WithClock(clock.now))...)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var wg sync.WaitGroup
+			errs := make([]error, 8)
+			for i := range errs {
+				wg.Go(func() { _, errs[i] = src.TokenContext(ctx) })
+			}
+			wg.Wait()
+			oauth2refresh.WaitFlight(src)
+			for i, err := range errs {
+				if tc.early && err != nil {
+					t.Errorf("caller %d: %v, want the still-valid token", i, err)
+				}
+				if !tc.early && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+					t.Errorf("caller %d: error = %v, want one containing %q", i, err, tc.wantErr)
+				}
+			}
+			if n := ts.requests.Load(); n != 1 {
+				t.Errorf("token server saw %d requests, want 1", n)
+			}
+		})
 	}
 }
 
@@ -751,12 +950,15 @@ func TestTokenSourceDeadlines(t *testing.T) {
 	tests := []struct {
 		name       string
 		life       time.Duration // remaining lifetime on arrival; 0 means no expiry
+		issued     bool          // the token carries ExpiresIn: it was issued on arrival
 		opts       []oauth2refresh.Option
 		soft, hard time.Duration // from arrival; -1 means never
 	}{
 		{name: "defaults, 1 h token", life: time.Hour, soft: time.Hour - 70*time.Second, hard: time.Hour - 10*time.Second},
-		{name: "defaults, 60 s token: early window from half its servable life", life: time.Minute, soft: 25 * time.Second, hard: 50 * time.Second},
-		{name: "defaults, 15 s token: served for half its life", life: 15 * time.Second, soft: 3750 * time.Millisecond, hard: 7500 * time.Millisecond},
+		{name: "defaults, issued for 60 s: early window from half its servable life", life: time.Minute, issued: true, soft: 25 * time.Second, hard: 50 * time.Second},
+		{name: "defaults, issued for 15 s: served for half its life", life: 15 * time.Second, issued: true, soft: 3750 * time.Millisecond, hard: 7500 * time.Millisecond},
+		{name: "defaults, handed in with 60 s left", life: time.Minute, soft: -10 * time.Second, hard: 50 * time.Second},
+		{name: "defaults, handed in with 15 s left", life: 15 * time.Second, soft: -55 * time.Second, hard: 5 * time.Second},
 		{name: "early refresh off", life: time.Hour, opts: []oauth2refresh.Option{oauth2refresh.EarlyRefresh(0)}, soft: time.Hour - 10*time.Second, hard: time.Hour - 10*time.Second},
 		{name: "5 min window, 30 s margin", life: time.Hour, opts: []oauth2refresh.Option{oauth2refresh.EarlyRefresh(5 * time.Minute), oauth2refresh.ExpiryMargin(30 * time.Second)}, soft: time.Hour - 330*time.Second, hard: time.Hour - 30*time.Second},
 		{name: "no margin", life: time.Hour, opts: []oauth2refresh.Option{oauth2refresh.ExpiryMargin(0), oauth2refresh.EarlyRefresh(0)}, soft: time.Hour, hard: time.Hour},
@@ -769,6 +971,9 @@ func TestTokenSourceDeadlines(t *testing.T) {
 			tok := &oauth2.Token{AccessToken: "a", RefreshToken: "r"}
 			if tc.life > 0 {
 				tok.Expiry = start.Add(tc.life)
+			}
+			if tc.issued {
+				tok.ExpiresIn = int64(tc.life / time.Second)
 			}
 			src := (&oauth2refresh.Endpoint{}).TokenSource(context.Background(), tok, append(tc.opts, oauth2refresh.WithClock(clock.now))...)
 			soft, hard, _ := oauth2refresh.Deadlines(src)
@@ -1003,7 +1208,7 @@ func TestTokenSourceLockWaitIsNotDrift(t *testing.T) {
 
 func TestTokenSourceRefusedGrantBacksOffLonger(t *testing.T) {
 	// The server refuses rt-0 (invalid_grant): a permanent error, retried ever more rarely,
-	// up to every 5 min (not every 30 s), until Invalidate(nil) ends the backoff.
+	// up to every 5 min (not every 30 s), until Retry ends the backoff.
 	ts := newTokenServer(t, "rt-elsewhere", 3600)
 	clock := newFakeClock()
 	tok := expiredToken(clock, "rt-0")
@@ -1029,13 +1234,18 @@ func TestTokenSourceRefusedGrantBacksOffLonger(t *testing.T) {
 	if n := ts.requests.Load(); n != 10 {
 		t.Fatalf("token server saw %d requests 149 s after the 10th failure, want 10", n)
 	}
-	// The grant is fixed on the server's side; Invalidate(nil) ends the backoff.
+	// Neither does Invalidate(nil), which only drops the token.
+	src.Invalidate(nil)
+	if _, err := src.Token(); !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
+		t.Fatalf("Token() after Invalidate(nil) during the backoff: error = %v, want ErrInvalidGrant", err)
+	}
+	// The grant is fixed on the server's side; Retry ends the backoff.
 	ts.mu.Lock()
 	ts.current = "rt-0"
 	ts.mu.Unlock()
-	src.Invalidate(nil)
+	src.Retry()
 	if got, err := src.Token(); err != nil || got.AccessToken != "at-1" {
-		t.Fatalf("Token() after Invalidate(nil) = %v, %v; want at-1", got, err)
+		t.Fatalf("Token() after Retry = %v, %v; want at-1", got, err)
 	}
 	if n := ts.requests.Load(); n != 11 {
 		t.Errorf("token server saw %d requests, want 11", n)
