@@ -425,18 +425,17 @@ func (s *TokenSource) run(f *flight, cur *oauth2.Token, p *pending) {
 			p, fresh = np, true
 		}
 	}
-	for try := 0; err == nil && p.save; try++ {
-		// One prompt retry of a failed save of a new token, on the same lease.
-		if err = s.save(p); err == nil || try > 0 || !fresh {
-			break
+	// A new token's save or OnRefresh that fails is retried once at once; then by the
+	// next flight after the backoff.
+	if err == nil && p.save {
+		if err = s.save(p); err != nil && fresh {
+			err = s.save(p)
 		}
 	}
 	if err == nil && s.cfg.onRefresh != nil {
 		what = "OnRefresh"
-		for try := 0; ; try++ {
-			if err = s.cfg.onRefresh(s.ctx, p.tok); err == nil || try > 0 || !fresh {
-				break
-			}
+		if err = s.cfg.onRefresh(s.ctx, p.tok); err != nil && fresh {
+			err = s.cfg.onRefresh(s.ctx, p.tok)
 		}
 		if err != nil {
 			err = fmt.Errorf("oauth2refresh: OnRefresh: %w", err)
