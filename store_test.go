@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/tokenkit/oauth2refresh"
 	"golang.org/x/oauth2"
 )
@@ -383,5 +384,54 @@ func TestWithStoreCorruptFile(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); string(b) != string(content) {
 		t.Errorf("corrupt file changed to %q", b)
+	}
+}
+
+func TestWithStoreOptionOrder(t *testing.T) {
+	// Options compose in any order; a second WithStore replaces the first.
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		opts func(s1, s2 oauth2refresh.Store, hook oauth2refresh.Option, clock *fakeClock) []oauth2refresh.Option
+	}{
+		{"store first", func(s1, s2 oauth2refresh.Store, hook oauth2refresh.Option, clock *fakeClock) []oauth2refresh.Option {
+			return []oauth2refresh.Option{oauth2refresh.WithStore(s1, "g"), hook, oauth2refresh.WithClock(clock.now), oauth2refresh.ExpiryMargin(time.Minute)}
+		}},
+		{"store last", func(s1, s2 oauth2refresh.Store, hook oauth2refresh.Option, clock *fakeClock) []oauth2refresh.Option {
+			return []oauth2refresh.Option{oauth2refresh.ExpiryMargin(time.Minute), oauth2refresh.WithClock(clock.now), hook, oauth2refresh.WithStore(s1, "g")}
+		}},
+		{"another store replaced", func(s1, s2 oauth2refresh.Store, hook oauth2refresh.Option, clock *fakeClock) []oauth2refresh.Option {
+			return []oauth2refresh.Option{oauth2refresh.WithStore(s2, "g"), oauth2refresh.WithClock(clock.now), hook, oauth2refresh.WithStore(s1, "g"), oauth2refresh.ExpiryMargin(time.Minute)}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := newTokenServer(t, "rt-0", 3600)
+			clock := newFakeClock()
+			s1, s2 := &oauth2refresh.FileStore{Dir: t.TempDir()}, &oauth2refresh.FileStore{Dir: t.TempDir()}
+			// Stored: a token with 50 s left, not servable under a 1 min margin.
+			if err := oauth2refresh.SaveToken(ctx, s1, "g", &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(50 * time.Second)}, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			var hooked []string
+			hook := oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+				hooked = append(hooked, tok.RefreshToken)
+				return nil
+			})
+			ts := rs.endpoint().TokenSource(ctx, nil, tc.opts(s1, s2, hook, clock)...)
+			tok, err := ts.Token()
+			if err != nil || tok.AccessToken != "at-1" {
+				t.Fatalf("Token = %v, %v; want at-1", tok, err)
+			}
+			if got := mustLoad(t, s1, "g"); got.RefreshToken != "rt-1" {
+				t.Errorf("stored refresh token %q, want rt-1", got.RefreshToken)
+			}
+			if got := mustLoad(t, s2, "g"); got != nil {
+				t.Errorf("the replaced store holds %v, want nothing", got)
+			}
+			if diff := cmp.Diff([]string{"rt-1"}, hooked); diff != "" {
+				t.Errorf("OnRefresh saw (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

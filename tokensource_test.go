@@ -1251,3 +1251,35 @@ func TestTokenSourceRefusedGrantBacksOffLonger(t *testing.T) {
 		t.Errorf("token server saw %d requests, want 11", n)
 	}
 }
+
+func TestTokenSourceRetryEndsRejectBound(t *testing.T) {
+	// After two rejected tokens in a row, a third Invalidate within 15 s is ignored; Retry
+	// ends that bound, as it ends the backoff.
+	ts := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
+	src := ts.endpoint().TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithClock(clock.now))
+	get := func() *oauth2.Token {
+		t.Helper()
+		tok, err := src.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for i := 1; i <= 2; i++ {
+		src.Invalidate(get())
+	}
+	tok := get()
+	src.Invalidate(tok)
+	if got := get(); got != tok {
+		t.Fatalf("Token() after a third rejection within 15 s = %s, want %s still", got.AccessToken, tok.AccessToken)
+	}
+	src.Retry()
+	src.Invalidate(tok)
+	if got := get(); got.AccessToken != "at-4" {
+		t.Fatalf("Token() after Retry and Invalidate = %s, want at-4", got.AccessToken)
+	}
+	if n := ts.requests.Load(); n != 4 {
+		t.Errorf("token server saw %d requests, want 4", n)
+	}
+}
