@@ -38,13 +38,13 @@ type clock struct {
 	check atomic.Int64
 }
 
-func newClock(now func() time.Time, custom bool) *clock {
-	c := &clock{now: now, custom: custom, base: time.Now()}
+// init sets c up with the wall clock now; custom says that it is also the elapsed clock.
+func (c *clock) init(now func() time.Time, custom bool) {
+	c.now, c.custom, c.base = now, custom, time.Now()
 	if custom {
 		c.base = now()
 	}
 	c.check.Store(int64(wallCheckInterval))
-	return c
 }
 
 // elapsed returns the time since c.base.

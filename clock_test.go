@@ -9,7 +9,8 @@ func TestClockBefore(t *testing.T) {
 	// With a custom clock, elapsed values are that clock's time since the clock was made; the
 	// hot path trusts a deadline only until the next wall-clock check, a second after read.
 	wall := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	c := newClock(func() time.Time { return wall }, true)
+	var c clock
+	c.init(func() time.Time { return wall }, true)
 	deadline := int64(10 * time.Second)
 	tests := []struct {
 		name    string
@@ -44,7 +45,8 @@ func TestClockBefore(t *testing.T) {
 
 func TestClockMonotonic(t *testing.T) {
 	// Without a custom clock, elapsed values come from the monotonic clock, whatever now says.
-	c := newClock(func() time.Time { return time.Unix(0, 0) }, false)
+	var c clock
+	c.init(func() time.Time { return time.Unix(0, 0) }, false)
 	now, e := c.read()
 	if !now.Equal(time.Unix(0, 0)) || e < 0 || e > int64(time.Minute) {
 		t.Errorf("read() = %v, %v; want the wall clock given and a small elapsed value", now, time.Duration(e))

@@ -1,9 +1,7 @@
 package oauth2refresh
 
 // tokensource.go owns when to ask: the cached token, the one flight (obtain, persist,
-// install), the backoff after failures, the token whose persist failed, and Invalidate's bound
-// on refreshes forced by a resource server. clock.go owns the two clocks of the hot path,
-// store.go the store's part of a flight.
+// install), the backoff, and the bound on refreshes forced by 401s. See clock.go and store.go.
 
 import (
 	"context"
@@ -28,11 +26,8 @@ const DefaultExpiryMargin = 10 * time.Second
 // expires; short-lived tokens are refreshed after half their servable life (see EarlyRefresh).
 const DefaultEarlyRefresh = time.Minute
 
-// Backoff after failed flights: after n consecutive failures, no new attempt is made for a
-// random duration between half and all of min(minBackoff·2^(n-1), limit). limit is
-// maxRefusedBackoff when the token endpoint refused the grant or the client for good (see
-// refused), maxBackoff otherwise: a dead grant is then asked about every few minutes per
-// process rather than every 30 s, while a flaky endpoint, store or hook is retried sooner.
+// Backoff after n consecutive failed flights: between half and all of min(minBackoff·2^(n-1),
+// limit), limit being maxRefusedBackoff when the server refused the grant (see refused).
 const (
 	minBackoff        = time.Second
 	maxBackoff        = 30 * time.Second
@@ -69,8 +64,8 @@ type config struct {
 //
 // Calls are made one at a time, in the order the tokens were obtained. ctx carries the
 // values of the context given to TokenSource, without its cancellation. If fn returns an
-// error (or panics), it is called again at once with the same token; if that fails too, the
-// calls waiting for the token get an error wrapping fn's (or "oauth2refresh: OnRefresh
+// error, it is called again at once with the same token; if that fails too (or fn panics),
+// the calls waiting for the token get an error wrapping fn's (or "oauth2refresh: OnRefresh
 // panicked: ..."), the new token stays in memory without being handed out, and the flight
 // backs off as after a failed refresh (see TokenContext): the next attempt after the backoff
 // calls fn again with the same token instead of refreshing. A rotated refresh token is thus
@@ -168,10 +163,9 @@ type TokenSource struct {
 	e   *Endpoint
 	cfg config          // read-only after construction
 	ctx context.Context // values for flights: context.WithoutCancel of the ctx given to TokenSource
-	clk *clock
+	clk clock
 
-	// state is the token being served, its deadlines, and until when the hot path returns
-	// it on its own. It is replaced (never modified) under mu, and read without a lock.
+	// state is replaced (never modified) under mu, and read without a lock.
 	state atomic.Pointer[state]
 
 	mu sync.Mutex // guards the fields below and the replacement of state
@@ -179,20 +173,17 @@ type TokenSource struct {
 	flight *flight
 	// pending is an obtained token whose persist failed: the newest token, not yet handed
 	// out. The next flight persists it instead of obtaining another.
-	pending *pending
-	// failures counts consecutive failed flights; retryAt is when the backoff after the last
-	// one ends and lastErr its error.
-	failures int
-	retryAt  time.Time
-	lastErr  error
+	pending  *pending
+	failures int       // consecutive failed flights
+	retryAt  time.Time // when the backoff after the last one ends
+	lastErr  error     // its error
 	// rejects counts consecutive rejected tokens that Invalidate acted upon, the last at
 	// lastReject.
 	rejects    int
 	lastReject time.Time
 
-	// testHookSlow, when set by a test before the first call, is called at every entry to
-	// the slow path, before it takes mu.
-	testHookSlow func()
+	testHookSlow func() // set by tests before the first call; called at each entry to slow
+
 }
 
 // state is immutable once stored in TokenSource.state.
@@ -210,10 +201,13 @@ type state struct {
 	quietAt int64
 }
 
-// flight is one flight in progress. tok and err are written by the goroutine running it
+// flight is one flight in progress, which owns cur (the token held when it started) and p
+// (the pending token it took over). tok and err are written by the goroutine running it
 // before done is closed, and read only after done is closed.
 type flight struct {
 	done chan struct{}
+	cur  *oauth2.Token
+	p    *pending
 	tok  *oauth2.Token
 	err  error
 }
@@ -252,7 +246,7 @@ func (e *Endpoint) TokenSource(ctx context.Context, t *oauth2.Token, opts ...Opt
 	for _, o := range opts {
 		o(&s.cfg)
 	}
-	s.clk = newClock(s.cfg.now, s.cfg.custom)
+	s.clk.init(s.cfg.now, s.cfg.custom)
 	now, el := s.clk.read()
 	s.state.Store(s.newState(t, now, el))
 	return s
@@ -352,8 +346,7 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	if now.Before(st.hard) {
 		// Still servable: maybe start a background refresh, and return tok either way.
 		if s.flight == nil && !now.Before(s.retryAt) {
-			f, cur, p := s.newFlight(now, e)
-			go s.run(f, cur, p)
+			go s.run(s.newFlight(now, e))
 		}
 		s.mu.Unlock()
 		return st.tok, nil
@@ -368,16 +361,14 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 			s.mu.Unlock()
 			return nil, err
 		}
-		var cur *oauth2.Token
-		var p *pending
-		f, cur, p = s.newFlight(now, e)
+		f = s.newFlight(now, e)
 		if ctx.Done() == nil {
 			// This caller cannot give up waiting: run the flight on its goroutine.
 			s.mu.Unlock()
-			s.run(f, cur, p)
+			s.run(f)
 			return f.tok, f.err
 		}
-		go s.run(f, cur, p)
+		go s.run(f)
 	}
 	s.mu.Unlock()
 	select {
@@ -388,25 +379,24 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	}
 }
 
-// newFlight records a new flight, started at wall-clock time now (elapsed value e), and
-// returns it with the arguments for run: the current token and the pending one, which the
-// flight now owns. s.mu must be held.
-func (s *TokenSource) newFlight(now time.Time, e int64) (f *flight, cur *oauth2.Token, p *pending) {
-	f = &flight{done: make(chan struct{})}
-	s.flight, p, s.pending = f, s.pending, nil
+// newFlight records a new flight, started at wall-clock time now (elapsed value e). s.mu must
+// be held.
+func (s *TokenSource) newFlight(now time.Time, e int64) *flight {
 	st := s.state.Load()
+	f := &flight{done: make(chan struct{}), cur: st.tok, p: s.pending}
+	s.flight, s.pending = f, nil
 	if now.Before(st.hard) {
 		// A background refresh: until it ends, or until hard, calls have nothing to start
 		// and get st.tok without the lock.
 		s.state.Store(withQuiet(st, st.hard, now, e))
 	}
-	return f, st.tok, p
+	return f
 }
 
-// run performs flight f: it obtains a token newer than cur, unless p holds one whose persist
-// failed, persists it and installs it.
-func (s *TokenSource) run(f *flight, cur *oauth2.Token, p *pending) {
-	what := "Store"
+// run performs flight f: it obtains a token newer than f.cur, unless f.p holds one whose
+// persist failed, persists it and installs it.
+func (s *TokenSource) run(f *flight) {
+	cur, p, what := f.cur, f.p, "Store"
 	defer func() {
 		if r := recover(); r != nil {
 			s.finish(f, p, s.redact(fmt.Errorf("oauth2refresh: %s panicked: %v", what, r), p, cur))
@@ -525,24 +515,16 @@ const maxRetryAfter = 5 * time.Minute
 // retryAfter returns how long the Retry-After header of the token endpoint's answer in err
 // asks to wait (RFC 9110 §10.2.3), or 0.
 func retryAfter(err error, now time.Time) time.Duration {
-	var h http.Header
 	var re *RequestError
 	var ue *UnexpectedResponseError
-	switch {
-	case errors.As(err, &re):
-		h = re.Header
-	case errors.As(err, &ue):
-		h = ue.Header
-	}
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
+	var v string
+	if errors.As(err, &re) {
+		v = re.Header.Get("Retry-After")
+	} else if errors.As(err, &ue) {
+		v = ue.Header.Get("Retry-After")
 	}
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		return time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second
+		return time.Duration(min(max(n, 0), int64(maxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return t.Sub(now)
@@ -561,8 +543,6 @@ func backoff(n int, limit time.Duration) time.Duration {
 
 // refused reports whether err says that the token endpoint refused the grant or the client
 // for good: an RFC 6749 §5.2 error that is not Temporary (invalid_grant, invalid_client, ...).
-// Only the authorization server is trusted with that verdict: any other error (a transport
-// failure, a store that is down) backs off no longer than maxBackoff.
 func refused(err error) bool {
 	var re *RequestError
 	return errors.As(err, &re) && !re.Temporary()

@@ -23,8 +23,7 @@ import (
 // the request: on a redirect (a request whose Response field is set), only when every hop
 // since the first request went to its host or a subdomain of it (ports aside); once left out,
 // it stays out for the rest of the chain, as the Client's rule has it. Other hops are sent as
-// they are, through Base. A 401 on a retried request does not refresh again at once: see
-// Invalidate for the bound on refreshes forced by a resource server.
+// they are, through Base. The refreshes that 401s force are bounded: see Invalidate.
 //
 // The request given to RoundTrip is not modified.
 type Transport struct {
