@@ -34,11 +34,8 @@ const (
 	maxRefusedBackoff = 5 * time.Minute
 )
 
-// Invalidate's bound on refreshes forced by rejected tokens: rejectBurst rejections in a row
-// are acted upon at once; after that, one in a window of rejectWindow, doubling with each one
-// acted upon up to maxRefusedBackoff. The count starts again after rejectReset without one.
+// Invalidate's bound on refreshes forced by rejected tokens (see Invalidate).
 const (
-	rejectBurst  = 2
 	rejectWindow = 15 * time.Second
 	rejectReset  = 2 * maxRefusedBackoff
 )
@@ -177,8 +174,11 @@ type TokenSource struct {
 	failures int       // consecutive failed flights
 	retryAt  time.Time // when the backoff after the last one ends
 	lastErr  error     // its error
-	// rejects counts consecutive rejected tokens that Invalidate acted upon, the last at
-	// lastReject.
+	// forceNext says Invalidate dropped the token while no flight ran: the next flight is
+	// forced by a rejection, and forced is the access token it installed ("" if it was not).
+	// rejects counts consecutive forced tokens rejected in turn, the last at lastReject.
+	forceNext  bool
+	forced     string
 	rejects    int
 	lastReject time.Time
 
@@ -205,11 +205,12 @@ type state struct {
 // (the pending token it took over). tok and err are written by the goroutine running it
 // before done is closed, and read only after done is closed.
 type flight struct {
-	done chan struct{}
-	cur  *oauth2.Token
-	p    *pending
-	tok  *oauth2.Token
-	err  error
+	done   chan struct{}
+	cur    *oauth2.Token
+	p      *pending
+	forced bool // started after Invalidate dropped the token
+	tok    *oauth2.Token
+	err    error
 }
 
 // pending is a token obtained by a flight and not yet persisted. It is owned by one flight at
@@ -383,8 +384,8 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 // be held.
 func (s *TokenSource) newFlight(now time.Time, e int64) *flight {
 	st := s.state.Load()
-	f := &flight{done: make(chan struct{}), cur: st.tok, p: s.pending}
-	s.flight, s.pending = f, nil
+	f := &flight{done: make(chan struct{}), cur: st.tok, p: s.pending, forced: s.forceNext}
+	s.flight, s.pending, s.forceNext = f, nil, false
 	if now.Before(st.hard) {
 		// A background refresh: until it ends, or until hard, calls have nothing to start
 		// and get st.tok without the lock.
@@ -500,7 +501,10 @@ func (s *TokenSource) finish(f *flight, p *pending, err error) {
 			s.state.Store(withQuiet(st, s.retryAt, now, e))
 		}
 	} else {
-		s.failures, s.retryAt, s.lastErr = 0, time.Time{}, nil
+		s.failures, s.retryAt, s.lastErr, s.forced = 0, time.Time{}, nil, ""
+		if f.forced {
+			s.forced = p.tok.AccessToken
+		}
 		s.state.Store(s.newState(p.tok, now, e))
 		f.tok = p.tok
 	}
@@ -552,11 +556,13 @@ func refused(err error) bool {
 // that needs a token refreshes, unless a newer token has already replaced t.
 //
 // A resource server that rejects every token (a wrong audience, a missing scope) cannot make
-// s hammer the token endpoint: the first two rejections in a row are acted upon at once, so
-// that a revoked token is replaced by the next request; after that, one rejection in 15 s is,
-// then one in 30 s, 1 min, and so on up to one in 5 min, and Invalidate ignores the others (t
-// stays the token served). The count starts again after 10 min without a rejection acted upon.
-// Invalidate(t) does not end the backoff after failed refreshes either.
+// s hammer the token endpoint. A token that was handed in or came from an ordinary refresh
+// is always dropped at once, so that a revoked token is replaced by the next request. A token
+// that came from a refresh forced by such a rejection is dropped at once the first time;
+// after that, one such token in 15 s is, then one in 30 s, 1 min, and so on up to one in
+// 5 min, and Invalidate ignores the others (t stays the token served): at most 4 refreshes in
+// the first minute, then fewer. The count starts again after 10 min without a forced token
+// dropped. Invalidate(t) does not end the backoff after failed refreshes either.
 //
 // Invalidate(nil) drops whatever token is current, without that bound: the next call that
 // needs a token refreshes (with WithStore, picks up a newer stored token first). It is for
@@ -572,15 +578,17 @@ func (s *TokenSource) Invalidate(t *oauth2.Token) {
 		if t.AccessToken != st.tok.AccessToken {
 			return
 		}
-		now := s.cfg.now()
-		if now.Sub(s.lastReject) > rejectReset {
-			s.rejects = 0
+		if now := s.cfg.now(); t.AccessToken == s.forced {
+			if now.Sub(s.lastReject) > rejectReset {
+				s.rejects = 0
+			}
+			if n := s.rejects; n > 0 && now.Before(s.lastReject.Add(min(rejectWindow<<min(n-1, 20), maxRefusedBackoff))) {
+				return
+			}
+			s.rejects++
+			s.lastReject = now
 		}
-		if n := s.rejects - rejectBurst; n >= 0 && now.Before(s.lastReject.Add(min(rejectWindow<<min(n, 20), maxRefusedBackoff))) {
-			return
-		}
-		s.rejects++
-		s.lastReject = now
+		s.forceNext = s.flight == nil
 	}
 	s.state.Store(&state{tok: st.tok, quietAt: already})
 }
