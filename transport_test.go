@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -463,5 +464,34 @@ func TestTransportRedirectKeepsTokenOnSite(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestTransportRevokedOnRefreshNotBounded(t *testing.T) {
+	// A server that revokes tokens as it issues new ones (as fosite revokes the old access
+	// token on refresh) rejects tokens that came from ordinary refreshes: each such rejection
+	// is acted upon at once, however often, and every request succeeds. Here the API rejects
+	// every odd token (the ones ordinary refreshes get) and accepts the even ones (the ones
+	// the refreshes forced by those rejections get).
+	ts := newTokenServer(t, "rt-0", 60)
+	api, _ := rejectingAPI(t, func(auth string) bool {
+		n, _ := strconv.Atoi(strings.TrimPrefix(auth, "Bearer at-"))
+		return n%2 == 1
+	})
+	clock := newFakeClock()
+	client := oauth2refresh.NewClient(context.Background(), ts.endpoint().TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithClock(clock.now)))
+	for cycle := 1; cycle <= 6; cycle++ {
+		resp, err := client.Get(api.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("cycle %d: status %d, want 200 after a refresh and retry", cycle, resp.StatusCode)
+		}
+		if n := ts.requests.Load(); n != int64(2*cycle) {
+			t.Fatalf("cycle %d: %d refreshes, want %d", cycle, n, 2*cycle)
+		}
+		clock.advance(70 * time.Second) // the token expired: the next refresh is an ordinary one
 	}
 }
