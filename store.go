@@ -42,7 +42,8 @@ type Lease interface {
 	// Save stores t as the grant's current token (its Extra values are not kept). It fails
 	// with an error wrapping ErrLeaseLost, and changes nothing, when another lease on the
 	// grant has been granted since this one: a slow holder whose lease lapsed never
-	// overwrites a newer token. Save may be called more than once under one lease.
+	// overwrites a newer token. Save may be called more than once under one lease, also
+	// after a failed Save or after the lease lapsed: WithStore retries a failed save so.
 	Save(ctx context.Context, t *oauth2.Token) error
 
 	// Release gives the lease up. It is safe to call more than once, and after the lease
@@ -100,42 +101,33 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 }
 
 // WithStore makes the TokenSource share key's grant with every other TokenSource, in this
-// process or another one, that uses the same Store and key. Tokens it holds are still served
-// from memory, without I/O or locks. A flight instead goes:
+// process or another one, that uses the same Store and key. Tokens are still served from
+// memory; a flight instead goes:
 //
-//  1. Load the stored token. If it is newer than the one held (another process refreshed) and
-//     servable (see ExpiryMargin), use it: no token request is sent.
-//  2. Otherwise take the grant's lease with Store.Lock and look at the stored token again; use
-//     it if another process refreshed meanwhile.
-//  3. Otherwise refresh with the stored refresh token (the newest one; the token the
-//     TokenSource was given when nothing is stored yet), save the result under the lease,
-//     release the lease.
+//  1. Load the stored token. If it is newer than the one held and servable (see
+//     ExpiryMargin), use it: another process refreshed, no token request is sent.
+//  2. Otherwise take the grant's lease with Store.Lock, and look at the stored token again.
+//  3. Otherwise refresh with the stored refresh token (the newest; the TokenSource's own when
+//     nothing is stored yet), save the result under the lease, release the lease.
 //
-// The lease lasts for the Endpoint's Timeout (DefaultTimeout when zero or negative) and half as
-// long again. The token request is bounded by the Timeout and the first save of its result by
-// the lease's end; a process that dies holding the lease delays the others by at most that
-// long (FileStore: not at all). Waiting for a lease is bounded by twice the lease's length.
+// The lease lasts 1.5 times the Endpoint's Timeout (DefaultTimeout when not positive); the
+// token request ends by the Timeout and the first save by the lease's end. Waiting for a lease
+// is bounded by twice its length. Once the store holds a token for key, its refresh token is
+// the one sent, whatever token the TokenSource was given (seed a grant with SaveToken); a
+// TokenSource made with a nil token loads its first one. OnRefresh is called with tokens
+// picked up from the store too. While the store is unreachable, callers get the token held
+// until it stops being servable, then errors wrapping the store's.
 //
-// A save that fails is retried at once on the same lease, then, while it keeps failing, by
-// the next flight after each backoff (see TokenContext), still on the same lease: the lease is
-// kept until the token is saved, so that no other process can take the grant and send the
-// refresh token this one spent. The token is not handed out until it is saved; callers get an
-// error wrapping the store's meanwhile. If the store says another lease was granted since
-// (ErrLeaseLost), the source takes a new lease and saves its token only if nobody moved the
-// grant on from the refresh token it spent; otherwise the stored token is the truth and is used.
-//
-// One risk remains, which no Store can remove: a lease with a ttl (Redis, PostgreSQL) lapses
-// while the store stays unreachable or the process is paused for longer than the ttl. Another
-// process may then take the grant and send the refresh token this one already spent, as the
-// new holder cannot know of a token that was never saved: a rotating server then sees it twice
-// and may revoke the grant. FileStore's lease does not lapse while its holder lives.
-//
-// Once the store holds a token for key, it is the truth: its refresh token is the one sent,
-// whatever token the TokenSource was given (seed a new grant with SaveToken). OnRefresh, if
-// set, is also called with tokens picked up from the store. A TokenSource made with a nil
-// token loads its first token from the store. If the store is unreachable, callers keep
-// getting the token held in memory until it stops being servable, and then errors wrapping
-// the store's.
+// A save that fails is retried at once on the same lease, then by each flight after the
+// backoff (see TokenContext), still on that lease, which is kept until the token is saved:
+// no other process can take the grant and send the refresh token this one spent. Meanwhile
+// the token is not handed out; callers get an error wrapping the store's. If the store says
+// another lease was granted since (ErrLeaseLost), the source takes a new lease and saves its
+// token only if nobody moved the grant on from the refresh token it spent; otherwise the
+// stored token is the truth and is used. One risk remains, which no Store can remove: a lease
+// with a ttl (Redis, PostgreSQL) lapses if the store stays unreachable, or the process paused,
+// for longer; another process may then send the refresh token this one spent, and a rotating
+// server may revoke the grant. FileStore's lease does not lapse while its holder lives.
 //
 // Applying WithStore more than once replaces the earlier one: the last one wins.
 func WithStore(s Store, key string) Option {

@@ -21,9 +21,8 @@ import (
 // ExpiryMargin says otherwise. It matches golang.org/x/oauth2's expiry delta.
 const DefaultExpiryMargin = 10 * time.Second
 
-// DefaultEarlyRefresh is the EarlyRefresh window used unless EarlyRefresh says otherwise:
-// with the default margin, a one-hour token is refreshed in the background 70 s before it
-// expires; short-lived tokens are refreshed after half their servable life (see EarlyRefresh).
+// DefaultEarlyRefresh is the EarlyRefresh window unless EarlyRefresh says otherwise: a one-hour
+// token is refreshed in the background 70 s before it expires.
 const DefaultEarlyRefresh = time.Minute
 
 // Backoff after n consecutive failed flights: between half and all of min(minBackoff·2^(n-1),
@@ -56,49 +55,39 @@ type config struct {
 }
 
 // OnRefresh registers fn to be called with every new token (refreshed, or picked up from the
-// Store of WithStore) before that token is handed to any caller: the place to persist rotated
-// refresh tokens.
+// Store of WithStore) before it is handed to any caller: the place to persist rotated refresh
+// tokens. Calls are made one at a time, in the order the tokens were obtained, with the values
+// of the context given to TokenSource but not its cancellation.
 //
-// Calls are made one at a time, in the order the tokens were obtained. ctx carries the
-// values of the context given to TokenSource, without its cancellation. If fn returns an
-// error, it is called again at once with the same token; if that fails too (or fn panics),
-// the calls waiting for the token get an error wrapping fn's (or "oauth2refresh: OnRefresh
-// panicked: ..."), the new token stays in memory without being handed out, and the flight
-// backs off as after a failed refresh (see TokenContext): the next attempt after the backoff
-// calls fn again with the same token instead of refreshing. A rotated refresh token is thus
-// never lost and never silently left unsaved. Should that token stop being servable while fn
-// keeps failing, its refresh token (the newest) is used for the next refresh.
-//
-// fn runs inside the flight that callers are waiting for: it must not call the TokenSource
-// it is registered on (Token, TokenContext), which would wait for fn itself.
+// If fn fails, it is called again at once with the same token. If that fails too (or fn
+// panics), the callers waiting get an error wrapping fn's (or "oauth2refresh: OnRefresh
+// panicked: ..."), the token is kept in memory but not handed out, and the source backs off
+// as after a failed refresh (see TokenContext); the next attempt calls fn again with the same
+// token instead of refreshing. A rotated refresh token is thus never lost nor silently left
+// unsaved. Should that token stop being servable meanwhile, its refresh token is used for the
+// next refresh. fn must not call the TokenSource it is registered on: it would wait for itself.
 func OnRefresh(fn func(ctx context.Context, t *oauth2.Token) error) Option {
 	return func(c *config) { c.onRefresh = fn }
 }
 
-// EarlyRefresh sets how long before a token stops being served (see ExpiryMargin) a call
-// starts one refresh in the background. Callers keep getting the still-valid token while it
-// runs, still without a lock; only callers that hold no valid token wait. A failed background
-// refresh is retried, with backoff (see TokenContext), by the first call after the backoff
-// ends, until the token stops being served; from then on callers get the error.
-//
-// The default is DefaultEarlyRefresh (one minute). To avoid refreshing all the time, the
-// window never opens before half of the token's servable life, counted from when the server
-// issued it (Expiry minus ExpiresIn), has passed: a 60 s token with the default 10 s margin is
-// served for 50 s and refreshed in the background from 25 s on. For a token whose ExpiresIn is
-// unknown the window simply opens d before it stops being served, at once if that has passed.
-// d <= 0 disables early refresh: the first call after the token stops being served refreshes,
-// and waits.
+// EarlyRefresh sets how long before a token stops being served (see ExpiryMargin) one call
+// starts a refresh in the background, while callers keep getting the still-valid token
+// without a lock. A failed background refresh is retried after the backoff (see TokenContext)
+// until the token stops being served; callers then get the error. The default is
+// DefaultEarlyRefresh. The window never opens before half of the token's servable life,
+// counted from when the server issued it (Expiry minus ExpiresIn), has passed: a 60 s token
+// is served for 50 s and refreshed in the background from 25 s on. A token whose ExpiresIn is
+// unknown has its window open d before it stops being served (at once if that has passed).
+// d <= 0 disables early refresh: the first call after the token stops being served refreshes.
 func EarlyRefresh(d time.Duration) Option {
 	return func(c *config) { c.early = max(d, 0) }
 }
 
-// ExpiryMargin sets how long before its Expiry a token stops being handed out, so that it
-// does not expire on its way to the resource server. The default is DefaultExpiryMargin (10 s,
-// as in golang.org/x/oauth2). No token is handed out with less than the margin left, with one
-// exception that keeps short-lived tokens from being refreshed on every call: a token that
-// the server issued with a lifetime (ExpiresIn) shorter than twice the margin is served for
-// the first half of that lifetime. The same rule decides whether a token in the Store of
-// WithStore may be used.
+// ExpiryMargin sets how long before its Expiry a token stops being handed out, so that it does
+// not expire on its way (default DefaultExpiryMargin). No token is handed out with less than
+// the margin left, but for one exception that keeps short-lived tokens from being refreshed on
+// every call: a token the server issued with a lifetime (ExpiresIn) shorter than twice the
+// margin is served for the first half of it. WithStore uses the same rule for stored tokens.
 func ExpiryMargin(d time.Duration) Option {
 	return func(c *config) { c.margin = max(d, 0) }
 }
@@ -130,29 +119,22 @@ func (c *config) servable(t *oauth2.Token, now time.Time) bool {
 }
 
 // TokenSource hands out access tokens from an Endpoint: a cached token while it is valid,
-// without I/O, locks or allocations (the cost of a call is one read of the monotonic clock and
-// two atomic loads), and otherwise the result of one flight shared by every caller. It
-// implements oauth2.TokenSource and may be used by any number of goroutines. It holds no
-// goroutine or timer while idle: an abandoned TokenSource is garbage-collected.
-//
-// The life of a token with an Expiry, from when the server issued it:
+// without I/O, locks or allocations (one read of the monotonic clock and two atomic loads),
+// and otherwise the result of one flight shared by every caller. It implements
+// oauth2.TokenSource for any number of goroutines, and holds no goroutine or timer while idle.
 //
 //	issued ........... soft ............... hard ........ Expiry
 //	   served, no I/O  |  served; one call  |  callers wait for a refresh
 //	                   |  starts a refresh  |
-//	                   |  in the background |
 //
-// hard is Expiry minus the ExpiryMargin (10 s by default), or minus half the issued lifetime
-// if that is shorter; soft is hard minus the EarlyRefresh window (1 min by default), or
-// half-way from issue to hard if that is later. A token without Expiry is served until
-// Invalidate is called.
+// hard is Expiry minus the ExpiryMargin, or minus half the issued lifetime if that is
+// shorter; soft is hard minus the EarlyRefresh window, or half-way from issue to hard if that
+// is later. A token without Expiry is served until Invalidate is called.
 //
-// A flight obtains a token (a refresh, or with WithStore the pick-up of one another process
-// saved), persists it (the save to the Store, then OnRefresh) and installs it. A token whose
-// persist failed is kept, not handed out, and persisted again by the next flight.
-//
-// A panic in OnRefresh or in a Store method is recovered by the flight, which runs on a
-// goroutine of its own when no caller can wait for it: every caller waiting for that flight
+// A flight obtains a token (a refresh, or with WithStore one another process saved), persists
+// it (the save to the Store, then OnRefresh) and installs it. A token whose persist failed is
+// kept, not handed out, and persisted again by the next flight. A panic in OnRefresh or a
+// Store is recovered by the flight, even on a goroutine of the library's: every caller waiting
 // gets an error that says so, and a token already obtained is kept for its persist.
 //
 // Tokens it returns are shared between callers and must not be modified.
@@ -165,11 +147,9 @@ type TokenSource struct {
 	// state is replaced (never modified) under mu, and read without a lock.
 	state atomic.Pointer[state]
 
-	mu sync.Mutex // guards the fields below and the replacement of state
-	// flight is the flight in progress, or nil.
-	flight *flight
-	// pending is an obtained token whose persist failed: the newest token, not yet handed
-	// out. The next flight persists it instead of obtaining another.
+	mu     sync.Mutex // guards the fields below and the replacement of state
+	flight *flight    // the flight in progress, or nil
+	// pending is the newest token, whose persist failed: the next flight persists it.
 	pending  *pending
 	failures int       // consecutive failed flights
 	retryAt  time.Time // when the backoff after the last one ends
@@ -183,7 +163,6 @@ type TokenSource struct {
 	lastReject time.Time
 
 	testHookSlow func() // set by tests before the first call; called at each entry to slow
-
 }
 
 // state is immutable once stored in TokenSource.state.
@@ -192,11 +171,9 @@ type state struct {
 	// soft, hard: see TokenSource. Wall-clock times without a monotonic reading; zero when
 	// tok cannot be served, forever when it has no expiry.
 	soft, hard time.Time
-	// quiet is when the hot path stops returning tok on its own and leaves calls to the slow
-	// path, which may start a refresh: soft, or, between soft and hard, the end of the
-	// backoff after a failed background refresh, or hard while one is running. quietAt is
-	// quiet as an elapsed value of the clock: already when tok cannot be served, never when it
-	// has no expiry.
+	// quiet is when the hot path leaves calls to the slow path, which may start a refresh:
+	// soft, or later (up to hard) while a background refresh runs or backs off. quietAt is
+	// quiet as an elapsed value: already when tok cannot be served, never without expiry.
 	quiet   time.Time
 	quietAt int64
 }
@@ -229,12 +206,9 @@ type pending struct {
 var forever = time.Unix(1<<62, 0)
 
 // TokenSource returns a TokenSource that starts with t and refreshes it through e. t may be
-// nil, or hold only a refresh token, or an access token without Expiry (which is then served
-// until Invalidate is called).
-//
-// ctx supplies values to every refresh, such as the *http.Client under oauth2.HTTPClient, but
-// its cancellation and deadline are ignored: refreshes outlive the call that starts them.
-// Callers bound their own waiting with TokenContext. A nil ctx means context.Background().
+// nil, or hold only a refresh token, or an access token without Expiry (served until
+// Invalidate). ctx supplies values to every refresh, such as the *http.Client under
+// oauth2.HTTPClient; its cancellation and deadline are ignored. A nil ctx means Background.
 func (e *Endpoint) TokenSource(ctx context.Context, t *oauth2.Token, opts ...Option) *TokenSource {
 	if ctx == nil {
 		ctx = context.Background()
@@ -307,20 +281,16 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 }
 
 // TokenContext returns a valid token, refreshing it if needed. A valid token is returned
-// without I/O or allocation, and without a lock but for one call a second, which checks the
-// deadlines against the wall clock, and the call that starts a background refresh (see
-// EarlyRefresh). Otherwise the caller waits for the one flight in progress, shared by all
-// callers, or until ctx is done: it then returns an error wrapping ctx.Err(), while the
-// flight goes on and its result is kept for later calls. A caller whose ctx can never be done
-// (Token, context.Background()) runs the flight itself, on its goroutine.
+// without I/O, allocation or lock, but for one call a second (the wall-clock check) and the
+// call that starts a background refresh. Otherwise the caller waits for the one flight, or
+// until ctx is done (an error wrapping ctx.Err(); the flight goes on and its result is kept).
+// A caller whose ctx can never be done (Token) runs the flight itself, on its goroutine.
 //
 // After a failed flight (a refresh, a Store or an OnRefresh that failed), no new attempt is
-// made during a backoff that grows with each consecutive failure: calls that hold no valid
-// token get the same error without I/O. The backoff lasts between half and all of 1 s, 2 s,
-// 4 s, ... up to 30 s, or up to 5 min when the token endpoint refused the grant or the client
-// (a *RequestError that is not Temporary: invalid_grant, invalid_client, ...), or as long as
-// a Retry-After header of the token endpoint asks, up to 5 min. A successful flight, Retry and
-// a new TokenSource end it.
+// made during a backoff: calls that hold no valid token get the same error without I/O. It
+// lasts between half and all of 1 s, 2 s, 4 s, ... up to 30 s, or up to 5 min when the token
+// endpoint refused the grant or the client (a *RequestError that is not Temporary), or as
+// long as its Retry-After header asks, up to 5 min. A successful flight or Retry ends it.
 func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	st := s.state.Load()
 	if s.clk.before(st.quietAt) {
@@ -555,18 +525,16 @@ func refused(err error) bool {
 // Invalidate tells s that t was rejected by a resource server (an HTTP 401): the next call
 // that needs a token refreshes, unless a newer token has already replaced t.
 //
-// A resource server that rejects every token (a wrong audience, a missing scope) cannot make
-// s hammer the token endpoint. A token that was handed in or came from an ordinary refresh
-// is always dropped at once, so that a revoked token is replaced by the next request. A token
-// that came from a refresh forced by such a rejection is dropped at once the first time;
-// after that, one such token in 15 s is, then one in 30 s, 1 min, and so on up to one in
-// 5 min, and Invalidate ignores the others (t stays the token served): at most 4 refreshes in
-// the first minute, then fewer. The count starts again after 10 min without a forced token
-// dropped. Invalidate(t) does not end the backoff after failed refreshes either.
+// A resource server that rejects every token cannot make s hammer the token endpoint. A token
+// handed in or from an ordinary refresh is always dropped at once, so that a revoked token is
+// replaced by the next request; so is, the first time, a token from a refresh that such a
+// rejection forced. After that, one forced token in 15 s is dropped, then one in 30 s, 1 min,
+// and so on up to one in 5 min, and Invalidate ignores the others (t stays the token served):
+// at most 4 refreshes in the first minute, then fewer. The count starts again after 10 min
+// without a forced token dropped. Invalidate does not end the backoff after failed refreshes.
 //
-// Invalidate(nil) drops whatever token is current, without that bound: the next call that
-// needs a token refreshes (with WithStore, picks up a newer stored token first). It is for
-// the program itself, for instance after it saved a new token to the Store, not for 401s.
+// Invalidate(nil) drops whatever token is current, without that bound: for the program
+// itself (say, after it saved a new token to the Store a WithStore source reads), not for 401s.
 func (s *TokenSource) Invalidate(t *oauth2.Token) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -593,12 +561,9 @@ func (s *TokenSource) Invalidate(t *oauth2.Token) {
 	s.state.Store(&state{tok: st.tok, quietAt: already})
 }
 
-// Retry ends the backoff after failed flights and the bound on rejected tokens (see
-// Invalidate): the next call that needs a token tries at once. Call it once what made them
-// fail has been fixed, for instance after the user signed in again and the new token was
-// saved to the Store a WithStore source reads. A source holding a refresh token the server
-// refused (ErrInvalidGrant) cannot be given a new one: make a new TokenSource with the new
-// token.
+// Retry ends the backoff after failed flights and the bound on rejected tokens: the next call
+// that needs a token tries at once. Call it once the cause has been fixed. A refresh token the
+// server refused (ErrInvalidGrant) stays refused: make a new TokenSource with a new token.
 func (s *TokenSource) Retry() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
