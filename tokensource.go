@@ -370,39 +370,46 @@ func (s *TokenSource) run(f *flight) {
 	cur, p, what := f.cur, f.p, "Store"
 	defer func() {
 		if r := recover(); r != nil {
-			s.finish(f, p, s.redact(fmt.Errorf("oauth2refresh: %s panicked: %v", what, r), p, cur))
+			s.finish(f, p, nil, s.redact(fmt.Errorf("oauth2refresh: %s panicked: %v", what, r), p, cur))
 		}
 	}()
 	var err error
-	fresh := p == nil
-	if p == nil || !p.save && !s.cfg.servable(p.tok, s.cfg.now()) {
-		// Nothing pending, or a saved token that expired while OnRefresh kept failing: its
-		// refresh token, the newest, is the one to send.
-		if p != nil {
-			cur = p.tok
+	var done *oauth2.Token // the last token persisted
+	for round := 0; round < 2 && err == nil; round++ {
+		fresh := p == nil
+		if p == nil {
+			if p, err = s.obtain(cur); err != nil {
+				break
+			}
 		}
-		var np *pending
-		if np, err = s.obtain(cur); err == nil {
-			p, fresh = np, true
+		// A new token's save or OnRefresh that fails is retried once at once; then by the
+		// next flight after the backoff.
+		if p.save {
+			if err = s.save(p); err != nil && fresh {
+				err = s.save(p)
+			}
 		}
-	}
-	// A new token's save or OnRefresh that fails is retried once at once; then by the
-	// next flight after the backoff.
-	if err == nil && p.save {
-		if err = s.save(p); err != nil && fresh {
-			err = s.save(p)
-		}
-	}
-	if err == nil && s.cfg.onRefresh != nil {
-		what = "OnRefresh"
-		if err = s.cfg.onRefresh(s.ctx, p.tok); err != nil && fresh {
-			err = s.cfg.onRefresh(s.ctx, p.tok)
+		if err == nil && s.cfg.onRefresh != nil {
+			what = "OnRefresh"
+			if err = s.cfg.onRefresh(s.ctx, p.tok); err != nil && fresh {
+				err = s.cfg.onRefresh(s.ctx, p.tok)
+			}
+			if err != nil {
+				err = fmt.Errorf("oauth2refresh: OnRefresh: %w", err)
+			}
+			what = "Store"
 		}
 		if err != nil {
-			err = fmt.Errorf("oauth2refresh: OnRefresh: %w", err)
+			break
 		}
+		if done = p.tok; s.cfg.servable(done, s.cfg.now()) {
+			break
+		}
+		// Persisted, but no longer servable (it expired while its persist kept failing, or
+		// it is a stale stored token): obtain a newer one from it.
+		cur, p = p.tok, nil
 	}
-	s.finish(f, p, s.redact(err, p, cur))
+	s.finish(f, p, done, s.redact(err, p, cur))
 }
 
 // obtain returns a token newer than cur: from the store, or refreshed from cur.
@@ -446,11 +453,14 @@ func (s *TokenSource) redact(err error, p *pending, cur *oauth2.Token) error {
 	return redactError(err, secrets...)
 }
 
-// finish ends flight f: with err, p is kept as the pending token (if any); without, p's token
-// is installed.
-func (s *TokenSource) finish(f *flight, p *pending, err error) {
+// finish ends flight f: without err, it installs done, the token persisted; with err, it keeps
+// p as the pending token (if any), and installs done if set, whose refresh token is the newest.
+func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err error) {
 	s.mu.Lock()
 	now, e := s.clk.read()
+	if err != nil && done != nil {
+		s.state.Store(s.newState(done, now, e))
+	}
 	if err != nil {
 		s.pending = p
 		s.failures++
@@ -473,10 +483,10 @@ func (s *TokenSource) finish(f *flight, p *pending, err error) {
 	} else {
 		s.failures, s.retryAt, s.lastErr, s.forced = 0, time.Time{}, nil, ""
 		if f.forced {
-			s.forced = p.tok.AccessToken
+			s.forced = done.AccessToken
 		}
-		s.state.Store(s.newState(p.tok, now, e))
-		f.tok = p.tok
+		s.state.Store(s.newState(done, now, e))
+		f.tok = done
 	}
 	s.flight = nil
 	s.mu.Unlock()

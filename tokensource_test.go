@@ -455,8 +455,9 @@ func TestTokenSourceHookErrorRedacted(t *testing.T) {
 }
 
 func TestTokenSourceOnRefreshFailureThenExpiry(t *testing.T) {
-	// If the unsaved token itself expires while the hook keeps failing, its refresh token,
-	// the newest, is the one sent next.
+	// If the unsaved token itself expires while the hook keeps failing, it is still saved
+	// first (it is never refreshed before), then its refresh token, the newest, is the one
+	// sent next.
 	ts := newTokenServer(t, "rt-0", 60)
 	clock := newFakeClock()
 	var fail atomic.Bool
@@ -482,7 +483,7 @@ func TestTokenSourceOnRefreshFailureThenExpiry(t *testing.T) {
 	if n := ts.reused.Load(); n != 0 {
 		t.Errorf("server saw %d rotated-out refresh tokens", n)
 	}
-	if diff := cmp.Diff([]string{"rt-2"}, saved); diff != "" {
+	if diff := cmp.Diff([]string{"rt-1", "rt-2"}, saved); diff != "" {
 		t.Errorf("saved refresh tokens mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -873,24 +874,54 @@ func TestTokenSourcePanicOnOwnGoroutine(t *testing.T) {
 }
 
 func TestTokenSourcePendingTokenExpiredBacksOff(t *testing.T) {
-	// The hook failed, then the unsaved token expired and its refresh failed: that failure
-	// backs off like any other instead of being retried on every call.
+	// The hook failed, then the unsaved token expired while the hook kept failing: it is not
+	// refreshed before it is saved, and the hook backs off instead of being called on every
+	// call. Once saved, it is refreshed; a failing endpoint backs off too; the refresh token
+	// sent is always the newest.
 	ts := newTokenServer(t, "rt-0", 60)
 	clock := newFakeClock()
+	var hookFails atomic.Bool
+	hookFails.Store(true)
+	var saved []string
 	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error { return errors.New("store down") }))
-	if _, err := src.Token(); err == nil {
-		t.Fatal("Token() with a failing hook succeeded")
-	}
-	ts.fail = func(int64) bool { return true }
-	clock.advance(2 * time.Minute)
-	for range 5 {
-		if _, err := src.Token(); err == nil {
-			t.Fatal("Token() against a failing endpoint succeeded")
+		oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+			if hookFails.Load() {
+				return errors.New("store down")
+			}
+			saved = append(saved, tok.RefreshToken)
+			return nil
+		}))
+	calls := func(n int) {
+		t.Helper()
+		for range n {
+			if _, err := src.Token(); err == nil {
+				t.Fatal("Token() succeeded")
+			}
 		}
 	}
+	calls(1)
+	clock.advance(2 * time.Minute)
+	calls(5)
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests while the hook failed, want 1", n)
+	}
+	hookFails.Store(false)
+	ts.fail = func(int64) bool { return true }
+	clock.advance(oauth2refresh.MaxBackoff)
+	calls(5)
 	if n := ts.requests.Load(); n != 2 {
 		t.Errorf("token server saw %d requests, want 2", n)
+	}
+	ts.fail = nil
+	clock.advance(oauth2refresh.MaxBackoff)
+	if got, err := src.Token(); err != nil || got.AccessToken != "at-2" {
+		t.Fatalf("Token() once all works = %v, %v; want at-2", got, err)
+	}
+	if diff := cmp.Diff([]string{"rt-1", "rt-2"}, saved); diff != "" {
+		t.Errorf("saved refresh tokens (-want +got):\n%s", diff)
+	}
+	if n := ts.reused.Load(); n != 0 {
+		t.Errorf("server saw %d rotated-out refresh tokens", n)
 	}
 }
 
