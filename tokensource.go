@@ -367,7 +367,11 @@ func (s *TokenSource) newFlight(now time.Time, e int64) *flight {
 // run performs flight f: it obtains a token newer than f.cur, unless f.p holds one whose
 // persist failed, persists it and installs it.
 func (s *TokenSource) run(f *flight) {
-	cur, p, what := f.cur, f.p, "Store"
+	obtaining := "refresh"
+	if s.cfg.store != nil {
+		obtaining = "Store"
+	}
+	cur, p, what := f.cur, f.p, obtaining
 	defer func() {
 		if r := recover(); r != nil {
 			s.finish(f, p, nil, s.redact(fmt.Errorf("oauth2refresh: %s panicked: %v", what, r), p, cur))
@@ -397,7 +401,7 @@ func (s *TokenSource) run(f *flight) {
 			if err != nil {
 				err = fmt.Errorf("oauth2refresh: OnRefresh: %w", err)
 			}
-			what = "Store"
+			what = obtaining
 		}
 		if err != nil {
 			break
