@@ -119,6 +119,9 @@ func TestWithStoreFailedSaveKeepsLease(t *testing.T) {
 	if n := rs.requests.Load(); n != 1 {
 		t.Errorf("token requests = %d, want 1", n)
 	}
+	if got, want := mustLoad(t, fs, "g").RefreshToken, rs.currentRT(); got != want {
+		t.Errorf("stored refresh token %s, want the server's current one, %s", got, want)
+	}
 	if rs.isRevoked() {
 		t.Error("the grant was revoked")
 	}

@@ -1210,14 +1210,14 @@ func TestTokenSourceLockWaitIsNotDrift(t *testing.T) {
 	// Without early refresh, a shift would let the hot path serve the token past hard.
 	ts := newTokenServer(t, "rt-0", 3600)
 	clock := &tickingClock{}
-	clock.ns.Store(time.Now().UnixNano())
+	clock.set(time.Now())
 	tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
 	src := ts.endpoint().TokenSource(context.Background(), tok, oauth2refresh.WithClock(clock.now), oauth2refresh.EarlyRefresh(0))
 	_, hard, _ := oauth2refresh.Deadlines(src)
 
 	// Half a second before hard, a call takes the slow path (the wall-clock check is due)
 	// while time passes between its clock readings.
-	clock.ns.Store(hard.Add(-500 * time.Millisecond).UnixNano())
+	clock.set(hard.Add(-500 * time.Millisecond))
 	_, _, quietAt := oauth2refresh.Deadlines(src)
 	clock.tick.Store(int64(50 * time.Millisecond))
 	if got, err := src.Token(); err != nil || got != tok {
@@ -1228,7 +1228,7 @@ func TestTokenSourceLockWaitIsNotDrift(t *testing.T) {
 		t.Errorf("quietAt %d -> %d, want it unchanged", quietAt, quietAt2)
 	}
 	// 20 ms past hard, within a second of that call: the token must not be served.
-	clock.ns.Store(hard.Add(20 * time.Millisecond).UnixNano())
+	clock.set(hard.Add(20 * time.Millisecond))
 	if got, err := src.Token(); err != nil || got.AccessToken != "at-1" {
 		t.Fatalf("Token() 20 ms past hard = %v, %v; want at-1", got, err)
 	}
