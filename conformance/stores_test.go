@@ -176,6 +176,9 @@ func stChild(cfg stConfig) error {
 	wg.Wait()
 	res.End = time.Now()
 	res.Calls = calls.Load()
+	// A background refresh may still be on its way: let it land before exiting, so that the
+	// token log sees every token the server issued (no call is made meanwhile).
+	time.Sleep(500 * time.Millisecond)
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
