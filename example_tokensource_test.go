@@ -68,8 +68,9 @@ func ExampleEndpoint_TokenSource() {
 }
 
 // OnRefresh is where an application persists the rotated refresh token, before the new
-// access token is used: if saving fails, the call fails, and the next call retries the save
-// with the same token instead of refreshing again.
+// access token is used. A failing save is retried at once; if it fails again, the call fails,
+// and the next attempt (after the backoff, or at once after Retry) saves the same token
+// instead of refreshing again.
 func ExampleOnRefresh() {
 	tokenServer := newRotatingServer()
 	defer tokenServer.Close()
@@ -77,7 +78,7 @@ func ExampleOnRefresh() {
 
 	// The application's storage; a database row or a file in real life.
 	var saved []byte
-	failures := 1
+	failures := 2
 	save := func(ctx context.Context, t *oauth2.Token) error {
 		if failures > 0 {
 			failures--
@@ -92,6 +93,7 @@ func ExampleOnRefresh() {
 	if _, err := src.Token(); err != nil {
 		fmt.Println("first call:", err)
 	}
+	src.Retry() // the database is back: no need to wait for the backoff
 	tok, err := src.Token()
 	if err != nil {
 		log.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -43,7 +42,8 @@ type Lease interface {
 	// Save stores t as the grant's current token (its Extra values are not kept). It fails
 	// with an error wrapping ErrLeaseLost, and changes nothing, when another lease on the
 	// grant has been granted since this one: a slow holder whose lease lapsed never
-	// overwrites a newer token. Save may be called more than once under one lease.
+	// overwrites a newer token. Save may be called more than once under one lease, also
+	// after a failed Save or after the lease lapsed: WithStore retries a failed save so.
 	Save(ctx context.Context, t *oauth2.Token) error
 
 	// Release gives the lease up. It is safe to call more than once, and after the lease
@@ -101,219 +101,168 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 }
 
 // WithStore makes the TokenSource share key's grant with every other TokenSource, in this
-// process or another one, that uses the same Store and key. Tokens it holds are still served
-// from memory, without I/O or locks. A refresh instead goes:
+// process or another one, that uses the same Store and key. Tokens are still served from
+// memory; a flight instead goes:
 //
-//  1. Load the stored token. If it is newer than the one held (another process refreshed) and
-//     still valid, use it: no token request is sent.
-//  2. Otherwise take the grant's lease with Store.Lock and look at the stored token again; use
-//     it if another process refreshed meanwhile.
-//  3. Otherwise refresh with the stored refresh token (the newest one; the token the
-//     TokenSource was given when nothing is stored yet), save the result, release the lease.
+//  1. Load the stored token. If it is newer than the one held and servable (see
+//     ExpiryMargin), use it: another process refreshed, no token request is sent.
+//  2. Otherwise take the grant's lease with Store.Lock, and look at the stored token again.
+//  3. Otherwise refresh with the stored refresh token (the newest; the TokenSource's own when
+//     nothing is stored yet), save the result under the lease, release the lease.
 //
-// The lease lasts for the Endpoint's Timeout (DefaultTimeout when zero or negative) and half as
-// long again. The token request is bounded by the Timeout and the save of its result by the
-// lease's end, so neither outlives the lease that covers it; a process that dies holding the
-// lease delays the others by at most that long. Waiting for a lease is bounded by twice the
-// lease's length.
+// The lease lasts 1.5 times the Endpoint's Timeout (DefaultTimeout when not positive); the
+// token request ends by the Timeout and the first save by the lease's end. Waiting for a lease
+// is bounded by twice its length. Once the store holds a token for key, its refresh token is
+// the one sent, whatever token the TokenSource was given (seed a grant with SaveToken); a
+// TokenSource made with a nil token loads its first one. OnRefresh is called with tokens
+// picked up from the store too. While the store is unreachable, callers get the token held
+// until it stops being servable, then errors wrapping the store's.
 //
-// If the lease lapses before the refreshed token is saved (the store took longer than half
-// the Timeout to save it, or the process was paused), another process may take the grant and
-// send the refresh token this one already spent: a rotating server then sees it twice and may
-// revoke the grant. No Store can prevent that, as the new holder cannot know of a token that
-// was never saved; the bound on the request, which leaves half the Timeout for the save, makes
-// it unlikely. This process keeps the token it got: it serves it when the store says another
-// lease was granted (ErrLeaseLost), and otherwise treats it as any token it could not save.
+// A save that fails is retried at once on the same lease, then by each flight after the
+// backoff (see TokenContext), still on that lease, which is kept until the token is saved:
+// no other process can take the grant and send the refresh token this one spent. Meanwhile
+// the token is not handed out; callers get an error wrapping the store's. If the store says
+// another lease was granted since (ErrLeaseLost), the source takes a new lease and saves its
+// token only if nobody moved the grant on from the refresh token it spent; otherwise the
+// stored token is the truth and is used. One risk remains, which no Store can remove: a lease
+// with a ttl (Redis, PostgreSQL) lapses if the store stays unreachable, or the process paused,
+// for longer; another process may then send the refresh token this one spent, and a rotating
+// server may revoke the grant. FileStore's lease does not lapse while its holder lives.
 //
-// Once the store holds a token for key, it is the truth: its refresh token is the one sent,
-// whatever token the TokenSource was given (seed a new grant with SaveToken). OnRefresh, if
-// set, is also called with tokens picked up from the store.
-//
-// A TokenSource made with a nil token loads its first token from the store. If a refreshed
-// token cannot be saved, the refresh fails with an error saying so, and the next one tries to
-// save that same token again instead of refreshing: a rotated refresh token is never lost.
-// If the store is unreachable, callers keep getting the token held in memory until it
-// expires, and then errors wrapping the store's.
+// Applying WithStore more than once replaces the earlier one: the last one wins.
 func WithStore(s Store, key string) Option {
-	return func(c *config) {
-		sh := &shared{store: s, key: key, endpoint: c.endpoint, cfg: c, next: c.refresh}
-		c.refresh = sh.refresh
-	}
+	return func(c *config) { c.store, c.key = s, key }
 }
 
-// shared is the refresh function installed by WithStore.
-type shared struct {
-	store    Store
-	key      string
-	endpoint *Endpoint
-	cfg      *config // for margin and now; read-only once the TokenSource is built
-	// next is the refresh function WithStore replaced: it sends the token request.
-	next func(ctx context.Context, cur *oauth2.Token) (*oauth2.Token, error)
-
-	// mu guards unsaved. The TokenSource never runs two refreshes at once; mu makes that
-	// visible to the race detector and keeps shared correct without it.
-	mu sync.Mutex
-	// unsaved is a token this process refreshed but could not save: it holds the newest
-	// refresh token of the grant, which must be saved (or used) before anything else.
-	unsaved *oauth2.Token
-	// unsavedFrom is the refresh token unsaved was refreshed from (spent). Guarded by mu.
-	unsavedFrom string
+// leaseTimes returns how long one token request may take, and the ttl of a lease.
+func (s *TokenSource) leaseTimes() (timeout, ttl time.Duration) {
+	timeout = DefaultTimeout
+	if s.e != nil && s.e.Timeout > 0 {
+		timeout = s.e.Timeout
+	}
+	return timeout, timeout + timeout/2
 }
 
-// requestTimeout is how long one token request may take.
-func (sh *shared) requestTimeout() time.Duration {
-	d := DefaultTimeout
-	if sh.endpoint != nil && sh.endpoint.Timeout > 0 {
-		d = sh.endpoint.Timeout
-	}
-	return d
-}
-
-func (sh *shared) refresh(ctx context.Context, cur *oauth2.Token) (*oauth2.Token, error) {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	timeout := sh.requestTimeout()
-	ttl := timeout + timeout/2
-
-	if sh.unsaved == nil {
-		// Lock-free first look: another process may have refreshed already.
-		lctx, cancel := context.WithTimeout(ctx, timeout)
-		stored, err := sh.store.Load(lctx, sh.key)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("oauth2refresh: token store: loading grant %s: %w", quoteKey(sh.key), err)
-		}
-		if sh.fresher(stored, cur) {
-			return stored, nil
-		}
-	}
-
-	lctx, cancel := context.WithTimeout(ctx, 2*ttl)
-	lease, err := sh.store.Lock(lctx, sh.key, ttl)
+// obtainShared is obtain with a store: steps 1 to 3 of WithStore, but the save.
+func (s *TokenSource) obtainShared(cur *oauth2.Token) (*pending, error) {
+	timeout, ttl := s.leaseTimes()
+	lctx, cancel := context.WithTimeout(s.ctx, timeout)
+	stored, err := s.cfg.store.Load(lctx, s.cfg.key)
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("oauth2refresh: token store: locking grant %s: %w", quoteKey(sh.key), err)
+		return nil, fmt.Errorf("oauth2refresh: token store: loading grant %s: %w", quoteKey(s.cfg.key), err)
 	}
-	leaseEnd := time.Now().Add(ttl)
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-		lease.Release(rctx)
-		cancel()
-	}()
-	stored := lease.Token()
-
-	if sh.unsaved != nil {
-		tok := sh.unsaved
-		switch {
-		case stored != nil && stored.AccessToken == tok.AccessToken && stored.RefreshToken == tok.RefreshToken:
-			// The save that reported failure was applied after all.
-			sh.unsaved = nil
-		case stored == nil || stored.RefreshToken == sh.unsavedFrom:
-			// Nobody moved the grant on from the refresh token we spent: ours is the newest.
-			if err := sh.save(ctx, lease, tok, timeout, leaseEnd); err != nil {
-				return nil, err
-			}
-			sh.unsaved = nil
-			stored = tok
-		default:
-			// Another process refreshed from our token, or the grant was seeded anew: the
-			// store is the truth, ours is stale.
-			sh.unsaved = nil
-		}
-		if stored != nil && sh.valid(stored) && (cur == nil || stored.AccessToken != cur.AccessToken) {
-			return stored, nil
-		}
-		if stored != nil {
-			cur = stored
-		}
-	} else if sh.fresher(stored, cur) {
-		return stored, nil
+	if s.fresher(stored, cur) {
+		return &pending{tok: stored}, nil
 	}
-
+	lease, end, err := s.lock(ttl)
+	if err != nil {
+		return nil, err
+	}
+	stored = lease.Token()
 	from := cur
 	if stored != nil && stored.RefreshToken != "" {
 		from = stored
 	}
-	if from == nil || from.RefreshToken == "" {
-		return nil, fmt.Errorf("oauth2refresh: token store: no refresh token stored for grant %s: %w", quoteKey(sh.key), ErrNoRefreshToken)
+	switch {
+	case s.fresher(stored, cur):
+		s.release(lease)
+		return &pending{tok: stored}, nil
+	case from == nil || from.RefreshToken == "":
+		s.release(lease)
+		return nil, fmt.Errorf("oauth2refresh: token store: no refresh token stored for grant %s: %w", quoteKey(s.cfg.key), ErrNoRefreshToken)
 	}
 	// The request ends before the lease does: the lease lasts half as long again.
-	rctx, cancel := context.WithDeadline(ctx, leaseEnd.Add(-timeout/2))
-	tok, err := sh.next(rctx, &oauth2.Token{RefreshToken: from.RefreshToken})
+	rctx, cancel := context.WithDeadline(s.ctx, end.Add(-timeout/2))
+	t, err := s.refresh(rctx, from.RefreshToken)
 	cancel()
 	if err != nil {
+		s.release(lease)
 		return nil, err
 	}
-	if tok == nil {
-		return nil, errors.New("oauth2refresh: token store: refresh returned no token")
-	}
-	if tok.RefreshToken == "" {
-		t := *tok
-		t.RefreshToken = from.RefreshToken
-		tok = &t
-	}
-	if err := sh.save(ctx, lease, tok, timeout, leaseEnd); err != nil {
-		if errors.Is(err, ErrLeaseLost) {
-			// Our lease lapsed before the save and another process took the grant. It
-			// read the stored refresh token, the one we just spent, and is about to send
-			// it: a rotating server will see it twice and may revoke the grant, this
-			// token included. No store can prevent that (nothing stored tells the new
-			// holder of a token that was never saved); ending the request with half the
-			// Timeout of the lease left for the save makes it unlikely. Our token is not
-			// saved over the new holder's, whose result wins; it is still served here
-			// until it expires, or until the server revokes it.
-			sh.unsaved, sh.unsavedFrom = tok, from.RefreshToken
-			return tok, nil
+	return &pending{tok: t, from: from.RefreshToken, save: true, lease: lease, end: end}, nil
+}
+
+// save saves p's token to the store under p's lease, or, when it was lost, under a new one if
+// nobody moved the grant on from p.from, and releases the lease. It is not canceled with any
+// caller's ctx: a caller giving up must not drop a rotated refresh token.
+func (s *TokenSource) save(p *pending) error {
+	timeout, ttl := s.leaseTimes()
+	for relocked := false; ; relocked = true {
+		if p.lease == nil {
+			l, end, err := s.lock(ttl)
+			if err != nil {
+				return err
+			}
+			p.lease, p.end = l, end
+			switch st := l.Token(); {
+			case st != nil && st.AccessToken == p.tok.AccessToken && st.RefreshToken == p.tok.RefreshToken:
+				// A save that reported failure was applied after all.
+				p.save = false
+			case st != nil && st.RefreshToken != p.from:
+				// Another process refreshed from p.tok, or the grant was seeded anew: the
+				// store is the truth, and p.tok is stale.
+				p.tok, p.from, p.save = st, "", false
+			}
+			if !p.save {
+				s.release(p.lease)
+				p.lease = nil
+				return nil
+			}
 		}
-		sh.unsaved, sh.unsavedFrom = tok, from.RefreshToken
-		return nil, err
+		// The first save ends with the lease, so that nothing done under it outlives it; a
+		// retry after the lease's end relies on the store's fence (ErrLeaseLost).
+		deadline := time.Now().Add(timeout)
+		if p.end.After(time.Now()) && p.end.Before(deadline) {
+			deadline = p.end
+		}
+		sctx, cancel := context.WithDeadline(s.ctx, deadline)
+		err := p.lease.Save(sctx, p.tok)
+		cancel()
+		if err == nil || errors.Is(err, ErrLeaseLost) {
+			s.release(p.lease)
+			p.lease = nil
+		}
+		if err == nil {
+			p.save = false
+			return nil
+		}
+		if !errors.Is(err, ErrLeaseLost) || relocked {
+			return fmt.Errorf("oauth2refresh: token store: saving grant %s: %w", quoteKey(s.cfg.key), err)
+		}
 	}
-	return tok, nil
 }
 
-// save saves tok under lease. It is bounded by timeout and by leaseEnd, so that nothing done
-// under the lease outlives it: a save that cannot finish by then fails, and refresh keeps the
-// token to save it under the next lease. It is not canceled with ctx: a caller giving up must
-// not drop a rotated refresh token.
-func (sh *shared) save(ctx context.Context, lease Lease, tok *oauth2.Token, timeout time.Duration, leaseEnd time.Time) error {
-	deadline := time.Now().Add(timeout)
-	if leaseEnd.Before(deadline) {
-		deadline = leaseEnd
-	}
-	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+// lock takes the grant's lease, returning it with the time it lapses.
+func (s *TokenSource) lock(ttl time.Duration) (Lease, time.Time, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, 2*ttl)
 	defer cancel()
-	if err := lease.Save(sctx, tok); err != nil {
-		return fmt.Errorf("oauth2refresh: token store: saving grant %s: %w", quoteKey(sh.key), err)
+	l, err := s.cfg.store.Lock(ctx, s.cfg.key, ttl)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("oauth2refresh: token store: locking grant %s: %w", quoteKey(s.cfg.key), err)
 	}
-	return nil
+	return l, time.Now().Add(ttl), nil
 }
 
-// fresher reports whether stored is a token that another process refreshed after cur, and
-// still valid: then it is used instead of refreshing.
-func (sh *shared) fresher(stored, cur *oauth2.Token) bool {
-	if stored == nil || stored.AccessToken == "" || !sh.valid(stored) {
+// release gives l up, within the Timeout.
+func (s *TokenSource) release(l Lease) {
+	timeout, _ := s.leaseTimes()
+	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+	defer cancel()
+	l.Release(ctx)
+}
+
+// fresher reports whether stored is a token that another process obtained after cur, and
+// servable: then it is used instead of refreshing.
+func (s *TokenSource) fresher(stored, cur *oauth2.Token) bool {
+	switch {
+	case !s.cfg.servable(stored, s.cfg.now()):
 		return false
-	}
-	if cur == nil || cur.AccessToken == "" {
+	case cur == nil || cur.AccessToken == "":
 		return true
-	}
-	if stored.AccessToken == cur.AccessToken {
+	case stored.AccessToken == cur.AccessToken:
 		return false
 	}
 	// A token without expiry is newer when it is different; otherwise it must expire later.
 	return stored.Expiry.IsZero() || cur.Expiry.IsZero() || stored.Expiry.After(cur.Expiry)
-}
-
-// valid reports whether t may still be served: it expires after the expiry margin from now,
-// or, for a token whose whole lifetime (ExpiresIn) is shorter than twice the margin, before
-// half of its lifetime has passed.
-func (sh *shared) valid(t *oauth2.Token) bool {
-	if t.Expiry.IsZero() {
-		return true
-	}
-	margin := sh.cfg.margin
-	if life := time.Duration(t.ExpiresIn) * time.Second; life > 0 && life/2 < margin {
-		margin = life / 2
-	}
-	return sh.cfg.now().Before(t.Expiry.Add(-margin))
 }

@@ -2,11 +2,8 @@ package oauth2refresh_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,101 +11,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/tokenkit/oauth2refresh"
 	"golang.org/x/oauth2"
 )
-
-// rotServer is a token endpoint that rotates refresh tokens and, like a strict provider,
-// revokes the grant when a rotated-out refresh token comes back. It asserts every request.
-type rotServer struct {
-	t         *testing.T
-	srv       *httptest.Server
-	expiresIn atomic.Int64 // expires_in of the next tokens
-	requests  atomic.Int64
-
-	mu      sync.Mutex
-	n       int             // tokens issued; guarded by mu
-	current string          // the refresh token that may be sent; guarded by mu
-	spent   map[string]bool // rotated-out refresh tokens; guarded by mu
-	revoked bool            // a spent refresh token came back; guarded by mu
-}
-
-func newRotServer(t *testing.T, firstRT string, expiresIn int) *rotServer {
-	rs := &rotServer{t: t, current: firstRT, spent: map[string]bool{}}
-	rs.expiresIn.Store(int64(expiresIn))
-	rs.srv = httptest.NewServer(http.HandlerFunc(rs.serve))
-	t.Cleanup(rs.srv.Close)
-	return rs
-}
-
-func (rs *rotServer) endpoint() *oauth2refresh.Endpoint {
-	return &oauth2refresh.Endpoint{TokenURL: rs.srv.URL + "/token", ClientID: "app", ClientSecret: "s3cret"}
-}
-
-func (rs *rotServer) serve(w http.ResponseWriter, r *http.Request) {
-	rs.requests.Add(1)
-	if r.Method != http.MethodPost || r.URL.Path != "/token" {
-		rs.t.Errorf("request %s %s, want POST /token", r.Method, r.URL.Path)
-	}
-	if id, secret, ok := r.BasicAuth(); !ok || id != "app" || secret != "s3cret" {
-		rs.t.Errorf("client authentication: %q, %q, %v", id, secret, ok)
-	}
-	if err := r.ParseForm(); err != nil {
-		rs.t.Errorf("ParseForm: %v", err)
-	}
-	if got := r.PostForm.Get("grant_type"); got != "refresh_token" {
-		rs.t.Errorf("grant_type = %q", got)
-	}
-	if len(r.PostForm) != 2 {
-		rs.t.Errorf("form has %d fields, want grant_type and refresh_token: %v", len(r.PostForm), r.PostForm)
-	}
-	rt := r.PostForm.Get("refresh_token")
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	if rt != rs.current || rs.revoked {
-		if rs.spent[rt] {
-			rs.revoked = true
-		}
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprint(w, `{"error":"invalid_grant"}`)
-		return
-	}
-	rs.spent[rt] = true
-	rs.n++
-	rs.current = fmt.Sprintf("rt-%d", rs.n)
-	json.NewEncoder(w).Encode(map[string]any{
-		"access_token":  fmt.Sprintf("at-%d", rs.n),
-		"token_type":    "Bearer",
-		"expires_in":    rs.expiresIn.Load(),
-		"refresh_token": rs.current,
-	})
-}
-
-func (rs *rotServer) isRevoked() bool {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	return rs.revoked
-}
-
-// storeClock is an injectable clock.
-type storeClock struct{ ns atomic.Int64 }
-
-func newStoreClock() *storeClock {
-	c := &storeClock{}
-	c.ns.Store(time.Now().UnixNano())
-	return c
-}
-
-func (c *storeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *storeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // faultStore wraps a Store with switchable failures.
 type faultStore struct {
 	oauth2refresh.Store
 	down     atomic.Bool  // Load and Lock fail
 	failSave atomic.Int32 // number of Saves still to fail
-	lostSave atomic.Bool  // Save fails with ErrLeaseLost
+	lostSave atomic.Int32 // number of Saves still to fail with ErrLeaseLost
+	// stolen, when set, is saved by the first Save that fails with ErrLeaseLost, as if the
+	// process that took the lease had saved it.
+	stolen *oauth2.Token
 }
 
 var errStoreDown = errors.New("store down")
@@ -137,9 +53,15 @@ type faultLease struct {
 }
 
 func (l *faultLease) Save(ctx context.Context, t *oauth2.Token) error {
-	if l.f.lostSave.Load() {
+	if l.f.lostSave.Add(-1) >= 0 {
+		if l.f.stolen != nil {
+			if err := l.Lease.Save(ctx, l.f.stolen); err != nil {
+				return err
+			}
+		}
 		return fmt.Errorf("test: %w", oauth2refresh.ErrLeaseLost)
 	}
+	l.f.lostSave.Store(0)
 	if l.f.failSave.Add(-1) >= 0 {
 		return errStoreDown
 	}
@@ -164,9 +86,9 @@ func TestWithStoreOneRefreshForAllSources(t *testing.T) {
 	// the second an hour), and decide with it which token is still valid. So how long a round
 	// takes on a slow machine changes nothing: within a round no token expires.
 	ctx := context.Background()
-	rs := newRotServer(t, "rt-0", 60)
+	rs := newTokenServer(t, "rt-0", 60)
 	dir := t.TempDir()
-	clock := newStoreClock()
+	clock := newFakeClock()
 	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g",
 		&oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(-time.Second)}, time.Minute); err != nil {
 		t.Fatal(err)
@@ -220,9 +142,9 @@ func TestWithStoreUsesTokenRefreshedElsewhere(t *testing.T) {
 	// A source holding an old token picks up the one another process saved, without a
 	// request, both when it finds it expired and when it is forced (a 401).
 	ctx := context.Background()
-	rs := newRotServer(t, "rt-9", 3600)
+	rs := newTokenServer(t, "rt-9", 3600)
 	s := &oauth2refresh.FileStore{Dir: t.TempDir()}
-	clock := newStoreClock()
+	clock := newFakeClock()
 	old := &oauth2.Token{AccessToken: "at-old", RefreshToken: "rt-old", Expiry: clock.now().Add(time.Minute)}
 	ts := rs.endpoint().TokenSource(ctx, old, oauth2refresh.WithStore(s, "g"),
 		oauth2refresh.WithClock(clock.now), oauth2refresh.EarlyRefresh(0))
@@ -261,7 +183,7 @@ func TestWithStoreUsesTokenRefreshedElsewhere(t *testing.T) {
 
 func TestWithStoreStart(t *testing.T) {
 	ctx := context.Background()
-	clock := newStoreClock()
+	clock := newFakeClock()
 	valid := &oauth2.Token{AccessToken: "at-stored", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
 	expired := &oauth2.Token{AccessToken: "at-stored", RefreshToken: "rt-0", Expiry: clock.now().Add(-time.Hour)}
 	tests := []struct {
@@ -281,7 +203,7 @@ func TestWithStoreStart(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rs := newRotServer(t, "rt-0", 3600)
+			rs := newTokenServer(t, "rt-0", 3600)
 			s := &oauth2refresh.FileStore{Dir: t.TempDir()}
 			if tc.stored != nil {
 				if err := oauth2refresh.SaveToken(ctx, s, "g", tc.stored, time.Minute); err != nil {
@@ -319,8 +241,8 @@ func TestWithStoreUnreachable(t *testing.T) {
 	// refreshes fail quietly), then callers get an error wrapping the store's; once the
 	// store is back, the grant recovers.
 	ctx := context.Background()
-	rs := newRotServer(t, "rt-0", 3600)
-	clock := newStoreClock()
+	rs := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
 	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
 	tok0 := &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(60 * time.Second), ExpiresIn: 60}
 	if err := oauth2refresh.SaveToken(ctx, fs, "g", tok0, time.Minute); err != nil {
@@ -356,14 +278,14 @@ func TestWithStoreSaveFailureKeepsToken(t *testing.T) {
 	// A refreshed token that cannot be saved holds the only valid refresh token: the next
 	// refresh saves it rather than sending a request with the stored, spent one.
 	ctx := context.Background()
-	rs := newRotServer(t, "rt-0", 3600)
-	clock := newStoreClock()
+	rs := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
 	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
 	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	ts := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(fs, "g"), oauth2refresh.WithClock(clock.now))
-	fs.failSave.Store(1)
+	fs.failSave.Store(2) // the save and its prompt retry
 	if _, err := ts.Token(); !errors.Is(err, errStoreDown) {
 		t.Fatalf("Token = %v, want an error wrapping the Save error", err)
 	}
@@ -384,24 +306,66 @@ func TestWithStoreSaveFailureKeepsToken(t *testing.T) {
 }
 
 func TestWithStoreLeaseLost(t *testing.T) {
-	// When the lease lapsed and another process took the grant, the token this process got
-	// is still served; the store is left to the other process.
+	// The save reports that another lease was granted since (the lease lapsed). The source
+	// takes a new lease: if nobody moved the grant on from the refresh token it spent, it
+	// saves its token (the newest); if another process saved a token since, that one is the
+	// truth and is used, and nothing is sent again.
+	tests := []struct {
+		name     string
+		stolen   *oauth2.Token
+		wantAT   string
+		wantRT   string
+		requests int64
+	}{
+		{name: "nobody moved on", wantAT: "at-1", wantRT: "rt-1", requests: 1},
+		{name: "another process saved a newer token", stolen: &oauth2.Token{AccessToken: "at-9", RefreshToken: "rt-9", Expiry: time.Now().Add(100 * 365 * 24 * time.Hour)},
+			wantAT: "at-9", wantRT: "rt-9", requests: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			rs := newTokenServer(t, "rt-0", 3600)
+			fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}, stolen: tc.stolen}
+			fs.lostSave.Store(1)
+			ts := rs.endpoint().TokenSource(ctx, &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithStore(fs, "g"))
+			if tok, err := ts.Token(); err != nil || tok.AccessToken != tc.wantAT {
+				t.Fatalf("Token = %v, %v; want %s", tok, err, tc.wantAT)
+			}
+			if got := mustLoad(t, fs, "g"); got == nil || got.RefreshToken != tc.wantRT {
+				t.Errorf("stored %v, want refresh token %s", got, tc.wantRT)
+			}
+			if n := rs.requests.Load(); n != tc.requests {
+				t.Errorf("token requests = %d, want %d", n, tc.requests)
+			}
+			if rs.isRevoked() {
+				t.Error("the grant was revoked")
+			}
+		})
+	}
+}
+
+func TestWithStoreSaveFailsOnce(t *testing.T) {
+	// A save that fails once (a connection reset) is retried at once on the same lease: the
+	// caller gets the token, the store holds it.
 	ctx := context.Background()
-	rs := newRotServer(t, "rt-0", 3600)
+	rs := newTokenServer(t, "rt-0", 3600)
 	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
-	fs.lostSave.Store(true)
-	ts := rs.endpoint().TokenSource(ctx, &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithStore(fs, "g"))
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	fs.failSave.Store(1)
+	ts := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(fs, "g"))
 	if tok, err := ts.Token(); err != nil || tok.AccessToken != "at-1" {
 		t.Fatalf("Token = %v, %v; want at-1", tok, err)
 	}
-	if got := mustLoad(t, fs, "g"); got != nil {
-		t.Errorf("stored %v, want nothing", got)
+	if got := mustLoad(t, fs, "g"); got.RefreshToken != "rt-1" {
+		t.Errorf("stored refresh token = %q, want rt-1", got.RefreshToken)
 	}
 }
 
 func TestWithStoreCorruptFile(t *testing.T) {
 	ctx := context.Background()
-	rs := newRotServer(t, "rt-0", 3600)
+	rs := newTokenServer(t, "rt-0", 3600)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "g.json")
 	content := []byte(`{"version": 4, "refresh_token": "rt-`)
@@ -420,5 +384,54 @@ func TestWithStoreCorruptFile(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); string(b) != string(content) {
 		t.Errorf("corrupt file changed to %q", b)
+	}
+}
+
+func TestWithStoreOptionOrder(t *testing.T) {
+	// Options compose in any order; a second WithStore replaces the first.
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		opts func(s1, s2 oauth2refresh.Store, hook oauth2refresh.Option, clock *fakeClock) []oauth2refresh.Option
+	}{
+		{"store first", func(s1, s2 oauth2refresh.Store, hook oauth2refresh.Option, clock *fakeClock) []oauth2refresh.Option {
+			return []oauth2refresh.Option{oauth2refresh.WithStore(s1, "g"), hook, oauth2refresh.WithClock(clock.now), oauth2refresh.ExpiryMargin(time.Minute)}
+		}},
+		{"store last", func(s1, s2 oauth2refresh.Store, hook oauth2refresh.Option, clock *fakeClock) []oauth2refresh.Option {
+			return []oauth2refresh.Option{oauth2refresh.ExpiryMargin(time.Minute), oauth2refresh.WithClock(clock.now), hook, oauth2refresh.WithStore(s1, "g")}
+		}},
+		{"another store replaced", func(s1, s2 oauth2refresh.Store, hook oauth2refresh.Option, clock *fakeClock) []oauth2refresh.Option {
+			return []oauth2refresh.Option{oauth2refresh.WithStore(s2, "g"), oauth2refresh.WithClock(clock.now), hook, oauth2refresh.WithStore(s1, "g"), oauth2refresh.ExpiryMargin(time.Minute)}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := newTokenServer(t, "rt-0", 3600)
+			clock := newFakeClock()
+			s1, s2 := &oauth2refresh.FileStore{Dir: t.TempDir()}, &oauth2refresh.FileStore{Dir: t.TempDir()}
+			// Stored: a token with 50 s left, not servable under a 1 min margin.
+			if err := oauth2refresh.SaveToken(ctx, s1, "g", &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(50 * time.Second)}, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			var hooked []string
+			hook := oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+				hooked = append(hooked, tok.RefreshToken)
+				return nil
+			})
+			ts := rs.endpoint().TokenSource(ctx, nil, tc.opts(s1, s2, hook, clock)...)
+			tok, err := ts.Token()
+			if err != nil || tok.AccessToken != "at-1" {
+				t.Fatalf("Token = %v, %v; want at-1", tok, err)
+			}
+			if got := mustLoad(t, s1, "g"); got.RefreshToken != "rt-1" {
+				t.Errorf("stored refresh token %q, want rt-1", got.RefreshToken)
+			}
+			if got := mustLoad(t, s2, "g"); got != nil {
+				t.Errorf("the replaced store holds %v, want nothing", got)
+			}
+			if diff := cmp.Diff([]string{"rt-1"}, hooked); diff != "" {
+				t.Errorf("OnRefresh saw (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

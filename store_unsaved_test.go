@@ -3,6 +3,7 @@ package oauth2refresh_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,11 +12,11 @@ import (
 	"github.com/tokenkit/oauth2refresh"
 )
 
-// appliedStore is a Store whose first Save is applied but reported as failed, as when the
-// reply of a remote store is lost or times out after the write.
+// appliedStore is a Store whose first fail Saves are applied but reported as failed, as when
+// the reply of a remote store is lost or times out after the write.
 type appliedStore struct {
 	oauth2refresh.Store
-	fail bool // guarded by the grant's lease: only its holder saves
+	fail int // guarded by the grant's lease: only its holder saves
 }
 
 type appliedLease struct {
@@ -33,26 +34,27 @@ func (s *appliedStore) Lock(ctx context.Context, key string, ttl time.Duration) 
 
 func (l *appliedLease) Save(ctx context.Context, t *oauth2.Token) error {
 	err := l.Lease.Save(ctx, t)
-	if err == nil && l.s.fail {
-		l.s.fail = false
+	if err == nil && l.s.fail > 0 {
+		l.s.fail--
 		return errors.New("i/o timeout (reply lost, write applied)")
 	}
 	return err
 }
 
 // TestWithStoreAppliedSaveReportedFailed: process 1's save of at-1/rt-1 lands but reports a
-// failure; process 2 picks at-1 up and later refreshes rt-1 to at-2/rt-2; everyone idles until
-// at-2 expired too. When process 1 comes back, its unsaved at-1 is stale: it must neither
-// overwrite at-2/rt-2 in the store nor send rt-1 again (the server would revoke the grant).
+// failure, twice (the prompt retry too). Process 1 keeps the lease and does not hand at-1 out;
+// process 2 picks at-1 up from the store without a lease. After the backoff, process 1 saves
+// at-1 again on the same lease and serves it. Later refreshes go on from rt-1: nothing is
+// overwritten with a stale token, no refresh token is sent twice.
 func TestWithStoreAppliedSaveReportedFailed(t *testing.T) {
-	rs := newRotServer(t, "rt-0", 60)
-	clk := newStoreClock()
+	rs := newTokenServer(t, "rt-0", 60)
+	clk := newFakeClock()
 	fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
 	ctx := context.Background()
 	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	p1 := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(&appliedStore{Store: fs, fail: true}, "g"), oauth2refresh.WithClock(clk.now))
+	p1 := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(&appliedStore{Store: fs, fail: 2}, "g"), oauth2refresh.WithClock(clk.now))
 	p2 := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(fs, "g"), oauth2refresh.WithClock(clk.now))
 
 	if _, err := p1.Token(); err == nil {
@@ -60,6 +62,10 @@ func TestWithStoreAppliedSaveReportedFailed(t *testing.T) {
 	}
 	if tok, err := p2.Token(); err != nil || tok.AccessToken != "at-1" {
 		t.Fatalf("process 2: Token = %v, %v; want at-1 from the store", tok, err)
+	}
+	clk.advance(2 * time.Second) // past the backoff, at-1 still valid
+	if tok, err := p1.Token(); err != nil || tok.AccessToken != "at-1" {
+		t.Fatalf("process 1 after the backoff: Token = %v, %v; want at-1, saved", tok, err)
 	}
 	clk.advance(2 * time.Minute)
 	if tok, err := p2.Token(); err != nil || tok.AccessToken != "at-2" {
@@ -78,32 +84,45 @@ func TestWithStoreAppliedSaveReportedFailed(t *testing.T) {
 	}
 }
 
-// TestWithStoreLeaseLostKeepsNewestRefreshToken: the save of at-1/rt-1 comes after the lease
-// lapsed (ErrLeaseLost) and nobody else refreshed meanwhile: the store still holds rt-0, which
-// this process spent. Its next refresh must save and use rt-1, not send rt-0 again.
-func TestWithStoreLeaseLostKeepsNewestRefreshToken(t *testing.T) {
+// TestWithStoreFailedSaveKeepsLease: a save that fails twice keeps the grant's lease, so that
+// another process (here another TokenSource with a FileStore of its own, as a process has)
+// cannot take the grant and send the spent refresh token; it gets an error until the first
+// one saved its token, then picks it up.
+func TestWithStoreFailedSaveKeepsLease(t *testing.T) {
 	ctx := context.Background()
-	rs := newRotServer(t, "rt-0", 60)
-	clk := newStoreClock()
-	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
-	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+	rs := newTokenServer(t, "rt-0", 3600)
+	clk := newFakeClock()
+	dir := t.TempDir()
+	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	fs.lostSave.Store(true)
-	ts := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(fs, "g"), oauth2refresh.WithClock(clk.now))
-	if tok, err := ts.Token(); err != nil || tok.AccessToken != "at-1" {
-		t.Fatalf("Token = %v, %v; want at-1", tok, err)
+	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: dir}}
+	fs.failSave.Store(2)
+	e1 := rs.endpoint()
+	p1 := e1.TokenSource(ctx, nil, oauth2refresh.WithStore(fs, "g"), oauth2refresh.WithClock(clk.now))
+	e2 := rs.endpoint()
+	e2.Timeout = 100 * time.Millisecond // its wait for the lease: 2 × 1.5 × Timeout
+	p2 := e2.TokenSource(ctx, nil, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"), oauth2refresh.WithClock(clk.now))
+	if _, err := p1.Token(); !errors.Is(err, errStoreDown) {
+		t.Fatalf("process 1: Token = %v, want the save error", err)
 	}
-	fs.lostSave.Store(false)
-	clk.advance(2 * time.Minute)
-	tok, err := ts.Token()
-	if err != nil || tok.AccessToken != "at-2" {
-		t.Fatalf("next Token = %v, %v; want at-2, refreshed from rt-1", tok, err)
+	if _, err := p2.Token(); err == nil || !strings.Contains(err.Error(), "locking grant") {
+		t.Fatalf("process 2 while process 1 holds an unsaved token: Token = %v, want a lock error", err)
+	}
+	clk.advance(oauth2refresh.MaxBackoff)
+	if tok, err := p1.Token(); err != nil || tok.AccessToken != "at-1" {
+		t.Fatalf("process 1 after the backoff: Token = %v, %v; want at-1", tok, err)
+	}
+	if tok, err := p2.Token(); err != nil || tok.AccessToken != "at-1" {
+		t.Fatalf("process 2: Token = %v, %v; want at-1 from the store", tok, err)
+	}
+	if n := rs.requests.Load(); n != 1 {
+		t.Errorf("token requests = %d, want 1", n)
+	}
+	if got, want := mustLoad(t, fs, "g").RefreshToken, rs.currentRT(); got != want {
+		t.Errorf("stored refresh token %s, want the server's current one, %s", got, want)
 	}
 	if rs.isRevoked() {
-		t.Error("grant revoked: rt-0, rotated out by this process itself, was sent again")
-	}
-	if got := mustLoad(t, fs, "g"); got.RefreshToken != "rt-2" {
-		t.Errorf("stored refresh token %s, want rt-2", got.RefreshToken)
+		t.Error("the grant was revoked")
 	}
 }

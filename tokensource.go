@@ -1,10 +1,12 @@
 package oauth2refresh
 
+// tokensource.go owns when to ask: the cached token, the one flight (obtain, persist,
+// install), the backoff, and the bound on refreshes forced by 401s. See clock.go and store.go.
+
 import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -19,290 +21,236 @@ import (
 // ExpiryMargin says otherwise. It matches golang.org/x/oauth2's expiry delta.
 const DefaultExpiryMargin = 10 * time.Second
 
-// DefaultEarlyRefresh is the EarlyRefresh window used unless EarlyRefresh says otherwise:
-// with the default margin, a one-hour token is refreshed in the background 70 s before it
-// expires; short-lived tokens are refreshed after half their servable life (see EarlyRefresh).
+// DefaultEarlyRefresh is the EarlyRefresh window unless EarlyRefresh says otherwise: a one-hour
+// token is refreshed in the background 70 s before it expires.
 const DefaultEarlyRefresh = time.Minute
 
-// Backoff after failed refreshes: after n consecutive failures, no new attempt is made for a
-// random duration between half and all of min(minBackoff·2^(n-1), limit). limit is
-// maxRefusedBackoff when the token endpoint refused the grant or the client for good (see
-// refused), maxBackoff otherwise: a dead grant is then asked about every few minutes per
-// process rather than every 30 s, while a flaky endpoint or store is retried sooner.
+// Backoff after n consecutive failed flights: between half and all of min(minBackoff·2^(n-1),
+// limit), limit being maxRefusedBackoff when the server refused the grant (see refused).
 const (
 	minBackoff        = time.Second
 	maxBackoff        = 30 * time.Second
 	maxRefusedBackoff = 5 * time.Minute
 )
 
-// Option configures a TokenSource.
+// Invalidate's bound on refreshes forced by rejected tokens (see Invalidate).
+const (
+	rejectWindow = 15 * time.Second
+	rejectReset  = 2 * maxRefusedBackoff
+)
+
+// Option configures a TokenSource. Options apply in any order.
 type Option func(*config)
 
 // config is what the Options set. It is written only while Endpoint.TokenSource builds the
 // TokenSource, and read without a lock afterwards.
 type config struct {
-	// endpoint is the Endpoint the TokenSource was made from.
-	endpoint *Endpoint
-
-	// refresh performs every refresh of the TokenSource, one at a time: it is never called
-	// again before the previous call has returned. cur is the token the source holds (the
-	// newest one, whose refresh token must be sent next), or nil when it holds none. The
-	// token returned replaces cur; if its RefreshToken is empty, cur's is kept.
-	//
-	// The default is e.Refresh(ctx, cur.RefreshToken), with Expiry set from ExpiresIn by the
-	// config's clock, or ErrNoRefreshToken when cur is nil or has no refresh token. ctx is
-	// the TokenSource's (values only, never canceled). It is set before any Option runs, so an Option may replace it
-	// or wrap it (read c.refresh, then set c.refresh to a function calling the old one): this
-	// is the seam for shared stores, which lock, re-read a token another process may have
-	// refreshed, call the old function only when needed, and save.
-	refresh func(ctx context.Context, cur *oauth2.Token) (*oauth2.Token, error)
-
-	// onRefresh is OnRefresh's hook, or nil.
-	onRefresh func(ctx context.Context, t *oauth2.Token) error
-
-	early  time.Duration // EarlyRefresh window; 0 disables early refresh
-	margin time.Duration // ExpiryMargin
-	now    func() time.Time
-	// customClock says WithClock replaced now: the hot path then reads now too, instead
-	// of the monotonic clock.
-	customClock bool
+	onRefresh func(ctx context.Context, t *oauth2.Token) error // OnRefresh's hook, or nil
+	store     Store                                            // WithStore's, or nil
+	key       string                                           // WithStore's
+	early     time.Duration                                    // EarlyRefresh window; 0 disables it
+	margin    time.Duration                                    // ExpiryMargin
+	now       func() time.Time
+	custom    bool // WithClock replaced now
 }
 
-// OnRefresh registers fn to be called after every successful refresh with the new token,
-// before that token is handed to any caller: the place to persist rotated refresh tokens.
+// OnRefresh registers fn to be called with every new token (refreshed, or picked up from the
+// Store of WithStore) before it is handed to any caller: the place to persist rotated refresh
+// tokens. Calls are made one at a time, in the order the tokens were obtained, with the values
+// of the context given to TokenSource but not its cancellation.
 //
-// Calls are made one at a time, in the order the server issued the tokens. ctx carries the
-// values of the context given to TokenSource, without its cancellation. If fn returns an
-// error, the Token or TokenContext call waiting for that refresh returns an error wrapping it,
-// the new token stays in memory without being handed out, and the next call that needs a
-// token calls fn again with the same token instead of refreshing again: a rotated refresh
-// token is never lost and never silently left unsaved. Should that token expire while fn keeps
-// failing, its refresh token (the newest) is used for the next refresh.
-//
-// fn runs inside the refresh that callers are waiting for: it must not call the TokenSource
-// it is registered on (Token, TokenContext), which would wait for fn itself.
+// If fn fails, it is called again at once with the same token. If that fails too (or fn
+// panics), the callers waiting get an error wrapping fn's (or "oauth2refresh: OnRefresh
+// panicked: ..."), the token is kept in memory but not handed out, and the source backs off
+// as after a failed refresh (see TokenContext); the next attempt calls fn again with the same
+// token instead of refreshing. A rotated refresh token is thus never lost nor silently left
+// unsaved. Should that token stop being servable meanwhile, its refresh token is used for the
+// next refresh. fn must not call the TokenSource it is registered on: it would wait for itself.
 func OnRefresh(fn func(ctx context.Context, t *oauth2.Token) error) Option {
 	return func(c *config) { c.onRefresh = fn }
 }
 
-// EarlyRefresh sets how long before a token stops being served (its Expiry minus the
-// ExpiryMargin) a call starts one refresh in the background. Callers keep getting the
-// still-valid token while it runs, still without a lock; only callers that hold no valid token
-// wait. A failed background refresh is retried, with backoff (see TokenContext), by the first
-// call after the backoff ends, until the token stops being served; from then on callers get the
-// error. During the backoff, too, calls get the still-valid token without a lock.
-//
-// The default is DefaultEarlyRefresh (one minute). To avoid refreshing all the time, the
-// window never starts before half of the token's servable lifetime (counted from when the
-// TokenSource received it) has passed: a 60 s token with the default 10 s margin is served
-// for 50 s and refreshed in the background from 25 s on. d <= 0 disables early refresh: the
-// first call after the token stops being served refreshes, and waits.
+// EarlyRefresh sets how long before a token stops being served (see ExpiryMargin) one call
+// starts a refresh in the background, while callers keep getting the still-valid token
+// without a lock. A failed background refresh is retried after the backoff (see TokenContext)
+// until the token stops being served; callers then get the error. The default is
+// DefaultEarlyRefresh. The window never opens before half of the token's servable life,
+// counted from when the server issued it (Expiry minus ExpiresIn), has passed: a 60 s token
+// is served for 50 s and refreshed in the background from 25 s on. A token whose ExpiresIn is
+// unknown has its window open d before it stops being served (at once if that has passed).
+// d <= 0 disables early refresh: the first call after the token stops being served refreshes.
 func EarlyRefresh(d time.Duration) Option {
 	return func(c *config) { c.early = max(d, 0) }
 }
 
-// ExpiryMargin sets how long before its Expiry a token stops being handed out, so that it
-// does not expire on its way to the resource server. The default is DefaultExpiryMargin (10 s,
-// as in golang.org/x/oauth2). A token whose remaining lifetime on arrival is shorter than
-// twice the margin is served for the first half of it rather than not at all. The EarlyRefresh
-// window is counted back from Expiry minus the margin.
+// ExpiryMargin sets how long before its Expiry a token stops being handed out, so that it does
+// not expire on its way (default DefaultExpiryMargin). No token is handed out with less than
+// the margin left, but for one exception that keeps short-lived tokens from being refreshed on
+// every call: a token the server issued with a lifetime (ExpiresIn) shorter than twice the
+// margin is served for the first half of it. WithStore uses the same rule for stored tokens.
 func ExpiryMargin(d time.Duration) Option {
 	return func(c *config) { c.margin = max(d, 0) }
 }
 
 // WithClock replaces time.Now for every expiry, early refresh and backoff decision of the
-// TokenSource, and for the Expiry of the tokens its Endpoint returns; for tests.
+// TokenSource, and for the Expiry of the tokens it refreshes; for tests.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) {
 		if now != nil {
-			c.now, c.customClock = now, true
+			c.now, c.custom = now, true
 		}
 	}
 }
 
+// hard returns when t, which has an Expiry, stops being servable: Expiry minus the margin, or
+// minus half the issued lifetime if that is shorter.
+func (c *config) hard(t *oauth2.Token) time.Time {
+	m := c.margin
+	if life := time.Duration(t.ExpiresIn) * time.Second; life > 0 && life/2 < m {
+		m = life / 2
+	}
+	return t.Expiry.Add(-m)
+}
+
+// servable reports whether t may be handed out at now: the one rule of the TokenSource and
+// WithStore.
+func (c *config) servable(t *oauth2.Token, now time.Time) bool {
+	return t != nil && t.AccessToken != "" && (t.Expiry.IsZero() || now.Before(c.hard(t)))
+}
+
 // TokenSource hands out access tokens from an Endpoint: a cached token while it is valid,
-// without I/O, locks or allocations (the cost of a call is one read of the monotonic clock and
-// two atomic loads), and otherwise the result of one refresh shared by every caller. It
-// implements oauth2.TokenSource and may be used by any number of goroutines. It holds no
-// goroutine or timer while idle: an abandoned TokenSource is garbage-collected.
+// without I/O, locks or allocations (one read of the monotonic clock and two atomic loads),
+// and otherwise the result of one flight shared by every caller. It implements
+// oauth2.TokenSource for any number of goroutines, and holds no goroutine or timer while idle.
 //
-// The life of a token with an Expiry, from when the TokenSource receives it:
-//
-//	received ......... soft ............... hard ........ Expiry
+//	issued ........... soft ............... hard ........ Expiry
 //	   served, no I/O  |  served; one call  |  callers wait for a refresh
 //	                   |  starts a refresh  |
-//	                   |  in the background |
 //
-// hard is Expiry minus the ExpiryMargin (10 s by default), or half-way from receipt to
-// Expiry if that is later; soft is hard minus the EarlyRefresh window (1 min by default), or
-// half-way from receipt to hard if that is later. A token without Expiry is served until
-// Invalidate is called.
+// hard is Expiry minus the ExpiryMargin, or minus half the issued lifetime if that is
+// shorter; soft is hard minus the EarlyRefresh window, or half-way from issue to hard if that
+// is later. A token without Expiry is served until Invalidate is called.
 //
-// No call takes a lock while a valid token is held, except one call a second, which checks
-// the deadlines against the wall clock, and, between soft and hard, the call that starts the
-// background refresh (the first after soft, then the first after each backoff).
+// A flight obtains a token (a refresh, or with WithStore one another process saved), persists
+// it (the save to the Store, then OnRefresh) and installs it. A token whose persist failed is
+// kept, not handed out, and persisted again by the next flight. A panic in OnRefresh or a
+// Store is recovered by the flight, even on a goroutine of the library's: every caller waiting
+// gets an error that says so, and a token already obtained is kept for its persist.
 //
 // Tokens it returns are shared between callers and must not be modified.
 type TokenSource struct {
-	cfg  config          // read-only after construction
-	ctx  context.Context // values for refreshes: context.WithoutCancel of the ctx given to TokenSource
-	base time.Time       // read-only; the origin of elapsed
+	e   *Endpoint
+	cfg config          // read-only after construction
+	ctx context.Context // values for flights: context.WithoutCancel of the ctx given to TokenSource
+	clk clock
 
-	// state is the token being served, its precomputed deadlines, and until when the hot path
-	// returns it on its own. It is replaced (never modified) under mu, and read without a lock
-	// on the hot path.
+	// state is replaced (never modified) under mu, and read without a lock.
 	state atomic.Pointer[state]
-	// wallCheck is the elapsed time at which the hot path next leaves the token to the slow
-	// path, which compares its deadlines with the wall clock. Stored under mu, read without.
-	wallCheck atomic.Int64
 
-	mu sync.Mutex // guards the fields below and the replacement of state
-	// flight is the refresh in progress, or nil.
-	flight *flight
-	// pending is a refreshed token whose OnRefresh call failed: it is the newest token, not
-	// yet handed out. The next flight calls the hook with it again instead of refreshing.
-	pending *oauth2.Token
-	// failures counts consecutive failed flights; retryAt is when the backoff after the last
-	// one ends and lastErr its error. hookFailed says the last flight failed in OnRefresh:
-	// callers that need a token then retry the hook at once, without waiting for retryAt.
-	failures   int
-	retryAt    time.Time
-	lastErr    error
-	hookFailed bool
+	mu     sync.Mutex // guards the fields below and the replacement of state
+	flight *flight    // the flight in progress, or nil
+	// pending is the newest token, whose persist failed: the next flight persists it.
+	pending  *pending
+	failures int       // consecutive failed flights
+	retryAt  time.Time // when the backoff after the last one ends
+	lastErr  error     // its error
+	// forceNext says Invalidate dropped the token while no flight ran: the next flight is
+	// forced by a rejection, and forced is the access token it installed ("" if it was not).
+	// rejects counts consecutive forced tokens rejected in turn, the last at lastReject.
+	forceNext  bool
+	forced     string
+	rejects    int
+	lastReject time.Time
 
-	// testHookSlow, when set by a test before the first call, is called at every entry to
-	// the slow path, before it takes mu.
-	testHookSlow func()
+	testHookSlow func() // set by tests before the first call; called at each entry to slow
 }
 
 // state is immutable once stored in TokenSource.state.
 type state struct {
 	tok *oauth2.Token // the current token; nil if none. It may hold only a refresh token.
-	// soft: until then tok is served without further ado. From soft to hard tok is still
-	// served, and a background refresh is started. From hard on, callers wait for a refresh.
-	// Both are wall-clock times without a monotonic reading; zero when tok cannot be served,
-	// forever when it has no expiry.
+	// soft, hard: see TokenSource. Wall-clock times without a monotonic reading; zero when
+	// tok cannot be served, forever when it has no expiry.
 	soft, hard time.Time
-	// quiet is when the hot path stops returning tok without the lock and leaves calls to
-	// the slow path, which may start a refresh: soft, or, between soft and hard, the end of
-	// the backoff after a failed background refresh, or hard while one is running. It is
-	// never before soft nor after hard. Wall clock, without a monotonic reading.
-	quiet time.Time
-	// quietAt is quiet as a TokenSource.elapsed value, for the hot path: math.MinInt64 when
-	// tok cannot be served, math.MaxInt64 when it has no expiry.
+	// quiet is when the hot path leaves calls to the slow path, which may start a refresh:
+	// soft, or later (up to hard) while a background refresh runs or backs off. quietAt is
+	// quiet as an elapsed value: already when tok cannot be served, never without expiry.
+	quiet   time.Time
 	quietAt int64
 }
 
-// The hot path reads the monotonic clock only (time.Since costs half of time.Now), against
-// deadlines converted to it. The monotonic clock stops while a machine sleeps, though, and
-// the wall clock may be stepped, so at least every wallCheckInterval of monotonic time a call
-// takes the slow path, which decides with the wall clock, as golang.org/x/oauth2 does, and
-// converts the deadlines again when the two clocks have drifted apart by more than
-// maxClockDrift. After a sleep, an expired token is thus served for at most a second.
-const (
-	wallCheckInterval = time.Second
-	maxClockDrift     = 10 * time.Millisecond
-)
-
-// elapsed returns the time since s.base: monotonic, unless WithClock replaced the clock.
-func (s *TokenSource) elapsed() int64 {
-	if s.cfg.customClock {
-		return int64(s.cfg.now().Sub(s.base))
-	}
-	return int64(time.Since(s.base))
-}
-
-// clocks reads the wall clock and the elapsed time together: from one reading with WithClock,
-// else from two consecutive ones. Callers read them after taking s.mu, so that a wait for the
-// lock does not look like drift between the two clocks.
-func (s *TokenSource) clocks() (now time.Time, e int64) {
-	now = s.cfg.now()
-	if s.cfg.customClock {
-		return now, int64(now.Sub(s.base))
-	}
-	return now, int64(time.Since(s.base))
-}
-
-// flight is one refresh and OnRefresh call in progress. tok and err are written by the
-// goroutine running it before done is closed, and read only after done is closed.
+// flight is one flight in progress, which owns cur (the token held when it started) and p
+// (the pending token it took over). tok and err are written by the goroutine running it
+// before done is closed, and read only after done is closed.
 type flight struct {
-	done chan struct{}
+	done   chan struct{}
+	cur    *oauth2.Token
+	p      *pending
+	forced bool // started after Invalidate dropped the token
+	tok    *oauth2.Token
+	err    error
+}
+
+// pending is a token obtained by a flight and not yet persisted. It is owned by one flight at
+// a time: the one running, or, between flights, TokenSource.pending.
+type pending struct {
 	tok  *oauth2.Token
-	err  error
+	from string // the refresh token tok replaced (spent), "" for a token picked up from the store
+	// save says tok must still be saved to the store; lease is the store's lease it was
+	// obtained under, held until tok is saved (nil once lost), and end when it lapses.
+	save  bool
+	lease Lease
+	end   time.Time
 }
 
 // forever is the deadline of a token without expiry.
 var forever = time.Unix(1<<62, 0)
 
 // TokenSource returns a TokenSource that starts with t and refreshes it through e. t may be
-// nil, or hold only a refresh token, or an access token without Expiry (which is then served
-// until Invalidate is called).
-//
-// ctx supplies values to every refresh, such as the *http.Client under oauth2.HTTPClient, but
-// its cancellation and deadline are ignored: refreshes outlive the call that starts them.
-// Callers bound their own waiting with TokenContext. A nil ctx means context.Background().
+// nil, or hold only a refresh token, or an access token without Expiry (served until
+// Invalidate). ctx supplies values to every refresh, such as the *http.Client under
+// oauth2.HTTPClient; its cancellation and deadline are ignored. A nil ctx means Background.
 func (e *Endpoint) TokenSource(ctx context.Context, t *oauth2.Token, opts ...Option) *TokenSource {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	s := &TokenSource{
-		cfg: config{
-			endpoint: e,
-			early:    DefaultEarlyRefresh,
-			margin:   DefaultExpiryMargin,
-			now:      time.Now,
-		},
+		e:   e,
+		cfg: config{early: DefaultEarlyRefresh, margin: DefaultExpiryMargin, now: time.Now},
 		ctx: context.WithoutCancel(ctx),
-	}
-	s.cfg.refresh = func(ctx context.Context, cur *oauth2.Token) (*oauth2.Token, error) {
-		if cur == nil || cur.RefreshToken == "" {
-			return nil, ErrNoRefreshToken
-		}
-		t, err := e.Refresh(ctx, cur.RefreshToken)
-		if err == nil && t.ExpiresIn > 0 {
-			// Stamp the expiry with the TokenSource's clock, which WithClock may have replaced.
-			t.Expiry = s.cfg.now().Add(time.Duration(t.ExpiresIn) * time.Second)
-		}
-		return t, err
 	}
 	for _, o := range opts {
 		o(&s.cfg)
 	}
-	s.base = time.Now()
-	if s.cfg.customClock {
-		s.base = s.cfg.now()
-	}
-	now, el := s.clocks()
+	s.clk.init(s.cfg.now, s.cfg.custom)
+	now, el := s.clk.read()
 	s.state.Store(s.newState(t, now, el))
-	s.wallCheck.Store(el + int64(wallCheckInterval))
 	return s
 }
 
-// newState computes the deadlines of tok, received at now (elapsed value e).
+// newState computes the deadlines of tok at wall-clock time now (elapsed value e).
 func (s *TokenSource) newState(tok *oauth2.Token, now time.Time, e int64) *state {
-	st := &state{tok: tok, quietAt: math.MinInt64}
+	st := &state{tok: tok, quietAt: already}
 	switch {
 	case tok == nil || tok.AccessToken == "":
 		// Nothing to serve: soft, hard and quiet stay zero.
 	case tok.Expiry.IsZero():
-		st.soft, st.hard, st.quiet, st.quietAt = forever, forever, forever, math.MaxInt64
+		st.soft, st.hard, st.quiet, st.quietAt = forever, forever, forever, never
 	default:
-		st.hard = tok.Expiry.Add(-s.cfg.margin)
-		if half := now.Add(tok.Expiry.Sub(now) / 2); st.hard.Before(half) {
-			st.hard = half
-		}
+		// Compare with the wall clock, as x/oauth2 does: the monotonic clock stops while
+		// a laptop sleeps, and a token must not outlive its expiry by that long.
+		st.hard = s.cfg.hard(tok).Round(0)
 		st.soft = st.hard
 		if s.cfg.early > 0 {
 			st.soft = st.hard.Add(-s.cfg.early)
-			if half := now.Add(st.hard.Sub(now) / 2); st.soft.Before(half) {
-				st.soft = half
+			if tok.ExpiresIn > 0 {
+				issued := tok.Expiry.Add(-time.Duration(tok.ExpiresIn) * time.Second)
+				if half := issued.Add(st.hard.Sub(issued) / 2).Round(0); st.soft.Before(half) {
+					st.soft = half
+				}
 			}
 		}
-		// Compare with the wall clock, as x/oauth2 does: the monotonic clock stops while
-		// a laptop sleeps, and a token must not outlive its expiry by that long.
-		st.soft, st.hard = st.soft.Round(0), st.hard.Round(0)
 		st.quiet = st.soft
-		st.quietAt = toElapsedAt(st.quiet, now, e)
+		st.quietAt = at(st.quiet, now, e)
 	}
 	return st
 }
@@ -311,7 +259,7 @@ func (s *TokenSource) newState(tok *oauth2.Token, now time.Time, e int64) *state
 // wall-clock time now (elapsed value e); st itself when nothing changes or tok cannot be served
 // or has no expiry.
 func withQuiet(st *state, q, now time.Time, e int64) *state {
-	if st.quietAt == math.MinInt64 || st.quietAt == math.MaxInt64 {
+	if st.quietAt == already || st.quietAt == never {
 		return st
 	}
 	if q.Before(st.soft) {
@@ -324,22 +272,7 @@ func withQuiet(st *state, q, now time.Time, e int64) *state {
 	if q.Equal(st.quiet) {
 		return st
 	}
-	return &state{tok: st.tok, soft: st.soft, hard: st.hard, quiet: q, quietAt: toElapsedAt(q, now, e)}
-}
-
-// toElapsed converts the wall-clock time t to an elapsed value, now being the wall-clock time.
-func (s *TokenSource) toElapsed(t, now time.Time) int64 {
-	return toElapsedAt(t, now, s.elapsed())
-}
-
-// toElapsedAt converts the wall-clock time t to an elapsed value, e being the elapsed value
-// at wall-clock time now.
-func toElapsedAt(t, now time.Time, e int64) int64 {
-	d := int64(t.Sub(now.Round(0)))
-	if d > 0 && e > math.MaxInt64-d {
-		return math.MaxInt64
-	}
-	return e + d
+	return &state{tok: st.tok, soft: st.soft, hard: st.hard, quiet: q, quietAt: at(q, now, e)}
 }
 
 // Token returns a valid token, refreshing it if needed. It implements oauth2.TokenSource.
@@ -348,23 +281,19 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 }
 
 // TokenContext returns a valid token, refreshing it if needed. A valid token is returned
-// without I/O or allocation, and without a lock but for one call a second, which checks the
-// deadlines against the wall clock, and the call that starts a background refresh (see
-// EarlyRefresh). Otherwise the caller waits for the one refresh in flight, shared by all
-// callers, or until ctx is done: it then returns an error wrapping ctx.Err(), while the
-// refresh goes on and its result is kept for later calls. A caller whose ctx can never be done
-// (Token, context.Background()) performs the refresh itself, on its goroutine.
+// without I/O, allocation or lock, but for one call a second (the wall-clock check) and the
+// call that starts a background refresh. Otherwise the caller waits for the one flight, or
+// until ctx is done (an error wrapping ctx.Err(); the flight goes on and its result is kept).
+// A caller whose ctx can never be done (Token) runs the flight itself, on its goroutine.
 //
-// After a failed refresh, no new attempt is made during a backoff that grows with each
-// consecutive failure: calls that hold no valid token get the same error without I/O. The
-// backoff lasts between half and all of 1 s, 2 s, 4 s, ... up to 30 s, or up to 5 min when
-// the token endpoint refused the grant or the client (a *RequestError that is not Temporary:
-// invalid_grant, invalid_client, ...), or as long as a Retry-After header of the token
-// endpoint asks, up to 5 min. A successful refresh, Invalidate(nil) and a new TokenSource end
-// it (see Invalidate).
+// After a failed flight (a refresh, a Store or an OnRefresh that failed), no new attempt is
+// made during a backoff: calls that hold no valid token get the same error without I/O. It
+// lasts between half and all of 1 s, 2 s, 4 s, ... up to 30 s, or up to 5 min when the token
+// endpoint refused the grant or the client (a *RequestError that is not Temporary), or as
+// long as its Retry-After header asks, up to 5 min. A successful flight or Retry ends it.
 func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	st := s.state.Load()
-	if e := s.elapsed(); e < st.quietAt && e < s.wallCheck.Load() {
+	if s.clk.before(st.quietAt) {
 		return st.tok, nil
 	}
 	return s.slow(ctx)
@@ -375,16 +304,12 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 		s.testHookSlow()
 	}
 	s.mu.Lock()
-	now, e := s.clocks()
+	now, e := s.clk.read()
 	st := s.state.Load()
-	if st.quietAt != math.MinInt64 && st.quietAt != math.MaxInt64 {
-		if d := toElapsedAt(st.quiet, now, e) - st.quietAt; d > int64(maxClockDrift) || d < -int64(maxClockDrift) {
-			// The clocks drifted apart (a sleep, a step of the wall clock): convert again.
-			st = &state{tok: st.tok, soft: st.soft, hard: st.hard, quiet: st.quiet, quietAt: st.quietAt + d}
-			s.state.Store(st)
-		}
+	if q := redo(st.quiet, st.quietAt, now, e); q != st.quietAt {
+		st = &state{tok: st.tok, soft: st.soft, hard: st.hard, quiet: st.quiet, quietAt: q}
+		s.state.Store(st)
 	}
-	s.wallCheck.Store(e + int64(wallCheckInterval))
 	if now.Before(st.soft) {
 		s.mu.Unlock()
 		return st.tok, nil
@@ -392,7 +317,7 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	if now.Before(st.hard) {
 		// Still servable: maybe start a background refresh, and return tok either way.
 		if s.flight == nil && !now.Before(s.retryAt) {
-			s.start(now, e)
+			go s.run(s.newFlight(now, e))
 		}
 		s.mu.Unlock()
 		return st.tok, nil
@@ -402,19 +327,19 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	}
 	f := s.flight
 	if f == nil {
-		if !s.hookFailed && now.Before(s.retryAt) {
+		if now.Before(s.retryAt) {
 			err := s.lastErr
 			s.mu.Unlock()
 			return nil, err
 		}
+		f = s.newFlight(now, e)
 		if ctx.Done() == nil {
 			// This caller cannot give up waiting: run the flight on its goroutine.
-			f, cur, pending := s.newFlight(now, e)
 			s.mu.Unlock()
-			s.run(f, cur, pending)
+			s.run(f)
 			return f.tok, f.err
 		}
-		f = s.start(now, e)
+		go s.run(f)
 	}
 	s.mu.Unlock()
 	select {
@@ -425,87 +350,126 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	}
 }
 
-// start starts a flight on a new goroutine, at wall-clock time now (elapsed value e). s.mu
-// must be held.
-func (s *TokenSource) start(now time.Time, e int64) *flight {
-	f, cur, pending := s.newFlight(now, e)
-	go s.run(f, cur, pending)
-	return f
-}
-
-// newFlight records a new flight, started at wall-clock time now (elapsed value e), and
-// returns it with the arguments for run. s.mu must be held.
-func (s *TokenSource) newFlight(now time.Time, e int64) (f *flight, cur, pending *oauth2.Token) {
-	f = &flight{done: make(chan struct{})}
-	s.flight = f
-	pending = s.pending
-	cur = pending
+// newFlight records a new flight, started at wall-clock time now (elapsed value e). s.mu must
+// be held.
+func (s *TokenSource) newFlight(now time.Time, e int64) *flight {
 	st := s.state.Load()
-	if cur == nil {
-		cur = st.tok
-	}
+	f := &flight{done: make(chan struct{}), cur: st.tok, p: s.pending, forced: s.forceNext}
+	s.flight, s.pending, s.forceNext = f, nil, false
 	if now.Before(st.hard) {
 		// A background refresh: until it ends, or until hard, calls have nothing to start
 		// and get st.tok without the lock.
 		s.state.Store(withQuiet(st, st.hard, now, e))
 	}
-	return f, cur, pending
+	return f
 }
 
-// run performs flight f: a refresh from cur, unless pending holds a token still waiting for
-// its OnRefresh call, then the OnRefresh call, then the installation of the new token.
-func (s *TokenSource) run(f *flight, cur, pending *oauth2.Token) {
-	tok := pending
-	finished := false
+// run performs flight f: it obtains a token newer than f.cur, unless f.p holds one whose
+// persist failed, persists it and installs it.
+func (s *TokenSource) run(f *flight) {
+	obtaining := "refresh"
+	if s.cfg.store != nil {
+		obtaining = "Store"
+	}
+	cur, p, what := f.cur, f.p, obtaining
 	defer func() {
-		if !finished {
-			// The refresh function or the hook panicked: let the waiters and later calls go
-			// on before the panic goes up, and keep a refreshed token for its hook.
-			s.finish(f, tok, errors.New("oauth2refresh: refresh panicked"), tok != nil)
+		if r := recover(); r != nil {
+			s.finish(f, p, nil, s.redact(fmt.Errorf("oauth2refresh: %s panicked: %v", what, r), p, cur))
 		}
 	}()
-	if tok != nil && !tok.Expiry.IsZero() && !s.cfg.now().Before(tok.Expiry.Add(-s.cfg.margin)) {
-		tok = nil // expired while its hook kept failing: refresh from its refresh token
-	}
 	var err error
-	if tok == nil {
-		tok, err = s.cfg.refresh(s.ctx, cur)
-		if err == nil && tok == nil {
-			err = errors.New("oauth2refresh: refresh returned no token")
+	var done *oauth2.Token // the last token persisted
+	for round := 0; round < 2 && err == nil; round++ {
+		fresh := p == nil
+		if p == nil {
+			if p, err = s.obtain(cur); err != nil {
+				break
+			}
 		}
-		if err == nil && tok.RefreshToken == "" && cur != nil && cur.RefreshToken != "" {
-			t := *tok
-			t.RefreshToken = cur.RefreshToken
-			tok = &t
+		// A new token's save or OnRefresh that fails is retried once at once; then by the
+		// next flight after the backoff.
+		if p.save {
+			if err = s.save(p); err != nil && fresh {
+				err = s.save(p)
+			}
 		}
-	}
-	hookFailed := false
-	if err == nil && s.cfg.onRefresh != nil {
-		if herr := s.cfg.onRefresh(s.ctx, tok); herr != nil {
-			err = fmt.Errorf("oauth2refresh: OnRefresh: %w", herr)
-			hookFailed = true
+		if err == nil && s.cfg.onRefresh != nil {
+			what = "OnRefresh"
+			if err = s.cfg.onRefresh(s.ctx, p.tok); err != nil && fresh {
+				err = s.cfg.onRefresh(s.ctx, p.tok)
+			}
+			if err != nil {
+				err = fmt.Errorf("oauth2refresh: OnRefresh: %w", err)
+			}
+			what = obtaining
 		}
+		if err != nil {
+			break
+		}
+		if done = p.tok; s.cfg.servable(done, s.cfg.now()) {
+			break
+		}
+		// Persisted, but no longer servable (it expired while its persist kept failing, or
+		// it is a stale stored token): obtain a newer one from it.
+		cur, p = p.tok, nil
 	}
-	finished = true
-	if err != nil && !hookFailed {
-		tok = nil
-	}
-	s.finish(f, tok, err, hookFailed)
+	s.finish(f, p, done, s.redact(err, p, cur))
 }
 
-// finish ends flight f with its result. tok is the new token, or with hookFailed the token
-// whose OnRefresh call failed.
-func (s *TokenSource) finish(f *flight, tok *oauth2.Token, err error, hookFailed bool) {
-	s.mu.Lock()
-	now, e := s.clocks()
-	s.hookFailed = hookFailed
+// obtain returns a token newer than cur: from the store, or refreshed from cur.
+func (s *TokenSource) obtain(cur *oauth2.Token) (*pending, error) {
+	if s.cfg.store != nil {
+		return s.obtainShared(cur)
+	}
+	if cur == nil || cur.RefreshToken == "" {
+		return nil, ErrNoRefreshToken
+	}
+	t, err := s.refresh(s.ctx, cur.RefreshToken)
 	if err != nil {
-		if hookFailed {
-			s.pending = tok
-		}
+		return nil, err
+	}
+	return &pending{tok: t, from: cur.RefreshToken}, nil
+}
+
+// refresh sends one refresh_token grant, stamping Expiry with the TokenSource's clock. The token
+// returned keeps rt when the server sent no refresh token.
+func (s *TokenSource) refresh(ctx context.Context, rt string) (*oauth2.Token, error) {
+	t, err := s.e.refresh(ctx, rt, s.cfg.now)
+	if err == nil && t.RefreshToken == "" {
+		t.RefreshToken = rt
+	}
+	return t, err
+}
+
+// redact cuts the new tokens and the refresh token sent out of err, an error of a flight,
+// which may quote them (a hook's "Duplicate entry 'RT-...'").
+func (s *TokenSource) redact(err error, p *pending, cur *oauth2.Token) error {
+	if err == nil {
+		return nil
+	}
+	var secrets []string
+	if p != nil {
+		secrets = append(secrets, p.from, p.tok.AccessToken, p.tok.RefreshToken)
+	}
+	if cur != nil {
+		secrets = append(secrets, cur.RefreshToken)
+	}
+	return redactError(err, secrets...)
+}
+
+// finish ends flight f: without err, it installs done, the token persisted; with err, it keeps
+// p as the pending token (if any), and installs done if set, whose refresh token is the newest.
+func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err error) {
+	s.mu.Lock()
+	now, e := s.clk.read()
+	if err != nil && done != nil {
+		s.state.Store(s.newState(done, now, e))
+	}
+	if err != nil {
+		s.pending = p
 		s.failures++
 		limit := maxBackoff
-		if !hookFailed && refused(err) {
+		if refused(err) {
 			limit = maxRefusedBackoff
 		}
 		d := backoff(s.failures, limit)
@@ -521,12 +485,12 @@ func (s *TokenSource) finish(f *flight, tok *oauth2.Token, err error, hookFailed
 			s.state.Store(withQuiet(st, s.retryAt, now, e))
 		}
 	} else {
-		s.pending = nil
-		s.failures = 0
-		s.retryAt = time.Time{}
-		s.lastErr = nil
-		s.state.Store(s.newState(tok, now, e))
-		f.tok = tok
+		s.failures, s.retryAt, s.lastErr, s.forced = 0, time.Time{}, nil, ""
+		if f.forced {
+			s.forced = done.AccessToken
+		}
+		s.state.Store(s.newState(done, now, e))
+		f.tok = done
 	}
 	s.flight = nil
 	s.mu.Unlock()
@@ -539,24 +503,16 @@ const maxRetryAfter = 5 * time.Minute
 // retryAfter returns how long the Retry-After header of the token endpoint's answer in err
 // asks to wait (RFC 9110 §10.2.3), or 0.
 func retryAfter(err error, now time.Time) time.Duration {
-	var h http.Header
 	var re *RequestError
 	var ue *UnexpectedResponseError
-	switch {
-	case errors.As(err, &re):
-		h = re.Header
-	case errors.As(err, &ue):
-		h = ue.Header
-	}
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
+	var v string
+	if errors.As(err, &re) {
+		v = re.Header.Get("Retry-After")
+	} else if errors.As(err, &ue) {
+		v = ue.Header.Get("Retry-After")
 	}
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		return time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second
+		return time.Duration(min(max(n, 0), int64(maxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return t.Sub(now)
@@ -575,35 +531,55 @@ func backoff(n int, limit time.Duration) time.Duration {
 
 // refused reports whether err says that the token endpoint refused the grant or the client
 // for good: an RFC 6749 §5.2 error that is not Temporary (invalid_grant, invalid_client, ...).
-// Only the authorization server is trusted with that verdict: any other error (a transport
-// failure, a store that is down) backs off no longer than maxBackoff.
 func refused(err error) bool {
 	var re *RequestError
 	return errors.As(err, &re) && !re.Temporary()
 }
 
 // Invalidate tells s that t was rejected by a resource server (an HTTP 401): the next call
-// that needs a token refreshes, unless a newer token has already replaced t. Invalidate(t)
-// does not end the backoff after failed refreshes, so that a resource server answering 401
-// to every request cannot make s hammer the token endpoint.
+// that needs a token refreshes, unless a newer token has already replaced t.
 //
-// Invalidate(nil) makes the next call refresh whatever token is current, and also ends the
-// backoff: that call tries at once. Call it once what made refreshes fail has been fixed, for
-// instance after the user signed in again and the new token was saved to the Store a
-// WithStore source reads. A source holding a refresh token the server refused
-// (ErrInvalidGrant) cannot be given a new one: make a new TokenSource with the new token.
+// A resource server that rejects every token cannot make s hammer the token endpoint. A token
+// handed in or from an ordinary refresh is always dropped at once, so that a revoked token is
+// replaced by the next request; so is, the first time, a token from a refresh that such a
+// rejection forced. After that, one forced token in 15 s is dropped, then one in 30 s, 1 min,
+// and so on up to one in 5 min, and Invalidate ignores the others (t stays the token served):
+// at most 4 refreshes in the first minute, then fewer. The count starts again after 10 min
+// without a forced token dropped. Invalidate does not end the backoff after failed refreshes.
+//
+// Invalidate(nil) drops whatever token is current, without that bound: for the program
+// itself (say, after it saved a new token to the Store a WithStore source reads), not for 401s.
 func (s *TokenSource) Invalidate(t *oauth2.Token) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t == nil {
-		s.retryAt = time.Time{}
-	}
 	st := s.state.Load()
-	if st.tok == nil {
+	if st.tok == nil || st.quietAt == already {
 		return
 	}
-	if t != nil && t.AccessToken != st.tok.AccessToken {
-		return
+	if t != nil {
+		if t.AccessToken != st.tok.AccessToken {
+			return
+		}
+		if now := s.cfg.now(); t.AccessToken == s.forced {
+			if now.Sub(s.lastReject) > rejectReset {
+				s.rejects = 0
+			}
+			if n := s.rejects; n > 0 && now.Before(s.lastReject.Add(min(rejectWindow<<min(n-1, 20), maxRefusedBackoff))) {
+				return
+			}
+			s.rejects++
+			s.lastReject = now
+		}
+		s.forceNext = s.flight == nil
 	}
-	s.state.Store(&state{tok: st.tok, quietAt: math.MinInt64})
+	s.state.Store(&state{tok: st.tok, quietAt: already})
+}
+
+// Retry ends the backoff after failed flights and the bound on rejected tokens: the next call
+// that needs a token tries at once. Call it once the cause has been fixed. A refresh token the
+// server refused (ErrInvalidGrant) stays refused: make a new TokenSource with a new token.
+func (s *TokenSource) Retry() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retryAt, s.rejects = time.Time{}, 0
 }

@@ -1,13 +1,13 @@
-package oauth2refresh
+package oauth2refresh_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,105 +15,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
+
+	"github.com/tokenkit/oauth2refresh"
 )
-
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Now().UnixNano())
-	return c
-}
-
-func (c *fakeClock) now() time.Time { return time.Unix(0, c.ns.Load()) }
-
-func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
-
-// tokenServer is a rotating token endpoint: every successful refresh issues access token
-// "at-N" and refresh token "rt-N", and only the newest refresh token is accepted; a rotated-out
-// one is answered with invalid_grant and counted in reused. It asserts every request it gets.
-type tokenServer struct {
-	t   *testing.T
-	srv *httptest.Server
-
-	requests atomic.Int64 // token requests received
-	reused   atomic.Int64 // requests with a rotated-out refresh token
-
-	// hold, when set, is called at the start of each request (before the answer is
-	// decided): a test blocks the server there.
-	hold func()
-	// fail, when set, decides whether request n (1-based) is answered with a 503.
-	fail func(n int64) bool
-
-	mu        sync.Mutex // guards the fields below
-	issued    int        // tokens issued
-	currentRT string     // the only refresh token accepted
-	expiresIn int
-}
-
-func newTokenServer(t *testing.T, firstRT string, expiresIn int) *tokenServer {
-	ts := &tokenServer{t: t, currentRT: firstRT, expiresIn: expiresIn}
-	ts.srv = httptest.NewServer(http.HandlerFunc(ts.serve))
-	t.Cleanup(ts.srv.Close)
-	return ts
-}
-
-func (ts *tokenServer) endpoint() *Endpoint {
-	return &Endpoint{TokenURL: ts.srv.URL + "/token", ClientID: "client", ClientSecret: "secret"}
-}
-
-func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
-	n := ts.requests.Add(1)
-	if ts.hold != nil {
-		ts.hold()
-	}
-	if r.Method != http.MethodPost || r.URL.Path != "/token" {
-		ts.t.Errorf("token server: got %s %s, want POST /token", r.Method, r.URL.Path)
-	}
-	if id, secret, ok := r.BasicAuth(); !ok || id != "client" || secret != "secret" {
-		ts.t.Errorf("token server: bad client authentication")
-	}
-	if err := r.ParseForm(); err != nil {
-		ts.t.Errorf("token server: %v", err)
-	}
-	if got := r.PostForm.Get("grant_type"); got != "refresh_token" {
-		ts.t.Errorf("token server: grant_type = %q, want refresh_token", got)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if ts.fail != nil && ts.fail(n) {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		w.Write([]byte(`{"error":"temporarily_unavailable"}`))
-		return
-	}
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if rt := r.PostForm.Get("refresh_token"); rt != ts.currentRT {
-		ts.reused.Add(1)
-		w.WriteHeader(http.StatusBadRequest)
-		w.Write([]byte(`{"error":"invalid_grant","error_description":"refresh token reused"}`))
-		return
-	}
-	ts.issued++
-	ts.currentRT = "rt-" + strconv.Itoa(ts.issued)
-	json.NewEncoder(w).Encode(map[string]any{
-		"access_token":  "at-" + strconv.Itoa(ts.issued),
-		"token_type":    "Bearer",
-		"refresh_token": ts.currentRT,
-		"expires_in":    ts.expiresIn,
-		"id_token":      "id-" + strconv.Itoa(ts.issued),
-	})
-}
-
-// waitFlight waits for the refresh in flight, if any, to finish.
-func waitFlight(s *TokenSource) {
-	s.mu.Lock()
-	f := s.flight
-	s.mu.Unlock()
-	if f != nil {
-		<-f.done
-	}
-}
 
 func expiredToken(clock *fakeClock, rt string) *oauth2.Token {
 	return &oauth2.Token{AccessToken: "old", RefreshToken: rt, Expiry: clock.now().Add(-time.Second)}
@@ -123,7 +27,7 @@ func TestTokenSourceCachedTokenNoIO(t *testing.T) {
 	ts := newTokenServer(t, "rt-0", 3600)
 	clock := newFakeClock()
 	tok := &oauth2.Token{AccessToken: "cached", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
-	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now))
+	src := ts.endpoint().TokenSource(context.Background(), tok, oauth2refresh.WithClock(clock.now))
 	for range 100 {
 		got, err := src.Token()
 		if err != nil || got != tok {
@@ -139,7 +43,7 @@ func TestTokenSourceNoExpiryValidUntilInvalidate(t *testing.T) {
 	ts := newTokenServer(t, "rt-0", 0)
 	clock := newFakeClock()
 	tok := &oauth2.Token{AccessToken: "forever", RefreshToken: "rt-0"}
-	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now))
+	src := ts.endpoint().TokenSource(context.Background(), tok, oauth2refresh.WithClock(clock.now))
 	clock.advance(100 * 365 * 24 * time.Hour)
 	if got, err := src.Token(); err != nil || got != tok {
 		t.Fatalf("Token() = %v, %v; want the token without expiry", got, err)
@@ -161,11 +65,12 @@ func TestTokenSourceStartTokens(t *testing.T) {
 		wantErr  error
 		wantReqs int64
 	}{
-		{name: "nil token", tok: nil, wantErr: ErrNoRefreshToken},
-		{name: "expired without refresh token", tok: &oauth2.Token{AccessToken: "a", Expiry: time.Now().Add(-time.Hour)}, wantErr: ErrNoRefreshToken},
+		{name: "nil token", tok: nil, wantErr: oauth2refresh.ErrNoRefreshToken},
+		{name: "expired without refresh token", tok: &oauth2.Token{AccessToken: "a", Expiry: time.Now().Add(-time.Hour)}, wantErr: oauth2refresh.ErrNoRefreshToken},
 		{name: "refresh token only", tok: &oauth2.Token{RefreshToken: "rt-0"}, wantReqs: 1},
 		{name: "expired", tok: &oauth2.Token{AccessToken: "a", RefreshToken: "rt-0", Expiry: time.Now().Add(-time.Hour)}, wantReqs: 1},
-		{name: "within the margin", tok: &oauth2.Token{AccessToken: "a", RefreshToken: "rt-0", Expiry: time.Now().Add(5 * time.Second)}, wantReqs: 0},
+		{name: "within the margin", tok: &oauth2.Token{AccessToken: "a", RefreshToken: "rt-0", Expiry: time.Now().Add(5 * time.Second)}, wantReqs: 1},
+		{name: "outside the margin", tok: &oauth2.Token{AccessToken: "a", RefreshToken: "rt-0", Expiry: time.Now().Add(time.Hour)}, wantReqs: 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,20 +92,81 @@ func TestTokenSourceStartTokens(t *testing.T) {
 	}
 }
 
-func TestTokenSourceWithinMarginServedForHalfItsLife(t *testing.T) {
-	// A token that arrives with 5 s left, less than twice the 10 s margin, is served for
-	// its first half (2.5 s), then refreshed.
-	ts := newTokenServer(t, "rt-0", 3600)
-	clock := newFakeClock()
-	tok := &oauth2.Token{AccessToken: "short", RefreshToken: "rt-0", Expiry: clock.now().Add(5 * time.Second)}
-	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now), EarlyRefresh(0))
-	clock.advance(2 * time.Second)
-	if got, err := src.Token(); err != nil || got != tok {
-		t.Fatalf("Token() at 2s = %v, %v; want the start token", got, err)
+func TestTokenSourceServableRule(t *testing.T) {
+	// No token is handed out with less than the margin left, whenever the source got it;
+	// only a token the server issued with a lifetime (ExpiresIn) shorter than twice the
+	// margin is served for the first half of that lifetime, counted from issue.
+	tests := []struct {
+		name      string
+		left      time.Duration // left on arrival
+		expiresIn int64         // issued lifetime in seconds; 0 unknown
+		margin    time.Duration // 0: the default
+		at        time.Duration // when Token is called, from arrival
+		served    bool
+	}{
+		{name: "5 s left, default margin", left: 5 * time.Second, served: false},
+		{name: "11 s left, default margin", left: 11 * time.Second, served: true},
+		{name: "11 s left, a second later", left: 11 * time.Second, at: 1500 * time.Millisecond, served: false},
+		{name: "4 min left, 5 min margin", left: 4 * time.Minute, margin: 5 * time.Minute, served: false},
+		{name: "6 min left, 5 min margin", left: 6 * time.Minute, margin: 5 * time.Minute, served: true},
+		{name: "issued for 5 s, fresh: half its life", left: 5 * time.Second, expiresIn: 5, at: 2 * time.Second, served: true},
+		{name: "issued for 5 s, past half its life", left: 5 * time.Second, expiresIn: 5, at: 3 * time.Second, served: false},
+		{name: "issued for 15 s, 5 s left: past half its issued life", left: 5 * time.Second, expiresIn: 15, served: false},
+		{name: "issued for 15 s, 8 s left", left: 8 * time.Second, expiresIn: 15, served: true},
 	}
-	clock.advance(time.Second)
-	if got, err := src.Token(); err != nil || got.AccessToken != "at-1" {
-		t.Fatalf("Token() at 3s = %v, %v; want at-1", got, err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTokenServer(t, "rt-0", 3600)
+			clock := newFakeClock()
+			tok := &oauth2.Token{AccessToken: "handed-in", RefreshToken: "rt-0", Expiry: clock.now().Add(tc.left), ExpiresIn: tc.expiresIn}
+			opts := []oauth2refresh.Option{oauth2refresh.WithClock(clock.now), oauth2refresh.EarlyRefresh(0)}
+			if tc.margin > 0 {
+				opts = append(opts, oauth2refresh.ExpiryMargin(tc.margin))
+			}
+			src := ts.endpoint().TokenSource(context.Background(), tok, opts...)
+			clock.advance(tc.at)
+			got, err := src.Token()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if served := got == tok; served != tc.served {
+				t.Errorf("Token() = %s, served the handed-in token: %v, want %v", got.AccessToken, served, tc.served)
+			}
+			if left := got.Expiry.Sub(clock.now()); got != tok && left < time.Hour-time.Second {
+				t.Errorf("Token() = %s with %v left, want a fresh one", got.AccessToken, left)
+			}
+		})
+	}
+}
+
+func TestTokenSourceEarlyRefreshFromIssue(t *testing.T) {
+	// A handed-in token with 15 s left under EarlyRefresh(30s) starts its background refresh
+	// on the first call; "not before half the servable life" counts from issue.
+	tests := []struct {
+		name      string
+		left      time.Duration
+		expiresIn int64
+		wantBg    bool
+	}{
+		{name: "unknown issue, 15 s left", left: 15 * time.Second, wantBg: true},
+		{name: "issued 3600 s ago, 15 s left", left: 15 * time.Second, expiresIn: 3600, wantBg: true},
+		{name: "issued for 60 s, 45 s left: before half its servable life", left: 45 * time.Second, expiresIn: 60, wantBg: false},
+		{name: "issued for 60 s, 30 s left: past half", left: 30 * time.Second, expiresIn: 60, wantBg: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTokenServer(t, "rt-0", 3600)
+			clock := newFakeClock()
+			tok := &oauth2.Token{AccessToken: "handed-in", RefreshToken: "rt-0", Expiry: clock.now().Add(tc.left), ExpiresIn: tc.expiresIn}
+			src := ts.endpoint().TokenSource(context.Background(), tok, oauth2refresh.WithClock(clock.now), oauth2refresh.EarlyRefresh(30*time.Second))
+			if got, err := src.Token(); err != nil || got != tok {
+				t.Fatalf("first Token() = %v, %v; want the still-servable handed-in token", got, err)
+			}
+			oauth2refresh.WaitFlight(src)
+			if n := ts.requests.Load(); (n == 1) != tc.wantBg {
+				t.Errorf("token server saw %d requests after the first call, want background refresh %v", n, tc.wantBg)
+			}
+		})
 	}
 }
 
@@ -209,7 +175,7 @@ func TestTokenSourceOneRefreshForConcurrentCallers(t *testing.T) {
 	release := make(chan struct{})
 	ts.hold = func() { <-release }
 	clock := newFakeClock()
-	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now))
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now))
 
 	const callers = 50
 	var wg sync.WaitGroup
@@ -237,7 +203,7 @@ func TestTokenSourceFailureStorm(t *testing.T) {
 	ts := newTokenServer(t, "rt-0", 3600)
 	ts.fail = func(int64) bool { return true }
 	clock := newFakeClock()
-	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now))
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now))
 
 	// Half the callers can give up waiting, half cannot: both kinds share the one attempt.
 	const callers = 20
@@ -259,13 +225,13 @@ func TestTokenSourceFailureStorm(t *testing.T) {
 	close(start)
 	wg.Wait()
 	for i, err := range errs {
-		var ue *UnexpectedResponseError
-		var re *RequestError
+		var ue *oauth2refresh.UnexpectedResponseError
+		var re *oauth2refresh.RequestError
 		if !errors.As(err, &ue) && !errors.As(err, &re) {
 			t.Errorf("caller %d: error = %v, want the 503 from the token endpoint", i, err)
 		}
-		if !IsTemporary(err) {
-			t.Errorf("caller %d: IsTemporary(%v) = false, want true", i, err)
+		if !oauth2refresh.IsTemporary(err) {
+			t.Errorf("caller %d: oauth2refresh.IsTemporary(%v) = false, want true", i, err)
 		}
 	}
 	if n := ts.requests.Load(); n != 1 {
@@ -283,7 +249,7 @@ func TestTokenSourceFailureStorm(t *testing.T) {
 	}
 	// After it, the next call tries again, and each further failure backs off longer.
 	for attempt := int64(2); attempt <= 7; attempt++ {
-		clock.advance(maxBackoff)
+		clock.advance(oauth2refresh.MaxBackoff)
 		if _, err := src.Token(); err == nil {
 			t.Fatalf("attempt %d succeeded against a failing endpoint", attempt)
 		}
@@ -299,19 +265,19 @@ func TestTokenSourceFailureStorm(t *testing.T) {
 	}
 	// Recovery resets the backoff.
 	ts.fail = nil
-	clock.advance(maxBackoff)
+	clock.advance(oauth2refresh.MaxBackoff)
 	if got, err := src.Token(); err != nil || got.AccessToken != "at-1" {
 		t.Fatalf("Token() after recovery = %v, %v; want at-1", got, err)
 	}
 }
 
 func TestBackoff(t *testing.T) {
-	for _, limit := range []time.Duration{maxBackoff, maxRefusedBackoff} {
+	for _, limit := range []time.Duration{oauth2refresh.MaxBackoff, oauth2refresh.MaxRefusedBackoff} {
 		for n := 1; n < 70; n++ {
-			want := min(minBackoff<<min(n-1, 20), limit)
+			want := min(oauth2refresh.MinBackoff<<min(n-1, 20), limit)
 			for range 20 {
-				if d := backoff(n, limit); d < want/2 || d >= want {
-					t.Fatalf("backoff(%d, %v) = %v, want in [%v, %v)", n, limit, d, want/2, want)
+				if d := oauth2refresh.Backoff(n, limit); d < want/2 || d >= want {
+					t.Fatalf("oauth2refresh.Backoff(%d, %v) = %v, want in [%v, %v)", n, limit, d, want/2, want)
 				}
 			}
 		}
@@ -323,7 +289,7 @@ func TestTokenSourceRotationManyGoroutines(t *testing.T) {
 	// while 8 goroutines keep asking. The server rejects any refresh token it rotated out.
 	ts := newTokenServer(t, "rt-0", 60)
 	clock := newFakeClock()
-	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now))
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now))
 
 	var calls, bad atomic.Int64
 	var firstBad atomic.Value
@@ -355,7 +321,7 @@ func TestTokenSourceRotationManyGoroutines(t *testing.T) {
 		}
 		wg.Wait()
 	}
-	waitFlight(src)
+	oauth2refresh.WaitFlight(src)
 	if n := bad.Load(); n != 0 {
 		t.Errorf("%d bad Token() calls, the first: %v", n, firstBad.Load())
 	}
@@ -371,13 +337,15 @@ func TestTokenSourceRotationManyGoroutines(t *testing.T) {
 }
 
 func TestTokenSourceOnRefreshFailureKeepsToken(t *testing.T) {
+	// A failing hook is retried once at once, then after each backoff, always with the same
+	// token and without a new refresh; the token is handed out once the hook took it.
 	ts := newTokenServer(t, "rt-0", 3600)
 	clock := newFakeClock()
 	errDisk := errors.New("disk full")
 	var hookCalls []string
 	failHook := true
-	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now),
-		OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
+		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
 			hookCalls = append(hookCalls, t.AccessToken+"/"+t.RefreshToken)
 			if failHook {
 				return errDisk
@@ -385,47 +353,118 @@ func TestTokenSourceOnRefreshFailureKeepsToken(t *testing.T) {
 			return nil
 		}))
 
-	_, err := src.Token()
-	if !errors.Is(err, errDisk) {
+	if _, err := src.Token(); !errors.Is(err, errDisk) {
 		t.Fatalf("Token() error = %v, want one wrapping %v", err, errDisk)
 	}
-	// Another failure: the hook is retried with the same token, without a refresh, even
-	// inside the backoff window.
-	_, err = src.Token()
-	if !errors.Is(err, errDisk) {
-		t.Fatalf("second Token() error = %v, want one wrapping %v", err, errDisk)
+	if len(hookCalls) != 2 {
+		t.Fatalf("hook called %d times by the first flight, want 2 (one prompt retry)", len(hookCalls))
+	}
+	// Inside the backoff: the same error, no hook call.
+	for range 1000 {
+		if _, err := src.Token(); !errors.Is(err, errDisk) {
+			t.Fatalf("Token() inside the backoff: error = %v, want one wrapping %v", err, errDisk)
+		}
+	}
+	if len(hookCalls) != 2 {
+		t.Fatalf("hook called %d times inside the backoff, want 2", len(hookCalls))
+	}
+	// After it: one more call of the hook, with the same token.
+	clock.advance(oauth2refresh.MaxBackoff)
+	if _, err := src.Token(); !errors.Is(err, errDisk) {
+		t.Fatalf("Token() after the backoff: error = %v, want one wrapping %v", err, errDisk)
 	}
 	failHook = false
+	clock.advance(oauth2refresh.MaxBackoff)
 	got, err := src.Token()
 	if err != nil || got.AccessToken != "at-1" || got.RefreshToken != "rt-1" {
-		t.Fatalf("third Token() = %v, %v; want at-1", got, err)
+		t.Fatalf("Token() once the hook works = %v, %v; want at-1", got, err)
 	}
 	if n := ts.requests.Load(); n != 1 {
 		t.Errorf("token server saw %d requests, want 1", n)
 	}
-	want := []string{"at-1/rt-1", "at-1/rt-1", "at-1/rt-1"}
+	want := []string{"at-1/rt-1", "at-1/rt-1", "at-1/rt-1", "at-1/rt-1"}
 	if diff := cmp.Diff(want, hookCalls); diff != "" {
 		t.Errorf("OnRefresh calls mismatch (-want +got):\n%s", diff)
 	}
 	// The token is handed out from the cache now; the hook is not called again.
 	if got2, err := src.Token(); err != nil || got2 != got {
-		t.Errorf("fourth Token() = %v, %v; want the cached at-1", got2, err)
+		t.Errorf("Token() = %v, %v; want the cached at-1", got2, err)
 	}
-	if len(hookCalls) != 3 {
-		t.Errorf("hook called %d times, want 3", len(hookCalls))
+	if len(hookCalls) != 4 {
+		t.Errorf("hook called %d times, want 4", len(hookCalls))
+	}
+}
+
+func TestTokenSourceFailingHookNotInHotLoop(t *testing.T) {
+	// A hook that fails at once (a database down), 16 goroutines asking as fast as they can,
+	// with callers that can and cannot give up: the hook is called twice per backoff, all
+	// callers sharing each attempt, and the token server once.
+	ts := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
+	var calls atomic.Int64
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
+		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+			calls.Add(1)
+			return errors.New("database down")
+		}))
+	for round := range 3 {
+		var wg sync.WaitGroup
+		for g := range 16 {
+			wg.Go(func() {
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				for range 500 {
+					if g%2 == 0 {
+						src.TokenContext(ctx)
+					} else {
+						src.Token()
+					}
+				}
+			})
+		}
+		wg.Wait()
+		oauth2refresh.WaitFlight(src)
+		if n, want := calls.Load(), int64(round+2); n != want {
+			t.Fatalf("round %d: hook called %d times, want %d (two, then one per backoff)", round, n, want)
+		}
+		clock.advance(oauth2refresh.MaxBackoff)
+	}
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests, want 1: the unsaved token is never refreshed again", n)
+	}
+}
+
+func TestTokenSourceHookErrorRedacted(t *testing.T) {
+	// A hook error that quotes the new refresh token (MySQL's "Duplicate entry") reaches
+	// callers without it.
+	ts := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
+		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+			return fmt.Errorf("Error 1062: Duplicate entry '%s' for key 'PRIMARY' (access %s)", t.RefreshToken, t.AccessToken)
+		}))
+	_, err := src.Token()
+	if err == nil {
+		t.Fatal("Token() succeeded with a failing hook")
+	}
+	for _, secret := range []string{"rt-1", "at-1", "rt-0"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error %q quotes %s", err, secret)
+		}
 	}
 }
 
 func TestTokenSourceOnRefreshFailureThenExpiry(t *testing.T) {
-	// If the unsaved token itself expires while the hook keeps failing, its refresh token,
-	// the newest, is the one sent next.
+	// If the unsaved token itself expires while the hook keeps failing, it is still saved
+	// first (it is never refreshed before), then its refresh token, the newest, is the one
+	// sent next.
 	ts := newTokenServer(t, "rt-0", 60)
 	clock := newFakeClock()
 	var fail atomic.Bool
 	fail.Store(true)
 	var saved []string
-	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now),
-		OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
+		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
 			if fail.Load() {
 				return errors.New("store down")
 			}
@@ -444,7 +483,7 @@ func TestTokenSourceOnRefreshFailureThenExpiry(t *testing.T) {
 	if n := ts.reused.Load(); n != 0 {
 		t.Errorf("server saw %d rotated-out refresh tokens", n)
 	}
-	if diff := cmp.Diff([]string{"rt-2"}, saved); diff != "" {
+	if diff := cmp.Diff([]string{"rt-1", "rt-2"}, saved); diff != "" {
 		t.Errorf("saved refresh tokens mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -458,12 +497,12 @@ func TestTokenSourceOnRefreshOrder(t *testing.T) {
 	saved := map[string]int{}
 	var order []int
 	inHook := 0
-	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now),
-		OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
+		oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
 			mu.Lock()
 			inHook++
 			if inHook != 1 {
-				t.Errorf("%d concurrent OnRefresh calls", inHook)
+				t.Errorf("%d concurrent oauth2refresh.OnRefresh calls", inHook)
 			}
 			n, _ := strconv.Atoi(tok.AccessToken[len("at-"):])
 			order = append(order, n)
@@ -485,7 +524,7 @@ func TestTokenSourceOnRefreshOrder(t *testing.T) {
 				_, ok := saved[tok.AccessToken]
 				mu.Unlock()
 				if !ok {
-					t.Errorf("%s handed out before OnRefresh saw it", tok.AccessToken)
+					t.Errorf("%s handed out before oauth2refresh.OnRefresh saw it", tok.AccessToken)
 				}
 				src.Invalidate(tok)
 			}
@@ -494,7 +533,7 @@ func TestTokenSourceOnRefreshOrder(t *testing.T) {
 	wg.Wait()
 	for i, n := range order {
 		if n != i+1 {
-			t.Fatalf("OnRefresh saw tokens in order %v, want 1, 2, 3, ...", order)
+			t.Fatalf("oauth2refresh.OnRefresh saw tokens in order %v, want 1, 2, 3, ...", order)
 		}
 	}
 	if len(order) < 2 {
@@ -511,7 +550,7 @@ func TestTokenSourceWaiterCancellation(t *testing.T) {
 	received := make(chan struct{}, 1)
 	ts.hold = func() { received <- struct{}{}; <-release }
 	clock := newFakeClock()
-	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now))
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -535,7 +574,7 @@ func TestTokenSourceWaiterCancellation(t *testing.T) {
 }
 
 func TestTokenSourceCanceledSourceContext(t *testing.T) {
-	// The ctx given to TokenSource supplies the HTTP client; its cancellation does not stop
+	// The ctx given to oauth2refresh.TokenSource supplies the HTTP client; its cancellation does not stop
 	// later refreshes (golang/oauth2#388).
 	ts := newTokenServer(t, "rt-0", 3600)
 	var used atomic.Int64
@@ -547,10 +586,10 @@ func TestTokenSourceCanceledSourceContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), oauth2.HTTPClient, client))
 	ctx = context.WithValue(ctx, key{}, "app value")
 	clock := newFakeClock()
-	src := ts.endpoint().TokenSource(ctx, expiredToken(clock, "rt-0"), WithClock(clock.now),
-		OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+	src := ts.endpoint().TokenSource(ctx, expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
+		oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
 			if ctx.Err() != nil || ctx.Value(key{}) != "app value" {
-				t.Errorf("OnRefresh ctx: Err() = %v, value = %v; want nil and the value of the TokenSource ctx", ctx.Err(), ctx.Value(key{}))
+				t.Errorf("oauth2refresh.OnRefresh ctx: Err() = %v, value = %v; want nil and the value of the oauth2refresh.TokenSource ctx", ctx.Err(), ctx.Value(key{}))
 			}
 			return nil
 		}))
@@ -567,10 +606,6 @@ func TestTokenSourceCanceledSourceContext(t *testing.T) {
 	}
 }
 
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
 func TestTokenSourceEarlyRefreshDoesNotBlock(t *testing.T) {
 	ts := newTokenServer(t, "rt-0", 3600)
 	release := make(chan struct{})
@@ -578,7 +613,7 @@ func TestTokenSourceEarlyRefreshDoesNotBlock(t *testing.T) {
 	ts.hold = func() { received <- struct{}{}; <-release }
 	clock := newFakeClock()
 	tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
-	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now), EarlyRefresh(5*time.Minute))
+	src := ts.endpoint().TokenSource(context.Background(), tok, oauth2refresh.WithClock(clock.now), oauth2refresh.EarlyRefresh(5*time.Minute))
 
 	// Before the window: no refresh.
 	clock.advance(time.Hour - 10*time.Second - 5*time.Minute - time.Second)
@@ -600,7 +635,7 @@ func TestTokenSourceEarlyRefreshDoesNotBlock(t *testing.T) {
 	}
 	<-received
 	close(release)
-	waitFlight(src)
+	oauth2refresh.WaitFlight(src)
 	got, err := src.TokenContext(done)
 	if err != nil || got.AccessToken != "at-1" {
 		t.Fatalf("Token() after the background refresh = %v, %v; want at-1", got, err)
@@ -613,11 +648,11 @@ func TestTokenSourceEarlyRefreshDoesNotBlock(t *testing.T) {
 func TestTokenSourceBackgroundFailure(t *testing.T) {
 	// The start token is served until 90 s (100 s minus the margin); the early window opens
 	// at 45 s (half its servable life).
-	setup := func(t *testing.T) (*tokenServer, *fakeClock, *TokenSource, *oauth2.Token) {
+	setup := func(t *testing.T) (*tokenServer, *fakeClock, *oauth2refresh.TokenSource, *oauth2.Token) {
 		ts := newTokenServer(t, "rt-0", 3600)
 		clock := newFakeClock()
 		tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: clock.now().Add(100 * time.Second)}
-		src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now))
+		src := ts.endpoint().TokenSource(context.Background(), tok, oauth2refresh.WithClock(clock.now))
 		return ts, clock, src, tok
 	}
 	t.Run("recovery", func(t *testing.T) {
@@ -630,13 +665,13 @@ func TestTokenSourceBackgroundFailure(t *testing.T) {
 			if got, err := src.Token(); err != nil || got != tok {
 				t.Fatalf("Token() = %v, %v; want the still-valid token", got, err)
 			}
-			waitFlight(src)
+			oauth2refresh.WaitFlight(src)
 			if n := ts.requests.Load(); n != want {
 				t.Fatalf("token server saw %d requests, want %d", n, want)
 			}
 			// Inside the backoff: no new attempt.
 			src.Token()
-			waitFlight(src)
+			oauth2refresh.WaitFlight(src)
 			if n := ts.requests.Load(); n != want {
 				t.Fatalf("token server saw %d requests inside the backoff, want %d", n, want)
 			}
@@ -644,7 +679,7 @@ func TestTokenSourceBackgroundFailure(t *testing.T) {
 		}
 		failing.Store(false)
 		src.Token()
-		waitFlight(src)
+		oauth2refresh.WaitFlight(src)
 		if got, err := src.Token(); err != nil || got.AccessToken != "at-1" {
 			t.Fatalf("Token() after recovery = %v, %v; want at-1", got, err)
 		}
@@ -656,11 +691,11 @@ func TestTokenSourceBackgroundFailure(t *testing.T) {
 		if got, err := src.Token(); err != nil || got != tok {
 			t.Fatalf("Token() = %v, %v; want the still-valid token", got, err)
 		}
-		waitFlight(src)
+		oauth2refresh.WaitFlight(src)
 		clock.advance(6 * time.Second) // past 90 s, maybe inside the backoff
 		_, err := src.Token()
-		var ue *UnexpectedResponseError
-		var re *RequestError
+		var ue *oauth2refresh.UnexpectedResponseError
+		var re *oauth2refresh.RequestError
 		if !errors.As(err, &ue) && !errors.As(err, &re) {
 			t.Fatalf("Token() after expiry = %v, want the token endpoint's error", err)
 		}
@@ -671,7 +706,7 @@ func TestTokenSourceInvalidate(t *testing.T) {
 	ts := newTokenServer(t, "rt-0", 3600)
 	clock := newFakeClock()
 	tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
-	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now))
+	src := ts.endpoint().TokenSource(context.Background(), tok, oauth2refresh.WithClock(clock.now))
 
 	src.Invalidate(tok)
 	got, err := src.Token()
@@ -743,11 +778,13 @@ func TestTokenSourceUnderNewClient(t *testing.T) {
 }
 
 func TestTokenSourceOnRefreshPanicKeepsToken(t *testing.T) {
+	// A panicking hook is recovered: the caller gets an error that says so, the refreshed
+	// token is kept for the hook's next call.
 	ts := newTokenServer(t, "rt-0", 3600)
 	clock := newFakeClock()
 	calls := 0
-	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now),
-		OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
+		oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
 			calls++
 			if calls == 1 {
 				panic("hook bug")
@@ -757,14 +794,10 @@ func TestTokenSourceOnRefreshPanicKeepsToken(t *testing.T) {
 			}
 			return nil
 		}))
-	func() {
-		defer func() {
-			if r := recover(); r != "hook bug" {
-				t.Errorf("recovered %v, want the hook's panic", r)
-			}
-		}()
-		src.Token()
-	}()
+	if _, err := src.Token(); err == nil || !strings.Contains(err.Error(), "oauth2refresh: OnRefresh panicked: hook bug") {
+		t.Fatalf("Token() with a panicking hook: error = %v, want one saying it panicked", err)
+	}
+	clock.advance(oauth2refresh.MaxBackoff)
 	got, err := src.Token()
 	if err != nil || got.AccessToken != "at-1" {
 		t.Fatalf("Token() after the panic = %v, %v; want at-1", got, err)
@@ -774,25 +807,121 @@ func TestTokenSourceOnRefreshPanicKeepsToken(t *testing.T) {
 	}
 }
 
+// panicStore is a Store whose leases' Save panics.
+type panicStore struct{ oauth2refresh.Store }
+
+type panicLease struct{ oauth2refresh.Lease }
+
+func (s panicStore) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
+	l, err := s.Store.Lock(ctx, key, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return panicLease{l}, nil
+}
+
+func (panicLease) Save(context.Context, *oauth2.Token) error { panic("store bug") }
+
+func TestTokenSourcePanicOnOwnGoroutine(t *testing.T) {
+	// Where the flight runs on a goroutine the library started (a caller that can give up,
+	// an early refresh), a panic in OnRefresh or in the Store must not crash the process:
+	// every waiter gets an error that says so.
+	hookPanics := oauth2refresh.OnRefresh(func(context.Context, *oauth2.Token) error { panic("hook bug") })
+	tests := []struct {
+		name    string
+		opts    func(t *testing.T) []oauth2refresh.Option
+		early   bool // the token is still valid: the flight is an early refresh
+		wantErr string
+	}{
+		{name: "OnRefresh, waiting callers", opts: func(*testing.T) []oauth2refresh.Option { return []oauth2refresh.Option{hookPanics} },
+			wantErr: "oauth2refresh: OnRefresh panicked: hook bug"},
+		{name: "OnRefresh, early refresh", early: true, opts: func(*testing.T) []oauth2refresh.Option { return []oauth2refresh.Option{hookPanics} }},
+		{name: "Store, waiting callers", wantErr: "oauth2refresh: Store panicked: store bug", opts: func(t *testing.T) []oauth2refresh.Option {
+			return []oauth2refresh.Option{oauth2refresh.WithStore(panicStore{&oauth2refresh.FileStore{Dir: t.TempDir()}}, "g")}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTokenServer(t, "rt-0", 3600)
+			clock := newFakeClock()
+			tok := expiredToken(clock, "rt-0")
+			if tc.early {
+				tok = &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: clock.now().Add(30 * time.Second)}
+			}
+			src := ts.endpoint().TokenSource(context.Background(), tok, append(tc.opts(t), oauth2refresh.WithClock(clock.now))...)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var wg sync.WaitGroup
+			errs := make([]error, 8)
+			for i := range errs {
+				wg.Go(func() { _, errs[i] = src.TokenContext(ctx) })
+			}
+			wg.Wait()
+			oauth2refresh.WaitFlight(src)
+			for i, err := range errs {
+				if tc.early && err != nil {
+					t.Errorf("caller %d: %v, want the still-valid token", i, err)
+				}
+				if !tc.early && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+					t.Errorf("caller %d: error = %v, want one containing %q", i, err, tc.wantErr)
+				}
+			}
+			if n := ts.requests.Load(); n != 1 {
+				t.Errorf("token server saw %d requests, want 1", n)
+			}
+		})
+	}
+}
+
 func TestTokenSourcePendingTokenExpiredBacksOff(t *testing.T) {
-	// The hook failed, then the unsaved token expired and its refresh failed: that failure
-	// backs off like any other instead of being retried on every call.
+	// The hook failed, then the unsaved token expired while the hook kept failing: it is not
+	// refreshed before it is saved, and the hook backs off instead of being called on every
+	// call. Once saved, it is refreshed; a failing endpoint backs off too; the refresh token
+	// sent is always the newest.
 	ts := newTokenServer(t, "rt-0", 60)
 	clock := newFakeClock()
-	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now),
-		OnRefresh(func(ctx context.Context, tok *oauth2.Token) error { return errors.New("store down") }))
-	if _, err := src.Token(); err == nil {
-		t.Fatal("Token() with a failing hook succeeded")
-	}
-	ts.fail = func(int64) bool { return true }
-	clock.advance(2 * time.Minute)
-	for range 5 {
-		if _, err := src.Token(); err == nil {
-			t.Fatal("Token() against a failing endpoint succeeded")
+	var hookFails atomic.Bool
+	hookFails.Store(true)
+	var saved []string
+	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
+		oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+			if hookFails.Load() {
+				return errors.New("store down")
+			}
+			saved = append(saved, tok.RefreshToken)
+			return nil
+		}))
+	calls := func(n int) {
+		t.Helper()
+		for range n {
+			if _, err := src.Token(); err == nil {
+				t.Fatal("Token() succeeded")
+			}
 		}
 	}
+	calls(1)
+	clock.advance(2 * time.Minute)
+	calls(5)
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server saw %d requests while the hook failed, want 1", n)
+	}
+	hookFails.Store(false)
+	ts.fail = func(int64) bool { return true }
+	clock.advance(oauth2refresh.MaxBackoff)
+	calls(5)
 	if n := ts.requests.Load(); n != 2 {
 		t.Errorf("token server saw %d requests, want 2", n)
+	}
+	ts.fail = nil
+	clock.advance(oauth2refresh.MaxBackoff)
+	if got, err := src.Token(); err != nil || got.AccessToken != "at-2" {
+		t.Fatalf("Token() once all works = %v, %v; want at-2", got, err)
+	}
+	if diff := cmp.Diff([]string{"rt-1", "rt-2"}, saved); diff != "" {
+		t.Errorf("saved refresh tokens (-want +got):\n%s", diff)
+	}
+	if n := ts.reused.Load(); n != 0 {
+		t.Errorf("server saw %d rotated-out refresh tokens", n)
 	}
 }
 
@@ -802,15 +931,15 @@ func TestTokenSourceSleepDetected(t *testing.T) {
 	ts := newTokenServer(t, "rt-0", 3600)
 	wall := newFakeClock()
 	tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: wall.now().Add(time.Hour)}
-	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(wall.now))
-	src.cfg.customClock = false // elapsed: real time since base
+	src := ts.endpoint().TokenSource(context.Background(), tok, oauth2refresh.WithClock(wall.now))
+	oauth2refresh.UseMonotonic(src) // elapsed: real time
 	if got, err := src.Token(); err != nil || got != tok {
 		t.Fatalf("Token() = %v, %v; want the start token", got, err)
 	}
 	wall.advance(2 * time.Hour) // the machine slept
 	// Within wallCheckInterval the hot path would still serve the old token; make that
 	// interval end now.
-	src.wallCheck.Store(0)
+	oauth2refresh.DueWallCheck(src)
 	got, err := src.Token()
 	if err != nil || got.AccessToken != "at-1" {
 		t.Fatalf("Token() after the sleep = %v, %v; want at-1", got, err)
@@ -823,44 +952,47 @@ func TestTokenSourceSleepDetected(t *testing.T) {
 	// that value lies between the ones read just before and just after the call, however
 	// long the call took.
 	wall.advance(10 * time.Minute)
-	src.wallCheck.Store(0)
-	soft := src.state.Load().soft
-	before := src.toElapsed(soft, wall.now())
+	oauth2refresh.DueWallCheck(src)
+	soft, _, _ := oauth2refresh.Deadlines(src)
+	before := oauth2refresh.Elapsed(src, soft, wall.now())
 	if got2, err := src.Token(); err != nil || got2 != got {
 		t.Fatalf("Token() after a short sleep = %v, %v; want at-1 again", got2, err)
 	}
-	after := src.toElapsed(soft, wall.now())
-	st := src.state.Load()
-	if !st.soft.Equal(soft) || st.quietAt < before || st.quietAt > after {
-		t.Errorf("soft, quietAt = %v, %d; want %v, in [%d, %d]", st.soft, st.quietAt, soft, before, after)
+	after := oauth2refresh.Elapsed(src, soft, wall.now())
+	soft2, _, quietAt := oauth2refresh.Deadlines(src)
+	if !soft2.Equal(soft) || quietAt < before || quietAt > after {
+		t.Errorf("soft, quietAt = %v, %d; want %v, in [%d, %d]", soft2, quietAt, soft, before, after)
 	}
 	// The early window of at-1 opens 1 min before its expiry minus the margin: 58:50 after
 	// it arrived, 48:50 from now.
 	wall.advance(49 * time.Minute)
-	src.wallCheck.Store(0)
+	oauth2refresh.DueWallCheck(src)
 	src.Token()
-	waitFlight(src)
+	oauth2refresh.WaitFlight(src)
 	if got3, err := src.Token(); err != nil || got3.AccessToken != "at-2" {
 		t.Fatalf("Token() in the early window = %v, %v; want at-2 after the background refresh", got3, err)
 	}
 }
 
 func TestTokenSourceDeadlines(t *testing.T) {
-	// How ExpiryMargin and EarlyRefresh compose: from arrival, the token is served without
+	// How oauth2refresh.ExpiryMargin and oauth2refresh.EarlyRefresh compose: from arrival, the token is served without
 	// further ado until soft, served while a background refresh runs until hard, and then
 	// callers wait.
 	tests := []struct {
 		name       string
 		life       time.Duration // remaining lifetime on arrival; 0 means no expiry
-		opts       []Option
+		issued     bool          // the token carries ExpiresIn: it was issued on arrival
+		opts       []oauth2refresh.Option
 		soft, hard time.Duration // from arrival; -1 means never
 	}{
 		{name: "defaults, 1 h token", life: time.Hour, soft: time.Hour - 70*time.Second, hard: time.Hour - 10*time.Second},
-		{name: "defaults, 60 s token: early window from half its servable life", life: time.Minute, soft: 25 * time.Second, hard: 50 * time.Second},
-		{name: "defaults, 15 s token: served for half its life", life: 15 * time.Second, soft: 3750 * time.Millisecond, hard: 7500 * time.Millisecond},
-		{name: "early refresh off", life: time.Hour, opts: []Option{EarlyRefresh(0)}, soft: time.Hour - 10*time.Second, hard: time.Hour - 10*time.Second},
-		{name: "5 min window, 30 s margin", life: time.Hour, opts: []Option{EarlyRefresh(5 * time.Minute), ExpiryMargin(30 * time.Second)}, soft: time.Hour - 330*time.Second, hard: time.Hour - 30*time.Second},
-		{name: "no margin", life: time.Hour, opts: []Option{ExpiryMargin(0), EarlyRefresh(0)}, soft: time.Hour, hard: time.Hour},
+		{name: "defaults, issued for 60 s: early window from half its servable life", life: time.Minute, issued: true, soft: 25 * time.Second, hard: 50 * time.Second},
+		{name: "defaults, issued for 15 s: served for half its life", life: 15 * time.Second, issued: true, soft: 3750 * time.Millisecond, hard: 7500 * time.Millisecond},
+		{name: "defaults, handed in with 60 s left", life: time.Minute, soft: -10 * time.Second, hard: 50 * time.Second},
+		{name: "defaults, handed in with 15 s left", life: 15 * time.Second, soft: -55 * time.Second, hard: 5 * time.Second},
+		{name: "early refresh off", life: time.Hour, opts: []oauth2refresh.Option{oauth2refresh.EarlyRefresh(0)}, soft: time.Hour - 10*time.Second, hard: time.Hour - 10*time.Second},
+		{name: "5 min window, 30 s margin", life: time.Hour, opts: []oauth2refresh.Option{oauth2refresh.EarlyRefresh(5 * time.Minute), oauth2refresh.ExpiryMargin(30 * time.Second)}, soft: time.Hour - 330*time.Second, hard: time.Hour - 30*time.Second},
+		{name: "no margin", life: time.Hour, opts: []oauth2refresh.Option{oauth2refresh.ExpiryMargin(0), oauth2refresh.EarlyRefresh(0)}, soft: time.Hour, hard: time.Hour},
 		{name: "no expiry", life: 0, soft: -1, hard: -1},
 	}
 	for _, tc := range tests {
@@ -871,13 +1003,16 @@ func TestTokenSourceDeadlines(t *testing.T) {
 			if tc.life > 0 {
 				tok.Expiry = start.Add(tc.life)
 			}
-			src := (&Endpoint{}).TokenSource(context.Background(), tok, append(tc.opts, WithClock(clock.now))...)
-			st := src.state.Load()
-			got := [2]time.Duration{st.soft.Sub(start), st.hard.Sub(start)}
-			if st.soft.Equal(forever) {
+			if tc.issued {
+				tok.ExpiresIn = int64(tc.life / time.Second)
+			}
+			src := (&oauth2refresh.Endpoint{}).TokenSource(context.Background(), tok, append(tc.opts, oauth2refresh.WithClock(clock.now))...)
+			soft, hard, _ := oauth2refresh.Deadlines(src)
+			got := [2]time.Duration{soft.Sub(start), hard.Sub(start)}
+			if soft.Equal(oauth2refresh.Forever) {
 				got[0] = -1
 			}
-			if st.hard.Equal(forever) {
+			if hard.Equal(oauth2refresh.Forever) {
 				got[1] = -1
 			}
 			if want := [2]time.Duration{tc.soft, tc.hard}; got != want {
@@ -889,7 +1024,7 @@ func TestTokenSourceDeadlines(t *testing.T) {
 
 func TestTokenSourceHotPathAllocs(t *testing.T) {
 	tok := &oauth2.Token{AccessToken: "a", RefreshToken: "r", Expiry: time.Now().Add(time.Hour)}
-	src := (&Endpoint{}).TokenSource(context.Background(), tok)
+	src := (&oauth2refresh.Endpoint{}).TokenSource(context.Background(), tok)
 	ctx := context.Background()
 	if n := testing.AllocsPerRun(1000, func() { src.TokenContext(ctx) }); n != 0 {
 		t.Errorf("TokenContext on a cached token allocates %v times, want 0", n)
@@ -907,10 +1042,10 @@ func TestTokenSourceRetryAfter(t *testing.T) {
 	}))
 	defer srv.Close()
 	clock := newFakeClock()
-	ep := &Endpoint{TokenURL: srv.URL, ClientID: "c"}
-	src := ep.TokenSource(context.Background(), expiredToken(clock, "rt-0"), WithClock(clock.now))
+	ep := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: "c"}
+	src := ep.TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now))
 	_, err := src.Token()
-	var re *RequestError
+	var re *oauth2refresh.RequestError
 	if !errors.As(err, &re) || re.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("Token() error = %v, want the 429", err)
 	}
@@ -934,19 +1069,19 @@ func TestRetryAfter(t *testing.T) {
 		err  error
 		want time.Duration
 	}{
-		{"seconds", &RequestError{Code: "slow_down", Header: h("30")}, 30 * time.Second},
-		{"capped", &UnexpectedResponseError{StatusCode: 503, Header: h("86400")}, maxRetryAfter},
-		{"date", &UnexpectedResponseError{StatusCode: 503, Header: h(now.Add(time.Minute).Format(http.TimeFormat))}, time.Minute},
-		{"wrapped", fmt.Errorf("x: %w", &RequestError{Header: h("7")}), 7 * time.Second},
-		{"garbage", &RequestError{Header: h("soon")}, 0},
-		{"negative", &RequestError{Header: h("-5")}, 0},
-		{"none", &RequestError{}, 0},
+		{"seconds", &oauth2refresh.RequestError{Code: "slow_down", Header: h("30")}, 30 * time.Second},
+		{"capped", &oauth2refresh.UnexpectedResponseError{StatusCode: 503, Header: h("86400")}, oauth2refresh.MaxRetryAfter},
+		{"date", &oauth2refresh.UnexpectedResponseError{StatusCode: 503, Header: h(now.Add(time.Minute).Format(http.TimeFormat))}, time.Minute},
+		{"wrapped", fmt.Errorf("x: %w", &oauth2refresh.RequestError{Header: h("7")}), 7 * time.Second},
+		{"garbage", &oauth2refresh.RequestError{Header: h("soon")}, 0},
+		{"negative", &oauth2refresh.RequestError{Header: h("-5")}, 0},
+		{"none", &oauth2refresh.RequestError{}, 0},
 		{"other error", errors.New("boom"), 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := retryAfter(tc.err, now); got != tc.want {
-				t.Errorf("retryAfter() = %v, want %v", got, tc.want)
+			if got := oauth2refresh.RetryAfter(tc.err, now); got != tc.want {
+				t.Errorf("oauth2refresh.RetryAfter() = %v, want %v", got, tc.want)
 			}
 		})
 	}
@@ -989,9 +1124,9 @@ func TestTokenSourceWindowTakesNoLock(t *testing.T) {
 	defer srv.Close()
 	clock := newFakeClock()
 	tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
-	src := (&Endpoint{TokenURL: srv.URL + "/token", ClientID: "c"}).TokenSource(context.Background(), tok, WithClock(clock.now))
+	src := (&oauth2refresh.Endpoint{TokenURL: srv.URL + "/token", ClientID: "c"}).TokenSource(context.Background(), tok, oauth2refresh.WithClock(clock.now))
 	var slow atomic.Int64
-	src.testHookSlow = func() { slow.Add(1) }
+	oauth2refresh.SetSlowHook(src, func() { slow.Add(1) })
 	ctx := context.Background()
 	get := func(when string) {
 		t.Helper()
@@ -1023,7 +1158,7 @@ func TestTokenSourceWindowTakesNoLock(t *testing.T) {
 	// It fails, asking for 20 s of quiet: for 19.9 s, calls take the slow path only for the
 	// wall-clock check, once a second.
 	close(release)
-	waitFlight(src)
+	oauth2refresh.WaitFlight(src)
 	slow.Store(0)
 	for range 1990 {
 		clock.advance(10 * time.Millisecond)
@@ -1047,7 +1182,7 @@ func TestTokenSourceWindowTakesNoLock(t *testing.T) {
 	if n := slow.Load(); n != 1 {
 		t.Errorf("%d slow-path calls for the call after the backoff, want 1", n)
 	}
-	waitFlight(src)
+	oauth2refresh.WaitFlight(src)
 	if got, err := src.TokenContext(ctx); err != nil || got.AccessToken != "at-1" {
 		t.Fatalf("TokenContext() after the refresh = %v, %v; want at-1", got, err)
 	}
@@ -1070,30 +1205,30 @@ func (c *tickingClock) now() time.Time {
 }
 
 func TestTokenSourceLockWaitIsNotDrift(t *testing.T) {
-	// With WithClock the wall clock and the hot path's clock are one: they cannot drift
+	// With oauth2refresh.WithClock the wall clock and the hot path's clock are one: they cannot drift
 	// apart, and time that passes while a call waits for s.mu must not shift the deadlines.
 	// Without early refresh, a shift would let the hot path serve the token past hard.
 	ts := newTokenServer(t, "rt-0", 3600)
 	clock := &tickingClock{}
-	clock.ns.Store(time.Now().UnixNano())
+	clock.set(time.Now())
 	tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
-	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now), EarlyRefresh(0))
-	hard := src.state.Load().hard
+	src := ts.endpoint().TokenSource(context.Background(), tok, oauth2refresh.WithClock(clock.now), oauth2refresh.EarlyRefresh(0))
+	_, hard, _ := oauth2refresh.Deadlines(src)
 
 	// Half a second before hard, a call takes the slow path (the wall-clock check is due)
 	// while time passes between its clock readings.
-	clock.ns.Store(hard.Add(-500 * time.Millisecond).UnixNano())
-	st := src.state.Load()
+	clock.set(hard.Add(-500 * time.Millisecond))
+	_, _, quietAt := oauth2refresh.Deadlines(src)
 	clock.tick.Store(int64(50 * time.Millisecond))
 	if got, err := src.Token(); err != nil || got != tok {
 		t.Fatalf("Token() before hard = %v, %v; want the start token", got, err)
 	}
 	clock.tick.Store(0)
-	if st2 := src.state.Load(); st2 != st {
-		t.Errorf("state replaced: quietAt %d -> %d (quiet %v -> %v), want it unchanged", st.quietAt, st2.quietAt, st.quiet, st2.quiet)
+	if _, _, quietAt2 := oauth2refresh.Deadlines(src); quietAt2 != quietAt {
+		t.Errorf("quietAt %d -> %d, want it unchanged", quietAt, quietAt2)
 	}
 	// 20 ms past hard, within a second of that call: the token must not be served.
-	clock.ns.Store(hard.Add(20 * time.Millisecond).UnixNano())
+	clock.set(hard.Add(20 * time.Millisecond))
 	if got, err := src.Token(); err != nil || got.AccessToken != "at-1" {
 		t.Fatalf("Token() 20 ms past hard = %v, %v; want at-1", got, err)
 	}
@@ -1104,17 +1239,17 @@ func TestTokenSourceLockWaitIsNotDrift(t *testing.T) {
 
 func TestTokenSourceRefusedGrantBacksOffLonger(t *testing.T) {
 	// The server refuses rt-0 (invalid_grant): a permanent error, retried ever more rarely,
-	// up to every 5 min (not every 30 s), until Invalidate(nil) ends the backoff.
+	// up to every 5 min (not every 30 s), until Retry ends the backoff.
 	ts := newTokenServer(t, "rt-elsewhere", 3600)
 	clock := newFakeClock()
 	tok := expiredToken(clock, "rt-0")
-	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now))
+	src := ts.endpoint().TokenSource(context.Background(), tok, oauth2refresh.WithClock(clock.now))
 	for attempt := int64(1); attempt <= 10; attempt++ {
 		if attempt > 1 {
-			clock.advance(maxRefusedBackoff)
+			clock.advance(oauth2refresh.MaxRefusedBackoff)
 		}
-		if _, err := src.Token(); !errors.Is(err, ErrInvalidGrant) {
-			t.Fatalf("attempt %d: Token() error = %v, want ErrInvalidGrant", attempt, err)
+		if _, err := src.Token(); !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
+			t.Fatalf("attempt %d: Token() error = %v, want oauth2refresh.ErrInvalidGrant", attempt, err)
 		}
 		if n := ts.requests.Load(); n != attempt {
 			t.Fatalf("token server saw %d requests, want %d", n, attempt)
@@ -1124,21 +1259,58 @@ func TestTokenSourceRefusedGrantBacksOffLonger(t *testing.T) {
 	// after an Invalidate of the rejected token.
 	clock.advance(149 * time.Second)
 	src.Invalidate(tok)
-	if _, err := src.Token(); !errors.Is(err, ErrInvalidGrant) {
-		t.Fatalf("Token() during the backoff: error = %v, want ErrInvalidGrant", err)
+	if _, err := src.Token(); !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
+		t.Fatalf("Token() during the backoff: error = %v, want oauth2refresh.ErrInvalidGrant", err)
 	}
 	if n := ts.requests.Load(); n != 10 {
 		t.Fatalf("token server saw %d requests 149 s after the 10th failure, want 10", n)
 	}
-	// The grant is fixed on the server's side; Invalidate(nil) ends the backoff.
-	ts.mu.Lock()
-	ts.currentRT = "rt-0"
-	ts.mu.Unlock()
+	// Neither does Invalidate(nil), which only drops the token.
 	src.Invalidate(nil)
+	if _, err := src.Token(); !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
+		t.Fatalf("Token() after Invalidate(nil) during the backoff: error = %v, want ErrInvalidGrant", err)
+	}
+	// The grant is fixed on the server's side; Retry ends the backoff.
+	ts.mu.Lock()
+	ts.current = "rt-0"
+	ts.mu.Unlock()
+	src.Retry()
 	if got, err := src.Token(); err != nil || got.AccessToken != "at-1" {
-		t.Fatalf("Token() after Invalidate(nil) = %v, %v; want at-1", got, err)
+		t.Fatalf("Token() after Retry = %v, %v; want at-1", got, err)
 	}
 	if n := ts.requests.Load(); n != 11 {
 		t.Errorf("token server saw %d requests, want 11", n)
+	}
+}
+
+func TestTokenSourceRetryEndsRejectBound(t *testing.T) {
+	// After two rejected tokens in a row, a third Invalidate within 15 s is ignored; Retry
+	// ends that bound, as it ends the backoff.
+	ts := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
+	src := ts.endpoint().TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithClock(clock.now))
+	get := func() *oauth2.Token {
+		t.Helper()
+		tok, err := src.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for i := 1; i <= 2; i++ {
+		src.Invalidate(get())
+	}
+	tok := get()
+	src.Invalidate(tok)
+	if got := get(); got != tok {
+		t.Fatalf("Token() after a third rejection within 15 s = %s, want %s still", got.AccessToken, tok.AccessToken)
+	}
+	src.Retry()
+	src.Invalidate(tok)
+	if got := get(); got.AccessToken != "at-4" {
+		t.Fatalf("Token() after Retry and Invalidate = %s, want at-4", got.AccessToken)
+	}
+	if n := ts.requests.Load(); n != 4 {
+		t.Errorf("token server saw %d requests, want 4", n)
 	}
 }

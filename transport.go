@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"golang.org/x/oauth2"
 )
@@ -16,6 +18,12 @@ import (
 // the request can be replayed: it has no body, or GetBody is set (as http.NewRequest does for
 // *bytes.Buffer, *bytes.Reader and *strings.Reader bodies). Otherwise, or when no other token
 // can be had, the 401 response is returned as it came.
+//
+// The token goes only where net/http's Client would forward an Authorization header set on
+// the request: on a redirect (a request whose Response field is set), only when every hop
+// since the first request went to its host or a subdomain of it (ports aside); once left out,
+// it stays out for the rest of the chain, as the Client's rule has it. Other hops are sent as
+// they are, through Base. The refreshes that 401s force are bounded: see Invalidate.
 //
 // The request given to RoundTrip is not modified.
 type Transport struct {
@@ -36,6 +44,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.Source == nil {
 		closeBody()
 		return nil, errors.New("oauth2refresh: Transport has no Source")
+	}
+	if !sameSite(req) {
+		return t.base().RoundTrip(req)
 	}
 	ctx := req.Context()
 	tok, err := t.Source.TokenContext(ctx)
@@ -77,11 +88,46 @@ func (t *Transport) send(req *http.Request, auth string, body io.ReadCloser) (*h
 	r := req.Clone(req.Context())
 	r.Body = body
 	r.Header.Set("Authorization", auth)
-	base := t.Base
-	if base == nil {
-		base = http.DefaultTransport
+	return t.base().RoundTrip(r)
+}
+
+func (t *Transport) base() http.RoundTripper {
+	if t.Base == nil {
+		return http.DefaultTransport
 	}
-	return base.RoundTrip(r)
+	return t.Base
+}
+
+// sameSite reports whether req, if it follows redirects, went only to the first request's host
+// or its subdomains: net/http's shouldCopyHeaderOnRedirect, applied to every hop, because the
+// Client strips an Authorization header for good once a hop leaves the first host.
+func sameSite(req *http.Request) bool {
+	var hops []*url.URL
+	for r := req; r != nil; {
+		hops = append(hops, r.URL)
+		if r.Response == nil {
+			break
+		}
+		r = r.Response.Request
+	}
+	first := hops[len(hops)-1]
+	for _, u := range hops[:len(hops)-1] {
+		if u.Host != first.Host && !domainOrSubdomain(strings.ToLower(u.Hostname()), strings.ToLower(first.Hostname())) {
+			return false
+		}
+	}
+	return true
+}
+
+// domainOrSubdomain reports whether sub is parent or a subdomain of it, as net/http decides.
+func domainOrSubdomain(sub, parent string) bool {
+	if sub == parent {
+		return true
+	}
+	if strings.ContainsAny(sub, ":%") { // an IPv6 address, or one with a zone
+		return false
+	}
+	return strings.HasSuffix(sub, "."+parent)
 }
 
 // NewClient returns an *http.Client that authorizes its requests with tokens from s through a

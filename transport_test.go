@@ -1,11 +1,13 @@
-package oauth2refresh
+package oauth2refresh_test
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
+
+	"github.com/tokenkit/oauth2refresh"
 )
 
 // closeRecorder is a request body that records whether it was closed.
@@ -115,7 +119,7 @@ func TestTransport(t *testing.T) {
 			defer resource.Close()
 
 			tok := &oauth2.Token{AccessToken: "old", TokenType: "bearer", RefreshToken: "rt-0", Expiry: time.Now().Add(time.Hour)}
-			client := &http.Client{Transport: &Transport{Source: ts.endpoint().TokenSource(context.Background(), tok)}}
+			client := &http.Client{Transport: &oauth2refresh.Transport{Source: ts.endpoint().TokenSource(context.Background(), tok)}}
 			req := tc.makeReq(t, resource.URL)
 			resp, err := client.Do(req)
 			if err != nil {
@@ -163,9 +167,9 @@ func TestTransportTokenError(t *testing.T) {
 	src := ts.endpoint().TokenSource(context.Background(), nil)
 	body := &closeRecorder{Reader: strings.NewReader("x")}
 	req, _ := http.NewRequest(http.MethodPost, resource.URL, body)
-	_, err := (&Transport{Source: src}).RoundTrip(req)
-	if !errors.Is(err, ErrNoRefreshToken) {
-		t.Errorf("RoundTrip() error = %v, want ErrNoRefreshToken", err)
+	_, err := (&oauth2refresh.Transport{Source: src}).RoundTrip(req)
+	if !errors.Is(err, oauth2refresh.ErrNoRefreshToken) {
+		t.Errorf("RoundTrip() error = %v, want oauth2refresh.ErrNoRefreshToken", err)
 	}
 	if !body.closed.Load() {
 		t.Error("request body not closed")
@@ -185,7 +189,7 @@ func TestTransportConcurrent401sRefreshOnce(t *testing.T) {
 	}))
 	defer resource.Close()
 	tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: time.Now().Add(time.Hour)}
-	client := &http.Client{Transport: &Transport{Source: ts.endpoint().TokenSource(context.Background(), tok)}}
+	client := &http.Client{Transport: &oauth2refresh.Transport{Source: ts.endpoint().TokenSource(context.Background(), tok)}}
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Go(func() {
@@ -225,8 +229,8 @@ func TestNewClient(t *testing.T) {
 
 	clock := newFakeClock()
 	tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
-	src := ts.endpoint().TokenSource(context.Background(), tok, WithClock(clock.now))
-	client := NewClient(ctx, src)
+	src := ts.endpoint().TokenSource(context.Background(), tok, oauth2refresh.WithClock(clock.now))
+	client := oauth2refresh.NewClient(ctx, src)
 	get := func() {
 		t.Helper()
 		resp, err := client.Get(resource.URL)
@@ -241,7 +245,7 @@ func TestNewClient(t *testing.T) {
 	// whose ReuseTokenSource would not ask before the last 10 s.
 	clock.advance(time.Hour - 65*time.Second)
 	get()
-	waitFlight(src)
+	oauth2refresh.WaitFlight(src)
 	get()
 	mu.Lock()
 	defer mu.Unlock()
@@ -253,5 +257,241 @@ func TestNewClient(t *testing.T) {
 	}
 	if n := viaCtxClient.Load(); n != 3 {
 		t.Errorf("the client from ctx sent %d requests, want 3", n)
+	}
+}
+
+// rejectingAPI is a resource server that answers 401, with a WWW-Authenticate header and a
+// body of its own, to every token in reject (to every token when reject is nil), and counts
+// the requests.
+func rejectingAPI(t *testing.T, reject func(auth string) bool) (*httptest.Server, *atomic.Int64) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		if reject == nil || reject(r.Header.Get("Authorization")) {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="wrong audience"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, "no entry")
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+// check401 checks that resp is the API's 401 as it came.
+func check401(t *testing.T, resp *http.Response) {
+	t.Helper()
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	got := []string{resp.Status, resp.Header.Get("WWW-Authenticate"), string(b)}
+	want := []string{"401 Unauthorized", `Bearer error="invalid_token", error_description="wrong audience"`, "no entry"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("response mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestTransport401StormBounded(t *testing.T) {
+	// An API that rejects every token (a wrong audience): whatever the request rate, the
+	// token endpoint sees a bounded number of refreshes, a few per minute at most, and each
+	// caller gets the API's 401 as it came.
+	for _, goroutines := range []int{1, 16} {
+		t.Run(fmt.Sprintf("%d goroutines", goroutines), func(t *testing.T) {
+			ts := newTokenServer(t, "rt-0", 3600)
+			api, _ := rejectingAPI(t, nil)
+			clock := newFakeClock()
+			tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: clock.now().Add(2 * time.Hour)}
+			client := oauth2refresh.NewClient(context.Background(), ts.endpoint().TokenSource(context.Background(), tok, oauth2refresh.WithClock(clock.now)))
+			burst := func() {
+				var wg sync.WaitGroup
+				for range goroutines {
+					wg.Go(func() {
+						for range 5 {
+							resp, err := client.Get(api.URL)
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							check401(t, resp)
+						}
+					})
+				}
+				wg.Wait()
+			}
+			// Each minute of requests (a burst every 5 s) costs at most 4 refreshes, the
+			// first minute included; over 20 minutes, at most 12 in all.
+			var perMinute []int64
+			last := int64(0)
+			for minute := 0; minute < 20; minute++ {
+				for range 12 {
+					burst()
+					clock.advance(5 * time.Second)
+				}
+				n := ts.requests.Load()
+				perMinute = append(perMinute, n-last)
+				last = n
+			}
+			for i, n := range perMinute {
+				if n > 4 {
+					t.Errorf("minute %d: %d refreshes, want at most 4 (all: %v)", i, n, perMinute)
+				}
+			}
+			if last > 12 {
+				t.Errorf("%d refreshes in 20 minutes of 401s, want at most 12 (per minute: %v)", last, perMinute)
+			}
+			if ts.isRevoked() {
+				t.Error("the grant was revoked")
+			}
+			t.Logf("refreshes per minute: %v", perMinute)
+		})
+	}
+}
+
+func TestTransportOneOffRevocationRecovered(t *testing.T) {
+	// A token revoked once (a password change) is replaced by the request that got the 401,
+	// at once, however long ago the last revocation was; the other requests go through.
+	ts := newTokenServer(t, "rt-0", 3600)
+	var mu sync.Mutex // guards revoked
+	revoked := map[string]bool{"Bearer old": true}
+	api, hits := rejectingAPI(t, func(auth string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return revoked[auth]
+	})
+	clock := newFakeClock()
+	tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: clock.now().Add(24 * time.Hour)}
+	client := oauth2refresh.NewClient(context.Background(), ts.endpoint().TokenSource(context.Background(), tok, oauth2refresh.WithClock(clock.now)))
+	get := func() int {
+		resp, err := client.Get(api.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i, gap := range []time.Duration{0, 20 * time.Minute, 11 * time.Minute} {
+		clock.advance(gap)
+		if got := get(); got != http.StatusOK {
+			t.Fatalf("revocation %d: status %d, want 200 after one refresh and retry", i, got)
+		}
+		if n := ts.requests.Load(); n != int64(i+1) {
+			t.Fatalf("revocation %d: %d refreshes, want %d", i, n, i+1)
+		}
+		for range 5 {
+			if got := get(); got != http.StatusOK {
+				t.Fatalf("status %d, want 200", got)
+			}
+		}
+		mu.Lock()
+		revoked[fmt.Sprintf("Bearer at-%d", i+1)] = true
+		mu.Unlock()
+	}
+	if n := hits.Load(); n != 3*7 {
+		t.Errorf("API saw %d requests, want %d", n, 3*7)
+	}
+}
+
+func TestTransportRedirectKeepsTokenOnSite(t *testing.T) {
+	// An API redirects to another host (localhost vs 127.0.0.1; ports do not count for
+	// net/http): the bearer token must go only where net/http forwards an Authorization
+	// header, and once left out it stays out. x/oauth2's Transport sets it on every hop.
+	var mu sync.Mutex // guards seen
+	var seen []string
+	record := func(name string, w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, name+" "+r.Header.Get("Authorization"))
+		mu.Unlock()
+	}
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record("other", w, r)
+		if to := r.URL.Query().Get("back"); to != "" {
+			http.Redirect(w, r, to, http.StatusFound)
+		}
+	}))
+	defer other.Close()
+	otherURL := strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
+	var api *httptest.Server
+	api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record("api"+r.URL.Path, w, r)
+		switch r.URL.Path {
+		case "/same":
+			http.Redirect(w, r, "/final", http.StatusFound)
+		case "/away":
+			http.Redirect(w, r, otherURL+"/", http.StatusFound)
+		case "/away-and-back":
+			http.Redirect(w, r, otherURL+"/?back="+api.URL+"/final", http.StatusFound)
+		}
+	}))
+	defer api.Close()
+
+	tok := &oauth2.Token{AccessToken: "secret-at", RefreshToken: "rt-0", Expiry: time.Now().Add(time.Hour)}
+	clients := map[string]*http.Client{
+		"oauth2refresh": {Transport: &oauth2refresh.Transport{Source: (&oauth2refresh.Endpoint{}).TokenSource(context.Background(), tok)}},
+		"x-oauth2":      {Transport: &oauth2.Transport{Source: oauth2.StaticTokenSource(tok)}},
+	}
+	tests := []struct {
+		path string
+		want map[string][]string
+	}{
+		{"/same", map[string][]string{
+			"oauth2refresh": {"api/same Bearer secret-at", "api/final Bearer secret-at"},
+			"x-oauth2":      {"api/same Bearer secret-at", "api/final Bearer secret-at"},
+		}},
+		{"/away", map[string][]string{
+			"oauth2refresh": {"api/away Bearer secret-at", "other "},
+			"x-oauth2":      {"api/away Bearer secret-at", "other Bearer secret-at"}, // the leak
+		}},
+		{"/away-and-back", map[string][]string{
+			"oauth2refresh": {"api/away-and-back Bearer secret-at", "other ", "api/final "},
+			"x-oauth2":      {"api/away-and-back Bearer secret-at", "other Bearer secret-at", "api/final Bearer secret-at"},
+		}},
+	}
+	for _, tc := range tests {
+		for name, client := range clients {
+			t.Run(strings.TrimPrefix(tc.path, "/")+"/"+name, func(t *testing.T) {
+				mu.Lock()
+				seen = nil
+				mu.Unlock()
+				resp, err := client.Get(api.URL + tc.path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				mu.Lock()
+				defer mu.Unlock()
+				if diff := cmp.Diff(tc.want[name], seen); diff != "" {
+					t.Errorf("Authorization per hop (-want +got):\n%s", diff)
+				}
+			})
+		}
+	}
+}
+
+func TestTransportRevokedOnRefreshNotBounded(t *testing.T) {
+	// A server that revokes tokens as it issues new ones (as fosite revokes the old access
+	// token on refresh) rejects tokens that came from ordinary refreshes: each such rejection
+	// is acted upon at once, however often, and every request succeeds. Here the API rejects
+	// every odd token (the ones ordinary refreshes get) and accepts the even ones (the ones
+	// the refreshes forced by those rejections get).
+	ts := newTokenServer(t, "rt-0", 60)
+	api, _ := rejectingAPI(t, func(auth string) bool {
+		n, _ := strconv.Atoi(strings.TrimPrefix(auth, "Bearer at-"))
+		return n%2 == 1
+	})
+	clock := newFakeClock()
+	client := oauth2refresh.NewClient(context.Background(), ts.endpoint().TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithClock(clock.now)))
+	for cycle := 1; cycle <= 6; cycle++ {
+		resp, err := client.Get(api.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("cycle %d: status %d, want 200 after a refresh and retry", cycle, resp.StatusCode)
+		}
+		if n := ts.requests.Load(); n != int64(2*cycle) {
+			t.Fatalf("cycle %d: %d refreshes, want %d", cycle, n, 2*cycle)
+		}
+		clock.advance(70 * time.Second) // the token expired: the next refresh is an ordinary one
 	}
 }

@@ -51,7 +51,11 @@ type stConfig struct {
 	Key string
 
 	// Child only.
-	Mode                               string // "load": call the API; "hold": take the lease and wait to be killed
+	// Mode is "load": call the API; "hold": take the lease and wait to be killed; "failsave":
+	// refresh with a store whose first FailSaves Saves fail, say how the first Token went,
+	// wait for a line on stdin, then get a token; "once": get a token once and report it.
+	Mode                               string
+	FailSaves                          int32
 	TokenURL, APIURL, ClientID, Secret string
 	Duration                           time.Duration // load
 	Goroutines                         int           // load
@@ -119,6 +123,10 @@ func stChild(cfg stConfig) error {
 		return err
 	}
 	defer closeStore()
+	switch cfg.Mode {
+	case "failsave", "once":
+		return stChildOnce(ctx, cfg, s)
+	}
 	if cfg.Mode == "hold" {
 		if _, err := s.Lock(ctx, cfg.Key, cfg.HoldTTL); err != nil {
 			return err
@@ -168,6 +176,80 @@ func stChild(cfg stConfig) error {
 	wg.Wait()
 	res.End = time.Now()
 	res.Calls = calls.Load()
+	// A background refresh may still be on its way: let it land before exiting, so that the
+	// token log sees every token the server issued (no call is made meanwhile).
+	time.Sleep(500 * time.Millisecond)
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// stOnceResult is what a "failsave" or "once" child reports on its last stdout line.
+type stOnceResult struct {
+	Err    string // the last Token error, "" for none
+	Status int    // the API's answer to the token got
+}
+
+// stFailingStore is a Store whose leases' first n Saves fail without reaching the store, as
+// when the connection is reset.
+type stFailingStore struct {
+	oauth2refresh.Store
+	n atomic.Int32
+}
+
+type stFailingLease struct {
+	oauth2refresh.Lease
+	s *stFailingStore
+}
+
+func (s *stFailingStore) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
+	l, err := s.Store.Lock(ctx, key, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return &stFailingLease{l, s}, nil
+}
+
+func (l *stFailingLease) Save(ctx context.Context, t *oauth2.Token) error {
+	if l.s.n.Add(-1) >= 0 {
+		return errors.New("test: read tcp: connection reset by peer")
+	}
+	return l.Lease.Save(ctx, t)
+}
+
+// stChildOnce is the "failsave" and "once" modes of a child.
+func stChildOnce(ctx context.Context, cfg stConfig, s oauth2refresh.Store) error {
+	if cfg.Mode == "failsave" {
+		fs := &stFailingStore{Store: s}
+		fs.n.Store(cfg.FailSaves)
+		s = fs
+	}
+	e := &oauth2refresh.Endpoint{TokenURL: cfg.TokenURL, ClientID: cfg.ClientID, ClientSecret: cfg.Secret}
+	ts := e.TokenSource(ctx, nil, stClientOptions(s, cfg.Key)...)
+	var res stOnceResult
+	if cfg.Mode == "once" {
+		fmt.Println("asking")
+	}
+	tok, err := ts.Token()
+	if cfg.Mode == "failsave" {
+		fmt.Println("first:", err == nil)
+		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+			return err
+		}
+		// Retry, through the backoff, until the token is saved and handed out.
+		for deadline := time.Now().Add(20 * time.Second); err != nil && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+			tok, err = ts.Token()
+		}
+	}
+	if err != nil {
+		res.Err = err.Error()
+	} else {
+		resp, err := bearerClient(tok.AccessToken).Get(cfg.APIURL)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		res.Status = resp.StatusCode
+	}
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
@@ -264,6 +346,13 @@ func stSetup(t *testing.T, cfg stConfig, opts authserver.Options) (*authserver.S
 // stStart starts a child process with cfg.
 func stStart(t *testing.T, ctx context.Context, cfg stConfig) (*exec.Cmd, io.Reader) {
 	t.Helper()
+	cmd, out, _ := stStartIO(t, ctx, cfg)
+	return cmd, out
+}
+
+// stStartIO starts a child process with cfg, returning its stdout and stdin too.
+func stStartIO(t *testing.T, ctx context.Context, cfg stConfig) (*exec.Cmd, io.Reader, io.WriteCloser) {
+	t.Helper()
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -275,6 +364,10 @@ func stStart(t *testing.T, ctx context.Context, cfg stConfig) (*exec.Cmd, io.Rea
 	if err != nil {
 		t.Fatal(err)
 	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +375,7 @@ func stStart(t *testing.T, ctx context.Context, cfg stConfig) (*exec.Cmd, io.Rea
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	return cmd, out
+	return cmd, out, in
 }
 
 // stIssued is one token response with an access token: when the token endpoint sent it and
@@ -516,6 +609,71 @@ func TestStoresKilledHolder(t *testing.T) {
 			}
 			wantFamily(t, srv, g, false)
 		})
+	}
+}
+
+// TestStoresSaveFailsOnce: process A refreshes, and its Save fails (a connection reset):
+// once, which the prompt retry on the same lease hides, or three times, across a backoff.
+// Process B asks for a token meanwhile. A keeps the grant's lease until its token is saved,
+// so B never sends the refresh token A spent: B gets A's token from the store, the server
+// sees one token request, and the family lives. (Before, A released the lease after the
+// failed save and B sent the spent refresh token: fosite revoked the family.)
+func TestStoresSaveFailsOnce(t *testing.T) {
+	for _, k := range stKinds {
+		for _, fails := range []int32{1, 3} {
+			t.Run(fmt.Sprintf("%s/%d failed saves", k.name, fails), func(t *testing.T) {
+				cfg := k.config(t)
+				srv, g, _ := stSetup(t, cfg, authserver.Options{AccessTokenLifespan: time.Hour})
+				child := cfg
+				child.TokenURL, child.APIURL, child.ClientID, child.Secret = srv.TokenURL, srv.APIURL, "app", "s3cret"
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+
+				a := child
+				a.Mode, a.FailSaves = "failsave", fails
+				cmdA, outA, inA := stStartIO(t, ctx, a)
+				rA := bufio.NewReader(outA)
+				first, _ := rA.ReadString('\n')
+				if want := fmt.Sprintf("first: %v\n", fails == 1); first != want {
+					t.Errorf("process A said %q, want %q", first, want)
+				}
+				if st := srv.Stats(); st.TokenRequests != 1 {
+					t.Fatalf("server saw %d token requests after A's refresh, want 1", st.TokenRequests)
+				}
+
+				b := child
+				b.Mode = "once"
+				cmdB, outB, _ := stStartIO(t, ctx, b)
+				rB := bufio.NewReader(outB)
+				if line, _ := rB.ReadString('\n'); line != "asking\n" {
+					t.Fatalf("process B said %q, want %q", line, "asking\n")
+				}
+				// B now waits for the lease that A holds (when A's token is unsaved) or
+				// has picked A's token up; not a timed assertion: a wider window for B.
+				time.Sleep(300 * time.Millisecond)
+				io.WriteString(inA, "go\n")
+
+				for name, r := range map[string]*bufio.Reader{"A": rA, "B": rB} {
+					line, _ := r.ReadString('\n')
+					var res stOnceResult
+					if err := json.Unmarshal([]byte(line), &res); err != nil {
+						t.Fatalf("process %s said %q: %v", name, line, err)
+					}
+					if res.Err != "" || res.Status != http.StatusOK {
+						t.Errorf("process %s: Token error %q, API status %d; want a token the API accepts", name, res.Err, res.Status)
+					}
+				}
+				for _, cmd := range []*exec.Cmd{cmdA, cmdB} {
+					if err := cmd.Wait(); err != nil {
+						t.Errorf("child: %v", err)
+					}
+				}
+				if st := srv.Stats(); st.TokenRequests != 1 || st.ReuseDetected != 0 {
+					t.Errorf("server stats %+v, want one token request and no reused refresh token", st)
+				}
+				wantFamily(t, srv, g, false)
+			})
+		}
 	}
 }
 

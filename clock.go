@@ -1,0 +1,100 @@
+package oauth2refresh
+
+// clock.go owns the two clocks of the hot path: a cheap monotonic reading against deadlines
+// converted from the wall clock, a wall-clock check once a second, and the drift between the
+// two. tokensource.go decides what the deadlines are; this file only says whether one passed.
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// The hot path reads the monotonic clock only (time.Since costs half of time.Now), against
+// deadlines converted to it. The monotonic clock stops while a machine sleeps, though, and
+// the wall clock may be stepped, so at least every wallCheckInterval of monotonic time a call
+// takes the slow path, which decides with the wall clock, as golang.org/x/oauth2 does, and
+// converts the deadlines again when the two clocks have drifted apart by more than
+// maxClockDrift. After a sleep, an expired token is thus served for at most a second.
+const (
+	wallCheckInterval = time.Second
+	maxClockDrift     = 10 * time.Millisecond
+)
+
+// Elapsed values: never, for a deadline that cannot pass, and already, for one that passed.
+const (
+	never   = math.MaxInt64
+	already = math.MinInt64
+)
+
+// clock reads the two clocks. Elapsed values are nanoseconds since base on the monotonic
+// clock, or on now when WithClock replaced it (custom): the two clocks are then one.
+type clock struct {
+	now    func() time.Time // the wall clock; read-only
+	custom bool             // read-only
+	base   time.Time        // read-only
+	// check is the elapsed value at which the hot path next leaves the decision to the slow
+	// path and its wall clock. Stored by the slow path, read without a lock.
+	check atomic.Int64
+}
+
+// init sets c up with the wall clock now; custom says that it is also the elapsed clock.
+func (c *clock) init(now func() time.Time, custom bool) {
+	c.now, c.custom, c.base = now, custom, time.Now()
+	if custom {
+		c.base = now()
+	}
+	c.check.Store(int64(wallCheckInterval))
+}
+
+// elapsed returns the time since c.base.
+func (c *clock) elapsed() int64 {
+	if c.custom {
+		return int64(c.now().Sub(c.base))
+	}
+	return int64(time.Since(c.base))
+}
+
+// before reports whether the elapsed deadline at has not passed and no wall-clock check is
+// due: the hot path may then act without the wall clock. No lock, no allocation.
+func (c *clock) before(at int64) bool {
+	e := c.elapsed()
+	return e < at && e < c.check.Load()
+}
+
+// read reads the wall clock and the elapsed time together (from one reading with a custom
+// clock), and schedules the next wall-clock check a second on. Callers read it after taking
+// their lock, so that a wait for the lock does not look like drift between the clocks.
+func (c *clock) read() (now time.Time, e int64) {
+	now = c.now()
+	if c.custom {
+		e = int64(now.Sub(c.base))
+	} else {
+		e = int64(time.Since(c.base))
+	}
+	c.check.Store(e + int64(wallCheckInterval))
+	return now, e
+}
+
+// at converts the wall-clock time t to an elapsed value, e being the elapsed value at
+// wall-clock time now.
+func at(t, now time.Time, e int64) int64 {
+	d := int64(t.Sub(now.Round(0)))
+	if d > 0 && e > never-d {
+		return never
+	}
+	return e + d
+}
+
+// redo returns the elapsed value of the wall-clock deadline t, converted earlier to old,
+// converted again if the clocks drifted apart by more than maxClockDrift since (a sleep, a step
+// of the wall clock); old otherwise, and for never and already.
+func redo(t time.Time, old int64, now time.Time, e int64) int64 {
+	if old == never || old == already {
+		return old
+	}
+	if d := at(t, now, e) - old; d > int64(maxClockDrift) || d < -int64(maxClockDrift) {
+		return old + d
+	}
+	return old
+}
