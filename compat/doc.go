@@ -43,7 +43,7 @@
 //   - Concurrent callers share one refresh, failures included: 20 callers on a failing
 //     endpoint cause one request (x/oauth2 sends 20, one after the other), and further calls
 //     back off instead of hammering the endpoint (up to 30 s after a temporary failure, up to
-//     5 min after the server refused the grant or the client; Invalidate(nil) ends it).
+//     5 min after the server refused the grant or the client; Retry ends it).
 //   - AuthStyleAutoDetect falls back to credentials in the body only after the server rejected
 //     the client's authentication (401, invalid_client, unauthorized_client). x/oauth2 also
 //     falls back after invalid_grant, a 5xx or a network error, sending the refresh token a
