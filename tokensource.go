@@ -25,18 +25,15 @@ const DefaultExpiryMargin = 10 * time.Second
 // token is refreshed in the background 70 s before it expires.
 const DefaultEarlyRefresh = time.Minute
 
-// Backoff after n consecutive failed flights: between half and all of min(minBackoff·2^(n-1),
-// limit), limit being maxRefusedBackoff when the server refused the grant (see refused).
+// The backoff after failed flights (see TokenContext), and the bound on refreshes forced by
+// rejected tokens (see Invalidate).
 const (
 	minBackoff        = time.Second
 	maxBackoff        = 30 * time.Second
 	maxRefusedBackoff = 5 * time.Minute
-)
-
-// Invalidate's bound on refreshes forced by rejected tokens (see Invalidate).
-const (
-	rejectWindow = 15 * time.Second
-	rejectReset  = 2 * maxRefusedBackoff
+	maxRetryAfter     = 5 * time.Minute
+	rejectWindow      = 15 * time.Second
+	rejectReset       = 2 * maxRefusedBackoff
 )
 
 // Option configures a TokenSource. Options apply in any order.
@@ -71,14 +68,12 @@ func OnRefresh(fn func(ctx context.Context, t *oauth2.Token) error) Option {
 }
 
 // EarlyRefresh sets how long before a token stops being served (see ExpiryMargin) one call
-// starts a refresh in the background, while callers keep getting the still-valid token
-// without a lock. A failed background refresh is retried after the backoff (see TokenContext)
-// until the token stops being served; callers then get the error. The default is
-// DefaultEarlyRefresh. The window never opens before half of the token's servable life,
-// counted from when the server issued it (Expiry minus ExpiresIn), has passed: a 60 s token
-// is served for 50 s and refreshed in the background from 25 s on. A token whose ExpiresIn is
-// unknown has its window open d before it stops being served (at once if that has passed).
-// d <= 0 disables early refresh: the first call after the token stops being served refreshes.
+// starts a refresh in the background, while callers keep getting the token without a lock. A
+// failed background refresh is retried after the backoff (see TokenContext) until the token
+// stops being served; callers then get the error. The default is DefaultEarlyRefresh. The
+// window never opens before half of the token's servable life, counted from when the server
+// issued it (Expiry minus ExpiresIn), has passed: a 60 s token is served for 50 s and
+// refreshed in the background from 25 s on. d <= 0 disables early refresh.
 func EarlyRefresh(d time.Duration) Option {
 	return func(c *config) { c.early = max(d, 0) }
 }
@@ -102,8 +97,7 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// hard returns when t, which has an Expiry, stops being servable: Expiry minus the margin, or
-// minus half the issued lifetime if that is shorter.
+// hard returns when t, which has an Expiry, stops being servable (see ExpiryMargin).
 func (c *config) hard(t *oauth2.Token) time.Time {
 	m := c.margin
 	if life := time.Duration(t.ExpiresIn) * time.Second; life > 0 && life/2 < m {
@@ -127,15 +121,13 @@ func (c *config) servable(t *oauth2.Token, now time.Time) bool {
 //	   served, no I/O  |  served; one call  |  callers wait for a refresh
 //	                   |  starts a refresh  |
 //
-// hard is Expiry minus the ExpiryMargin, or minus half the issued lifetime if that is
-// shorter; soft is hard minus the EarlyRefresh window, or half-way from issue to hard if that
-// is later. A token without Expiry is served until Invalidate is called.
+// hard is set by ExpiryMargin and soft by EarlyRefresh. A token without Expiry is served until
+// Invalidate is called.
 //
 // A flight obtains a token (a refresh, or with WithStore one another process saved), persists
-// it (the save to the Store, then OnRefresh) and installs it. A token whose persist failed is
-// kept, not handed out, and persisted again by the next flight. A panic in OnRefresh or a
-// Store is recovered by the flight, even on a goroutine of the library's: every caller waiting
-// gets an error that says so, and a token already obtained is kept for its persist.
+// it (the save to the Store, then OnRefresh) and installs it; see OnRefresh for a persist that
+// fails. A panic in OnRefresh or a Store is recovered by the flight, even on a goroutine of the
+// library's: every caller waiting gets an error that says so, and the token is kept.
 //
 // Tokens it returns are shared between callers and must not be modified.
 type TokenSource struct {
@@ -236,8 +228,6 @@ func (s *TokenSource) newState(tok *oauth2.Token, now time.Time, e int64) *state
 	case tok.Expiry.IsZero():
 		st.soft, st.hard, st.quiet, st.quietAt = forever, forever, forever, never
 	default:
-		// Compare with the wall clock, as x/oauth2 does: the monotonic clock stops while
-		// a laptop sleeps, and a token must not outlive its expiry by that long.
 		st.hard = s.cfg.hard(tok).Round(0)
 		st.soft = st.hard
 		if s.cfg.early > 0 {
@@ -386,8 +376,6 @@ func (s *TokenSource) run(f *flight) {
 				break
 			}
 		}
-		// A new token's save or OnRefresh that fails is retried once at once; then by the
-		// next flight after the backoff.
 		if p.save {
 			if err = s.save(p); err != nil && fresh {
 				err = s.save(p)
@@ -409,8 +397,8 @@ func (s *TokenSource) run(f *flight) {
 		if done = p.tok; s.cfg.servable(done, s.cfg.now()) {
 			break
 		}
-		// Persisted, but no longer servable (it expired while its persist kept failing, or
-		// it is a stale stored token): obtain a newer one from it.
+		// Persisted, but no longer servable (its persist kept failing, or a stale stored
+		// token): obtain a newer one from it.
 		cur, p = p.tok, nil
 	}
 	s.finish(f, p, done, s.redact(err, p, cur))
@@ -462,26 +450,23 @@ func (s *TokenSource) redact(err error, p *pending, cur *oauth2.Token) error {
 func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err error) {
 	s.mu.Lock()
 	now, e := s.clk.read()
-	if err != nil && done != nil {
-		s.state.Store(s.newState(done, now, e))
-	}
 	if err != nil {
+		if done != nil {
+			s.state.Store(s.newState(done, now, e))
+		}
 		s.pending = p
 		s.failures++
 		limit := maxBackoff
-		if refused(err) {
-			limit = maxRefusedBackoff
+		if re := (*RequestError)(nil); errors.As(err, &re) && !re.Temporary() {
+			limit = maxRefusedBackoff // the server refused the grant or the client
 		}
-		d := backoff(s.failures, limit)
-		if ra := retryAfter(err, now); ra > d {
-			d = min(ra, maxRetryAfter)
-		}
+		d := max(backoff(s.failures, limit), retryAfter(err, now))
 		s.retryAt = now.Add(d)
 		s.lastErr = err
 		f.err = err
 		if st := s.state.Load(); now.Before(st.hard) {
-			// A failed background refresh: until the backoff ends, calls holding the
-			// still-valid token have nothing to start and get it without the lock.
+			// A failed background refresh: the still-valid token is served without the
+			// lock until the backoff ends.
 			s.state.Store(withQuiet(st, s.retryAt, now, e))
 		}
 	} else {
@@ -497,11 +482,8 @@ func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err erro
 	close(f.done)
 }
 
-// maxRetryAfter bounds how long a Retry-After header can hold refreshes back.
-const maxRetryAfter = 5 * time.Minute
-
 // retryAfter returns how long the Retry-After header of the token endpoint's answer in err
-// asks to wait (RFC 9110 §10.2.3), or 0.
+// asks to wait (RFC 9110 §10.2.3), at most maxRetryAfter, or 0.
 func retryAfter(err error, now time.Time) time.Duration {
 	var re *RequestError
 	var ue *UnexpectedResponseError
@@ -515,7 +497,7 @@ func retryAfter(err error, now time.Time) time.Duration {
 		return time.Duration(min(max(n, 0), int64(maxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return t.Sub(now)
+		return min(t.Sub(now), maxRetryAfter)
 	}
 	return 0
 }
@@ -527,13 +509,6 @@ func backoff(n int, limit time.Duration) time.Duration {
 		d = min(minBackoff<<(n-1), limit)
 	}
 	return d/2 + rand.N(d/2)
-}
-
-// refused reports whether err says that the token endpoint refused the grant or the client
-// for good: an RFC 6749 §5.2 error that is not Temporary (invalid_grant, invalid_client, ...).
-func refused(err error) bool {
-	var re *RequestError
-	return errors.As(err, &re) && !re.Temporary()
 }
 
 // Invalidate tells s that t was rejected by a resource server (an HTTP 401): the next call
