@@ -1,8 +1,13 @@
 package oauth2refresh
 
-// clock.go owns the two clocks of the hot path: a cheap monotonic reading against deadlines
-// converted from the wall clock, a wall-clock check once a second, and the drift between the
-// two. tokensource.go decides what the deadlines are; this file only says whether one passed.
+// clock.go owns the two clocks of the hot path, which reads the monotonic clock only
+// (time.Since costs half of time.Now) against wall-clock deadlines converted to it.
+// tokensource.go decides what the deadlines are; this file only says whether one passed.
+//
+// The monotonic clock stops while a machine sleeps, and the wall clock may be stepped, so at
+// least every wallCheckInterval a call takes the slow path, which decides with the wall clock
+// (as golang.org/x/oauth2 does) and converts the deadlines again when the clocks drifted apart
+// by more than maxClockDrift. After a sleep, an expired token is served for at most a second.
 
 import (
 	"math"
@@ -10,12 +15,6 @@ import (
 	"time"
 )
 
-// The hot path reads the monotonic clock only (time.Since costs half of time.Now), against
-// deadlines converted to it. The monotonic clock stops while a machine sleeps, though, and
-// the wall clock may be stepped, so at least every wallCheckInterval of monotonic time a call
-// takes the slow path, which decides with the wall clock, as golang.org/x/oauth2 does, and
-// converts the deadlines again when the two clocks have drifted apart by more than
-// maxClockDrift. After a sleep, an expired token is thus served for at most a second.
 const (
 	wallCheckInterval = time.Second
 	maxClockDrift     = 10 * time.Millisecond
@@ -38,7 +37,7 @@ type clock struct {
 	check atomic.Int64
 }
 
-// init sets c up with the wall clock now; custom says that it is also the elapsed clock.
+// init sets c up with the wall clock now; custom says it is also the elapsed clock.
 func (c *clock) init(now func() time.Time, custom bool) {
 	c.now, c.custom, c.base = now, custom, time.Now()
 	if custom {
@@ -47,7 +46,6 @@ func (c *clock) init(now func() time.Time, custom bool) {
 	c.check.Store(int64(wallCheckInterval))
 }
 
-// elapsed returns the time since c.base.
 func (c *clock) elapsed() int64 {
 	if c.custom {
 		return int64(c.now().Sub(c.base))
@@ -62,9 +60,8 @@ func (c *clock) before(at int64) bool {
 	return e < at && e < c.check.Load()
 }
 
-// read reads the wall clock and the elapsed time together (from one reading with a custom
-// clock), and schedules the next wall-clock check a second on. Callers read it after taking
-// their lock, so that a wait for the lock does not look like drift between the clocks.
+// read reads the wall clock and the elapsed time together, and schedules the next wall-clock
+// check. Callers read it after taking their lock: a wait for it must not look like drift.
 func (c *clock) read() (now time.Time, e int64) {
 	now = c.now()
 	if c.custom {
@@ -86,9 +83,8 @@ func at(t, now time.Time, e int64) int64 {
 	return e + d
 }
 
-// redo returns the elapsed value of the wall-clock deadline t, converted earlier to old,
-// converted again if the clocks drifted apart by more than maxClockDrift since (a sleep, a step
-// of the wall clock); old otherwise, and for never and already.
+// redo converts the wall-clock deadline t, converted earlier to old, again if the clocks
+// drifted apart by more than maxClockDrift since; it returns old otherwise.
 func redo(t time.Time, old int64, now time.Time, e int64) int64 {
 	if old == never || old == already {
 		return old
