@@ -14,9 +14,6 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// The text returned by Error on any error of this package is for people, not programs: it may
-// change in any release. Branch on the types, fields and sentinels instead.
-
 // Sentinels for the RFC 6749 §5.2 error codes that callers branch on. A *RequestError matches
 // the sentinel of its Code under errors.Is:
 //
@@ -78,8 +75,7 @@ var codeKinds = map[string]codeKind{
 // Response has the status, Header, and the token request without its body and Authorization
 // header), so code written for x/oauth2 keeps working.
 //
-// Code, Description, URI, Body and the Header values have the secrets cut out, as the package
-// documentation says under Errors.
+// Its fields have the secrets cut out: see the package documentation under Errors.
 type RequestError struct {
 	// Code is the "error" member, e.g. "invalid_grant".
 	Code string
@@ -148,8 +144,7 @@ func (e *RequestError) Temporary() bool {
 // For a non-2xx status, errors.As with a **oauth2.RetrieveError target succeeds, filled as
 // golang.org/x/oauth2 would have filled it.
 //
-// Body, the Header values and the text of Err have the secrets cut out, as the package
-// documentation says under Errors.
+// Its fields have the secrets cut out: see the package documentation under Errors.
 type UnexpectedResponseError struct {
 	// StatusCode is the HTTP status of the response.
 	StatusCode int
@@ -194,12 +189,11 @@ func (e *UnexpectedResponseError) As(target any) bool {
 }
 
 // TransportError is a failure to get any response from the token endpoint: DNS, connection,
-// TLS, a timeout, or the caller's context ending. Err is the cause, so
-// errors.Is(err, context.DeadlineExceeded) and errors.As(err, &netOpErr) work, except that
-// when an error of the cause's chain quotes a secret (a RoundTripper echoing the request),
-// Err is a redacted stand-in for the chain, as the package documentation says under Errors.
+// TLS, a timeout, or the caller's context ending.
 type TransportError struct {
-	// Err is the cause, as returned by the http.Client.
+	// Err is the cause, as returned by the http.Client, so that errors.Is(err,
+	// context.DeadlineExceeded) and errors.As(err, &netOpErr) work; but a redacted stand-in
+	// when an error of its chain quotes a secret (see the package documentation under Errors).
 	Err error
 }
 
@@ -240,9 +234,6 @@ func response(r *http.Response, code int, h http.Header) *http.Response {
 // oneLine replaces the control characters of s (newlines, tabs, escapes) with spaces, so an
 // error message stays on one line.
 func oneLine(s string) string {
-	if strings.IndexFunc(s, unicode.IsControl) < 0 && !strings.ContainsAny(s, "\u2028\u2029") {
-		return s
-	}
 	return strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
 			return ' '
