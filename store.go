@@ -85,17 +85,22 @@ func (e *CorruptTokenError) Unwrap() error { return e.Err }
 // quoteKey quotes a grant key for an error message, shortened if long.
 func quoteKey(key string) string { return fmt.Sprintf("%q", truncate(key, 100)) }
 
+// storeErr is the error of a store operation on key's grant: what is "loading", "saving", ...
+func storeErr(what, key string, err error) error {
+	return fmt.Errorf("oauth2refresh: token store: %s grant %s: %w", what, quoteKey(key), err)
+}
+
 // SaveToken stores t as the current token of key's grant in s, under a lease: the way to seed
 // a store with the token of a new grant, after the authorization code exchange. ttl bounds the
 // lease, as for Store.Lock.
 func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl time.Duration) error {
 	l, err := s.Lock(ctx, key, ttl)
 	if err != nil {
-		return fmt.Errorf("oauth2refresh: token store: locking grant %s: %w", quoteKey(key), err)
+		return storeErr("locking", key, err)
 	}
 	defer l.Release(context.WithoutCancel(ctx))
 	if err := l.Save(ctx, t); err != nil {
-		return fmt.Errorf("oauth2refresh: token store: saving grant %s: %w", quoteKey(key), err)
+		return storeErr("saving", key, err)
 	}
 	return nil
 }
@@ -118,16 +123,15 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 // picked up from the store too. While the store is unreachable, callers get the token held
 // until it stops being servable, then errors wrapping the store's.
 //
-// A save that fails is retried at once on the same lease, then by each flight after the
-// backoff (see TokenContext), still on that lease, which is kept until the token is saved:
-// no other process can take the grant and send the refresh token this one spent. Meanwhile
-// the token is not handed out; callers get an error wrapping the store's. If the store says
-// another lease was granted since (ErrLeaseLost), the source takes a new lease and saves its
-// token only if nobody moved the grant on from the refresh token it spent; otherwise the
-// stored token is the truth and is used. One risk remains, which no Store can remove: a lease
-// with a ttl (Redis, PostgreSQL) lapses if the store stays unreachable, or the process paused,
-// for longer; another process may then send the refresh token this one spent, and a rotating
-// server may revoke the grant. FileStore's lease does not lapse while its holder lives.
+// A failed save is retried as a failed OnRefresh is, the token not handed out meanwhile, on
+// the same lease, kept until the token is saved: no other process can take the grant and send
+// the refresh token this one spent. If the store says another lease was granted since
+// (ErrLeaseLost), the source takes a new lease and saves its token only if nobody moved the
+// grant on from the refresh token it spent; otherwise the stored token is used. One risk
+// remains, which no Store can remove: a lease with a ttl (Redis, PostgreSQL) lapses if the
+// store stays unreachable, or the process paused, for longer; another process may then send
+// the refresh token this one spent, and a rotating server may revoke the grant. FileStore's
+// lease does not lapse while its holder lives.
 //
 // Applying WithStore more than once replaces the earlier one: the last one wins.
 func WithStore(s Store, key string) Option {
@@ -150,7 +154,7 @@ func (s *TokenSource) obtainShared(cur *oauth2.Token) (*pending, error) {
 	stored, err := s.cfg.store.Load(lctx, s.cfg.key)
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("oauth2refresh: token store: loading grant %s: %w", quoteKey(s.cfg.key), err)
+		return nil, storeErr("loading", s.cfg.key, err)
 	}
 	if s.fresher(stored, cur) {
 		return &pending{tok: stored}, nil
@@ -170,9 +174,8 @@ func (s *TokenSource) obtainShared(cur *oauth2.Token) (*pending, error) {
 		return &pending{tok: stored}, nil
 	case from == nil || from.RefreshToken == "":
 		s.release(lease)
-		return nil, fmt.Errorf("oauth2refresh: token store: no refresh token stored for grant %s: %w", quoteKey(s.cfg.key), ErrNoRefreshToken)
+		return nil, storeErr("no refresh token stored for", s.cfg.key, ErrNoRefreshToken)
 	}
-	// The request ends before the lease does: the lease lasts half as long again.
 	rctx, cancel := context.WithDeadline(s.ctx, end.Add(-timeout/2))
 	t, err := s.refresh(rctx, from.RefreshToken)
 	cancel()
@@ -210,8 +213,7 @@ func (s *TokenSource) save(p *pending) error {
 				return nil
 			}
 		}
-		// The first save ends with the lease, so that nothing done under it outlives it; a
-		// retry after the lease's end relies on the store's fence (ErrLeaseLost).
+		// The first save ends with the lease; a retry after it relies on ErrLeaseLost.
 		deadline := time.Now().Add(timeout)
 		if p.end.After(time.Now()) && p.end.Before(deadline) {
 			deadline = p.end
@@ -228,7 +230,7 @@ func (s *TokenSource) save(p *pending) error {
 			return nil
 		}
 		if !errors.Is(err, ErrLeaseLost) || relocked {
-			return fmt.Errorf("oauth2refresh: token store: saving grant %s: %w", quoteKey(s.cfg.key), err)
+			return storeErr("saving", s.cfg.key, err)
 		}
 	}
 }
@@ -239,7 +241,7 @@ func (s *TokenSource) lock(ttl time.Duration) (Lease, time.Time, error) {
 	defer cancel()
 	l, err := s.cfg.store.Lock(ctx, s.cfg.key, ttl)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("oauth2refresh: token store: locking grant %s: %w", quoteKey(s.cfg.key), err)
+		return nil, time.Time{}, storeErr("locking", s.cfg.key, err)
 	}
 	return l, time.Now().Add(ttl), nil
 }
