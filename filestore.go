@@ -26,40 +26,33 @@ import (
 // case (macOS's and Windows' defaults). A KEY longer than 180 bytes is cut to 100 and followed
 // by '~' and a hash of key.
 //
-// A file is written whole to a temporary file in Dir, flushed to disk (fsync), then renamed
-// over the old one and the directory flushed, so that a reader or a crash sees the old token
-// or the new one, never a mix. Token files and lock files have mode 0600 and Dir 0700 when
-// FileStore creates it: they hold refresh tokens.
+// A file, in the format of EncodeStoredToken followed by a newline, is written whole to a
+// temporary file in Dir, flushed to disk (fsync), then renamed over the old one and the
+// directory flushed: a reader or a crash sees the old token or the new one, never a mix. Token
+// and lock files have mode 0600. A file that cannot be decoded (truncated, edited by hand) is
+// a *CorruptTokenError and is never overwritten.
 //
 // The lease is an advisory lock (flock(2)) on Dir/KEY.json.lock, which the kernel releases
 // when its holder exits or dies: a crashed process frees the grant at once, and the ttl given
 // to Lock is not needed. A process that hangs while holding it blocks the grant until it
-// exits; the waiting Lock calls give up when their context ends. Every file also carries a
-// version, incremented by each Save and checked before the next, so that a token is only ever
-// replaced by one refreshed from it. flock does not work across NFS on every system: share a
-// FileStore only between processes of one machine.
+// exits; the waiting Lock calls give up when their context ends. The version of each file
+// counts its saves and is checked before the next, so that a token is only ever replaced by
+// one refreshed from it. flock does not work across NFS on every system, and not at all on
+// Windows (Lock returns an error there): share a FileStore between processes of one machine.
 //
-// A file that cannot be decoded (truncated, edited by hand) is reported as a
-// *CorruptTokenError and never overwritten. Files are in the format of EncodeStoredToken,
-// followed by a newline; their version counts the grant's saves.
-//
-// FileStore refuses, with an *UnsafeDirError, a Dir that another user could write to: one
-// writable by its group or by others, or, on unix, owned by another user than the process's
-// effective user. Anyone who can write there could plant a token file (and have the process
-// use a grant of theirs) or replace one. Only Dir itself is checked, not its parents: choose
-// a Dir whose parents only trusted users can change, such as one under os.UserCacheDir or
-// os.UserConfigDir, not a fixed name in a shared temporary directory.
-//
-// FileStore needs flock(2): on systems without it (Windows), Lock returns an error.
+// FileStore refuses, with an *UnsafeDirError, a Dir that another user could write to (and so
+// plant or replace a token file): one writable by its group or by others, or, on unix, owned
+// by another user than the process's effective user. Only Dir itself is checked, not its
+// parents: choose a Dir whose parents only trusted users can change, such as one under
+// os.UserCacheDir or os.UserConfigDir, not a fixed name in a shared temporary directory.
 type FileStore struct {
 	// Dir is the directory of the token files. It is created, mode 0700, when missing. It
-	// must not be empty. See above for the modes and owners it refuses.
+	// must not be empty.
 	Dir string
 }
 
-// UnsafeDirError reports a FileStore Dir that other users could write to: FileStore reads
-// and writes no token there. Make the directory the process's user's own, mode 0700, or
-// choose another.
+// UnsafeDirError reports a FileStore Dir that other users could write to (see FileStore):
+// FileStore reads and writes no token there. Make it the process's user's own, mode 0700.
 type UnsafeDirError struct {
 	// Dir is the FileStore's Dir.
 	Dir string
@@ -82,49 +75,44 @@ func (e *UnsafeDirError) Error() string {
 // directory: not on Windows, where Go reports every directory as writable by all.
 const modeBitsMeaningful = runtime.GOOS != "windows"
 
-// checkDir checks that s.Dir is a directory only the current user may write to, after
-// creating it (mode 0700) if create is set. A missing Dir is no error.
-func (s *FileStore) checkDir(create bool) error {
+// open checks ctx, key and s.Dir (see UnsafeDirError), after creating it if create is set,
+// and returns key's token file; op names the operation in errors. A missing Dir is no error.
+func (s *FileStore) open(ctx context.Context, key, op string, create bool) (string, error) {
+	switch {
+	case ctx.Err() != nil:
+		return "", fmt.Errorf("oauth2refresh: file store: %s: %w", op, ctx.Err())
+	case s.Dir == "":
+		return "", errors.New("oauth2refresh: file store: Dir is empty")
+	case key == "":
+		return "", errors.New("oauth2refresh: file store: empty key")
+	}
+	path := filepath.Join(s.Dir, fileName(key)+".json")
 	if create {
 		if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-			return fmt.Errorf("oauth2refresh: file store: %w", err)
+			return "", fmt.Errorf("oauth2refresh: file store: %w", err)
 		}
 	}
 	fi, err := os.Stat(s.Dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !create:
-		return nil
+		return path, nil
 	case err != nil:
-		return fmt.Errorf("oauth2refresh: file store: %w", err)
+		return "", fmt.Errorf("oauth2refresh: file store: %w", err)
 	case !fi.IsDir():
-		return fmt.Errorf("oauth2refresh: file store: %s is not a directory", s.Dir)
+		return "", fmt.Errorf("oauth2refresh: file store: %s is not a directory", s.Dir)
 	}
 	owner, user, known := dirOwner(fi)
 	if fi.Mode().Perm()&0o022 != 0 && modeBitsMeaningful || known && owner != user {
-		return &UnsafeDirError{Dir: s.Dir, Mode: fi.Mode(), Owner: owner, User: user}
+		return "", &UnsafeDirError{Dir: s.Dir, Mode: fi.Mode(), Owner: owner, User: user}
 	}
-	return nil
+	return path, nil
 }
 
 var _ Store = (*FileStore)(nil)
 
-// paths returns the token file and the lock file of key.
-func (s *FileStore) paths(key string) (tokenPath, lockPath string, err error) {
-	if s.Dir == "" {
-		return "", "", errors.New("oauth2refresh: file store: Dir is empty")
-	}
-	if key == "" {
-		return "", "", errors.New("oauth2refresh: file store: empty key")
-	}
-	p := filepath.Join(s.Dir, fileName(key)+".json")
-	return p, p + ".lock", nil
-}
-
-// fileName maps key to a file name: readable for plain keys, never a path, and distinct for
-// distinct keys even when compared without regard to case. Every letter left as it is is
-// lower case, and every escape is upper case and starts with '%', which is itself escaped:
-// folding the case of a name cannot turn it into another key's name. A long name keeps its
-// start and the hash of the whole key, after a '~' that short names cannot hold.
+// fileName maps key to a file name as FileStore says: every letter left as it is is lower
+// case, and every escape is upper case and starts with '%', which is itself escaped, so folding
+// the case of a name cannot turn it into another key's name; '~' is escaped in short names.
 func fileName(key string) string {
 	const hexDigits = "0123456789ABCDEF"
 	b := make([]byte, 0, len(key))
@@ -145,36 +133,23 @@ func fileName(key string) string {
 	return string(b)
 }
 
-// Load returns the token stored under key, or nil if there is none. A file that cannot be
-// decoded is a *CorruptTokenError.
+// Load implements Store.Load.
 func (s *FileStore) Load(ctx context.Context, key string) (*oauth2.Token, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("oauth2refresh: file store: loading token: %w", err)
-	}
-	path, _, err := s.paths(key)
+	path, err := s.open(ctx, key, "loading token", false)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.checkDir(false); err != nil {
 		return nil, err
 	}
 	tok, _, err := readTokenFile(key, path)
 	return tok, err
 }
 
-// Lock waits until it holds the flock of key's grant or ctx is done. ttl is not used: the
-// kernel releases the lock of a process that exits.
+// Lock implements Store.Lock with the flock of key's grant (see FileStore); ttl is not used.
 func (s *FileStore) Lock(ctx context.Context, key string, ttl time.Duration) (Lease, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("oauth2refresh: file store: locking: %w", err)
-	}
-	path, lockPath, err := s.paths(key)
+	path, err := s.open(ctx, key, "locking", true)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkDir(true); err != nil {
-		return nil, err
-	}
+	lockPath := path + ".lock"
 	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("oauth2refresh: file store: opening lock file: %w", err)
