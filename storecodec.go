@@ -11,18 +11,7 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// The format every Store of this repository keeps a token in (FileStore's files, the Redis
-// store's values, the PostgreSQL store's token column) is one JSON object:
-//
-//	{"version":3,"access_token":"…","token_type":"Bearer","refresh_token":"…","expiry":"2030-01-02T03:04:05Z","expires_in":3600}
-//
-// version is a number of at least 1 that grows as the grant is saved again: FileStore counts
-// the saves, the Redis and PostgreSQL stores write the fencing number of the lease that saved.
-// The other members are those of oauth2.Token (Extra is not kept), each left out when empty;
-// expiry is RFC 3339. Members this version does not know are ignored. EncodeStoredToken writes
-// it and DecodeStoredToken reads it, so that every store reports a damaged value the same way.
-
-// storedToken is the JSON object of the stored-token format.
+// storedToken is the JSON object of the stored-token format (see EncodeStoredToken).
 type storedToken struct {
 	Version      uint64    `json:"version"`
 	AccessToken  string    `json:"access_token,omitempty"`
@@ -32,10 +21,18 @@ type storedToken struct {
 	ExpiresIn    int64     `json:"expires_in,omitempty"`
 }
 
-// EncodeStoredToken returns t in the stored-token format (see DecodeStoredToken), without a
-// trailing newline, with the given version. It fails when version is 0, or when t is nil or
-// has neither an access token nor a refresh token: DecodeStoredToken would refuse what it
-// wrote. Its errors never quote the token.
+// EncodeStoredToken returns t with the given version in the stored-token format, the one every
+// Store of this repository keeps a token in (FileStore's files, the Redis store's values, the
+// PostgreSQL store's token column): one JSON object, without a trailing newline,
+//
+//	{"version":3,"access_token":"…","token_type":"Bearer","refresh_token":"…","expiry":"2030-01-02T03:04:05Z","expires_in":3600}
+//
+// version is a number of at least 1 that grows as the grant is saved again: FileStore counts
+// the saves, the Redis and PostgreSQL stores write the fencing number of the lease that saved.
+// The other members are those of oauth2.Token (Extra is not kept), each left out when empty;
+// expiry is RFC 3339. EncodeStoredToken fails when version is 0, or when t is nil or has
+// neither an access token nor a refresh token: DecodeStoredToken would refuse what it wrote.
+// Its errors never quote the token.
 func EncodeStoredToken(t *oauth2.Token, version uint64) ([]byte, error) {
 	switch {
 	case t == nil:
@@ -55,19 +52,19 @@ func EncodeStoredToken(t *oauth2.Token, version uint64) ([]byte, error) {
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
-		// Only an expiry outside years 0–9999 gets here; the error names no token.
+		// Only an expiry outside years 0–9999 gets here.
 		return nil, fmt.Errorf("oauth2refresh: encoding stored token: %w", err)
 	}
 	return b, nil
 }
 
-// DecodeStoredToken reads a token in the stored-token format, the JSON object that
-// EncodeStoredToken writes, and returns it with its version. Stores use it for every value
-// they read, so that a damaged one is reported alike whatever the store: a *CorruptTokenError
-// with the key and location given, whose Err says what is wrong (empty, truncated JSON,
-// invalid JSON at some byte, JSON of the wrong shape, data after the object, no version,
-// neither access token nor refresh token) and never quotes the value, which may hold secrets.
-// Whitespace around the object is allowed.
+// DecodeStoredToken reads a token in the stored-token format (see EncodeStoredToken) and
+// returns it with its version. Members it does not know are ignored, and whitespace around the
+// object is allowed. Stores use it for every value they read, so that a damaged one is reported
+// alike whatever the store: a *CorruptTokenError with the key and location given, whose Err
+// says what is wrong (empty, truncated JSON, invalid JSON at some byte, JSON of the wrong
+// shape, data after the object, no version, neither access token nor refresh token) and never
+// quotes the value, which may hold secrets.
 func DecodeStoredToken(key, location string, b []byte) (*oauth2.Token, uint64, error) {
 	st, err := decodeStoredToken(b)
 	if err != nil {
