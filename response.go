@@ -46,9 +46,8 @@ type reply struct {
 }
 
 // readResponse turns the outcome of a token request (resp, or the error of http.Client.Do)
-// into a token, with its Expiry stamped by now, or into the typed error it stands for:
-// *TransportError, *RequestError or *UnexpectedResponseError. It never panics, whatever the
-// body. When into is not nil, a success is also decoded into it (see RefreshAccessToken).
+// into a token, with its Expiry stamped by now, or into the typed error it stands for. It
+// never panics, whatever the body. A success is also decoded into into, if not nil.
 func readResponse(s sent, resp *http.Response, err error, now func() time.Time, into any) (*oauth2.Token, error) {
 	r := &reply{sent: s, resp: resp}
 	if err != nil {
@@ -131,8 +130,7 @@ func (r *reply) decode() error {
 	return nil
 }
 
-// token returns the token of a success (RFC 6749 §5.1). Only access_token and refresh_token
-// can make it fail; see Endpoint.Refresh for the members treated as absent.
+// token returns the token of a success (RFC 6749 §5.1), as Endpoint.Refresh says.
 func (r *reply) token(now func() time.Time) (*oauth2.Token, error) {
 	t := oauth2.Token{RefreshToken: r.refreshToken}
 	if t.AccessToken, _ = r.obj["access_token"].(string); t.AccessToken == "" {
@@ -154,10 +152,7 @@ func (r *reply) token(now func() time.Time) (*oauth2.Token, error) {
 	return t.WithExtra(r.extra), nil
 }
 
-// decodeInto decodes a success into into, a *T of RefreshAccessToken: the JSON body, or the
-// form's values as JSON strings. A body that does not decode is decoded again without the
-// members Refresh treats as absent (an unreadable token_type or expires_in, a number beyond
-// float64). RefreshToken is then filled in as RefreshAccessToken says.
+// decodeInto decodes a success into into, a *T, as RefreshAccessToken says.
 func (r *reply) decodeInto(into any) error {
 	body := r.body
 	if _, isForm := r.extra.(url.Values); isForm {
@@ -208,9 +203,8 @@ func (r *reply) redactor() *redactor {
 }
 
 // fail returns the error for a response that is not a token: a *RequestError when the body
-// holds an RFC 6749 §5.2 error code, else an *UnexpectedResponseError whose Err is why (nil
-// when the status says enough). It is the one constructor of both, and cuts the secrets out
-// of every field (see the package doc).
+// holds an error code, else an *UnexpectedResponseError whose Err is why (nil when the status
+// says enough). It is the one constructor of both, and cuts the secrets out of every field.
 func (r *reply) fail(why error) error {
 	red := r.redactor()
 	// The request as oauth2.RetrieveError.Response.Request shows it, without its secrets.
@@ -254,8 +248,7 @@ func (r *TokenResponse) tokenResponse() *TokenResponse { return r }
 //
 // Anything else (a negative number, a string that is not a JSON number, "NaN", a number beyond
 // the range of a float64, an object, a boolean) also decodes to zero, meaning absent, and is
-// not an error: a defect in expires_in must not make a whole token response undecodable,
-// which would lose the new access token and the rotated refresh token (see Endpoint.Refresh).
+// not an error, for the reason Endpoint.Refresh gives.
 type Seconds int64
 
 // UnmarshalJSON implements json.Unmarshaler. It never fails: an unreadable value is zero.
@@ -269,9 +262,8 @@ func (s *Seconds) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// seconds reads an expires_in as JSON or a form decodes it: a non-negative number, or a string
-// holding one as JSON writes it, possibly between spaces; nil and "" are zero. A fraction is
-// dropped and values above 2^31-1 are capped. ok is false, and n zero, for anything else.
+// seconds reads an expires_in as JSON or a form decodes it, as Seconds says; a string may have
+// spaces around the number. ok is false, and n zero, for a value Seconds reads as absent.
 func seconds(v any) (n int64, ok bool) {
 	f := -1.0
 	switch v := v.(type) {
