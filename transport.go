@@ -103,31 +103,23 @@ func (t *Transport) base() http.RoundTripper {
 // Client strips an Authorization header for good once a hop leaves the first host.
 func sameSite(req *http.Request) bool {
 	var hops []*url.URL
-	for r := req; r != nil; {
+	for r := req; r != nil; r = r.Response.Request {
 		hops = append(hops, r.URL)
 		if r.Response == nil {
 			break
 		}
-		r = r.Response.Request
 	}
 	first := hops[len(hops)-1]
+	parent := strings.ToLower(first.Hostname())
 	for _, u := range hops[:len(hops)-1] {
-		if u.Host != first.Host && !domainOrSubdomain(strings.ToLower(u.Hostname()), strings.ToLower(first.Hostname())) {
+		sub := strings.ToLower(u.Hostname())
+		// As net/http's isDomainOrSubdomain; ':' or '%' is an IPv6 address or a zone.
+		if u.Host != first.Host && sub != parent &&
+			(strings.ContainsAny(sub, ":%") || !strings.HasSuffix(sub, "."+parent)) {
 			return false
 		}
 	}
 	return true
-}
-
-// domainOrSubdomain reports whether sub is parent or a subdomain of it, as net/http decides.
-func domainOrSubdomain(sub, parent string) bool {
-	if sub == parent {
-		return true
-	}
-	if strings.ContainsAny(sub, ":%") { // an IPv6 address, or one with a zone
-		return false
-	}
-	return strings.HasSuffix(sub, "."+parent)
 }
 
 // NewClient returns an *http.Client that authorizes its requests with tokens from s through a
