@@ -229,14 +229,11 @@ func (s *TokenSource) newState(tok *oauth2.Token, now time.Time, e int64) *state
 		st.soft, st.hard, st.quiet, st.quietAt = forever, forever, forever, never
 	default:
 		st.hard = s.cfg.hard(tok).Round(0)
-		st.soft = st.hard
-		if s.cfg.early > 0 {
-			st.soft = st.hard.Add(-s.cfg.early)
-			if tok.ExpiresIn > 0 {
-				issued := tok.Expiry.Add(-time.Duration(tok.ExpiresIn) * time.Second)
-				if half := issued.Add(st.hard.Sub(issued) / 2).Round(0); st.soft.Before(half) {
-					st.soft = half
-				}
+		st.soft = st.hard.Add(-s.cfg.early)
+		if tok.ExpiresIn > 0 {
+			issued := tok.Expiry.Add(-time.Duration(tok.ExpiresIn) * time.Second)
+			if half := issued.Add(st.hard.Sub(issued) / 2).Round(0); st.soft.Before(half) {
+				st.soft = half
 			}
 		}
 		st.quiet = st.soft
