@@ -153,12 +153,10 @@ type UnexpectedResponseError struct {
 	// Body is the start of the response body, at most MaxErrorBody bytes.
 	Body []byte
 	// Err says what was wrong with the response, when more can be said than its status.
-	// It is returned by Unwrap.
 	Err error
-	// Token is set when the server issued a token that could not be decoded into the type
-	// asked of RefreshAccessToken; it is nil otherwise. Save Token.RefreshToken: on a server
-	// that rotates refresh tokens it may be the only copy of the new one, the one that was
-	// sent being spent. Error never shows it, and the tokens in it are redacted from Body.
+	// Token is the token the server issued, when it could not be decoded into the T of
+	// RefreshAccessToken (which says why to save its RefreshToken); nil otherwise. Error never
+	// shows it, and its tokens are redacted from Body.
 	Token *oauth2.Token
 
 	resp *http.Response // the response for oauth2.RetrieveError, if known
