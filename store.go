@@ -177,7 +177,7 @@ func (s *TokenSource) obtainShared(cur *oauth2.Token) (*pending, error) {
 		return nil, storeErr("no refresh token stored for", s.cfg.key, ErrNoRefreshToken)
 	}
 	rctx, cancel := context.WithDeadline(s.ctx, end.Add(-timeout/2))
-	t, err := s.refresh(rctx, from.RefreshToken)
+	t, err := s.e.refresh(rctx, from.RefreshToken, s.cfg.now)
 	cancel()
 	if err != nil {
 		s.release(lease)

@@ -409,21 +409,11 @@ func (s *TokenSource) obtain(cur *oauth2.Token) (*pending, error) {
 	if cur == nil || cur.RefreshToken == "" {
 		return nil, ErrNoRefreshToken
 	}
-	t, err := s.refresh(s.ctx, cur.RefreshToken)
+	t, err := s.e.refresh(s.ctx, cur.RefreshToken, s.cfg.now)
 	if err != nil {
 		return nil, err
 	}
 	return &pending{tok: t, from: cur.RefreshToken}, nil
-}
-
-// refresh sends one refresh_token grant, stamping Expiry with the TokenSource's clock. The token
-// returned keeps rt when the server sent no refresh token.
-func (s *TokenSource) refresh(ctx context.Context, rt string) (*oauth2.Token, error) {
-	t, err := s.e.refresh(ctx, rt, s.cfg.now)
-	if err == nil && t.RefreshToken == "" {
-		t.RefreshToken = rt
-	}
-	return t, err
 }
 
 // redact cuts the new tokens and the refresh token sent out of err, an error of a flight,
