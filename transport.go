@@ -55,7 +55,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
-	resp, err := t.send(req, tok.Type()+" "+tok.AccessToken, req.Body)
+	resp, err := t.send(req, tok, req.Body)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
@@ -77,17 +77,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Let the connection be reused.
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	resp.Body.Close()
-	resp, err = t.send(req, tok2.Type()+" "+tok2.AccessToken, body)
+	resp, err = t.send(req, tok2, body)
 	if err == nil && resp.StatusCode == http.StatusUnauthorized {
 		t.Source.Invalidate(tok2)
 	}
 	return resp, err
 }
 
-func (t *Transport) send(req *http.Request, auth string, body io.ReadCloser) (*http.Response, error) {
+func (t *Transport) send(req *http.Request, tok *oauth2.Token, body io.ReadCloser) (*http.Response, error) {
 	r := req.Clone(req.Context())
 	r.Body = body
-	r.Header.Set("Authorization", auth)
+	tok.SetAuthHeader(r)
 	return t.base().RoundTrip(r)
 }
 
