@@ -154,8 +154,7 @@ func (s *FileStore) Lock(ctx context.Context, key string, ttl time.Duration) (Le
 	if err != nil {
 		return nil, fmt.Errorf("oauth2refresh: file store: opening lock file: %w", err)
 	}
-	wait := time.Millisecond
-	for {
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
 		ok, err := tryLock(f)
 		if err != nil {
 			f.Close()
@@ -164,15 +163,12 @@ func (s *FileStore) Lock(ctx context.Context, key string, ttl time.Duration) (Le
 		if ok {
 			break
 		}
-		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			f.Close()
 			return nil, fmt.Errorf("oauth2refresh: file store: waiting for lock %s: %w", lockPath, ctx.Err())
-		case <-t.C:
+		case <-time.After(wait): // since Go 1.23, an unfired timer needs no Stop
 		}
-		wait = min(2*wait, 50*time.Millisecond)
 	}
 	tok, version, err := readTokenFile(key, path)
 	if err != nil {
