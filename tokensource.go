@@ -302,7 +302,6 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 		return st.tok, nil
 	}
 	if now.Before(st.hard) {
-		// Still servable: maybe start a background refresh, and return tok either way.
 		if s.flight == nil && !now.Before(s.retryAt) {
 			go s.run(s.newFlight(now, e))
 		}
@@ -343,9 +342,7 @@ func (s *TokenSource) newFlight(now time.Time, e int64) *flight {
 	st := s.state.Load()
 	f := &flight{done: make(chan struct{}), cur: st.tok, p: s.pending, forced: s.forceNext}
 	s.flight, s.pending, s.forceNext = f, nil, false
-	if now.Before(st.hard) {
-		// A background refresh: until it ends, or until hard, calls have nothing to start
-		// and get st.tok without the lock.
+	if now.Before(st.hard) { // a background refresh: see state.quiet
 		s.state.Store(withQuiet(st, st.hard, now, e))
 	}
 	return f
@@ -451,9 +448,7 @@ func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err erro
 		s.retryAt = now.Add(d)
 		s.lastErr = err
 		f.err = err
-		if st := s.state.Load(); now.Before(st.hard) {
-			// A failed background refresh: the still-valid token is served without the
-			// lock until the backoff ends.
+		if st := s.state.Load(); now.Before(st.hard) { // see state.quiet
 			s.state.Store(withQuiet(st, s.retryAt, now, e))
 		}
 	} else {
