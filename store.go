@@ -119,9 +119,8 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 // token request ends by the Timeout and the first save by the lease's end. Waiting for a lease
 // is bounded by twice its length. Once the store holds a token for key, its refresh token is
 // the one sent, whatever token the TokenSource was given (seed a grant with SaveToken); a
-// TokenSource made with a nil token loads its first one. OnRefresh is called with tokens
-// picked up from the store too. While the store is unreachable, callers get the token held
-// until it stops being servable, then errors wrapping the store's.
+// TokenSource made with a nil token loads its first one. While the store is unreachable,
+// callers get the token held until it stops being servable, then errors wrapping the store's.
 //
 // A failed save is retried as a failed OnRefresh is, the token not handed out meanwhile, on
 // the same lease, kept until the token is saved: no other process can take the grant and send

@@ -80,7 +80,7 @@ func DecodeStoredToken(key, location string, b []byte) (*oauth2.Token, uint64, e
 	return t, st.Version, nil
 }
 
-// decodeStoredToken decodes and checks b. Its errors never quote b.
+// decodeStoredToken decodes and checks b.
 func decodeStoredToken(b []byte) (*storedToken, error) {
 	var st storedToken
 	dec := json.NewDecoder(bytes.NewReader(b))
