@@ -46,7 +46,7 @@ type AssertionRequest struct {
 	ClientID string
 	// TokenURL is the Endpoint's TokenURL: the aud of a JWT assertion, unless configured.
 	TokenURL string
-	// Now is the time of the request, by the TokenSource's clock (see WithClock).
+	// Now is the time of the request: time.Now for Endpoint.Refresh and RefreshAccessToken.
 	Now time.Time
 }
 
