@@ -431,7 +431,7 @@ func TestClientAssertionNotInErrors(t *testing.T) {
 			return nil, fmt.Errorf("proxy refused %q", readForm(t, r).Get("client_assertion"))
 		})
 		e := &oauth2refresh.Endpoint{TokenURL: "https://auth.example.com/token", ClientID: leakClientID, AuthMethod: oauth2refresh.AuthPrivateKeyJWT,
-			Assertion: oauth2refresh.AssertionFunc(func(context.Context, oauth2refresh.AssertionRequest) (string, error) { return fixed, nil }),
+			Assertion:  oauth2refresh.AssertionFunc(func(context.Context, oauth2refresh.AssertionRequest) (string, error) { return fixed, nil }),
 			HTTPClient: &http.Client{Transport: rt}}
 		_, err := e.Refresh(context.Background(), leakRefresh)
 		var te *oauth2refresh.TransportError
