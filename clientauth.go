@@ -78,9 +78,9 @@ func (f AssertionFile) Assertion(context.Context, AssertionRequest) (string, err
 	return "", &fs.PathError{Op: "read", Path: string(f), Err: errors.New("file is empty")}
 }
 
-// DefaultAssertionLifetime is the lifetime of a JWTAssertion whose Lifetime is zero, and of the
+// defaultLifetime is the lifetime of a JWTAssertion whose Lifetime is zero, and of the
 // assertions of AuthClientSecretJWT.
-const DefaultAssertionLifetime = 2 * time.Minute
+const defaultLifetime = 2 * time.Minute
 
 // JWTAssertion is a ClientAssertion that signs a new JWT (RFC 7523 §3) for every token
 // request with Key: iss and sub are the client id, aud is Audience, jti is 128 random bits
@@ -103,8 +103,8 @@ type JWTAssertion struct {
 	Certificate *x509.Certificate
 	// Audience is the aud claim. Empty means the token URL; some servers want their issuer.
 	Audience string
-	// Lifetime is how long the assertion is valid. Zero means DefaultAssertionLifetime.
-	// Auth0 refuses more than 5 minutes.
+	// Lifetime is how long the assertion is valid. Zero means two minutes; Auth0 refuses
+	// more than five.
 	Lifetime time.Duration
 }
 
@@ -207,7 +207,7 @@ func newClaims(r AssertionRequest, aud string, lifetime time.Duration) jwtClaims
 		aud = r.TokenURL
 	}
 	if lifetime <= 0 {
-		lifetime = DefaultAssertionLifetime
+		lifetime = defaultLifetime
 	}
 	now := r.Now
 	if now.IsZero() {

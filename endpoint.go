@@ -50,7 +50,8 @@ const (
 	// AssertionFunc) for that request alone, in the body; never the client secret.
 	AuthPrivateKeyJWT
 	// AuthClientSecretJWT is AuthPrivateKeyJWT with an assertion signed HS256 with the client
-	// secret (client_secret_jwt, OpenID Connect Core §9), made for each request unless
+	// secret (client_secret_jwt, OpenID Connect Core §9), made for each request with the
+	// claims of a JWTAssertion (aud the token URL, a two-minute lifetime) unless
 	// Endpoint.Assertion is set. The secret itself is never sent.
 	AuthClientSecretJWT
 	// AuthTLSClient is mutual TLS client authentication (RFC 8705 §2): client_id in the body,
@@ -169,7 +170,8 @@ type Endpoint struct {
 //
 // Errors: *RequestError for an RFC 6749 §5.2 error response, *UnexpectedResponseError for any
 // other response that is not a token, *TransportError when no response came; ErrNoRefreshToken,
-// ErrInsecureTokenURL or ErrInvalidEndpoint (wrapped) when nothing was sent.
+// ErrInsecureTokenURL, ErrInvalidEndpoint (wrapped) or the error of the Endpoint's
+// ClientAssertion (wrapped) when nothing was sent.
 func (e *Endpoint) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
 	return e.refresh(ctx, refreshToken, time.Now)
 }
@@ -319,7 +321,7 @@ func (e *Endpoint) send(ctx context.Context, refreshToken string, m AuthMethod, 
 	case m < AuthBasic || m == AuthAutoDetect || m > AuthTLSClient:
 		return nil, fmt.Errorf("%w: unknown %v", ErrInvalidEndpoint, m)
 	case e.Assertion != nil && !jwt:
-		return nil, fmt.Errorf("%w: Assertion is set, for AuthMethod %v", ErrInvalidEndpoint, m)
+		return nil, fmt.Errorf("%w: Assertion is set, for AuthMethod %v", ErrInvalidEndpoint, e.AuthMethod)
 	}
 	client := e.client(ctx)
 	if _, ok := ctx.Deadline(); !ok && client.Timeout == 0 && e.Timeout >= 0 {
