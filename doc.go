@@ -11,6 +11,12 @@
 //     first (AuthBasic, the default), credentials in the body (AuthRequestBody), public clients
 //     (AuthNone), and AuthAutoDetect, which falls back only after the server rejected the
 //     client's credentials, so a refresh token is never sent twice after it may have been spent.
+//   - RFC 7523 §2.2 and OpenID Connect Core §9, client assertions: private_key_jwt
+//     (AuthPrivateKeyJWT with a JWTAssertion signing RS256, PS256, ES256 or EdDSA, or a token
+//     read from a workload identity file by AssertionFile) and client_secret_jwt
+//     (AuthClientSecretJWT), a fresh assertion for every token request.
+//   - RFC 8705 §2, mutual TLS client authentication (AuthTLSClient), with the certificate
+//     configured on the HTTP client.
 //   - RFC 6749 §5.1 and §5.2, token and error responses: JSON, or form-encoded as GitHub sends
 //     without an Accept header; expires_in as a number or a numeric string; errors returned with
 //     HTTP 200 (GitHub, Slack). An error object is a *RequestError, matched with errors.Is
@@ -53,8 +59,9 @@
 // fields and sentinels.
 //
 // Secrets are cut out of the errors of a refresh literally, in linear time. The secrets are
-// the client secret, the refresh token that was sent, and the access_token, refresh_token and
-// id_token of the response, each when it is at least 4 bytes long. Each is looked for as it
+// the client secret, the refresh token and the client assertion that were sent, and the
+// access_token, refresh_token and id_token of the response, each when it is at least 4 bytes
+// long. Each is looked for as it
 // is, escaped by url.QueryEscape, by url.PathEscape and by encoding/json with and without HTML
 // escaping, and quoted by strconv.Quote (Go's %q) as it is or JSON-escaped; so is the base64
 // credential of the Basic header, with the client id and secret form-encoded as sent or raw,

@@ -43,13 +43,39 @@ const (
 	// the error wraps both. It stands for x/oauth2's AuthStyleAutoDetect, without its re-send
 	// after every error.
 	AuthAutoDetect
+	// AuthPrivateKeyJWT authenticates each request with a JWT signed with the client's private
+	// key (private_key_jwt, RFC 7523 §2.2, OpenID Connect Core §9): client_id,
+	// client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer and a
+	// client_assertion made by Endpoint.Assertion (a JWTAssertion, an AssertionFile, an
+	// AssertionFunc) for that request alone, in the body; never the client secret.
+	AuthPrivateKeyJWT
+	// AuthClientSecretJWT is AuthPrivateKeyJWT with an assertion signed HS256 with the client
+	// secret (client_secret_jwt, OpenID Connect Core §9), made for each request with the
+	// claims of a JWTAssertion (aud the token URL, a two-minute lifetime) unless
+	// Endpoint.Assertion is set. The secret itself is never sent.
+	AuthClientSecretJWT
+	// AuthTLSClient is mutual TLS client authentication (RFC 8705 §2): client_id in the body,
+	// no secret, and the client's certificate in the TLS handshake. It stands for both
+	// tls_client_auth (a certificate from a CA, RFC 8705 §2.1) and self_signed_tls_client_auth
+	// (§2.2), which look the same on the wire. The certificate comes from Endpoint.HTTPClient,
+	// for instance an *http.Transport whose TLSClientConfig.Certificates holds it. A server
+	// that binds access tokens to the certificate (RFC 8705 §3) accepts them only over a
+	// connection made with the same certificate: send API requests through a client with the
+	// same TLS configuration, as NewClient does when the context holds it under
+	// oauth2.HTTPClient.
+	AuthTLSClient
 )
 
+// authNames are the names String returns.
+var authNames = [...]string{"client_secret_basic", "client_secret_post", "none", "auto",
+	"private_key_jwt", "client_secret_jwt", "tls_client_auth"}
+
 // String returns the RFC 7591 token_endpoint_auth_method name of m ("client_secret_basic",
-// "client_secret_post", "none") or "auto".
+// "client_secret_post", "none", "private_key_jwt", "client_secret_jwt", "tls_client_auth")
+// or "auto".
 func (m AuthMethod) String() string {
-	if names := [...]string{"client_secret_basic", "client_secret_post", "none", "auto"}; m >= 0 && int(m) < len(names) {
-		return names[m]
+	if m >= 0 && int(m) < len(authNames) {
+		return authNames[m]
 	}
 	return "AuthMethod(" + strconv.Itoa(int(m)) + ")"
 }
@@ -92,6 +118,12 @@ type Endpoint struct {
 	// AuthMethod says where the credentials go. The zero value is AuthBasic.
 	AuthMethod AuthMethod
 
+	// Assertion makes the client assertion of each token request (RFC 7523 §2.2) for
+	// AuthPrivateKeyJWT, which needs it, and AuthClientSecretJWT, for which nil means an HS256
+	// JWT signed with ClientSecret. It is called for every request, never cached. With any
+	// other AuthMethod it must be nil.
+	Assertion ClientAssertion
+
 	// Scopes, when not empty, are sent space-separated as the "scope" parameter to ask for a
 	// token with these scopes (RFC 6749 §6). Empty means no scope parameter: the server then
 	// grants the scopes of the original grant.
@@ -99,8 +131,8 @@ type Endpoint struct {
 
 	// Params are extra form parameters sent with every refresh, for providers that want them
 	// (GitLab's redirect_uri, Entra v1's resource). Keys set by this package (grant_type,
-	// refresh_token, scope, client_id, client_secret) are ignored here: they cannot be
-	// overridden.
+	// refresh_token, scope, client_id, client_secret, client_assertion,
+	// client_assertion_type) are ignored here: they cannot be overridden.
 	Params url.Values
 
 	// Header holds extra request headers. It may override User-Agent and Accept; the
@@ -138,7 +170,8 @@ type Endpoint struct {
 //
 // Errors: *RequestError for an RFC 6749 §5.2 error response, *UnexpectedResponseError for any
 // other response that is not a token, *TransportError when no response came; ErrNoRefreshToken,
-// ErrInsecureTokenURL or ErrInvalidEndpoint (wrapped) when nothing was sent.
+// ErrInsecureTokenURL, ErrInvalidEndpoint (wrapped) or the error of the Endpoint's
+// ClientAssertion (wrapped) when nothing was sent.
 func (e *Endpoint) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
 	return e.refresh(ctx, refreshToken, time.Now)
 }
@@ -277,13 +310,28 @@ func isLoopback(host string) bool {
 }
 
 // reserved are the form keys this package sets itself.
-var reserved = map[string]bool{"grant_type": true, "refresh_token": true, "scope": true, "client_id": true, "client_secret": true}
+var reserved = map[string]bool{"grant_type": true, "refresh_token": true, "scope": true, "client_id": true,
+	"client_secret": true, "client_assertion": true, "client_assertion_type": true}
 
 // send sends one token request authenticated with m and hands what comes back to
 // readResponse.
 func (e *Endpoint) send(ctx context.Context, refreshToken string, m AuthMethod, now func() time.Time, into any) (*oauth2.Token, error) {
-	if m < AuthBasic || m >= AuthAutoDetect {
+	jwt := m == AuthPrivateKeyJWT || m == AuthClientSecretJWT
+	switch {
+	case m < AuthBasic || m == AuthAutoDetect || m > AuthTLSClient:
 		return nil, fmt.Errorf("%w: unknown %v", ErrInvalidEndpoint, m)
+	case e.Assertion != nil && !jwt:
+		return nil, fmt.Errorf("%w: Assertion is set, for AuthMethod %v", ErrInvalidEndpoint, e.AuthMethod)
+	}
+	client := e.client(ctx)
+	if _, ok := ctx.Deadline(); !ok && client.Timeout == 0 && e.Timeout >= 0 {
+		d := e.Timeout
+		if d == 0 {
+			d = DefaultTimeout
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
 	}
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
 	if scope := strings.Join(e.Scopes, " "); scope != "" {
@@ -295,20 +343,19 @@ func (e *Endpoint) send(ctx context.Context, refreshToken string, m AuthMethod, 
 	if m == AuthRequestBody && e.ClientSecret != "" {
 		form.Set("client_secret", e.ClientSecret)
 	}
+	var assertion string
+	if jwt {
+		var err error
+		if assertion, err = e.assertion(ctx, m, now()); err != nil {
+			return nil, err
+		}
+		form.Set("client_assertion_type", jwtBearer)
+		form.Set("client_assertion", assertion)
+	}
 	for k, vs := range e.Params {
 		if !reserved[k] {
 			form[k] = vs
 		}
-	}
-	client := e.client(ctx)
-	if _, ok := ctx.Deadline(); !ok && client.Timeout == 0 && e.Timeout >= 0 {
-		d := e.Timeout
-		if d == 0 {
-			d = DefaultTimeout
-		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -338,7 +385,7 @@ func (e *Endpoint) send(ctx context.Context, refreshToken string, m AuthMethod, 
 		req.SetBasicAuth(url.QueryEscape(e.ClientID), url.QueryEscape(e.ClientSecret))
 	}
 	resp, err := client.Do(req)
-	sent := sent{req: req, refreshToken: refreshToken, clientID: e.ClientID, clientSecret: e.ClientSecret}
+	sent := sent{req: req, refreshToken: refreshToken, clientID: e.ClientID, clientSecret: e.ClientSecret, assertion: assertion}
 	return readResponse(sent, resp, err, now, into)
 }
 

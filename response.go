@@ -28,10 +28,11 @@ import (
 const maxResponseBody = 1 << 20
 
 // sent is what the token request carried that the response side needs: the secrets to cut out
-// of errors, and the request to show in oauth2.RetrieveError.Response.Request.
+// of errors (assertion is the client assertion, if any), and the request to show in
+// oauth2.RetrieveError.Response.Request.
 type sent struct {
-	req                                  *http.Request
-	refreshToken, clientID, clientSecret string
+	req                                             *http.Request
+	refreshToken, clientID, clientSecret, assertion string
 }
 
 // reply is a response being read.
@@ -193,7 +194,7 @@ func (r *reply) decodeInto(into any) error {
 // redactor returns the redactor for the secrets known so far: those sent, and the tokens of
 // the response (access_token, refresh_token, id_token).
 func (r *reply) redactor() *redactor {
-	secrets := []string{r.refreshToken}
+	secrets := []string{r.refreshToken, r.assertion}
 	for _, k := range [...]string{"access_token", "refresh_token", "id_token"} {
 		if s, ok := r.obj[k].(string); ok {
 			secrets = append(secrets, s)

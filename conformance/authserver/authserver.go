@@ -3,6 +3,7 @@ package authserver
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/oauth2"
@@ -33,6 +35,10 @@ const (
 	ClientSecretPost = "client_secret_post"
 	// None registers a public client: client_id in the body, no secret.
 	None = "none"
+	// PrivateKeyJWT accepts only a JWT client assertion (RFC 7523 §2.2) signed with the
+	// client's key (Client.PublicKey), whose aud is the token URL and whose jti was never
+	// seen before (fosite remembers each jti until its exp).
+	PrivateKeyJWT = "private_key_jwt"
 )
 
 // Paths served by a Server, relative to its URL.
@@ -66,11 +72,18 @@ type Client struct {
 	// ID is the client_id. It must not be empty.
 	ID string
 	// Secret is the client secret, stored as a bcrypt hash of minimum cost. It must be empty
-	// for a public client (AuthMethod None) and non-empty otherwise.
+	// for a public client (AuthMethod None) and for PrivateKeyJWT, and non-empty otherwise.
 	Secret string
 	// AuthMethod is how the client authenticates at the token endpoint: AnyAuthMethod (the
-	// zero value), ClientSecretBasic, ClientSecretPost or None.
+	// zero value), ClientSecretBasic, ClientSecretPost, None or PrivateKeyJWT.
 	AuthMethod string
+	// PublicKey verifies the client's assertions, for PrivateKeyJWT: an *rsa.PublicKey or an
+	// *ecdsa.PublicKey, registered as the client's JWKS with KeyID as its kid (may be empty)
+	// and SigningAlg ("RS256", the default, "PS256", "ES256", ...) as the only algorithm
+	// accepted. fosite v0.49 has no EdDSA or client_secret_jwt.
+	PublicKey  crypto.PublicKey
+	KeyID      string
+	SigningAlg string
 	// Scopes are the scopes the client may hold. A grant may only carry these.
 	Scopes []string
 }
@@ -202,14 +215,16 @@ func (s *Server) AddClient(c Client) error {
 	if c.ID == "" {
 		return errors.New("authserver: client has no ID")
 	}
-	public := c.AuthMethod == None
+	public, keyed := c.AuthMethod == None, c.AuthMethod == PrivateKeyJWT
 	switch {
-	case c.AuthMethod != AnyAuthMethod && c.AuthMethod != ClientSecretBasic && c.AuthMethod != ClientSecretPost && !public:
+	case c.AuthMethod != AnyAuthMethod && c.AuthMethod != ClientSecretBasic && c.AuthMethod != ClientSecretPost && !public && !keyed:
 		return fmt.Errorf("authserver: unknown AuthMethod %q", c.AuthMethod)
-	case public && c.Secret != "":
-		return errors.New("authserver: a public client has no secret")
-	case !public && c.Secret == "":
+	case (public || keyed) && c.Secret != "":
+		return fmt.Errorf("authserver: a %s client has no secret", c.AuthMethod)
+	case !public && !keyed && c.Secret == "":
 		return errors.New("authserver: a confidential client needs a secret")
+	case keyed != (c.PublicKey != nil):
+		return errors.New("authserver: a PublicKey is for, and needed by, a private_key_jwt client")
 	}
 	dc := &fosite.DefaultClient{
 		ID:         c.ID,
@@ -217,7 +232,7 @@ func (s *Server) AddClient(c Client) error {
 		Scopes:     slices.Clone(c.Scopes),
 		GrantTypes: []string{"refresh_token"},
 	}
-	if !public {
+	if !public && !keyed {
 		hash, err := bcrypt.GenerateFromPassword([]byte(c.Secret), bcrypt.MinCost)
 		if err != nil {
 			return fmt.Errorf("authserver: hashing the client secret: %w", err)
@@ -226,7 +241,12 @@ func (s *Server) AddClient(c Client) error {
 	}
 	var client fosite.Client = dc
 	if c.AuthMethod != AnyAuthMethod {
-		client = &fosite.DefaultOpenIDConnectClient{DefaultClient: dc, TokenEndpointAuthMethod: c.AuthMethod}
+		oc := &fosite.DefaultOpenIDConnectClient{DefaultClient: dc, TokenEndpointAuthMethod: c.AuthMethod}
+		if keyed {
+			oc.TokenEndpointAuthSigningAlgorithm = c.SigningAlg
+			oc.JSONWebKeys = &jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: c.PublicKey, KeyID: c.KeyID, Use: "sig", Algorithm: c.SigningAlg}}}
+		}
+		client = oc
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,14 +1,19 @@
 package authserver_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v3"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
@@ -352,6 +357,8 @@ func TestIssueAndAddClientErrors(t *testing.T) {
 		{ID: "x", AuthMethod: authserver.ClientSecretBasic},
 		{ID: "x", Secret: "s", AuthMethod: authserver.None},
 		{ID: "x", Secret: "s", AuthMethod: "private_key_jwt"},
+		{ID: "x", AuthMethod: authserver.PrivateKeyJWT},
+		{ID: "x", Secret: "s", PublicKey: testKey().Public()},
 	} {
 		if err := srv.AddClient(c); err == nil {
 			t.Errorf("AddClient(%+v): no error", c)
@@ -365,5 +372,69 @@ func TestTokenDelay(t *testing.T) {
 	g := issue(t, srv, "app")
 	if status, body := post(t, srv.TokenURL, refreshForm(g.RefreshToken), "app", "s"); status != http.StatusOK {
 		t.Fatalf("HTTP %d %v", status, body)
+	}
+}
+
+var testKey = sync.OnceValue(func() *ecdsa.PrivateKey { k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader); return k })
+
+// TestPrivateKeyJWT: the server verifies private_key_jwt assertions, signed here with go-jose
+// (independently of oauth2refresh): a good one is accepted once, its jti never again, and an
+// assertion for another audience, signed with another key, expired, or a client secret instead
+// of an assertion are refused without spending the refresh token.
+func TestPrivateKeyJWT(t *testing.T) {
+	srv := start(t, authserver.Options{})
+	addClient(t, srv, authserver.Client{ID: "keyed", AuthMethod: authserver.PrivateKeyJWT, PublicKey: testKey().Public(), KeyID: "k1", SigningAlg: "ES256"})
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	sign := func(key *ecdsa.PrivateKey, claims map[string]any) string {
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, _ := json.Marshal(claims)
+		obj, err := signer.Sign(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jws, _ := obj.CompactSerialize()
+		return jws
+	}
+	now := time.Now().Unix()
+	claims := func(jti, aud string, exp int64) map[string]any {
+		return map[string]any{"iss": "keyed", "sub": "keyed", "aud": aud, "jti": jti, "iat": now, "exp": exp}
+	}
+	good := sign(testKey(), claims("jti-1", srv.TokenURL, now+60))
+	tests := []struct {
+		name       string
+		assertion  string // "" sends a client secret with HTTP Basic instead
+		wantStatus int
+		wantError  string
+	}{
+		{"good", good, 200, ""},
+		{"same jti again", good, 400, "jti_known"},
+		{"another audience", sign(testKey(), claims("jti-2", srv.URL, now+60)), 401, "invalid_client"},
+		{"another key", sign(other, claims("jti-3", srv.TokenURL, now+60)), 401, "invalid_client"},
+		{"expired", sign(testKey(), claims("jti-4", srv.TokenURL, now-60)), 500, "error"},
+		{"client secret", "", 401, "invalid_client"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := issue(t, srv, "keyed")
+			form := refreshForm(g.RefreshToken)
+			user := ""
+			if tc.assertion == "" {
+				user = "keyed"
+			} else {
+				form.Set("client_id", "keyed")
+				form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+				form.Set("client_assertion", tc.assertion)
+			}
+			status, body := post(t, srv.TokenURL, form, user, "s3cret")
+			if status != tc.wantStatus || (tc.wantError != "" && body["error"] != tc.wantError) {
+				t.Fatalf("HTTP %d %v; want %d %q", status, body["error"], tc.wantStatus, tc.wantError)
+			}
+			if revoked, err := srv.Revoked(g.ID); err != nil || revoked {
+				t.Errorf("Revoked = %v, %v; want false", revoked, err)
+			}
+		})
 	}
 }

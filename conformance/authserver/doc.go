@@ -16,6 +16,9 @@
 //     ClientSecretBasic is refused when it sends its secret in the body, and the other way
 //     round, with invalid_client and HTTP 401 (a client registered with AnyAuthMethod may use
 //     either). Client secrets are stored as bcrypt hashes of minimum cost.
+//   - It verifies private_key_jwt client assertions (RFC 7523 §2.2) against the client's
+//     registered key: signature, algorithm, iss, sub, aud (the token URL), exp, and jti, which
+//     it refuses to see twice (jti_known).
 //
 // No browser, user or password grant is needed: IssueRefreshToken seeds a grant straight into
 // the store, as if a user had just consented, and returns its first refresh token.

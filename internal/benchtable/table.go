@@ -73,7 +73,8 @@ type target struct {
 var targets = []target{
 	{"HotPath", "ns/op", func(o, t float64) bool { return o*2 <= t }, "≥2x faster"},
 	{"HotPath", "allocs/op", func(o, t float64) bool { return o == 0 }, "0 allocs"},
-	{"Refresh", "allocs/op", func(o, t float64) bool { return o <= 0.8*t }, "≤0.8x allocs"},
+	{"Refresh", "allocs/op", func(o, t float64) bool { return o <= t }, "≤1x allocs"},
+	{"Refresh", "ns/op", func(o, t float64) bool { return o <= t }, "≤1x time"},
 	{"WorstWait", "worst-ms", func(o, t float64) bool { return o*50 <= t }, "≥50x shorter"},
 	{"FailureStorm", "requests/op", func(o, t float64) bool { return o <= 2 }, "≤2 requests"},
 }

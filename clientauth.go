@@ -1,0 +1,255 @@
+package oauth2refresh
+
+// clientauth.go makes the client assertions of RFC 7523 §2.2 that AuthPrivateKeyJWT and
+// AuthClientSecretJWT send: the ClientAssertion interface, its ready implementations, and the
+// JWS signing they need, with the standard library (signing only, never parsing).
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"strings"
+	"time"
+)
+
+// jwtBearer is the client_assertion_type of a JWT client assertion (RFC 7523 §2.2).
+const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// ClientAssertion makes the client assertion sent with a token request when the Endpoint's
+// AuthMethod is AuthPrivateKeyJWT or AuthClientSecretJWT (RFC 7523 §2.2, OpenID Connect Core
+// §9). Assertion is called once for every token request, never cached, so that each request
+// carries a fresh one with its own jti; it may be called by any number of goroutines at once,
+// under the deadline of the token request. The assertion is a secret: it is cut out of the
+// errors of the request like the client secret.
+type ClientAssertion interface {
+	Assertion(ctx context.Context, r AssertionRequest) (string, error)
+}
+
+// AssertionRequest is what a ClientAssertion is told of the token request it authenticates.
+type AssertionRequest struct {
+	// ClientID is the Endpoint's ClientID: the iss and sub of a JWT assertion.
+	ClientID string
+	// TokenURL is the Endpoint's TokenURL: the aud of a JWT assertion, unless configured.
+	TokenURL string
+	// Now is the time of the request: time.Now for Endpoint.Refresh and RefreshAccessToken.
+	Now time.Time
+}
+
+// AssertionFunc is a ClientAssertion made of a function, called for every token request.
+type AssertionFunc func(ctx context.Context, r AssertionRequest) (string, error)
+
+// Assertion returns f(ctx, r).
+func (f AssertionFunc) Assertion(ctx context.Context, r AssertionRequest) (string, error) {
+	return f(ctx, r)
+}
+
+// AssertionFile is a ClientAssertion read from the file it names at every token request, its
+// surrounding white space trimmed: a token that another process keeps fresh, such as a
+// Kubernetes projected service account token or the federated token file of Microsoft Entra,
+// GKE or GitHub workload identity (AZURE_FEDERATED_TOKEN_FILE). A missing or empty file is an
+// *fs.PathError (errors.Is(err, fs.ErrNotExist) for a missing one) that never shows the
+// file's content; no request is sent.
+type AssertionFile string
+
+// Assertion reads the file.
+func (f AssertionFile) Assertion(context.Context, AssertionRequest) (string, error) {
+	b, err := os.ReadFile(string(f))
+	if err != nil {
+		return "", err
+	}
+	if s := strings.TrimSpace(string(b)); s != "" {
+		return s, nil
+	}
+	return "", &fs.PathError{Op: "read", Path: string(f), Err: errors.New("file is empty")}
+}
+
+// defaultLifetime is the lifetime of a JWTAssertion whose Lifetime is zero, and of the
+// assertions of AuthClientSecretJWT.
+const defaultLifetime = 2 * time.Minute
+
+// JWTAssertion is a ClientAssertion that signs a new JWT (RFC 7523 §3) for every token
+// request with Key: iss and sub are the client id, aud is Audience, jti is 128 random bits
+// from crypto/rand, iat and nbf are the time of the request and exp is Lifetime later. This
+// is private_key_jwt (OpenID Connect Core §9), as Microsoft Entra ID (certificate
+// credentials), Okta, Auth0 and ATProto expect it.
+type JWTAssertion struct {
+	// Key signs the assertion: an *rsa.PrivateKey, *ecdsa.PrivateKey (P-256),
+	// ed25519.PrivateKey, or any crypto.Signer with such a public key (a KMS or HSM key).
+	Key crypto.Signer
+	// Algorithm is the JWS "alg" (RFC 7518 §3.1, RFC 8037 §3.1): "RS256" or "PS256" for an
+	// RSA key, "ES256" for P-256, "EdDSA" for Ed25519. Empty means RS256, ES256 or EdDSA by
+	// the key's type.
+	Algorithm string
+	// KeyID, when not empty, is sent as the "kid" header: the key's id in the client's JWKS.
+	KeyID string
+	// Certificate, when set, is the certificate of Key, whose SHA-256 thumbprint is sent as
+	// the "x5t#S256" header (RFC 7515 §4.1.8), as Microsoft Entra ID asks of certificate
+	// credentials.
+	Certificate *x509.Certificate
+	// Audience is the aud claim. Empty means the token URL; some servers want their issuer.
+	Audience string
+	// Lifetime is how long the assertion is valid. Zero means two minutes; Auth0 refuses
+	// more than five.
+	Lifetime time.Duration
+}
+
+// Assertion signs a new assertion for r.
+func (a JWTAssertion) Assertion(_ context.Context, r AssertionRequest) (string, error) {
+	if a.Key == nil {
+		return "", errors.New("JWTAssertion has no Key")
+	}
+	alg := a.Algorithm
+	switch k := a.Key.Public().(type) {
+	case *rsa.PublicKey:
+		if alg == "" {
+			alg = "RS256"
+		}
+		if alg != "RS256" && alg != "PS256" {
+			return "", fmt.Errorf("algorithm %q does not fit an RSA key", alg)
+		}
+	case *ecdsa.PublicKey:
+		if alg == "" {
+			alg = "ES256"
+		}
+		if alg != "ES256" || k.Curve != elliptic.P256() {
+			return "", fmt.Errorf("algorithm %q does not fit an ECDSA %s key", alg, k.Curve.Params().Name)
+		}
+	case ed25519.PublicKey:
+		if alg == "" {
+			alg = "EdDSA"
+		}
+		if alg != "EdDSA" {
+			return "", fmt.Errorf("algorithm %q does not fit an Ed25519 key", alg)
+		}
+	default:
+		return "", fmt.Errorf("unsupported key type %T", k)
+	}
+	h := jwsHeader{Alg: alg, Typ: "JWT", Kid: a.KeyID}
+	if a.Certificate != nil {
+		sum := sha256.Sum256(a.Certificate.Raw)
+		h.X5tS256 = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	return signJWT(h, newClaims(r, a.Audience, a.Lifetime), func(in []byte) ([]byte, error) {
+		digest := sha256.Sum256(in)
+		switch alg {
+		case "RS256":
+			return a.Key.Sign(rand.Reader, digest[:], crypto.SHA256)
+		case "PS256":
+			return a.Key.Sign(rand.Reader, digest[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256})
+		case "EdDSA":
+			return a.Key.Sign(rand.Reader, in, crypto.Hash(0))
+		}
+		// ES256 (RFC 7518 §3.4): R and S as two 32-byte big-endian numbers, not ASN.1.
+		der, err := a.Key.Sign(rand.Reader, digest[:], crypto.SHA256)
+		if err != nil {
+			return nil, err
+		}
+		var sig struct{ R, S *big.Int }
+		if rest, err := asn1.Unmarshal(der, &sig); err != nil || len(rest) > 0 || sig.R.BitLen() > 256 || sig.S.BitLen() > 256 {
+			return nil, errors.New("ECDSA signer returned a malformed signature")
+		}
+		out := make([]byte, 64)
+		sig.R.FillBytes(out[:32])
+		sig.S.FillBytes(out[32:])
+		return out, nil
+	})
+}
+
+// secretJWT is the assertion of client_secret_jwt (OpenID Connect Core §9): a JWTAssertion's
+// claims, with aud the token URL, signed HS256 (RFC 7518 §3.2) with the client secret.
+type secretJWT string
+
+func (s secretJWT) Assertion(_ context.Context, r AssertionRequest) (string, error) {
+	return signJWT(jwsHeader{Alg: "HS256", Typ: "JWT"}, newClaims(r, "", 0), func(in []byte) ([]byte, error) {
+		mac := hmac.New(sha256.New, []byte(s))
+		mac.Write(in)
+		return mac.Sum(nil), nil
+	})
+}
+
+// jwsHeader is the JOSE header of an assertion (RFC 7515 §4.1).
+type jwsHeader struct {
+	Alg     string `json:"alg"`
+	Typ     string `json:"typ"`
+	Kid     string `json:"kid,omitempty"`
+	X5tS256 string `json:"x5t#S256,omitempty"`
+}
+
+// jwtClaims are the claims of an assertion (RFC 7523 §3).
+type jwtClaims struct {
+	Iss string `json:"iss"`
+	Sub string `json:"sub"`
+	Aud string `json:"aud"`
+	Jti string `json:"jti"`
+	Iat int64  `json:"iat"`
+	Nbf int64  `json:"nbf"`
+	Exp int64  `json:"exp"`
+}
+
+// newClaims returns the claims of an assertion for r, with a new jti.
+func newClaims(r AssertionRequest, aud string, lifetime time.Duration) jwtClaims {
+	if aud == "" {
+		aud = r.TokenURL
+	}
+	if lifetime <= 0 {
+		lifetime = defaultLifetime
+	}
+	now := r.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	return jwtClaims{Iss: r.ClientID, Sub: r.ClientID, Aud: aud, Jti: rand.Text(),
+		Iat: now.Unix(), Nbf: now.Unix(), Exp: now.Add(lifetime).Unix()}
+}
+
+// signJWT returns the JWS compact serialization (RFC 7515 §7.1) of claims under h, signed by
+// sign.
+func signJWT(h jwsHeader, claims jwtClaims, sign func(signingInput []byte) ([]byte, error)) (string, error) {
+	hb, _ := json.Marshal(h) // plain structs of strings and numbers: cannot fail
+	cb, _ := json.Marshal(claims)
+	enc := base64.RawURLEncoding
+	in := enc.AppendEncode(append(enc.AppendEncode(nil, hb), '.'), cb)
+	sig, err := sign(in)
+	if err != nil {
+		return "", fmt.Errorf("signing: %w", err)
+	}
+	return string(enc.AppendEncode(append(in, '.'), sig)), nil
+}
+
+// assertion returns the client assertion of one token request authenticated with m, from
+// e.Assertion, or made with the client secret for AuthClientSecretJWT.
+func (e *Endpoint) assertion(ctx context.Context, m AuthMethod, now time.Time) (string, error) {
+	a := e.Assertion
+	switch {
+	case a != nil:
+	case m == AuthPrivateKeyJWT:
+		return "", fmt.Errorf("%w: private_key_jwt needs an Assertion", ErrInvalidEndpoint)
+	case e.ClientSecret == "":
+		return "", fmt.Errorf("%w: client_secret_jwt needs a ClientSecret or an Assertion", ErrInvalidEndpoint)
+	default:
+		a = secretJWT(e.ClientSecret)
+	}
+	s, err := a.Assertion(ctx, AssertionRequest{ClientID: e.ClientID, TokenURL: e.TokenURL, Now: now})
+	if err == nil && s == "" {
+		err = errors.New("empty assertion")
+	}
+	if err != nil {
+		return "", fmt.Errorf("oauth2refresh: making the client assertion: %w", err)
+	}
+	return s, nil
+}
