@@ -225,6 +225,20 @@ func memResponse(r *http.Request, status int, contentType, body string) *http.Re
 	}
 }
 
+// readForm reads the form body of a request sent through a roundTripFunc.
+func readForm(t *testing.T, r *http.Request) url.Values {
+	t.Helper()
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Fatalf("reading request body: %v", err)
+	}
+	v, err := url.ParseQuery(string(b))
+	if err != nil {
+		t.Fatalf("request body %q is not a form: %v", b, err)
+	}
+	return v
+}
+
 // recordingServer is a token endpoint for tests of the wire: it records every request it
 // receives (method, path, query, headers, form body) and answers with reply, n being the
 // 1-based number of the request. A body that is not a form fails the test.
