@@ -61,17 +61,16 @@
 // Secrets are cut out of the errors of a refresh literally, in linear time. The secrets are
 // the client secret, the refresh token and the client assertion that were sent, and the
 // access_token, refresh_token and id_token of the response, each when it is at least 4 bytes
-// long. Each is looked for as it
-// is, escaped by url.QueryEscape, by url.PathEscape and by encoding/json with and without HTML
-// escaping, and quoted by strconv.Quote (Go's %q) as it is or JSON-escaped; so is the base64
-// credential of the Basic header, with the client id and secret form-encoded as sent or raw,
-// padded or not. Every occurrence is replaced by "[redacted]" in the Code, Description, URI,
-// Body and Header values of a *RequestError, in the Body, Header values and Err of an
-// *UnexpectedResponseError, in the Err of a *TransportError, and in the status line, as an
-// *oauth2.RetrieveError shows them. A field in which a secret is still found afterwards, or in
-// the one-line form that Error shows (a token that holds "[redacted]"), becomes "[redacted]"
-// as a whole. Other encodings (HTML entities, percent-encoding applied twice) are not looked
-// for.
+// long. Each is looked for as it is, escaped by url.QueryEscape, by url.PathEscape and by
+// encoding/json with and without HTML escaping, and quoted by strconv.Quote (Go's %q) as it
+// is or JSON-escaped; so is the base64 credential of the Basic header, with the client id and
+// secret form-encoded as sent or raw, padded or not. Every occurrence is replaced by
+// "[redacted]" in the Code, Description, URI, Body and Header values of a *RequestError, in
+// the Body, Header values and Err of an *UnexpectedResponseError, in the Err of a
+// *TransportError, and in the status line, as an *oauth2.RetrieveError shows them. A field in
+// which a secret is still found afterwards, or in the one-line form that Error shows (a token
+// that holds "[redacted]"), becomes "[redacted]" as a whole. Other encodings (HTML entities,
+// percent-encoding applied twice) are not looked for.
 //
 // When an error in the chain of such an Err (for a *TransportError: the *url.Error, the
 // RoundTripper's own error, what they wrap) has a secret in its text, Err is an error whose
