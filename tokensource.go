@@ -127,7 +127,8 @@ func (c *config) servable(t *oauth2.Token, now time.Time) bool {
 // A flight obtains a token (a refresh, or with WithStore one another process saved), persists
 // it (the save to the Store, then OnRefresh) and installs it; see OnRefresh for a persist that
 // fails. A panic in OnRefresh or a Store is recovered by the flight, even on a goroutine of the
-// library's: every caller waiting gets an error that says so, and the token is kept.
+// library's: every caller waiting gets an error that says so, and a token already obtained is
+// kept for its persist.
 //
 // Tokens it returns are shared between callers and must not be modified.
 type TokenSource struct {
