@@ -9,9 +9,8 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Store keeps the current token of OAuth grants, one token under each key, and lets processes
-// that share a grant take turns refreshing it. It is what WithStore needs for "refresh once,
-// everyone picks up the result" to hold across processes: with a rotating authorization
+// Store keeps the current token of OAuth grants, one under each key, and lets the processes
+// that share a grant take turns refreshing it, as WithStore needs: with a rotating authorization
 // server, two processes that each refresh on their own send one refresh token twice, and the
 // server revokes the grant.
 //
@@ -46,8 +45,7 @@ type Lease interface {
 	// after a failed Save or after the lease lapsed: WithStore retries a failed save so.
 	Save(ctx context.Context, t *oauth2.Token) error
 
-	// Release gives the lease up. It is safe to call more than once, and after the lease
-	// lapsed.
+	// Release gives the lease up. It is safe to call more than once, and after it lapsed.
 	Release(ctx context.Context) error
 }
 

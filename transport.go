@@ -12,10 +12,9 @@ import (
 )
 
 // Transport is an http.RoundTripper that authorizes each request with a token from Source
-// (an "Authorization: Bearer" header). Whenever the resource server answers 401 Unauthorized,
-// it invalidates the token it sent (see TokenSource.Invalidate), so that later requests carry
-// a fresh one, and retries the request once with a fresh token. The retry is only made when
-// the request can be replayed: it has no body, or GetBody is set (as http.NewRequest does for
+// (an "Authorization: Bearer" header). On a 401 Unauthorized it invalidates the token it sent
+// (see TokenSource.Invalidate) and retries the request once with a fresh token, if the request
+// can be replayed: it has no body, or GetBody is set (as http.NewRequest does for
 // *bytes.Buffer, *bytes.Reader and *strings.Reader bodies). Otherwise, or when no other token
 // can be had, the 401 response is returned as it came.
 //
