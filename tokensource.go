@@ -134,7 +134,7 @@ func (c *config) servable(t *oauth2.Token, now time.Time) bool {
 type TokenSource struct {
 	e   *Endpoint
 	cfg config          // read-only after construction
-	ctx context.Context // values for flights: context.WithoutCancel of the ctx given to TokenSource
+	ctx context.Context // values for flights: the ctx given to TokenSource, without its cancellation
 	clk clock
 
 	// state is replaced (never modified) under mu, and read without a lock.
@@ -206,10 +206,13 @@ func (e *Endpoint) TokenSource(ctx context.Context, t *oauth2.Token, opts ...Opt
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if _, ok := ctx.Deadline(); ok || ctx.Done() != nil {
+		ctx = context.WithoutCancel(ctx) // a ctx that can end is kept for its values only
+	}
 	s := &TokenSource{
 		e:   e,
 		cfg: config{early: DefaultEarlyRefresh, margin: DefaultExpiryMargin, now: time.Now},
-		ctx: context.WithoutCancel(ctx),
+		ctx: ctx,
 	}
 	for _, o := range opts {
 		o(&s.cfg)
