@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -110,6 +111,10 @@ type Endpoint struct {
 	// AllowInsecureHTTP is set.
 	TokenURL string
 
+	// RevocationURL is the token revocation endpoint (RFC 7009 §2), for Revoke; empty means
+	// none. The rules of TokenURL apply to it.
+	RevocationURL string
+
 	// ClientID and ClientSecret are the client's credentials. The secret is empty for
 	// public clients.
 	ClientID     string
@@ -210,25 +215,58 @@ var authCache sync.Map // authKey -> AuthMethod
 
 type authKey struct{ tokenURL, clientID string }
 
-// exchange sends the refresh token with the Endpoint's AuthMethod, or, for AuthAutoDetect,
-// with the method remembered or AuthBasic first and the other one when the server turned the
-// client's authentication down without judging the grant. into is nil, or a *T that
-// RefreshAccessToken wants the response decoded into.
+// exchange performs the refresh_token grant with the Endpoint's client authentication (see
+// authenticated). into is nil, or a *T that RefreshAccessToken wants the response decoded
+// into.
 func (e *Endpoint) exchange(ctx context.Context, refreshToken string, now func() time.Time, into any) (*oauth2.Token, error) {
 	if refreshToken == "" {
 		return nil, ErrNoRefreshToken
 	}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
+	if scope := strings.Join(e.Scopes, " "); scope != "" {
+		form.Set("scope", scope)
+	}
+	for k, vs := range e.Params {
+		if !reserved[k] {
+			form[k] = vs
+		}
+	}
+	return e.authenticated(ctx, request{url: e.TokenURL, name: "token URL", form: form, secret: refreshToken, learn: true,
+		read: func(s sent, resp *http.Response, err error) (*oauth2.Token, error) {
+			return readResponse(s, resp, err, now, into)
+		}}, now)
+}
+
+// request is one POST to the authorization server, without its client authentication: a
+// token request (exchange) or a revocation request (Revoke).
+type request struct {
+	url, name string     // TokenURL or RevocationURL, and its name in errors ("token URL")
+	form      url.Values // the parameters; never changed
+	secret    string     // the refresh token, or the token revoked: cut out of errors
+	learn     bool       // AuthAutoDetect remembers the method that worked (token requests)
+	// read makes a token or an error of what came back (resp, or the error of
+	// http.Client.Do), before the request's timeout ends.
+	read func(s sent, resp *http.Response, err error) (*oauth2.Token, error)
+}
+
+// authenticated sends r with the Endpoint's AuthMethod, or, for AuthAutoDetect, with the
+// method remembered for the token URL and client id, else AuthBasic, and once more with the
+// other one when the server turned the client's authentication down without judging the
+// grant (grantNotJudged). Only a request with learn set changes what is remembered.
+func (e *Endpoint) authenticated(ctx context.Context, r request, now func() time.Time) (*oauth2.Token, error) {
 	if e.AuthMethod != AuthAutoDetect {
-		return e.send(ctx, refreshToken, e.AuthMethod, now, into)
+		return e.send(ctx, r, e.AuthMethod, now)
 	}
 	key := authKey{e.TokenURL, e.ClientID}
 	first := AuthBasic
 	if m, ok := authCache.Load(key); ok {
 		first = m.(AuthMethod)
 	}
-	tok, err := e.send(ctx, refreshToken, first, now, into)
+	tok, err := e.send(ctx, r, first, now)
 	if err == nil {
-		authCache.Store(key, first)
+		if r.learn {
+			authCache.Store(key, first)
+		}
 		return tok, nil
 	}
 	if !grantNotJudged(err) {
@@ -240,15 +278,19 @@ func (e *Endpoint) exchange(ctx context.Context, refreshToken string, now func()
 	if first == AuthRequestBody {
 		other = AuthBasic
 	}
-	tok, err2 := e.send(ctx, refreshToken, other, now, into)
+	tok, err2 := e.send(ctx, r, other, now)
 	if err2 != nil {
-		authCache.Delete(key)
+		if r.learn {
+			authCache.Delete(key)
+		}
 		if first == AuthBasic {
 			return nil, &autoDetectError{basic: err, body: err2}
 		}
 		return nil, &autoDetectError{basic: err2, body: err}
 	}
-	authCache.Store(key, other)
+	if r.learn {
+		authCache.Store(key, other)
+	}
 	return tok, nil
 }
 
@@ -281,19 +323,23 @@ func grantNotJudged(err error) bool {
 	return errors.As(err, &ue) && (ue.StatusCode == http.StatusBadRequest || ue.StatusCode == http.StatusUnauthorized)
 }
 
-// checkURL says whether a request may be sent to u.
-func (e *Endpoint) checkURL(u *url.URL) error {
+// checkURL says whether a request may be sent to u, the URL named name: ErrInsecureTokenURL
+// for a plain http:// token URL, and ErrInvalidEndpoint for any other URL that fails.
+func (e *Endpoint) checkURL(u *url.URL, name string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !e.AllowInsecureHTTP && !isLoopback(u.Hostname()) {
-			return ErrInsecureTokenURL
+			if name == "token URL" {
+				return ErrInsecureTokenURL
+			}
+			return fmt.Errorf("%w: %s is not https", ErrInvalidEndpoint, name)
 		}
 	default:
-		return fmt.Errorf("%w: token URL is not an http(s) URL", ErrInvalidEndpoint)
+		return fmt.Errorf("%w: %s is not an http(s) URL", ErrInvalidEndpoint, name)
 	}
 	if u.Host == "" {
-		return fmt.Errorf("%w: token URL has no host", ErrInvalidEndpoint)
+		return fmt.Errorf("%w: %s has no host", ErrInvalidEndpoint, name)
 	}
 	return nil
 }
@@ -313,9 +359,8 @@ func isLoopback(host string) bool {
 var reserved = map[string]bool{"grant_type": true, "refresh_token": true, "scope": true, "client_id": true,
 	"client_secret": true, "client_assertion": true, "client_assertion_type": true}
 
-// send sends one token request authenticated with m and hands what comes back to
-// readResponse.
-func (e *Endpoint) send(ctx context.Context, refreshToken string, m AuthMethod, now func() time.Time, into any) (*oauth2.Token, error) {
+// send sends r authenticated with m, and hands what comes back to r.read.
+func (e *Endpoint) send(ctx context.Context, r request, m AuthMethod, now func() time.Time) (*oauth2.Token, error) {
 	jwt := m == AuthPrivateKeyJWT || m == AuthClientSecretJWT
 	switch {
 	case m < AuthBasic || m == AuthAutoDetect || m > AuthTLSClient:
@@ -333,10 +378,7 @@ func (e *Endpoint) send(ctx context.Context, refreshToken string, m AuthMethod, 
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
-	if scope := strings.Join(e.Scopes, " "); scope != "" {
-		form.Set("scope", scope)
-	}
+	form := maps.Clone(r.form) // AuthAutoDetect sends r twice, authenticated two ways
 	if m != AuthBasic && e.ClientID != "" {
 		form.Set("client_id", e.ClientID)
 	}
@@ -352,20 +394,15 @@ func (e *Endpoint) send(ctx context.Context, refreshToken string, m AuthMethod, 
 		form.Set("client_assertion_type", jwtBearer)
 		form.Set("client_assertion", assertion)
 	}
-	for k, vs := range e.Params {
-		if !reserved[k] {
-			form[k] = vs
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.TokenURL, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, strings.NewReader(form.Encode()))
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // without the URL, which may hold anything
 		}
-		return nil, fmt.Errorf("%w: token URL: %w", ErrInvalidEndpoint, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidEndpoint, r.name, err)
 	}
-	if err := e.checkURL(req.URL); err != nil {
+	if err := e.checkURL(req.URL, r.name); err != nil {
 		return nil, err
 	}
 	for k, vs := range e.Header {
@@ -385,8 +422,7 @@ func (e *Endpoint) send(ctx context.Context, refreshToken string, m AuthMethod, 
 		req.SetBasicAuth(url.QueryEscape(e.ClientID), url.QueryEscape(e.ClientSecret))
 	}
 	resp, err := client.Do(req)
-	sent := sent{req: req, refreshToken: refreshToken, clientID: e.ClientID, clientSecret: e.ClientSecret, assertion: assertion}
-	return readResponse(sent, resp, err, now, into)
+	return r.read(sent{req: req, refreshToken: r.secret, clientID: e.ClientID, clientSecret: e.ClientSecret, assertion: assertion}, resp, err)
 }
 
 // client returns the HTTP client to use, with redirects turned off.
