@@ -27,7 +27,8 @@ const (
 	// refresh will work with it again, and a server that supports it also revokes the access
 	// tokens of the same grant (RFC 7009 §2.1).
 	HintRefreshToken TokenTypeHint = "refresh_token"
-	// HintAccessToken says the token is an access token. Its refresh token keeps working.
+	// HintAccessToken says the token is an access token. The server may revoke the refresh
+	// token of the same grant with it (RFC 7009 §2.1); fosite does.
 	HintAccessToken TokenTypeHint = "access_token"
 )
 
