@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -231,38 +230,43 @@ func (e *Endpoint) exchange(ctx context.Context, refreshToken string, now func()
 			form[k] = vs
 		}
 	}
-	return e.authenticated(ctx, request{url: e.TokenURL, name: "token URL", form: form, secret: refreshToken, learn: true,
-		read: func(s sent, resp *http.Response, err error) (*oauth2.Token, error) {
-			return readResponse(s, resp, err, now, into)
-		}}, now)
+	return e.authenticated(ctx, form, request{url: e.TokenURL, name: "token URL", secret: refreshToken, learn: true,
+		read: readResponse, into: into}, now)
 }
 
-// request is one POST to the authorization server, without its client authentication: a
-// token request (exchange) or a revocation request (Revoke).
+// request is where and how one POST to the authorization server goes, and what it carries
+// that errors must not show: a token request (exchange) or a revocation request (Revoke).
+// Its form goes beside it, not in it, so that the form does not escape to the heap.
 type request struct {
-	url, name string     // TokenURL or RevocationURL, and its name in errors ("token URL")
-	form      url.Values // the parameters; never changed
-	secret    string     // the refresh token, or the token revoked: cut out of errors
-	learn     bool       // AuthAutoDetect remembers the method that worked (token requests)
+	url, name string // TokenURL or RevocationURL, and its name in errors ("token URL")
+	secret    string // the refresh token, or the token revoked: cut out of errors
+	learn     bool   // AuthAutoDetect remembers the method that worked (token requests)
 	// read makes a token or an error of what came back (resp, or the error of
-	// http.Client.Do), before the request's timeout ends.
-	read func(s sent, resp *http.Response, err error) (*oauth2.Token, error)
+	// http.Client.Do), before the request's timeout ends: readResponse, or readRevocation.
+	read func(s sent, resp *http.Response, err error, now func() time.Time, into any) (*oauth2.Token, error)
+	into any // passed to read
 }
 
-// authenticated sends r with the Endpoint's AuthMethod, or, for AuthAutoDetect, with the
+// authenticated sends form as r says with the Endpoint's AuthMethod, or, for AuthAutoDetect, with the
 // method remembered for the token URL and client id, else AuthBasic, and once more with the
 // other one when the server turned the client's authentication down without judging the
 // grant (grantNotJudged). Only a request with learn set changes what is remembered.
-func (e *Endpoint) authenticated(ctx context.Context, r request, now func() time.Time) (*oauth2.Token, error) {
+func (e *Endpoint) authenticated(ctx context.Context, form url.Values, r request, now func() time.Time) (*oauth2.Token, error) {
 	if e.AuthMethod != AuthAutoDetect {
-		return e.send(ctx, r, e.AuthMethod, now)
+		return e.send(ctx, form, r, e.AuthMethod, now)
 	}
 	key := authKey{e.TokenURL, e.ClientID}
 	first := AuthBasic
 	if m, ok := authCache.Load(key); ok {
 		first = m.(AuthMethod)
 	}
-	tok, err := e.send(ctx, r, first, now)
+	// send adds to the form: the first attempt gets a copy. (maps.Clone would make form
+	// escape to the heap on every path.)
+	cp := make(url.Values, len(form)+4)
+	for k, v := range form {
+		cp[k] = v
+	}
+	tok, err := e.send(ctx, cp, r, first, now)
 	if err == nil {
 		if r.learn {
 			authCache.Store(key, first)
@@ -278,7 +282,7 @@ func (e *Endpoint) authenticated(ctx context.Context, r request, now func() time
 	if first == AuthRequestBody {
 		other = AuthBasic
 	}
-	tok, err2 := e.send(ctx, r, other, now)
+	tok, err2 := e.send(ctx, form, r, other, now)
 	if err2 != nil {
 		if r.learn {
 			authCache.Delete(key)
@@ -359,8 +363,9 @@ func isLoopback(host string) bool {
 var reserved = map[string]bool{"grant_type": true, "refresh_token": true, "scope": true, "client_id": true,
 	"client_secret": true, "client_assertion": true, "client_assertion_type": true}
 
-// send sends r authenticated with m, and hands what comes back to r.read.
-func (e *Endpoint) send(ctx context.Context, r request, m AuthMethod, now func() time.Time) (*oauth2.Token, error) {
+// send posts form, with the client authentication of m added to it, as r says, and hands
+// what comes back to r.read.
+func (e *Endpoint) send(ctx context.Context, form url.Values, r request, m AuthMethod, now func() time.Time) (*oauth2.Token, error) {
 	jwt := m == AuthPrivateKeyJWT || m == AuthClientSecretJWT
 	switch {
 	case m < AuthBasic || m == AuthAutoDetect || m > AuthTLSClient:
@@ -378,7 +383,6 @@ func (e *Endpoint) send(ctx context.Context, r request, m AuthMethod, now func()
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	form := maps.Clone(r.form) // AuthAutoDetect sends r twice, authenticated two ways
 	if m != AuthBasic && e.ClientID != "" {
 		form.Set("client_id", e.ClientID)
 	}
@@ -422,7 +426,7 @@ func (e *Endpoint) send(ctx context.Context, r request, m AuthMethod, now func()
 		req.SetBasicAuth(url.QueryEscape(e.ClientID), url.QueryEscape(e.ClientSecret))
 	}
 	resp, err := client.Do(req)
-	return r.read(sent{req: req, refreshToken: r.secret, clientID: e.ClientID, clientSecret: e.ClientSecret, assertion: assertion}, resp, err)
+	return r.read(sent{req: req, refreshToken: r.secret, clientID: e.ClientID, clientSecret: e.ClientSecret, assertion: assertion}, resp, err, now, r.into)
 }
 
 // client returns the HTTP client to use, with redirects turned off.

@@ -71,20 +71,20 @@ func (e *Endpoint) Revoke(ctx context.Context, token string, hint TokenTypeHint)
 	if hint != "" {
 		form.Set("token_type_hint", string(hint))
 	}
-	_, err := e.authenticated(ctx, request{url: e.RevocationURL, name: "revocation URL", form: form, secret: token,
+	_, err := e.authenticated(ctx, form, request{url: e.RevocationURL, name: "revocation URL", secret: token,
 		read: readRevocation}, time.Now)
 	return err
 }
 
 // readRevocation makes nothing of a 2xx answer to a revocation request, and of anything else
 // the error readResponse makes of it, which always fails when the status is not 2xx.
-func readRevocation(s sent, resp *http.Response, err error) (*oauth2.Token, error) {
+func readRevocation(s sent, resp *http.Response, err error, now func() time.Time, _ any) (*oauth2.Token, error) {
 	if err == nil && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody)) // lets the connection be reused
 		resp.Body.Close()
 		return nil, nil
 	}
-	_, err = readResponse(s, resp, err, time.Now, nil)
+	_, err = readResponse(s, resp, err, now, nil)
 	return nil, &revokeError{err}
 }
 
