@@ -1,8 +1,9 @@
 package oauth2refresh
 
 // endpoint.go is the request side of a refresh: who the client is, where it asks, how it
-// authenticates, and the building and sending of the token request. What comes back is
-// response.go's business.
+// authenticates, and the building and sending of the token request, and of the revocation
+// request of revoke.go with the same client authentication. What comes back is response.go's
+// business.
 
 import (
 	"context"
@@ -80,7 +81,7 @@ func (m AuthMethod) String() string {
 	return "AuthMethod(" + strconv.Itoa(int(m)) + ")"
 }
 
-// DefaultTimeout bounds a token request when the caller's context has no deadline, the
+// DefaultTimeout bounds a token or revocation request when the caller's context has no deadline, the
 // Endpoint's Timeout is zero and its HTTP client has no Timeout of its own.
 const DefaultTimeout = 30 * time.Second
 
@@ -95,13 +96,14 @@ var (
 	// ErrInsecureTokenURL: the token URL is plain http:// to a host that is not a loopback
 	// address, and Endpoint.AllowInsecureHTTP is false.
 	ErrInsecureTokenURL = errors.New("oauth2refresh: token URL is not https")
-	// ErrInvalidEndpoint: the Endpoint's TokenURL or AuthMethod is unusable. It comes
-	// wrapped, with the reason.
+	// ErrInvalidEndpoint: the Endpoint's TokenURL, RevocationURL or AuthMethod is unusable.
+	// It comes wrapped, with the reason.
 	ErrInvalidEndpoint = errors.New("oauth2refresh: invalid endpoint")
 )
 
 // Endpoint is an OAuth 2.0 token endpoint and the client credentials to use there: everything
-// needed to perform the refresh_token grant (RFC 6749 §6). Its zero fields are documented and
+// needed to perform the refresh_token grant (RFC 6749 §6), and with RevocationURL to revoke
+// tokens (RFC 7009). Its zero fields are documented and
 // useful; set the fields before the first use and do not change them afterwards. An Endpoint
 // may be used by any number of goroutines, and copied.
 type Endpoint struct {
@@ -146,15 +148,15 @@ type Endpoint struct {
 
 	// HTTPClient sends the request. Nil means the client stored in the context under
 	// oauth2.HTTPClient, as golang.org/x/oauth2 does, else http.DefaultClient. Whatever the
-	// client's CheckRedirect says, the token request never follows a redirect: a 3xx answer
-	// is an *UnexpectedResponseError.
+	// client's CheckRedirect says, no request of the Endpoint follows a redirect: a 3xx
+	// answer is an *UnexpectedResponseError.
 	HTTPClient *http.Client
 
-	// Timeout bounds each token request when the context has no deadline and the HTTP client
+	// Timeout bounds each token or revocation request when the context has no deadline and the HTTP client
 	// no Timeout. Zero means DefaultTimeout; negative means no bound.
 	Timeout time.Duration
 
-	// AllowInsecureHTTP permits an http:// TokenURL to a host that is not a loopback address.
+	// AllowInsecureHTTP permits an http:// TokenURL or RevocationURL to a host that is not a loopback address.
 	// Leave it false: the secret and the refresh token would cross the network in clear text.
 	AllowInsecureHTTP bool
 }

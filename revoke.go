@@ -49,17 +49,18 @@ var ErrNoToken = errors.New("oauth2refresh: no token to revoke")
 // What worked is not remembered, since a revocation endpoint may accept other methods than the
 // token endpoint.
 //
-// Any 2xx answer is a success, whatever its body. RFC 7009 §2.2 answers 200 alike when the
-// token was revoked and when it was invalid, expired or unknown already, so revoking a token
-// twice succeeds both times.
+// Any 2xx answer is a success, whatever its body. The server answers 200 alike when it revoked
+// the token and when the token was invalid, expired or unknown already (RFC 7009 §2.2), so
+// revoking a token twice succeeds both times.
 //
-// Errors are those of Refresh: a *RequestError for an error response (RFC 7009 §2.2.1, RFC 6749
-// §5.2), such as unsupported_token_type or invalid_client (errors.Is(err, ErrInvalidClient));
-// an *UnexpectedResponseError for any other answer, including a redirect, which is never
-// followed; a *TransportError when no answer came. IsTemporary reports those worth retrying
-// later, such as HTTP 503. token is cut out of them, as a refresh token is. When nothing was
-// sent: ErrNoToken, ErrInvalidEndpoint (wrapped) for a RevocationURL that is empty or breaks
-// the rules of TokenURL, or the error of the ClientAssertion (wrapped).
+// Errors are those of Refresh, wrapped (reach them with errors.As): a *RequestError for an
+// error response (RFC 7009 §2.2.1, RFC 6749 §5.2), such as unsupported_token_type or
+// invalid_client (errors.Is(err, ErrInvalidClient)); an *UnexpectedResponseError for any other
+// answer, including a redirect, which is never followed; a *TransportError when no answer
+// came. IsTemporary reports those worth retrying later, such as HTTP 503. token is cut out of
+// them, as a refresh token is. When nothing was sent: ErrNoToken; ErrInvalidEndpoint
+// (wrapped) for a RevocationURL that is empty or breaks the rules of TokenURL, or an
+// AuthMethod that cannot work; or the error of the ClientAssertion (wrapped).
 func (e *Endpoint) Revoke(ctx context.Context, token string, hint TokenTypeHint) error {
 	switch {
 	case token == "":
