@@ -72,7 +72,7 @@ func TestRevokeWire(t *testing.T) {
 			srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {}) // 200, no body
 			e := tc.endpoint
 			// Unique per run: AuthAutoDetect remembers per token URL and client id.
-			e.TokenURL, e.RevocationURL = srv.URL+"/token/"+rand16(), srv.URL+"/revoke"
+			e.TokenURL, e.RevocationURL = srv.URL+"/token/"+unique(), srv.URL+"/revoke"
 			e.ClientID, e.ClientSecret = epClientID, epSecret
 			for range 2 { // a new assertion each time
 				if err := e.Revoke(context.Background(), rvToken, tc.hint); err != nil {
@@ -114,10 +114,12 @@ func TestRevokeWire(t *testing.T) {
 	}
 }
 
-// rand16 returns a string unique to this process run.
-func rand16() string { return fmt.Sprint(rvRuns.Add(1)) }
-
+// rvRuns numbers the uses of unique.
 var rvRuns atomic.Int64
+
+// unique returns a string that no earlier call in this process returned: a token URL made
+// with it starts from nothing in AuthAutoDetect's memory.
+func unique() string { return fmt.Sprint(rvRuns.Add(1)) }
 
 // TestRevokeAutoDetect: with AuthAutoDetect, Revoke starts with the method remembered for
 // the token URL and client id (else Basic), falls back once after invalid_client, and
@@ -137,7 +139,7 @@ func TestRevokeAutoDetect(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tokenURL := "https://auth.example.com/token/" + rand16()
+			tokenURL := "https://auth.example.com/token/" + unique()
 			if tc.refreshWas >= 0 { // teach the cache: body accepted by the token endpoint
 				tokens := newEPAuthServer(t, tc.refreshWas, invalidClient)
 				e := &oauth2refresh.Endpoint{TokenURL: tokenURL, ClientID: epClientID, ClientSecret: epSecret,
@@ -166,7 +168,7 @@ func TestRevokeAutoDetect(t *testing.T) {
 	}
 	t.Run("both refused", func(t *testing.T) {
 		srv := newEPAuthServer(t, -1, invalidClient)
-		e := &oauth2refresh.Endpoint{TokenURL: "https://auth.example.com/token/" + rand16(), RevocationURL: srv.URL, ClientID: epClientID,
+		e := &oauth2refresh.Endpoint{TokenURL: "https://auth.example.com/token/" + unique(), RevocationURL: srv.URL, ClientID: epClientID,
 			ClientSecret: epSecret, AuthMethod: oauth2refresh.AuthAutoDetect}
 		err := e.Revoke(context.Background(), rvToken, "")
 		var re *oauth2refresh.RequestError
