@@ -81,8 +81,8 @@ func (m AuthMethod) String() string {
 	return "AuthMethod(" + strconv.Itoa(int(m)) + ")"
 }
 
-// DefaultTimeout bounds a token or revocation request when the caller's context has no deadline, the
-// Endpoint's Timeout is zero and its HTTP client has no Timeout of its own.
+// DefaultTimeout bounds a token or revocation request when the caller's context has no
+// deadline, the Endpoint's Timeout is zero and its HTTP client has no Timeout of its own.
 const DefaultTimeout = 30 * time.Second
 
 // userAgent is sent unless Endpoint.Header sets one: some providers (GitHub) reject requests
@@ -103,9 +103,9 @@ var (
 
 // Endpoint is an OAuth 2.0 token endpoint and the client credentials to use there: everything
 // needed to perform the refresh_token grant (RFC 6749 §6), and with RevocationURL to revoke
-// tokens (RFC 7009). Its zero fields are documented and
-// useful; set the fields before the first use and do not change them afterwards. An Endpoint
-// may be used by any number of goroutines, and copied.
+// tokens (RFC 7009). Its zero fields are documented and useful; set the fields before the
+// first use and do not change them afterwards. An Endpoint may be used by any number of
+// goroutines, and copied.
 type Endpoint struct {
 	// TokenURL is the token endpoint. It must be https://, or http:// to a loopback host
 	// (an IP address in 127.0.0.0/8, ::1, or the name localhost itself), unless
@@ -152,12 +152,13 @@ type Endpoint struct {
 	// answer is an *UnexpectedResponseError.
 	HTTPClient *http.Client
 
-	// Timeout bounds each token or revocation request when the context has no deadline and the HTTP client
-	// no Timeout. Zero means DefaultTimeout; negative means no bound.
+	// Timeout bounds each token or revocation request when the context has no deadline and
+	// the HTTP client no Timeout. Zero means DefaultTimeout; negative means no bound.
 	Timeout time.Duration
 
-	// AllowInsecureHTTP permits an http:// TokenURL or RevocationURL to a host that is not a loopback address.
-	// Leave it false: the secret and the refresh token would cross the network in clear text.
+	// AllowInsecureHTTP permits an http:// TokenURL or RevocationURL to a host that is not a
+	// loopback address. Leave it false: the secret and the tokens would cross the network in
+	// clear text.
 	AllowInsecureHTTP bool
 }
 
@@ -249,10 +250,10 @@ type request struct {
 	into any // passed to read
 }
 
-// authenticated sends form as r says with the Endpoint's AuthMethod, or, for AuthAutoDetect, with the
-// method remembered for the token URL and client id, else AuthBasic, and once more with the
-// other one when the server turned the client's authentication down without judging the
-// grant (grantNotJudged). Only a request with learn set changes what is remembered.
+// authenticated sends form as r says, with the Endpoint's AuthMethod, or, for AuthAutoDetect,
+// with the method remembered for the token URL and client id, else AuthBasic, and once more
+// with the other one when the server turned the client's authentication down without judging
+// the grant (grantNotJudged). Only a request with learn set changes what is remembered.
 func (e *Endpoint) authenticated(ctx context.Context, form url.Values, r request, now func() time.Time) (*oauth2.Token, error) {
 	if e.AuthMethod != AuthAutoDetect {
 		return e.send(ctx, form, r, e.AuthMethod, now)
