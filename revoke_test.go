@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
@@ -485,5 +486,36 @@ func TestRevokeMutualTLS(t *testing.T) {
 	var te *oauth2refresh.TransportError
 	if err := e.Revoke(context.Background(), epRefresh, oauth2refresh.HintRefreshToken); !errors.As(err, &te) {
 		t.Errorf("Revoke without a certificate: %v, want a *TransportError", err)
+	}
+}
+
+// TestRevokeTimeoutAndClient: a revocation request is bounded like a token request
+// (Endpoint.Timeout, else DefaultTimeout) and sent through the same HTTP client: the
+// Endpoint's, else the one in the context under oauth2.HTTPClient.
+func TestRevokeTimeoutAndClient(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+		want    time.Duration
+	}{{"default", 0, oauth2refresh.DefaultTimeout}, {"endpoint timeout", 5 * time.Second, 5 * time.Second}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got time.Time // the request context's deadline
+			var calls atomic.Int64
+			rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				calls.Add(1)
+				got, _ = r.Context().Deadline()
+				return memResponse(r, 200, "", ""), nil
+			})
+			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: rt})
+			e := &oauth2refresh.Endpoint{RevocationURL: "https://auth.example.com/revoke", Timeout: tc.timeout}
+			before := time.Now()
+			if err := e.Revoke(ctx, rvToken, oauth2refresh.HintRefreshToken); err != nil {
+				t.Fatal(err)
+			}
+			after := time.Now()
+			if calls.Load() != 1 || got.Before(before.Add(tc.want)) || got.After(after.Add(tc.want)) {
+				t.Errorf("%d requests through the context's client, deadline %v; want 1, %v from now", calls.Load(), got, tc.want)
+			}
+		})
 	}
 }
