@@ -293,8 +293,14 @@ func TestAutoDetectRedetects(t *testing.T) {
 		t.Fatal("Refresh succeeded, want invalid_client")
 	}
 	var got []bool
-	for _, r := range srv.requests() {
-		got = append(got, r.Header.Get("Authorization") != "")
+	for i, r := range srv.requests() {
+		basic := r.Header.Get("Authorization") != ""
+		got = append(got, basic)
+		// Each attempt is authenticated one way only: a Basic retry after a body attempt
+		// (request 6) carries no client_id or client_secret of the first.
+		if inBody := r.Form.Has("client_id") || r.Form.Has("client_secret"); basic == inBody {
+			t.Errorf("request %d: Basic %v, client_id or client_secret in the body %v", i+1, basic, inBody)
+		}
 	}
 	want := []bool{true, true, false, false, false, true, true, false}
 	if diff := cmp.Diff(want, got); diff != "" {

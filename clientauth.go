@@ -35,7 +35,8 @@ const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 // §9). Assertion is called once for every token request, never cached, so that each request
 // carries a fresh one with its own jti; it may be called by any number of goroutines at once,
 // under the deadline of the token request. The assertion is a secret: it is cut out of the
-// errors of the request like the client secret.
+// errors of the request like the client secret. Endpoint.Revoke authenticates each revocation
+// request the same way, with an assertion made as for a token request.
 type ClientAssertion interface {
 	Assertion(ctx context.Context, r AssertionRequest) (string, error)
 }
@@ -46,7 +47,8 @@ type AssertionRequest struct {
 	ClientID string
 	// TokenURL is the Endpoint's TokenURL: the aud of a JWT assertion, unless configured.
 	TokenURL string
-	// Now is the time of the request: time.Now for Endpoint.Refresh and RefreshAccessToken.
+	// Now is the time of the request: time.Now for Endpoint.Refresh, RefreshAccessToken and
+	// Endpoint.Revoke.
 	Now time.Time
 }
 

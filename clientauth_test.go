@@ -447,9 +447,9 @@ func TestClientAssertionNotInErrors(t *testing.T) {
 }
 
 // mtlsServer is a TLS server that requires a client certificate signed by its CA
-// (RFC 8705 §2.1) on every connection, with a token endpoint at /token that checks
-// tls_client_auth's form, and an API at /api that accepts only the access token it issued,
-// over a connection with the same certificate (RFC 8705 §3).
+// (RFC 8705 §2.1) on every connection, with a token endpoint at /token and a revocation
+// endpoint at /revoke that check tls_client_auth's form, and an API at /api that accepts only
+// the access token it issued, over a connection with the same certificate (RFC 8705 §3).
 type mtlsServer struct {
 	*httptest.Server
 	clientCert tls.Certificate // a certificate the server accepts
@@ -478,6 +478,13 @@ func newMTLSServer(t *testing.T) *mtlsServer {
 				t.Errorf("token request form (-want +got):\n%s", diff)
 			}
 			epJSON(w, 200, `{"access_token":"`+at+`","token_type":"Bearer","expires_in":3600}`)
+		case "/revoke": // RFC 7009 §2.1
+			body, _ := io.ReadAll(r.Body)
+			form, _ := url.ParseQuery(string(body))
+			want := url.Values{"token": {epRefresh}, "token_type_hint": {"refresh_token"}, "client_id": {"my-client"}}
+			if diff := cmp.Diff(want, form); diff != "" || r.Header.Get("Authorization") != "" {
+				t.Errorf("revocation request form (-want +got):\n%s", diff)
+			}
 		case "/api":
 			if r.Header.Get("Authorization") != "Bearer "+at {
 				w.WriteHeader(http.StatusUnauthorized)

@@ -1,8 +1,9 @@
 package oauth2refresh
 
 // endpoint.go is the request side of a refresh: who the client is, where it asks, how it
-// authenticates, and the building and sending of the token request. What comes back is
-// response.go's business.
+// authenticates, and the building and sending of the token request, and of the revocation
+// request of revoke.go with the same client authentication. What comes back is response.go's
+// business.
 
 import (
 	"context"
@@ -80,8 +81,8 @@ func (m AuthMethod) String() string {
 	return "AuthMethod(" + strconv.Itoa(int(m)) + ")"
 }
 
-// DefaultTimeout bounds a token request when the caller's context has no deadline, the
-// Endpoint's Timeout is zero and its HTTP client has no Timeout of its own.
+// DefaultTimeout bounds a token or revocation request when the caller's context has no
+// deadline, the Endpoint's Timeout is zero and its HTTP client has no Timeout of its own.
 const DefaultTimeout = 30 * time.Second
 
 // userAgent is sent unless Endpoint.Header sets one: some providers (GitHub) reject requests
@@ -95,20 +96,25 @@ var (
 	// ErrInsecureTokenURL: the token URL is plain http:// to a host that is not a loopback
 	// address, and Endpoint.AllowInsecureHTTP is false.
 	ErrInsecureTokenURL = errors.New("oauth2refresh: token URL is not https")
-	// ErrInvalidEndpoint: the Endpoint's TokenURL or AuthMethod is unusable. It comes
-	// wrapped, with the reason.
+	// ErrInvalidEndpoint: the Endpoint's TokenURL, RevocationURL or AuthMethod is unusable.
+	// It comes wrapped, with the reason.
 	ErrInvalidEndpoint = errors.New("oauth2refresh: invalid endpoint")
 )
 
 // Endpoint is an OAuth 2.0 token endpoint and the client credentials to use there: everything
-// needed to perform the refresh_token grant (RFC 6749 §6). Its zero fields are documented and
-// useful; set the fields before the first use and do not change them afterwards. An Endpoint
-// may be used by any number of goroutines, and copied.
+// needed to perform the refresh_token grant (RFC 6749 §6), and with RevocationURL to revoke
+// tokens (RFC 7009). Its zero fields are documented and useful; set the fields before the
+// first use and do not change them afterwards. An Endpoint may be used by any number of
+// goroutines, and copied.
 type Endpoint struct {
 	// TokenURL is the token endpoint. It must be https://, or http:// to a loopback host
 	// (an IP address in 127.0.0.0/8, ::1, or the name localhost itself), unless
 	// AllowInsecureHTTP is set.
 	TokenURL string
+
+	// RevocationURL is the token revocation endpoint (RFC 7009 §2), for Revoke; empty means
+	// none. The rules of TokenURL apply to it.
+	RevocationURL string
 
 	// ClientID and ClientSecret are the client's credentials. The secret is empty for
 	// public clients.
@@ -142,16 +148,17 @@ type Endpoint struct {
 
 	// HTTPClient sends the request. Nil means the client stored in the context under
 	// oauth2.HTTPClient, as golang.org/x/oauth2 does, else http.DefaultClient. Whatever the
-	// client's CheckRedirect says, the token request never follows a redirect: a 3xx answer
-	// is an *UnexpectedResponseError.
+	// client's CheckRedirect says, no request of the Endpoint follows a redirect: a 3xx
+	// answer is an *UnexpectedResponseError.
 	HTTPClient *http.Client
 
-	// Timeout bounds each token request when the context has no deadline and the HTTP client
-	// no Timeout. Zero means DefaultTimeout; negative means no bound.
+	// Timeout bounds each token or revocation request when the context has no deadline and
+	// the HTTP client no Timeout. Zero means DefaultTimeout; negative means no bound.
 	Timeout time.Duration
 
-	// AllowInsecureHTTP permits an http:// TokenURL to a host that is not a loopback address.
-	// Leave it false: the secret and the refresh token would cross the network in clear text.
+	// AllowInsecureHTTP permits an http:// TokenURL or RevocationURL to a host that is not a
+	// loopback address. Leave it false: the secret and the tokens would cross the network in
+	// clear text.
 	AllowInsecureHTTP bool
 }
 
@@ -210,25 +217,63 @@ var authCache sync.Map // authKey -> AuthMethod
 
 type authKey struct{ tokenURL, clientID string }
 
-// exchange sends the refresh token with the Endpoint's AuthMethod, or, for AuthAutoDetect,
-// with the method remembered or AuthBasic first and the other one when the server turned the
-// client's authentication down without judging the grant. into is nil, or a *T that
-// RefreshAccessToken wants the response decoded into.
+// exchange performs the refresh_token grant with the Endpoint's client authentication (see
+// authenticated). into is nil, or a *T that RefreshAccessToken wants the response decoded
+// into.
 func (e *Endpoint) exchange(ctx context.Context, refreshToken string, now func() time.Time, into any) (*oauth2.Token, error) {
 	if refreshToken == "" {
 		return nil, ErrNoRefreshToken
 	}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
+	if scope := strings.Join(e.Scopes, " "); scope != "" {
+		form.Set("scope", scope)
+	}
+	for k, vs := range e.Params {
+		if !reserved[k] {
+			form[k] = vs
+		}
+	}
+	return e.authenticated(ctx, form, request{url: e.TokenURL, name: "token URL", secret: refreshToken, learn: true,
+		read: readResponse, into: into}, now)
+}
+
+// request is where and how one POST to the authorization server goes, and what it carries
+// that errors must not show: a token request (exchange) or a revocation request (Revoke).
+// Its form goes beside it, not in it, so that the form does not escape to the heap.
+type request struct {
+	url, name string // TokenURL or RevocationURL, and its name in errors ("token URL")
+	secret    string // the refresh token, or the token revoked: cut out of errors
+	learn     bool   // AuthAutoDetect remembers the method that worked (token requests)
+	// read makes a token or an error of what came back (resp, or the error of
+	// http.Client.Do), before the request's timeout ends: readResponse, or readRevocation.
+	read func(s sent, resp *http.Response, err error, now func() time.Time, into any) (*oauth2.Token, error)
+	into any // passed to read
+}
+
+// authenticated sends form as r says, with the Endpoint's AuthMethod, or, for AuthAutoDetect,
+// with the method remembered for the token URL and client id, else AuthBasic, and once more
+// with the other one when the server turned the client's authentication down without judging
+// the grant (grantNotJudged). Only a request with learn set changes what is remembered.
+func (e *Endpoint) authenticated(ctx context.Context, form url.Values, r request, now func() time.Time) (*oauth2.Token, error) {
 	if e.AuthMethod != AuthAutoDetect {
-		return e.send(ctx, refreshToken, e.AuthMethod, now, into)
+		return e.send(ctx, form, r, e.AuthMethod, now)
 	}
 	key := authKey{e.TokenURL, e.ClientID}
 	first := AuthBasic
 	if m, ok := authCache.Load(key); ok {
 		first = m.(AuthMethod)
 	}
-	tok, err := e.send(ctx, refreshToken, first, now, into)
+	// send adds to the form: the first attempt gets a copy. (maps.Clone would make form
+	// escape to the heap on every path.)
+	cp := make(url.Values, len(form)+4)
+	for k, v := range form {
+		cp[k] = v
+	}
+	tok, err := e.send(ctx, cp, r, first, now)
 	if err == nil {
-		authCache.Store(key, first)
+		if r.learn {
+			authCache.Store(key, first)
+		}
 		return tok, nil
 	}
 	if !grantNotJudged(err) {
@@ -240,15 +285,19 @@ func (e *Endpoint) exchange(ctx context.Context, refreshToken string, now func()
 	if first == AuthRequestBody {
 		other = AuthBasic
 	}
-	tok, err2 := e.send(ctx, refreshToken, other, now, into)
+	tok, err2 := e.send(ctx, form, r, other, now)
 	if err2 != nil {
-		authCache.Delete(key)
+		if r.learn {
+			authCache.Delete(key)
+		}
 		if first == AuthBasic {
 			return nil, &autoDetectError{basic: err, body: err2}
 		}
 		return nil, &autoDetectError{basic: err2, body: err}
 	}
-	authCache.Store(key, other)
+	if r.learn {
+		authCache.Store(key, other)
+	}
 	return tok, nil
 }
 
@@ -281,19 +330,23 @@ func grantNotJudged(err error) bool {
 	return errors.As(err, &ue) && (ue.StatusCode == http.StatusBadRequest || ue.StatusCode == http.StatusUnauthorized)
 }
 
-// checkURL says whether a request may be sent to u.
-func (e *Endpoint) checkURL(u *url.URL) error {
+// checkURL says whether a request may be sent to u, the URL named name: ErrInsecureTokenURL
+// for a plain http:// token URL, and ErrInvalidEndpoint for any other URL that fails.
+func (e *Endpoint) checkURL(u *url.URL, name string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !e.AllowInsecureHTTP && !isLoopback(u.Hostname()) {
-			return ErrInsecureTokenURL
+			if name == "token URL" {
+				return ErrInsecureTokenURL
+			}
+			return fmt.Errorf("%w: %s is not https", ErrInvalidEndpoint, name)
 		}
 	default:
-		return fmt.Errorf("%w: token URL is not an http(s) URL", ErrInvalidEndpoint)
+		return fmt.Errorf("%w: %s is not an http(s) URL", ErrInvalidEndpoint, name)
 	}
 	if u.Host == "" {
-		return fmt.Errorf("%w: token URL has no host", ErrInvalidEndpoint)
+		return fmt.Errorf("%w: %s has no host", ErrInvalidEndpoint, name)
 	}
 	return nil
 }
@@ -313,9 +366,9 @@ func isLoopback(host string) bool {
 var reserved = map[string]bool{"grant_type": true, "refresh_token": true, "scope": true, "client_id": true,
 	"client_secret": true, "client_assertion": true, "client_assertion_type": true}
 
-// send sends one token request authenticated with m and hands what comes back to
-// readResponse.
-func (e *Endpoint) send(ctx context.Context, refreshToken string, m AuthMethod, now func() time.Time, into any) (*oauth2.Token, error) {
+// send posts form, with the client authentication of m added to it, as r says, and hands
+// what comes back to r.read.
+func (e *Endpoint) send(ctx context.Context, form url.Values, r request, m AuthMethod, now func() time.Time) (*oauth2.Token, error) {
 	jwt := m == AuthPrivateKeyJWT || m == AuthClientSecretJWT
 	switch {
 	case m < AuthBasic || m == AuthAutoDetect || m > AuthTLSClient:
@@ -333,10 +386,6 @@ func (e *Endpoint) send(ctx context.Context, refreshToken string, m AuthMethod, 
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
-	if scope := strings.Join(e.Scopes, " "); scope != "" {
-		form.Set("scope", scope)
-	}
 	if m != AuthBasic && e.ClientID != "" {
 		form.Set("client_id", e.ClientID)
 	}
@@ -352,20 +401,15 @@ func (e *Endpoint) send(ctx context.Context, refreshToken string, m AuthMethod, 
 		form.Set("client_assertion_type", jwtBearer)
 		form.Set("client_assertion", assertion)
 	}
-	for k, vs := range e.Params {
-		if !reserved[k] {
-			form[k] = vs
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.TokenURL, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, strings.NewReader(form.Encode()))
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // without the URL, which may hold anything
 		}
-		return nil, fmt.Errorf("%w: token URL: %w", ErrInvalidEndpoint, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidEndpoint, r.name, err)
 	}
-	if err := e.checkURL(req.URL); err != nil {
+	if err := e.checkURL(req.URL, r.name); err != nil {
 		return nil, err
 	}
 	for k, vs := range e.Header {
@@ -385,8 +429,7 @@ func (e *Endpoint) send(ctx context.Context, refreshToken string, m AuthMethod, 
 		req.SetBasicAuth(url.QueryEscape(e.ClientID), url.QueryEscape(e.ClientSecret))
 	}
 	resp, err := client.Do(req)
-	sent := sent{req: req, refreshToken: refreshToken, clientID: e.ClientID, clientSecret: e.ClientSecret, assertion: assertion}
-	return readResponse(sent, resp, err, now, into)
+	return r.read(sent{req: req, refreshToken: r.secret, clientID: e.ClientID, clientSecret: e.ClientSecret, assertion: assertion}, resp, err, now, r.into)
 }
 
 // client returns the HTTP client to use, with redirects turned off.
