@@ -6,6 +6,7 @@ package oauth2refresh
 // business.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -147,9 +148,10 @@ type Endpoint struct {
 	Header http.Header
 
 	// HTTPClient sends the request. Nil means the client stored in the context under
-	// oauth2.HTTPClient, as golang.org/x/oauth2 does, else http.DefaultClient. Whatever the
-	// client's CheckRedirect says, no request of the Endpoint follows a redirect: a 3xx
-	// answer is an *UnexpectedResponseError.
+	// oauth2.HTTPClient, as golang.org/x/oauth2 does, else http.DefaultClient. A request of
+	// the Endpoint is one exchange through the client's Transport, bounded by its Timeout:
+	// its CheckRedirect and Jar play no part, no redirect is followed, and a 3xx answer is an
+	// *UnexpectedResponseError.
 	HTTPClient *http.Client
 
 	// Timeout bounds each token or revocation request when the context has no deadline and
@@ -377,11 +379,11 @@ func (e *Endpoint) send(ctx context.Context, form url.Values, r request, m AuthM
 		return nil, fmt.Errorf("%w: Assertion is set, for AuthMethod %v", ErrInvalidEndpoint, e.AuthMethod)
 	}
 	client := e.client(ctx)
-	if _, ok := ctx.Deadline(); !ok && client.Timeout == 0 && e.Timeout >= 0 {
-		d := e.Timeout
-		if d == 0 {
-			d = DefaultTimeout
-		}
+	d := client.Timeout // as http.Client bounds a request, the earlier deadline winning
+	if _, ok := ctx.Deadline(); d == 0 && !ok && e.Timeout >= 0 {
+		d = cmp.Or(e.Timeout, DefaultTimeout)
+	}
+	if d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
@@ -428,21 +430,38 @@ func (e *Endpoint) send(ctx context.Context, form url.Values, r request, m AuthM
 		// RFC 6749 §2.3.1: the id and secret are form-encoded before they are joined.
 		req.SetBasicAuth(url.QueryEscape(e.ClientID), url.QueryEscape(e.ClientSecret))
 	}
-	resp, err := client.Do(req)
+	resp, err := roundTrip(client, req)
 	return r.read(sent{req: req, refreshToken: r.secret, clientID: e.ClientID, clientSecret: e.ClientSecret, assertion: assertion}, resp, err, now, r.into)
 }
 
-// client returns the HTTP client to use, with redirects turned off.
+// client returns the HTTP client whose Transport and Timeout a request uses.
 func (e *Endpoint) client(ctx context.Context) *http.Client {
-	c := e.HTTPClient
-	if c == nil {
-		if cc, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && cc != nil {
-			c = cc
-		} else {
-			c = http.DefaultClient
-		}
+	if e.HTTPClient != nil {
+		return e.HTTPClient
 	}
-	cc := *c
-	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &cc
+	if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
+		return c
+	}
+	return http.DefaultClient
+}
+
+// roundTrip sends req once through c's Transport, without the redirect and cookie machinery
+// of http.Client.Do (the token endpoint's 3xx is an answer, not a detour), and fails the way
+// Do fails: with a *url.Error.
+func roundTrip(c *http.Client, req *http.Request) (*http.Response, error) {
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	resp, err := rt.RoundTrip(req)
+	if err == nil && resp == nil {
+		err = errors.New("http: RoundTripper returned a nil *Response with a nil error")
+	}
+	if err != nil {
+		return nil, &url.Error{Op: "Post", URL: req.URL.String(), Err: err}
+	}
+	if resp.Body == nil {
+		resp.Body = http.NoBody
+	}
+	return resp, nil
 }
