@@ -26,6 +26,8 @@
 //   - RFC 6749 §10.4, refresh token rotation: TokenSource always sends the newest refresh token,
 //     never one the server rotated out, and hands every new token to OnRefresh before anyone
 //     uses it.
+//   - RFC 7009, token revocation: Endpoint.Revoke, with the client authentication of a
+//     refresh.
 //   - RFC 6750 §3.1: Transport retries a request once with a new token after the resource
 //     server answered 401.
 //
