@@ -115,8 +115,22 @@ func (a JWTAssertion) Assertion(_ context.Context, r AssertionRequest) (string, 
 	if a.Key == nil {
 		return "", errors.New("JWTAssertion has no Key")
 	}
-	alg := a.Algorithm
-	switch k := a.Key.Public().(type) {
+	alg, err := keyAlg(a.Key, a.Algorithm)
+	if err != nil {
+		return "", err
+	}
+	h := jwsHeader{Alg: alg, Typ: "JWT", Kid: a.KeyID}
+	if a.Certificate != nil {
+		sum := sha256.Sum256(a.Certificate.Raw)
+		h.X5tS256 = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	return signJWT(h, newClaims(r, a.Audience, a.Lifetime), signer(a.Key, alg))
+}
+
+// keyAlg returns the JWS "alg" for key: alg, checked against the key's type, or when empty
+// RS256, ES256 or EdDSA by the key's type.
+func keyAlg(key crypto.Signer, alg string) (string, error) {
+	switch k := key.Public().(type) {
 	case *rsa.PublicKey:
 		if alg == "" {
 			alg = "RS256"
@@ -141,23 +155,24 @@ func (a JWTAssertion) Assertion(_ context.Context, r AssertionRequest) (string, 
 	default:
 		return "", fmt.Errorf("unsupported key type %T", k)
 	}
-	h := jwsHeader{Alg: alg, Typ: "JWT", Kid: a.KeyID}
-	if a.Certificate != nil {
-		sum := sha256.Sum256(a.Certificate.Raw)
-		h.X5tS256 = base64.RawURLEncoding.EncodeToString(sum[:])
-	}
-	return signJWT(h, newClaims(r, a.Audience, a.Lifetime), func(in []byte) ([]byte, error) {
+	return alg, nil
+}
+
+// signer returns the JWS signature function of alg (RFC 7518 §3, RFC 8037 §3.1) with key, as
+// signJWT wants it; alg is one keyAlg returned for key.
+func signer(key crypto.Signer, alg string) func(in []byte) ([]byte, error) {
+	return func(in []byte) ([]byte, error) {
 		digest := sha256.Sum256(in)
 		switch alg {
 		case "RS256":
-			return a.Key.Sign(rand.Reader, digest[:], crypto.SHA256)
+			return key.Sign(rand.Reader, digest[:], crypto.SHA256)
 		case "PS256":
-			return a.Key.Sign(rand.Reader, digest[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256})
+			return key.Sign(rand.Reader, digest[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256})
 		case "EdDSA":
-			return a.Key.Sign(rand.Reader, in, crypto.Hash(0))
+			return key.Sign(rand.Reader, in, crypto.Hash(0))
 		}
 		// ES256 (RFC 7518 §3.4): R and S as two 32-byte big-endian numbers, not ASN.1.
-		der, err := a.Key.Sign(rand.Reader, digest[:], crypto.SHA256)
+		der, err := key.Sign(rand.Reader, digest[:], crypto.SHA256)
 		if err != nil {
 			return nil, err
 		}
@@ -169,7 +184,7 @@ func (a JWTAssertion) Assertion(_ context.Context, r AssertionRequest) (string, 
 		sig.R.FillBytes(out[:32])
 		sig.S.FillBytes(out[32:])
 		return out, nil
-	})
+	}
 }
 
 // secretJWT is the assertion of client_secret_jwt (OpenID Connect Core §9): a JWTAssertion's
@@ -220,9 +235,9 @@ func newClaims(r AssertionRequest, aud string, lifetime time.Duration) jwtClaims
 }
 
 // signJWT returns the JWS compact serialization (RFC 7515 §7.1) of claims under h, signed by
-// sign.
-func signJWT(h jwsHeader, claims jwtClaims, sign func(signingInput []byte) ([]byte, error)) (string, error) {
-	hb, _ := json.Marshal(h) // plain structs of strings and numbers: cannot fail
+// sign. h and claims are structs of strings, numbers and json.RawMessage: they always encode.
+func signJWT(h, claims any, sign func(signingInput []byte) ([]byte, error)) (string, error) {
+	hb, _ := json.Marshal(h)
 	cb, _ := json.Marshal(claims)
 	enc := base64.RawURLEncoding
 	in := enc.AppendEncode(append(enc.AppendEncode(nil, hb), '.'), cb)

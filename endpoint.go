@@ -143,7 +143,7 @@ type Endpoint struct {
 	Params url.Values
 
 	// Header holds extra request headers. It may override User-Agent and Accept; the
-	// Content-Type and Authorization headers are always those of this package, and are
+	// Content-Type, Authorization and DPoP headers are always those of this package, and are
 	// ignored here.
 	Header http.Header
 
@@ -157,6 +157,16 @@ type Endpoint struct {
 	// Timeout bounds each token or revocation request when the context has no deadline and
 	// the HTTP client no Timeout. Zero means DefaultTimeout; negative means no bound.
 	Timeout time.Duration
+
+	// DPoP, when set, binds the tokens to a key of the client (RFC 9449; see DPoPKey): every
+	// request of the Endpoint carries a DPoP proof, a token request refused with
+	// use_dpop_nonce is sent once more with the server's nonce, and a token of type DPoP
+	// records the key's thumbprint as its "dpop_jkt" Extra member, which the stored-token
+	// format keeps. Such a token works only through a Transport (or NewClient) of a
+	// TokenSource of this Endpoint, which sends the proofs: golang.org/x/oauth2's Transport
+	// (oauth2.NewClient) sends "Authorization: DPoP <token>" without a proof, which the
+	// resource server refuses. Nil means no DPoP: tokens are bearer tokens.
+	DPoP *DPoPKey
 
 	// AllowInsecureHTTP permits an http:// TokenURL or RevocationURL to a host that is not a
 	// loopback address. Leave it false: the secret and the tokens would cross the network in
@@ -368,9 +378,19 @@ func isLoopback(host string) bool {
 var reserved = map[string]bool{"grant_type": true, "refresh_token": true, "scope": true, "client_id": true,
 	"client_secret": true, "client_assertion": true, "client_assertion_type": true}
 
-// send posts form, with the client authentication of m added to it, as r says, and hands
-// what comes back to r.read.
+// send posts form as post does, and once more with the server's new DPoP nonce when it asks
+// for one (RFC 9449 §8): it refused the request without judging the grant.
 func (e *Endpoint) send(ctx context.Context, form url.Values, r request, m AuthMethod, now func() time.Time) (*oauth2.Token, error) {
+	tok, err := e.post(ctx, form, r, m, now)
+	if e.DPoP != nil && useDPoPNonce(err) {
+		tok, err = e.post(ctx, form, r, m, now)
+	}
+	return tok, err
+}
+
+// post posts form, with the client authentication of m added to it (and a DPoP proof), as r
+// says, and hands what comes back to r.read.
+func (e *Endpoint) post(ctx context.Context, form url.Values, r request, m AuthMethod, now func() time.Time) (*oauth2.Token, error) {
 	jwt := m == AuthPrivateKeyJWT || m == AuthClientSecretJWT
 	switch {
 	case m < AuthBasic || m == AuthAutoDetect || m > AuthTLSClient:
@@ -415,7 +435,7 @@ func (e *Endpoint) send(ctx context.Context, form url.Values, r request, m AuthM
 		return nil, err
 	}
 	for k, vs := range e.Header {
-		if k = http.CanonicalHeaderKey(k); k != "Authorization" && k != "Content-Type" {
+		if k = http.CanonicalHeaderKey(k); k != "Authorization" && k != "Content-Type" && k != "Dpop" {
 			req.Header[k] = slices.Clone(vs)
 		}
 	}
@@ -430,8 +450,20 @@ func (e *Endpoint) send(ctx context.Context, form url.Values, r request, m AuthM
 		// RFC 6749 §2.3.1: the id and secret are form-encoded before they are joined.
 		req.SetBasicAuth(url.QueryEscape(e.ClientID), url.QueryEscape(e.ClientSecret))
 	}
+	var jkt string
+	if e.DPoP != nil {
+		p, err := e.DPoP.proof(http.MethodPost, req.URL, "", now())
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("DPoP", p)
+		jkt = e.DPoP.jkt
+	}
 	resp, err := roundTrip(client, req)
-	return r.read(sent{req: req, refreshToken: r.secret, clientID: e.ClientID, clientSecret: e.ClientSecret, assertion: assertion}, resp, err, now, r.into)
+	if err == nil && e.DPoP != nil {
+		e.DPoP.learn(req.URL, resp.Header)
+	}
+	return r.read(sent{req: req, refreshToken: r.secret, clientID: e.ClientID, clientSecret: e.ClientSecret, assertion: assertion, jkt: jkt}, resp, err, now, r.into)
 }
 
 // client returns the HTTP client whose Transport and Timeout a request uses.

@@ -130,6 +130,10 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 // the refresh token this one spent, and a rotating server may revoke the grant. FileStore's
 // lease does not lapse while its holder lives.
 //
+// With Endpoint.DPoP, a token bound to a DPoP key records the key's thumbprint in the store;
+// a stored token bound to another key than the Endpoint's (or bound, while the Endpoint has
+// no key) is a *DPoPKeyError, and nothing is sent: keep one key per grant.
+//
 // Applying WithStore more than once replaces the earlier one: the last one wins.
 func WithStore(s Store, key string) Option {
 	return func(c *config) { c.store, c.key = s, key }
@@ -153,6 +157,9 @@ func (s *TokenSource) obtainShared(cur *oauth2.Token) (*pending, error) {
 	if err != nil {
 		return nil, storeErr("loading", s.cfg.key, err)
 	}
+	if err := s.e.checkBinding(s.cfg.key, stored); err != nil {
+		return nil, err
+	}
 	if s.fresher(stored, cur) {
 		return &pending{tok: stored}, nil
 	}
@@ -161,6 +168,10 @@ func (s *TokenSource) obtainShared(cur *oauth2.Token) (*pending, error) {
 		return nil, err
 	}
 	stored = lease.Token()
+	if err := s.e.checkBinding(s.cfg.key, stored); err != nil {
+		s.release(lease)
+		return nil, err
+	}
 	from := cur
 	if stored != nil && stored.RefreshToken != "" {
 		from = stored

@@ -19,6 +19,7 @@ type storedToken struct {
 	RefreshToken string    `json:"refresh_token,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
 	ExpiresIn    int64     `json:"expires_in,omitempty"`
+	DPoPJKT      string    `json:"dpop_jkt,omitempty"`
 }
 
 // EncodeStoredToken returns t with the given version in the stored-token format, the one every
@@ -30,7 +31,8 @@ type storedToken struct {
 // version is a number of at least 1 that grows as the grant is saved again: FileStore counts
 // the saves, the Redis and PostgreSQL stores write the fencing number of the lease that saved.
 // The other members are those of oauth2.Token (Extra is not kept), each left out when empty;
-// expiry is RFC 3339. EncodeStoredToken fails when version is 0, or when t is nil or has
+// expiry is RFC 3339. A DPoP-bound token (see Endpoint.DPoP) also has "dpop_jkt", the RFC 7638
+// thumbprint of its key, from t.Extra("dpop_jkt"); readers that do not know it ignore it. EncodeStoredToken fails when version is 0, or when t is nil or has
 // neither an access token nor a refresh token: DecodeStoredToken would refuse what it wrote.
 // Its errors never quote the token.
 func EncodeStoredToken(t *oauth2.Token, version uint64) ([]byte, error) {
@@ -50,6 +52,7 @@ func EncodeStoredToken(t *oauth2.Token, version uint64) ([]byte, error) {
 		Expiry:       t.Expiry,
 		ExpiresIn:    t.ExpiresIn,
 	}
+	st.DPoPJKT, _ = t.Extra("dpop_jkt").(string)
 	b, err := json.Marshal(st)
 	if err != nil {
 		// Only an expiry outside years 0–9999 gets here.
@@ -59,7 +62,8 @@ func EncodeStoredToken(t *oauth2.Token, version uint64) ([]byte, error) {
 }
 
 // DecodeStoredToken reads a token in the stored-token format (see EncodeStoredToken) and
-// returns it with its version. Members it does not know are ignored, and whitespace around the
+// returns it with its version; a "dpop_jkt" member is the token's Extra("dpop_jkt"). Members it
+// does not know are ignored, and whitespace around the
 // object is allowed. Stores use it for every value they read, so that a damaged one is reported
 // alike whatever the store: a *CorruptTokenError with the key and location given, whose Err
 // says what is wrong (empty, truncated JSON, invalid JSON at some byte, JSON of the wrong
@@ -76,6 +80,9 @@ func DecodeStoredToken(key, location string, b []byte) (*oauth2.Token, uint64, e
 		RefreshToken: st.RefreshToken,
 		Expiry:       st.Expiry,
 		ExpiresIn:    st.ExpiresIn,
+	}
+	if st.DPoPJKT != "" {
+		t = t.WithExtra(map[string]any{"dpop_jkt": st.DPoPJKT})
 	}
 	return t, st.Version, nil
 }

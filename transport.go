@@ -24,6 +24,10 @@ import (
 // it stays out for the rest of the chain, as the Client's rule has it. Other hops are sent as
 // they are, through Base. The refreshes that 401s force are bounded: see Invalidate.
 //
+// A token of type DPoP (RFC 9449) goes as "Authorization: DPoP <token>" with a new proof by
+// the Endpoint's DPoPKey for each request; see DPoPKey for nonces. Without a DPoPKey such a
+// token cannot be sent, and RoundTrip fails.
+//
 // The request given to RoundTrip is not modified.
 type Transport struct {
 	// Source provides the tokens. It must not be nil.
@@ -55,8 +59,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	resp, err := t.send(req, tok, req.Body)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized {
-		return resp, err
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || nonceChallenge(resp) {
+		return resp, err // a DPoP nonce challenge does not judge the token
 	}
 	// The token was rejected: drop it, whether or not this request can be retried.
 	t.Source.Invalidate(tok)
@@ -86,6 +90,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *Transport) send(req *http.Request, tok *oauth2.Token, body io.ReadCloser) (*http.Response, error) {
 	r := req.Clone(req.Context())
 	r.Body = body
+	if isDPoP(tok) {
+		return t.Source.e.DPoP.roundTrip(t.base(), r, tok, t.Source.cfg.now)
+	}
 	tok.SetAuthHeader(r)
 	return t.base().RoundTrip(r)
 }

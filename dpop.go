@@ -1,0 +1,264 @@
+package oauth2refresh
+
+// dpop.go binds tokens to a key of the client (DPoP, RFC 9449): the proofs sent with token
+// requests (endpoint.go) and with API requests (transport.go), the nonces servers hand out,
+// and the check that a stored token is bound to the key at hand (store.go).
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// DPoPKey is a key that binds tokens to the client holding it (DPoP, RFC 9449). Set it as
+// Endpoint.DPoP: every request of the Endpoint then carries a DPoP proof (RFC 9449 §4), and a
+// Transport (or NewClient) sends each token of type DPoP as "Authorization: DPoP <token>" with
+// a proof of its own, holding the token's hash (ath, §4.2).
+//
+// Nonces (RFC 9449 §8, §9) are kept per origin (scheme, host and port) and learnt from the
+// DPoP-Nonce header of every response of the Endpoint and the Transport, so that requests
+// carry the latest one. A token request refused with the error use_dpop_nonce is sent again
+// once with the new nonce: the server refused it before it judged the grant, so the refresh
+// token is not spent. An API response 401 with `WWW-Authenticate: DPoP error="use_dpop_nonce"`
+// makes the Transport send the request again once with the new nonce, if it can be replayed,
+// and does not invalidate the token.
+//
+// A token bound to a key is useless without it: the server accepts its refresh token and
+// access token only with proofs signed by that key. Keep the key of a grant as long as the
+// grant (on disk or in a KMS, beside the Store), and give the same key to every TokenSource
+// that shares the grant. A DPoPKey may be used by any number of goroutines and Endpoints.
+type DPoPKey struct {
+	key crypto.Signer
+	alg string
+	jwk []byte // the public key as a JWK (RFC 7517) with the members of RFC 7638 §3.2 alone
+	jkt string // its RFC 7638 thumbprint
+
+	mu     sync.Mutex        // guards nonces
+	nonces map[string]string // origin -> the last DPoP-Nonce it sent
+}
+
+// NewDPoPKey returns a DPoPKey that signs proofs with key: an *ecdsa.PrivateKey on P-256
+// (ES256), an ed25519.PrivateKey (EdDSA) or an *rsa.PrivateKey (RS256), or any crypto.Signer
+// with such a public key (a KMS or HSM key).
+func NewDPoPKey(key crypto.Signer) (*DPoPKey, error) {
+	if key == nil {
+		return nil, errors.New("oauth2refresh: DPoP key: nil key")
+	}
+	alg, err := keyAlg(key, "")
+	if err != nil {
+		return nil, fmt.Errorf("oauth2refresh: DPoP key: %w", err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	var jwk string // RFC 7638 §3.2: the required members only, in lexicographic order
+	switch k := key.Public().(type) {
+	case *ecdsa.PublicKey:
+		x, y := make([]byte, 32), make([]byte, 32)
+		k.X.FillBytes(x)
+		k.Y.FillBytes(y)
+		jwk = `{"crv":"P-256","kty":"EC","x":"` + b64(x) + `","y":"` + b64(y) + `"}`
+	case ed25519.PublicKey:
+		jwk = `{"crv":"Ed25519","kty":"OKP","x":"` + b64(k) + `"}`
+	case *rsa.PublicKey:
+		jwk = `{"e":"` + b64(big.NewInt(int64(k.E)).Bytes()) + `","kty":"RSA","n":"` + b64(k.N.Bytes()) + `"}`
+	}
+	sum := sha256.Sum256([]byte(jwk))
+	return &DPoPKey{key: key, alg: alg, jwk: []byte(jwk), jkt: b64(sum[:]), nonces: map[string]string{}}, nil
+}
+
+// Thumbprint returns the RFC 7638 JWK SHA-256 thumbprint of the key, base64url-encoded: the
+// jkt of a bound token's cnf claim (RFC 9449 §6), the dpop_jkt of an authorization request
+// (§10), and the "dpop_jkt" Extra member of the tokens obtained with it.
+func (k *DPoPKey) Thumbprint() string { return k.jkt }
+
+// Proof returns a new DPoP proof (RFC 9449 §4.2) for a request with method to rawURL, with
+// the nonce last learnt from that origin, and with ath when accessToken is not empty: for
+// requests this package does not send, such as the authorization code exchange.
+func (k *DPoPKey) Proof(method, rawURL, accessToken string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", errors.New("oauth2refresh: DPoP proof: URL does not parse")
+	}
+	return k.proof(method, u, accessToken, time.Now())
+}
+
+// dpopHeader and dpopClaims are the JOSE header and the claims of a proof (RFC 9449 §4.2).
+type dpopHeader struct {
+	Typ string          `json:"typ"`
+	Alg string          `json:"alg"`
+	JWK json.RawMessage `json:"jwk"`
+}
+
+type dpopClaims struct {
+	Jti   string `json:"jti"`
+	Htm   string `json:"htm"`
+	Htu   string `json:"htu"`
+	Iat   int64  `json:"iat"`
+	Nonce string `json:"nonce,omitempty"`
+	Ath   string `json:"ath,omitempty"`
+}
+
+func (k *DPoPKey) proof(method string, u *url.URL, accessToken string, now time.Time) (string, error) {
+	htu := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath} // no query, fragment or user
+	c := dpopClaims{Jti: rand.Text(), Htm: method, Htu: htu.String(), Iat: now.Unix(), Nonce: k.nonce(u)}
+	if accessToken != "" {
+		sum := sha256.Sum256([]byte(accessToken))
+		c.Ath = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	p, err := signJWT(dpopHeader{Typ: "dpop+jwt", Alg: k.alg, JWK: k.jwk}, c, signer(k.key, k.alg))
+	if err != nil {
+		return "", fmt.Errorf("oauth2refresh: DPoP proof: %w", err)
+	}
+	return p, nil
+}
+
+// origin returns u's scheme://host:port, the port filled in.
+func origin(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "443"
+		if strings.EqualFold(u.Scheme, "http") {
+			port = "80"
+		}
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Hostname()) + ":" + port
+}
+
+func (k *DPoPKey) nonce(u *url.URL) string {
+	o := origin(u)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.nonces[o]
+}
+
+// learn keeps the DPoP-Nonce of a response from u's origin, if it has one.
+func (k *DPoPKey) learn(u *url.URL, h http.Header) {
+	if n := h.Get("DPoP-Nonce"); n != "" {
+		o := origin(u)
+		k.mu.Lock()
+		k.nonces[o] = n
+		k.mu.Unlock()
+	}
+}
+
+// isDPoP reports whether t is a DPoP-bound token (token_type DPoP, RFC 9449 §5).
+func isDPoP(t *oauth2.Token) bool { return strings.EqualFold(t.TokenType, "DPoP") }
+
+// roundTrip sends r, a request the Transport owns, with t as a DPoP-bound token (RFC 9449
+// §7.1) and a proof, and once more with the new nonce when the resource server asks for one
+// and r can be replayed. k may be nil: then t cannot be used, which is an error.
+func (k *DPoPKey) roundTrip(base http.RoundTripper, r *http.Request, t *oauth2.Token, now func() time.Time) (*http.Response, error) {
+	if k == nil {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, errors.New("oauth2refresh: token is DPoP-bound (token_type DPoP) and the Endpoint has no DPoP key")
+	}
+	for try := 0; ; try++ {
+		p, err := k.proof(r.Method, r.URL, t.AccessToken, now())
+		if err != nil {
+			if r.Body != nil {
+				r.Body.Close()
+			}
+			return nil, err
+		}
+		r.Header.Set("Authorization", "DPoP "+t.AccessToken)
+		r.Header.Set("DPoP", p)
+		resp, err := base.RoundTrip(r)
+		if err != nil {
+			return nil, err
+		}
+		k.learn(r.URL, resp.Header)
+		body := r.Body
+		if try > 0 || !nonceChallenge(resp) {
+			return resp, nil
+		}
+		if body != nil && body != http.NoBody {
+			if r.GetBody == nil {
+				return resp, nil
+			}
+			if body, err = r.GetBody(); err != nil {
+				return resp, nil
+			}
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // let the connection be reused
+		resp.Body.Close()
+		r = r.Clone(r.Context())
+		r.Body = body
+	}
+}
+
+// nonceChallenge reports whether resp is a resource server's request to use the nonce it
+// sends (RFC 9449 §9): a 401 with a DPoP-Nonce header and a DPoP challenge with the error
+// use_dpop_nonce. The token was not judged: it must not be invalidated.
+func nonceChallenge(resp *http.Response) bool {
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("DPoP-Nonce") == "" {
+		return false
+	}
+	for _, v := range resp.Header.Values("WWW-Authenticate") {
+		if len(v) > 4 && strings.EqualFold(v[:5], "DPoP ") && strings.Contains(v, `error="use_dpop_nonce"`) {
+			return true
+		}
+	}
+	return false
+}
+
+// useDPoPNonce reports whether err is a token endpoint's request to use the nonce it sent
+// (RFC 9449 §8): the grant was not judged, and the request may be sent again.
+func useDPoPNonce(err error) bool {
+	var re *RequestError
+	return errors.As(err, &re) && re.Code == "use_dpop_nonce" && re.Header.Get("DPoP-Nonce") != ""
+}
+
+// DPoPKeyError reports a token in a Store (see WithStore) bound to another DPoP key than the
+// Endpoint's, or bound while the Endpoint has none: its refresh token and access token cannot
+// be used, and no request is sent. Give the TokenSource the key the grant was bound with.
+type DPoPKeyError struct {
+	// Key is the grant's key in the Store.
+	Key string
+	// Stored is the RFC 7638 thumbprint of the key the stored token is bound to.
+	Stored string
+	// Have is the thumbprint of the Endpoint's DPoP key, or "" when it has none.
+	Have string
+}
+
+func (e *DPoPKeyError) Error() string {
+	have := "no DPoP key"
+	if e.Have != "" {
+		have = "DPoP key " + e.Have
+	}
+	return "oauth2refresh: stored token for key " + quoteKey(e.Key) + " is bound to DPoP key " +
+		e.Stored + ", and the Endpoint has " + have
+}
+
+// checkBinding returns a *DPoPKeyError if t, stored under key, is bound to a DPoP key other
+// than e's.
+func (e *Endpoint) checkBinding(key string, t *oauth2.Token) error {
+	if t == nil {
+		return nil
+	}
+	stored, _ := t.Extra("dpop_jkt").(string)
+	var have string
+	if e.DPoP != nil {
+		have = e.DPoP.jkt
+	}
+	if stored == "" || stored == have {
+		return nil
+	}
+	return &DPoPKeyError{Key: key, Stored: stored, Have: have}
+}
