@@ -56,6 +56,13 @@ type tokenServer struct {
 	// (status 200 and Content-Type are left to it): tests of odd token responses use it
 	// to send members of other types, numbers as written, or a form-encoded body.
 	answer func(w http.ResponseWriter, tok map[string]any)
+	// gate, when set, is called with each request once its form is parsed, before the refresh
+	// token is judged; when it returns false it has answered, and the grant is untouched (a
+	// DPoP nonce challenge).
+	gate func(w http.ResponseWriter, r *http.Request) bool
+	// onIssue, when set, is called under the server's lock with the request and each answer
+	// before it is sent: it may change the answer (token_type) or note what was issued.
+	onIssue func(r *http.Request, tok map[string]any)
 
 	mu      sync.Mutex      // guards the fields below
 	issued  int             // tokens issued
@@ -125,6 +132,9 @@ func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"error":"temporarily_unavailable"}`)
 		return
 	}
+	if ts.gate != nil && !ts.gate(w, r) {
+		return
+	}
 	rt := r.PostForm.Get("refresh_token")
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
@@ -148,6 +158,9 @@ func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if e := ts.expiresIn.Load(); e != 0 {
 		body["expires_in"] = e
+	}
+	if ts.onIssue != nil {
+		ts.onIssue(r, body)
 	}
 	if ts.answer != nil {
 		w.Header().Del("Content-Type")

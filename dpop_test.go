@@ -1,0 +1,501 @@
+package oauth2refresh_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tokenkit/oauth2refresh"
+	"golang.org/x/oauth2"
+)
+
+// dpopVerifier checks DPoP proofs (RFC 9449 §4.3) the way a server does, independently of
+// the package: it parses the compact JWS by hand, verifies the signature with the jwk of its
+// header, checks typ, htm, htu, iat, ath and the nonce of the server it stands for, and
+// refuses any jti it saw before, on any server of the run. Failures are test errors.
+type dpopVerifier struct {
+	t   *testing.T
+	now func() time.Time
+
+	mu     sync.Mutex        // guards the fields below
+	jtis   map[string]bool   // every jti seen in the run
+	nonces map[string]string // server name -> the nonce it requires now ("" for none)
+	n      int               // nonces handed out
+	bound  map[string]string // refresh and access tokens -> the jkt they are bound to (cnf.jkt)
+}
+
+func newDPoPVerifier(t *testing.T, now func() time.Time) *dpopVerifier {
+	return &dpopVerifier{t: t, now: now, jtis: map[string]bool{}, nonces: map[string]string{}, bound: map[string]string{}}
+}
+
+// rotate makes server require a new nonce, and returns it.
+func (v *dpopVerifier) rotate(server string) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.n++
+	v.nonces[server] = fmt.Sprintf("nonce-%d", v.n)
+	return v.nonces[server]
+}
+
+func (v *dpopVerifier) nonce(server string) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.nonces[server]
+}
+
+func (v *dpopVerifier) bind(token, jkt string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.bound[token] = jkt
+}
+
+func (v *dpopVerifier) boundTo(token string) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.bound[token]
+}
+
+// testThumbprint is the RFC 7638 thumbprint of a public key, made by the test.
+func testThumbprint(pub crypto.PublicKey) string {
+	b64 := base64.RawURLEncoding.EncodeToString
+	var s string
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		s = fmt.Sprintf(`{"crv":"P-256","kty":"EC","x":"%s","y":"%s"}`, b64(k.X.FillBytes(make([]byte, 32))), b64(k.Y.FillBytes(make([]byte, 32))))
+	case ed25519.PublicKey:
+		s = fmt.Sprintf(`{"crv":"Ed25519","kty":"OKP","x":"%s"}`, b64(k))
+	case *rsa.PublicKey:
+		s = fmt.Sprintf(`{"e":"%s","kty":"RSA","n":"%s"}`, b64(big.NewInt(int64(k.E)).Bytes()), b64(k.N.Bytes()))
+	}
+	sum := sha256.Sum256([]byte(s))
+	return b64(sum[:])
+}
+
+// check verifies the proof of r for server, which requires ath for accessToken when it is not
+// empty. It returns the jkt of the proof's key, and whether the nonce was the one required.
+func (v *dpopVerifier) check(r *http.Request, server, accessToken string) (jkt string, nonceOK bool) {
+	t := v.t
+	t.Helper()
+	proofs := r.Header.Values("DPoP")
+	if len(proofs) != 1 {
+		t.Errorf("%s: %d DPoP headers, want 1", server, len(proofs))
+		return "", false
+	}
+	parts := strings.Split(proofs[0], ".")
+	if len(parts) != 3 {
+		t.Errorf("%s: proof has %d parts", server, len(parts))
+		return "", false
+	}
+	dec := func(s string) []byte {
+		b, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil {
+			t.Errorf("%s: proof part is not base64url: %v", server, err)
+		}
+		return b
+	}
+	var h struct {
+		Typ, Alg string
+		JWK      map[string]string
+	}
+	var c struct {
+		Jti, Htm, Htu, Nonce, Ath string
+		Iat                       int64
+	}
+	if err := json.Unmarshal(dec(parts[0]), &h); err != nil {
+		t.Errorf("%s: proof header: %v", server, err)
+	}
+	if err := json.Unmarshal(dec(parts[1]), &c); err != nil {
+		t.Errorf("%s: proof claims: %v", server, err)
+	}
+	in, sig := []byte(parts[0]+"."+parts[1]), dec(parts[2])
+	digest := sha256.Sum256(in)
+	n := func(m string) *big.Int { return new(big.Int).SetBytes(dec(h.JWK[m])) }
+	var ok bool
+	var pub crypto.PublicKey
+	switch {
+	case h.Alg == "ES256" && h.JWK["kty"] == "EC" && h.JWK["crv"] == "P-256" && len(sig) == 64:
+		k := &ecdsa.PublicKey{Curve: elliptic.P256(), X: n("x"), Y: n("y")}
+		ok, pub = ecdsa.Verify(k, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])), k
+	case h.Alg == "EdDSA" && h.JWK["kty"] == "OKP" && h.JWK["crv"] == "Ed25519":
+		k := ed25519.PublicKey(dec(h.JWK["x"]))
+		ok, pub = len(k) == ed25519.PublicKeySize && ed25519.Verify(k, in, sig), k
+	case h.Alg == "RS256" && h.JWK["kty"] == "RSA":
+		k := &rsa.PublicKey{N: n("n"), E: int(n("e").Int64())}
+		ok, pub = rsa.VerifyPKCS1v15(k, crypto.SHA256, digest[:], sig) == nil, k
+	}
+	if !ok {
+		t.Errorf("%s: proof signature does not verify (alg %q, jwk %v)", server, h.Alg, h.JWK)
+		return "", false
+	}
+	if _, private := h.JWK["d"]; private || h.Typ != "dpop+jwt" {
+		t.Errorf("%s: proof header typ %q, jwk with d: %v", server, h.Typ, private)
+	}
+	if want := "http://" + r.Host + r.URL.Path; c.Htm != r.Method || c.Htu != want {
+		t.Errorf("%s: htm %q htu %q, want %q %q", server, c.Htm, c.Htu, r.Method, want)
+	}
+	if d := v.now().Unix() - c.Iat; d < -60 || d > 60 {
+		t.Errorf("%s: iat %d is %d s from now", server, c.Iat, d)
+	}
+	wantAth := ""
+	if accessToken != "" {
+		sum := sha256.Sum256([]byte(accessToken))
+		wantAth = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	if c.Ath != wantAth {
+		t.Errorf("%s: ath %q, want %q", server, c.Ath, wantAth)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(c.Jti) < 16 || v.jtis[c.Jti] {
+		t.Errorf("%s: jti %q reused or short", server, c.Jti)
+	}
+	v.jtis[c.Jti] = true
+	return testThumbprint(pub), c.Nonce == v.nonces[server]
+}
+
+// dpopGate makes ts a DPoP token endpoint checked by v: proofs verified, nonce challenges
+// (400 use_dpop_nonce, RFC 9449 §8), the refresh token sent bound to the proof's key, and
+// tokens of type DPoP bound to it. It counts the challenges.
+func dpopGate(ts *tokenServer, v *dpopVerifier, challenges *atomic.Int64) {
+	ts.gate = func(w http.ResponseWriter, r *http.Request) bool {
+		jkt, nonceOK := v.check(r, "token", "")
+		if !nonceOK {
+			challenges.Add(1)
+			w.Header().Set("DPoP-Nonce", v.nonce("token"))
+			respond(w, http.StatusBadRequest, "application/json", `{"error":"use_dpop_nonce","error_description":"Authorization server requires nonce in DPoP proof"}`)
+			return false
+		}
+		if rt := r.PostForm.Get("refresh_token"); v.boundTo(rt) != jkt {
+			v.t.Errorf("token: refresh token bound to %q, proof by key %q", v.boundTo(rt), jkt)
+		}
+		r.Header.Set("X-Test-Jkt", jkt) // for onIssue
+		return true
+	}
+	ts.onIssue = func(r *http.Request, tok map[string]any) {
+		tok["token_type"] = "DPoP"
+		jkt := r.Header.Get("X-Test-Jkt")
+		v.bind(tok["access_token"].(string), jkt)
+		v.bind(tok["refresh_token"].(string), jkt)
+	}
+}
+
+// dpopAPI is a resource server that accepts DPoP-bound access tokens (RFC 9449 §7) checked by
+// v, and asks for nonces with 401 and WWW-Authenticate (§9). announce makes the next success
+// rotate the nonce and announce the new one in its DPoP-Nonce header.
+type dpopAPI struct {
+	*httptest.Server
+	rotateAt   map[int64]bool // request numbers (1-based) that rotate the nonce first; set before use
+	seen       atomic.Int64
+	announce   atomic.Bool
+	challenges atomic.Int64
+	served     atomic.Int64
+}
+
+func newDPoPAPI(t *testing.T, v *dpopVerifier) *dpopAPI {
+	a := &dpopAPI{}
+	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		at, ok := strings.CutPrefix(r.Header.Get("Authorization"), "DPoP ")
+		if !ok {
+			t.Errorf("api: Authorization %q is not DPoP", r.Header.Get("Authorization"))
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if a.rotateAt[a.seen.Add(1)] {
+			v.rotate("api")
+		}
+		jkt, nonceOK := v.check(r, "api", at)
+		if !nonceOK {
+			a.challenges.Add(1)
+			w.Header().Set("DPoP-Nonce", v.nonce("api"))
+			w.Header().Set("WWW-Authenticate", `DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if b := v.boundTo(at); b == "" || b != jkt {
+			t.Errorf("api: access token bound to %q, proof by key %q", b, jkt)
+		}
+		if r.Body != nil {
+			body, _ := io.ReadAll(r.Body)
+			if r.Method == http.MethodPost && string(body) != "payload" {
+				t.Errorf("api: body %q", body)
+			}
+		}
+		if a.announce.CompareAndSwap(true, false) {
+			w.Header().Set("DPoP-Nonce", v.rotate("api"))
+		}
+		a.served.Add(1)
+		io.WriteString(w, "ok "+at)
+	}))
+	t.Cleanup(a.Close)
+	return a
+}
+
+func dpopKeys(t *testing.T) map[string]crypto.Signer {
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	rs, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]crypto.Signer{"ES256": ec, "EdDSA": ed, "RS256": rs}
+}
+
+// dpopCounts are what the servers saw.
+type dpopCounts struct {
+	TokenRequests, TokenChallenges, APIServed, APIChallenges int64
+}
+
+func TestDPoP(t *testing.T) {
+	for alg, key := range dpopKeys(t) {
+		t.Run(alg, func(t *testing.T) {
+			clk := newFakeClock()
+			v := newDPoPVerifier(t, clk.now)
+			dk, err := oauth2refresh.NewDPoPKey(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := dk.Thumbprint(), testThumbprint(key.Public()); got != want {
+				t.Fatalf("Thumbprint() = %q, want %q", got, want)
+			}
+			ts := newTokenServer(t, "rt-0", 3600)
+			v.bind("rt-0", testThumbprint(key.Public())) // the grant was made with this key
+			var tokChallenges atomic.Int64
+			dpopGate(ts, v, &tokChallenges)
+			api := newDPoPAPI(t, v)
+			v.rotate("token")
+			v.rotate("api")
+
+			ep := ts.endpoint()
+			ep.DPoP = dk
+			src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithClock(clk.now))
+			client := oauth2refresh.NewClient(context.Background(), src)
+			counts := func() dpopCounts {
+				return dpopCounts{ts.requests.Load(), tokChallenges.Load(), api.served.Load(), api.challenges.Load()}
+			}
+			get := func(method string) {
+				t.Helper()
+				var body io.Reader
+				if method == http.MethodPost {
+					body = strings.NewReader("payload")
+				}
+				req, _ := http.NewRequest(method, api.URL+"/v1/items?page=2#frag", body)
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("API: %d %s", resp.StatusCode, b)
+				}
+			}
+			steps := []struct {
+				name string
+				do   func()
+				want dpopCounts
+			}{
+				{"first request: both servers ask for a nonce, once", func() { get(http.MethodGet) }, dpopCounts{2, 1, 1, 1}},
+				{"nonces are kept per origin", func() { get(http.MethodPost) }, dpopCounts{2, 1, 2, 1}},
+				{"API nonce rotated: one challenge, token kept", func() { v.rotate("api"); get(http.MethodGet) }, dpopCounts{2, 1, 3, 2}},
+				{"API nonce announced in a 200 is used", func() { api.announce.Store(true); get(http.MethodGet); get(http.MethodPost) }, dpopCounts{2, 1, 5, 2}},
+				{"token nonce rotated, token expired: refresh sent again once", func() { v.rotate("token"); clk.advance(time.Hour); get(http.MethodGet) }, dpopCounts{4, 2, 6, 2}},
+				{"refresh with the kept nonce", func() { clk.advance(time.Hour); get(http.MethodPost) }, dpopCounts{5, 2, 7, 2}},
+			}
+			for _, s := range steps {
+				s.do()
+				if diff := cmp.Diff(s.want, counts()); diff != "" {
+					t.Fatalf("%s: counts (-want +got):\n%s", s.name, diff)
+				}
+			}
+			tok, err := src.Token()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := []any{tok.Type(), tok.Extra("dpop_jkt"), ts.reused.Load(), ts.isRevoked()}; !cmp.Equal(got, []any{"DPoP", dk.Thumbprint(), int64(0), false}) {
+				t.Errorf("token type, dpop_jkt, refresh tokens reused, revoked = %v", got)
+			}
+		})
+	}
+}
+
+// TestDPoPConcurrent: 64 goroutines call the API through one client while both servers rotate
+// their nonces and the token is dropped, forcing refreshes: every proof verifies, no jti
+// repeats, no refresh token is sent twice.
+func TestDPoPConcurrent(t *testing.T) {
+	clk := newFakeClock()
+	v := newDPoPVerifier(t, clk.now)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dk, _ := oauth2refresh.NewDPoPKey(key)
+	ts := newTokenServer(t, "rt-0", 3600)
+	v.bind("rt-0", testThumbprint(key.Public()))
+	var tokChallenges atomic.Int64
+	dpopGate(ts, v, &tokChallenges)
+	api := newDPoPAPI(t, v)
+	// A challenged request is sent again at once: for its retry to meet the next rotation, 300
+	// other requests would have to be served in between.
+	api.rotateAt = map[int64]bool{1: true, 301: true, 601: true, 901: true}
+	ep := ts.endpoint()
+	ep.DPoP = dk
+	src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithClock(clk.now))
+	client := oauth2refresh.NewClient(context.Background(), src)
+
+	const workers, each = 64, 20
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				resp, err := client.Get(api.URL + "/v1/items")
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	for range 6 {
+		v.rotate("token")
+		src.Invalidate(nil)
+		if _, err := src.Token(); err != nil { // a refresh while the workers run
+			t.Error(err)
+		}
+	}
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d API requests failed", n)
+	}
+	if got := []int64{api.served.Load(), ts.reused.Load()}; !cmp.Equal(got, []int64{workers * each, 0}) {
+		t.Errorf("API served, refresh tokens reused = %v, want %v", got, []int64{workers * each, 0})
+	}
+	if ts.isRevoked() {
+		t.Error("grant revoked")
+	}
+}
+
+// TestDPoPStoreRestart: a bound grant saved in a FileStore records its key's thumbprint; a
+// restarted process resumes it with the same key, and another key (or none) is a
+// *DPoPKeyError before any request.
+func TestDPoPStoreRestart(t *testing.T) {
+	clk := newFakeClock()
+	v := newDPoPVerifier(t, clk.now)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	jkt := testThumbprint(key.Public())
+	ts := newTokenServer(t, "rt-0", 3600)
+	v.bind("rt-0", jkt)
+	var tokChallenges atomic.Int64
+	dpopGate(ts, v, &tokChallenges)
+	api := newDPoPAPI(t, v)
+	v.rotate("token")
+	v.rotate("api")
+	dir := t.TempDir()
+	const grant = "user-42"
+
+	// run is one process: its own DPoPKey (no nonce learnt yet) and TokenSource on the store.
+	run := func(k crypto.Signer) (*oauth2refresh.TokenSource, error) {
+		ep := ts.endpoint()
+		if k != nil {
+			dk, err := oauth2refresh.NewDPoPKey(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ep.DPoP = dk
+		}
+		src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"},
+			oauth2refresh.WithClock(clk.now), oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, grant))
+		resp, err := oauth2refresh.NewClient(context.Background(), src).Get(api.URL + "/v1/me")
+		if err != nil {
+			return src, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("API: %d", resp.StatusCode)
+		}
+		return src, nil
+	}
+	if _, err := run(key); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("store files: %v", files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored map[string]any
+	json.Unmarshal(b, &stored)
+	if got := []any{stored["dpop_jkt"], stored["token_type"], stored["refresh_token"]}; !cmp.Equal(got, []any{jkt, "DPoP", "rt-1"}) {
+		t.Errorf("stored dpop_jkt, token_type, refresh_token = %v, want %v", got, []any{jkt, "DPoP", "rt-1"})
+	}
+
+	// Restart with the same key: the stored token is used, then refreshed with its key.
+	src, err := run(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(time.Hour)
+	if _, err := src.Token(); err != nil {
+		t.Fatal(err)
+	}
+	before := ts.requests.Load()
+	if before != 4 { // two refreshes, each after a nonce challenge: the new process knew no nonce
+		t.Errorf("token requests = %d, want 4", before)
+	}
+
+	// Restart with another key, or none: a clear error, nothing sent.
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for _, tc := range []struct {
+		name string
+		key  crypto.Signer
+		have string
+	}{{"other key", other, testThumbprint(other.Public())}, {"no key", nil, ""}} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := run(tc.key)
+			var ke *oauth2refresh.DPoPKeyError
+			if !errors.As(err, &ke) {
+				t.Fatalf("err = %v, want a *DPoPKeyError", err)
+			}
+			if diff := cmp.Diff(oauth2refresh.DPoPKeyError{Key: grant, Stored: jkt, Have: tc.have}, *ke); diff != "" {
+				t.Errorf("DPoPKeyError (-want +got):\n%s", diff)
+			}
+			if n := ts.requests.Load(); n != before {
+				t.Errorf("%d token requests sent", n-before)
+			}
+		})
+	}
+	if ts.reused.Load() != 0 || ts.isRevoked() {
+		t.Error("a refresh token was sent twice")
+	}
+}
