@@ -296,12 +296,8 @@ func TestDPoP(t *testing.T) {
 			counts := func() dpopCounts {
 				return dpopCounts{ts.requests.Load(), tokChallenges.Load(), api.served.Load(), api.challenges.Load()}
 			}
-			get := func(method string) {
+			do := func(method string, body io.Reader, want int) {
 				t.Helper()
-				var body io.Reader
-				if method == http.MethodPost {
-					body = strings.NewReader("payload")
-				}
 				req, _ := http.NewRequest(method, api.URL+"/v1/items?page=2#frag", body)
 				resp, err := client.Do(req)
 				if err != nil {
@@ -309,9 +305,17 @@ func TestDPoP(t *testing.T) {
 				}
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					t.Fatalf("API: %d %s", resp.StatusCode, b)
+				if resp.StatusCode != want {
+					t.Fatalf("API: %d %s, want %d", resp.StatusCode, b, want)
 				}
+			}
+			get := func(method string) {
+				t.Helper()
+				var body io.Reader
+				if method == http.MethodPost {
+					body = strings.NewReader("payload") // replayable: GetBody is set
+				}
+				do(method, body, http.StatusOK)
 			}
 			steps := []struct {
 				name string
@@ -322,8 +326,13 @@ func TestDPoP(t *testing.T) {
 				{"nonces are kept per origin", func() { get(http.MethodPost) }, dpopCounts{2, 1, 2, 1}},
 				{"API nonce rotated: one challenge, token kept", func() { v.rotate("api"); get(http.MethodGet) }, dpopCounts{2, 1, 3, 2}},
 				{"API nonce announced in a 200 is used", func() { api.announce.Store(true); get(http.MethodGet); get(http.MethodPost) }, dpopCounts{2, 1, 5, 2}},
-				{"token nonce rotated, token expired: refresh sent again once", func() { v.rotate("token"); clk.advance(time.Hour); get(http.MethodGet) }, dpopCounts{4, 2, 6, 2}},
-				{"refresh with the kept nonce", func() { clk.advance(time.Hour); get(http.MethodPost) }, dpopCounts{5, 2, 7, 2}},
+				{"body that cannot be replayed: the challenge is returned, token kept", func() {
+					v.rotate("api")
+					do(http.MethodPost, io.NopCloser(strings.NewReader("payload")), http.StatusUnauthorized)
+					get(http.MethodGet)
+				}, dpopCounts{2, 1, 6, 3}},
+				{"token nonce rotated, token expired: refresh sent again once", func() { v.rotate("token"); clk.advance(time.Hour); get(http.MethodGet) }, dpopCounts{4, 2, 7, 3}},
+				{"refresh with the kept nonce", func() { clk.advance(time.Hour); get(http.MethodPost) }, dpopCounts{5, 2, 8, 3}},
 			}
 			for _, s := range steps {
 				s.do()
@@ -497,5 +506,88 @@ func TestDPoPStoreRestart(t *testing.T) {
 	}
 	if ts.reused.Load() != 0 || ts.isRevoked() {
 		t.Error("a refresh token was sent twice")
+	}
+}
+
+// TestDPoPTokenWithoutProof: a DPoP-bound token cannot be sent without a proof. Through this
+// package without a DPoPKey it is an error and nothing is sent; golang.org/x/oauth2's
+// Transport sends "DPoP <token>" with no DPoP header, which a resource server refuses
+// (RFC 9449 §7.1), as Endpoint.DPoP's godoc says.
+func TestDPoPTokenWithoutProof(t *testing.T) {
+	type seen struct{ Auth, DPoP string }
+	var mu sync.Mutex
+	var got []seen
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, seen{r.Header.Get("Authorization"), r.Header.Get("DPoP")})
+		mu.Unlock()
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer api.Close()
+	tok := &oauth2.Token{AccessToken: "at-1", TokenType: "DPoP", Expiry: time.Now().Add(time.Hour)}
+	ep := &oauth2refresh.Endpoint{TokenURL: "https://token.example/token"}
+	src := ep.TokenSource(context.Background(), tok)
+
+	_, err := oauth2refresh.NewClient(context.Background(), src).Get(api.URL)
+	if err == nil || !strings.Contains(err.Error(), "oauth2refresh: token is DPoP-bound (token_type DPoP) and the Endpoint has no DPoP key") {
+		t.Errorf("oauth2refresh.NewClient: err = %v", err)
+	}
+	resp, err := oauth2.NewClient(context.Background(), src).Get(api.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if diff := cmp.Diff([]seen{{"DPoP at-1", ""}}, got); diff != "" {
+		t.Errorf("requests the API saw (-want +got):\n%s", diff)
+	}
+}
+
+// TestDPoPRedirect: on a redirect to another host, neither the token nor a proof goes along
+// (the rule of Transport), and the nonce of the other origin is not sent to the first.
+func TestDPoPRedirect(t *testing.T) {
+	type seen struct{ Path, Auth, DPoP string }
+	var mu sync.Mutex
+	var got []seen
+	record := func(r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		p := "none"
+		if r.Header.Get("DPoP") != "" {
+			p = "proof"
+		}
+		got = append(got, seen{r.URL.Path, r.Header.Get("Authorization"), p})
+	}
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		w.Header().Set("DPoP-Nonce", "other-origin")
+	}))
+	defer other.Close()
+	otherURL := strings.Replace(other.URL, "127.0.0.1", "localhost", 1) // another host
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		http.Redirect(w, r, otherURL+"/elsewhere", http.StatusFound)
+	}))
+	defer api.Close()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dk, _ := oauth2refresh.NewDPoPKey(key)
+	ep := &oauth2refresh.Endpoint{TokenURL: "https://token.example/token", DPoP: dk}
+	tok := &oauth2.Token{AccessToken: "at-1", TokenType: "DPoP", Expiry: time.Now().Add(time.Hour)}
+	client := oauth2refresh.NewClient(context.Background(), ep.TokenSource(context.Background(), tok))
+	resp, err := client.Get(api.URL + "/start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	want := []seen{{"/start", "DPoP at-1", "proof"}, {"/elsewhere", "", "none"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("requests seen (-want +got):\n%s", diff)
+	}
+	p, err := dk.Proof(http.MethodGet, api.URL+"/start", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, _ := base64.RawURLEncoding.DecodeString(strings.Split(p, ".")[1])
+	if strings.Contains(string(claims), "nonce") {
+		t.Errorf("proof for the first origin carries a nonce: %s", claims)
 	}
 }
