@@ -591,3 +591,36 @@ func TestDPoPRedirect(t *testing.T) {
 		t.Errorf("proof for the first origin carries a nonce: %s", claims)
 	}
 }
+
+// TestStoredTokenDPoPJKT: the stored-token format keeps the thumbprint of a bound token's key
+// as "dpop_jkt", and nothing for an unbound token.
+func TestStoredTokenDPoPJKT(t *testing.T) {
+	exp := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	bound := (&oauth2.Token{AccessToken: "at", TokenType: "DPoP", RefreshToken: "rt", Expiry: exp}).
+		WithExtra(map[string]any{"dpop_jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", "scope": "x"})
+	for _, tc := range []struct {
+		name string
+		tok  *oauth2.Token
+		want string
+	}{
+		{"bound", bound, `{"version":2,"access_token":"at","token_type":"DPoP","refresh_token":"rt","expiry":"2030-01-02T03:04:05Z","dpop_jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}`},
+		{"unbound", &oauth2.Token{AccessToken: "at", RefreshToken: "rt"}, `{"version":2,"access_token":"at","refresh_token":"rt"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := oauth2refresh.EncodeStoredToken(tc.tok, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, string(b)); diff != "" {
+				t.Errorf("encoded (-want +got):\n%s", diff)
+			}
+			got, _, err := oauth2refresh.DecodeStoredToken("k", "here", b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Extra("dpop_jkt") != tc.tok.Extra("dpop_jkt") || got.Extra("scope") != nil {
+				t.Errorf("decoded Extra dpop_jkt %v, scope %v", got.Extra("dpop_jkt"), got.Extra("scope"))
+			}
+		})
+	}
+}
