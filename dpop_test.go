@@ -624,3 +624,53 @@ func TestStoredTokenDPoPJKT(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDPoP measures what a DPoP proof adds to a token request (one refresh) and to an
+// API request (through a Transport with a cached token), both through an in-memory
+// RoundTripper: "bearer" is the same request without DPoP.
+func BenchmarkDPoP(b *testing.B) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	keys := []struct {
+		name string
+		key  crypto.Signer
+	}{{"bearer", nil}, {"ES256", ec}, {"EdDSA", ed}}
+	dpopBody := []byte(strings.Replace(string(tokenBody), `"Bearer"`, `"DPoP"`, 1))
+	for _, k := range keys {
+		var dk *oauth2refresh.DPoPKey
+		body := tokenBody
+		if k.key != nil {
+			dk, _ = oauth2refresh.NewDPoPKey(k.key)
+			body = dpopBody
+		}
+		b.Run("token-request/"+k.name, func(b *testing.B) {
+			ep := benchEndpoint(&memTransport{status: http.StatusOK, body: body})
+			ep.DPoP = dk
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ep.Refresh(ctx, "refresh-token-1"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("api-request/"+k.name, func(b *testing.B) {
+			ep := benchEndpoint(nil)
+			ep.DPoP = dk
+			tok := &oauth2.Token{AccessToken: "eyJhbGciOiJSUzI1NiJ9.access", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}
+			if dk != nil {
+				tok.TokenType = "DPoP"
+			}
+			tr := &oauth2refresh.Transport{Source: ep.TokenSource(context.Background(), tok), Base: &memTransport{status: http.StatusOK}}
+			req, _ := http.NewRequest(http.MethodGet, "https://api.example/v1/items?page=2", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+		})
+	}
+}
