@@ -17,6 +17,9 @@
 //     (AuthClientSecretJWT), a fresh assertion for every token request.
 //   - RFC 8705 §2, mutual TLS client authentication (AuthTLSClient), with the certificate
 //     configured on the HTTP client.
+//   - RFC 9449, DPoP: with Endpoint.DPoP set to a DPoPKey, every token request carries a proof,
+//     Transport sends DPoP-bound tokens with a proof per request, nonces are learnt per origin,
+//     and WithStore records which key a stored token is bound to.
 //   - RFC 6749 §5.1 and §5.2, token and error responses: JSON, or form-encoded as GitHub sends
 //     without an Accept header; expires_in as a number or a numeric string; errors returned with
 //     HTTP 200 (GitHub, Slack). An error object is a *RequestError, matched with errors.Is

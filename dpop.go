@@ -68,10 +68,11 @@ func NewDPoPKey(key crypto.Signer) (*DPoPKey, error) {
 	var jwk string // RFC 7638 §3.2: the required members only, in lexicographic order
 	switch k := key.Public().(type) {
 	case *ecdsa.PublicKey:
-		x, y := make([]byte, 32), make([]byte, 32)
-		k.X.FillBytes(x)
-		k.Y.FillBytes(y)
-		jwk = `{"crv":"P-256","kty":"EC","x":"` + b64(x) + `","y":"` + b64(y) + `"}`
+		p, err := k.Bytes() // 0x04 || x || y (SEC 1 §2.3.3), 32 bytes each on P-256
+		if err != nil {
+			return nil, fmt.Errorf("oauth2refresh: DPoP key: %w", err)
+		}
+		jwk = `{"crv":"P-256","kty":"EC","x":"` + b64(p[1:33]) + `","y":"` + b64(p[33:]) + `"}`
 	case ed25519.PublicKey:
 		jwk = `{"crv":"Ed25519","kty":"OKP","x":"` + b64(k) + `"}`
 	case *rsa.PublicKey:

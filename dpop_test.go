@@ -82,7 +82,8 @@ func testThumbprint(pub crypto.PublicKey) string {
 	var s string
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
-		s = fmt.Sprintf(`{"crv":"P-256","kty":"EC","x":"%s","y":"%s"}`, b64(k.X.FillBytes(make([]byte, 32))), b64(k.Y.FillBytes(make([]byte, 32))))
+		p, _ := k.Bytes()
+		s = fmt.Sprintf(`{"crv":"P-256","kty":"EC","x":"%s","y":"%s"}`, b64(p[1:33]), b64(p[33:]))
 	case ed25519.PublicKey:
 		s = fmt.Sprintf(`{"crv":"Ed25519","kty":"OKP","x":"%s"}`, b64(k))
 	case *rsa.PublicKey:
@@ -135,8 +136,10 @@ func (v *dpopVerifier) check(r *http.Request, server, accessToken string) (jkt s
 	var pub crypto.PublicKey
 	switch {
 	case h.Alg == "ES256" && h.JWK["kty"] == "EC" && h.JWK["crv"] == "P-256" && len(sig) == 64:
-		k := &ecdsa.PublicKey{Curve: elliptic.P256(), X: n("x"), Y: n("y")}
-		ok, pub = ecdsa.Verify(k, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])), k
+		k, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, dec(h.JWK["x"])...), dec(h.JWK["y"])...))
+		if err == nil {
+			ok, pub = ecdsa.Verify(k, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])), k
+		}
 	case h.Alg == "EdDSA" && h.JWK["kty"] == "OKP" && h.JWK["crv"] == "Ed25519":
 		k := ed25519.PublicKey(dec(h.JWK["x"]))
 		ok, pub = len(k) == ed25519.PublicKeySize && ed25519.Verify(k, in, sig), k
