@@ -677,3 +677,30 @@ func BenchmarkDPoP(b *testing.B) {
 		})
 	}
 }
+
+// TestDPoPRevoke: a revocation request carries a proof for the revocation URL too, and is
+// sent again once when the server asks for a nonce.
+func TestDPoPRevoke(t *testing.T) {
+	v := newDPoPVerifier(t, time.Now)
+	v.rotate("revoke")
+	srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if _, nonceOK := v.check(r, "revoke", ""); !nonceOK {
+			w.Header().Set("DPoP-Nonce", v.nonce("revoke"))
+			respond(w, http.StatusBadRequest, "application/json", `{"error":"use_dpop_nonce"}`)
+		}
+	})
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dk, _ := oauth2refresh.NewDPoPKey(key)
+	ep := &oauth2refresh.Endpoint{TokenURL: srv.URL + "/token", RevocationURL: srv.URL + "/revoke", ClientID: "app",
+		AuthMethod: oauth2refresh.AuthNone, DPoP: dk}
+	if err := ep.Revoke(context.Background(), "rt-1", oauth2refresh.HintRefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range srv.requests() {
+		got = append(got, r.Path+" "+r.Form.Get("token"))
+	}
+	if diff := cmp.Diff([]string{"/revoke rt-1", "/revoke rt-1"}, got); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}

@@ -136,6 +136,9 @@ func sameSite(req *http.Request) bool {
 // Prefer it to oauth2.NewClient(ctx, s), which works but wraps s in an oauth2.ReuseTokenSource
 // that asks s for a token only when the one it caches is 10 s from expiry: EarlyRefresh then
 // never gets a chance (the request waits for the refresh), and a 401 is not retried.
+// With Endpoint.DPoP it is required: oauth2.NewClient sends a DPoP-bound token (its Type is
+// "DPoP") as "Authorization: DPoP <token>" without the proof RFC 9449 §7.1 requires, and the
+// resource server refuses it.
 func NewClient(ctx context.Context, s *TokenSource) *http.Client {
 	c := http.DefaultClient
 	if ctx != nil {
