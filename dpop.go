@@ -42,7 +42,8 @@ import (
 // A token bound to a key is useless without it: the server accepts its refresh token and
 // access token only with proofs signed by that key. Keep the key of a grant as long as the
 // grant (on disk or in a KMS, beside the Store), and give the same key to every TokenSource
-// that shares the grant. A DPoPKey may be used by any number of goroutines and Endpoints.
+// that shares the grant. Make one with NewDPoPKey; it may be used by any number of goroutines
+// and Endpoints.
 type DPoPKey struct {
 	key crypto.Signer
 	alg string
@@ -115,6 +116,12 @@ type dpopClaims struct {
 }
 
 func (k *DPoPKey) proof(method string, u *url.URL, accessToken string, now time.Time) (string, error) {
+	if k.key == nil {
+		return "", errors.New("oauth2refresh: DPoP proof: DPoPKey not made by NewDPoPKey")
+	}
+	if method == "" {
+		method = http.MethodGet // as net/http reads an empty Request.Method
+	}
 	htu := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath} // no query, fragment or user
 	c := dpopClaims{Jti: rand.Text(), Htm: method, Htu: htu.String(), Iat: now.Unix(), Nonce: k.nonce(u)}
 	if accessToken != "" {
