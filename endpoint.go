@@ -450,20 +450,18 @@ func (e *Endpoint) post(ctx context.Context, form url.Values, r request, m AuthM
 		// RFC 6749 §2.3.1: the id and secret are form-encoded before they are joined.
 		req.SetBasicAuth(url.QueryEscape(e.ClientID), url.QueryEscape(e.ClientSecret))
 	}
-	var jkt string
 	if e.DPoP != nil {
 		p, err := e.DPoP.proof(http.MethodPost, req.URL, "", now())
 		if err != nil {
 			return nil, err
 		}
 		req.Header.Set("DPoP", p)
-		jkt = e.DPoP.jkt
 	}
 	resp, err := roundTrip(client, req)
 	if err == nil && e.DPoP != nil {
 		e.DPoP.learn(req.URL, resp.Header)
 	}
-	return r.read(sent{req: req, refreshToken: r.secret, clientID: e.ClientID, clientSecret: e.ClientSecret, assertion: assertion, jkt: jkt}, resp, err, now, r.into)
+	return r.read(sent{req: req, refreshToken: r.secret, clientID: e.ClientID, clientSecret: e.ClientSecret, assertion: assertion, dpop: e.DPoP}, resp, err, now, r.into)
 }
 
 // client returns the HTTP client whose Transport and Timeout a request uses.

@@ -29,10 +29,11 @@ const maxResponseBody = 1 << 20
 
 // sent is what the token request carried that the response side needs: the secrets to cut out
 // of errors (assertion is the client assertion, if any), the request to show in
-// oauth2.RetrieveError.Response.Request, and the thumbprint of the DPoP key of its proof.
+// oauth2.RetrieveError.Response.Request, and the DPoP key of its proof, if any.
 type sent struct {
-	req                                                  *http.Request
-	refreshToken, clientID, clientSecret, assertion, jkt string
+	req                                             *http.Request
+	refreshToken, clientID, clientSecret, assertion string
+	dpop                                            *DPoPKey
 }
 
 // reply is a response being read.
@@ -147,11 +148,11 @@ func (r *reply) token(now func() time.Time) (*oauth2.Token, error) {
 		return nil, errors.New("refresh_token is not a string")
 	}
 	t.TokenType, _ = r.obj["token_type"].(string)
-	if r.jkt != "" && isDPoP(&t) { // bound to the key of the proof: see Endpoint.DPoP
+	if r.dpop != nil && isDPoP(&t) { // bound to the key of the proof: see Endpoint.DPoP
 		if vals, ok := r.extra.(url.Values); ok {
-			vals.Set("dpop_jkt", r.jkt)
+			vals.Set("dpop_jkt", r.dpop.jkt)
 		} else {
-			r.obj["dpop_jkt"] = r.jkt
+			r.obj["dpop_jkt"] = r.dpop.jkt
 		}
 	}
 	if t.ExpiresIn, _ = seconds(r.obj["expires_in"]); t.ExpiresIn > 0 {
