@@ -375,6 +375,9 @@ func TestDPoPConcurrent(t *testing.T) {
 	src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithClock(clk.now))
 	client := oauth2refresh.NewClient(context.Background(), src)
 
+	if _, err := src.Token(); err != nil {
+		t.Fatal(err)
+	}
 	const workers, each = 64, 20
 	var wg sync.WaitGroup
 	var failed atomic.Int64
@@ -407,8 +410,10 @@ func TestDPoPConcurrent(t *testing.T) {
 	if n := failed.Load(); n != 0 {
 		t.Errorf("%d API requests failed", n)
 	}
-	if got := []int64{api.served.Load(), ts.reused.Load()}; !cmp.Equal(got, []int64{workers * each, 0}) {
-		t.Errorf("API served, refresh tokens reused = %v, want %v", got, []int64{workers * each, 0})
+	// One refresh, then six after a token nonce rotation: a challenge and the refresh each.
+	got := []int64{api.served.Load(), ts.requests.Load(), tokChallenges.Load(), ts.reused.Load()}
+	if want := []int64{workers * each, 13, 6, 0}; !cmp.Equal(got, want) {
+		t.Errorf("API served, token requests, token nonce challenges, refresh tokens reused = %v, want %v", got, want)
 	}
 	if ts.isRevoked() {
 		t.Error("grant revoked")
