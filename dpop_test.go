@@ -709,3 +709,25 @@ func TestDPoPRevoke(t *testing.T) {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }
+
+func TestNewDPoPKeyErrors(t *testing.T) {
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	for _, tc := range []struct {
+		name string
+		key  crypto.Signer
+		want string
+	}{
+		{"nil", nil, "oauth2refresh: DPoP key: nil key"},
+		{"P-384", p384, `oauth2refresh: DPoP key: algorithm "ES256" does not fit an ECDSA P-384 key`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := oauth2refresh.NewDPoPKey(tc.key)
+			if k != nil || err == nil || err.Error() != tc.want {
+				t.Errorf("NewDPoPKey = %v, %v; want nil, %q", k, err, tc.want)
+			}
+		})
+	}
+	if _, err := new(oauth2refresh.DPoPKey).Proof(http.MethodGet, "https://api.example/", ""); err == nil {
+		t.Error("Proof with a zero DPoPKey: no error")
+	}
+}
