@@ -85,8 +85,14 @@ func quoteKey(key string) string { return fmt.Sprintf("%q", truncate(key, 100)) 
 
 // storeErr is the error of a store operation on key's grant: what is "loading", "saving", ...
 func storeErr(what, key string, err error) error {
-	return fmt.Errorf("oauth2refresh: token store: %s grant %s: %w", what, quoteKey(key), err)
+	return &storeError{fmt.Errorf("oauth2refresh: token store: %s grant %s: %w", what, quoteKey(key), err)}
 }
+
+// storeError marks an error of the Store, for its Outcome (see events.go).
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
 
 // SaveToken stores t as the current token of key's grant in s, under a lease: the way to seed
 // a store with the token of a new grant, after the authorization code exchange. ttl bounds the
@@ -154,6 +160,7 @@ func (s *TokenSource) obtainShared(cur *oauth2.Token) (*pending, error) {
 		return nil, storeErr("loading", s.cfg.key, err)
 	}
 	if s.fresher(stored, cur) {
+		s.emit(Event{Kind: EventStorePickup})
 		return &pending{tok: stored}, nil
 	}
 	lease, end, err := s.lock(ttl)
@@ -168,6 +175,7 @@ func (s *TokenSource) obtainShared(cur *oauth2.Token) (*pending, error) {
 	switch {
 	case s.fresher(stored, cur):
 		s.release(lease)
+		s.emit(Event{Kind: EventStorePickup})
 		return &pending{tok: stored}, nil
 	case from == nil || from.RefreshToken == "":
 		s.release(lease)
@@ -203,6 +211,7 @@ func (s *TokenSource) save(p *pending) error {
 				// Another process refreshed from p.tok, or the grant was seeded anew: the
 				// store is the truth, and p.tok is stale.
 				p.tok, p.from, p.save = st, "", false
+				s.emit(Event{Kind: EventStorePickup})
 			}
 			if !p.save {
 				s.release(p.lease)
@@ -222,6 +231,9 @@ func (s *TokenSource) save(p *pending) error {
 			s.release(p.lease)
 			p.lease = nil
 		}
+		if errors.Is(err, ErrLeaseLost) && s.cfg.events != nil {
+			s.emit(Event{Kind: EventLeaseLost, Err: s.redact(storeErr("saving", s.cfg.key, err), p, nil)})
+		}
 		if err == nil {
 			p.save = false
 			return nil
@@ -236,11 +248,14 @@ func (s *TokenSource) save(p *pending) error {
 func (s *TokenSource) lock(ttl time.Duration) (Lease, time.Time, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, 2*ttl)
 	defer cancel()
+	start := time.Now()
 	l, err := s.cfg.store.Lock(ctx, s.cfg.key, ttl)
 	if err != nil {
 		return nil, time.Time{}, storeErr("locking", s.cfg.key, err)
 	}
-	return l, time.Now().Add(ttl), nil
+	now := time.Now()
+	s.emit(Event{Kind: EventLeaseTaken, Duration: now.Sub(start)})
+	return l, now.Add(ttl), nil
 }
 
 // release gives l up, within the Timeout.

@@ -45,6 +45,7 @@ type config struct {
 	onRefresh func(ctx context.Context, t *oauth2.Token) error // OnRefresh's hook, or nil
 	store     Store                                            // WithStore's, or nil
 	key       string                                           // WithStore's
+	events    func(Event)                                      // WithEvents', or nil
 	early     time.Duration                                    // EarlyRefresh window; 0 disables it
 	margin    time.Duration                                    // ExpiryMargin
 	now       func() time.Time
@@ -154,6 +155,7 @@ type TokenSource struct {
 	forced     string
 	rejects    int
 	lastReject time.Time
+	dropped    Trigger // why Invalidate last dropped the token: the next flight's trigger
 
 	testHookSlow func() // set by tests before the first call; called at each entry to slow
 }
@@ -181,6 +183,13 @@ type flight struct {
 	forced bool // started after Invalidate dropped the token
 	tok    *oauth2.Token
 	err    error
+
+	// For its events: trigger, start and failures (s.failures when it started) are set
+	// before it runs; waiters, the callers waiting for it, is guarded by TokenSource.mu.
+	trigger  Trigger
+	start    time.Time
+	failures int
+	waiters  int
 }
 
 // pending is a token obtained by a flight and not yet persisted. It is owned by one flight at
@@ -325,12 +334,14 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 		f = s.newFlight(now, e)
 		if ctx.Done() == nil {
 			// This caller cannot give up waiting: run the flight on its goroutine.
+			f.waiters++
 			s.mu.Unlock()
 			s.run(f)
 			return f.tok, f.err
 		}
 		go s.run(f)
 	}
+	f.waiters++
 	s.mu.Unlock()
 	select {
 	case <-f.done:
@@ -344,11 +355,18 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 // be held.
 func (s *TokenSource) newFlight(now time.Time, e int64) *flight {
 	st := s.state.Load()
-	f := &flight{done: make(chan struct{}), cur: st.tok, p: s.pending, forced: s.forceNext}
-	s.flight, s.pending, s.forceNext = f, nil, false
-	if now.Before(st.hard) { // a background refresh: see state.quiet
+	f := &flight{done: make(chan struct{}), cur: st.tok, p: s.pending, forced: s.forceNext,
+		trigger: TriggerExpired, start: now, failures: s.failures}
+	switch {
+	case now.Before(st.hard): // a background refresh: see state.quiet
+		f.trigger = TriggerEarly
 		s.state.Store(withQuiet(st, st.hard, now, e))
+	case st.tok == nil || st.tok.AccessToken == "":
+		f.trigger = TriggerFirst
+	case st.hard.IsZero() && s.dropped != 0:
+		f.trigger = s.dropped
 	}
+	s.flight, s.pending, s.forceNext, s.dropped = f, nil, false, 0
 	return f
 }
 
@@ -362,31 +380,49 @@ func (s *TokenSource) run(f *flight) {
 	cur, p, what := f.cur, f.p, obtaining
 	defer func() {
 		if r := recover(); r != nil {
-			s.finish(f, p, nil, s.redact(fmt.Errorf("oauth2refresh: %s panicked: %v", what, r), p, cur))
+			err := s.redact(fmt.Errorf("oauth2refresh: %s panicked: %v", what, r), p, cur)
+			s.finish(f, p, nil, err, OutcomePanic, 0)
 		}
 	}()
+	s.emit(Event{Kind: EventRefreshStarted, Trigger: f.trigger, Failures: f.failures})
 	var err error
+	var class Outcome
+	var status int
 	var done *oauth2.Token // the last token persisted
 	for round := 0; round < 2 && err == nil; round++ {
 		fresh := p == nil
 		if p == nil {
 			if p, err = s.obtain(cur); err != nil {
+				class, status = outcome(err)
 				break
 			}
 		}
-		if p.save {
-			if err = s.save(p); err != nil && fresh {
-				err = s.save(p)
+		// persist calls fn, and once more at once if it fails and p is fresh.
+		persist := func(c Outcome, fn func() error) error {
+			err := fn()
+			for try := 1; err != nil; try++ {
+				if s.cfg.events != nil {
+					s.emit(Event{Kind: EventPersistFailed, Outcome: c, Attempt: try, Err: s.redact(err, p, cur)})
+				}
+				if !fresh || try == 2 {
+					class = c
+					return err
+				}
+				err = fn()
 			}
+			return nil
+		}
+		if p.save {
+			err = persist(OutcomeStore, func() error { return s.save(p) })
 		}
 		if err == nil && s.cfg.onRefresh != nil {
 			what = "OnRefresh"
-			if err = s.cfg.onRefresh(s.ctx, p.tok); err != nil && fresh {
-				err = s.cfg.onRefresh(s.ctx, p.tok)
-			}
-			if err != nil {
-				err = fmt.Errorf("oauth2refresh: OnRefresh: %w", err)
-			}
+			err = persist(OutcomeHook, func() error {
+				if err := s.cfg.onRefresh(s.ctx, p.tok); err != nil {
+					return fmt.Errorf("oauth2refresh: OnRefresh: %w", err)
+				}
+				return nil
+			})
 			what = obtaining
 		}
 		if err != nil {
@@ -399,7 +435,7 @@ func (s *TokenSource) run(f *flight) {
 		// token): obtain a newer one from it.
 		cur, p = p.tok, nil
 	}
-	s.finish(f, p, done, s.redact(err, p, cur))
+	s.finish(f, p, done, s.redact(err, p, cur), class, status)
 }
 
 // obtain returns a token newer than cur: from the store, or refreshed from cur.
@@ -424,6 +460,9 @@ func (s *TokenSource) redact(err error, p *pending, cur *oauth2.Token) error {
 		return nil
 	}
 	var secrets []string
+	if s.e != nil {
+		secrets = append(secrets, s.e.ClientSecret)
+	}
 	if p != nil {
 		secrets = append(secrets, p.from, p.tok.AccessToken, p.tok.RefreshToken)
 	}
@@ -435,9 +474,11 @@ func (s *TokenSource) redact(err error, p *pending, cur *oauth2.Token) error {
 
 // finish ends flight f: without err, it installs done, the token persisted; with err, it keeps
 // p as the pending token (if any), and installs done if set, whose refresh token is the newest.
-func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err error) {
+// class and status are err's Outcome and HTTP status, for the events fired after.
+func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err error, class Outcome, status int) {
 	s.mu.Lock()
 	now, e := s.clk.read()
+	failures := s.failures
 	if err != nil {
 		if done != nil {
 			s.state.Store(s.newState(done, now, e))
@@ -464,8 +505,24 @@ func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err erro
 		f.tok = done
 	}
 	s.flight = nil
+	ev := Event{Kind: EventRefreshFinished, Trigger: f.trigger, Outcome: OutcomeOK, Duration: now.Sub(f.start),
+		Waiters: f.waiters, Failures: s.failures}
+	until := s.retryAt
 	s.mu.Unlock()
 	close(f.done)
+	if s.cfg.events == nil {
+		return
+	}
+	if err != nil {
+		ev.Outcome, ev.Status, ev.Err = class, status, err
+		s.emit(ev)
+		s.emit(Event{Kind: EventBackoffStarted, Outcome: class, Status: status, Failures: ev.Failures, Until: until})
+		return
+	}
+	s.emit(ev)
+	if failures > 0 {
+		s.emit(Event{Kind: EventBackoffEnded, Failures: failures})
+	}
 }
 
 // retryAfter returns how long the Retry-After header of the token endpoint's answer in err
@@ -511,29 +568,42 @@ func backoff(n int, limit time.Duration) time.Duration {
 // Invalidate(nil) drops whatever token is current, without that bound: for the program
 // itself (say, after it saved a new token to the Store a WithStore source reads), not for 401s.
 func (s *TokenSource) Invalidate(t *oauth2.Token) {
+	if ev := s.invalidate(t); ev.Kind != 0 {
+		s.emit(ev)
+	}
+}
+
+// invalidate is Invalidate, returning the event to fire once s.mu is released.
+func (s *TokenSource) invalidate(t *oauth2.Token) Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.state.Load()
 	if st.tok == nil || st.quietAt == already {
-		return
+		return Event{}
 	}
+	drop := TriggerInvalidated
 	if t != nil {
 		if t.AccessToken != st.tok.AccessToken {
-			return
+			return Event{}
 		}
 		if now := s.cfg.now(); t.AccessToken == s.forced {
 			if now.Sub(s.lastReject) > rejectReset {
 				s.rejects = 0
 			}
-			if n := s.rejects; n > 0 && now.Before(s.lastReject.Add(min(rejectWindow<<min(n-1, 20), maxRefusedBackoff))) {
-				return
+			if n := s.rejects; n > 0 {
+				if next := s.lastReject.Add(min(rejectWindow<<min(n-1, 20), maxRefusedBackoff)); now.Before(next) {
+					return Event{Kind: EventDropIgnored, Until: next}
+				}
 			}
 			s.rejects++
 			s.lastReject = now
 		}
 		s.forceNext = s.flight == nil
+		drop = TriggerRejected
 	}
+	s.dropped = drop
 	s.state.Store(&state{tok: st.tok, quietAt: already})
+	return Event{Kind: EventTokenDropped, Trigger: drop}
 }
 
 // Retry ends the backoff after failed flights and the bound on rejected tokens: the next call

@@ -1,0 +1,178 @@
+package oauth2refresh
+
+// events.go owns what the TokenSource, its Transport and WithStore report of what they do,
+// for operators: the Event type, the WithEvents option, and the outcome class of a flight's
+// error. No event carries token material. slog.go logs events.
+
+import (
+	"errors"
+	"time"
+)
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+// The kinds of Event, and the fields each sets besides Kind and Key.
+const (
+	// EventRefreshStarted: a flight (see TokenSource) started. Trigger; Failures, the
+	// consecutive failed flights before it.
+	EventRefreshStarted EventKind = iota + 1
+	// EventRefreshFinished: the flight ended. Trigger; Outcome; Status, the HTTP status of
+	// the token endpoint's answer when the flight failed on one; Duration, the flight's;
+	// Waiters, the callers that waited for it; Failures, consecutive failed flights counting
+	// this one (0 when it succeeded); Err when it failed.
+	EventRefreshFinished
+	// EventBackoffStarted: after a failed flight, no new attempt is made until Until (see
+	// TokenSource.TokenContext). Outcome and Status of the failure; Failures; Until.
+	EventBackoffStarted
+	// EventBackoffEnded: a flight succeeded after Failures failed ones.
+	EventBackoffEnded
+	// EventPersistFailed: a save to the Store (Outcome OutcomeStore) or OnRefresh (Outcome
+	// OutcomeHook) failed; Attempt is 1, or 2 for the retry a new token gets at once (see
+	// OnRefresh); Err.
+	EventPersistFailed
+	// EventStorePickup: a flight took the token another process saved to the Store instead
+	// of refreshing (see WithStore).
+	EventStorePickup
+	// EventLeaseTaken: a flight took the grant's lease (Store.Lock); Duration, the wait.
+	EventLeaseTaken
+	// EventLeaseLost: a save under the lease failed with ErrLeaseLost; the flight takes a new
+	// lease (see WithStore). Err.
+	EventLeaseLost
+	// EventUnauthorizedRetry: a Transport got a 401 (Status) and retries the request with a
+	// new token.
+	EventUnauthorizedRetry
+	// EventTokenDropped: Invalidate dropped the token served; Trigger is TriggerRejected
+	// (Invalidate with the token, a 401) or TriggerInvalidated (Invalidate(nil)).
+	EventTokenDropped
+	// EventDropIgnored: Invalidate kept a rejected token, by its bound on refreshes forced
+	// by 401s; Until, when a rejected token is next dropped.
+	EventDropIgnored
+)
+
+// Trigger says why a flight started, or why Invalidate dropped a token.
+type Trigger uint8
+
+// The triggers of a flight.
+const (
+	TriggerFirst       Trigger = iota + 1 // no access token was held
+	TriggerExpired                        // the token stopped being servable (see ExpiryMargin)
+	TriggerEarly                          // a background refresh (see EarlyRefresh)
+	TriggerRejected                       // Invalidate with the token: a resource server's 401
+	TriggerInvalidated                    // Invalidate(nil): the program dropped the token
+)
+
+// Outcome is the class of a flight's result, a label for counting failures by cause.
+type Outcome uint8
+
+// The outcomes of a flight. A *RequestError counts by its Code: OutcomeInvalidGrant for the
+// codes that judge the grant (invalid_grant, invalid_scope), OutcomeInvalidClient for those
+// that reject the client (invalid_client, unauthorized_client), OutcomeTemporary when it is
+// Temporary, OutcomeOther otherwise.
+const (
+	OutcomeOK            Outcome = iota + 1
+	OutcomeInvalidGrant          // the server refused the grant
+	OutcomeInvalidClient         // the server refused the client's authentication
+	OutcomeTemporary             // an answer that may change later: HTTP 429, 5xx, temporarily_unavailable
+	OutcomeTransport             // no answer: a *TransportError
+	OutcomeStore                 // the Store of WithStore failed
+	OutcomeHook                  // OnRefresh failed
+	OutcomePanic                 // OnRefresh or the Store panicked
+	OutcomeOther                 // anything else: an unexpected answer, ErrNoRefreshToken, ...
+)
+
+var (
+	kindNames    = [...]string{"", "refresh_started", "refresh_finished", "backoff_started", "backoff_ended", "persist_failed", "store_pickup", "lease_taken", "lease_lost", "unauthorized_retry", "token_dropped", "drop_ignored"}
+	triggerNames = [...]string{"", "first", "expired", "early", "rejected", "invalidated"}
+	outcomeNames = [...]string{"", "ok", "invalid_grant", "invalid_client", "temporary", "transport", "store", "hook", "panic", "other"}
+)
+
+func name(names []string, i uint8) string {
+	if int(i) < len(names) {
+		return names[i]
+	}
+	return "unknown"
+}
+
+// String returns the kind in snake case, such as "refresh_finished"; "" for the zero value.
+func (k EventKind) String() string { return name(kindNames[:], uint8(k)) }
+
+// String returns the trigger in lower case, such as "expired"; "" for the zero value.
+func (t Trigger) String() string { return name(triggerNames[:], uint8(t)) }
+
+// String returns the outcome in snake case, such as "invalid_grant"; "" for the zero value.
+func (o Outcome) String() string { return name(outcomeNames[:], uint8(o)) }
+
+// Event reports something a TokenSource, its Transport or its Store did. Which fields are set
+// depends on Kind (see the EventKind constants); the others are zero. An Event never holds a
+// token, a refresh token nor the client secret: Err has them cut out, as the errors the
+// TokenSource returns have.
+type Event struct {
+	Kind     EventKind
+	Key      string        // the grant's key given to WithStore; "" without a Store
+	Trigger  Trigger       // why the flight started, or the token was dropped
+	Outcome  Outcome       // the class of the flight's result, or of the failed persist
+	Status   int           // an HTTP status: of the token endpoint's failure, or 401
+	Duration time.Duration // of the flight, or of the wait for a lease
+	Waiters  int           // callers that waited for the flight
+	Failures int           // consecutive failed flights
+	Attempt  int           // the try of a persist: 1, or 2 for its retry at once
+	Until    time.Time     // the end of a backoff or of the bound on rejected tokens
+	Err      error         // what failed, redacted
+}
+
+// WithEvents makes the TokenSource call fn with each Event of its flights, of Invalidate, of
+// its Store and of a Transport using it. fn is called synchronously on the goroutine where
+// the event happened (a flight's, which callers may be waiting on, or a Transport's), never
+// while the TokenSource holds a lock, possibly from several goroutines at once. It must
+// return quickly, be safe for concurrent use, and not call the TokenSource: a call made
+// during a flight waits for the flight, which waits for fn. A panic in fn is recovered and
+// ignored. Cached tokens are served as without fn: no event is fired on that path.
+func WithEvents(fn func(Event)) Option {
+	return func(c *config) { c.events = fn }
+}
+
+// emit hands ev to the events hook, if any, with the grant's key.
+func (s *TokenSource) emit(ev Event) {
+	if s.cfg.events == nil {
+		return
+	}
+	defer func() { recover() }()
+	ev.Key = s.cfg.key
+	s.cfg.events(ev)
+}
+
+// outcome returns the class of err, an unredacted error of a flight's obtain (a refresh, or a
+// Store's), and the HTTP status of the answer it reports, if any.
+func outcome(err error) (Outcome, int) {
+	var re *RequestError
+	var ue *UnexpectedResponseError
+	var te *TransportError
+	var se *storeError
+	switch {
+	case err == nil:
+		return OutcomeOK, 0
+	case errors.Is(err, ErrNoRefreshToken):
+		return OutcomeOther, 0
+	case errors.As(err, &se):
+		return OutcomeStore, 0
+	case errors.As(err, &re):
+		switch {
+		case codeKinds[re.Code] == codeGrant:
+			return OutcomeInvalidGrant, re.StatusCode
+		case codeKinds[re.Code] == codeClient:
+			return OutcomeInvalidClient, re.StatusCode
+		case re.Temporary():
+			return OutcomeTemporary, re.StatusCode
+		}
+		return OutcomeOther, re.StatusCode
+	case errors.As(err, &ue):
+		if ue.Temporary() {
+			return OutcomeTemporary, ue.StatusCode
+		}
+		return OutcomeOther, ue.StatusCode
+	case errors.As(err, &te):
+		return OutcomeTransport, 0
+	}
+	return OutcomeOther, 0
+}
