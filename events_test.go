@@ -1,0 +1,288 @@
+package oauth2refresh_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tokenkit/oauth2refresh"
+	"golang.org/x/oauth2"
+)
+
+type event = oauth2refresh.Event
+
+// eventLog records the events of WithEvents.
+type eventLog struct {
+	mu  sync.Mutex // guards evs
+	evs []event
+}
+
+func (l *eventLog) add(ev event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.evs = append(l.evs, ev)
+}
+
+// take returns the events recorded so far and forgets them.
+func (l *eventLog) take() []event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	evs := l.evs
+	l.evs = nil
+	return evs
+}
+
+// errAny in a wanted Event stands for any non-nil Err.
+var errAny = errors.New("any error")
+
+// diffEvents compares events, Err by being set or not. A wanted BackoffStarted without Until
+// matches the random backoff after a first failure at now: between MinBackoff/2 and MinBackoff.
+func diffEvents(t *testing.T, now time.Time, want, got []event) {
+	t.Helper()
+	got = append([]event(nil), got...)
+	for i := range got {
+		if got[i].Kind == oauth2refresh.EventBackoffStarted && i < len(want) && want[i].Until.IsZero() {
+			if d := got[i].Until.Sub(now); d >= oauth2refresh.MinBackoff/2 && d <= oauth2refresh.MinBackoff {
+				got[i].Until = time.Time{}
+			}
+		}
+	}
+	setOrNot := cmp.Comparer(func(a, b error) bool { return (a == nil) == (b == nil) })
+	if diff := cmp.Diff(want, got, setOrNot); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
+// memEndpoint is an Endpoint whose token requests go to rt.
+func memEndpoint(rt http.RoundTripper) *oauth2refresh.Endpoint {
+	return &oauth2refresh.Endpoint{TokenURL: "https://token.example/token", ClientID: testClientID,
+		ClientSecret: testSecret, HTTPClient: &http.Client{Transport: rt}}
+}
+
+// flightSource returns a TokenSource of ep holding tok, on clock, firing events to l.
+func flightSource(ep *oauth2refresh.Endpoint, tok *oauth2.Token, clock *fakeClock, l *eventLog, opts ...oauth2refresh.Option) *oauth2refresh.TokenSource {
+	opts = append(opts, oauth2refresh.WithClock(clock.now), oauth2refresh.WithEvents(l.add))
+	return ep.TokenSource(context.Background(), tok, opts...)
+}
+
+func TestEventsOfFlights(t *testing.T) {
+	const (
+		started  = oauth2refresh.EventRefreshStarted
+		finished = oauth2refresh.EventRefreshFinished
+		backoff  = oauth2refresh.EventBackoffStarted
+		persist  = oauth2refresh.EventPersistFailed
+		expired  = oauth2refresh.TriggerExpired
+	)
+	ok := oauth2refresh.OutcomeOK
+	// failHook returns an OnRefresh option that fails (or panics) n times, then succeeds.
+	failHook := func(n int, panics bool) oauth2refresh.Option {
+		return oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+			if n--; n < 0 {
+				return nil
+			}
+			if panics {
+				panic("hook")
+			}
+			return errors.New("database down")
+		})
+	}
+	mem := func(status int, contentType, body string) *oauth2refresh.Endpoint {
+		return memEndpoint(&memTransport{status: status, contentType: contentType, body: []byte(body)})
+	}
+	tests := []struct {
+		name string
+		// src makes the source; nil means the tokenServer's endpoint, holding an expired
+		// token with its refresh token, and opts.
+		src  func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource
+		opts []oauth2refresh.Option
+		run  func(clock *fakeClock, src *oauth2refresh.TokenSource) // nil: one Token()
+		want []event
+	}{{
+		name: "first token",
+		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
+			return flightSource(newTokenServer(t, "rt-0", 3600).endpoint(), &oauth2.Token{RefreshToken: "rt-0"}, clock, l)
+		},
+		want: []event{{Kind: started, Trigger: oauth2refresh.TriggerFirst},
+			{Kind: finished, Trigger: oauth2refresh.TriggerFirst, Outcome: ok, Waiters: 1}},
+	}, {
+		name: "expired, the refresh takes 2 s",
+		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
+			rs := newTokenServer(t, "rt-0", 3600)
+			rs.hold = func() { clock.advance(2 * time.Second) }
+			return flightSource(rs.endpoint(), expiredToken(clock, "rt-0"), clock, l)
+		},
+		want: []event{{Kind: started, Trigger: expired},
+			{Kind: finished, Trigger: expired, Outcome: ok, Duration: 2 * time.Second, Waiters: 1}},
+	}, {
+		name: "early, in the background",
+		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
+			tok := &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(30 * time.Second)}
+			return flightSource(newTokenServer(t, "rt-0", 3600).endpoint(), tok, clock, l)
+		},
+		run: func(clock *fakeClock, src *oauth2refresh.TokenSource) {
+			src.Token()
+			oauth2refresh.WaitFlight(src)
+		},
+		want: []event{{Kind: started, Trigger: oauth2refresh.TriggerEarly},
+			{Kind: finished, Trigger: oauth2refresh.TriggerEarly, Outcome: ok}},
+	}, {
+		name: "refused grant",
+		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
+			return flightSource(newTokenServer(t, "rt-0", 3600).endpoint(), expiredToken(clock, "rt-spent"), clock, l)
+		},
+		want: []event{{Kind: started, Trigger: expired},
+			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeInvalidGrant, Status: 400, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: oauth2refresh.OutcomeInvalidGrant, Status: 400, Failures: 1}},
+	}, {
+		name: "temporary failure, then recovered",
+		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
+			rs := newTokenServer(t, "rt-0", 3600)
+			rs.fail = func(n int64) bool { return n == 1 }
+			return flightSource(rs.endpoint(), expiredToken(clock, "rt-0"), clock, l)
+		},
+		run: func(clock *fakeClock, src *oauth2refresh.TokenSource) {
+			src.Token()
+			clock.advance(oauth2refresh.MinBackoff)
+			src.Token()
+		},
+		want: []event{{Kind: started, Trigger: expired},
+			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeTemporary, Status: 503, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: oauth2refresh.OutcomeTemporary, Status: 503, Failures: 1},
+			{Kind: started, Trigger: expired, Failures: 1},
+			{Kind: finished, Trigger: expired, Outcome: ok, Waiters: 1},
+			{Kind: oauth2refresh.EventBackoffEnded, Failures: 1}},
+	}, {
+		name: "Retry-After",
+		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
+			ep := memEndpoint(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				resp := memResponse(r, 429, "application/json", `{"error":"slow_down"}`)
+				resp.Header.Set("Retry-After", "120")
+				return resp, nil
+			}))
+			return flightSource(ep, expiredToken(clock, "rt-0"), clock, l)
+		},
+		want: []event{{Kind: started, Trigger: expired},
+			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeTemporary, Status: 429, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: oauth2refresh.OutcomeTemporary, Status: 429, Failures: 1,
+				Until: newFakeClock().now().Add(120 * time.Second)}},
+	}, {
+		name: "no answer",
+		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
+			ep := memEndpoint(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				return nil, errors.New("connection refused")
+			}))
+			return flightSource(ep, expiredToken(clock, "rt-0"), clock, l)
+		},
+		want: []event{{Kind: started, Trigger: expired},
+			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeTransport, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: oauth2refresh.OutcomeTransport, Failures: 1}},
+	}, {
+		name: "refused client",
+		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
+			return flightSource(mem(401, "", `{"error":"invalid_client"}`), expiredToken(clock, "rt-0"), clock, l)
+		},
+		want: []event{{Kind: started, Trigger: expired},
+			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeInvalidClient, Status: 401, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: oauth2refresh.OutcomeInvalidClient, Status: 401, Failures: 1}},
+	}, {
+		name: "HTML 502 from a proxy",
+		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
+			return flightSource(mem(502, "text/html", "<html>bad gateway</html>"), expiredToken(clock, "rt-0"), clock, l)
+		},
+		want: []event{{Kind: started, Trigger: expired},
+			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeTemporary, Status: 502, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: oauth2refresh.OutcomeTemporary, Status: 502, Failures: 1}},
+	}, {
+		name: "HTML 400",
+		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
+			return flightSource(mem(400, "text/html", "<html>bad request</html>"), expiredToken(clock, "rt-0"), clock, l)
+		},
+		want: []event{{Kind: started, Trigger: expired},
+			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeOther, Status: 400, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: oauth2refresh.OutcomeOther, Status: 400, Failures: 1}},
+	}, {
+		name: "no refresh token",
+		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
+			return flightSource(mem(500, "", ""), expiredToken(clock, ""), clock, l)
+		},
+		want: []event{{Kind: started, Trigger: expired},
+			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeOther, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: oauth2refresh.OutcomeOther, Failures: 1}},
+	}, {
+		name: "OnRefresh fails once",
+		opts: []oauth2refresh.Option{failHook(1, false)},
+		want: []event{{Kind: started, Trigger: expired},
+			{Kind: persist, Outcome: oauth2refresh.OutcomeHook, Attempt: 1, Err: errAny},
+			{Kind: finished, Trigger: expired, Outcome: ok, Waiters: 1}},
+	}, {
+		name: "OnRefresh fails twice, then its retry succeeds",
+		opts: []oauth2refresh.Option{failHook(2, false)},
+		run: func(clock *fakeClock, src *oauth2refresh.TokenSource) {
+			src.Token()
+			clock.advance(oauth2refresh.MinBackoff)
+			src.Token()
+		},
+		want: []event{{Kind: started, Trigger: expired},
+			{Kind: persist, Outcome: oauth2refresh.OutcomeHook, Attempt: 1, Err: errAny},
+			{Kind: persist, Outcome: oauth2refresh.OutcomeHook, Attempt: 2, Err: errAny},
+			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeHook, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: oauth2refresh.OutcomeHook, Failures: 1},
+			{Kind: started, Trigger: expired, Failures: 1},
+			{Kind: finished, Trigger: expired, Outcome: ok, Waiters: 1},
+			{Kind: oauth2refresh.EventBackoffEnded, Failures: 1}},
+	}, {
+		name: "OnRefresh panics",
+		opts: []oauth2refresh.Option{failHook(1, true)},
+		want: []event{{Kind: started, Trigger: expired},
+			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomePanic, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: oauth2refresh.OutcomePanic, Failures: 1}},
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := newFakeClock()
+			l := &eventLog{}
+			var src *oauth2refresh.TokenSource
+			if tc.src != nil {
+				src = tc.src(t, clock, l)
+			} else {
+				src = flightSource(newTokenServer(t, "rt-0", 3600).endpoint(), expiredToken(clock, "rt-0"), clock, l, tc.opts...)
+			}
+			if tc.run != nil {
+				tc.run(clock, src)
+			} else {
+				src.Token()
+			}
+			diffEvents(t, newFakeClock().now(), tc.want, l.take())
+		})
+	}
+}
+
+func TestEventKindStrings(t *testing.T) {
+	var got []string
+	for k := oauth2refresh.EventKind(0); k <= 12; k++ {
+		got = append(got, k.String())
+	}
+	for tr := oauth2refresh.Trigger(0); tr <= 6; tr++ {
+		got = append(got, tr.String())
+	}
+	for o := oauth2refresh.Outcome(0); o <= 10; o++ {
+		got = append(got, o.String())
+	}
+	want := []string{"", "refresh_started", "refresh_finished", "backoff_started", "backoff_ended",
+		"persist_failed", "store_pickup", "lease_taken", "lease_lost", "unauthorized_retry",
+		"token_dropped", "drop_ignored", "unknown",
+		"", "first", "expired", "early", "rejected", "invalidated", "unknown",
+		"", "ok", "invalid_grant", "invalid_client", "temporary", "transport", "store", "hook",
+		"panic", "other", "unknown"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("String() (-want +got):\n%s", diff)
+	}
+}
+
+var _ = fmt.Sprint
+var _ = context.Background
