@@ -286,3 +286,210 @@ func TestEventKindStrings(t *testing.T) {
 
 var _ = fmt.Sprint
 var _ = context.Background
+
+func TestEventsWaiters(t *testing.T) {
+	// Five callers wait for one refresh; a sixth, that gave up, counted as a waiter too.
+	rs := newTokenServer(t, "rt-0", 3600)
+	release := make(chan struct{})
+	rs.hold = func() { <-release }
+	clock := newFakeClock()
+	l := &eventLog{}
+	src := flightSource(rs.endpoint(), expiredToken(clock, "rt-0"), clock, l)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			if tok, err := src.TokenContext(ctx); err != nil || tok.AccessToken != "at-1" {
+				t.Errorf("TokenContext = %v, %v; want at-1", tok, err)
+			}
+		})
+	}
+	gaveUp, giveUp := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for oauth2refresh.FlightWaiters(src) < 5 {
+			time.Sleep(time.Millisecond) // polling for a state, not timing an assertion
+		}
+		src.TokenContext(gaveUp)
+	}()
+	for oauth2refresh.FlightWaiters(src) < 6 {
+		time.Sleep(time.Millisecond)
+	}
+	giveUp()
+	<-done
+	close(release)
+	wg.Wait()
+	want := []event{{Kind: oauth2refresh.EventRefreshStarted, Trigger: oauth2refresh.TriggerExpired},
+		{Kind: oauth2refresh.EventRefreshFinished, Trigger: oauth2refresh.TriggerExpired, Outcome: oauth2refresh.OutcomeOK, Waiters: 6}}
+	diffEvents(t, clock.now(), want, l.take())
+	if n := rs.requests.Load(); n != 1 {
+		t.Errorf("token requests = %d, want 1", n)
+	}
+}
+
+func TestEventsInvalidate(t *testing.T) {
+	// A token handed in and rejected is dropped; so is the first token a rejection forced;
+	// the second one is kept for 15 s (Invalidate's bound), and that is reported.
+	rs := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
+	l := &eventLog{}
+	tok := &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
+	src := flightSource(rs.endpoint(), tok, clock, l)
+	rejected := oauth2refresh.TriggerRejected
+	for range 3 {
+		src.Invalidate(mustToken(t, src))
+	}
+	src.Invalidate(nil)
+	mustToken(t, src)
+	want := []event{
+		{Kind: oauth2refresh.EventTokenDropped, Trigger: rejected},
+		{Kind: oauth2refresh.EventRefreshStarted, Trigger: rejected},
+		{Kind: oauth2refresh.EventRefreshFinished, Trigger: rejected, Outcome: oauth2refresh.OutcomeOK, Waiters: 1},
+		{Kind: oauth2refresh.EventTokenDropped, Trigger: rejected},
+		{Kind: oauth2refresh.EventRefreshStarted, Trigger: rejected},
+		{Kind: oauth2refresh.EventRefreshFinished, Trigger: rejected, Outcome: oauth2refresh.OutcomeOK, Waiters: 1},
+		{Kind: oauth2refresh.EventDropIgnored, Until: clock.now().Add(15 * time.Second)},
+		{Kind: oauth2refresh.EventTokenDropped, Trigger: oauth2refresh.TriggerInvalidated},
+		{Kind: oauth2refresh.EventRefreshStarted, Trigger: oauth2refresh.TriggerInvalidated},
+		{Kind: oauth2refresh.EventRefreshFinished, Trigger: oauth2refresh.TriggerInvalidated, Outcome: oauth2refresh.OutcomeOK, Waiters: 1},
+	}
+	diffEvents(t, clock.now(), want, l.take())
+	// A token already replaced: nothing happens, nothing is reported.
+	src.Invalidate(tok)
+	if got := l.take(); len(got) != 0 {
+		t.Errorf("Invalidate of a replaced token reported %+v, want nothing", got)
+	}
+}
+
+func mustToken(t *testing.T, src *oauth2refresh.TokenSource) *oauth2.Token {
+	t.Helper()
+	tok, err := src.Token()
+	if err != nil {
+		t.Fatalf("Token: %v", err)
+	}
+	return tok
+}
+
+func TestEventsTransportRetry(t *testing.T) {
+	// The resource server rejects at-0: the Transport drops it, refreshes, and retries.
+	rs := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
+	l := &eventLog{}
+	tok := &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
+	src := flightSource(rs.endpoint(), tok, clock, l)
+	api := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Header.Get("Authorization") == "Bearer at-0" {
+			return memResponse(r, http.StatusUnauthorized, "", ""), nil
+		}
+		return memResponse(r, http.StatusOK, "text/plain", "ok"), nil
+	})
+	client := &http.Client{Transport: &oauth2refresh.Transport{Source: src, Base: api}}
+	resp, err := client.Get("https://api.example/")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("Get = %v, %v; want 200", resp, err)
+	}
+	resp.Body.Close()
+	rejected := oauth2refresh.TriggerRejected
+	want := []event{
+		{Kind: oauth2refresh.EventTokenDropped, Trigger: rejected},
+		{Kind: oauth2refresh.EventRefreshStarted, Trigger: rejected},
+		{Kind: oauth2refresh.EventRefreshFinished, Trigger: rejected, Outcome: oauth2refresh.OutcomeOK, Waiters: 1},
+		{Kind: oauth2refresh.EventUnauthorizedRetry, Status: http.StatusUnauthorized},
+	}
+	diffEvents(t, clock.now(), want, l.take())
+}
+
+func TestEventsStore(t *testing.T) {
+	const key = "grant-key"
+	started := event{Kind: oauth2refresh.EventRefreshStarted, Key: key, Trigger: oauth2refresh.TriggerFirst}
+	finished := event{Kind: oauth2refresh.EventRefreshFinished, Key: key, Trigger: oauth2refresh.TriggerFirst, Outcome: oauth2refresh.OutcomeOK, Waiters: 1}
+	lease := event{Kind: oauth2refresh.EventLeaseTaken, Key: key}
+	tests := []struct {
+		name   string
+		stored *oauth2.Token
+		setup  func(fs *faultStore)
+		want   []event
+	}{{
+		name:   "a token another process saved",
+		stored: &oauth2.Token{AccessToken: "at-9", RefreshToken: "rt-9", Expiry: time.Now().Add(100 * 365 * 24 * time.Hour)},
+		want:   []event{started, {Kind: oauth2refresh.EventStorePickup, Key: key}, finished},
+	}, {
+		name:   "refreshed under the lease",
+		stored: &oauth2.Token{RefreshToken: "rt-0"},
+		want:   []event{started, lease, finished},
+	}, {
+		name:   "lease lost",
+		stored: &oauth2.Token{RefreshToken: "rt-0"},
+		setup:  func(fs *faultStore) { fs.lostSave.Store(1) },
+		want:   []event{started, lease, {Kind: oauth2refresh.EventLeaseLost, Key: key, Err: errAny}, lease, finished},
+	}, {
+		name:   "save fails once",
+		stored: &oauth2.Token{RefreshToken: "rt-0"},
+		setup:  func(fs *faultStore) { fs.failSave.Store(1) },
+		want: []event{started, lease,
+			{Kind: oauth2refresh.EventPersistFailed, Key: key, Outcome: oauth2refresh.OutcomeStore, Attempt: 1, Err: errAny},
+			finished},
+	}, {
+		name:   "store down",
+		stored: &oauth2.Token{RefreshToken: "rt-0"},
+		setup:  func(fs *faultStore) { fs.down.Store(true) },
+		want: []event{started,
+			{Kind: oauth2refresh.EventRefreshFinished, Key: key, Trigger: oauth2refresh.TriggerFirst, Outcome: oauth2refresh.OutcomeStore, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: oauth2refresh.EventBackoffStarted, Key: key, Outcome: oauth2refresh.OutcomeStore, Failures: 1}},
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := newTokenServer(t, "rt-0", 3600)
+			fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
+			if err := oauth2refresh.SaveToken(context.Background(), fs, key, tc.stored, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			if tc.setup != nil {
+				tc.setup(fs)
+			}
+			clock := newFakeClock()
+			clock.set(time.Now())
+			l := &eventLog{}
+			src := flightSource(rs.endpoint(), nil, clock, l, oauth2refresh.WithStore(fs, key))
+			src.Token()
+			got := l.take()
+			for i := range got {
+				if got[i].Kind == oauth2refresh.EventLeaseTaken && got[i].Duration >= 0 {
+					got[i].Duration = 0 // real time, not the test's clock
+				}
+			}
+			diffEvents(t, clock.now(), tc.want, got)
+		})
+	}
+}
+
+func TestEventsPanickingHook(t *testing.T) {
+	// A hook that panics on every event breaks neither the flight nor the process.
+	rs := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
+	var calls int
+	src := rs.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
+		oauth2refresh.WithEvents(func(event) { calls++; panic("hook") }))
+	if tok, err := src.Token(); err != nil || tok.AccessToken != "at-1" {
+		t.Fatalf("Token = %v, %v; want at-1", tok, err)
+	}
+	if calls != 2 {
+		t.Errorf("hook called %d times, want 2 (started, finished)", calls)
+	}
+}
+
+func TestEventsHotPathAllocs(t *testing.T) {
+	// With a hook set, a cached token is still served without allocation, and fires nothing.
+	var calls int
+	tok := &oauth2.Token{AccessToken: "a", RefreshToken: "r", Expiry: time.Now().Add(time.Hour)}
+	src := (&oauth2refresh.Endpoint{}).TokenSource(context.Background(), tok, oauth2refresh.WithEvents(func(event) { calls++ }))
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(1000, func() { src.TokenContext(ctx) }); n != 0 {
+		t.Errorf("TokenContext on a cached token with a hook allocates %v times, want 0", n)
+	}
+	if calls != 0 {
+		t.Errorf("hook called %d times for cached tokens, want 0", calls)
+	}
+}
