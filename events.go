@@ -123,11 +123,12 @@ type Event struct {
 
 // WithEvents makes the TokenSource call fn with each Event of its flights, of Invalidate, of
 // its Store and of a Transport using it. fn is called synchronously on the goroutine where
-// the event happened (a flight's, which callers may be waiting on, or a Transport's), never
-// while the TokenSource holds a lock, possibly from several goroutines at once. It must
-// return quickly, be safe for concurrent use, and not call the TokenSource: a call made
-// during a flight waits for the flight, which waits for fn. A panic in fn is recovered and
-// ignored. Cached tokens are served as without fn: no event is fired on that path.
+// the event happened (a flight's or a Transport's), never while the TokenSource holds a lock,
+// possibly from several goroutines at once; the events of a flight are delivered, in order,
+// before the callers waiting for it get its result. fn must return quickly, be safe for
+// concurrent use, and not call the TokenSource: a call made during a flight waits for the
+// flight, which waits for fn. A panic in fn is recovered and ignored. Cached tokens are served
+// as without fn: no event is fired on that path.
 func WithEvents(fn func(Event)) Option {
 	return func(c *config) { c.events = fn }
 }

@@ -509,20 +509,20 @@ func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err erro
 		Waiters: f.waiters, Failures: s.failures}
 	until := s.retryAt
 	s.mu.Unlock()
-	close(f.done)
-	if s.cfg.events == nil {
-		return
-	}
-	if err != nil {
+	// The events are delivered before the callers waiting get the result.
+	switch {
+	case s.cfg.events == nil:
+	case err != nil:
 		ev.Outcome, ev.Status, ev.Err = class, status, err
 		s.emit(ev)
 		s.emit(Event{Kind: EventBackoffStarted, Outcome: class, Status: status, Failures: ev.Failures, Until: until})
-		return
+	default:
+		s.emit(ev)
+		if failures > 0 {
+			s.emit(Event{Kind: EventBackoffEnded, Failures: failures})
+		}
 	}
-	s.emit(ev)
-	if failures > 0 {
-		s.emit(Event{Kind: EventBackoffEnded, Failures: failures})
-	}
+	close(f.done)
 }
 
 // retryAfter returns how long the Retry-After header of the token endpoint's answer in err
