@@ -87,7 +87,7 @@ var (
 	outcomeNames = [...]string{"", "ok", "invalid_grant", "invalid_client", "temporary", "transport", "store", "hook", "panic", "other"}
 )
 
-func name(names []string, i uint8) string {
+func enumName(names []string, i uint8) string {
 	if int(i) < len(names) {
 		return names[i]
 	}
@@ -95,18 +95,19 @@ func name(names []string, i uint8) string {
 }
 
 // String returns the kind in snake case, such as "refresh_finished"; "" for the zero value.
-func (k EventKind) String() string { return name(kindNames[:], uint8(k)) }
+func (k EventKind) String() string { return enumName(kindNames[:], uint8(k)) }
 
 // String returns the trigger in lower case, such as "expired"; "" for the zero value.
-func (t Trigger) String() string { return name(triggerNames[:], uint8(t)) }
+func (t Trigger) String() string { return enumName(triggerNames[:], uint8(t)) }
 
 // String returns the outcome in snake case, such as "invalid_grant"; "" for the zero value.
-func (o Outcome) String() string { return name(outcomeNames[:], uint8(o)) }
+func (o Outcome) String() string { return enumName(outcomeNames[:], uint8(o)) }
 
 // Event reports something a TokenSource, its Transport or its Store did. Which fields are set
-// depends on Kind (see the EventKind constants); the others are zero. An Event never holds a
-// token, a refresh token nor the client secret: Err has them cut out, as the errors the
-// TokenSource returns have.
+// depends on Kind (see the EventKind constants); the others are zero. An Event holds no token
+// material: Err is redacted as the errors the TokenSource returns are (the tokens it held,
+// sent or obtained, and the client secret, are cut out; see the package documentation under
+// Errors).
 type Event struct {
 	Kind     EventKind
 	Key      string        // the grant's key given to WithStore; "" without a Store
