@@ -1,0 +1,111 @@
+// Package otel records OpenTelemetry metrics of what oauth2refresh TokenSources do, from their
+// events (see oauth2refresh.WithEvents). It is a module of its own, so that the core module
+// stays free of OpenTelemetry.
+//
+//	events, err := otel.Events(otel.WithMeterProvider(mp))
+//	if err != nil { ... }
+//	ts := ep.TokenSource(ctx, tok, oauth2refresh.WithEvents(events))
+//
+// The instruments, all counters unless said otherwise, with their attributes:
+//
+//	oauth2refresh.refreshes             flights (refreshes or store pickups); trigger, outcome
+//	oauth2refresh.refresh.duration      histogram, s: the flights' durations; trigger, outcome
+//	oauth2refresh.refresh.waiters       callers that waited for a flight; outcome
+//	oauth2refresh.backoffs              backoffs started after failed flights; outcome
+//	oauth2refresh.persist.failures      failed saves to the Store and OnRefresh calls; outcome
+//	oauth2refresh.store.pickups         tokens taken from the Store instead of refreshing
+//	oauth2refresh.store.lease.duration  histogram, s: waits for the Store's lease
+//	oauth2refresh.store.leases_lost     saves that found their lease lost
+//	oauth2refresh.unauthorized_retries  requests a Transport retried after a 401
+//	oauth2refresh.tokens_dropped        tokens dropped by Invalidate; trigger
+//	oauth2refresh.drops_ignored         rejected tokens kept by Invalidate's bound
+//
+// The grant's key (WithStore) is not an attribute: there may be one per user.
+package otel
+
+import (
+	"context"
+
+	"github.com/tokenkit/oauth2refresh"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// ScopeName is the instrumentation scope of the meter.
+const ScopeName = "github.com/tokenkit/oauth2refresh/otel"
+
+// Option configures Events.
+type Option func(*config)
+
+type config struct{ mp metric.MeterProvider }
+
+// WithMeterProvider sets the MeterProvider the instruments are made with. The default, or
+// nil, is the global one (otel.GetMeterProvider).
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) { c.mp = mp }
+}
+
+// Events returns a function for oauth2refresh.WithEvents that records the events as metrics
+// (see the package documentation). One function may serve any number of TokenSources. It
+// fails only when an instrument cannot be created.
+func Events(opts ...Option) (func(oauth2refresh.Event), error) {
+	var c config
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.mp == nil {
+		c.mp = otel.GetMeterProvider()
+	}
+	m := c.mp.Meter(ScopeName)
+	var (
+		ins  = map[oauth2refresh.EventKind]metric.Int64Counter{}
+		errs []error
+	)
+	counter := func(k oauth2refresh.EventKind, name, desc string) {
+		c, err := m.Int64Counter(name, metric.WithDescription(desc))
+		ins[k], errs = c, append(errs, err)
+	}
+	counter(oauth2refresh.EventRefreshFinished, "oauth2refresh.refreshes", "Flights of oauth2refresh TokenSources: refreshes or store pickups.")
+	counter(oauth2refresh.EventBackoffStarted, "oauth2refresh.backoffs", "Backoffs started after failed flights.")
+	counter(oauth2refresh.EventPersistFailed, "oauth2refresh.persist.failures", "Failed saves to the Store and OnRefresh calls.")
+	counter(oauth2refresh.EventStorePickup, "oauth2refresh.store.pickups", "Tokens taken from the Store instead of refreshing.")
+	counter(oauth2refresh.EventLeaseLost, "oauth2refresh.store.leases_lost", "Saves that found their Store lease lost.")
+	counter(oauth2refresh.EventUnauthorizedRetry, "oauth2refresh.unauthorized_retries", "Requests a Transport retried after a 401.")
+	counter(oauth2refresh.EventTokenDropped, "oauth2refresh.tokens_dropped", "Tokens dropped by Invalidate.")
+	counter(oauth2refresh.EventDropIgnored, "oauth2refresh.drops_ignored", "Rejected tokens kept by Invalidate's bound.")
+	waiters, err := m.Int64Counter("oauth2refresh.refresh.waiters", metric.WithDescription("Callers that waited for a flight."))
+	errs = append(errs, err)
+	duration, err := m.Float64Histogram("oauth2refresh.refresh.duration", metric.WithUnit("s"),
+		metric.WithDescription("Durations of the flights of oauth2refresh TokenSources."))
+	errs = append(errs, err)
+	lease, err := m.Float64Histogram("oauth2refresh.store.lease.duration", metric.WithUnit("s"),
+		metric.WithDescription("Waits for the lease of a Store."))
+	errs = append(errs, err)
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return func(ev oauth2refresh.Event) {
+		ctx := context.Background()
+		var attrs []attribute.KeyValue
+		if ev.Kind == oauth2refresh.EventRefreshFinished || ev.Kind == oauth2refresh.EventTokenDropped {
+			attrs = append(attrs, attribute.String("trigger", ev.Trigger.String()))
+		}
+		if ev.Outcome != 0 {
+			attrs = append(attrs, attribute.String("outcome", ev.Outcome.String()))
+		}
+		set := metric.WithAttributes(attrs...)
+		if c := ins[ev.Kind]; c != nil {
+			c.Add(ctx, 1, set)
+		}
+		switch ev.Kind {
+		case oauth2refresh.EventRefreshFinished:
+			duration.Record(ctx, ev.Duration.Seconds(), set)
+			waiters.Add(ctx, int64(ev.Waiters), metric.WithAttributes(attribute.String("outcome", ev.Outcome.String())))
+		case oauth2refresh.EventLeaseTaken:
+			lease.Record(ctx, ev.Duration.Seconds())
+		}
+	}, nil
+}
