@@ -18,33 +18,6 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// quotingStore wraps a Store whose Saves fail, the first n times, with an error that quotes
-// the token and the client secret, as a database's "duplicate entry" would.
-type quotingStore struct {
-	oauth2refresh.Store
-	n atomic.Int32
-}
-
-type quotingLease struct {
-	oauth2refresh.Lease
-	s *quotingStore
-}
-
-func (s *quotingStore) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
-	l, err := s.Store.Lock(ctx, key, ttl)
-	if err != nil {
-		return nil, err
-	}
-	return &quotingLease{Lease: l, s: s}, nil
-}
-
-func (l *quotingLease) Save(ctx context.Context, t *oauth2.Token) error {
-	if l.s.n.Add(-1) >= 0 {
-		return fmt.Errorf("duplicate entry '%s' ('%s', %q) secret %s", t.RefreshToken, t.AccessToken, t.RefreshToken, testSecret)
-	}
-	return l.Lease.Save(ctx, t)
-}
-
 // tokenText matches the tokens of this test: tokenServer's at-N, rt-N and id-N, the echo
 // server's, and the client secret.
 var tokenText = regexp.MustCompile(`(at|rt|id)-[0-9]+|` + testSecret)
@@ -106,9 +79,8 @@ func TestEventsHoldNoTokenMaterial(t *testing.T) {
 	rs := newTokenServer(t, "rt-0", 3600)
 	var failing atomic.Bool
 	rs.fail = func(int64) bool { return failing.Load() }
-	qs := &quotingStore{Store: &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}}
-	fs := qs.Store.(*faultStore)
-	if err := oauth2refresh.SaveToken(ctx, qs, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	var hookFails atomic.Int32
@@ -118,10 +90,10 @@ func TestEventsHoldNoTokenMaterial(t *testing.T) {
 		}
 		return nil
 	})
-	a := rs.endpoint().TokenSource(ctx, nil, hook, onRefresh, oauth2refresh.WithClock(clock.now), oauth2refresh.WithStore(qs, "g"))
+	a := rs.endpoint().TokenSource(ctx, nil, hook, onRefresh, oauth2refresh.WithClock(clock.now), oauth2refresh.WithStore(fs, "g"))
 
 	// Refresh, with a save and OnRefresh failing once each, quoting.
-	qs.n.Store(1)
+	fs.quoteSave.Store(1)
 	hookFails.Store(1)
 	mustToken(t, a)
 	// Rotation, with the lease lost once.
@@ -134,12 +106,12 @@ func TestEventsHoldNoTokenMaterial(t *testing.T) {
 	a.Token()
 	failing.Store(false)
 	clock.advance(10 * time.Minute)
-	qs.n.Store(2)
+	fs.quoteSave.Store(2)
 	a.Token()
 	clock.advance(10 * time.Minute)
 	mustToken(t, a)
 	// Another process picks the token up.
-	b := rs.endpoint().TokenSource(ctx, nil, hook, oauth2refresh.WithClock(clock.now), oauth2refresh.WithStore(qs, "g"))
+	b := rs.endpoint().TokenSource(ctx, nil, hook, oauth2refresh.WithClock(clock.now), oauth2refresh.WithStore(fs, "g"))
 	mustToken(t, b)
 	// A 401 storm on a.
 	api := roundTripFunc(func(r *http.Request) (*http.Response, error) {
