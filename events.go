@@ -14,12 +14,13 @@ type EventKind uint8
 
 // The kinds of Event, and the fields each sets besides Kind and Key.
 const (
-	// EventRefreshStarted: a flight (see TokenSource) started. Trigger; Failures, the
+	// EventRefreshStarted: a flight started (see TokenSource: a refresh, a pickup from the
+	// Store, or the persist of a token whose persist failed). Trigger; Failures, the
 	// consecutive failed flights before it.
 	EventRefreshStarted EventKind = iota + 1
 	// EventRefreshFinished: the flight ended. Trigger; Outcome; Status, the HTTP status of
 	// the token endpoint's answer when the flight failed on one; Duration, the flight's;
-	// Waiters, the callers that waited for it; Failures, consecutive failed flights counting
+	// Waiters, the callers that waited for it (those that gave up too); Failures, consecutive failed flights counting
 	// this one (0 when it succeeded); Err when it failed.
 	EventRefreshFinished
 	// EventBackoffStarted: after a failed flight, no new attempt is made until Until (see
@@ -36,8 +37,8 @@ const (
 	EventStorePickup
 	// EventLeaseTaken: a flight took the grant's lease (Store.Lock); Duration, the wait.
 	EventLeaseTaken
-	// EventLeaseLost: a save under the lease failed with ErrLeaseLost; the flight takes a new
-	// lease (see WithStore). Err.
+	// EventLeaseLost: a save under the lease failed with ErrLeaseLost (see WithStore for what
+	// follows). Err.
 	EventLeaseLost
 	// EventUnauthorizedRetry: a Transport got a 401 (Status) and retries the request with a
 	// new token.
@@ -66,9 +67,10 @@ const (
 type Outcome uint8
 
 // The outcomes of a flight. A *RequestError counts by its Code: OutcomeInvalidGrant for the
-// codes that judge the grant (invalid_grant, invalid_scope), OutcomeInvalidClient for those
-// that reject the client (invalid_client, unauthorized_client), OutcomeTemporary when it is
-// Temporary, OutcomeOther otherwise.
+// codes that judge the grant (invalid_grant, invalid_scope, GitHub's bad_refresh_token),
+// OutcomeInvalidClient for those that reject the client (invalid_client, unauthorized_client,
+// GitHub's incorrect_client_credentials), OutcomeTemporary when it is Temporary, OutcomeOther
+// otherwise.
 const (
 	OutcomeOK            Outcome = iota + 1
 	OutcomeInvalidGrant          // the server refused the grant
@@ -82,7 +84,9 @@ const (
 )
 
 var (
-	kindNames    = [...]string{"", "refresh_started", "refresh_finished", "backoff_started", "backoff_ended", "persist_failed", "store_pickup", "lease_taken", "lease_lost", "unauthorized_retry", "token_dropped", "drop_ignored"}
+	kindNames = [...]string{"", "refresh_started", "refresh_finished", "backoff_started", "backoff_ended",
+		"persist_failed", "store_pickup", "lease_taken", "lease_lost", "unauthorized_retry", "token_dropped",
+		"drop_ignored"}
 	triggerNames = [...]string{"", "first", "expired", "early", "rejected", "invalidated"}
 	outcomeNames = [...]string{"", "ok", "invalid_grant", "invalid_client", "temporary", "transport", "store", "hook", "panic", "other"}
 )
@@ -124,12 +128,12 @@ type Event struct {
 
 // WithEvents makes the TokenSource call fn with each Event of its flights, of Invalidate, of
 // its Store and of a Transport using it. fn is called synchronously on the goroutine where
-// the event happened (a flight's or a Transport's), never while the TokenSource holds a lock,
-// possibly from several goroutines at once; the events of a flight are delivered, in order,
-// before the callers waiting for it get its result. fn must return quickly, be safe for
-// concurrent use, and not call the TokenSource: a call made during a flight waits for the
-// flight, which waits for fn. A panic in fn is recovered and ignored. Cached tokens are served
-// as without fn: no event is fired on that path.
+// the event happened (a flight's, Invalidate's, a Transport's), never while the TokenSource
+// holds a lock, possibly from several goroutines at once; the events of a flight are
+// delivered, in order, before the callers waiting for it get its result. fn must return
+// quickly, be safe for concurrent use, and not call the TokenSource: a call made during a
+// flight waits for the flight, which waits for fn. A panic in fn is recovered and ignored.
+// Cached tokens are served as without fn: no event is fired on that path.
 func WithEvents(fn func(Event)) Option {
 	return func(c *config) { c.events = fn }
 }
