@@ -5,6 +5,7 @@ package oauth2refresh
 // error. No event carries token material. slog.go logs events.
 
 import (
+	"context"
 	"errors"
 	"time"
 )
@@ -136,6 +137,53 @@ type Event struct {
 // Cached tokens are served as without fn: no event is fired on that path.
 func WithEvents(fn func(Event)) Option {
 	return func(c *config) { c.events = fn }
+}
+
+// WithFlightContext makes each flight call start, first, on its goroutine, with the flight's
+// context (see TokenSource.TokenContext) and its Trigger. The flight then runs with the
+// context start returns (its token request, Store calls, OnRefresh), and calls end, if not
+// nil, with its EventRefreshFinished before its callers get the result. It is the seam for
+// tracing (see the module github.com/tokenkit/oauth2refresh/otel): start opens a span, end
+// closes it. A panic in start or end is recovered and ignored; if start panics or returns a
+// nil context, the flight runs with its own.
+func WithFlightContext(start func(ctx context.Context, t Trigger) (_ context.Context, end func(Event))) Option {
+	return func(c *config) { c.start = start }
+}
+
+// flightCtx carries the values of the call that started a flight over those of the
+// TokenSource's ctx, and the latter's lack of cancellation.
+type flightCtx struct {
+	context.Context // the TokenSource's ctx
+	caller          context.Context
+}
+
+func (c *flightCtx) Value(key any) any {
+	if v := c.caller.Value(key); v != nil {
+		return v
+	}
+	return c.Context.Value(key)
+}
+
+// flightContext returns the context flight f runs with, and sets f.end.
+func (s *TokenSource) flightContext(f *flight) context.Context {
+	var ctx context.Context = s.ctx
+	if f.caller != nil {
+		ctx = &flightCtx{Context: s.ctx, caller: f.caller}
+	}
+	if s.cfg.start != nil {
+		s.call(func() {
+			if c, end := s.cfg.start(ctx, f.trigger); c != nil {
+				ctx, f.end = c, end
+			}
+		})
+	}
+	return ctx
+}
+
+// call calls fn, which runs a hook of the user's, recovering a panic.
+func (s *TokenSource) call(fn func()) {
+	defer func() { recover() }()
+	fn()
 }
 
 // emit hands ev to the events hook, if any, with the grant's key.

@@ -151,9 +151,9 @@ func (s *TokenSource) leaseTimes() (timeout, ttl time.Duration) {
 }
 
 // obtainShared is obtain with a store: steps 1 to 3 of WithStore, but the save.
-func (s *TokenSource) obtainShared(cur *oauth2.Token) (*pending, error) {
+func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pending, error) {
 	timeout, ttl := s.leaseTimes()
-	lctx, cancel := context.WithTimeout(s.ctx, timeout)
+	lctx, cancel := context.WithTimeout(ctx, timeout)
 	stored, err := s.cfg.store.Load(lctx, s.cfg.key)
 	cancel()
 	if err != nil {
@@ -163,7 +163,7 @@ func (s *TokenSource) obtainShared(cur *oauth2.Token) (*pending, error) {
 		s.emit(Event{Kind: EventStorePickup})
 		return &pending{tok: stored}, nil
 	}
-	lease, end, err := s.lock(ttl)
+	lease, end, err := s.lock(ctx, ttl)
 	if err != nil {
 		return nil, err
 	}
@@ -174,18 +174,18 @@ func (s *TokenSource) obtainShared(cur *oauth2.Token) (*pending, error) {
 	}
 	switch {
 	case s.fresher(stored, cur):
-		s.release(lease)
+		s.release(ctx, lease)
 		s.emit(Event{Kind: EventStorePickup})
 		return &pending{tok: stored}, nil
 	case from == nil || from.RefreshToken == "":
-		s.release(lease)
+		s.release(ctx, lease)
 		return nil, storeErr("no refresh token stored for", s.cfg.key, ErrNoRefreshToken)
 	}
-	rctx, cancel := context.WithDeadline(s.ctx, end.Add(-timeout/2))
+	rctx, cancel := context.WithDeadline(ctx, end.Add(-timeout/2))
 	t, err := s.e.refresh(rctx, from.RefreshToken, s.cfg.now)
 	cancel()
 	if err != nil {
-		s.release(lease)
+		s.release(ctx, lease)
 		return nil, err
 	}
 	return &pending{tok: t, from: from.RefreshToken, save: true, lease: lease, end: end}, nil
@@ -194,11 +194,11 @@ func (s *TokenSource) obtainShared(cur *oauth2.Token) (*pending, error) {
 // save saves p's token to the store under p's lease, or, when it was lost, under a new one if
 // nobody moved the grant on from p.from, and releases the lease. It is not canceled with any
 // caller's ctx: a caller giving up must not drop a rotated refresh token.
-func (s *TokenSource) save(p *pending) error {
+func (s *TokenSource) save(ctx context.Context, p *pending) error {
 	timeout, ttl := s.leaseTimes()
 	for relocked := false; ; relocked = true {
 		if p.lease == nil {
-			l, end, err := s.lock(ttl)
+			l, end, err := s.lock(ctx, ttl)
 			if err != nil {
 				return err
 			}
@@ -214,7 +214,7 @@ func (s *TokenSource) save(p *pending) error {
 				s.emit(Event{Kind: EventStorePickup})
 			}
 			if !p.save {
-				s.release(p.lease)
+				s.release(ctx, p.lease)
 				p.lease = nil
 				return nil
 			}
@@ -224,11 +224,11 @@ func (s *TokenSource) save(p *pending) error {
 		if p.end.After(time.Now()) && p.end.Before(deadline) {
 			deadline = p.end
 		}
-		sctx, cancel := context.WithDeadline(s.ctx, deadline)
+		sctx, cancel := context.WithDeadline(ctx, deadline)
 		err := p.lease.Save(sctx, p.tok)
 		cancel()
 		if err == nil || errors.Is(err, ErrLeaseLost) {
-			s.release(p.lease)
+			s.release(ctx, p.lease)
 			p.lease = nil
 		}
 		if errors.Is(err, ErrLeaseLost) && s.cfg.events != nil {
@@ -245,8 +245,8 @@ func (s *TokenSource) save(p *pending) error {
 }
 
 // lock takes the grant's lease, returning it with the time it lapses.
-func (s *TokenSource) lock(ttl time.Duration) (Lease, time.Time, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, 2*ttl)
+func (s *TokenSource) lock(ctx context.Context, ttl time.Duration) (Lease, time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*ttl)
 	defer cancel()
 	start := time.Now()
 	l, err := s.cfg.store.Lock(ctx, s.cfg.key, ttl)
@@ -259,9 +259,9 @@ func (s *TokenSource) lock(ttl time.Duration) (Lease, time.Time, error) {
 }
 
 // release gives l up, within the Timeout.
-func (s *TokenSource) release(l Lease) {
+func (s *TokenSource) release(ctx context.Context, l Lease) {
 	timeout, _ := s.leaseTimes()
-	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	l.Release(ctx)
 }

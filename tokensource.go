@@ -42,20 +42,21 @@ type Option func(*config)
 // config is what the Options set. It is written only while Endpoint.TokenSource builds the
 // TokenSource, and read without a lock afterwards.
 type config struct {
-	onRefresh func(ctx context.Context, t *oauth2.Token) error // OnRefresh's hook, or nil
-	store     Store                                            // WithStore's, or nil
-	key       string                                           // WithStore's
-	events    func(Event)                                      // WithEvents', or nil
-	early     time.Duration                                    // EarlyRefresh window; 0 disables it
-	margin    time.Duration                                    // ExpiryMargin
+	onRefresh func(ctx context.Context, t *oauth2.Token) error              // OnRefresh's hook, or nil
+	store     Store                                                         // WithStore's, or nil
+	key       string                                                        // WithStore's
+	events    func(Event)                                                   // WithEvents', or nil
+	start     func(context.Context, Trigger) (context.Context, func(Event)) // WithFlightContext's, or nil
+	early     time.Duration                                                 // EarlyRefresh window; 0 disables it
+	margin    time.Duration                                                 // ExpiryMargin
 	now       func() time.Time
 	custom    bool // WithClock replaced now
 }
 
 // OnRefresh registers fn to be called with every new token (refreshed, or picked up from the
 // Store of WithStore) before it is handed to any caller: the place to persist rotated refresh
-// tokens. Calls are made one at a time, in the order the tokens were obtained, with the values
-// of the context given to TokenSource but not its cancellation.
+// tokens. Calls are made one at a time, in the order the tokens were obtained, with the
+// flight's context (see TokenContext).
 //
 // If fn fails, it is called again at once with the same token. If that fails too (or fn
 // panics), the callers waiting get an error wrapping fn's (or "oauth2refresh: OnRefresh
@@ -190,6 +191,9 @@ type flight struct {
 	start    time.Time
 	failures int
 	waiters  int
+
+	caller context.Context // the ctx of the call that started it, for its values
+	end    func(Event)     // from WithFlightContext, or nil: set and called by the flight
 }
 
 // pending is a token obtained by a flight and not yet persisted. It is owned by one flight at
@@ -210,7 +214,8 @@ var forever = time.Unix(1<<62, 0)
 // TokenSource returns a TokenSource that starts with t and refreshes it through e. t may be
 // nil, or hold only a refresh token, or an access token without Expiry (served until
 // Invalidate). ctx supplies values to every refresh, such as the *http.Client under
-// oauth2.HTTPClient; its cancellation and deadline are ignored. A nil ctx means Background.
+// oauth2.HTTPClient (see TokenContext); its cancellation and deadline are ignored. A nil ctx
+// means Background.
 func (e *Endpoint) TokenSource(ctx context.Context, t *oauth2.Token, opts ...Option) *TokenSource {
 	if ctx == nil {
 		ctx = context.Background()
@@ -286,6 +291,10 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 // until ctx is done (an error wrapping ctx.Err(); the flight goes on and its result is kept).
 // A caller whose ctx can never be done (Token) runs the flight itself, on its goroutine.
 //
+// A flight runs with the values of the ctx of the call that started it (a trace span, say),
+// then, for keys that ctx has no value for, those of the ctx given to TokenSource; it has the
+// cancellation and deadline of neither. Its token request, Store calls and OnRefresh get it.
+//
 // After a failed flight (a refresh, a Store or an OnRefresh that failed), no new attempt is
 // made during a backoff: calls that hold no valid token get the same error without I/O. It
 // lasts between half and all of 1 s, 2 s, 4 s, ... up to 30 s, or up to 5 min when the token
@@ -316,7 +325,7 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	}
 	if now.Before(st.hard) {
 		if s.flight == nil && !now.Before(s.retryAt) {
-			go s.run(s.newFlight(now, e))
+			go s.run(s.newFlight(ctx, now, e))
 		}
 		s.mu.Unlock()
 		return st.tok, nil
@@ -331,7 +340,7 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 			s.mu.Unlock()
 			return nil, err
 		}
-		f = s.newFlight(now, e)
+		f = s.newFlight(ctx, now, e)
 		if ctx.Done() == nil {
 			// This caller cannot give up waiting: run the flight on its goroutine.
 			f.waiters++
@@ -351,12 +360,12 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	}
 }
 
-// newFlight records a new flight, started at wall-clock time now (elapsed value e). s.mu must
-// be held.
-func (s *TokenSource) newFlight(now time.Time, e int64) *flight {
+// newFlight records a new flight, started by a call with ctx (nil for none) at wall-clock time
+// now (elapsed value e). s.mu must be held.
+func (s *TokenSource) newFlight(ctx context.Context, now time.Time, e int64) *flight {
 	st := s.state.Load()
 	f := &flight{done: make(chan struct{}), cur: st.tok, p: s.pending, forced: s.forceNext,
-		trigger: TriggerExpired, start: now, failures: s.failures}
+		trigger: TriggerExpired, start: now, failures: s.failures, caller: ctx}
 	switch {
 	case now.Before(st.hard): // a background refresh: see state.quiet
 		f.trigger = TriggerEarly
@@ -385,6 +394,7 @@ func (s *TokenSource) run(f *flight) {
 		}
 	}()
 	s.emit(Event{Kind: EventRefreshStarted, Trigger: f.trigger, Failures: f.failures})
+	ctx := s.flightContext(f)
 	var err error
 	var class Outcome
 	var status int
@@ -392,7 +402,7 @@ func (s *TokenSource) run(f *flight) {
 	for round := 0; round < 2 && err == nil; round++ {
 		fresh := p == nil
 		if p == nil {
-			if p, err = s.obtain(cur); err != nil {
+			if p, err = s.obtain(ctx, cur); err != nil {
 				class, status = outcome(err)
 				break
 			}
@@ -413,12 +423,12 @@ func (s *TokenSource) run(f *flight) {
 			return nil
 		}
 		if p.save {
-			err = persist(OutcomeStore, func() error { return s.save(p) })
+			err = persist(OutcomeStore, func() error { return s.save(ctx, p) })
 		}
 		if err == nil && s.cfg.onRefresh != nil {
 			what = "OnRefresh"
 			err = persist(OutcomeHook, func() error {
-				if err := s.cfg.onRefresh(s.ctx, p.tok); err != nil {
+				if err := s.cfg.onRefresh(ctx, p.tok); err != nil {
 					return fmt.Errorf("oauth2refresh: OnRefresh: %w", err)
 				}
 				return nil
@@ -439,14 +449,14 @@ func (s *TokenSource) run(f *flight) {
 }
 
 // obtain returns a token newer than cur: from the store, or refreshed from cur.
-func (s *TokenSource) obtain(cur *oauth2.Token) (*pending, error) {
+func (s *TokenSource) obtain(ctx context.Context, cur *oauth2.Token) (*pending, error) {
 	if s.cfg.store != nil {
-		return s.obtainShared(cur)
+		return s.obtainShared(ctx, cur)
 	}
 	if cur == nil || cur.RefreshToken == "" {
 		return nil, ErrNoRefreshToken
 	}
-	t, err := s.e.refresh(s.ctx, cur.RefreshToken, s.cfg.now)
+	t, err := s.e.refresh(ctx, cur.RefreshToken, s.cfg.now)
 	if err != nil {
 		return nil, err
 	}
@@ -505,7 +515,7 @@ func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err erro
 		f.tok = done
 	}
 	s.flight = nil
-	ev := Event{Kind: EventRefreshFinished, Trigger: f.trigger, Outcome: OutcomeOK, Duration: now.Sub(f.start),
+	ev := Event{Kind: EventRefreshFinished, Key: s.cfg.key, Trigger: f.trigger, Outcome: OutcomeOK, Duration: now.Sub(f.start),
 		Waiters: f.waiters, Failures: s.failures}
 	until := s.retryAt
 	s.mu.Unlock()
@@ -521,6 +531,12 @@ func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err erro
 		if failures > 0 {
 			s.emit(Event{Kind: EventBackoffEnded, Failures: failures})
 		}
+	}
+	if f.end != nil {
+		if err != nil {
+			ev.Outcome, ev.Status, ev.Err = class, status, err
+		}
+		s.call(func() { f.end(ev) })
 	}
 	close(f.done)
 }
