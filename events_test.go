@@ -493,3 +493,81 @@ func TestEventsHotPathAllocs(t *testing.T) {
 		t.Errorf("hook called %d times for cached tokens, want 0", calls)
 	}
 }
+
+func TestFlightContext(t *testing.T) {
+	// The flight runs with the values of the call that started it over the source's, without
+	// the caller's cancellation; WithFlightContext wraps it and sees its end.
+	type key string
+	type seen struct{ Caller, Source, Shared, Span any }
+	look := func(ctx context.Context) seen {
+		return seen{ctx.Value(key("caller")), ctx.Value(key("source")), ctx.Value(key("shared")), ctx.Value(key("span"))}
+	}
+	var mu sync.Mutex
+	var inRequest, inHook seen
+	var requestErr error
+	rs := newTokenServer(t, "rt-0", 3600)
+	ep := rs.endpoint()
+	ep.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		inRequest, requestErr = look(r.Context()), r.Context().Err()
+		mu.Unlock()
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	clock := newFakeClock()
+	var ended []event
+	var trigger oauth2refresh.Trigger
+	srcCtx := context.WithValue(context.WithValue(context.Background(), key("source"), "source"), key("shared"), "source")
+	src := ep.TokenSource(srcCtx, expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
+		oauth2refresh.OnRefresh(func(ctx context.Context, _ *oauth2.Token) error {
+			mu.Lock()
+			inHook = look(ctx)
+			mu.Unlock()
+			return nil
+		}),
+		oauth2refresh.WithFlightContext(func(ctx context.Context, tr oauth2refresh.Trigger) (context.Context, func(event)) {
+			trigger = tr
+			return context.WithValue(ctx, key("span"), "span"), func(ev event) { ended = append(ended, ev) }
+		}))
+	caller, cancel := context.WithCancel(context.WithValue(context.WithValue(context.Background(), key("caller"), "caller"), key("shared"), "caller"))
+	cancel() // the caller gives up at once: the flight goes on
+	src.TokenContext(caller)
+	oauth2refresh.WaitFlight(src)
+
+	want := seen{Caller: "caller", Source: "source", Shared: "caller", Span: "span"}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff(want, inRequest); diff != "" {
+		t.Errorf("token request's ctx values (-want +got):\n%s", diff)
+	}
+	if requestErr != nil {
+		t.Errorf("token request's ctx Err() = %v, want nil", requestErr)
+	}
+	if diff := cmp.Diff(want, inHook); diff != "" {
+		t.Errorf("OnRefresh's ctx values (-want +got):\n%s", diff)
+	}
+	if trigger != oauth2refresh.TriggerExpired {
+		t.Errorf("start got trigger %v, want expired", trigger)
+	}
+	wantEnd := []event{{Kind: oauth2refresh.EventRefreshFinished, Trigger: oauth2refresh.TriggerExpired, Outcome: oauth2refresh.OutcomeOK, Waiters: 1}}
+	diffEvents(t, clock.now(), wantEnd, ended)
+}
+
+func TestFlightContextPanics(t *testing.T) {
+	// A start or an end that panics leaves the flight as it was.
+	for _, where := range []string{"start", "end"} {
+		t.Run(where, func(t *testing.T) {
+			rs := newTokenServer(t, "rt-0", 3600)
+			clock := newFakeClock()
+			src := rs.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
+				oauth2refresh.WithFlightContext(func(ctx context.Context, _ oauth2refresh.Trigger) (context.Context, func(event)) {
+					if where == "start" {
+						panic(where)
+					}
+					return ctx, func(event) { panic(where) }
+				}))
+			if tok, err := src.Token(); err != nil || tok.AccessToken != "at-1" {
+				t.Fatalf("Token = %v, %v; want at-1", tok, err)
+			}
+		})
+	}
+}
