@@ -1,12 +1,15 @@
-// Package otel records OpenTelemetry metrics of what oauth2refresh TokenSources do, from their
-// events (see oauth2refresh.WithEvents). It is a module of its own, so that the core module
-// stays free of OpenTelemetry.
+// Package otel traces the refreshes of oauth2refresh TokenSources and records metrics of what
+// they do, with OpenTelemetry. It is a module of its own, so that the core module stays free of
+// OpenTelemetry.
 //
 //	events, err := otel.Events(otel.WithMeterProvider(mp))
 //	if err != nil { ... }
-//	ts := ep.TokenSource(ctx, tok, oauth2refresh.WithEvents(events))
+//	ts := ep.TokenSource(ctx, tok,
+//		oauth2refresh.WithEvents(events),
+//		oauth2refresh.WithFlightContext(otel.Spans(otel.WithTracerProvider(tp))))
 //
-// The instruments, all counters unless said otherwise, with their attributes:
+// Spans: see Spans. Metrics: see Events.
+// The instruments of Events, all counters unless said otherwise, with their attributes:
 //
 //	oauth2refresh.refreshes             flights (refreshes or store pickups); trigger, outcome
 //	oauth2refresh.refresh.duration      histogram, s: the flights' durations; trigger, outcome
@@ -29,16 +32,62 @@ import (
 	"github.com/tokenkit/oauth2refresh"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
-// ScopeName is the instrumentation scope of the meter.
+// ScopeName is the instrumentation scope of the meter and the tracer.
 const ScopeName = "github.com/tokenkit/oauth2refresh/otel"
 
-// Option configures Events.
+// Option configures Events and Spans.
 type Option func(*config)
 
-type config struct{ mp metric.MeterProvider }
+type config struct {
+	mp metric.MeterProvider
+	tp trace.TracerProvider
+}
+
+// WithTracerProvider sets the TracerProvider of Spans. The default, or nil, is the global one
+// (otel.GetTracerProvider).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) { c.tp = tp }
+}
+
+// Spans returns a function for oauth2refresh.WithFlightContext that traces each flight of a
+// TokenSource (a refresh, a pickup from the Store) as a client span "oauth2refresh.refresh".
+// Its parent is the span of the call that started the flight (whose context values the flight
+// has, see oauth2refresh.TokenSource.TokenContext), and the token request, Store calls and
+// OnRefresh run inside it: an otelhttp-instrumented Endpoint.HTTPClient nests its span under
+// it. Attributes: oauth2refresh.trigger, then oauth2refresh.outcome, oauth2refresh.waiters
+// (the callers that waited for it) and, for a failure with
+// an HTTP answer, http.response.status_code. A failed flight has status Error, with the
+// flight's error, which holds no token.
+func Spans(opts ...Option) func(context.Context, oauth2refresh.Trigger) (context.Context, func(oauth2refresh.Event)) {
+	var c config
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.tp == nil {
+		c.tp = otel.GetTracerProvider()
+	}
+	tracer := c.tp.Tracer(ScopeName)
+	return func(ctx context.Context, t oauth2refresh.Trigger) (context.Context, func(oauth2refresh.Event)) {
+		ctx, span := tracer.Start(ctx, "oauth2refresh.refresh", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("oauth2refresh.trigger", t.String())))
+		return ctx, func(ev oauth2refresh.Event) {
+			span.SetAttributes(attribute.String("oauth2refresh.outcome", ev.Outcome.String()),
+				attribute.Int("oauth2refresh.waiters", ev.Waiters))
+			if ev.Status != 0 {
+				span.SetAttributes(attribute.Int("http.response.status_code", ev.Status))
+			}
+			if ev.Err != nil {
+				span.SetStatus(codes.Error, ev.Err.Error())
+			}
+			span.End()
+		}
+	}
+}
 
 // WithMeterProvider sets the MeterProvider the instruments are made with. The default, or
 // nil, is the global one (otel.GetMeterProvider).
