@@ -11,8 +11,40 @@ import (
 	"github.com/tokenkit/oauth2refresh/otel"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"golang.org/x/oauth2"
 )
+
+// Trace refreshes: the span of the refresh is a child of the span of the request handler
+// whose call started it.
+func ExampleSpans() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"at-1","token_type":"Bearer","refresh_token":"rt-1","expires_in":3600}`)
+	}))
+	defer srv.Close()
+	rec := tracetest.NewSpanRecorder() // in production, a batch span processor and an exporter
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	ep := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: "app", ClientSecret: "s3cret"}
+	ts := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"},
+		oauth2refresh.WithFlightContext(otel.Spans(otel.WithTracerProvider(tp))))
+
+	ctx, handler := tp.Tracer("app").Start(context.Background(), "GET /profile")
+	ts.TokenContext(ctx)
+	handler.End()
+
+	for _, s := range rec.Ended() {
+		parent := "none"
+		if s.Parent().SpanID() == handler.SpanContext().SpanID() {
+			parent = "GET /profile"
+		}
+		fmt.Printf("%s (parent is %s)\n", s.Name(), parent)
+	}
+	// Output:
+	// oauth2refresh.refresh (parent is GET /profile)
+	// GET /profile (parent is none)
+}
 
 // Count the refreshes of a TokenSource by outcome with OpenTelemetry metrics.
 func ExampleEvents() {
