@@ -139,15 +139,24 @@ func WithEvents(fn func(Event)) Option {
 	return func(c *config) { c.events = fn }
 }
 
-// WithFlightContext makes each flight call start, first, on its goroutine, with the flight's
-// context (see TokenSource.TokenContext) and its Trigger. The flight then runs with the
-// context start returns (its token request, Store calls, OnRefresh), and calls end, if not
-// nil, with its EventRefreshFinished before its callers get the result. It is the seam for
-// tracing (see the module github.com/tokenkit/oauth2refresh/otel): start opens a span, end
-// closes it. A panic in start or end is recovered and ignored; if start panics or returns a
-// nil context, the flight runs with its own.
-func WithFlightContext(start func(ctx context.Context, t Trigger) (_ context.Context, end func(Event))) Option {
-	return func(c *config) { c.start = start }
+// FlightTracer traces the flights of a TokenSource: see WithTracer. The module
+// github.com/tokenkit/oauth2refresh/otel has one for OpenTelemetry.
+type FlightTracer interface {
+	// Start is called first by each flight, on its goroutine, with the flight's context (see
+	// TokenSource.TokenContext) and Trigger. The flight then runs with the context Start
+	// returns (its token request, Store calls and OnRefresh), and calls end, if not nil, with
+	// its EventRefreshFinished before its callers get the result.
+	Start(ctx context.Context, t Trigger) (_ context.Context, end func(Event))
+	// Wait is called, on the caller's goroutine, when a call with ctx starts waiting for a
+	// flight that another call started.
+	Wait(ctx context.Context)
+}
+
+// WithTracer makes the TokenSource report its flights to t. A panic in t's methods or in end
+// is recovered and ignored; if Start panics or returns a nil context, the flight runs with its
+// own.
+func WithTracer(t FlightTracer) Option {
+	return func(c *config) { c.tracer = t }
 }
 
 // flightCtx carries the values of the call that started a flight over those of the
@@ -170,9 +179,9 @@ func (s *TokenSource) flightContext(f *flight) context.Context {
 	if f.caller != nil {
 		ctx = &flightCtx{Context: s.ctx, caller: f.caller}
 	}
-	if s.cfg.start != nil {
+	if s.cfg.tracer != nil {
 		s.call(func() {
-			if c, end := s.cfg.start(ctx, f.trigger); c != nil {
+			if c, end := s.cfg.tracer.Start(ctx, f.trigger); c != nil {
 				ctx, f.end = c, end
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -494,9 +495,28 @@ func TestEventsHotPathAllocs(t *testing.T) {
 	}
 }
 
+// funcTracer is a FlightTracer made of functions; nil ones do nothing.
+type funcTracer struct {
+	start func(ctx context.Context, t oauth2refresh.Trigger) (context.Context, func(event))
+	wait  func(ctx context.Context)
+}
+
+func (f funcTracer) Start(ctx context.Context, t oauth2refresh.Trigger) (context.Context, func(event)) {
+	if f.start == nil {
+		return ctx, nil
+	}
+	return f.start(ctx, t)
+}
+
+func (f funcTracer) Wait(ctx context.Context) {
+	if f.wait != nil {
+		f.wait(ctx)
+	}
+}
+
 func TestFlightContext(t *testing.T) {
 	// The flight runs with the values of the call that started it over the source's, without
-	// the caller's cancellation; WithFlightContext wraps it and sees its end.
+	// the caller's cancellation; a FlightTracer wraps it and sees its end.
 	type key string
 	type seen struct{ Caller, Source, Shared, Span any }
 	look := func(ctx context.Context) seen {
@@ -524,10 +544,10 @@ func TestFlightContext(t *testing.T) {
 			mu.Unlock()
 			return nil
 		}),
-		oauth2refresh.WithFlightContext(func(ctx context.Context, tr oauth2refresh.Trigger) (context.Context, func(event)) {
+		oauth2refresh.WithTracer(funcTracer{start: func(ctx context.Context, tr oauth2refresh.Trigger) (context.Context, func(event)) {
 			trigger = tr
 			return context.WithValue(ctx, key("span"), "span"), func(ev event) { ended = append(ended, ev) }
-		}))
+		}}))
 	caller, cancel := context.WithCancel(context.WithValue(context.WithValue(context.Background(), key("caller"), "caller"), key("shared"), "caller"))
 	cancel() // the caller gives up at once: the flight goes on
 	src.TokenContext(caller)
@@ -559,15 +579,60 @@ func TestFlightContextPanics(t *testing.T) {
 			rs := newTokenServer(t, "rt-0", 3600)
 			clock := newFakeClock()
 			src := rs.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-				oauth2refresh.WithFlightContext(func(ctx context.Context, _ oauth2refresh.Trigger) (context.Context, func(event)) {
-					if where == "start" {
-						panic(where)
-					}
-					return ctx, func(event) { panic(where) }
+				oauth2refresh.WithTracer(funcTracer{
+					start: func(ctx context.Context, _ oauth2refresh.Trigger) (context.Context, func(event)) {
+						if where == "start" {
+							panic(where)
+						}
+						return ctx, func(event) { panic(where) }
+					},
+					wait: func(context.Context) { panic("wait") },
 				}))
 			if tok, err := src.Token(); err != nil || tok.AccessToken != "at-1" {
 				t.Fatalf("Token = %v, %v; want at-1", tok, err)
 			}
 		})
+	}
+}
+
+func TestTracerWait(t *testing.T) {
+	// A starts a flight; B and C wait for it: Wait is called with their contexts, not A's.
+	type key struct{}
+	rs := newTokenServer(t, "rt-0", 3600)
+	release := make(chan struct{})
+	rs.hold = func() { <-release }
+	clock := newFakeClock()
+	var mu sync.Mutex
+	var waited []string
+	src := rs.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
+		oauth2refresh.WithTracer(funcTracer{wait: func(ctx context.Context) {
+			mu.Lock()
+			defer mu.Unlock()
+			waited = append(waited, ctx.Value(key{}).(string))
+		}}))
+	var wg sync.WaitGroup
+	call := func(name string) {
+		ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, name))
+		defer cancel()
+		if _, err := src.TokenContext(ctx); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	wg.Go(func() { call("A") })
+	for oauth2refresh.FlightWaiters(src) < 1 {
+		time.Sleep(time.Millisecond) // polling for a state, not timing an assertion
+	}
+	wg.Go(func() { call("B") })
+	wg.Go(func() { call("C") })
+	for oauth2refresh.FlightWaiters(src) < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(waited)
+	if diff := cmp.Diff([]string{"B", "C"}, waited); diff != "" {
+		t.Errorf("Wait called for (-want +got):\n%s", diff)
 	}
 }

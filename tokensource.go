@@ -42,13 +42,13 @@ type Option func(*config)
 // config is what the Options set. It is written only while Endpoint.TokenSource builds the
 // TokenSource, and read without a lock afterwards.
 type config struct {
-	onRefresh func(ctx context.Context, t *oauth2.Token) error              // OnRefresh's hook, or nil
-	store     Store                                                         // WithStore's, or nil
-	key       string                                                        // WithStore's
-	events    func(Event)                                                   // WithEvents', or nil
-	start     func(context.Context, Trigger) (context.Context, func(Event)) // WithFlightContext's, or nil
-	early     time.Duration                                                 // EarlyRefresh window; 0 disables it
-	margin    time.Duration                                                 // ExpiryMargin
+	onRefresh func(ctx context.Context, t *oauth2.Token) error // OnRefresh's hook, or nil
+	store     Store                                            // WithStore's, or nil
+	key       string                                           // WithStore's
+	events    func(Event)                                      // WithEvents', or nil
+	tracer    FlightTracer                                     // WithTracer's, or nil
+	early     time.Duration                                    // EarlyRefresh window; 0 disables it
+	margin    time.Duration                                    // ExpiryMargin
 	now       func() time.Time
 	custom    bool // WithClock replaced now
 }
@@ -193,7 +193,7 @@ type flight struct {
 	waiters  int
 
 	caller context.Context // the ctx of the call that started it, for its values
-	end    func(Event)     // from WithFlightContext, or nil: set and called by the flight
+	end    func(Event)     // from the FlightTracer, or nil: set and called by the flight
 }
 
 // pending is a token obtained by a flight and not yet persisted. It is owned by one flight at
@@ -334,6 +334,7 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 		ctx = context.Background()
 	}
 	f := s.flight
+	joined := f != nil
 	if f == nil {
 		if now.Before(s.retryAt) {
 			err := s.lastErr
@@ -352,6 +353,9 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	}
 	f.waiters++
 	s.mu.Unlock()
+	if joined && s.cfg.tracer != nil {
+		s.call(func() { s.cfg.tracer.Wait(ctx) })
+	}
 	select {
 	case <-f.done:
 		return f.tok, f.err

@@ -28,7 +28,7 @@ func ExampleSpans() {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	ep := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: "app", ClientSecret: "s3cret"}
 	ts := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"},
-		oauth2refresh.WithFlightContext(otel.Spans(otel.WithTracerProvider(tp))))
+		oauth2refresh.WithTracer(otel.Spans(otel.WithTracerProvider(tp))))
 
 	ctx, handler := tp.Tracer("app").Start(context.Background(), "GET /profile")
 	ts.TokenContext(ctx)

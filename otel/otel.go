@@ -6,7 +6,7 @@
 //	if err != nil { ... }
 //	ts := ep.TokenSource(ctx, tok,
 //		oauth2refresh.WithEvents(events),
-//		oauth2refresh.WithFlightContext(otel.Spans(otel.WithTracerProvider(tp))))
+//		oauth2refresh.WithTracer(otel.Spans(otel.WithTracerProvider(tp))))
 //
 // Spans: see Spans. Metrics: see Events.
 // The instruments of Events, all counters unless said otherwise, with their attributes:
@@ -54,16 +54,17 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) { c.tp = tp }
 }
 
-// Spans returns a function for oauth2refresh.WithFlightContext that traces each flight of a
+// Spans returns a FlightTracer for oauth2refresh.WithTracer that traces each flight of a
 // TokenSource (a refresh, a pickup from the Store) as a client span "oauth2refresh.refresh".
 // Its parent is the span of the call that started the flight (whose context values the flight
 // has, see oauth2refresh.TokenSource.TokenContext), and the token request, Store calls and
 // OnRefresh run inside it: an otelhttp-instrumented Endpoint.HTTPClient nests its span under
 // it. Attributes: oauth2refresh.trigger, then oauth2refresh.outcome, oauth2refresh.waiters
-// (the callers that waited for it) and, for a failure with
-// an HTTP answer, http.response.status_code. A failed flight has status Error, with the
-// flight's error, which holds no token.
-func Spans(opts ...Option) func(context.Context, oauth2refresh.Trigger) (context.Context, func(oauth2refresh.Event)) {
+// (the callers that waited for it) and, for a failure with an HTTP answer,
+// http.response.status_code. A failed flight has status Error, with the flight's error, which
+// holds no token. A call that waits for a flight another call started gets an event
+// "oauth2refresh.wait" on its own span instead.
+func Spans(opts ...Option) oauth2refresh.FlightTracer {
 	var c config
 	for _, o := range opts {
 		o(&c)
@@ -71,22 +72,29 @@ func Spans(opts ...Option) func(context.Context, oauth2refresh.Trigger) (context
 	if c.tp == nil {
 		c.tp = otel.GetTracerProvider()
 	}
-	tracer := c.tp.Tracer(ScopeName)
-	return func(ctx context.Context, t oauth2refresh.Trigger) (context.Context, func(oauth2refresh.Event)) {
-		ctx, span := tracer.Start(ctx, "oauth2refresh.refresh", trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attribute.String("oauth2refresh.trigger", t.String())))
-		return ctx, func(ev oauth2refresh.Event) {
-			span.SetAttributes(attribute.String("oauth2refresh.outcome", ev.Outcome.String()),
-				attribute.Int("oauth2refresh.waiters", ev.Waiters))
-			if ev.Status != 0 {
-				span.SetAttributes(attribute.Int("http.response.status_code", ev.Status))
-			}
-			if ev.Err != nil {
-				span.SetStatus(codes.Error, ev.Err.Error())
-			}
-			span.End()
+	return spans{c.tp.Tracer(ScopeName)}
+}
+
+type spans struct{ tracer trace.Tracer }
+
+func (s spans) Start(ctx context.Context, t oauth2refresh.Trigger) (context.Context, func(oauth2refresh.Event)) {
+	ctx, span := s.tracer.Start(ctx, "oauth2refresh.refresh", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("oauth2refresh.trigger", t.String())))
+	return ctx, func(ev oauth2refresh.Event) {
+		span.SetAttributes(attribute.String("oauth2refresh.outcome", ev.Outcome.String()),
+			attribute.Int("oauth2refresh.waiters", ev.Waiters))
+		if ev.Status != 0 {
+			span.SetAttributes(attribute.Int("http.response.status_code", ev.Status))
 		}
+		if ev.Err != nil {
+			span.SetStatus(codes.Error, ev.Err.Error())
+		}
+		span.End()
 	}
+}
+
+func (s spans) Wait(ctx context.Context) {
+	trace.SpanFromContext(ctx).AddEvent("oauth2refresh.wait")
 }
 
 // WithMeterProvider sets the MeterProvider the instruments are made with. The default, or

@@ -26,6 +26,7 @@ type span struct {
 	Parent string // the name of the parent span, "" for a root
 	Attrs  map[string]string
 	Status codes.Code
+	Events []string
 }
 
 // spans returns the ended spans of rec, parents named.
@@ -46,6 +47,9 @@ func spans(rec *tracetest.SpanRecorder) []span {
 		}
 		for _, a := range s.Attributes() {
 			sp.Attrs[string(a.Key)] = a.Value.String()
+		}
+		for _, e := range s.Events() {
+			sp.Events = append(sp.Events, e.Name)
 		}
 		out = append(out, sp)
 	}
@@ -92,7 +96,7 @@ func TestSpans(t *testing.T) {
 	srv := tokenEndpoint(t, 1)
 	ep := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: "app", ClientSecret: "s3cret", HTTPClient: tracedClient(tp)}
 	src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"},
-		oauth2refresh.WithFlightContext(otel.Spans(otel.WithTracerProvider(tp))))
+		oauth2refresh.WithTracer(otel.Spans(otel.WithTracerProvider(tp))))
 	app := tp.Tracer("app")
 	for _, name := range []string{"handler 1", "handler 2"} {
 		ctx, s := app.Start(context.Background(), name)
@@ -117,13 +121,14 @@ func TestSpans(t *testing.T) {
 }
 
 func TestSpansConcurrentCallers(t *testing.T) {
-	// 16 traced callers at once: one refresh span, a child of one of theirs, one token request.
+	// 16 traced callers at once: one refresh span, a child of one of theirs, one token request;
+	// the callers that waited for it and did not start it have an event on their spans.
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	srv := tokenEndpoint(t, 1)
 	ep := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: "app", ClientSecret: "s3cret", HTTPClient: tracedClient(tp)}
 	src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"},
-		oauth2refresh.WithFlightContext(otel.Spans(otel.WithTracerProvider(tp))))
+		oauth2refresh.WithTracer(otel.Spans(otel.WithTracerProvider(tp))))
 	app := tp.Tracer("app")
 	var wg sync.WaitGroup
 	for range 16 {
@@ -137,13 +142,22 @@ func TestSpansConcurrentCallers(t *testing.T) {
 	}
 	wg.Wait()
 	count := map[string]int{}
+	waiters, waitEvents := 0, 0
 	for _, s := range spans(rec) {
 		count[s.Name+" < "+s.Parent]++
 		if s.Name == "oauth2refresh.refresh" {
-			if w, _ := strconv.Atoi(s.Attrs["oauth2refresh.waiters"]); w < 1 || w > 16 {
-				t.Errorf("waiters = %d, want 1 to 16", w)
-			}
+			waiters, _ = strconv.Atoi(s.Attrs["oauth2refresh.waiters"])
 		}
+		for _, e := range s.Events {
+			if s.Name != "handler" || e != "oauth2refresh.wait" {
+				t.Errorf("span %s has event %s", s.Name, e)
+			}
+			waitEvents++
+		}
+	}
+	t.Logf("%d callers waited for the refresh", waiters)
+	if waiters < 1 || waiters > 16 || waitEvents != waiters-1 {
+		t.Errorf("waiters = %d, wait events = %d; want 1 to 16 waiters, one of them the caller that ran the refresh", waiters, waitEvents)
 	}
 	want := map[string]int{"handler < ": 16, "oauth2refresh.refresh < handler": 1, "POST < oauth2refresh.refresh": 1}
 	if diff := cmp.Diff(want, count); diff != "" {
