@@ -482,10 +482,12 @@ func TestEventsPanickingHook(t *testing.T) {
 }
 
 func TestEventsHotPathAllocs(t *testing.T) {
-	// With a hook set, a cached token is still served without allocation, and fires nothing.
+	// With a hook and a tracer set, a cached token is still served without allocation, and
+	// fires nothing.
 	var calls int
 	tok := &oauth2.Token{AccessToken: "a", RefreshToken: "r", Expiry: time.Now().Add(time.Hour)}
-	src := (&oauth2refresh.Endpoint{}).TokenSource(context.Background(), tok, oauth2refresh.WithEvents(func(event) { calls++ }))
+	src := (&oauth2refresh.Endpoint{}).TokenSource(context.Background(), tok, oauth2refresh.WithEvents(func(event) { calls++ }),
+		oauth2refresh.WithTracer(funcTracer{wait: func(context.Context) { calls++ }}))
 	ctx := context.Background()
 	if n := testing.AllocsPerRun(1000, func() { src.TokenContext(ctx) }); n != 0 {
 		t.Errorf("TokenContext on a cached token with a hook allocates %v times, want 0", n)
