@@ -50,6 +50,9 @@ const (
 	// EventDropIgnored: Invalidate kept a rejected token, by its bound on refreshes forced
 	// by 401s; Until, when a rejected token is next dropped.
 	EventDropIgnored
+	// EventWaited: a call waited for a flight (the one it ran itself included), which it
+	// reports after the flight's events; Duration, until it got the result or gave up.
+	EventWaited
 )
 
 // Trigger says why a flight started, or why Invalidate dropped a token.
@@ -87,7 +90,7 @@ const (
 var (
 	kindNames = [...]string{"", "refresh_started", "refresh_finished", "backoff_started", "backoff_ended",
 		"persist_failed", "store_pickup", "lease_taken", "lease_lost", "unauthorized_retry", "token_dropped",
-		"drop_ignored"}
+		"drop_ignored", "waited"}
 	triggerNames = [...]string{"", "first", "expired", "early", "rejected", "invalidated"}
 	outcomeNames = [...]string{"", "ok", "invalid_grant", "invalid_client", "temporary", "transport", "store", "hook", "panic", "other"}
 )

@@ -68,7 +68,7 @@ func TestEventsHoldNoTokenMaterial(t *testing.T) {
 	// errors, a transport error quoting them, an OnRefresh that panics quoting the tokens.
 	// Every event, and every line LogEvents writes of them, is scanned.
 	ctx := context.Background()
-	l := &eventLog{}
+	l := &eventLog{waits: true}
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	logEvent := oauth2refresh.LogEvents(logger)
@@ -171,7 +171,7 @@ func TestEventsHoldNoTokenMaterial(t *testing.T) {
 			}
 		}
 	}
-	for k := oauth2refresh.EventRefreshStarted; k <= oauth2refresh.EventDropIgnored; k++ {
+	for k := oauth2refresh.EventRefreshStarted; k <= oauth2refresh.EventWaited; k++ {
 		if !seen[k] {
 			t.Errorf("the run fired no %v event: it does not scan them", k)
 		}

@@ -17,13 +17,17 @@ import (
 
 type event = oauth2refresh.Event
 
-// eventLog records the events of WithEvents.
+// eventLog records the events of WithEvents; EventWaited only when waits is set.
 type eventLog struct {
-	mu  sync.Mutex // guards evs
-	evs []event
+	waits bool       // read-only
+	mu    sync.Mutex // guards evs
+	evs   []event
 }
 
 func (l *eventLog) add(ev event) {
+	if ev.Kind == oauth2refresh.EventWaited && !l.waits {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.evs = append(l.evs, ev)
@@ -265,7 +269,7 @@ func TestEventsOfFlights(t *testing.T) {
 
 func TestEventKindStrings(t *testing.T) {
 	var got []string
-	for k := oauth2refresh.EventKind(0); k <= 12; k++ {
+	for k := oauth2refresh.EventKind(0); k <= 13; k++ {
 		got = append(got, k.String())
 	}
 	for tr := oauth2refresh.Trigger(0); tr <= 6; tr++ {
@@ -276,7 +280,7 @@ func TestEventKindStrings(t *testing.T) {
 	}
 	want := []string{"", "refresh_started", "refresh_finished", "backoff_started", "backoff_ended",
 		"persist_failed", "store_pickup", "lease_taken", "lease_lost", "unauthorized_retry",
-		"token_dropped", "drop_ignored", "unknown",
+		"token_dropped", "drop_ignored", "waited", "unknown",
 		"", "first", "expired", "early", "rejected", "invalidated", "unknown",
 		"", "ok", "invalid_grant", "invalid_client", "temporary", "transport", "store", "hook",
 		"panic", "other", "unknown"}
@@ -291,10 +295,10 @@ var _ = context.Background
 func TestEventsWaiters(t *testing.T) {
 	// Five callers wait for one refresh; a sixth, that gave up, counted as a waiter too.
 	rs := newTokenServer(t, "rt-0", 3600)
-	release := make(chan struct{})
-	rs.hold = func() { <-release }
+	release, received := make(chan struct{}), make(chan struct{}, 1)
+	rs.hold = func() { received <- struct{}{}; <-release }
 	clock := newFakeClock()
-	l := &eventLog{}
+	l := &eventLog{waits: true}
 	src := flightSource(rs.endpoint(), expiredToken(clock, "rt-0"), clock, l)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -318,12 +322,18 @@ func TestEventsWaiters(t *testing.T) {
 	for oauth2refresh.FlightWaiters(src) < 6 {
 		time.Sleep(time.Millisecond)
 	}
+	<-received                 // the refresh started: its event came first
+	clock.advance(time.Second) // the one that gives up waited 1 s
 	giveUp()
 	<-done
+	clock.advance(time.Second) // the others 2 s
 	close(release)
 	wg.Wait()
+	waited := func(d time.Duration) event { return event{Kind: oauth2refresh.EventWaited, Duration: d} }
 	want := []event{{Kind: oauth2refresh.EventRefreshStarted, Trigger: oauth2refresh.TriggerExpired},
-		{Kind: oauth2refresh.EventRefreshFinished, Trigger: oauth2refresh.TriggerExpired, Outcome: oauth2refresh.OutcomeOK, Waiters: 6}}
+		waited(time.Second),
+		{Kind: oauth2refresh.EventRefreshFinished, Trigger: oauth2refresh.TriggerExpired, Outcome: oauth2refresh.OutcomeOK, Duration: 2 * time.Second, Waiters: 6},
+		waited(2 * time.Second), waited(2 * time.Second), waited(2 * time.Second), waited(2 * time.Second), waited(2 * time.Second)}
 	diffEvents(t, clock.now(), want, l.take())
 	if n := rs.requests.Load(); n != 1 {
 		t.Errorf("token requests = %d, want 1", n)
@@ -476,8 +486,8 @@ func TestEventsPanickingHook(t *testing.T) {
 	if tok, err := src.Token(); err != nil || tok.AccessToken != "at-1" {
 		t.Fatalf("Token = %v, %v; want at-1", tok, err)
 	}
-	if calls != 2 {
-		t.Errorf("hook called %d times, want 2 (started, finished)", calls)
+	if calls != 3 {
+		t.Errorf("hook called %d times, want 3 (started, finished, waited)", calls)
 	}
 }
 

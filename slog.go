@@ -39,6 +39,7 @@ var logLines = [...]struct {
 //   - Info: recovery after failures, a 401 retried, a token dropped by Invalidate.
 //   - Debug: a refresh started or succeeded, a store pickup, a lease taken.
 //
+// EventWaited, one per caller that waited, is not logged.
 // No line holds token material (see Event).
 func LogEvents(logger *slog.Logger) func(Event) {
 	if logger == nil {

@@ -347,6 +347,7 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 			f.waiters++
 			s.mu.Unlock()
 			s.run(f)
+			s.waited(now)
 			return f.tok, f.err
 		}
 		go s.run(f)
@@ -358,9 +359,18 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	}
 	select {
 	case <-f.done:
+		s.waited(now)
 		return f.tok, f.err
 	case <-ctx.Done():
+		s.waited(now)
 		return nil, fmt.Errorf("oauth2refresh: waiting for token refresh: %w", ctx.Err())
+	}
+}
+
+// waited reports a caller's wait for a flight, begun at wall-clock time since.
+func (s *TokenSource) waited(since time.Time) {
+	if s.cfg.events != nil {
+		s.emit(Event{Kind: EventWaited, Duration: s.cfg.now().Sub(since)})
 	}
 }
 

@@ -14,6 +14,7 @@
 //	oauth2refresh.refreshes             flights (refreshes or store pickups); trigger, outcome
 //	oauth2refresh.refresh.duration      histogram, s: the flights' durations; trigger, outcome
 //	oauth2refresh.refresh.waiters       callers that waited for a flight; outcome
+//	oauth2refresh.wait.duration         histogram, s: how long each of them waited
 //	oauth2refresh.backoffs              backoffs started after failed flights; outcome
 //	oauth2refresh.persist.failures      failed saves to the Store and OnRefresh calls; outcome
 //	oauth2refresh.store.pickups         tokens taken from the Store instead of refreshing
@@ -139,6 +140,9 @@ func Events(opts ...Option) (func(oauth2refresh.Event), error) {
 	lease, err := m.Float64Histogram("oauth2refresh.store.lease.duration", metric.WithUnit("s"),
 		metric.WithDescription("Waits for the lease of a Store."))
 	errs = append(errs, err)
+	wait, err := m.Float64Histogram("oauth2refresh.wait.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time callers spent waiting for a flight."))
+	errs = append(errs, err)
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
@@ -163,6 +167,8 @@ func Events(opts ...Option) (func(oauth2refresh.Event), error) {
 			waiters.Add(ctx, int64(ev.Waiters), metric.WithAttributes(attribute.String("outcome", ev.Outcome.String())))
 		case oauth2refresh.EventLeaseTaken:
 			lease.Record(ctx, ev.Duration.Seconds())
+		case oauth2refresh.EventWaited:
+			wait.Record(ctx, ev.Duration.Seconds())
 		}
 	}, nil
 }

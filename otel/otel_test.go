@@ -85,6 +85,7 @@ func TestEventsEveryKind(t *testing.T) {
 		{Kind: oauth2refresh.EventUnauthorizedRetry, Status: 401},
 		{Kind: oauth2refresh.EventTokenDropped, Trigger: oauth2refresh.TriggerRejected},
 		{Kind: oauth2refresh.EventDropIgnored},
+		{Kind: oauth2refresh.EventWaited, Duration: time.Second},
 	} {
 		events(ev)
 	}
@@ -103,6 +104,7 @@ func TestEventsEveryKind(t *testing.T) {
 		"oauth2refresh.unauthorized_retries{}":                                    1,
 		"oauth2refresh.tokens_dropped{trigger=rejected}":                          1,
 		"oauth2refresh.drops_ignored{}":                                           1,
+		"oauth2refresh.wait.duration{} count":                                     1,
 	}
 	if diff := cmp.Diff(want, collect(t, r)); diff != "" {
 		t.Errorf("metrics (-want +got):\n%s", diff)
@@ -144,6 +146,10 @@ func TestEventsOfConcurrentCallers(t *testing.T) {
 		t.Errorf("waiters = %v, want 1 to 16", w)
 	}
 	delete(got, "oauth2refresh.refresh.waiters{outcome=ok}")
+	if n := got["oauth2refresh.wait.duration{} count"]; n != w+1 {
+		t.Errorf("waits recorded = %v, want one per waiter of both flights, %v", n, w+1)
+	}
+	delete(got, "oauth2refresh.wait.duration{} count")
 	want := map[string]float64{
 		"oauth2refresh.refreshes{outcome=ok,trigger=first}":                               1,
 		"oauth2refresh.refreshes{outcome=invalid_grant,trigger=invalidated}":              1,
