@@ -179,7 +179,9 @@ func (c *flightCtx) Value(key any) any {
 // flightContext returns the context flight f runs with, and sets f.end.
 func (s *TokenSource) flightContext(f *flight) context.Context {
 	var ctx context.Context = s.ctx
-	if f.caller != nil {
+	switch f.caller {
+	case nil, context.Background(), context.TODO(): // no values to add (Token)
+	default:
 		ctx = &flightCtx{Context: s.ctx, caller: f.caller}
 	}
 	if s.cfg.tracer != nil {
