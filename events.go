@@ -146,9 +146,10 @@ func WithEvents(fn func(Event)) Option {
 // github.com/tokenkit/oauth2refresh/otel has one for OpenTelemetry.
 type FlightTracer interface {
 	// Start is called first by each flight, on its goroutine, with the flight's context (see
-	// TokenSource.TokenContext) and Trigger. The flight then runs with the context Start
-	// returns (its token request, Store calls and OnRefresh), and calls end, if not nil, with
-	// its EventRefreshFinished before its callers get the result.
+	// TokenSource.TokenContext) and Trigger. The flight then runs with the values of the
+	// context Start returns, not its cancellation (its token request, Store calls and
+	// OnRefresh), and calls end, if not nil, with its EventRefreshFinished before its callers
+	// get the result.
 	Start(ctx context.Context, t Trigger) (_ context.Context, end func(Event))
 	// Wait is called, on the caller's goroutine, when a call with ctx starts waiting for a
 	// flight that another call started.
@@ -187,7 +188,7 @@ func (s *TokenSource) flightContext(f *flight) context.Context {
 	if s.cfg.tracer != nil {
 		s.call(func() {
 			if c, end := s.cfg.tracer.Start(ctx, f.trigger); c != nil {
-				ctx, f.end = c, end
+				ctx, f.end = context.WithoutCancel(c), end // a save must not be cut short
 			}
 		})
 	}
