@@ -585,16 +585,22 @@ func TestFlightContext(t *testing.T) {
 }
 
 func TestFlightContextPanics(t *testing.T) {
-	// A start or an end that panics leaves the flight as it was.
-	for _, where := range []string{"start", "end"} {
+	// A start or an end that panics, or a start that returns a canceled context, leaves the
+	// flight as it was.
+	for _, where := range []string{"start", "end", "canceled"} {
 		t.Run(where, func(t *testing.T) {
 			rs := newTokenServer(t, "rt-0", 3600)
 			clock := newFakeClock()
 			src := rs.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
 				oauth2refresh.WithTracer(funcTracer{
 					start: func(ctx context.Context, _ oauth2refresh.Trigger) (context.Context, func(event)) {
-						if where == "start" {
+						switch where {
+						case "start":
 							panic(where)
+						case "canceled":
+							ctx, cancel := context.WithCancel(ctx)
+							cancel()
+							return ctx, nil
 						}
 						return ctx, func(event) { panic(where) }
 					},
