@@ -88,16 +88,21 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
+// tracedSource returns a traced TokenSource holding refresh token rt-0 of tokenEndpoint(t, 1)
+// through tracedClient, a tracer for the test's own spans, and the recorder of all spans.
+func tracedSource(t *testing.T) (*oauth2refresh.TokenSource, trace.Tracer, *tracetest.SpanRecorder) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	ep := &oauth2refresh.Endpoint{TokenURL: tokenEndpoint(t, 1).URL, ClientID: "app", ClientSecret: "s3cret", HTTPClient: tracedClient(tp)}
+	src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"},
+		oauth2refresh.WithTracer(otel.Spans(otel.WithTracerProvider(tp))))
+	return src, tp.Tracer("app"), rec
+}
+
 func TestSpans(t *testing.T) {
 	// A refresh started by a traced call: its span is the call's child, and the token
 	// request's span is the refresh span's child. Then a refused grant: status Error.
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	srv := tokenEndpoint(t, 1)
-	ep := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: "app", ClientSecret: "s3cret", HTTPClient: tracedClient(tp)}
-	src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"},
-		oauth2refresh.WithTracer(otel.Spans(otel.WithTracerProvider(tp))))
-	app := tp.Tracer("app")
+	src, app, rec := tracedSource(t)
 	for _, name := range []string{"handler 1", "handler 2"} {
 		ctx, s := app.Start(context.Background(), name)
 		src.TokenContext(ctx)
@@ -123,13 +128,7 @@ func TestSpans(t *testing.T) {
 func TestSpansConcurrentCallers(t *testing.T) {
 	// 16 traced callers at once: one refresh span, a child of one of theirs, one token request;
 	// the callers that waited for it and did not start it have an event on their spans.
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	srv := tokenEndpoint(t, 1)
-	ep := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: "app", ClientSecret: "s3cret", HTTPClient: tracedClient(tp)}
-	src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"},
-		oauth2refresh.WithTracer(otel.Spans(otel.WithTracerProvider(tp))))
-	app := tp.Tracer("app")
+	src, app, rec := tracedSource(t)
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
