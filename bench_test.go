@@ -66,6 +66,12 @@ func BenchmarkHotPath(b *testing.B) {
 	b.Run("oauth2refresh", func(b *testing.B) {
 		run(b, benchEndpoint(&memTransport{}).TokenSource(context.Background(), tok))
 	})
+	b.Run("oauth2refresh-events", func(b *testing.B) {
+		// With WithEvents set, that the hot path never calls.
+		var events atomic.Int64
+		run(b, benchEndpoint(&memTransport{}).TokenSource(context.Background(), tok,
+			oauth2refresh.WithEvents(func(oauth2refresh.Event) { events.Add(1) })))
+	})
 	b.Run("x-oauth2", func(b *testing.B) {
 		run(b, oauth2.ReuseTokenSource(tok, staticSource{tok}))
 	})

@@ -85,8 +85,14 @@ func quoteKey(key string) string { return fmt.Sprintf("%q", truncate(key, 100)) 
 
 // storeErr is the error of a store operation on key's grant: what is "loading", "saving", ...
 func storeErr(what, key string, err error) error {
-	return fmt.Errorf("oauth2refresh: token store: %s grant %s: %w", what, quoteKey(key), err)
+	return &storeError{fmt.Errorf("oauth2refresh: token store: %s grant %s: %w", what, quoteKey(key), err)}
 }
+
+// storeError marks an error of the Store, for its Outcome (see events.go).
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
 
 // SaveToken stores t as the current token of key's grant in s, under a lease: the way to seed
 // a store with the token of a new grant, after the authorization code exchange. ttl bounds the
@@ -149,9 +155,9 @@ func (s *TokenSource) leaseTimes() (timeout, ttl time.Duration) {
 }
 
 // obtainShared is obtain with a store: steps 1 to 3 of WithStore, but the save.
-func (s *TokenSource) obtainShared(cur *oauth2.Token) (*pending, error) {
+func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pending, error) {
 	timeout, ttl := s.leaseTimes()
-	lctx, cancel := context.WithTimeout(s.ctx, timeout)
+	lctx, cancel := context.WithTimeout(ctx, timeout)
 	stored, err := s.cfg.store.Load(lctx, s.cfg.key)
 	cancel()
 	if err != nil {
@@ -161,9 +167,10 @@ func (s *TokenSource) obtainShared(cur *oauth2.Token) (*pending, error) {
 		return nil, err
 	}
 	if s.fresher(stored, cur) {
+		s.emit(Event{Kind: EventStorePickup})
 		return &pending{tok: stored}, nil
 	}
-	lease, end, err := s.lock(ttl)
+	lease, end, err := s.lock(ctx, ttl)
 	if err != nil {
 		return nil, err
 	}
@@ -178,17 +185,18 @@ func (s *TokenSource) obtainShared(cur *oauth2.Token) (*pending, error) {
 	}
 	switch {
 	case s.fresher(stored, cur):
-		s.release(lease)
+		s.release(ctx, lease)
+		s.emit(Event{Kind: EventStorePickup})
 		return &pending{tok: stored}, nil
 	case from == nil || from.RefreshToken == "":
-		s.release(lease)
+		s.release(ctx, lease)
 		return nil, storeErr("no refresh token stored for", s.cfg.key, ErrNoRefreshToken)
 	}
-	rctx, cancel := context.WithDeadline(s.ctx, end.Add(-timeout/2))
+	rctx, cancel := context.WithDeadline(ctx, end.Add(-timeout/2))
 	t, err := s.e.refresh(rctx, from.RefreshToken, s.cfg.now)
 	cancel()
 	if err != nil {
-		s.release(lease)
+		s.release(ctx, lease)
 		return nil, err
 	}
 	return &pending{tok: t, from: from.RefreshToken, save: true, lease: lease, end: end}, nil
@@ -197,11 +205,11 @@ func (s *TokenSource) obtainShared(cur *oauth2.Token) (*pending, error) {
 // save saves p's token to the store under p's lease, or, when it was lost, under a new one if
 // nobody moved the grant on from p.from, and releases the lease. It is not canceled with any
 // caller's ctx: a caller giving up must not drop a rotated refresh token.
-func (s *TokenSource) save(p *pending) error {
+func (s *TokenSource) save(ctx context.Context, p *pending) error {
 	timeout, ttl := s.leaseTimes()
 	for relocked := false; ; relocked = true {
 		if p.lease == nil {
-			l, end, err := s.lock(ttl)
+			l, end, err := s.lock(ctx, ttl)
 			if err != nil {
 				return err
 			}
@@ -214,9 +222,10 @@ func (s *TokenSource) save(p *pending) error {
 				// Another process refreshed from p.tok, or the grant was seeded anew: the
 				// store is the truth, and p.tok is stale.
 				p.tok, p.from, p.save = st, "", false
+				s.emit(Event{Kind: EventStorePickup})
 			}
 			if !p.save {
-				s.release(p.lease)
+				s.release(ctx, p.lease)
 				p.lease = nil
 				return nil
 			}
@@ -226,12 +235,15 @@ func (s *TokenSource) save(p *pending) error {
 		if p.end.After(time.Now()) && p.end.Before(deadline) {
 			deadline = p.end
 		}
-		sctx, cancel := context.WithDeadline(s.ctx, deadline)
+		sctx, cancel := context.WithDeadline(ctx, deadline)
 		err := p.lease.Save(sctx, p.tok)
 		cancel()
 		if err == nil || errors.Is(err, ErrLeaseLost) {
-			s.release(p.lease)
+			s.release(ctx, p.lease)
 			p.lease = nil
+		}
+		if errors.Is(err, ErrLeaseLost) && s.cfg.events != nil {
+			s.emit(Event{Kind: EventLeaseLost, Err: s.redact(storeErr("saving", s.cfg.key, err), p, nil)})
 		}
 		if err == nil {
 			p.save = false
@@ -244,20 +256,23 @@ func (s *TokenSource) save(p *pending) error {
 }
 
 // lock takes the grant's lease, returning it with the time it lapses.
-func (s *TokenSource) lock(ttl time.Duration) (Lease, time.Time, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, 2*ttl)
+func (s *TokenSource) lock(ctx context.Context, ttl time.Duration) (Lease, time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*ttl)
 	defer cancel()
+	start := time.Now()
 	l, err := s.cfg.store.Lock(ctx, s.cfg.key, ttl)
 	if err != nil {
 		return nil, time.Time{}, storeErr("locking", s.cfg.key, err)
 	}
-	return l, time.Now().Add(ttl), nil
+	now := time.Now()
+	s.emit(Event{Kind: EventLeaseTaken, Duration: now.Sub(start)})
+	return l, now.Add(ttl), nil
 }
 
 // release gives l up, within the Timeout.
-func (s *TokenSource) release(l Lease) {
+func (s *TokenSource) release(ctx context.Context, l Lease) {
 	timeout, _ := s.leaseTimes()
-	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	l.Release(ctx)
 }

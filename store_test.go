@@ -22,6 +22,9 @@ type faultStore struct {
 	down     atomic.Bool  // Load and Lock fail
 	failSave atomic.Int32 // number of Saves still to fail
 	lostSave atomic.Int32 // number of Saves still to fail with ErrLeaseLost
+	// quoteSave is the number of Saves still to fail with an error that quotes the token and
+	// the client secret, as a database's "duplicate entry" would.
+	quoteSave atomic.Int32
 	// stolen, when set, is saved by the first Save that fails with ErrLeaseLost, as if the
 	// process that took the lease had saved it.
 	stolen *oauth2.Token
@@ -62,6 +65,9 @@ func (l *faultLease) Save(ctx context.Context, t *oauth2.Token) error {
 		return fmt.Errorf("test: %w", oauth2refresh.ErrLeaseLost)
 	}
 	l.f.lostSave.Store(0)
+	if l.f.quoteSave.Add(-1) >= 0 {
+		return fmt.Errorf("duplicate entry '%s' ('%s', %q) secret %s", t.RefreshToken, t.AccessToken, t.RefreshToken, testSecret)
+	}
 	if l.f.failSave.Add(-1) >= 0 {
 		return errStoreDown
 	}

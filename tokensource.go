@@ -45,6 +45,8 @@ type config struct {
 	onRefresh func(ctx context.Context, t *oauth2.Token) error // OnRefresh's hook, or nil
 	store     Store                                            // WithStore's, or nil
 	key       string                                           // WithStore's
+	events    func(Event)                                      // WithEvents', or nil
+	tracer    FlightTracer                                     // WithTracer's, or nil
 	early     time.Duration                                    // EarlyRefresh window; 0 disables it
 	margin    time.Duration                                    // ExpiryMargin
 	now       func() time.Time
@@ -53,8 +55,8 @@ type config struct {
 
 // OnRefresh registers fn to be called with every new token (refreshed, or picked up from the
 // Store of WithStore) before it is handed to any caller: the place to persist rotated refresh
-// tokens. Calls are made one at a time, in the order the tokens were obtained, with the values
-// of the context given to TokenSource but not its cancellation.
+// tokens. Calls are made one at a time, in the order the tokens were obtained, with the
+// flight's context (see TokenContext).
 //
 // If fn fails, it is called again at once with the same token. If that fails too (or fn
 // panics), the callers waiting get an error wrapping fn's (or "oauth2refresh: OnRefresh
@@ -154,6 +156,7 @@ type TokenSource struct {
 	forced     string
 	rejects    int
 	lastReject time.Time
+	dropped    Trigger // why Invalidate last dropped the token: the next flight's trigger
 
 	testHookSlow func() // set by tests before the first call; called at each entry to slow
 }
@@ -181,6 +184,16 @@ type flight struct {
 	forced bool // started after Invalidate dropped the token
 	tok    *oauth2.Token
 	err    error
+
+	// For its events: trigger, start and failures (s.failures when it started) are set
+	// before it runs; waiters, the callers waiting for it, is guarded by TokenSource.mu.
+	trigger  Trigger
+	start    time.Time
+	failures int
+	waiters  int
+
+	caller context.Context // the ctx of the call that started it, for its values
+	end    func(Event)     // from the FlightTracer, or nil: set and called by the flight
 }
 
 // pending is a token obtained by a flight and not yet persisted. It is owned by one flight at
@@ -201,7 +214,8 @@ var forever = time.Unix(1<<62, 0)
 // TokenSource returns a TokenSource that starts with t and refreshes it through e. t may be
 // nil, or hold only a refresh token, or an access token without Expiry (served until
 // Invalidate). ctx supplies values to every refresh, such as the *http.Client under
-// oauth2.HTTPClient; its cancellation and deadline are ignored. A nil ctx means Background.
+// oauth2.HTTPClient (see TokenContext); its cancellation and deadline are ignored. A nil ctx
+// means Background.
 func (e *Endpoint) TokenSource(ctx context.Context, t *oauth2.Token, opts ...Option) *TokenSource {
 	if ctx == nil {
 		ctx = context.Background()
@@ -277,6 +291,10 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 // until ctx is done (an error wrapping ctx.Err(); the flight goes on and its result is kept).
 // A caller whose ctx can never be done (Token) runs the flight itself, on its goroutine.
 //
+// A flight runs with the values of the ctx of the call that started it (a trace span, say),
+// then, for keys that ctx has no value for, those of the ctx given to TokenSource; it has the
+// cancellation and deadline of neither. Its token request, Store calls and OnRefresh get it.
+//
 // After a failed flight (a refresh, a Store or an OnRefresh that failed), no new attempt is
 // made during a backoff: calls that hold no valid token get the same error without I/O. It
 // lasts between half and all of 1 s, 2 s, 4 s, ... up to 30 s, or up to 5 min when the token
@@ -307,7 +325,7 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 	}
 	if now.Before(st.hard) {
 		if s.flight == nil && !now.Before(s.retryAt) {
-			go s.run(s.newFlight(now, e))
+			go s.run(s.newFlight(ctx, now, e))
 		}
 		s.mu.Unlock()
 		return st.tok, nil
@@ -316,39 +334,62 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 		ctx = context.Background()
 	}
 	f := s.flight
+	joined := f != nil
 	if f == nil {
 		if now.Before(s.retryAt) {
 			err := s.lastErr
 			s.mu.Unlock()
 			return nil, err
 		}
-		f = s.newFlight(now, e)
+		f = s.newFlight(ctx, now, e)
 		if ctx.Done() == nil {
 			// This caller cannot give up waiting: run the flight on its goroutine.
+			f.waiters++
 			s.mu.Unlock()
 			s.run(f)
+			s.waited(now)
 			return f.tok, f.err
 		}
 		go s.run(f)
 	}
+	f.waiters++
 	s.mu.Unlock()
+	if joined && s.cfg.tracer != nil {
+		s.call(func() { s.cfg.tracer.Wait(ctx) })
+	}
 	select {
 	case <-f.done:
+		s.waited(now)
 		return f.tok, f.err
 	case <-ctx.Done():
+		s.waited(now)
 		return nil, fmt.Errorf("oauth2refresh: waiting for token refresh: %w", ctx.Err())
 	}
 }
 
-// newFlight records a new flight, started at wall-clock time now (elapsed value e). s.mu must
-// be held.
-func (s *TokenSource) newFlight(now time.Time, e int64) *flight {
-	st := s.state.Load()
-	f := &flight{done: make(chan struct{}), cur: st.tok, p: s.pending, forced: s.forceNext}
-	s.flight, s.pending, s.forceNext = f, nil, false
-	if now.Before(st.hard) { // a background refresh: see state.quiet
-		s.state.Store(withQuiet(st, st.hard, now, e))
+// waited reports a caller's wait for a flight, begun at wall-clock time since.
+func (s *TokenSource) waited(since time.Time) {
+	if s.cfg.events != nil {
+		s.emit(Event{Kind: EventWaited, Duration: s.cfg.now().Sub(since)})
 	}
+}
+
+// newFlight records a new flight, started by a call with ctx (nil for none) at wall-clock time
+// now (elapsed value e). s.mu must be held.
+func (s *TokenSource) newFlight(ctx context.Context, now time.Time, e int64) *flight {
+	st := s.state.Load()
+	f := &flight{done: make(chan struct{}), cur: st.tok, p: s.pending, forced: s.forceNext,
+		trigger: TriggerExpired, start: now, failures: s.failures, caller: ctx}
+	switch {
+	case now.Before(st.hard): // a background refresh: see state.quiet
+		f.trigger = TriggerEarly
+		s.state.Store(withQuiet(st, st.hard, now, e))
+	case st.tok == nil || st.tok.AccessToken == "":
+		f.trigger = TriggerFirst
+	case st.hard.IsZero() && s.dropped != 0:
+		f.trigger = s.dropped
+	}
+	s.flight, s.pending, s.forceNext, s.dropped = f, nil, false, 0
 	return f
 }
 
@@ -362,31 +403,50 @@ func (s *TokenSource) run(f *flight) {
 	cur, p, what := f.cur, f.p, obtaining
 	defer func() {
 		if r := recover(); r != nil {
-			s.finish(f, p, nil, s.redact(fmt.Errorf("oauth2refresh: %s panicked: %v", what, r), p, cur))
+			err := s.redact(fmt.Errorf("oauth2refresh: %s panicked: %v", what, r), p, cur)
+			s.finish(f, p, nil, err, OutcomePanic, 0)
 		}
 	}()
+	s.emit(Event{Kind: EventRefreshStarted, Trigger: f.trigger, Failures: f.failures})
+	ctx := s.flightContext(f)
 	var err error
+	var class Outcome
+	var status int
 	var done *oauth2.Token // the last token persisted
 	for round := 0; round < 2 && err == nil; round++ {
 		fresh := p == nil
 		if p == nil {
-			if p, err = s.obtain(cur); err != nil {
+			if p, err = s.obtain(ctx, cur); err != nil {
+				class, status = outcome(err)
 				break
 			}
 		}
-		if p.save {
-			if err = s.save(p); err != nil && fresh {
-				err = s.save(p)
+		// persist calls fn, and once more at once if it fails and p is fresh.
+		persist := func(c Outcome, fn func() error) error {
+			err := fn()
+			for try := 1; err != nil; try++ {
+				if s.cfg.events != nil {
+					s.emit(Event{Kind: EventPersistFailed, Outcome: c, Attempt: try, Err: s.redact(err, p, cur)})
+				}
+				if !fresh || try == 2 {
+					class = c
+					return err
+				}
+				err = fn()
 			}
+			return nil
+		}
+		if p.save {
+			err = persist(OutcomeStore, func() error { return s.save(ctx, p) })
 		}
 		if err == nil && s.cfg.onRefresh != nil {
 			what = "OnRefresh"
-			if err = s.cfg.onRefresh(s.ctx, p.tok); err != nil && fresh {
-				err = s.cfg.onRefresh(s.ctx, p.tok)
-			}
-			if err != nil {
-				err = fmt.Errorf("oauth2refresh: OnRefresh: %w", err)
-			}
+			err = persist(OutcomeHook, func() error {
+				if err := s.cfg.onRefresh(ctx, p.tok); err != nil {
+					return fmt.Errorf("oauth2refresh: OnRefresh: %w", err)
+				}
+				return nil
+			})
 			what = obtaining
 		}
 		if err != nil {
@@ -399,18 +459,18 @@ func (s *TokenSource) run(f *flight) {
 		// token): obtain a newer one from it.
 		cur, p = p.tok, nil
 	}
-	s.finish(f, p, done, s.redact(err, p, cur))
+	s.finish(f, p, done, s.redact(err, p, cur), class, status)
 }
 
 // obtain returns a token newer than cur: from the store, or refreshed from cur.
-func (s *TokenSource) obtain(cur *oauth2.Token) (*pending, error) {
+func (s *TokenSource) obtain(ctx context.Context, cur *oauth2.Token) (*pending, error) {
 	if s.cfg.store != nil {
-		return s.obtainShared(cur)
+		return s.obtainShared(ctx, cur)
 	}
 	if cur == nil || cur.RefreshToken == "" {
 		return nil, ErrNoRefreshToken
 	}
-	t, err := s.e.refresh(s.ctx, cur.RefreshToken, s.cfg.now)
+	t, err := s.e.refresh(ctx, cur.RefreshToken, s.cfg.now)
 	if err != nil {
 		return nil, err
 	}
@@ -424,6 +484,9 @@ func (s *TokenSource) redact(err error, p *pending, cur *oauth2.Token) error {
 		return nil
 	}
 	var secrets []string
+	if s.e != nil {
+		secrets = append(secrets, s.e.ClientSecret)
+	}
 	if p != nil {
 		secrets = append(secrets, p.from, p.tok.AccessToken, p.tok.RefreshToken)
 	}
@@ -435,9 +498,11 @@ func (s *TokenSource) redact(err error, p *pending, cur *oauth2.Token) error {
 
 // finish ends flight f: without err, it installs done, the token persisted; with err, it keeps
 // p as the pending token (if any), and installs done if set, whose refresh token is the newest.
-func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err error) {
+// class and status are err's Outcome and HTTP status, for the events fired after.
+func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err error, class Outcome, status int) {
 	s.mu.Lock()
 	now, e := s.clk.read()
+	failures := s.failures
 	if err != nil {
 		if done != nil {
 			s.state.Store(s.newState(done, now, e))
@@ -464,7 +529,29 @@ func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err erro
 		f.tok = done
 	}
 	s.flight = nil
+	ev := Event{Kind: EventRefreshFinished, Key: s.cfg.key, Trigger: f.trigger, Outcome: OutcomeOK, Duration: now.Sub(f.start),
+		Waiters: f.waiters, Failures: s.failures}
+	until := s.retryAt
 	s.mu.Unlock()
+	// The events are delivered before the callers waiting get the result.
+	switch {
+	case s.cfg.events == nil:
+	case err != nil:
+		ev.Outcome, ev.Status, ev.Err = class, status, err
+		s.emit(ev)
+		s.emit(Event{Kind: EventBackoffStarted, Outcome: class, Status: status, Failures: ev.Failures, Until: until})
+	default:
+		s.emit(ev)
+		if failures > 0 {
+			s.emit(Event{Kind: EventBackoffEnded, Failures: failures})
+		}
+	}
+	if f.end != nil {
+		if err != nil {
+			ev.Outcome, ev.Status, ev.Err = class, status, err
+		}
+		s.call(func() { f.end(ev) })
+	}
 	close(f.done)
 }
 
@@ -511,29 +598,42 @@ func backoff(n int, limit time.Duration) time.Duration {
 // Invalidate(nil) drops whatever token is current, without that bound: for the program
 // itself (say, after it saved a new token to the Store a WithStore source reads), not for 401s.
 func (s *TokenSource) Invalidate(t *oauth2.Token) {
+	if ev := s.invalidate(t); ev.Kind != 0 {
+		s.emit(ev)
+	}
+}
+
+// invalidate is Invalidate, returning the event to fire once s.mu is released.
+func (s *TokenSource) invalidate(t *oauth2.Token) Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.state.Load()
 	if st.tok == nil || st.quietAt == already {
-		return
+		return Event{}
 	}
+	drop := TriggerInvalidated
 	if t != nil {
 		if t.AccessToken != st.tok.AccessToken {
-			return
+			return Event{}
 		}
 		if now := s.cfg.now(); t.AccessToken == s.forced {
 			if now.Sub(s.lastReject) > rejectReset {
 				s.rejects = 0
 			}
-			if n := s.rejects; n > 0 && now.Before(s.lastReject.Add(min(rejectWindow<<min(n-1, 20), maxRefusedBackoff))) {
-				return
+			if n := s.rejects; n > 0 {
+				if next := s.lastReject.Add(min(rejectWindow<<min(n-1, 20), maxRefusedBackoff)); now.Before(next) {
+					return Event{Kind: EventDropIgnored, Until: next}
+				}
 			}
 			s.rejects++
 			s.lastReject = now
 		}
 		s.forceNext = s.flight == nil
+		drop = TriggerRejected
 	}
+	s.dropped = drop
 	s.state.Store(&state{tok: st.tok, quietAt: already})
+	return Event{Kind: EventTokenDropped, Trigger: drop}
 }
 
 // Retry ends the backoff after failed flights and the bound on rejected tokens: the next call

@@ -80,6 +80,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Let the connection be reused.
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	resp.Body.Close()
+	t.Source.emit(Event{Kind: EventUnauthorizedRetry, Status: http.StatusUnauthorized})
 	resp, err = t.send(req, tok2, body)
 	if err == nil && resp.StatusCode == http.StatusUnauthorized {
 		t.Source.Invalidate(tok2)

@@ -1,0 +1,190 @@
+package oauth2refresh_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokenkit/oauth2refresh"
+	"golang.org/x/oauth2"
+)
+
+// tokenText matches the tokens of this test: tokenServer's at-N, rt-N and id-N, the echo
+// server's, and the client secret.
+var tokenText = regexp.MustCompile(`(at|rt|id)-[0-9]+|` + testSecret)
+
+// errTexts returns the texts of err's chain: every error's message and %+v, and the fields of
+// the package's response errors and of the oauth2.RetrieveError they convert to.
+func errTexts(err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		out = append(out, e.Error(), fmt.Sprintf("%+v", e))
+		switch e := e.(type) {
+		case *oauth2refresh.RequestError:
+			out = append(out, e.Description, e.URI, string(e.Body), fmt.Sprint(e.Header))
+		case *oauth2refresh.UnexpectedResponseError:
+			out = append(out, string(e.Body), fmt.Sprint(e.Header))
+			if e.Token != nil {
+				out = append(out, e.Token.AccessToken, e.Token.RefreshToken)
+			}
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		}
+	}
+	walk(err)
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		out = append(out, string(re.Body), re.ErrorDescription, re.ErrorURI, fmt.Sprint(re.Response.Header))
+		if r := re.Response.Request; r != nil {
+			out = append(out, r.URL.String(), fmt.Sprint(r.Header))
+		}
+	}
+	return out
+}
+
+func TestEventsHoldNoTokenMaterial(t *testing.T) {
+	// A full run: refreshes with rotation, a save and an OnRefresh that fail quoting the
+	// token and the secret, a lost lease, a pickup by a second process, a 401 storm, and a
+	// server that echoes the refresh token, the secret and the Authorization header in its
+	// errors, a transport error quoting them, an OnRefresh that panics quoting the tokens.
+	// Every event, and every line LogEvents writes of them, is scanned.
+	ctx := context.Background()
+	l := &eventLog{waits: true}
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logEvent := oauth2refresh.LogEvents(logger)
+	hook := oauth2refresh.WithEvents(func(ev event) { l.add(ev); logEvent(ev) })
+	clock := newFakeClock()
+	clock.set(time.Now())
+
+	rs := newTokenServer(t, "rt-0", 3600)
+	var failing atomic.Bool
+	rs.fail = func(int64) bool { return failing.Load() }
+	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var hookFails atomic.Int32
+	onRefresh := oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+		if hookFails.Add(-1) >= 0 {
+			return fmt.Errorf("duplicate entry '%s' for %s (%s)", tok.RefreshToken, tok.AccessToken, testSecret)
+		}
+		return nil
+	})
+	a := rs.endpoint().TokenSource(ctx, nil, hook, onRefresh, oauth2refresh.WithClock(clock.now), oauth2refresh.WithStore(fs, "g"))
+
+	// Refresh, with a save and OnRefresh failing once each, quoting.
+	fs.quoteSave.Store(1)
+	hookFails.Store(1)
+	mustToken(t, a)
+	// Rotation, with the lease lost once.
+	clock.advance(2 * time.Hour)
+	fs.lostSave.Store(1)
+	mustToken(t, a)
+	// Failures of the token endpoint, then of the store, quoting.
+	clock.advance(2 * time.Hour)
+	failing.Store(true)
+	a.Token()
+	failing.Store(false)
+	clock.advance(10 * time.Minute)
+	fs.quoteSave.Store(2)
+	a.Token()
+	clock.advance(10 * time.Minute)
+	mustToken(t, a)
+	// Another process picks the token up.
+	b := rs.endpoint().TokenSource(ctx, nil, hook, oauth2refresh.WithClock(clock.now), oauth2refresh.WithStore(fs, "g"))
+	mustToken(t, b)
+	// A 401 storm on a.
+	api := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return memResponse(r, http.StatusUnauthorized, "text/plain", "rejected "+r.Header.Get("Authorization")), nil
+	})
+	client := &http.Client{Transport: &oauth2refresh.Transport{Source: a, Base: api}}
+	for range 4 {
+		resp, err := client.Get("https://api.example/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+
+	// The echo server.
+	var n atomic.Int32
+	echo := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		form := readForm(t, r)
+		quoted := fmt.Sprintf("refresh_token=%s client_secret=%s auth=%s", form.Get("refresh_token"), testSecret, r.Header.Get("Authorization"))
+		switch n.Add(1) {
+		case 1:
+			return memResponse(r, 400, "application/json", fmt.Sprintf(`{"error":"invalid_request","error_description":%q,"error_uri":"https://x/?%s"}`, quoted, form.Get("refresh_token"))), nil
+		case 2:
+			resp := memResponse(r, 500, "text/html", "<html>"+quoted+"</html>")
+			resp.Header.Set("Retry-After", "60")
+			resp.Header.Set("X-Echo", quoted)
+			return resp, nil
+		case 3:
+			return nil, errors.New("dial: " + quoted)
+		case 4:
+			return memResponse(r, 200, "application/json", `{"access_token":"at-9000","token_type":"Bearer","refresh_token":"rt-9000","expires_in":3600}`), nil
+		}
+		return memResponse(r, 400, "application/json", `{"error":"invalid_grant","error_description":"`+quoted+`"}`), nil
+	})
+	var panics atomic.Int32
+	c := memEndpoint(echo).TokenSource(ctx, &oauth2.Token{AccessToken: "at-7776", RefreshToken: "rt-7777", Expiry: clock.now().Add(-time.Hour)},
+		hook, oauth2refresh.WithClock(clock.now), oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+			if panics.Add(1) == 1 {
+				panic("cannot store " + tok.AccessToken + " " + tok.RefreshToken)
+			}
+			return nil
+		}))
+	for range 6 {
+		c.Token()
+		clock.advance(10 * time.Minute)
+	}
+
+	evs := l.take()
+	seen := map[oauth2refresh.EventKind]bool{}
+	for _, ev := range evs {
+		seen[ev.Kind] = true
+		texts := append([]string{fmt.Sprintf("%+v", ev), fmt.Sprintf("%#v", ev)}, errTexts(ev.Err)...)
+		for _, s := range texts {
+			if m := tokenText.FindString(s); m != "" {
+				t.Errorf("event %v holds %q: %s", ev.Kind, m, s)
+			}
+		}
+	}
+	for k := oauth2refresh.EventRefreshStarted; k <= oauth2refresh.EventWaited; k++ {
+		if !seen[k] {
+			t.Errorf("the run fired no %v event: it does not scan them", k)
+		}
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if m := tokenText.FindString(line); m != "" {
+			t.Errorf("log line holds %q: %s", m, line)
+		}
+	}
+	if len(evs) < 40 {
+		t.Errorf("only %d events", len(evs))
+	}
+	if rs.isRevoked() {
+		t.Error("the grant was revoked")
+	}
+}

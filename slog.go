@@ -1,0 +1,84 @@
+package oauth2refresh
+
+// slog.go logs the events of events.go with log/slog: one line per event, at the level an
+// operator would choose.
+
+import (
+	"context"
+	"log/slog"
+)
+
+// logLines are the level and message of each EventKind.
+var logLines = [...]struct {
+	level slog.Level
+	msg   string
+}{
+	EventRefreshStarted:    {slog.LevelDebug, "oauth2refresh: refresh started"},
+	EventRefreshFinished:   {slog.LevelDebug, "oauth2refresh: refresh finished"},
+	EventBackoffStarted:    {slog.LevelWarn, "oauth2refresh: backing off"},
+	EventBackoffEnded:      {slog.LevelInfo, "oauth2refresh: refresh recovered"},
+	EventPersistFailed:     {slog.LevelWarn, "oauth2refresh: persisting token failed"},
+	EventStorePickup:       {slog.LevelDebug, "oauth2refresh: token picked up from store"},
+	EventLeaseTaken:        {slog.LevelDebug, "oauth2refresh: store lease taken"},
+	EventLeaseLost:         {slog.LevelWarn, "oauth2refresh: store lease lost"},
+	EventUnauthorizedRetry: {slog.LevelInfo, "oauth2refresh: request retried after 401"},
+	EventTokenDropped:      {slog.LevelInfo, "oauth2refresh: token dropped"},
+	EventDropIgnored:       {slog.LevelWarn, "oauth2refresh: token rejection ignored"},
+}
+
+// LogEvents returns a function for WithEvents that logs each Event to logger (nil means
+// slog.Default()) as one line, with the Event's fields that are set as attributes: "key",
+// "trigger", "outcome", "status", "duration", "waiters", "failures", "attempt", "until" and
+// "err". Levels:
+//
+//   - Error: a refresh that failed for good: refused grant or client, OnRefresh failed or
+//     panicked, any other failure but those below.
+//   - Warn: a refresh that failed for now (OutcomeTemporary, OutcomeTransport, OutcomeStore),
+//     a backoff, a failed persist (retried), a lost lease, a rejected token kept by
+//     Invalidate's bound.
+//   - Info: recovery after failures, a 401 retried, a token dropped by Invalidate.
+//   - Debug: a refresh started or succeeded, a store pickup, a lease taken.
+//
+// EventWaited, one per caller that waited, is not logged.
+// No line holds token material (see Event).
+func LogEvents(logger *slog.Logger) func(Event) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return func(ev Event) {
+		if int(ev.Kind) >= len(logLines) || ev.Kind == 0 {
+			return
+		}
+		line := logLines[ev.Kind]
+		if ev.Kind == EventRefreshFinished && ev.Outcome != OutcomeOK {
+			line.level, line.msg = slog.LevelError, "oauth2refresh: refresh failed"
+			switch ev.Outcome {
+			case OutcomeTemporary, OutcomeTransport, OutcomeStore:
+				line.level = slog.LevelWarn
+			}
+		}
+		ctx := context.Background()
+		if !logger.Enabled(ctx, line.level) {
+			return
+		}
+		attrs := make([]slog.Attr, 0, 10)
+		add := func(set bool, a slog.Attr) {
+			if set {
+				attrs = append(attrs, a)
+			}
+		}
+		add(ev.Key != "", slog.String("key", ev.Key))
+		add(ev.Trigger != 0, slog.String("trigger", ev.Trigger.String()))
+		add(ev.Outcome != 0, slog.String("outcome", ev.Outcome.String()))
+		add(ev.Status != 0, slog.Int("status", ev.Status))
+		add(ev.Duration != 0, slog.Duration("duration", ev.Duration))
+		add(ev.Waiters != 0, slog.Int("waiters", ev.Waiters))
+		add(ev.Failures != 0, slog.Int("failures", ev.Failures))
+		add(ev.Attempt != 0, slog.Int("attempt", ev.Attempt))
+		add(!ev.Until.IsZero(), slog.Time("until", ev.Until))
+		if ev.Err != nil {
+			attrs = append(attrs, slog.String("err", ev.Err.Error()))
+		}
+		logger.LogAttrs(ctx, line.level, line.msg, attrs...)
+	}
+}

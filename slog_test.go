@@ -1,0 +1,130 @@
+package oauth2refresh_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tokenkit/oauth2refresh"
+)
+
+// logLines decodes the JSON lines of a slog.JSONHandler, without their time.
+func logLines(t *testing.T, b []byte) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		delete(m, "time")
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestLogEvents(t *testing.T) {
+	until := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	finished := func(o oauth2refresh.Outcome) event {
+		return event{Kind: oauth2refresh.EventRefreshFinished, Trigger: oauth2refresh.TriggerExpired, Outcome: o, Failures: 1, Err: errors.New("it failed")}
+	}
+	failed := func(level, outcome string) map[string]any {
+		return map[string]any{"level": level, "msg": "oauth2refresh: refresh failed", "trigger": "expired", "outcome": outcome, "failures": 1.0, "err": "it failed"}
+	}
+	tests := []struct {
+		name string
+		ev   event
+		want []map[string]any // nil: no line
+	}{
+		{"started", event{Kind: oauth2refresh.EventRefreshStarted, Trigger: oauth2refresh.TriggerFirst},
+			[]map[string]any{{"level": "DEBUG", "msg": "oauth2refresh: refresh started", "trigger": "first"}}},
+		{"finished", event{Kind: oauth2refresh.EventRefreshFinished, Key: "user-1", Trigger: oauth2refresh.TriggerEarly, Outcome: oauth2refresh.OutcomeOK, Duration: 2 * time.Second, Waiters: 3},
+			[]map[string]any{{"level": "DEBUG", "msg": "oauth2refresh: refresh finished", "key": "user-1", "trigger": "early", "outcome": "ok", "duration": 2e9, "waiters": 3.0}}},
+		{"refused grant", event{Kind: oauth2refresh.EventRefreshFinished, Trigger: oauth2refresh.TriggerExpired, Outcome: oauth2refresh.OutcomeInvalidGrant, Status: 400, Failures: 1, Err: errors.New("it failed")},
+			[]map[string]any{{"level": "ERROR", "msg": "oauth2refresh: refresh failed", "trigger": "expired", "outcome": "invalid_grant", "status": 400.0, "failures": 1.0, "err": "it failed"}}},
+		{"refused client", finished(oauth2refresh.OutcomeInvalidClient), []map[string]any{failed("ERROR", "invalid_client")}},
+		{"temporary", finished(oauth2refresh.OutcomeTemporary), []map[string]any{failed("WARN", "temporary")}},
+		{"transport", finished(oauth2refresh.OutcomeTransport), []map[string]any{failed("WARN", "transport")}},
+		{"store", finished(oauth2refresh.OutcomeStore), []map[string]any{failed("WARN", "store")}},
+		{"hook", finished(oauth2refresh.OutcomeHook), []map[string]any{failed("ERROR", "hook")}},
+		{"panic", finished(oauth2refresh.OutcomePanic), []map[string]any{failed("ERROR", "panic")}},
+		{"other", finished(oauth2refresh.OutcomeOther), []map[string]any{failed("ERROR", "other")}},
+		{"backoff", event{Kind: oauth2refresh.EventBackoffStarted, Outcome: oauth2refresh.OutcomeTemporary, Status: 503, Failures: 2, Until: until},
+			[]map[string]any{{"level": "WARN", "msg": "oauth2refresh: backing off", "outcome": "temporary", "status": 503.0, "failures": 2.0, "until": "2030-01-02T03:04:05Z"}}},
+		{"recovered", event{Kind: oauth2refresh.EventBackoffEnded, Failures: 2},
+			[]map[string]any{{"level": "INFO", "msg": "oauth2refresh: refresh recovered", "failures": 2.0}}},
+		{"persist failed", event{Kind: oauth2refresh.EventPersistFailed, Key: "k", Outcome: oauth2refresh.OutcomeHook, Attempt: 1, Err: errors.New("db down")},
+			[]map[string]any{{"level": "WARN", "msg": "oauth2refresh: persisting token failed", "key": "k", "outcome": "hook", "attempt": 1.0, "err": "db down"}}},
+		{"pickup", event{Kind: oauth2refresh.EventStorePickup, Key: "k"},
+			[]map[string]any{{"level": "DEBUG", "msg": "oauth2refresh: token picked up from store", "key": "k"}}},
+		{"lease taken", event{Kind: oauth2refresh.EventLeaseTaken, Key: "k", Duration: time.Millisecond},
+			[]map[string]any{{"level": "DEBUG", "msg": "oauth2refresh: store lease taken", "key": "k", "duration": 1e6}}},
+		{"lease lost", event{Kind: oauth2refresh.EventLeaseLost, Key: "k", Err: errors.New("lost")},
+			[]map[string]any{{"level": "WARN", "msg": "oauth2refresh: store lease lost", "key": "k", "err": "lost"}}},
+		{"401 retried", event{Kind: oauth2refresh.EventUnauthorizedRetry, Status: 401},
+			[]map[string]any{{"level": "INFO", "msg": "oauth2refresh: request retried after 401", "status": 401.0}}},
+		{"dropped", event{Kind: oauth2refresh.EventTokenDropped, Trigger: oauth2refresh.TriggerRejected},
+			[]map[string]any{{"level": "INFO", "msg": "oauth2refresh: token dropped", "trigger": "rejected"}}},
+		{"drop ignored", event{Kind: oauth2refresh.EventDropIgnored, Until: until},
+			[]map[string]any{{"level": "WARN", "msg": "oauth2refresh: token rejection ignored", "until": "2030-01-02T03:04:05Z"}}},
+		{"waited", event{Kind: oauth2refresh.EventWaited, Duration: time.Second}, nil},
+		{"zero kind", event{}, nil},
+		{"unknown kind", event{Kind: 200}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			oauth2refresh.LogEvents(slog.New(slog.NewJSONHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})))(tc.ev)
+			if diff := cmp.Diff(tc.want, logLines(t, b.Bytes())); diff != "" {
+				t.Errorf("log lines (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLogEventsLevel(t *testing.T) {
+	// A logger at Info leaves routine refreshes out.
+	var b bytes.Buffer
+	log := oauth2refresh.LogEvents(slog.New(slog.NewJSONHandler(&b, nil)))
+	log(event{Kind: oauth2refresh.EventRefreshStarted, Trigger: oauth2refresh.TriggerExpired})
+	log(event{Kind: oauth2refresh.EventRefreshFinished, Trigger: oauth2refresh.TriggerExpired, Outcome: oauth2refresh.OutcomeOK})
+	log(event{Kind: oauth2refresh.EventBackoffEnded, Failures: 1})
+	want := []map[string]any{{"level": "INFO", "msg": "oauth2refresh: refresh recovered", "failures": 1.0}}
+	if diff := cmp.Diff(want, logLines(t, b.Bytes())); diff != "" {
+		t.Errorf("log lines (-want +got):\n%s", diff)
+	}
+}
+
+func TestLogEventsOfASource(t *testing.T) {
+	// A refused grant, through a TokenSource: the lines an operator sees.
+	var b bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	clock := newFakeClock()
+	rs := newTokenServer(t, "rt-0", 3600)
+	src := rs.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-spent"),
+		oauth2refresh.WithClock(clock.now), oauth2refresh.WithEvents(oauth2refresh.LogEvents(logger)))
+	if _, err := src.Token(); !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
+		t.Fatalf("Token error = %v, want ErrInvalidGrant", err)
+	}
+	lines := logLines(t, b.Bytes())
+	if len(lines) == 3 {
+		delete(lines[2], "until") // random
+	}
+	want := []map[string]any{
+		{"level": "DEBUG", "msg": "oauth2refresh: refresh started", "trigger": "expired"},
+		{"level": "ERROR", "msg": "oauth2refresh: refresh failed", "trigger": "expired", "outcome": "invalid_grant", "status": 400.0,
+			"waiters": 1.0, "failures": 1.0, "err": `oauth2refresh: token endpoint returned "invalid_grant" (HTTP 400): refresh token invalid or reused`},
+		{"level": "WARN", "msg": "oauth2refresh: backing off", "outcome": "invalid_grant", "status": 400.0, "failures": 1.0},
+	}
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("log lines (-want +got):\n%s", diff)
+	}
+}
