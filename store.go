@@ -176,7 +176,7 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 	}
 	stored = lease.Token()
 	if err := s.e.checkBinding(s.cfg.key, stored); err != nil {
-		s.release(lease)
+		s.release(ctx, lease)
 		return nil, err
 	}
 	from := cur
