@@ -309,9 +309,16 @@ func (e *Endpoint) authenticated(ctx context.Context, form url.Values, r request
 	}
 	if r.learn {
 		authCache.Store(key, other)
+		if report, ok := ctx.Value(authSwitchKey{}).(func(AuthMethod)); ok {
+			report(other)
+		}
 	}
 	return tok, nil
 }
+
+// authSwitchKey is the context key of the function a TokenSource with WithEvents gives its
+// refreshes, called with the method AuthAutoDetect switched to.
+type authSwitchKey struct{}
 
 // autoDetectError is returned when AuthAutoDetect failed with both methods. errors.Is and
 // errors.As reach both failures, the request-body one first.

@@ -53,6 +53,9 @@ const (
 	// EventWaited: a call waited for a flight (the one it ran itself included), which it
 	// reports after the flight's events; Duration, until it got the result or gave up.
 	EventWaited
+	// EventAuthSwitched: AuthAutoDetect found that the token endpoint now accepts the client's
+	// credentials only the other way, and switched to Method for this and later requests.
+	EventAuthSwitched
 )
 
 // Trigger says why a flight started, or why Invalidate dropped a token.
@@ -90,7 +93,7 @@ const (
 var (
 	kindNames = [...]string{"", "refresh_started", "refresh_finished", "backoff_started", "backoff_ended",
 		"persist_failed", "store_pickup", "lease_taken", "lease_lost", "unauthorized_retry", "token_dropped",
-		"drop_ignored", "waited"}
+		"drop_ignored", "waited", "auth_switched"}
 	triggerNames = [...]string{"", "first", "expired", "early", "rejected", "invalidated"}
 	outcomeNames = [...]string{"", "ok", "invalid_grant", "invalid_client", "temporary", "transport", "store", "hook", "panic", "other"}
 )
@@ -127,6 +130,7 @@ type Event struct {
 	Failures int           // consecutive failed flights
 	Attempt  int           // the try of a persist: 1, or 2 for its retry at once
 	Until    time.Time     // the end of a backoff or of the bound on rejected tokens
+	Method   AuthMethod    // the client authentication AuthAutoDetect switched to
 	Err      error         // what failed, redacted
 }
 
@@ -184,6 +188,11 @@ func (s *TokenSource) flightContext(f *flight) context.Context {
 	case nil, context.Background(), context.TODO(): // no values to add (Token)
 	default:
 		ctx = &flightCtx{Context: s.ctx, caller: f.caller}
+	}
+	if s.cfg.events != nil && s.e.AuthMethod == AuthAutoDetect {
+		ctx = context.WithValue(ctx, authSwitchKey{}, func(m AuthMethod) {
+			s.emit(Event{Kind: EventAuthSwitched, Method: m})
+		})
 	}
 	if s.cfg.tracer != nil {
 		s.call(func() {

@@ -269,7 +269,7 @@ func TestEventsOfFlights(t *testing.T) {
 
 func TestEventKindStrings(t *testing.T) {
 	var got []string
-	for k := oauth2refresh.EventKind(0); k <= 13; k++ {
+	for k := oauth2refresh.EventKind(0); k <= 14; k++ {
 		got = append(got, k.String())
 	}
 	for tr := oauth2refresh.Trigger(0); tr <= 6; tr++ {
@@ -280,7 +280,7 @@ func TestEventKindStrings(t *testing.T) {
 	}
 	want := []string{"", "refresh_started", "refresh_finished", "backoff_started", "backoff_ended",
 		"persist_failed", "store_pickup", "lease_taken", "lease_lost", "unauthorized_retry",
-		"token_dropped", "drop_ignored", "waited", "unknown",
+		"token_dropped", "drop_ignored", "waited", "auth_switched", "unknown",
 		"", "first", "expired", "early", "rejected", "invalidated", "unknown",
 		"", "ok", "invalid_grant", "invalid_client", "temporary", "transport", "store", "hook",
 		"panic", "other", "unknown"}
@@ -288,9 +288,6 @@ func TestEventKindStrings(t *testing.T) {
 		t.Errorf("String() (-want +got):\n%s", diff)
 	}
 }
-
-var _ = fmt.Sprint
-var _ = context.Background
 
 func TestEventsWaiters(t *testing.T) {
 	// Five callers wait for one refresh; a sixth, that gave up, counted as a waiter too.
@@ -652,5 +649,59 @@ func TestTracerWait(t *testing.T) {
 	slices.Sort(waited)
 	if diff := cmp.Diff([]string{"B", "C"}, waited); diff != "" {
 		t.Errorf("Wait called for (-want +got):\n%s", diff)
+	}
+}
+
+// TestEventsAuthSwitched: a TokenSource with AuthAutoDetect reports the switch to the other
+// client authentication when the token endpoint turns the first one down (401
+// invalid_client), and nothing when the remembered method works.
+func TestEventsAuthSwitched(t *testing.T) {
+	var methods []string // how each token request authenticated
+	var mu sync.Mutex
+	srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		_, _, basic := r.BasicAuth()
+		mu.Lock()
+		methods = append(methods, map[bool]string{true: "basic", false: "body"}[basic])
+		mu.Unlock()
+		if basic || r.PostForm.Get("client_secret") != testSecret {
+			respond(w, http.StatusUnauthorized, "application/json", `{"error":"invalid_client"}`)
+			return
+		}
+		respond(w, http.StatusOK, "application/json",
+			fmt.Sprintf(`{"access_token":"at-%d","token_type":"Bearer","expires_in":3600}`, n))
+	})
+	// A client id of its own: AuthAutoDetect remembers methods per token URL and client.
+	ep := &oauth2refresh.Endpoint{TokenURL: srv.URL + "/token", ClientID: t.Name(), ClientSecret: testSecret,
+		AuthMethod: oauth2refresh.AuthAutoDetect}
+	clock := newFakeClock()
+	var log eventLog
+	src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"},
+		oauth2refresh.WithClock(clock.now), oauth2refresh.WithEvents(log.add))
+	if _, err := src.Token(); err != nil {
+		t.Fatal(err)
+	}
+	var got []oauth2refresh.AuthMethod
+	for _, ev := range log.take() {
+		if ev.Kind == oauth2refresh.EventAuthSwitched {
+			got = append(got, ev.Method)
+		}
+	}
+	if diff := cmp.Diff([]oauth2refresh.AuthMethod{oauth2refresh.AuthRequestBody}, got); diff != "" {
+		t.Errorf("switches (-want +got):\n%s", diff)
+	}
+	// The next refresh uses the remembered method at once: no switch to report.
+	clock.advance(2 * time.Hour)
+	if _, err := src.Token(); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range log.take() {
+		if ev.Kind == oauth2refresh.EventAuthSwitched {
+			t.Errorf("second refresh reported a switch to %v", ev.Method)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff([]string{"basic", "body", "body"}, methods); diff != "" {
+		t.Errorf("token requests authenticated (-want +got):\n%s", diff)
 	}
 }

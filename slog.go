@@ -24,6 +24,7 @@ var logLines = [...]struct {
 	EventUnauthorizedRetry: {slog.LevelInfo, "oauth2refresh: request retried after 401"},
 	EventTokenDropped:      {slog.LevelInfo, "oauth2refresh: token dropped"},
 	EventDropIgnored:       {slog.LevelWarn, "oauth2refresh: token rejection ignored"},
+	EventAuthSwitched:      {slog.LevelInfo, "oauth2refresh: client authentication switched"},
 }
 
 // LogEvents returns a function for WithEvents that logs each Event to logger (nil means
@@ -36,7 +37,8 @@ var logLines = [...]struct {
 //   - Warn: a refresh that failed for now (OutcomeTemporary, OutcomeTransport, OutcomeStore),
 //     a backoff, a failed persist (retried), a lost lease, a rejected token kept by
 //     Invalidate's bound.
-//   - Info: recovery after failures, a 401 retried, a token dropped by Invalidate.
+//   - Info: recovery after failures, a 401 retried, a token dropped by Invalidate, the
+//     method AuthAutoDetect switched to ("method").
 //   - Debug: a refresh started or succeeded, a store pickup, a lease taken.
 //
 // EventWaited, one per caller that waited, is not logged.
@@ -50,6 +52,9 @@ func LogEvents(logger *slog.Logger) func(Event) {
 			return
 		}
 		line := logLines[ev.Kind]
+		if line.msg == "" { // EventWaited
+			return
+		}
 		if ev.Kind == EventRefreshFinished && ev.Outcome != OutcomeOK {
 			line.level, line.msg = slog.LevelError, "oauth2refresh: refresh failed"
 			switch ev.Outcome {
@@ -76,6 +81,7 @@ func LogEvents(logger *slog.Logger) func(Event) {
 		add(ev.Failures != 0, slog.Int("failures", ev.Failures))
 		add(ev.Attempt != 0, slog.Int("attempt", ev.Attempt))
 		add(!ev.Until.IsZero(), slog.Time("until", ev.Until))
+		add(ev.Kind == EventAuthSwitched, slog.String("method", ev.Method.String()))
 		if ev.Err != nil {
 			attrs = append(attrs, slog.String("err", ev.Err.Error()))
 		}

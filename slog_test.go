@@ -75,6 +75,8 @@ func TestLogEvents(t *testing.T) {
 			[]map[string]any{{"level": "INFO", "msg": "oauth2refresh: token dropped", "trigger": "rejected"}}},
 		{"drop ignored", event{Kind: oauth2refresh.EventDropIgnored, Until: until},
 			[]map[string]any{{"level": "WARN", "msg": "oauth2refresh: token rejection ignored", "until": "2030-01-02T03:04:05Z"}}},
+		{"auth switched", event{Kind: oauth2refresh.EventAuthSwitched, Method: oauth2refresh.AuthRequestBody},
+			[]map[string]any{{"level": "INFO", "msg": "oauth2refresh: client authentication switched", "method": "client_secret_post"}}},
 		{"waited", event{Kind: oauth2refresh.EventWaited, Duration: time.Second}, nil},
 		{"zero kind", event{}, nil},
 		{"unknown kind", event{Kind: 200}, nil},

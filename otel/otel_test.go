@@ -86,6 +86,7 @@ func TestEventsEveryKind(t *testing.T) {
 		{Kind: oauth2refresh.EventTokenDropped, Trigger: oauth2refresh.TriggerRejected},
 		{Kind: oauth2refresh.EventDropIgnored},
 		{Kind: oauth2refresh.EventWaited, Duration: time.Second},
+		{Kind: oauth2refresh.EventAuthSwitched, Method: oauth2refresh.AuthRequestBody},
 	} {
 		events(ev)
 	}
@@ -104,6 +105,7 @@ func TestEventsEveryKind(t *testing.T) {
 		"oauth2refresh.unauthorized_retries{}":                                    1,
 		"oauth2refresh.tokens_dropped{trigger=rejected}":                          1,
 		"oauth2refresh.drops_ignored{}":                                           1,
+		"oauth2refresh.auth_switches{}":                                           1,
 		"oauth2refresh.wait.duration{} count":                                     1,
 	}
 	if diff := cmp.Diff(want, collect(t, r)); diff != "" {
