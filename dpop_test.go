@@ -372,7 +372,15 @@ func TestDPoPConcurrent(t *testing.T) {
 	api.rotateAt = map[int64]bool{1: true, 301: true, 601: true, 901: true}
 	ep := ts.endpoint()
 	ep.DPoP = dk
-	src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithClock(clk.now))
+	var retries sync.Map // HTTP status of the challenge -> *atomic.Int64 of EventNonceRetry
+	onEvent := func(ev oauth2refresh.Event) {
+		if ev.Kind == oauth2refresh.EventNonceRetry {
+			n, _ := retries.LoadOrStore(ev.Status, new(atomic.Int64))
+			n.(*atomic.Int64).Add(1)
+		}
+	}
+	src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithClock(clk.now),
+		oauth2refresh.WithEvents(onEvent))
 	client := oauth2refresh.NewClient(context.Background(), src)
 
 	if _, err := src.Token(); err != nil {
@@ -414,6 +422,16 @@ func TestDPoPConcurrent(t *testing.T) {
 	got := []int64{api.served.Load(), ts.requests.Load(), tokChallenges.Load(), ts.reused.Load()}
 	if want := []int64{workers * each, 13, 6, 0}; !cmp.Equal(got, want) {
 		t.Errorf("API served, token requests, token nonce challenges, refresh tokens reused = %v, want %v", got, want)
+	}
+	// Every challenge answered was reported, by where it came from.
+	count := func(status int) int64 {
+		if n, ok := retries.Load(status); ok {
+			return n.(*atomic.Int64).Load()
+		}
+		return 0
+	}
+	if got, want := []int64{count(400), count(401)}, []int64{tokChallenges.Load(), api.challenges.Load()}; !cmp.Equal(got, want) {
+		t.Errorf("EventNonceRetry at the token endpoint, at the API = %v, want %v (the challenges the servers sent)", got, want)
 	}
 	if ts.isRevoked() {
 		t.Error("grant revoked")

@@ -309,16 +309,10 @@ func (e *Endpoint) authenticated(ctx context.Context, form url.Values, r request
 	}
 	if r.learn {
 		authCache.Store(key, other)
-		if report, ok := ctx.Value(authSwitchKey{}).(func(AuthMethod)); ok {
-			report(other)
-		}
+		report(ctx, Event{Kind: EventAuthSwitched, Method: other})
 	}
 	return tok, nil
 }
-
-// authSwitchKey is the context key of the function a TokenSource with WithEvents gives its
-// refreshes, called with the method AuthAutoDetect switched to.
-type authSwitchKey struct{}
 
 // autoDetectError is returned when AuthAutoDetect failed with both methods. errors.Is and
 // errors.As reach both failures, the request-body one first.
@@ -390,6 +384,7 @@ var reserved = map[string]bool{"grant_type": true, "refresh_token": true, "scope
 func (e *Endpoint) send(ctx context.Context, form url.Values, r request, m AuthMethod, now func() time.Time) (*oauth2.Token, error) {
 	tok, err := e.post(ctx, form, r, m, now)
 	if e.DPoP != nil && useDPoPNonce(err) {
+		report(ctx, Event{Kind: EventNonceRetry, Status: http.StatusBadRequest})
 		tok, err = e.post(ctx, form, r, m, now)
 	}
 	return tok, err

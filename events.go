@@ -56,6 +56,10 @@ const (
 	// EventAuthSwitched: AuthAutoDetect found that the token endpoint now accepts the client's
 	// credentials only the other way, and switched to Method for this and later requests.
 	EventAuthSwitched
+	// EventNonceRetry: a DPoP nonce challenge (RFC 9449 §8, §9) from the token endpoint
+	// (Status 400) or a resource server (Status 401): the request is sent once more with the
+	// server's new nonce.
+	EventNonceRetry
 )
 
 // Trigger says why a flight started, or why Invalidate dropped a token.
@@ -93,7 +97,7 @@ const (
 var (
 	kindNames = [...]string{"", "refresh_started", "refresh_finished", "backoff_started", "backoff_ended",
 		"persist_failed", "store_pickup", "lease_taken", "lease_lost", "unauthorized_retry", "token_dropped",
-		"drop_ignored", "waited", "auth_switched"}
+		"drop_ignored", "waited", "auth_switched", "nonce_retry"}
 	triggerNames = [...]string{"", "first", "expired", "early", "rejected", "invalidated"}
 	outcomeNames = [...]string{"", "ok", "invalid_grant", "invalid_client", "temporary", "transport", "store", "hook", "panic", "other"}
 )
@@ -189,10 +193,8 @@ func (s *TokenSource) flightContext(f *flight) context.Context {
 	default:
 		ctx = &flightCtx{Context: s.ctx, caller: f.caller}
 	}
-	if s.cfg.events != nil && s.e.AuthMethod == AuthAutoDetect {
-		ctx = context.WithValue(ctx, authSwitchKey{}, func(m AuthMethod) {
-			s.emit(Event{Kind: EventAuthSwitched, Method: m})
-		})
+	if s.cfg.events != nil {
+		ctx = context.WithValue(ctx, eventsKey{}, s.emit) // for what endpoint.go sees
 	}
 	if s.cfg.tracer != nil {
 		s.call(func() {
@@ -253,4 +255,15 @@ func outcome(err error) (Outcome, int) {
 		return OutcomeTransport, 0
 	}
 	return OutcomeOther, 0
+}
+
+// eventsKey is the context key under which a flight gives its token requests the function
+// that reports their events (EventAuthSwitched, EventNonceRetry), when WithEvents is set.
+type eventsKey struct{}
+
+// report hands ev to the events function in ctx, if any.
+func report(ctx context.Context, ev Event) {
+	if emit, ok := ctx.Value(eventsKey{}).(func(Event)); ok {
+		emit(ev)
+	}
 }

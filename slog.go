@@ -25,6 +25,7 @@ var logLines = [...]struct {
 	EventTokenDropped:      {slog.LevelInfo, "oauth2refresh: token dropped"},
 	EventDropIgnored:       {slog.LevelWarn, "oauth2refresh: token rejection ignored"},
 	EventAuthSwitched:      {slog.LevelInfo, "oauth2refresh: client authentication switched"},
+	EventNonceRetry:        {slog.LevelDebug, "oauth2refresh: request sent again with a new DPoP nonce"},
 }
 
 // LogEvents returns a function for WithEvents that logs each Event to logger (nil means
@@ -39,7 +40,8 @@ var logLines = [...]struct {
 //     Invalidate's bound.
 //   - Info: recovery after failures, a 401 retried, a token dropped by Invalidate, the
 //     method AuthAutoDetect switched to ("method").
-//   - Debug: a refresh started or succeeded, a store pickup, a lease taken.
+//   - Debug: a refresh started or succeeded, a store pickup, a lease taken, a DPoP nonce
+//     challenge answered.
 //
 // EventWaited, one per caller that waited, is not logged.
 // No line holds token material (see Event).

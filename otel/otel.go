@@ -133,6 +133,7 @@ func Events(opts ...Option) (func(oauth2refresh.Event), error) {
 	counter(oauth2refresh.EventTokenDropped, "oauth2refresh.tokens_dropped", "Tokens dropped by Invalidate.")
 	counter(oauth2refresh.EventDropIgnored, "oauth2refresh.drops_ignored", "Rejected tokens kept by Invalidate's bound.")
 	counter(oauth2refresh.EventAuthSwitched, "oauth2refresh.auth_switches", "Switches of AuthAutoDetect to the other client authentication.")
+	counter(oauth2refresh.EventNonceRetry, "oauth2refresh.dpop.nonce_retries", "Requests sent again after a DPoP nonce challenge.")
 	waiters, err := m.Int64Counter("oauth2refresh.refresh.waiters", metric.WithDescription("Callers that waited for a flight."))
 	errs = append(errs, err)
 	duration, err := m.Float64Histogram("oauth2refresh.refresh.duration", metric.WithUnit("s"),

@@ -87,6 +87,7 @@ func TestEventsEveryKind(t *testing.T) {
 		{Kind: oauth2refresh.EventDropIgnored},
 		{Kind: oauth2refresh.EventWaited, Duration: time.Second},
 		{Kind: oauth2refresh.EventAuthSwitched, Method: oauth2refresh.AuthRequestBody},
+		{Kind: oauth2refresh.EventNonceRetry, Status: 401},
 	} {
 		events(ev)
 	}
@@ -106,6 +107,7 @@ func TestEventsEveryKind(t *testing.T) {
 		"oauth2refresh.tokens_dropped{trigger=rejected}":                          1,
 		"oauth2refresh.drops_ignored{}":                                           1,
 		"oauth2refresh.auth_switches{}":                                           1,
+		"oauth2refresh.dpop.nonce_retries{}":                                      1,
 		"oauth2refresh.wait.duration{} count":                                     1,
 	}
 	if diff := cmp.Diff(want, collect(t, r)); diff != "" {
