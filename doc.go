@@ -58,6 +58,11 @@
 // Apps written for golang.org/x/oauth2 switch with the compat package:
 // compat.TokenSource(ctx, cfg, tok) in place of cfg.TokenSource(ctx, tok).
 //
+// Processes that share a grant use WithStore (FileStore here; Redis and PostgreSQL in their own
+// modules). Operators see every refresh through WithEvents (LogEvents writes them to log/slog)
+// and WithTracer; the module github.com/tokenkit/oauth2refresh/otel turns them into
+// OpenTelemetry metrics and spans.
+//
 // # Errors
 //
 // The text of Error() is for people and may change in any release: branch on the types,
