@@ -95,12 +95,11 @@ func EncodeStoredToken(t *oauth2.Token, version uint64) ([]byte, error) {
 // DecodeStoredToken reads a token in the stored-token format (see EncodeStoredToken) and
 // returns it with its version. Its Extra values are the members of "extra", "dpop_jkt" and
 // "refresh_expiry" (see RefreshTokenExpiry). Members it does not know are ignored, and
-// whitespace around the
-// object is allowed. Stores use it for every value they read, so that a damaged one is reported
-// alike whatever the store: a *CorruptTokenError with the key and location given, whose Err
-// says what is wrong (empty, truncated JSON, invalid JSON at some byte, JSON of the wrong
-// shape, data after the object, no version, neither access token nor refresh token) and never
-// quotes the value, which may hold secrets.
+// whitespace around the object is allowed. Stores use it for every value they read, so that a
+// damaged one is reported alike whatever the store: a *CorruptTokenError with the key and
+// location given, whose Err says what is wrong (empty, truncated JSON, invalid JSON at some
+// byte, JSON of the wrong shape, data after the object, no version, neither access token nor
+// refresh token) and never quotes the value, which may hold secrets.
 func DecodeStoredToken(key, location string, b []byte) (*oauth2.Token, uint64, error) {
 	st, err := decodeStoredToken(b)
 	if err != nil {
