@@ -28,7 +28,10 @@
 //     also satisfy errors.As with *oauth2.RetrieveError, as golang.org/x/oauth2 fills it.
 //   - RFC 6749 §10.4, refresh token rotation: TokenSource always sends the newest refresh token,
 //     never one the server rotated out, and hands every new token to OnRefresh before anyone
-//     uses it.
+//     uses it. A refresh token's expiry, where the server says it (refresh_token_expires_in:
+//     GitHub Apps, Microsoft Entra, Auth0), is recorded on receipt (RefreshTokenExpiry) and
+//     kept by the stores; past it a TokenSource does not send the refresh token but returns
+//     ErrRefreshTokenExpired, which also matches ErrInvalidGrant.
 //   - RFC 7009, token revocation: Endpoint.Revoke, with the client authentication of a
 //     refresh.
 //   - RFC 6750 §3.1: Transport retries a request once with a new token after the resource

@@ -619,7 +619,7 @@ func TestDPoPRedirect(t *testing.T) {
 }
 
 // TestStoredTokenDPoPJKT: the stored-token format keeps the thumbprint of a bound token's key
-// as "dpop_jkt", and nothing for an unbound token.
+// as "dpop_jkt" (not in "extra"), and nothing for an unbound token.
 func TestStoredTokenDPoPJKT(t *testing.T) {
 	exp := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	bound := (&oauth2.Token{AccessToken: "at", TokenType: "DPoP", RefreshToken: "rt", Expiry: exp}).
@@ -629,7 +629,7 @@ func TestStoredTokenDPoPJKT(t *testing.T) {
 		tok  *oauth2.Token
 		want string
 	}{
-		{"bound", bound, `{"version":2,"access_token":"at","token_type":"DPoP","refresh_token":"rt","expiry":"2030-01-02T03:04:05Z","dpop_jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}`},
+		{"bound", bound, `{"version":2,"access_token":"at","token_type":"DPoP","refresh_token":"rt","expiry":"2030-01-02T03:04:05Z","dpop_jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I","extra":{"scope":"x"}}`},
 		{"unbound", &oauth2.Token{AccessToken: "at", RefreshToken: "rt"}, `{"version":2,"access_token":"at","refresh_token":"rt"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -644,7 +644,7 @@ func TestStoredTokenDPoPJKT(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Extra("dpop_jkt") != tc.tok.Extra("dpop_jkt") || got.Extra("scope") != nil {
+			if got.Extra("dpop_jkt") != tc.tok.Extra("dpop_jkt") || got.Extra("scope") != tc.tok.Extra("scope") {
 				t.Errorf("decoded Extra dpop_jkt %v, scope %v", got.Extra("dpop_jkt"), got.Extra("scope"))
 			}
 		})

@@ -177,7 +177,8 @@ type Endpoint struct {
 // Refresh performs one refresh_token grant (RFC 6749 §6) and returns the new token, without
 // caching (see TokenSource). If the server sends no new refresh token, the token carries
 // refreshToken. Expiry is set from expires_in, capped at 2^31-1 seconds as golang.org/x/oauth2
-// caps it. Every member of the response is available through the token's Extra method.
+// caps it. Every member of the response is available through the token's Extra method, and
+// "refresh_expiry" when it has a refresh_token_expires_in (see RefreshTokenExpiry).
 //
 // A success is never turned into an error by a member that cannot be read: that would throw
 // away the new access token and the rotated refresh token, and lose the grant on a server that

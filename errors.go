@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"golang.org/x/oauth2"
@@ -34,6 +35,29 @@ var (
 	// ErrUnsupportedGrantType: the server does not support the refresh_token grant.
 	ErrUnsupportedGrantType error = &codeError{"unsupported_grant_type"}
 )
+
+// ErrRefreshTokenExpired: the refresh token of the grant expired, as the server said when it
+// issued it (see RefreshTokenExpiry), so a TokenSource did not send it: the grant must be
+// authorized again. errors.Is(err, ErrInvalidGrant) also holds for it, so that a program that
+// asks the user to sign in again on a refused grant does so here too. The TokenSource backs
+// off as after a refused grant, and its Event Outcome is OutcomeInvalidGrant.
+var ErrRefreshTokenExpired error = &refreshExpiredError{}
+
+// refreshExpiredError is the type of ErrRefreshTokenExpired, and of the errors that say when.
+type refreshExpiredError struct{ at time.Time }
+
+func (e *refreshExpiredError) Error() string {
+	s := "oauth2refresh: refresh token expired"
+	if !e.at.IsZero() {
+		s += " at " + formatTime(e.at)
+	}
+	return s + ": the grant must be authorized again"
+}
+
+// Is reports whether target is ErrRefreshTokenExpired or ErrInvalidGrant.
+func (e *refreshExpiredError) Is(target error) bool {
+	return target == ErrRefreshTokenExpired || target == ErrInvalidGrant
+}
 
 // codeError is the type of the code sentinels.
 type codeError struct{ code string }

@@ -54,6 +54,7 @@ func TestOtherErrorTexts(t *testing.T) {
 		{&oauth2refresh.TransportError{Err: context.DeadlineExceeded}, "oauth2refresh: token request failed: context deadline exceeded"},
 		{oauth2refresh.ErrInvalidGrant, "oauth2refresh: invalid_grant"},
 		{oauth2refresh.ErrUnsupportedGrantType, "oauth2refresh: unsupported_grant_type"},
+		{oauth2refresh.ErrRefreshTokenExpired, "oauth2refresh: refresh token expired: the grant must be authorized again"},
 	}
 	for _, tc := range tests {
 		if got := tc.err.Error(); got != tc.want {
@@ -85,6 +86,16 @@ func TestSentinels(t *testing.T) {
 				t.Errorf("code %q: errors.Is(err, %v) = %v", code, s, got)
 			}
 		}
+	}
+	// ErrRefreshTokenExpired matches ErrInvalidGrant, and no other; no *RequestError matches it.
+	expired := fmt.Errorf("wrapped: %w", oauth2refresh.ErrRefreshTokenExpired)
+	for c, s := range sentinels {
+		if got := errors.Is(expired, s); got != (c == "invalid_grant") {
+			t.Errorf("errors.Is(ErrRefreshTokenExpired, %v) = %v", s, got)
+		}
+	}
+	if errors.Is(&oauth2refresh.RequestError{Code: "invalid_grant"}, oauth2refresh.ErrRefreshTokenExpired) {
+		t.Errorf("an invalid_grant RequestError matches ErrRefreshTokenExpired")
 	}
 	// An UnexpectedResponseError matches no code, whatever its status.
 	for _, s := range sentinels {

@@ -81,10 +81,10 @@ type Outcome uint8
 // codes that judge the grant (invalid_grant, invalid_scope, GitHub's bad_refresh_token),
 // OutcomeInvalidClient for those that reject the client (invalid_client, unauthorized_client,
 // GitHub's incorrect_client_credentials), OutcomeTemporary when it is Temporary, OutcomeOther
-// otherwise.
+// otherwise. ErrRefreshTokenExpired counts as OutcomeInvalidGrant.
 const (
 	OutcomeOK            Outcome = iota + 1
-	OutcomeInvalidGrant          // the server refused the grant
+	OutcomeInvalidGrant          // the server refused the grant, or its refresh token expired
 	OutcomeInvalidClient         // the server refused the client's authentication
 	OutcomeTemporary             // an answer that may change later: HTTP 429, 5xx, temporarily_unavailable
 	OutcomeTransport             // no answer: a *TransportError
@@ -234,6 +234,8 @@ func outcome(err error) (Outcome, int) {
 		return OutcomeOK, 0
 	case errors.Is(err, ErrNoRefreshToken):
 		return OutcomeOther, 0
+	case errors.Is(err, ErrRefreshTokenExpired):
+		return OutcomeInvalidGrant, 0
 	case errors.As(err, &se):
 		return OutcomeStore, 0
 	case errors.As(err, &re):

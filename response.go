@@ -148,17 +148,50 @@ func (r *reply) token(now func() time.Time) (*oauth2.Token, error) {
 		return nil, errors.New("refresh_token is not a string")
 	}
 	t.TokenType, _ = r.obj["token_type"].(string)
-	if r.dpop != nil && isDPoP(&t) { // bound to the key of the proof: see Endpoint.DPoP
+	set := func(k, v string) { // a member of Extra that the response did not have
 		if vals, ok := r.extra.(url.Values); ok {
-			vals.Set("dpop_jkt", r.dpop.jkt)
+			vals.Set(k, v)
 		} else {
-			r.obj["dpop_jkt"] = r.dpop.jkt
+			r.obj[k] = v
 		}
+	}
+	if r.dpop != nil && isDPoP(&t) { // bound to the key of the proof: see Endpoint.DPoP
+		set("dpop_jkt", r.dpop.jkt)
+	}
+	if n, _ := seconds(r.obj["refresh_token_expires_in"]); n > 0 {
+		set(refreshExpiryKey, formatTime(now().Add(time.Duration(n)*time.Second)))
 	}
 	if t.ExpiresIn, _ = seconds(r.obj["expires_in"]); t.ExpiresIn > 0 {
 		t.Expiry = now().Add(time.Duration(t.ExpiresIn) * time.Second)
 	}
 	return t.WithExtra(r.extra), nil
+}
+
+// refreshExpiryKey is the Extra member that records when a token's refresh token expires.
+const refreshExpiryKey = "refresh_expiry"
+
+// RefreshTokenExpiry returns when t's refresh token expires, as the token response that issued
+// t said with refresh_token_expires_in (GitHub Apps, Microsoft Entra, Auth0), or the zero time
+// when that is unknown (a response without it says nothing of the refresh token kept).
+// Endpoint.Refresh and the TokenSource (with its WithClock) compute it once, on receipt, and
+// record it as the token's Extra("refresh_expiry"), an RFC 3339 string, which the
+// stored-token format keeps; a program may record it so in a token of its own with WithExtra.
+// A TokenSource does not send a refresh token past that time: see ErrRefreshTokenExpired.
+func RefreshTokenExpiry(t *oauth2.Token) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	s, _ := t.Extra(refreshExpiryKey).(string)
+	exp, _ := time.Parse(time.RFC3339, s)
+	return exp
+}
+
+// formatTime returns t in RFC 3339, in UTC, to the second; "" for the zero time.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // decodeInto decodes a success into into, a *T, as RefreshAccessToken says.

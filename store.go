@@ -38,7 +38,9 @@ type Lease interface {
 	// Token returns the token that was stored when the lease was granted, or nil if none.
 	Token() *oauth2.Token
 
-	// Save stores t as the grant's current token (its Extra values are not kept). It fails
+	// Save stores t as the grant's current token. The stores of this repository keep its Extra
+	// values as EncodeStoredToken does; one that drops them loses, among others,
+	// RefreshTokenExpiry and the binding of a DPoP-bound token. It fails
 	// with an error wrapping ErrLeaseLost, and changes nothing, when another lease on the
 	// grant has been granted since this one: a slow holder whose lease lapsed never
 	// overwrites a newer token. Save may be called more than once under one lease, also
@@ -191,6 +193,10 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 	case from == nil || from.RefreshToken == "":
 		s.release(ctx, lease)
 		return nil, storeErr("no refresh token stored for", s.cfg.key, ErrNoRefreshToken)
+	}
+	if err := s.refreshable(from); err != nil {
+		s.release(ctx, lease)
+		return nil, err
 	}
 	rctx, cancel := context.WithDeadline(ctx, end.Add(-timeout/2))
 	t, err := s.e.refresh(rctx, from.RefreshToken, s.cfg.now)

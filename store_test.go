@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -439,5 +440,42 @@ func TestWithStoreOptionOrder(t *testing.T) {
 				t.Errorf("OnRefresh saw (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestFileStoreKeepsRefreshTokenExpiry: the refresh token's expiry and the response's Extra
+// survive a restart through a FileStore: a new TokenSource on the same key loads them, and past
+// the expiry it sends nothing and says that the grant must be authorized again.
+func TestFileStoreKeepsRefreshTokenExpiry(t *testing.T) {
+	ctx := context.Background()
+	ts := newTokenServer(t, "rt-0", 3600)
+	ts.onIssue = func(r *http.Request, tok map[string]any) { tok["refresh_token_expires_in"] = "7200" }
+	clock := newFakeClock()
+	dir := t.TempDir()
+	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	src := func() *oauth2refresh.TokenSource { // a process starting
+		return ts.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"),
+			oauth2refresh.WithClock(clock.now))
+	}
+	if _, err := src().Token(); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := src().Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := clock.now().Add(2 * time.Hour)
+	if got := oauth2refresh.RefreshTokenExpiry(tok); !got.Equal(want) || tok.Extra("id_token") != "id-1" {
+		t.Errorf("after a restart: RefreshTokenExpiry = %v, id_token %v; want %v, id-1", got, tok.Extra("id_token"), want)
+	}
+	clock.set(want)
+	_, err = src().Token()
+	if !errors.Is(err, oauth2refresh.ErrRefreshTokenExpired) || !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
+		t.Errorf("past the expiry = %v, want ErrRefreshTokenExpired matching ErrInvalidGrant", err)
+	}
+	if n := ts.requests.Load(); n != 1 {
+		t.Errorf("token server got %d requests, want 1", n)
 	}
 }

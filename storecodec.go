@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"slices"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -20,21 +22,40 @@ type storedToken struct {
 	Expiry       time.Time `json:"expiry,omitzero"`
 	ExpiresIn    int64     `json:"expires_in,omitempty"`
 	DPoPJKT      string    `json:"dpop_jkt,omitempty"`
+	// RefreshExpiry is RefreshTokenExpiry of the token; Extra the rest of its Extra values
+	// (see EncodeStoredToken), json.RawMessage values when encoding.
+	RefreshExpiry time.Time      `json:"refresh_expiry,omitzero"`
+	Extra         map[string]any `json:"extra,omitempty"`
 }
+
+// maxStoredExtra bounds the "extra" member of the stored-token format.
+const maxStoredExtra = 64 << 10
+
+// notExtra are the members of a token response that the stored-token format keeps elsewhere
+// than in "extra", or not at all (the tokens are not stored twice).
+var notExtra = map[string]bool{"access_token": true, "token_type": true, "refresh_token": true,
+	"expires_in": true, "dpop_jkt": true, refreshExpiryKey: true}
 
 // EncodeStoredToken returns t with the given version in the stored-token format, the one every
 // Store of this repository keeps a token in (FileStore's files, the Redis store's values, the
 // PostgreSQL store's token column): one JSON object, without a trailing newline,
 //
-//	{"version":3,"access_token":"…","token_type":"Bearer","refresh_token":"…","expiry":"2030-01-02T03:04:05Z","expires_in":3600}
+//	{"version":3,"access_token":"…","token_type":"Bearer","refresh_token":"…","expiry":"2030-01-02T03:04:05Z","expires_in":3600,
+//	 "refresh_expiry":"2030-07-01T03:04:05Z","extra":{"id_token":"…","scope":"openid email"}}
 //
 // version is a number of at least 1 that grows as the grant is saved again: FileStore counts
 // the saves, the Redis and PostgreSQL stores write the fencing number of the lease that saved.
-// The other members are those of oauth2.Token (Extra is not kept), each left out when empty;
-// expiry is RFC 3339. A DPoP-bound token (see Endpoint.DPoP) also has "dpop_jkt", the RFC 7638
-// thumbprint of its key, from t.Extra("dpop_jkt"); readers that do not know it ignore it. EncodeStoredToken fails when version is 0, or when t is nil or has
-// neither an access token nor a refresh token: DecodeStoredToken would refuse what it wrote.
-// Its errors never quote the token.
+// The next members are those of oauth2.Token, each left out when empty; expiry is RFC 3339. A
+// DPoP-bound token (see Endpoint.DPoP) also has "dpop_jkt", the RFC 7638 thumbprint of its
+// key, from t.Extra("dpop_jkt"); one whose refresh token expires (see RefreshTokenExpiry) has
+// "refresh_expiry", RFC 3339. "extra" holds t's other Extra values, the members of the token
+// response such as id_token, scope or Salesforce's instance_url, but for access_token,
+// refresh_token, token_type and expires_in, kept as fields: a member is kept in the order of
+// the names while the names and JSON values kept add up to at most 64 KiB, and left out when it
+// would take them past that or has no JSON encoding. Readers that do not know a member ignore
+// it. EncodeStoredToken fails when version is 0, or when t is nil or has neither an access
+// token nor a refresh token: DecodeStoredToken would refuse what it wrote. Its errors never
+// quote the token.
 func EncodeStoredToken(t *oauth2.Token, version uint64) ([]byte, error) {
 	switch {
 	case t == nil:
@@ -53,6 +74,16 @@ func EncodeStoredToken(t *oauth2.Token, version uint64) ([]byte, error) {
 		ExpiresIn:    t.ExpiresIn,
 	}
 	st.DPoPJKT, _ = t.Extra("dpop_jkt").(string)
+	st.RefreshExpiry = RefreshTokenExpiry(t)
+	n := 0
+	for _, k := range extraKeys(t) {
+		if b, err := json.Marshal(t.Extra(k)); err == nil && !notExtra[k] && n+len(k)+len(b) <= maxStoredExtra {
+			if st.Extra == nil {
+				st.Extra = map[string]any{}
+			}
+			st.Extra[k], n = json.RawMessage(b), n+len(k)+len(b)
+		}
+	}
 	b, err := json.Marshal(st)
 	if err != nil {
 		// Only an expiry outside years 0–9999 gets here.
@@ -62,13 +93,13 @@ func EncodeStoredToken(t *oauth2.Token, version uint64) ([]byte, error) {
 }
 
 // DecodeStoredToken reads a token in the stored-token format (see EncodeStoredToken) and
-// returns it with its version; a "dpop_jkt" member is the token's Extra("dpop_jkt"). Members it
-// does not know are ignored, and whitespace around the
-// object is allowed. Stores use it for every value they read, so that a damaged one is reported
-// alike whatever the store: a *CorruptTokenError with the key and location given, whose Err
-// says what is wrong (empty, truncated JSON, invalid JSON at some byte, JSON of the wrong
-// shape, data after the object, no version, neither access token nor refresh token) and never
-// quotes the value, which may hold secrets.
+// returns it with its version. Its Extra values are the members of "extra", "dpop_jkt" and
+// "refresh_expiry" (see RefreshTokenExpiry). Members it does not know are ignored, and
+// whitespace around the object is allowed. Stores use it for every value they read, so that a
+// damaged one is reported alike whatever the store: a *CorruptTokenError with the key and
+// location given, whose Err says what is wrong (empty, truncated JSON, invalid JSON at some
+// byte, JSON of the wrong shape, data after the object, no version, neither access token nor
+// refresh token) and never quotes the value, which may hold secrets.
 func DecodeStoredToken(key, location string, b []byte) (*oauth2.Token, uint64, error) {
 	st, err := decodeStoredToken(b)
 	if err != nil {
@@ -81,10 +112,39 @@ func DecodeStoredToken(key, location string, b []byte) (*oauth2.Token, uint64, e
 		Expiry:       st.Expiry,
 		ExpiresIn:    st.ExpiresIn,
 	}
-	if st.DPoPJKT != "" {
-		t = t.WithExtra(map[string]any{"dpop_jkt": st.DPoPJKT})
+	extra := st.Extra
+	for k, v := range map[string]string{"dpop_jkt": st.DPoPJKT, refreshExpiryKey: formatTime(st.RefreshExpiry)} {
+		if v != "" {
+			if extra == nil {
+				extra = map[string]any{}
+			}
+			extra[k] = v
+		}
+	}
+	if extra != nil {
+		t = t.WithExtra(extra)
 	}
 	return t, st.Version, nil
+}
+
+// extraKeys returns the names of t's Extra values, sorted. oauth2.Token keeps them in an
+// unexported field, a map when the token came from a response: only the map's keys are read,
+// by reflection, and the values through Token.Extra. A golang.org/x/oauth2 that renamed the
+// field would make it return none (TestEncodeStoredToken would tell).
+func extraKeys(t *oauth2.Token) []string {
+	raw := reflect.ValueOf(t).Elem().FieldByName("raw")
+	if raw.Kind() == reflect.Interface {
+		raw = raw.Elem()
+	}
+	if raw.Kind() != reflect.Map || raw.Type().Key().Kind() != reflect.String {
+		return nil
+	}
+	keys := make([]string, 0, raw.Len())
+	for _, k := range raw.MapKeys() {
+		keys = append(keys, k.String())
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // decodeStoredToken decodes and checks b.

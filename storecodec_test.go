@@ -3,6 +3,8 @@ package oauth2refresh_test
 import (
 	"errors"
 	"fmt"
+	"math"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -20,12 +22,20 @@ func TestDecodeStoredToken(t *testing.T) {
 		name, value string
 		why         string // what the error says is wrong; "" for a value that decodes
 		want        *oauth2.Token
+		extra       map[string]any // the Extra values want has
 		version     uint64
 	}{
 		{name: "complete", version: 7,
 			value: `{"version":7,"access_token":"at","token_type":"Bearer","refresh_token":"rt","expiry":"2030-01-02T03:04:05.000006Z","expires_in":3600}`,
 			want: &oauth2.Token{AccessToken: "at", TokenType: "Bearer", RefreshToken: "rt",
 				Expiry: time.Date(2030, 1, 2, 3, 4, 5, 6000, time.UTC), ExpiresIn: 3600}},
+		{name: "extra, dpop_jkt and refresh_expiry", version: 2,
+			value: `{"version":2,"refresh_token":"rt","dpop_jkt":"jkt","refresh_expiry":"2030-07-01T03:04:05Z","extra":{"id_token":"id","n":1.5,"o":{"a":[true,null]},"dpop_jkt":"not this one"}}`,
+			want:  &oauth2.Token{RefreshToken: "rt"},
+			extra: map[string]any{"id_token": "id", "n": 1.5, "o": map[string]any{"a": []any{true, nil}}, "dpop_jkt": "jkt",
+				"refresh_expiry": "2030-07-01T03:04:05Z", "scope": nil}},
+		{name: "extra null", value: `{"version":1,"refresh_token":"rt","extra":null}`, version: 1,
+			want: &oauth2.Token{RefreshToken: "rt"}, extra: map[string]any{"id_token": nil}},
 		{name: "refresh token only", value: `{"version":1,"refresh_token":"rt"}`, version: 1,
 			want: &oauth2.Token{RefreshToken: "rt"}},
 		{name: "whitespace and unknown members", value: "\n\t{\"version\": 2, \"access_token\": \"at\", \"scope\": \"x\", \"expiry\": null}\n", version: 2,
@@ -44,6 +54,8 @@ func TestDecodeStoredToken(t *testing.T) {
 		{name: "negative version", value: `{"version": -1, "access_token": "at"}`, why: "JSON of the wrong shape: member version"},
 		{name: "no token", value: `{"version": 2, "token_type": "Bearer"}`, why: "neither access token nor refresh token"},
 		{name: "null", value: `null`, why: "no version"},
+		{name: "extra not an object", value: `{"version": 1, "access_token": "at", "extra": ["` + secret + `"]}`, why: "JSON of the wrong shape: member extra"},
+		{name: "bad refresh_expiry", value: `{"version": 1, "access_token": "at", "refresh_expiry": "` + secret + `"}`, why: "JSON of the wrong shape"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,6 +69,11 @@ func TestDecodeStoredToken(t *testing.T) {
 				}
 				if version != tc.version {
 					t.Errorf("version = %d, want %d", version, tc.version)
+				}
+				for k, want := range tc.extra {
+					if diff := cmp.Diff(want, tok.Extra(k)); diff != "" {
+						t.Errorf("Extra(%q) mismatch (-want +got):\n%s", k, diff)
+					}
 				}
 				return
 			}
@@ -81,21 +98,49 @@ func TestDecodeStoredToken(t *testing.T) {
 }
 
 func TestEncodeStoredToken(t *testing.T) {
+	exp := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	// response is a token with the Extra of a JSON token response.
+	response := (&oauth2.Token{AccessToken: "at", TokenType: "Bearer", RefreshToken: "rt", Expiry: exp, ExpiresIn: 3600}).
+		WithExtra(map[string]any{"access_token": "at", "token_type": "Bearer", "refresh_token": "rt", "expires_in": 3600.0,
+			"id_token": "eyJ.x.y", "scope": "openid email", "instance_url": "https://acme.my.salesforce.com",
+			"refresh_token_expires_in": 15552000.0, "refresh_expiry": "2030-07-01T03:04:05Z", "o": map[string]any{"a": []any{true, nil}}})
+	// Members of 64 KiB, names and values: "big" just fits, "bigger" does not.
+	big := strings.Repeat("b", 64<<10-len("big")-2)
+	bigger := strings.Repeat("b", 64<<10-len("bigger")-1)
 	tests := []struct {
 		name    string
 		tok     *oauth2.Token
 		version uint64
-		want    string // the JSON; "" when an error is expected
+		want    string         // the JSON; "" when an error is expected
+		extra   map[string]any // the Extra values of the token decoded from it
 	}{
 		{"complete", (&oauth2.Token{AccessToken: "at", TokenType: "Bearer", RefreshToken: "rt",
-			Expiry: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), ExpiresIn: 60}).WithExtra(map[string]any{"id_token": "x"}), 5,
-			`{"version":5,"access_token":"at","token_type":"Bearer","refresh_token":"rt","expiry":"2030-01-02T03:04:05Z","expires_in":60}`},
-		{"access token only", &oauth2.Token{AccessToken: "at"}, 1, `{"version":1,"access_token":"at"}`},
-		{"refresh token only", &oauth2.Token{RefreshToken: "rt"}, 1, `{"version":1,"refresh_token":"rt"}`},
-		{"nil", nil, 1, ""},
-		{"version 0", &oauth2.Token{AccessToken: "at"}, 0, ""},
-		{"no token", &oauth2.Token{TokenType: "Bearer"}, 1, ""},
-		{"unencodable expiry", &oauth2.Token{AccessToken: "at", Expiry: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, 1, ""},
+			Expiry: exp, ExpiresIn: 60}).WithExtra(map[string]any{"id_token": "x"}), 5,
+			`{"version":5,"access_token":"at","token_type":"Bearer","refresh_token":"rt","expiry":"2030-01-02T03:04:05Z","expires_in":60,"extra":{"id_token":"x"}}`,
+			map[string]any{"id_token": "x"}},
+		{"response members", response, 2,
+			`{"version":2,"access_token":"at","token_type":"Bearer","refresh_token":"rt","expiry":"2030-01-02T03:04:05Z","expires_in":3600,` +
+				`"refresh_expiry":"2030-07-01T03:04:05Z","extra":{"id_token":"eyJ.x.y","instance_url":"https://acme.my.salesforce.com",` +
+				`"o":{"a":[true,null]},"refresh_token_expires_in":15552000,"scope":"openid email"}}`,
+			map[string]any{"id_token": "eyJ.x.y", "instance_url": "https://acme.my.salesforce.com", "scope": "openid email",
+				"o": map[string]any{"a": []any{true, nil}}, "refresh_token_expires_in": 15552000.0,
+				"refresh_expiry": "2030-07-01T03:04:05Z", "access_token": nil, "expires_in": nil}},
+		{"form-encoded response", (&oauth2.Token{AccessToken: "at"}).WithExtra(url.Values{"access_token": {"at"},
+			"scope": {"repo"}, "refresh_token_expires_in": {"15552000"}, "refresh_expiry": {"2030-07-01T03:04:05Z"}}), 1,
+			`{"version":1,"access_token":"at","refresh_expiry":"2030-07-01T03:04:05Z","extra":{"refresh_token_expires_in":15552000,"scope":"repo"}}`,
+			map[string]any{"scope": "repo", "refresh_token_expires_in": 15552000.0, "refresh_expiry": "2030-07-01T03:04:05Z"}},
+		{"64 KiB of members", (&oauth2.Token{AccessToken: "at"}).WithExtra(map[string]any{"big": big}), 1,
+			`{"version":1,"access_token":"at","extra":{"big":"` + big + `"}}`, map[string]any{"big": big}},
+		{"a member past 64 KiB", (&oauth2.Token{AccessToken: "at"}).WithExtra(map[string]any{"bigger": bigger, "id_token": "x"}), 1,
+			`{"version":1,"access_token":"at","extra":{"id_token":"x"}}`, map[string]any{"bigger": nil, "id_token": "x"}},
+		{"a member without JSON", (&oauth2.Token{AccessToken: "at"}).WithExtra(map[string]any{"nan": math.NaN(), "f": func() {}}), 1,
+			`{"version":1,"access_token":"at"}`, nil},
+		{"access token only", &oauth2.Token{AccessToken: "at"}, 1, `{"version":1,"access_token":"at"}`, nil},
+		{"refresh token only", &oauth2.Token{RefreshToken: "rt"}, 1, `{"version":1,"refresh_token":"rt"}`, nil},
+		{"nil", nil, 1, "", nil},
+		{"version 0", &oauth2.Token{AccessToken: "at"}, 0, "", nil},
+		{"no token", &oauth2.Token{TokenType: "Bearer"}, 1, "", nil},
+		{"unencodable expiry", &oauth2.Token{AccessToken: "at", Expiry: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, 1, "", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,7 +157,7 @@ func TestEncodeStoredToken(t *testing.T) {
 			if diff := cmp.Diff(tc.want, string(b)); diff != "" {
 				t.Errorf("JSON mismatch (-want +got):\n%s", diff)
 			}
-			// What is encoded decodes to the same token, without Extra.
+			// What is encoded decodes to the same token, with the Extra values kept.
 			got, version, err := oauth2refresh.DecodeStoredToken("k", "", b)
 			if err != nil {
 				t.Fatalf("DecodeStoredToken of what EncodeStoredToken wrote: %v", err)
@@ -124,6 +169,11 @@ func TestEncodeStoredToken(t *testing.T) {
 			}
 			if version != tc.version {
 				t.Errorf("version = %d, want %d", version, tc.version)
+			}
+			for k, want := range tc.extra {
+				if diff := cmp.Diff(want, got.Extra(k)); diff != "" {
+					t.Errorf("decoded Extra(%q) mismatch (-want +got):\n%s", k, diff)
+				}
 			}
 		})
 	}

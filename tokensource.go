@@ -298,7 +298,8 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 // After a failed flight (a refresh, a Store or an OnRefresh that failed), no new attempt is
 // made during a backoff: calls that hold no valid token get the same error without I/O. It
 // lasts between half and all of 1 s, 2 s, 4 s, ... up to 30 s, or up to 5 min when the token
-// endpoint refused the grant or the client (a *RequestError that is not Temporary), or as
+// endpoint refused the grant or the client (a *RequestError that is not Temporary) or the
+// refresh token expired (ErrRefreshTokenExpired: it is not sent), or as
 // long as its Retry-After header asks, up to 5 min. A successful flight or Retry ends it.
 func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	st := s.state.Load()
@@ -470,11 +471,23 @@ func (s *TokenSource) obtain(ctx context.Context, cur *oauth2.Token) (*pending, 
 	if cur == nil || cur.RefreshToken == "" {
 		return nil, ErrNoRefreshToken
 	}
+	if err := s.refreshable(cur); err != nil {
+		return nil, err
+	}
 	t, err := s.e.refresh(ctx, cur.RefreshToken, s.cfg.now)
 	if err != nil {
 		return nil, err
 	}
 	return &pending{tok: t, from: cur.RefreshToken}, nil
+}
+
+// refreshable returns an error wrapping ErrRefreshTokenExpired when t's refresh token is known
+// to have expired (see RefreshTokenExpiry): it is not sent.
+func (s *TokenSource) refreshable(t *oauth2.Token) error {
+	if exp := RefreshTokenExpiry(t); !exp.IsZero() && !s.cfg.now().Before(exp) {
+		return &refreshExpiredError{at: exp}
+	}
+	return nil
 }
 
 // redact cuts the new tokens and the refresh token sent out of err, an error of a flight,
@@ -510,8 +523,8 @@ func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err erro
 		s.pending = p
 		s.failures++
 		limit := maxBackoff
-		if re := (*RequestError)(nil); errors.As(err, &re) && !re.Temporary() {
-			limit = maxRefusedBackoff // the server refused the grant or the client
+		if re := (*RequestError)(nil); errors.As(err, &re) && !re.Temporary() || errors.Is(err, ErrRefreshTokenExpired) {
+			limit = maxRefusedBackoff // the server refused the grant or the client, or would
 		}
 		d := max(backoff(s.failures, limit), retryAfter(err, now))
 		s.retryAt = now.Add(d)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -1312,5 +1313,98 @@ func TestTokenSourceRetryEndsRejectBound(t *testing.T) {
 	}
 	if n := ts.requests.Load(); n != 4 {
 		t.Errorf("token server saw %d requests, want 4", n)
+	}
+}
+
+// TestTokenSourceRefreshTokenExpiry: the refresh_token_expires_in of a token response (a
+// number, or a numeric string) is recorded on receipt with the source's clock. Once it has
+// passed, the refresh token is not sent: the error matches ErrRefreshTokenExpired and
+// ErrInvalidGrant, the flight counts as OutcomeInvalidGrant, and the source backs off as after
+// a refused grant (past MaxBackoff after 7 failures). An unreadable value says nothing.
+func TestTokenSourceRefreshTokenExpiry(t *testing.T) {
+	start := newFakeClock().now()
+	for _, tc := range []struct {
+		name  string
+		value any           // refresh_token_expires_in
+		life  time.Duration // the refresh token's lifetime it says; 0 for unknown
+		form  bool          // the response is form-encoded, as GitHub's without an Accept header
+	}{
+		{"number", 7200, 2 * time.Hour, false},
+		{"numeric string", "7200", 2 * time.Hour, false},
+		{"form-encoded", 7200, 2 * time.Hour, true},
+		{"unreadable", "two hours", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTokenServer(t, "rt-0", 3600)
+			ts.onIssue = func(r *http.Request, tok map[string]any) { tok["refresh_token_expires_in"] = tc.value }
+			if tc.form {
+				ts.answer = func(w http.ResponseWriter, tok map[string]any) {
+					form := url.Values{}
+					for k, v := range tok {
+						form.Set(k, fmt.Sprint(v))
+					}
+					respond(w, http.StatusOK, "application/x-www-form-urlencoded", form.Encode())
+				}
+			}
+			clock := newFakeClock()
+			var l eventLog
+			src := flightSource(ts.endpoint(), &oauth2.Token{RefreshToken: "rt-0"}, clock, &l)
+			// Refreshes at start and an hour later: each records its own expiry.
+			for i, at := range []time.Time{start, start.Add(time.Hour)} {
+				clock.set(at)
+				tok, err := src.Token()
+				if err != nil {
+					t.Fatalf("refresh %d: %v", i+1, err)
+				}
+				var want time.Time
+				var wantExtra any
+				if tc.life != 0 {
+					want = at.Add(tc.life)
+					wantExtra = want.Format(time.RFC3339)
+				}
+				if got := oauth2refresh.RefreshTokenExpiry(tok); !got.Equal(want) {
+					t.Errorf("refresh %d: RefreshTokenExpiry = %v, want %v", i+1, got, want)
+				}
+				if got := tok.Extra("refresh_expiry"); got != wantExtra {
+					t.Errorf("refresh %d: Extra(\"refresh_expiry\") = %v, want %v", i+1, got, wantExtra)
+				}
+			}
+			l.take()
+			clock.set(start.Add(3 * time.Hour)) // the second refresh token's expiry, if known
+			_, err := src.Token()
+			if tc.life == 0 {
+				if err != nil || ts.requests.Load() != 3 {
+					t.Errorf("past an unknown expiry: %v after %d requests, want a third refresh", err, ts.requests.Load())
+				}
+				return
+			}
+			var until time.Time
+			for i := range 7 {
+				if i > 0 {
+					clock.set(until) // the backoff ends
+					_, err = src.Token()
+				}
+				if !errors.Is(err, oauth2refresh.ErrRefreshTokenExpired) || !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
+					t.Fatalf("call %d = %v, want ErrRefreshTokenExpired matching ErrInvalidGrant", i+1, err)
+				}
+				for _, ev := range l.take() {
+					if ev.Kind == oauth2refresh.EventRefreshFinished && ev.Outcome != oauth2refresh.OutcomeInvalidGrant {
+						t.Errorf("call %d: flight outcome %v, want OutcomeInvalidGrant", i+1, ev.Outcome)
+					}
+					if ev.Kind == oauth2refresh.EventBackoffStarted {
+						until = ev.Until
+					}
+				}
+			}
+			if want := "oauth2refresh: refresh token expired at 2030-01-02T06:04:05Z: the grant must be authorized again"; err.Error() != want {
+				t.Errorf("error %q, want %q", err, want)
+			}
+			if d := until.Sub(clock.now()); d <= oauth2refresh.MaxBackoff {
+				t.Errorf("backoff after 7 failures = %v, want more than %v, as after a refused grant", d, oauth2refresh.MaxBackoff)
+			}
+			if n := ts.requests.Load(); n != 2 {
+				t.Errorf("token server got %d requests, want 2: the expired refresh token was sent", n)
+			}
+		})
 	}
 }

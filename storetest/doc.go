@@ -8,12 +8,13 @@
 //	}
 //
 // TestStore checks what WithStore relies on for "one refresh, everyone picks up the result"
-// to hold across processes: that a saved token comes back as it was (without Extra), that at
+// to hold across processes: that a saved token comes back as it was (Extra aside), that at
 // most one lease on a grant is held at a time, that increments under the lease are never lost,
 // and, for a store whose leases lapse on their ttl, that a holder whose lease lapsed and was
 // taken over can no longer save (fencing) while one whose lease lapsed unnoticed still can.
 // A store that keeps tokens in the format of oauth2refresh.EncodeStoredToken can also have
-// that format and its reports of damaged values checked, through Options.Raw.
+// that format (with the Extra values it keeps, such as the id_token and the refresh token's
+// expiry) and its reports of damaged values checked, through Options.Raw.
 //
 // BenchHotPath, BenchRefresh, BenchPickUp and BenchRefreshesPerLifetime measure what a store
 // adds to a TokenSource, with the token endpoint in memory.

@@ -25,12 +25,13 @@ type Raw struct {
 }
 
 // storedFormat checks that the value s saves is the stored-token format (EncodeStoredToken),
-// and that its version grows with each save.
+// that Load returns its Extra values, and that its version grows with each save.
 func storedFormat(t *testing.T, s oauth2refresh.Store, raw Raw) {
 	ctx := context.Background()
 	key := newKey(t)
-	tok := &oauth2.Token{AccessToken: "at", TokenType: "Bearer", RefreshToken: "rt",
-		Expiry: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), ExpiresIn: 60}
+	extra := map[string]any{"id_token": "eyJ.x.y", "scope": "openid email", "refresh_expiry": "2030-07-01T03:04:05Z"}
+	tok := (&oauth2.Token{AccessToken: "at", TokenType: "Bearer", RefreshToken: "rt",
+		Expiry: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), ExpiresIn: 60}).WithExtra(extra)
 	var last uint64
 	for i := range 2 {
 		if err := oauth2refresh.SaveToken(ctx, s, key, tok, time.Minute); err != nil {
@@ -45,6 +46,15 @@ func storedFormat(t *testing.T, s oauth2refresh.Store, raw Raw) {
 			t.Fatalf("DecodeStoredToken of the stored value: %v", err)
 		}
 		checkToken(t, "stored token", tok, got)
+		loaded, err := s.Load(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, want := range extra {
+			if got.Extra(k) != want || loaded.Extra(k) != want {
+				t.Errorf("Extra(%q) = %v stored, %v loaded; want %v", k, got.Extra(k), loaded.Extra(k), want)
+			}
+		}
 		if version <= last {
 			t.Errorf("version after save %d = %d, want more than %d", i+1, version, last)
 		}
