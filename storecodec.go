@@ -75,15 +75,7 @@ func EncodeStoredToken(t *oauth2.Token, version uint64) ([]byte, error) {
 	}
 	st.DPoPJKT, _ = t.Extra("dpop_jkt").(string)
 	st.RefreshExpiry = RefreshTokenExpiry(t)
-	n := 0
-	for _, k := range extraKeys(t) {
-		if b, err := json.Marshal(t.Extra(k)); err == nil && !notExtra[k] && n+len(k)+len(b) <= maxStoredExtra {
-			if st.Extra == nil {
-				st.Extra = map[string]any{}
-			}
-			st.Extra[k], n = json.RawMessage(b), n+len(k)+len(b)
-		}
-	}
+	st.Extra = keptExtra(t, maxStoredExtra)
 	b, err := json.Marshal(st)
 	if err != nil {
 		// Only an expiry outside years 0–9999 gets here.
@@ -125,6 +117,23 @@ func DecodeStoredToken(key, location string, b []byte) (*oauth2.Token, uint64, e
 		t = t.WithExtra(extra)
 	}
 	return t, st.Version, nil
+}
+
+// keptExtra returns the Extra values of t that the stored-token format keeps in "extra", as
+// json.RawMessage values: those not in notExtra that have a JSON encoding, in the order of
+// their names while the names and values kept add up to at most limit bytes; nil for none.
+func keptExtra(t *oauth2.Token, limit int) map[string]any {
+	var m map[string]any
+	n := 0
+	for _, k := range extraKeys(t) {
+		if b, err := json.Marshal(t.Extra(k)); err == nil && !notExtra[k] && n+len(k)+len(b) <= limit {
+			if m == nil {
+				m = map[string]any{}
+			}
+			m[k], n = json.RawMessage(b), n+len(k)+len(b)
+		}
+	}
+	return m
 }
 
 // extraKeys returns the names of t's Extra values, sorted. oauth2.Token keeps them in an

@@ -1,0 +1,364 @@
+package oauth2refresh_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/storetest"
+	"golang.org/x/oauth2"
+)
+
+// Test keys: 32 bytes each, told apart by their first byte.
+var (
+	key1 = bytes.Repeat([]byte{1}, 32)
+	key2 = bytes.Repeat([]byte{2}, 32)
+)
+
+func newSealer(t *testing.T, keys map[string][]byte, current string) *oauth2refresh.Sealer {
+	t.Helper()
+	k, err := oauth2refresh.NewSealer(keys, current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// secretToken is a token whose every secret contains "secret".
+func secretToken() *oauth2.Token {
+	return (&oauth2.Token{AccessToken: "at-secret", TokenType: "Bearer", RefreshToken: "rt-secret",
+		Expiry: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), ExpiresIn: 3600}).WithExtra(map[string]any{
+		"id_token": "id-secret", "scope": "openid", "refresh_expiry": "2030-07-01T03:04:05Z", "dpop_jkt": "thumb"})
+}
+
+// opened is what a test compares of a token: its fields and the Extra values of secretToken.
+func opened(t *oauth2.Token) map[string]any {
+	if t == nil {
+		return nil
+	}
+	m := map[string]any{"access": t.AccessToken, "type": t.TokenType, "refresh": t.RefreshToken,
+		"expiry": t.Expiry.UTC(), "expires_in": t.ExpiresIn}
+	for _, k := range []string{"id_token", "scope", "refresh_expiry", "dpop_jkt"} {
+		m[k] = t.Extra(k)
+	}
+	return m
+}
+
+func TestSealStoreConformance(t *testing.T) {
+	s := oauth2refresh.SealStore(&oauth2refresh.FileStore{Dir: t.TempDir()}, newSealer(t, map[string][]byte{"k1": key1}, "k1"))
+	storetest.TestStore(t, s, storetest.Options{})
+}
+
+func TestSealStoreAtRest(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	inner := &oauth2refresh.FileStore{Dir: dir}
+	s := oauth2refresh.SealStore(inner, newSealer(t, map[string][]byte{"k1": key1}, "k1"))
+	if err := oauth2refresh.SaveToken(ctx, s, "tenant-1", secretToken(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("files = %v, want one", files)
+	}
+	raw, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte("secret")) {
+		t.Errorf("stored file holds a secret in clear: %s", raw)
+	}
+	for _, clear := range []string{`"token_type":"Bearer"`, `"expires_in":3600`, `"dpop_jkt":"thumb"`,
+		`"refresh_expiry":"2030-07-01T03:04:05Z"`, `"access_token":"sealed.v1.k1.`} {
+		if !bytes.Contains(raw, []byte(clear)) {
+			t.Errorf("stored file lacks %s: %s", clear, raw)
+		}
+	}
+	want := opened(secretToken())
+	got, err := s.Load(ctx, "tenant-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, opened(got)); diff != "" {
+		t.Errorf("Load (-want +got):\n%s", diff)
+	}
+	l, err := s.Lock(ctx, "tenant-1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	if diff := cmp.Diff(want, opened(l.Token())); diff != "" {
+		t.Errorf("Lease.Token (-want +got):\n%s", diff)
+	}
+}
+
+func TestSealStoreRefusals(t *testing.T) {
+	ctx := context.Background()
+	k1 := map[string][]byte{"k1": key1}
+	tests := []struct {
+		name    string
+		keys    map[string][]byte                             // the sealer that reads
+		plain   bool                                          // its AcceptPlaintext
+		write   func(t *testing.T, inner oauth2refresh.Store) // puts the value under "victim"
+		keyID   string
+		unknown bool // Err is ErrUnknownSealKey
+	}{{
+		name: "copied from another grant",
+		keys: k1,
+		write: func(t *testing.T, inner oauth2refresh.Store) {
+			sealTo(t, inner, "attacker", k1)
+			tok, err := inner.Load(ctx, "attacker")
+			if err != nil {
+				t.Fatal(err)
+			}
+			save(t, inner, "victim", tok)
+		},
+		keyID: "k1",
+	}, {
+		name:    "unknown key id",
+		keys:    map[string][]byte{"k2": key2},
+		write:   func(t *testing.T, inner oauth2refresh.Store) { sealTo(t, inner, "victim", k1) },
+		keyID:   "k1",
+		unknown: true,
+	}, {
+		name:  "same id, other key",
+		keys:  map[string][]byte{"k1": key2},
+		write: func(t *testing.T, inner oauth2refresh.Store) { sealTo(t, inner, "victim", k1) },
+		keyID: "k1",
+	}, {
+		name: "altered",
+		keys: k1,
+		write: func(t *testing.T, inner oauth2refresh.Store) {
+			sealTo(t, inner, "victim", k1)
+			tok, err := inner.Load(ctx, "victim")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := []byte(tok.RefreshToken)
+			b[len(b)-3] ^= 'A' ^ 'B'
+			if b[len(b)-3] == 0 || !strings.HasPrefix(string(b), "sealed.v1.k1.") {
+				t.Fatal("bad alteration")
+			}
+			tok.RefreshToken = string(b)
+			save(t, inner, "victim", tok)
+		},
+		keyID: "k1",
+	}, {
+		name:  "plaintext",
+		keys:  k1,
+		write: func(t *testing.T, inner oauth2refresh.Store) { save(t, inner, "victim", secretToken()) },
+	}, {
+		name: "plaintext extra",
+		keys: k1,
+		write: func(t *testing.T, inner oauth2refresh.Store) {
+			sealTo(t, inner, "victim", k1)
+			tok, err := inner.Load(ctx, "victim")
+			if err != nil {
+				t.Fatal(err)
+			}
+			save(t, inner, "victim", tok.WithExtra(map[string]any{"id_token": "id-forged"}))
+		},
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			inner := &oauth2refresh.FileStore{Dir: t.TempDir()}
+			tc.write(t, inner)
+			k := newSealer(t, tc.keys, onlyID(tc.keys))
+			k.AcceptPlaintext = tc.plain
+			s := oauth2refresh.SealStore(inner, k)
+			check := func(what string, tok *oauth2.Token, err error) {
+				t.Helper()
+				var se *oauth2refresh.SealError
+				if !errors.As(err, &se) || tok != nil {
+					t.Fatalf("%s = %v, %v; want nil, a *SealError", what, tok, err)
+				}
+				if se.Key != "victim" || se.KeyID != tc.keyID || errors.Is(err, oauth2refresh.ErrUnknownSealKey) != tc.unknown {
+					t.Errorf("%s: SealError{Key: %q, KeyID: %q, Err: %v}; want key victim, key id %q, unknown key %v",
+						what, se.Key, se.KeyID, se.Err, tc.keyID, tc.unknown)
+				}
+				if strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "sealed.v1") {
+					t.Errorf("%s: error text quotes the value: %v", what, err)
+				}
+			}
+			tok, err := s.Load(ctx, "victim")
+			check("Load", tok, err)
+			l, err := s.Lock(ctx, "victim", time.Minute)
+			if l != nil {
+				tok = l.Token()
+			}
+			check("Lock", tok, err)
+			// Lock held no lease: the grant can be locked at once.
+			short, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			l, err = inner.Lock(short, "victim", time.Minute)
+			if err != nil {
+				t.Fatalf("Lock after the refused Lock: %v", err)
+			}
+			l.Release(ctx)
+		})
+	}
+}
+
+// sealTo stores secretToken under key in inner, sealed with keys' only key.
+func sealTo(t *testing.T, inner oauth2refresh.Store, key string, keys map[string][]byte) {
+	t.Helper()
+	save(t, oauth2refresh.SealStore(inner, newSealer(t, keys, onlyID(keys))), key, secretToken())
+}
+
+// onlyID returns the id of the one key in keys.
+func onlyID(keys map[string][]byte) string {
+	for id := range keys {
+		return id
+	}
+	return ""
+}
+
+func save(t *testing.T, s oauth2refresh.Store, key string, tok *oauth2.Token) {
+	t.Helper()
+	if err := oauth2refresh.SaveToken(context.Background(), s, key, tok, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSealStorePlaintextMigration(t *testing.T) {
+	ctx := context.Background()
+	inner := &oauth2refresh.FileStore{Dir: t.TempDir()}
+	save(t, inner, "g", secretToken())
+	k := newSealer(t, map[string][]byte{"k1": key1}, "k1")
+	k.AcceptPlaintext = true
+	s := oauth2refresh.SealStore(inner, k)
+	l, err := s.Lock(ctx, "g", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(opened(secretToken()), opened(l.Token())); diff != "" {
+		t.Errorf("plaintext Lease.Token (-want +got):\n%s", diff)
+	}
+	if err := l.Save(ctx, l.Token()); err != nil {
+		t.Fatal(err)
+	}
+	l.Release(ctx)
+	raw, err := inner.Load(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(raw.RefreshToken, "sealed.v1.k1.") || raw.Extra("id_token") != nil {
+		t.Errorf("after the save, stored refresh token %.20q and id_token %v; want both sealed", raw.RefreshToken, raw.Extra("id_token"))
+	}
+	k.AcceptPlaintext = false
+	got, err := s.Load(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(opened(secretToken()), opened(got)); diff != "" {
+		t.Errorf("resealed Load (-want +got):\n%s", diff)
+	}
+}
+
+func TestSealerRotation(t *testing.T) {
+	ctx := context.Background()
+	inner := &oauth2refresh.FileStore{Dir: t.TempDir()}
+	old := oauth2refresh.SealStore(inner, newSealer(t, map[string][]byte{"k1": key1}, "k1"))
+	save(t, old, "g", secretToken())
+	rotated := oauth2refresh.SealStore(inner, newSealer(t, map[string][]byte{"k1": key1, "k2": key2}, "k2"))
+	l, err := rotated.Lock(ctx, "g", time.Minute)
+	if err != nil {
+		t.Fatalf("Lock of a value sealed with the old key: %v", err)
+	}
+	if diff := cmp.Diff(opened(secretToken()), opened(l.Token())); diff != "" {
+		t.Errorf("old value (-want +got):\n%s", diff)
+	}
+	if err := l.Save(ctx, secretToken()); err != nil {
+		t.Fatal(err)
+	}
+	l.Release(ctx)
+	raw, err := inner.Load(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(raw.AccessToken, "sealed.v1.k2.") || !strings.HasPrefix(raw.RefreshToken, "sealed.v1.k2.") {
+		t.Errorf("after rotation stored %.16q, %.16q; want both sealed with k2", raw.AccessToken, raw.RefreshToken)
+	}
+	if _, err := old.Load(ctx, "g"); !errors.Is(err, oauth2refresh.ErrUnknownSealKey) {
+		t.Errorf("Load with k1 only of a value sealed with k2 = %v, want ErrUnknownSealKey", err)
+	}
+}
+
+func TestNewSealer(t *testing.T) {
+	tests := []struct {
+		name    string
+		keys    map[string][]byte
+		current string
+		want    string // error text; "" for none
+	}{
+		{"ok", map[string][]byte{"k1": key1, "2026-12_b": key2}, "2026-12_b", ""},
+		{"no current", map[string][]byte{"k1": key1}, "k2", `oauth2refresh: making sealer: no key with the current id "k2"`},
+		{"short key", map[string][]byte{"k1": key1[:16]}, "k1", `oauth2refresh: making sealer: key "k1" has 16 bytes, want 32`},
+		{"id with a dot", map[string][]byte{"k.1": key1}, "k.1", `oauth2refresh: making sealer: invalid key id "k.1"`},
+		{"empty id", map[string][]byte{"": key1}, "", `oauth2refresh: making sealer: invalid key id ""`},
+		{"long id", map[string][]byte{strings.Repeat("a", 65): key1}, strings.Repeat("a", 65), "oauth2refresh: making sealer: invalid key id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := oauth2refresh.NewSealer(tc.keys, tc.current)
+			if tc.want == "" {
+				if err != nil || k == nil {
+					t.Fatalf("NewSealer = %v, %v", k, err)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) || k != nil {
+				t.Errorf("NewSealer = %v, %v; want error %q", k, err, tc.want)
+			}
+		})
+	}
+}
+
+// A TokenSource sharing a grant through a sealed store refreshes, and a restarted one picks the
+// sealed token up without a request; one whose stored token does not open sends nothing.
+func TestSealStoreWithStore(t *testing.T) {
+	ctx := context.Background()
+	srv := newTokenServer(t, "rt-0", 3600)
+	clock := newFakeClock()
+	inner := &oauth2refresh.FileStore{Dir: t.TempDir()}
+	s := oauth2refresh.SealStore(inner, newSealer(t, map[string][]byte{"k1": key1}, "k1"))
+	save(t, s, "g", &oauth2.Token{RefreshToken: "rt-0"})
+	src := srv.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(s, "g"), oauth2refresh.WithClock(clock.now))
+	for i, want := range []string{"at-1", "at-2"} {
+		tok, err := src.Token()
+		if err != nil || tok.AccessToken != want {
+			t.Fatalf("token %d = %v, %v; want %s", i+1, tok, err, want)
+		}
+		clock.advance(2 * time.Hour)
+	}
+	clock.advance(-2 * time.Hour)
+	restarted := srv.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(s, "g"), oauth2refresh.WithClock(clock.now))
+	tok, err := restarted.Token()
+	if err != nil || tok.AccessToken != "at-2" || tok.Extra("id_token") != "id-2" {
+		t.Fatalf("restarted = %v, %v; want at-2 with id-2", tok, err)
+	}
+	if n := srv.requests.Load(); n != 2 || srv.isRevoked() {
+		t.Errorf("server saw %d requests (revoked %v), want 2", n, srv.isRevoked())
+	}
+	raw, err := inner.Load(ctx, "g")
+	if err != nil || raw.RefreshToken == "rt-2" || !strings.HasPrefix(raw.RefreshToken, "sealed.v1.k1.") {
+		t.Errorf("stored refresh token %.16q, %v; want it sealed", raw.RefreshToken, err)
+	}
+
+	other := oauth2refresh.SealStore(inner, newSealer(t, map[string][]byte{"k9": key2}, "k9"))
+	clock.advance(2 * time.Hour)
+	lost := srv.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(other, "g"), oauth2refresh.WithClock(clock.now))
+	if _, err := lost.Token(); !errors.Is(err, oauth2refresh.ErrUnknownSealKey) {
+		t.Errorf("Token with the key unknown = %v, want ErrUnknownSealKey", err)
+	}
+	if n := srv.requests.Load(); n != 2 {
+		t.Errorf("server saw %d requests, want 2: nothing sent for a token that does not open", n)
+	}
+}
