@@ -1,0 +1,67 @@
+package oauth2refresh_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tokenkit/oauth2refresh"
+	"golang.org/x/oauth2"
+)
+
+// A store keeps its tokens sealed: whoever reads the files (or the Redis values, or the
+// PostgreSQL rows) sees no token. Keys rotate by adding a new current key and keeping the old
+// one for opening; a store read without the key that sealed its tokens says so.
+func ExampleSealStore() {
+	dir, err := os.MkdirTemp("", "tokens")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	files := &oauth2refresh.FileStore{Dir: dir}
+
+	// In production the keys come from a secret manager, 32 random bytes each.
+	k2025, k2026 := make([]byte, 32), make([]byte, 32)
+	rand.Read(k2025)
+	rand.Read(k2026)
+	sealer, err := oauth2refresh.NewSealer(map[string][]byte{"2025": k2025}, "2025")
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	store := oauth2refresh.SealStore(files, sealer)
+	if err := oauth2refresh.SaveToken(ctx, store, "tenant-42", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+		panic(err)
+	}
+	raw, _ := files.Load(ctx, "tenant-42")
+	fmt.Println("in the file:", strings.HasPrefix(raw.RefreshToken, "sealed.v1.2025."), strings.Contains(raw.RefreshToken, "rt-0"))
+
+	// Rotation: the new key seals, the old one still opens what it sealed.
+	rotated, err := oauth2refresh.NewSealer(map[string][]byte{"2025": k2025, "2026": k2026}, "2026")
+	if err != nil {
+		panic(err)
+	}
+	t, err := oauth2refresh.SealStore(files, rotated).Load(ctx, "tenant-42")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("opened:", t.RefreshToken)
+
+	// Without the key that sealed it, the token is an error, not a missing grant.
+	newOnly, err := oauth2refresh.NewSealer(map[string][]byte{"2026": k2026}, "2026")
+	if err != nil {
+		panic(err)
+	}
+	_, err = oauth2refresh.SealStore(files, newOnly).Load(ctx, "tenant-42")
+	fmt.Println(errors.Is(err, oauth2refresh.ErrUnknownSealKey))
+	fmt.Println(err)
+	// Output:
+	// in the file: true false
+	// opened: rt-0
+	// true
+	// oauth2refresh: stored token for key "tenant-42" cannot be opened (key id "2025"): sealed with a key id the sealer does not hold
+}
