@@ -96,7 +96,8 @@ const sealedExtra = "oauth2refresh_sealed"
 // bound as associated data, so that a value copied to another grant or field does not open.
 // The token type, expiry, expires_in, refresh-token expiry, DPoP key thumbprint and the store's
 // version stay in clear. Load, Lock and Lease.Token return the tokens opened; a value that does
-// not open is a *SealError.
+// not open is a *SealError. An older value of the same grant, put back, still opens: sealing
+// keeps a token secret and to its grant, not fresh.
 func SealStore(s Store, k *Sealer) Store { return sealedStore{s, k} }
 
 type sealedStore struct {

@@ -15,7 +15,8 @@ import (
 // server revokes the grant.
 //
 // Implementations in this repository: FileStore (processes on one machine), and the modules
-// github.com/tokenkit/oauth2refresh/store/redis and .../store/postgres.
+// github.com/tokenkit/oauth2refresh/store/redis and .../store/postgres. SealStore keeps the
+// tokens of any Store encrypted.
 //
 // A Store must be safe for use by any number of goroutines and processes.
 type Store interface {
