@@ -140,12 +140,17 @@ func sameSite(req *http.Request) bool {
 // With Endpoint.DPoP it is required: oauth2.NewClient sends a DPoP-bound token (its Type is
 // "DPoP") as "Authorization: DPoP <token>" without the proof RFC 9449 §7.1 requires, and the
 // resource server refuses it.
+//
+// As with oauth2.NewClient, a nil s returns the client found in ctx, or http.DefaultClient.
 func NewClient(ctx context.Context, s *TokenSource) *http.Client {
 	c := http.DefaultClient
 	if ctx != nil {
 		if cc, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && cc != nil {
 			c = cc
 		}
+	}
+	if s == nil {
+		return c
 	}
 	return &http.Client{
 		Transport:     &Transport{Source: s, Base: c.Transport},

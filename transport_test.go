@@ -495,3 +495,21 @@ func TestTransportRevokedOnRefreshNotBounded(t *testing.T) {
 		clock.advance(70 * time.Second) // the token expired: the next refresh is an ordinary one
 	}
 }
+
+// TestNewClientNilSourceLikeXOAuth2: without a source, NewClient returns what
+// oauth2.NewClient returns: the client stored in the context, else http.DefaultClient.
+func TestNewClientNilSourceLikeXOAuth2(t *testing.T) {
+	hc := &http.Client{Timeout: time.Minute}
+	withClient := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
+	for name, ctx := range map[string]context.Context{
+		"with oauth2.HTTPClient": withClient,
+		"without":                context.Background(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			want := oauth2.NewClient(ctx, nil)
+			if got := oauth2refresh.NewClient(ctx, nil); got != want {
+				t.Errorf("NewClient(ctx, nil) = %p, want %p, as oauth2.NewClient returns", got, want)
+			}
+		})
+	}
+}
