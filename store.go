@@ -298,3 +298,92 @@ func (s *TokenSource) fresher(stored, cur *oauth2.Token) bool {
 	// A token without expiry is newer when it is different; otherwise it must expire later.
 	return stored.Expiry.IsZero() || cur.Expiry.IsZero() || stored.Expiry.After(cur.Expiry)
 }
+
+// ErrGrantRevoked is matched by the error of a grant that was revoked through a Manager (see
+// Manager.Revoke): a DeadGrantError whose Reason is ReasonRevoked.
+var ErrGrantRevoked = errors.New("oauth2refresh: grant revoked")
+
+// Reasons of a DeadGrantError.
+const (
+	ReasonInvalidGrant        = "invalid_grant"         // the server refused the refresh token
+	ReasonRefreshTokenExpired = "refresh_token_expired" // it expired (see RefreshTokenExpiry)
+	ReasonRevoked             = "revoked"               // Manager.Revoke revoked the grant
+)
+
+// DeadGrantError reports a grant that is dead: its refresh token was refused, has expired, or
+// the grant was revoked. The Store keeps the mark, so that every process sharing the grant
+// reports it at once instead of sending the refresh token again; seeding the grant with a
+// new token (SaveToken, Manager's Grant.Start) revives it. errors.Is(err, ErrInvalidGrant)
+// holds for every reason, as the server would answer a refresh with the dead token;
+// ErrRefreshTokenExpired and ErrGrantRevoked hold for their reason.
+type DeadGrantError struct {
+	Key    string    // the grant's key
+	Reason string    // ReasonInvalidGrant, ReasonRefreshTokenExpired or ReasonRevoked
+	At     time.Time // when the grant was found dead
+	// Err is what this process got when it found the grant dead (a *RequestError), or nil
+	// when the Store said so.
+	Err error
+}
+
+func (e *DeadGrantError) Error() string {
+	s := "oauth2refresh: grant " + quoteKey(e.Key) + " is dead (" + e.Reason
+	if !e.At.IsZero() {
+		s += " at " + formatTime(e.At)
+	}
+	s += "): it must be authorized again"
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns e.Err.
+func (e *DeadGrantError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrInvalidGrant, or the sentinel of e.Reason.
+func (e *DeadGrantError) Is(target error) bool {
+	switch target {
+	case ErrInvalidGrant:
+		return true
+	case ErrRefreshTokenExpired:
+		return e.Reason == ReasonRefreshTokenExpired
+	case ErrGrantRevoked:
+		return e.Reason == ReasonRevoked
+	}
+	return false
+}
+
+// Deleter is a Store that can delete a grant, as Manager's Grant.Forget needs. The stores of
+// this repository implement it; SealStore's does when the Store it seals does.
+type Deleter interface {
+	// Delete removes key's stored token, and no error when there is none. A lease on the
+	// grant held meanwhile loses it: its Save fails with ErrLeaseLost and stores nothing.
+	Delete(ctx context.Context, key string) error
+}
+
+// deadKey is the Extra member of a token that marks its grant dead (see deadToken); its value
+// is a *deadMark, a type no token response can produce.
+const deadKey = "oauth2refresh.dead"
+
+// deadMark is the value of a dead mark.
+type deadMark struct {
+	reason string
+	at     time.Time
+}
+
+// deadToken returns the token that marks a grant dead for reason since at: it has no access
+// or refresh token, and the stored-token format keeps the mark as its "dead" member.
+func deadToken(reason string, at time.Time) *oauth2.Token {
+	return (&oauth2.Token{}).WithExtra(map[string]any{deadKey: &deadMark{reason, at}})
+}
+
+// deadOf returns the DeadGrantError of key's grant if t marks it dead, else nil.
+func deadOf(key string, t *oauth2.Token) *DeadGrantError {
+	if t == nil {
+		return nil
+	}
+	if m, ok := t.Extra(deadKey).(*deadMark); ok {
+		return &DeadGrantError{Key: key, Reason: m.reason, At: m.at}
+	}
+	return nil
+}
