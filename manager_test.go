@@ -258,17 +258,15 @@ func TestManagerKeepsBusyGrants(t *testing.T) {
 		fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
 		m := oauth2refresh.NewManager(srv.endpoint(), fs, &oauth2refresh.ManagerOptions{MaxGrants: 1})
 		startAll(t, m, keys)
-		got := make(chan string, 1)
-		go func() {
-			tok, err := m.Grant("a").Token()
-			if err != nil {
-				t.Errorf("grant a: %v", err)
-				got <- ""
-				return
-			}
-			got <- tok.AccessToken
-		}()
+		// The caller gives up; its flight goes on, on a goroutine of the TokenSource.
+		ctx, cancel := context.WithCancel(context.Background())
+		gaveUp := make(chan error, 1)
+		go func() { _, err := m.Grant("a").TokenContext(ctx); gaveUp <- err }()
 		<-arrived
+		cancel()
+		if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+			t.Fatalf("grant a, canceled: %v", err)
+		}
 		for _, k := range []string{"b", "c"} {
 			if _, err := m.Grant(k).Token(); err != nil {
 				t.Fatalf("grant %q: %v", k, err)
@@ -278,8 +276,8 @@ func TestManagerKeepsBusyGrants(t *testing.T) {
 			t.Errorf("held grants while a refreshes (-want +got):\n%s", diff)
 		}
 		close(release)
-		if tok := <-got; tok != "a/at-1" {
-			t.Errorf("grant a: access token %q, want a/at-1", tok)
+		if tok, err := m.Grant("a").Token(); err != nil || tok.AccessToken != "a/at-1" {
+			t.Errorf("grant a: %v, %v; want a/at-1", tok, err)
 		}
 		m.Grant("b").Token() // a is idle now: dropped
 		if diff := cmp.Diff([]string{"b"}, oauth2refresh.HeldGrants(m)); diff != "" {
