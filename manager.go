@@ -25,10 +25,13 @@ type ManagerOptions struct {
 	Options []Option
 
 	// OnDead is called once per process for each grant found dead (see DeadGrantError):
-	// refused by the server here, or marked dead in the Store by another process. It is
-	// called again for a grant only after Grant.Start or Grant.Forget. It is called on the
-	// goroutine of the call that found the grant dead, after the Manager's locks are
-	// released, and must return quickly; nil means no call.
+	// refused by the server here, or marked dead in the Store by another process, or
+	// revoked. However many goroutines find the grant dead, and however often it is dropped
+	// from memory and made again, it is called again for the grant only after the grant was
+	// revived (Grant.Start here, or a new token another process saved, once this process
+	// got a token from it) or forgotten (Grant.Forget). It is called on the goroutine of a
+	// call that found the grant dead, after the Manager's locks are released, and must
+	// return quickly; nil means no call.
 	OnDead func(key string, err *DeadGrantError)
 
 	// MaxGrants bounds the TokenSources held in memory; beyond it, idle ones are dropped and
@@ -238,14 +241,26 @@ func (m *Manager) drop(key string) {
 	delete(m.dead, key)
 }
 
-// reportDead calls OnDead if err is a *DeadGrantError and OnDead was not called for e's grant
-// since its last Start or Forget.
-func (m *Manager) reportDead(e *entry, err error) {
-	if err == nil || m.opts.OnDead == nil || e.reported.Load() {
+// reported takes note of err, what a call inside e's source returned: it calls OnDead if err
+// is a *DeadGrantError and OnDead was not called for e's grant since it was last revived (see
+// ManagerOptions.OnDead); without err, the grant is alive.
+func (m *Manager) reported(e *entry, err error) {
+	if m.opts.OnDead == nil {
+		return
+	}
+	if err == nil {
+		if e.reported.Load() {
+			m.mu.Lock()
+			if !e.stale {
+				delete(m.dead, e.key)
+				e.reported.Store(false)
+			}
+			m.mu.Unlock()
+		}
 		return
 	}
 	var d *DeadGrantError
-	if !errors.As(err, &d) {
+	if e.reported.Load() || !errors.As(err, &d) {
 		return
 	}
 	m.mu.Lock()
@@ -288,7 +303,7 @@ func (g Grant) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	e := g.m.pin(g.key)
 	t, err := e.ts.TokenContext(ctx)
 	e.busy.Add(-1)
-	g.m.reportDead(e, err)
+	g.m.reported(e, err)
 	return t, err
 }
 
@@ -318,7 +333,7 @@ func (t *grantTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	tr := Transport{Source: e.ts, Base: t.base}
 	resp, err := tr.RoundTrip(req)
 	e.busy.Add(-1)
-	t.g.m.reportDead(e, err)
+	t.g.m.reported(e, err)
 	return resp, err
 }
 

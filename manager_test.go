@@ -540,23 +540,83 @@ func TestGrantRevoke(t *testing.T) {
 		return srv, ms, m, clk
 	}
 	t.Run("revoked", func(t *testing.T) {
+		// Two Managers on one FileStore, as two processes: b revokes; a, which holds the
+		// grant, and b report it revoked without a token request, and call OnDead once.
 		rev := revocationServer(t, http.StatusOK, "")
-		srv, ms, m, clk := setup(t, rev)
-		if err := m.Grant("a").Revoke(ctx); err != nil {
+		srv := newTokenServers(t, []string{"a"}, 3600)
+		e := srv.endpoint()
+		e.RevocationURL = rev.URL + "/revoke"
+		dir := t.TempDir()
+		clk := newFakeClock()
+		var mu sync.Mutex
+		var dead []string
+		manager := func(name string) *oauth2refresh.Manager {
+			return oauth2refresh.NewManager(e, &oauth2refresh.FileStore{Dir: dir}, &oauth2refresh.ManagerOptions{
+				Options: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
+				OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
+					mu.Lock()
+					defer mu.Unlock()
+					dead = append(dead, fmt.Sprintf("%s: %s %s %v", name, key, err.Reason, err.Err))
+				},
+			})
+		}
+		a, b := manager("a"), manager("b")
+		startAll(t, a, []string{"a"})
+		if _, err := a.Grant("a").Token(); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Grant("a").Revoke(ctx); err != nil {
 			t.Fatalf("Revoke: %v", err)
 		}
 		if diff := cmp.Diff([]recordedRequest{revocationRequest("a/rt-1")}, rev.requests()); diff != "" {
 			t.Errorf("revocation requests (-want +got):\n%s", diff)
 		}
 		want := &oauth2refresh.DeadGrantError{Key: "a", Reason: oauth2refresh.ReasonRevoked, At: clk.now()}
-		if diff := cmp.Diff(want, oauth2refresh.DeadMark("a", ms.stored("a"))); diff != "" {
+		if diff := cmp.Diff(want, oauth2refresh.DeadMark("a", mustLoad(t, &oauth2refresh.FileStore{Dir: dir}, "a"))); diff != "" {
 			t.Errorf("stored dead mark (-want +got):\n%s", diff)
 		}
-		if held := oauth2refresh.HeldGrants(m); len(held) != 0 {
+		if held := oauth2refresh.HeldGrants(b); len(held) != 0 {
 			t.Errorf("held grants after Revoke: %q, want none", held)
+		}
+		clk.advance(time.Hour) // a's token expires
+		for _, m := range []*oauth2refresh.Manager{a, b, a, b} {
+			_, err := m.Grant("a").Token()
+			if !errors.Is(err, oauth2refresh.ErrGrantRevoked) || !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
+				t.Errorf("Token after Revoke: %v, want an error matching ErrGrantRevoked and ErrInvalidGrant", err)
+			}
+		}
+		if diff := cmp.Diff([]string{"a: a revoked <nil>", "b: a revoked <nil>"}, dead); diff != "" {
+			t.Errorf("OnDead calls (-want +got):\n%s", diff)
 		}
 		if n := srv.grants["a"].requests.Load(); n != 1 {
 			t.Errorf("%d token requests, want 1", n)
+		}
+		// b's Start revives the grant for both, once a's backoff ended; revoked again, it is
+		// reported again by both.
+		if err := b.Grant("a").Start(ctx, &oauth2.Token{RefreshToken: "a/rt-1"}); err != nil {
+			t.Fatal(err)
+		}
+		if tok, err := b.Grant("a").Token(); err != nil || tok.AccessToken != "a/at-2" {
+			t.Errorf("b: Token after Start: %v, %v; want a/at-2", tok, err)
+		}
+		clk.advance(oauth2refresh.MaxRefusedBackoff)
+		if tok, err := a.Grant("a").Token(); err != nil || tok.AccessToken != "a/at-2" {
+			t.Errorf("a: Token after b's Start: %v, %v; want a/at-2", tok, err)
+		}
+		if err := b.Grant("a").Revoke(ctx); err != nil {
+			t.Fatalf("Revoke: %v", err)
+		}
+		clk.advance(time.Hour)
+		for _, m := range []*oauth2refresh.Manager{a, b, a, b} {
+			if _, err := m.Grant("a").Token(); !errors.Is(err, oauth2refresh.ErrGrantRevoked) {
+				t.Errorf("Token after the second Revoke: %v, want an error matching ErrGrantRevoked", err)
+			}
+		}
+		if diff := cmp.Diff([]string{"a: a revoked <nil>", "b: a revoked <nil>", "a: a revoked <nil>", "b: a revoked <nil>"}, dead); diff != "" {
+			t.Errorf("OnDead calls (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]recordedRequest{revocationRequest("a/rt-1"), revocationRequest("a/rt-2")}, rev.requests()); diff != "" {
+			t.Errorf("revocation requests (-want +got):\n%s", diff)
 		}
 	})
 	t.Run("refused", func(t *testing.T) {
@@ -621,4 +681,48 @@ func TestGrantRevoke(t *testing.T) {
 			t.Errorf("revocation requests (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// TestManagerOnDeadRefused: a grant the server refuses is reported to OnDead once, however
+// many goroutines ask; a second Manager on the same FileStore (another process) reports it
+// from the Store's dead mark, without a token request.
+func TestManagerOnDeadRefused(t *testing.T) {
+	srv := newTokenServers(t, []string{"x"}, 3600)
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var calls []string
+	manager := func(name string) *oauth2refresh.Manager {
+		return oauth2refresh.NewManager(srv.endpoint(), &oauth2refresh.FileStore{Dir: dir}, &oauth2refresh.ManagerOptions{
+			OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
+				var re *oauth2refresh.RequestError
+				refused := errors.As(err, &re) && re.Code == "invalid_grant"
+				mu.Lock()
+				defer mu.Unlock()
+				calls = append(calls, fmt.Sprintf("%s: %s %s refused here: %v", name, key, err.Reason, refused))
+			},
+		})
+	}
+	a, b := manager("a"), manager("b")
+	if err := a.Grant("x").Start(context.Background(), &oauth2.Token{RefreshToken: "x/rt-unknown"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*oauth2refresh.Manager{a, b} {
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				var d *oauth2refresh.DeadGrantError
+				if _, err := m.Grant("x").Token(); !errors.As(err, &d) || d.Reason != oauth2refresh.ReasonInvalidGrant {
+					t.Errorf("Token: %v, want a *DeadGrantError with Reason invalid_grant", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	want := []string{"a: x invalid_grant refused here: true", "b: x invalid_grant refused here: false"}
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("OnDead calls (-want +got):\n%s", diff)
+	}
+	if n := srv.grants["x"].requests.Load(); n != 1 {
+		t.Errorf("%d token requests, want 1", n)
+	}
 }
