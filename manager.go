@@ -59,7 +59,9 @@ const DefaultMaxGrants = 10000
 // sources of this process refresh one grant at once, and never shortens a backoff; while more
 // than MaxGrants grants are busy, more are held, and the surplus is dropped once idle. A
 // dropped grant is made again from the Store when next used: its first call loads the stored
-// token (one Store.Load, no token request if it is valid).
+// token (one Store.Load, no token request if it is valid). Besides the held grants, the
+// Manager keeps the key of each grant reported to OnDead, until the grant is revived or
+// forgotten.
 type Manager struct {
 	e    *Endpoint
 	s    Store
@@ -140,8 +142,8 @@ func (m *Manager) pin(key string) *entry {
 			}
 			e.busy.Add(-1)
 			// A remover holds m.mu until it has decided: wait for it, then look again.
-			//lint:ignore SA2001 an empty critical section: it waits for the remover
 			m.mu.Lock()
+			//lint:ignore SA2001 an empty critical section: it waits for the remover
 			m.mu.Unlock()
 			continue
 		}
@@ -379,7 +381,9 @@ func (m *Manager) lock(ctx context.Context, key string) (Lease, error) {
 // Save fails with ErrLeaseLost). Start revives the grant.
 //
 // When the server refuses the revocation or does not answer, Revoke returns the error of
-// Endpoint.Revoke and leaves the grant as it was. Without a RevocationURL it changes nothing
+// Endpoint.Revoke and leaves the grant as it was. When the mark cannot be saved after the
+// server revoked the token, Revoke returns the Store's error; the grant is dead all the same,
+// and the next refresh, refused, marks it dead (ReasonInvalidGrant). Without a RevocationURL it changes nothing
 // and returns an error wrapping ErrInvalidEndpoint: a grant cannot be revoked here without
 // the server (use Forget to stop using one). A grant already dead is marked revoked without a
 // request. Waiting for the lease is bounded as a TokenSource's is (see WithStore).
