@@ -76,7 +76,7 @@ type Manager struct {
 	mu   sync.Mutex      // guards the fields below, and every change to grants
 	ring []*entry        // the held entries, in the order the CLOCK hand sweeps them
 	hand int             // the index in ring the hand looks at next
-	dead map[string]bool // keys OnDead was called for since their last Start or Forget
+	dead map[string]bool // keys OnDead was called for, until revived or forgotten
 }
 
 // entry is one grant held in memory.
