@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -724,5 +725,43 @@ func TestManagerOnDeadRefused(t *testing.T) {
 	}
 	if n := srv.grants["x"].requests.Load(); n != 1 {
 		t.Errorf("%d token requests, want 1", n)
+	}
+}
+
+// TestManagerGrantsTable: goroutines using 1,000 grants at random with MaxGrants 50 (grants
+// added and dropped all the time, the table rebuilt and its tombstones reused) always get each
+// grant's own token, and the table ends holding exactly the held grants.
+func TestManagerGrantsTable(t *testing.T) {
+	keys := grantKeys(1000)
+	ms := newMemStore()
+	exp := time.Now().Add(time.Hour)
+	for _, k := range keys {
+		ms.grants[k] = &memGrant{tok: &oauth2.Token{AccessToken: "at-" + k, Expiry: exp}, sem: make(chan struct{}, 1)}
+	}
+	m := oauth2refresh.NewManager(&oauth2refresh.Endpoint{TokenURL: "https://auth.example/token"}, ms,
+		&oauth2refresh.ManagerOptions{MaxGrants: 50})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			rnd := rand.New(rand.NewPCG(uint64(g), 1))
+			for range 5000 {
+				k := keys[rnd.IntN(len(keys))]
+				if rnd.IntN(4) == 0 {
+					k = keys[rnd.IntN(10)] // a few hot grants
+				}
+				tok, err := m.Grant(k).Token()
+				if err != nil || tok.AccessToken != "at-"+k {
+					t.Errorf("grant %q: %v, %v", k, tok, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := oauth2refresh.CheckGrants(m); err != nil {
+		t.Error(err)
+	}
+	if held := oauth2refresh.HeldGrants(m); len(held) > 50 {
+		t.Errorf("%d grants held, want at most 50", len(held))
 	}
 }
