@@ -158,6 +158,10 @@ type TokenSource struct {
 	lastReject time.Time
 	dropped    Trigger // why Invalidate last dropped the token: the next flight's trigger
 
+	// seen says that, with WithStore, a flight found a token (or dead mark) of the grant in
+	// the Store, or saved one: a grant missing from the Store afterwards was deleted.
+	seen atomic.Bool
+
 	testHookSlow func() // set by tests before the first call; called at each entry to slow
 }
 
