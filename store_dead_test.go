@@ -461,3 +461,47 @@ func TestWithStoreDeletedNotResurrected(t *testing.T) {
 		t.Errorf("Token after the grant was seeded again = %v, %v; want at-2", tok, err)
 	}
 }
+
+func TestWithStoreDeadMarkNotSaved(t *testing.T) {
+	// The save of the mark fails: the grant is still reported dead, the failure is an event,
+	// the stored token is left as it was, and the next source asks the server again.
+	ctx := context.Background()
+	rs := newTokenServer(t, "rt-0", 3600)
+	dir := t.TempDir()
+	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: dir}}
+	clock := newFakeClock()
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-old"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	stored := readGrantFile(t, dir)
+	fs.failSave.Store(1)
+	var failed []event
+	a := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(fs, "g"), oauth2refresh.WithClock(clock.now),
+		oauth2refresh.WithEvents(func(ev event) {
+			if ev.Kind == oauth2refresh.EventPersistFailed {
+				failed = append(failed, ev)
+			}
+		}))
+	_, err := a.Token()
+	if diff := cmp.Diff(deadView{Key: "g", Reason: oauth2refresh.ReasonInvalidGrant, At: clockStart, Err: true}, asDead(t, err)); diff != "" {
+		t.Errorf("DeadGrantError (-want +got):\n%s", diff)
+	}
+	if len(failed) != 1 || failed[0].Outcome != oauth2refresh.OutcomeStore || failed[0].Err == nil ||
+		!strings.Contains(failed[0].Err.Error(), `marking dead grant "g": store down`) {
+		t.Errorf("EventPersistFailed = %+v, want one, OutcomeStore, saying the mark was not saved", failed)
+	}
+	if got := readGrantFile(t, dir); got != stored {
+		t.Errorf("stored file = %s, want it unchanged: %s", got, stored)
+	}
+	b := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(fs, "g"), oauth2refresh.WithClock(clock.now))
+	_, err = b.Token()
+	if diff := cmp.Diff(deadView{Key: "g", Reason: oauth2refresh.ReasonInvalidGrant, At: clockStart, Err: true}, asDead(t, err)); diff != "" {
+		t.Errorf("second source's DeadGrantError (-want +got):\n%s", diff)
+	}
+	if n := rs.requests.Load(); n != 2 {
+		t.Errorf("token requests = %d, want 2", n)
+	}
+	if got, want := readGrantFile(t, dir), `{"version":2,"dead":{"reason":"invalid_grant","at":"`+clockStart+`"}}`+"\n"; got != want {
+		t.Errorf("stored file = %s, want %s", got, want)
+	}
+}
