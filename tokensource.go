@@ -662,7 +662,8 @@ func (s *TokenSource) invalidate(t *oauth2.Token) Event {
 
 // Retry ends the backoff after failed flights and the bound on rejected tokens: the next call
 // that needs a token tries at once. Call it once the cause has been fixed. A refresh token the
-// server refused (ErrInvalidGrant) stays refused: make a new TokenSource with a new token.
+// server refused (ErrInvalidGrant) stays refused: make a new TokenSource with a new token, or,
+// with WithStore, seed the grant anew with SaveToken and call Retry.
 func (s *TokenSource) Retry() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
