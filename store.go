@@ -16,7 +16,12 @@ import (
 //
 // Implementations in this repository: FileStore (processes on one machine), and the modules
 // github.com/tokenkit/oauth2refresh/store/redis and .../store/postgres. SealStore keeps the
-// tokens of any Store encrypted.
+// tokens of any Store encrypted. Each of them is also a Deleter. The package
+// github.com/tokenkit/oauth2refresh/storetest checks an implementation.
+//
+// Besides tokens, a Store is given dead marks to keep (see DeadGrantError): a token without
+// access or refresh token whose Extra values say why the grant died. A Store that keeps a
+// token's Extra values as EncodeStoredToken does keeps them without knowing of them.
 //
 // A Store must be safe for use by any number of goroutines and processes.
 type Store interface {
@@ -127,7 +132,9 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 // token request ends by the Timeout and the first save by the lease's end. Waiting for a lease
 // is bounded by twice its length. Once the store holds a token for key, its refresh token is
 // the one sent, whatever token the TokenSource was given (seed a grant with SaveToken); a
-// TokenSource made with a nil token loads its first one. While the store is unreachable,
+// TokenSource made with a nil token loads its first one. A grant deleted from the store (see
+// Deleter) after the TokenSource saw it there is not refreshed nor saved back from the token
+// it holds: its flights fail until the grant is seeded again. While the store is unreachable,
 // callers get the token held until it stops being servable, then errors wrapping the store's.
 //
 // A failed save is retried as a failed OnRefresh is, the token not handed out meanwhile, on
@@ -181,6 +188,9 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 	if err != nil {
 		return nil, storeErr("loading", s.cfg.key, err)
 	}
+	if stored != nil {
+		s.seen.Store(true)
+	}
 	if d := deadOf(s.cfg.key, stored); d != nil {
 		return nil, s.foundDead(d)
 	}
@@ -196,6 +206,14 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 		return nil, err
 	}
 	stored = lease.Token()
+	switch {
+	case stored != nil:
+		s.seen.Store(true)
+	case s.seen.Load():
+		// Deleted since this source saw it: it stays deleted.
+		s.release(ctx, lease)
+		return nil, storeErr("refreshing", s.cfg.key, errGrantDeleted)
+	}
 	if d := deadOf(s.cfg.key, stored); d != nil {
 		s.release(ctx, lease)
 		return nil, s.foundDead(d)
@@ -283,9 +301,9 @@ func (s *TokenSource) foundDead(d *DeadGrantError) error {
 	return d
 }
 
-// errGrantDeleted says that the grant was deleted from the store (see Deleter) while a flight
-// held a token to save.
-var errGrantDeleted = errors.New("deleted meanwhile: the token obtained is not saved back")
+// errGrantDeleted says that the grant was deleted from the store (see Deleter) after the
+// TokenSource saw it there, or while a flight held a token to save.
+var errGrantDeleted = errors.New("deleted from the store: not refreshed nor saved back")
 
 // save saves p's token to the store under p's lease, or, when it was lost, under a new one if
 // nobody moved the grant on from p.from, and releases the lease. It is not canceled with any
@@ -343,6 +361,7 @@ func (s *TokenSource) save(ctx context.Context, p *pending) error {
 		}
 		if err == nil {
 			p.save = false
+			s.seen.Store(true)
 			return nil
 		}
 		if !errors.Is(err, ErrLeaseLost) || relocked {
@@ -406,11 +425,16 @@ const (
 // holds for every reason, as the server would answer a refresh with the dead token;
 // ErrRefreshTokenExpired and ErrGrantRevoked hold for their reason.
 type DeadGrantError struct {
-	Key    string    // the grant's key
-	Reason string    // ReasonInvalidGrant, ReasonRefreshTokenExpired or ReasonRevoked
-	At     time.Time // when the grant was found dead
-	// Err is what this process got when it found the grant dead (a *RequestError), or nil
-	// when the Store said so.
+	Key string // the grant's key
+	// Reason is ReasonInvalidGrant, ReasonRefreshTokenExpired or ReasonRevoked (or, from a
+	// Store written by a later version, another reason).
+	Reason string
+	// At is when the grant was found dead, by the clock of the process that found it (see
+	// WithClock); zero if unknown.
+	At time.Time
+	// Err is what this process got when it found the grant dead: the server's refusal (a
+	// *RequestError), or the error matching ErrRefreshTokenExpired; nil when the Store held
+	// the mark.
 	Err error
 }
 
@@ -442,16 +466,22 @@ func (e *DeadGrantError) Is(target error) bool {
 	return false
 }
 
-// Deleter is a Store that can delete a grant, as Manager's Grant.Forget needs. The stores of
-// this repository implement it; SealStore's does when the Store it seals does.
+// Deleter is a Store that can delete a grant, as Manager's Grant.Forget needs. It is an
+// interface of its own, which a Store may implement or not, so that Stores written before it
+// keep compiling. The stores of this repository implement it; SealStore's does when the Store
+// it seals does.
 type Deleter interface {
-	// Delete removes key's stored token, and no error when there is none. A lease on the
-	// grant held meanwhile loses it: its Save fails with ErrLeaseLost and stores nothing.
+	// Delete removes key's stored token (or dead mark), and returns no error when there is
+	// none: Load then returns nil, and Lock a lease whose Token is nil. It does not wait for
+	// a lease on the grant: one held meanwhile loses it, its Save failing with ErrLeaseLost
+	// and storing nothing, so that its holder does not save the grant back (a WithStore
+	// TokenSource reports the grant deleted instead).
 	Delete(ctx context.Context, key string) error
 }
 
 // deadKey is the Extra member of a token that marks its grant dead (see deadToken); its value
-// is a *deadMark, a type no token response can produce.
+// is a *deadMark, a type no token response can produce: a response member of that name is an
+// ordinary Extra value, stored in "extra" (see EncodeStoredToken).
 const deadKey = "oauth2refresh.dead"
 
 // deadMark is the value of a dead mark.
