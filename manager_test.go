@@ -765,3 +765,37 @@ func TestManagerGrantsTable(t *testing.T) {
 		t.Errorf("%d grants held, want at most 50", len(held))
 	}
 }
+
+// TestManagerOptions: the Options apply to every grant's TokenSource, whose events carry the
+// grant's key; a WithStore among them is ignored for the Manager's own Store.
+func TestManagerOptions(t *testing.T) {
+	ms, other := newMemStore(), newMemStore()
+	exp := time.Now().Add(time.Hour)
+	for _, k := range []string{"a", "b"} {
+		ms.grants[k] = &memGrant{tok: &oauth2.Token{AccessToken: "at-" + k, Expiry: exp}, sem: make(chan struct{}, 1)}
+	}
+	var mu sync.Mutex
+	var pickups []string
+	m := oauth2refresh.NewManager(&oauth2refresh.Endpoint{TokenURL: "https://auth.example/token"}, ms,
+		&oauth2refresh.ManagerOptions{Options: []oauth2refresh.Option{
+			oauth2refresh.WithStore(other, "elsewhere"),
+			oauth2refresh.WithEvents(func(ev oauth2refresh.Event) {
+				if ev.Kind == oauth2refresh.EventStorePickup {
+					mu.Lock()
+					defer mu.Unlock()
+					pickups = append(pickups, ev.Key)
+				}
+			}),
+		}})
+	for _, k := range []string{"a", "b"} {
+		if tok, err := m.Grant(k).Token(); err != nil || tok.AccessToken != "at-"+k {
+			t.Errorf("grant %q: %v, %v; want at-%s from the Manager's Store", k, tok, err, k)
+		}
+	}
+	if diff := cmp.Diff([]string{"a", "b"}, pickups); diff != "" {
+		t.Errorf("store pickup events by key (-want +got):\n%s", diff)
+	}
+	if n := other.trips(); n != 0 {
+		t.Errorf("%d calls to the Store of the WithStore option, want 0", n)
+	}
+}
