@@ -457,19 +457,22 @@ func (m *Manager) lock(ctx context.Context, key string) (Lease, error) {
 // Revoke ends the grant: it takes the grant's lease, so that no process refreshes it
 // meanwhile, revokes the stored refresh token at the server (RFC 7009, Endpoint.Revoke; the
 // access token when no refresh token is stored), then saves under that lease the mark of a
-// revoked grant, and drops what this process held of the grant. Every process sharing the
-// Store then gets a *DeadGrantError matching ErrGrantRevoked (and ErrInvalidGrant) from the
-// grant without sending anything, and OnDead is called for it. The mark is fenced by the
-// lease: a process that refreshed under an older lease cannot save its token over it (its
-// Save fails with ErrLeaseLost). Start revives the grant.
+// revoked grant, and drops what this process held of the grant: its next call gets a
+// *DeadGrantError matching ErrGrantRevoked (and ErrInvalidGrant), and OnDead is called.
+// Every other process sharing the Store gets the same, without sending anything, as soon as
+// it needs a token other than the one it holds (the mark does not take back an access token
+// already handed out; a 401 from the API through Grant.Client makes the need). The mark is
+// fenced by the lease: a process that refreshed under an older lease cannot save its token
+// over it (its Save fails with ErrLeaseLost). Start revives the grant.
 //
 // When the server refuses the revocation or does not answer, Revoke returns the error of
 // Endpoint.Revoke and leaves the grant as it was. When the mark cannot be saved after the
 // server revoked the token, Revoke returns the Store's error; the grant is dead all the same,
-// and the next refresh, refused, marks it dead (ReasonInvalidGrant). Without a RevocationURL it changes nothing
-// and returns an error wrapping ErrInvalidEndpoint: a grant cannot be revoked here without
-// the server (use Forget to stop using one). A grant already dead is marked revoked without a
-// request. Waiting for the lease is bounded as a TokenSource's is (see WithStore).
+// and the next refresh, refused, marks it dead (ReasonInvalidGrant). Without a RevocationURL
+// Revoke changes nothing and returns an error wrapping ErrInvalidEndpoint: a grant cannot be
+// revoked here without the server (use Forget to stop using one). A grant already dead is
+// marked revoked without a request. Waiting for the lease is bounded as a TokenSource's is
+// (see WithStore).
 func (g Grant) Revoke(ctx context.Context) error {
 	m := g.m
 	if m.e.RevocationURL == "" {
