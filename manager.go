@@ -362,7 +362,8 @@ func (m *Manager) reported(e *entry, err error) {
 
 // Grant is one grant of a Manager, by its key. It is an oauth2.TokenSource that asks the
 // Manager for each token, so it stays valid while the Manager drops the grant's TokenSource
-// from memory and makes it again. A Grant is a small value: pass it by value.
+// from memory and makes it again. A Grant is a small value: pass it by value. Grants come from
+// Manager.Grant; the zero Grant is not usable.
 type Grant struct {
 	m   *Manager
 	key string
