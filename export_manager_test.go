@@ -27,33 +27,22 @@ func DeadMark(key string, t *oauth2.Token) *DeadGrantError { return deadOf(key, 
 // DeadToken returns the token that marks a grant dead, as a Store keeps it.
 var DeadToken = deadToken
 
-// CheckGrants reports whether the hash table of m holds exactly the entries of its CLOCK ring,
-// each found by its key, and its counts are right.
+// CheckGrants reports whether the map of m holds exactly the entries of its CLOCK ring, each
+// under its key.
 func CheckGrants(m *Manager) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	t := m.grants.Load()
-	live, used := 0, 0
-	for i := range t.slots {
-		switch e := t.slots[i].Load(); e {
-		case nil:
-		case tombstone:
-			used++
-		default:
-			live++
-			used++
-			if m.ring[e.slot] != e {
-				return fmt.Errorf("entry %q in the table is not in the ring", e.key)
-			}
+	n := 0
+	var err error
+	m.grants.Range(func(k, v any) bool {
+		n++
+		if e := v.(*entry); e.key != k || m.ring[e.slot] != e {
+			err = fmt.Errorf("entry %q in the map is not in the ring", e.key)
 		}
+		return err == nil
+	})
+	if err == nil && n != len(m.ring) {
+		err = fmt.Errorf("%d entries in the map, %d in the ring", n, len(m.ring))
 	}
-	if live != m.live || used != m.used || live != len(m.ring) {
-		return fmt.Errorf("table: %d entries, %d slots used; counted %d, %d; ring %d", live, used, m.live, m.used, len(m.ring))
-	}
-	for _, e := range m.ring {
-		if m.lookup(e.key) != e {
-			return fmt.Errorf("entry %q not found by its key", e.key)
-		}
-	}
-	return nil
+	return err
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -71,13 +70,10 @@ type Manager struct {
 	ttl  time.Duration // the ttl of the leases Start and Revoke take, as a TokenSource's
 
 	// grants maps a key to its *entry: the hot path reads it without a lock; it is changed
-	// only under mu. seed is its hash seed, read-only.
-	grants atomic.Pointer[table]
-	seed   maphash.Seed
+	// only under mu.
+	grants sync.Map
 
 	mu   sync.Mutex      // guards the fields below, and every change to grants
-	live int             // the entries in grants
-	used int             // the slots of grants that are not nil: entries and tombstones
 	ring []*entry        // the held entries, in the order the CLOCK hand sweeps them
 	hand int             // the index in ring the hand looks at next
 	dead map[string]bool // keys OnDead was called for, until revived or forgotten
@@ -85,9 +81,8 @@ type Manager struct {
 
 // entry is one grant held in memory.
 type entry struct {
-	key  string       // read-only
-	hash uint64       // of key, with Manager.seed; read-only
-	ts   *TokenSource // read-only
+	key string       // read-only
+	ts  *TokenSource // read-only
 
 	// used is set by every use of the entry (by the hot path only when it is not set
 	// already) and cleared by the CLOCK hand: a second chance.
@@ -108,8 +103,7 @@ type entry struct {
 
 // NewManager returns a Manager of e's grants kept in s, which must not be nil. o may be nil.
 func NewManager(e *Endpoint, s Store, o *ManagerOptions) *Manager {
-	m := &Manager{e: e, s: s, dead: map[string]bool{}, seed: maphash.MakeSeed()}
-	m.grants.Store(newTable(0))
+	m := &Manager{e: e, s: s, dead: map[string]bool{}}
 	if o != nil {
 		m.opts = *o
 	}
@@ -128,89 +122,12 @@ func NewManager(e *Endpoint, s Store, o *ManagerOptions) *Manager {
 // Grant returns key's grant. It does not touch the Store.
 func (m *Manager) Grant(key string) Grant { return Grant{m, key} }
 
-// table is a hash table of entries by key, with open addressing and linear probing: what
-// sync.Map would be, with half its memory and cache misses for 100,000 grants. Its slots are
-// read without a lock, and written only under Manager.mu: an entry is stored into a nil slot
-// or a tombstone, and replaced by a tombstone when removed. When nil slots run low, a new table
-// is made with the entries alone and published; a reader still on the old one may miss an
-// entry added since, and then looks again under Manager.mu (see Manager.add).
-type table struct {
-	mask  uint64                  // len(slots)-1; len(slots) is a power of 2; read-only
-	slots []atomic.Pointer[entry] // nil, an *entry, or tombstone
-}
-
-// tombstone fills the slot of a removed entry: lookups probe on past it.
-var tombstone = new(entry)
-
-// newTable returns a table with room for n entries, a quarter of its slots or more left nil.
-func newTable(n int) *table {
-	size := 8
-	for size < 2*n {
-		size <<= 1
-	}
-	return &table{mask: uint64(size - 1), slots: make([]atomic.Pointer[entry], size)}
-}
-
 // lookup returns key's entry, or nil if it is not held.
 func (m *Manager) lookup(key string) *entry {
-	h := maphash.String(m.seed, key)
-	t := m.grants.Load()
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
-		e := t.slots[i].Load()
-		if e == nil {
-			return nil
-		}
-		if e.hash == h && e.key == key && e != tombstone {
-			return e
-		}
+	if v, ok := m.grants.Load(key); ok {
+		return v.(*entry)
 	}
-}
-
-// insert adds e, whose key is not in grants, to grants. m.mu must be held.
-func (m *Manager) insert(e *entry) {
-	t := m.grants.Load()
-	if 4*(m.used+1) > 3*len(t.slots) {
-		// Few nil slots left: a new table with the entries alone.
-		nt := newTable(m.live + 1)
-		for i := range t.slots {
-			if o := t.slots[i].Load(); o != nil && o != tombstone {
-				nt.put(o)
-			}
-		}
-		m.grants.Store(nt)
-		t, m.used = nt, m.live
-	}
-	if !t.put(e) {
-		m.used++
-	}
-	m.live++
-}
-
-// put stores e in the first nil slot or tombstone of its probe sequence, and reports whether
-// that was a tombstone. t must have a nil slot.
-func (t *table) put(e *entry) (reused bool) {
-	for i := e.hash & t.mask; ; i = (i + 1) & t.mask {
-		switch o := t.slots[i].Load(); o {
-		case nil, tombstone:
-			t.slots[i].Store(e)
-			return o == tombstone
-		}
-	}
-}
-
-// delete removes e from grants. m.mu must be held.
-func (m *Manager) delete(e *entry) {
-	t := m.grants.Load()
-	for i := e.hash & t.mask; ; i = (i + 1) & t.mask {
-		switch t.slots[i].Load() {
-		case nil:
-			return
-		case e:
-			t.slots[i].Store(tombstone)
-			m.live--
-			return
-		}
-	}
+	return nil
 }
 
 // pin returns key's entry, made if not held, with its busy count incremented: it cannot be
@@ -253,11 +170,11 @@ func (m *Manager) add(key string) *entry {
 	}
 	m.makeRoom()
 	opts := append(m.opts.Options[:len(m.opts.Options):len(m.opts.Options)], WithStore(m.s, key))
-	e := &entry{key: key, hash: maphash.String(m.seed, key), ts: m.e.TokenSource(context.Background(), nil, opts...), slot: len(m.ring)}
+	e := &entry{key: key, ts: m.e.TokenSource(context.Background(), nil, opts...), slot: len(m.ring)}
 	e.busy.Store(1)
 	e.used.Store(true)
 	m.ring = append(m.ring, e)
-	m.insert(e)
+	m.grants.Store(key, e)
 	return e
 }
 
@@ -305,7 +222,7 @@ func (s *TokenSource) cached() *oauth2.Token {
 // remove removes e from the held entries. m.mu must be held.
 func (m *Manager) remove(e *entry) {
 	e.gone.Store(true)
-	m.delete(e)
+	m.grants.CompareAndDelete(e.key, e)
 	last := len(m.ring) - 1
 	m.ring[e.slot] = m.ring[last]
 	m.ring[e.slot].slot = e.slot

@@ -776,8 +776,8 @@ func TestManagerOnDeadRefused(t *testing.T) {
 }
 
 // TestManagerGrantsTable: goroutines using 1,000 grants at random with MaxGrants 50 (grants
-// added and dropped all the time, the table rebuilt and its tombstones reused) always get each
-// grant's own token, and the table ends holding exactly the held grants.
+// added and dropped all the time) always get each grant's own token, and the map ends holding
+// exactly the held grants.
 func TestManagerGrantsTable(t *testing.T) {
 	keys := grantKeys(1000)
 	ms := newMemStore()
