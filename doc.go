@@ -62,7 +62,10 @@
 // compat.TokenSource(ctx, cfg, tok) in place of cfg.TokenSource(ctx, tok).
 //
 // Processes that share a grant use WithStore (FileStore here; Redis and PostgreSQL in their own
-// modules). Operators see every refresh through WithEvents (LogEvents writes them to log/slog)
+// modules). A service holding one grant per user or tenant uses a Manager: a TokenSource, an
+// *http.Client and a Google client option per key, made from the Store when used, dropped when
+// idle, a dead grant marked in the Store and reported once (ManagerOptions.OnDead), revoked with
+// Grant.Revoke. Operators see every refresh through WithEvents (LogEvents writes them to log/slog)
 // and WithTracer; the module github.com/tokenkit/oauth2refresh/otel turns them into
 // OpenTelemetry metrics and spans.
 //
