@@ -4,7 +4,7 @@ package zitadel_test
 // verifies each assertion itself (go-jose v4): signature with the key the storage registered
 // for the client and the kid, alg (RS256, ES256, PS256), iss = sub, aud = the issuer, exp, and
 // an iat at most an hour old. Both of zitadel's HTTP front ends are run: the Provider's own
-// router (op.NewOpenIDProvider) and the Server interface (op.RegisterLegacyServer).
+// router (op.NewProvider) and the Server interface (op.RegisterLegacyServer).
 
 import (
 	"context"
@@ -82,7 +82,7 @@ func startOP(t *testing.T, frontEnd func(*op.Provider) http.Handler) *opServer {
 	if _, err := rand.Read(cfg.CryptoKey[:]); err != nil {
 		t.Fatal(err)
 	}
-	p, err := op.NewOpenIDProvider(s.issuer, cfg, st, op.WithAllowInsecure())
+	p, err := op.NewProvider(cfg, st, op.StaticIssuer(s.issuer), op.WithAllowInsecure())
 	if err != nil {
 		t.Fatal(err)
 	}
