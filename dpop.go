@@ -44,6 +44,11 @@ import (
 // grant (on disk or in a KMS, beside the Store), and give the same key to every TokenSource
 // that shares the grant. Make one with NewDPoPKey; it may be used by any number of goroutines
 // and Endpoints.
+//
+// A proof's iat is the time of the system clock (time.Now), also for a TokenSource made with
+// WithClock: the server judges iat by its own clock (RFC 9449 §4.3, §11.1), so a TokenSource
+// whose clock a test has moved still sends proofs that a real server accepts, while the fake
+// clock keeps deciding when tokens expire.
 type DPoPKey struct {
 	key crypto.Signer
 	alg string
@@ -96,7 +101,7 @@ func (k *DPoPKey) Proof(method, rawURL, accessToken string) (string, error) {
 	if err != nil {
 		return "", errors.New("oauth2refresh: DPoP proof: URL does not parse")
 	}
-	return k.proof(method, u, accessToken, time.Now())
+	return k.proof(method, u, accessToken)
 }
 
 // dpopHeader and dpopClaims are the JOSE header and the claims of a proof (RFC 9449 §4.2).
@@ -115,7 +120,9 @@ type dpopClaims struct {
 	Ath   string `json:"ath,omitempty"`
 }
 
-func (k *DPoPKey) proof(method string, u *url.URL, accessToken string, now time.Time) (string, error) {
+// proof makes a proof for method and u, with ath when accessToken is not empty. Its iat is
+// the system clock's: see DPoPKey.
+func (k *DPoPKey) proof(method string, u *url.URL, accessToken string) (string, error) {
 	if k.key == nil {
 		return "", errors.New("oauth2refresh: DPoP proof: DPoPKey not made by NewDPoPKey")
 	}
@@ -123,7 +130,7 @@ func (k *DPoPKey) proof(method string, u *url.URL, accessToken string, now time.
 		method = http.MethodGet // as net/http reads an empty Request.Method
 	}
 	htu := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath} // no query, fragment or user
-	c := dpopClaims{Jti: rand.Text(), Htm: method, Htu: htu.String(), Iat: now.Unix(), Nonce: k.nonce(u)}
+	c := dpopClaims{Jti: rand.Text(), Htm: method, Htu: htu.String(), Iat: time.Now().Unix(), Nonce: k.nonce(u)}
 	if accessToken != "" {
 		sum := sha256.Sum256([]byte(accessToken))
 		c.Ath = base64.RawURLEncoding.EncodeToString(sum[:])
@@ -170,7 +177,7 @@ func isDPoP(t *oauth2.Token) bool { return strings.EqualFold(t.TokenType, "DPoP"
 // roundTrip sends r, a request the Transport owns, with t as a DPoP-bound token (RFC 9449
 // §7.1) and a proof, and once more with the new nonce when the resource server asks for one
 // and r can be replayed. k may be nil: then t cannot be used, which is an error.
-func (k *DPoPKey) roundTrip(base http.RoundTripper, r *http.Request, t *oauth2.Token, now func() time.Time, emit func(Event)) (*http.Response, error) {
+func (k *DPoPKey) roundTrip(base http.RoundTripper, r *http.Request, t *oauth2.Token, emit func(Event)) (*http.Response, error) {
 	if k == nil {
 		if r.Body != nil {
 			r.Body.Close()
@@ -178,7 +185,7 @@ func (k *DPoPKey) roundTrip(base http.RoundTripper, r *http.Request, t *oauth2.T
 		return nil, errors.New("oauth2refresh: token is DPoP-bound (token_type DPoP) and the Endpoint has no DPoP key")
 	}
 	for try := 0; ; try++ {
-		p, err := k.proof(r.Method, r.URL, t.AccessToken, now())
+		p, err := k.proof(r.Method, r.URL, t.AccessToken)
 		if err != nil {
 			if r.Body != nil {
 				r.Body.Close()

@@ -35,8 +35,7 @@ import (
 // header, checks typ, htm, htu, iat, ath and the nonce of the server it stands for, and
 // refuses any jti it saw before, on any server of the run. Failures are test errors.
 type dpopVerifier struct {
-	t   *testing.T
-	now func() time.Time
+	t *testing.T
 
 	mu     sync.Mutex        // guards the fields below
 	jtis   map[string]bool   // every jti seen in the run
@@ -45,8 +44,8 @@ type dpopVerifier struct {
 	bound  map[string]string // refresh and access tokens -> the jkt they are bound to (cnf.jkt)
 }
 
-func newDPoPVerifier(t *testing.T, now func() time.Time) *dpopVerifier {
-	return &dpopVerifier{t: t, now: now, jtis: map[string]bool{}, nonces: map[string]string{}, bound: map[string]string{}}
+func newDPoPVerifier(t *testing.T) *dpopVerifier {
+	return &dpopVerifier{t: t, jtis: map[string]bool{}, nonces: map[string]string{}, bound: map[string]string{}}
 }
 
 // rotate makes server require a new nonce, and returns it.
@@ -157,7 +156,9 @@ func (v *dpopVerifier) check(r *http.Request, server, accessToken string) (jkt s
 	if want := "http://" + r.Host + r.URL.Path; c.Htm != r.Method || c.Htu != want {
 		t.Errorf("%s: htm %q htu %q, want %q %q", server, c.Htm, c.Htu, r.Method, want)
 	}
-	if d := v.now().Unix() - c.Iat; d < -60 || d > 60 {
+	// The server's clock is the system's: the TokenSources under test run on a fake clock
+	// (WithClock) set years away, which proofs must not follow.
+	if d := time.Now().Unix() - c.Iat; d < -60 || d > 60 {
 		t.Errorf("%s: iat %d is %d s from now", server, c.Iat, d)
 	}
 	wantAth := ""
@@ -276,7 +277,7 @@ func TestDPoP(t *testing.T) {
 	for alg, key := range dpopKeys(t) {
 		t.Run(alg, func(t *testing.T) {
 			clk := newFakeClock()
-			v := newDPoPVerifier(t, clk.now)
+			v := newDPoPVerifier(t)
 			dk, err := oauth2refresh.NewDPoPKey(key)
 			if err != nil {
 				t.Fatal(err)
@@ -359,7 +360,7 @@ func TestDPoP(t *testing.T) {
 // repeats, no refresh token is sent twice.
 func TestDPoPConcurrent(t *testing.T) {
 	clk := newFakeClock()
-	v := newDPoPVerifier(t, clk.now)
+	v := newDPoPVerifier(t)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	dk, _ := oauth2refresh.NewDPoPKey(key)
 	ts := newTokenServer(t, "rt-0", 3600)
@@ -443,7 +444,7 @@ func TestDPoPConcurrent(t *testing.T) {
 // *DPoPKeyError before any request.
 func TestDPoPStoreRestart(t *testing.T) {
 	clk := newFakeClock()
-	v := newDPoPVerifier(t, clk.now)
+	v := newDPoPVerifier(t)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	jkt := testThumbprint(key.Public())
 	ts := newTokenServer(t, "rt-0", 3600)
@@ -704,7 +705,7 @@ func BenchmarkDPoP(b *testing.B) {
 // TestDPoPRevoke: a revocation request carries a proof for the revocation URL too, and is
 // sent again once when the server asks for a nonce.
 func TestDPoPRevoke(t *testing.T) {
-	v := newDPoPVerifier(t, time.Now)
+	v := newDPoPVerifier(t)
 	v.rotate("revoke")
 	srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if _, nonceOK := v.check(r, "revoke", ""); !nonceOK {
@@ -747,5 +748,111 @@ func TestNewDPoPKeyErrors(t *testing.T) {
 	}
 	if _, err := new(oauth2refresh.DPoPKey).Proof(http.MethodGet, "https://api.example/", ""); err == nil {
 		t.Error("Proof with a zero DPoPKey: no error")
+	}
+}
+
+// TestDPoPAutoDetect: with AuthAutoDetect, every try carries a proof of its own (verified, jti
+// never repeated), the nonce retry happens within each try, and a nonce challenge does not
+// make the Endpoint switch methods: the server accepts client_secret_post only, and checks
+// the nonce before or after the client's authentication. The TokenSource runs on a fake clock
+// years away (WithClock); the proofs still carry the system clock's iat.
+func TestDPoPAutoDetect(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		nonceFirst  bool
+		first, next []string // what the server saw for the first refresh, and after a nonce rotation
+	}{
+		{"nonce checked first", true,
+			[]string{"basic: use_dpop_nonce", "basic: invalid_client", "body: issued rt-1"},
+			[]string{"body: use_dpop_nonce", "body: issued rt-2"}},
+		{"client checked first", false,
+			[]string{"basic: invalid_client", "body: use_dpop_nonce", "body: issued rt-1"},
+			[]string{"body: use_dpop_nonce", "body: issued rt-2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			jkt := testThumbprint(key.Public())
+			v := newDPoPVerifier(t)
+			v.rotate("token")
+			v.bind("rt-0", jkt)
+			var mu sync.Mutex // guards seen, current, issued
+			var seen []string
+			current, issued := "rt-0", 0
+			note := func(s string) { mu.Lock(); seen = append(seen, s); mu.Unlock() }
+			srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				proofJKT, nonceOK := v.check(r, "token", "")
+				how := "body"
+				if r.Header.Get("Authorization") != "" {
+					how = "basic"
+				}
+				nonce := func() bool {
+					if !nonceOK {
+						note(how + ": use_dpop_nonce")
+						w.Header().Set("DPoP-Nonce", v.nonce("token"))
+						respond(w, http.StatusBadRequest, "application/json", `{"error":"use_dpop_nonce"}`)
+					}
+					return nonceOK
+				}
+				client := func() bool {
+					ok := how == "body" && r.Form.Get("client_id") == testClientID && r.Form.Get("client_secret") == testSecret
+					if !ok {
+						note(how + ": invalid_client")
+						respond(w, http.StatusUnauthorized, "application/json", `{"error":"invalid_client"}`)
+					}
+					return ok
+				}
+				if tc.nonceFirst && (!nonce() || !client()) || !tc.nonceFirst && (!client() || !nonce()) {
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if rt := r.Form.Get("refresh_token"); rt != current || v.boundTo(rt) != proofJKT {
+					t.Errorf("refresh token %q (current %q) bound to %q, proof by %q", rt, current, v.boundTo(rt), proofJKT)
+				}
+				issued++
+				current = fmt.Sprintf("rt-%d", issued)
+				at := fmt.Sprintf("at-%d", issued)
+				v.bind(current, proofJKT)
+				v.bind(at, proofJKT)
+				seen = append(seen, how+": issued "+current)
+				respond(w, http.StatusOK, "application/json",
+					fmt.Sprintf(`{"access_token":%q,"token_type":"DPoP","expires_in":3600,"refresh_token":%q}`, at, current))
+			})
+			dk, err := oauth2refresh.NewDPoPKey(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ep := &oauth2refresh.Endpoint{TokenURL: srv.URL + "/token", ClientID: testClientID, ClientSecret: testSecret,
+				AuthMethod: oauth2refresh.AuthAutoDetect, DPoP: dk}
+			clk := newFakeClock()
+			src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithClock(clk.now))
+			step := func(name string, want []string) {
+				t.Helper()
+				mu.Lock()
+				seen = nil
+				mu.Unlock()
+				tok, err := src.Token()
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if tok.Type() != "DPoP" || tok.Extra("dpop_jkt") != jkt {
+					t.Errorf("%s: token type %q, dpop_jkt %v, want DPoP, %s", name, tok.Type(), tok.Extra("dpop_jkt"), jkt)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if diff := cmp.Diff(want, seen); diff != "" {
+					t.Errorf("%s: what the server saw (-want +got):\n%s", name, diff)
+				}
+			}
+			step("first refresh", tc.first)
+			v.rotate("token")
+			clk.advance(2 * time.Hour)
+			step("after a nonce rotation", tc.next)
+			clk.advance(2 * time.Hour)
+			step("nonce kept", []string{"body: issued rt-3"})
+			if got := len(srv.requests()); got != len(tc.first)+len(tc.next)+1 {
+				t.Errorf("%d token requests", got)
+			}
+		})
 	}
 }

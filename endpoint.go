@@ -454,7 +454,7 @@ func (e *Endpoint) post(ctx context.Context, form url.Values, r request, m AuthM
 		req.SetBasicAuth(url.QueryEscape(e.ClientID), url.QueryEscape(e.ClientSecret))
 	}
 	if e.DPoP != nil {
-		p, err := e.DPoP.proof(http.MethodPost, req.URL, "", now())
+		p, err := e.DPoP.proof(http.MethodPost, req.URL, "")
 		if err != nil {
 			return nil, err
 		}

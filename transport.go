@@ -92,7 +92,7 @@ func (t *Transport) send(req *http.Request, tok *oauth2.Token, body io.ReadClose
 	r := req.Clone(req.Context())
 	r.Body = body
 	if isDPoP(tok) {
-		return t.Source.e.DPoP.roundTrip(t.base(), r, tok, t.Source.cfg.now, t.Source.emit)
+		return t.Source.e.DPoP.roundTrip(t.base(), r, tok, t.Source.emit)
 	}
 	tok.SetAuthHeader(r)
 	return t.base().RoundTrip(r)

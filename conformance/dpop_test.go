@@ -1,8 +1,9 @@
 package conformance_test
 
-// DPoP (RFC 9449) proofs checked by go-jose, a JOSE implementation independent of the package:
-// it parses each proof, verifies it with the jwk of its header, and computes the key's RFC
-// 7638 thumbprint, which the token endpoint binds the tokens to (cnf.jkt) and the API checks.
+// DPoP (RFC 9449) proofs checked by go-jose v4, a JOSE implementation independent of the
+// package: it parses each proof as a compact JWS of the one algorithm the key's type calls for,
+// verifies it with the jwk of its header, and computes the key's RFC 7638 thumbprint, which the
+// token endpoint binds the tokens to (cnf.jkt) and the API checks.
 
 import (
 	"context"
@@ -24,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v3"
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
 
@@ -34,7 +35,8 @@ import (
 // joseDPoP verifies proofs with go-jose and remembers jtis, nonces and bindings.
 type joseDPoP struct {
 	t      *testing.T
-	mu     sync.Mutex // guards the maps
+	alg    jose.SignatureAlgorithm // the only algorithm accepted
+	mu     sync.Mutex              // guards the maps
 	jtis   map[string]bool
 	bound  map[string]string // token -> jkt
 	nonces map[string]string // server -> nonce required
@@ -44,7 +46,7 @@ type joseDPoP struct {
 // the one required.
 func (d *joseDPoP) verify(r *http.Request, server, accessToken string) (string, bool) {
 	d.t.Helper()
-	sig, err := jose.ParseSigned(r.Header.Get("DPoP"))
+	sig, err := jose.ParseSignedCompact(r.Header.Get("DPoP"), []jose.SignatureAlgorithm{d.alg})
 	if err != nil || len(sig.Signatures) != 1 {
 		d.t.Errorf("%s: proof does not parse: %v", server, err)
 		return "", false
@@ -105,15 +107,15 @@ func TestGoJoseDPoP(t *testing.T) {
 	_, ed, _ := ed25519.GenerateKey(rand.Reader)
 	rs, _ := rsa.GenerateKey(rand.Reader, 2048)
 	for _, tc := range []struct {
-		name string
-		key  crypto.Signer
-	}{{"ES256", ec}, {"EdDSA", ed}, {"RS256", rs}} {
-		t.Run(tc.name, func(t *testing.T) {
+		alg jose.SignatureAlgorithm
+		key crypto.Signer
+	}{{jose.ES256, ec}, {jose.EdDSA, ed}, {jose.RS256, rs}} {
+		t.Run(string(tc.alg), func(t *testing.T) {
 			dk, err := oauth2refresh.NewDPoPKey(tc.key)
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := &joseDPoP{t: t, jtis: map[string]bool{}, bound: map[string]string{"rt-0": dk.Thumbprint()},
+			d := &joseDPoP{t: t, alg: tc.alg, jtis: map[string]bool{}, bound: map[string]string{"rt-0": dk.Thumbprint()},
 				nonces: map[string]string{"token": "tn-1", "api": "an-1"}}
 			var mu sync.Mutex
 			var seen []string
