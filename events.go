@@ -60,6 +60,12 @@ const (
 	// (Status 400) or a resource server (Status 401): the request is sent once more with the
 	// server's new nonce.
 	EventNonceRetry
+	// EventGrantDead: a flight found the grant dead (see DeadGrantError), and sent nothing
+	// more: the server refused its refresh token, which is known expired (the flight then
+	// marked the grant dead in the Store), or the Store holds the mark. Outcome is
+	// OutcomeInvalidGrant; Status, that of the server's refusal, if any; Err, the
+	// *DeadGrantError, whose Err is nil when the Store said so.
+	EventGrantDead
 )
 
 // Trigger says why a flight started, or why Invalidate dropped a token.
@@ -97,7 +103,7 @@ const (
 var (
 	kindNames = [...]string{"", "refresh_started", "refresh_finished", "backoff_started", "backoff_ended",
 		"persist_failed", "store_pickup", "lease_taken", "lease_lost", "unauthorized_retry", "token_dropped",
-		"drop_ignored", "waited", "auth_switched", "nonce_retry"}
+		"drop_ignored", "waited", "auth_switched", "nonce_retry", "grant_dead"}
 	triggerNames = [...]string{"", "first", "expired", "early", "rejected", "invalidated"}
 	outcomeNames = [...]string{"", "ok", "invalid_grant", "invalid_client", "temporary", "transport", "store", "hook", "panic", "other"}
 )
@@ -229,9 +235,15 @@ func outcome(err error) (Outcome, int) {
 	var ue *UnexpectedResponseError
 	var te *TransportError
 	var se *storeError
+	var de *DeadGrantError
 	switch {
 	case err == nil:
 		return OutcomeOK, 0
+	case errors.As(err, &de):
+		if errors.As(de.Err, &re) {
+			return OutcomeInvalidGrant, re.StatusCode
+		}
+		return OutcomeInvalidGrant, 0
 	case errors.Is(err, ErrNoRefreshToken):
 		return OutcomeOther, 0
 	case errors.Is(err, ErrRefreshTokenExpired):

@@ -269,7 +269,7 @@ func TestEventsOfFlights(t *testing.T) {
 
 func TestEventKindStrings(t *testing.T) {
 	var got []string
-	for k := oauth2refresh.EventKind(0); k <= 15; k++ {
+	for k := oauth2refresh.EventKind(0); k <= 16; k++ {
 		got = append(got, k.String())
 	}
 	for tr := oauth2refresh.Trigger(0); tr <= 6; tr++ {
@@ -280,7 +280,7 @@ func TestEventKindStrings(t *testing.T) {
 	}
 	want := []string{"", "refresh_started", "refresh_finished", "backoff_started", "backoff_ended",
 		"persist_failed", "store_pickup", "lease_taken", "lease_lost", "unauthorized_retry",
-		"token_dropped", "drop_ignored", "waited", "auth_switched", "nonce_retry", "unknown",
+		"token_dropped", "drop_ignored", "waited", "auth_switched", "nonce_retry", "grant_dead", "unknown",
 		"", "first", "expired", "early", "rejected", "invalidated", "unknown",
 		"", "ok", "invalid_grant", "invalid_client", "temporary", "transport", "store", "hook",
 		"panic", "other", "unknown"}

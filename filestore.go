@@ -40,6 +40,11 @@ import (
 // one refreshed from it. flock does not work across NFS on every system, and not at all on
 // Windows (Lock returns an error there): share a FileStore between processes of one machine.
 //
+// FileStore is a Deleter: Delete removes the token file (the lock file stays, empty), without
+// waiting for the lease. Lease.Save and Delete each hold a flock on Dir itself for the moment
+// of their check and rename or remove, so that a lease held while the grant is deleted cannot
+// save it back.
+//
 // FileStore refuses, with an *UnsafeDirError, a Dir that another user could write to (and so
 // plant or replace a token file): one writable by its group or by others, or, on unix, owned
 // by another user than the process's effective user. Only Dir itself is checked, not its
@@ -154,21 +159,12 @@ func (s *FileStore) Lock(ctx context.Context, key string, ttl time.Duration) (Le
 	if err != nil {
 		return nil, fmt.Errorf("oauth2refresh: file store: opening lock file: %w", err)
 	}
-	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
-		ok, err := tryLock(f)
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("oauth2refresh: file store: locking %s: %w", lockPath, err)
+	if err := waitLock(ctx, f); err != nil {
+		f.Close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("oauth2refresh: file store: waiting for lock %s: %w", lockPath, err)
 		}
-		if ok {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("oauth2refresh: file store: waiting for lock %s: %w", lockPath, ctx.Err())
-		case <-time.After(wait): // since Go 1.23, an unfired timer needs no Stop
-		}
+		return nil, fmt.Errorf("oauth2refresh: file store: locking %s: %w", lockPath, err)
 	}
 	tok, version, err := readTokenFile(key, path)
 	if err != nil {
@@ -195,28 +191,111 @@ func (l *fileLease) Save(ctx context.Context, t *oauth2.Token) error {
 	if l.lock == nil {
 		return fmt.Errorf("oauth2refresh: file store: save after release: %w", ErrLeaseLost)
 	}
-	// Under the lock no other process can have written; check anyway, so that a file
-	// replaced or corrupted by hand is neither lost nor overwritten.
-	_, v, err := readTokenFile(l.key, l.path)
+	if l.version == math.MaxUint64 {
+		return fmt.Errorf("oauth2refresh: file store: %s: version %d cannot grow", l.path, l.version)
+	}
+	b, err := EncodeStoredToken(t, l.version+1)
 	if err != nil {
 		return err
 	}
-	if v != l.version {
-		return fmt.Errorf("oauth2refresh: file store: %s changed under the lock (version %d, expected %d): %w",
-			l.path, v, l.version, ErrLeaseLost)
-	}
-	if v == math.MaxUint64 {
-		return fmt.Errorf("oauth2refresh: file store: %s: version %d cannot grow", l.path, v)
-	}
-	b, err := EncodeStoredToken(t, v+1)
+	dir, name := filepath.Split(l.path)
+	tmp, err := writeTemp(dir, name, append(b, '\n'))
 	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(l.path, append(b, '\n')); err != nil {
 		return fmt.Errorf("oauth2refresh: file store: writing %s: %w", l.path, err)
 	}
-	l.version = v + 1
+	// Under the lease no other process can have saved, but Delete may have removed the file:
+	// check, under the directory's lock that Delete takes too, so that a deleted grant is not
+	// saved back, and a file replaced or corrupted by hand is neither lost nor overwritten.
+	unlock, err := lockDir(ctx, dir)
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	_, v, err := readTokenFile(l.key, l.path)
+	switch {
+	case err != nil:
+	case v != l.version && v == 0:
+		err = fmt.Errorf("oauth2refresh: file store: %s was deleted under the lease: %w", l.path, ErrLeaseLost)
+	case v != l.version:
+		err = fmt.Errorf("oauth2refresh: file store: %s changed under the lock (version %d, expected %d): %w",
+			l.path, v, l.version, ErrLeaseLost)
+	default:
+		if err = os.Rename(tmp, l.path); err != nil {
+			err = fmt.Errorf("oauth2refresh: file store: writing %s: %w", l.path, err)
+		}
+	}
+	unlock()
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	l.version++
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("oauth2refresh: file store: writing %s: %w", l.path, err)
+	}
 	return nil
+}
+
+// Delete implements Deleter: it removes key's token file (not its lock file), under the
+// directory's lock that Lease.Save takes to check the file's version: a lease held meanwhile
+// on a stored token can no longer save (ErrLeaseLost). It does not wait for the lease.
+func (s *FileStore) Delete(ctx context.Context, key string) error {
+	path, err := s.open(ctx, key, "deleting", false)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	unlock, err := lockDir(ctx, dir)
+	if err != nil {
+		return err
+	}
+	err = os.Remove(path)
+	unlock()
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("oauth2refresh: file store: deleting %s: %w", path, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("oauth2refresh: file store: deleting %s: %w", path, err)
+	}
+	return nil
+}
+
+var _ Deleter = (*FileStore)(nil)
+
+// lockDir takes an exclusive flock(2) on the directory dir, waiting until ctx is done, and
+// returns the function that releases it. Lease.Save and Delete hold it for a read and a
+// rename or remove.
+func lockDir(ctx context.Context, dir string) (unlock func(), err error) {
+	d, err := os.Open(filepath.Clean(dir))
+	if err != nil {
+		return nil, fmt.Errorf("oauth2refresh: file store: %w", err)
+	}
+	if err := waitLock(ctx, d); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("oauth2refresh: file store: locking directory %s: %w", dir, err)
+	}
+	return func() { d.Close() }, nil // closing the descriptor releases the flock
+}
+
+// waitLock takes an exclusive flock(2) on f, waiting until ctx is done.
+func waitLock(ctx context.Context, f *os.File) error {
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		ok, err := tryLock(f)
+		if err != nil || ok {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait): // since Go 1.23, an unfired timer needs no Stop
+		}
+	}
 }
 
 func (l *fileLease) Release(context.Context) error {
@@ -243,13 +322,12 @@ func readTokenFile(key, path string) (*oauth2.Token, uint64, error) {
 	return DecodeStoredToken(key, path, b)
 }
 
-// writeFileAtomic replaces path with a file holding b, mode 0600: written to a temporary file
-// in the same directory, synced, renamed over path, and the directory synced.
-func writeFileAtomic(path string, b []byte) (err error) {
-	dir, name := filepath.Split(path)
+// writeTemp writes b to a new temporary file, mode 0600, in dir, named after name, syncs it and
+// returns its path.
+func writeTemp(dir, name string, b []byte) (path string, err error) {
 	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*") // mode 0600
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer func() {
 		if err != nil {
@@ -258,23 +336,26 @@ func writeFileAtomic(path string, b []byte) (err error) {
 		}
 	}()
 	if _, err := tmp.Write(b); err != nil {
-		return err
+		return "", err
 	}
 	if err := tmp.Chmod(0o600); err != nil {
-		return err
+		return "", err
 	}
 	if err := tmp.Sync(); err != nil {
-		return err
+		return "", err
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return "", err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
+	return tmp.Name(), nil
+}
+
+// syncDir flushes dir, after a rename or remove in it, to disk. A directory that cannot be
+// opened is no error: the change is done, only its durability is in doubt.
+func syncDir(dir string) error {
 	d, err := os.Open(filepath.Clean(dir))
 	if err != nil {
-		return nil // the rename is done; only its durability is in doubt
+		return nil
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {

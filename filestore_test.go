@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -363,4 +364,58 @@ func FuzzFileStoreLoad(f *testing.F) {
 			t.Errorf("token changed by a save and a load (-first +second):\n%s", diff)
 		}
 	})
+}
+
+func TestFileStoreDelete(t *testing.T) {
+	// Delete removes the token file and leaves the lock file, which a waiting Lock may hold
+	// open; its errors are those of the other methods. (storetest's Delete checks the rest.)
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := &oauth2refresh.FileStore{Dir: dir}
+	if err := oauth2refresh.SaveToken(ctx, s, "g", &oauth2.Token{AccessToken: "at"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "g"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	var names []string
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if diff := cmp.Diff([]string{"g.json.lock"}, names); diff != "" {
+		t.Errorf("files after Delete (-want +got):\n%s", diff)
+	}
+
+	missing := filepath.Join(dir, "missing")
+	if err := (&oauth2refresh.FileStore{Dir: missing}).Delete(ctx, "g"); err != nil {
+		t.Errorf("Delete in a Dir that does not exist: %v", err)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Delete created Dir: %v", err)
+	}
+	if err := (&oauth2refresh.FileStore{}).Delete(ctx, "g"); err == nil {
+		t.Errorf("Delete with empty Dir succeeded")
+	}
+	if err := s.Delete(ctx, ""); err == nil {
+		t.Errorf("Delete with empty key succeeded")
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Delete(canceled, "g"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Delete with canceled ctx = %v, want context.Canceled", err)
+	}
+	if runtime.GOOS != "windows" {
+		unsafe := t.TempDir()
+		if err := os.Chmod(unsafe, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		var ue *oauth2refresh.UnsafeDirError
+		if err := (&oauth2refresh.FileStore{Dir: unsafe}).Delete(ctx, "g"); !errors.As(err, &ue) {
+			t.Errorf("Delete in a world-writable Dir = %v, want an *UnsafeDirError", err)
+		}
+	}
 }

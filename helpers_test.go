@@ -60,6 +60,9 @@ type tokenServer struct {
 	// token is judged; when it returns false it has answered, and the grant is untouched (a
 	// DPoP nonce challenge).
 	gate func(w http.ResponseWriter, r *http.Request) bool
+	// prefix starts every token issued ("at-N" is prefix+"at-N"): each grant of a
+	// tokenServers has its key followed by "/".
+	prefix string
 	// onIssue, when set, is called under the server's lock with the request and each answer
 	// before it is sent: it may change the answer (token_type) or note what was issued.
 	onIssue func(r *http.Request, tok map[string]any)
@@ -149,12 +152,12 @@ func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	ts.spent[rt] = true
 	ts.issued++
-	ts.current = fmt.Sprintf("rt-%d", ts.issued)
+	ts.current = fmt.Sprintf("%srt-%d", ts.prefix, ts.issued)
 	body := map[string]any{
-		"access_token":  fmt.Sprintf("at-%d", ts.issued),
+		"access_token":  fmt.Sprintf("%sat-%d", ts.prefix, ts.issued),
 		"token_type":    "Bearer",
 		"refresh_token": ts.current,
-		"id_token":      fmt.Sprintf("id-%d", ts.issued),
+		"id_token":      fmt.Sprintf("%sid-%d", ts.prefix, ts.issued),
 	}
 	if e := ts.expiresIn.Load(); e != 0 {
 		body["expires_in"] = e
@@ -168,6 +171,53 @@ func (ts *tokenServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	json.NewEncoder(w).Encode(body)
+}
+
+// tokenServers is one token endpoint for many grants, each a tokenServer of its own (same
+// checks, same rotation, same reuse detection) whose tokens start with its key and "/": grant
+// "k" starts with refresh token "k/rt-0" and issues "k/at-1" and "k/rt-1". A request is sent
+// to the grant its refresh token names; one naming no grant gets invalid_grant.
+type tokenServers struct {
+	srv    *httptest.Server
+	grants map[string]*tokenServer // read-only after newTokenServers
+}
+
+// newTokenServers starts the token endpoint of the grants keys, whose tokens last expiresIn
+// seconds.
+func newTokenServers(t *testing.T, keys []string, expiresIn int) *tokenServers {
+	t.Helper()
+	s := &tokenServers{grants: map[string]*tokenServer{}}
+	for _, k := range keys {
+		g := &tokenServer{t: t, prefix: k + "/", current: k + "/rt-0", spent: map[string]bool{}}
+		g.expiresIn.Store(int64(expiresIn))
+		s.grants[k] = g
+	}
+	nobody := &tokenServer{t: t, spent: map[string]bool{}, revoked: true}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		k, _, _ := strings.Cut(r.PostForm.Get("refresh_token"), "/")
+		if g := s.grants[k]; g != nil {
+			g.serve(w, r)
+			return
+		}
+		nobody.serve(w, r)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// endpoint returns an Endpoint for the server, with the credentials it expects.
+func (s *tokenServers) endpoint() *oauth2refresh.Endpoint {
+	return &oauth2refresh.Endpoint{TokenURL: s.srv.URL + "/token", ClientID: testClientID, ClientSecret: testSecret}
+}
+
+// reused returns how many requests of all grants sent a rotated-out refresh token.
+func (s *tokenServers) reused() int64 {
+	var n int64
+	for _, g := range s.grants {
+		n += g.reused.Load()
+	}
+	return n
 }
 
 func contains(list []string, s string) bool {

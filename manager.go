@@ -1,17 +1,16 @@
 package oauth2refresh
 
 // manager.go owns many grants of one Endpoint: key -> TokenSource, made lazily from the Store,
-// dropped when idle, and what happens when a grant dies or is revoked.
-//
-// SKELETON (lead, 2026-12-01): the API is fixed; the implementation below is the simple one
-// (a mutex-guarded map, nothing dropped) for other work to build on. The manager helper
-// replaces it.
+// dropped when idle (a CLOCK approximation of least recently used), and what happens when a
+// grant dies or is revoked.
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -21,13 +20,18 @@ import (
 type ManagerOptions struct {
 	// Options apply to the TokenSource of every grant (EarlyRefresh, WithEvents, ...); each
 	// grant's WithStore is the Manager's own, and one given here is ignored. Events carry
-	// the grant's key.
+	// the grant's key. A WithClock given here is also the clock of the dead marks Revoke
+	// writes.
 	Options []Option
 
 	// OnDead is called once per process for each grant found dead (see DeadGrantError):
-	// refused by the server here, or marked dead in the Store by another process. It is
-	// called again for a grant only after Grant.Start revived it. It must return quickly;
-	// nil means no call.
+	// refused by the server here, or marked dead in the Store by another process, or
+	// revoked. However many goroutines find the grant dead, and however often it is dropped
+	// from memory and made again, it is called again for the grant only after the grant was
+	// revived (Grant.Start here, or a new token another process saved, once this process
+	// got a token from it) or forgotten (Grant.Forget). It is called on the goroutine of a
+	// call that found the grant dead, after the Manager's locks are released, and must
+	// return quickly; nil means no call.
 	OnDead func(key string, err *DeadGrantError)
 
 	// MaxGrants bounds the TokenSources held in memory; beyond it, idle ones are dropped and
@@ -42,42 +46,233 @@ const DefaultMaxGrants = 10000
 // tenant): for each a TokenSource, an *http.Client and, with the compat/google module, a
 // Google client option, made lazily from the Store. It may be used by any number of
 // goroutines.
+//
+// A grant's cached token is served as TokenSource serves it: without I/O, lock or
+// allocation. What is held in memory per grant is a TokenSource (it holds no goroutine or
+// timer) and a small entry, at most MaxGrants of them. When a grant not held is asked for and
+// MaxGrants are held, one not used recently is dropped: the Manager sweeps the held grants in
+// turn, skipping those used since its last pass (the CLOCK approximation of least recently
+// used). A grant is dropped only while it is idle: no call of the Manager is inside its
+// TokenSource (a refresh being waited for, a request of Grant.Client being sent), no flight
+// is running, no token is unsaved (see OnRefresh and WithStore), and it is not in a backoff
+// after a failed refresh. So dropping never loses a rotated refresh token, never lets two
+// sources of this process refresh one grant at once, and never shortens a backoff; while more
+// than MaxGrants grants are busy, more are held, and the surplus is dropped once idle. A
+// dropped grant is made again from the Store when next used: its first call loads the stored
+// token (one Store.Load, no token request if it is valid).
 type Manager struct {
 	e    *Endpoint
 	s    Store
-	opts ManagerOptions
+	opts ManagerOptions // read-only after NewManager; MaxGrants is positive
+	now  func() time.Time
+	ttl  time.Duration // the ttl of the leases Start and Revoke take, as a TokenSource's
 
-	mu      sync.Mutex              // guards the fields below
-	sources map[string]*TokenSource // the grants held in memory
-	dead    map[string]bool         // grants OnDead was called for
+	// grants maps a key to its *entry. The hot path reads it without a lock; entries are
+	// stored and deleted only under mu.
+	grants sync.Map
+
+	mu   sync.Mutex      // guards the fields below, and every change to grants
+	ring []*entry        // the held entries, in the order the CLOCK hand sweeps them
+	hand int             // the index in ring the hand looks at next
+	dead map[string]bool // keys OnDead was called for since their last Start or Forget
 }
 
-// NewManager returns a Manager of e's grants kept in s. o may be nil.
+// entry is one grant held in memory.
+type entry struct {
+	key string       // read-only
+	ts  *TokenSource // read-only
+
+	// used is set by every use of the entry (by the hot path only when it is not set
+	// already) and cleared by the CLOCK hand: a second chance.
+	used atomic.Bool
+	// busy counts the calls inside ts that may start a flight (see Manager.pin), and gone
+	// says the entry is being or has been removed. A caller increments busy, then reads gone;
+	// a remover sets gone, then reads busy: with sequentially consistent atomics, at least one
+	// of them sees the other's write, so no call starts a flight on a removed entry's source.
+	busy atomic.Int32
+	gone atomic.Bool
+	// reported says OnDead was called for the grant while this entry was held: a fast check
+	// for the calls that keep finding the grant dead.
+	reported atomic.Bool
+
+	slot  int  // the entry's index in Manager.ring; guarded by Manager.mu
+	stale bool // removed by Start, Revoke or Forget: its errors are not reported; guarded by Manager.mu
+}
+
+// NewManager returns a Manager of e's grants kept in s, which must not be nil. o may be nil.
 func NewManager(e *Endpoint, s Store, o *ManagerOptions) *Manager {
-	m := &Manager{e: e, s: s, sources: map[string]*TokenSource{}, dead: map[string]bool{}}
+	m := &Manager{e: e, s: s, dead: map[string]bool{}}
 	if o != nil {
 		m.opts = *o
 	}
 	if m.opts.MaxGrants <= 0 {
 		m.opts.MaxGrants = DefaultMaxGrants
 	}
+	c := config{now: time.Now}
+	for _, o := range m.opts.Options {
+		o(&c)
+	}
+	m.now = c.now
+	_, m.ttl = (&TokenSource{e: e}).leaseTimes()
 	return m
 }
 
 // Grant returns key's grant. It does not touch the Store.
 func (m *Manager) Grant(key string) Grant { return Grant{m, key} }
 
-// source returns key's TokenSource, making it if not held.
-func (m *Manager) source(key string) *TokenSource {
+// lookup returns key's entry, or nil if it is not held.
+func (m *Manager) lookup(key string) *entry {
+	if v, ok := m.grants.Load(key); ok {
+		return v.(*entry)
+	}
+	return nil
+}
+
+// pin returns key's entry, made if not held, with its busy count incremented: it cannot be
+// dropped until the caller decrements it.
+func (m *Manager) pin(key string) *entry {
+	for {
+		if e := m.lookup(key); e != nil {
+			e.busy.Add(1)
+			if !e.gone.Load() {
+				e.use()
+				return e
+			}
+			e.busy.Add(-1)
+			// A remover holds m.mu until it has decided: wait for it, then look again.
+			//lint:ignore SA2001 an empty critical section: it waits for the remover
+			m.mu.Lock()
+			m.mu.Unlock()
+			continue
+		}
+		if e := m.add(key); e != nil {
+			return e
+		}
+	}
+}
+
+// use sets e.used, writing it only when it is not set.
+func (e *entry) use() {
+	if !e.used.Load() {
+		e.used.Store(true)
+	}
+}
+
+// add makes key's entry, pinned, dropping an idle one first if MaxGrants are held. It returns
+// nil if another goroutine added key meanwhile.
+func (m *Manager) add(key string) *entry {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ts := m.sources[key]
-	if ts == nil {
-		opts := append(append([]Option(nil), m.opts.Options...), WithStore(m.s, key))
-		ts = m.e.TokenSource(context.Background(), nil, opts...)
-		m.sources[key] = ts
+	if _, ok := m.grants.Load(key); ok {
+		return nil
 	}
-	return ts
+	m.makeRoom()
+	opts := append(m.opts.Options[:len(m.opts.Options):len(m.opts.Options)], WithStore(m.s, key))
+	e := &entry{key: key, ts: m.e.TokenSource(context.Background(), nil, opts...), slot: len(m.ring)}
+	e.busy.Store(1)
+	e.used.Store(true)
+	m.ring = append(m.ring, e)
+	m.grants.Store(key, e)
+	return e
+}
+
+// makeRoom drops idle entries, in CLOCK order, until fewer than MaxGrants are held, or every
+// held entry was looked at twice (once to clear its used bit, once more) without success.
+// m.mu must be held.
+func (m *Manager) makeRoom() {
+	for n := 2 * len(m.ring); len(m.ring) >= m.opts.MaxGrants && n > 0; n-- {
+		if m.hand >= len(m.ring) {
+			m.hand = 0
+		}
+		e := m.ring[m.hand]
+		if e.used.Load() {
+			e.used.Store(false)
+			m.hand++
+			continue
+		}
+		e.gone.Store(true) // see entry.busy
+		if e.busy.Load() != 0 || !e.ts.idle() {
+			e.gone.Store(false)
+			m.hand++
+			continue
+		}
+		m.remove(e) // the hand now looks at the entry moved into e's slot
+	}
+}
+
+// idle reports whether s may be dropped without losing anything: no flight, no unsaved
+// token, no backoff running.
+func (s *TokenSource) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flight == nil && s.pending == nil && !s.cfg.now().Before(s.retryAt)
+}
+
+// cached returns the token s serves without a lock, or nil when a call would take the slow
+// path: TokenContext's hot path, for the Manager's.
+func (s *TokenSource) cached() *oauth2.Token {
+	if st := s.state.Load(); s.clk.before(st.quietAt) {
+		return st.tok
+	}
+	return nil
+}
+
+// remove removes e from the held entries. m.mu must be held.
+func (m *Manager) remove(e *entry) {
+	e.gone.Store(true)
+	m.grants.CompareAndDelete(e.key, e)
+	last := len(m.ring) - 1
+	m.ring[e.slot] = m.ring[last]
+	m.ring[e.slot].slot = e.slot
+	m.ring[last] = nil
+	m.ring = m.ring[:last]
+}
+
+// drop removes key's entry whatever it is doing, and forgets that OnDead was called for key:
+// for Start, Revoke and Forget, which changed the grant in the Store. A call inside the
+// dropped source goes on with it; the next call makes a new one from the Store.
+func (m *Manager) drop(key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.lookup(key); e != nil {
+		e.stale = true
+		m.remove(e)
+	}
+	delete(m.dead, key)
+}
+
+// reported takes note of err, what a call inside e's source returned: it calls OnDead if err
+// is a *DeadGrantError and OnDead was not called for e's grant since it was last revived (see
+// ManagerOptions.OnDead); without err, the grant is alive.
+func (m *Manager) reported(e *entry, err error) {
+	if m.opts.OnDead == nil {
+		return
+	}
+	if err == nil {
+		if e.reported.Load() {
+			m.mu.Lock()
+			if !e.stale {
+				delete(m.dead, e.key)
+				e.reported.Store(false)
+			}
+			m.mu.Unlock()
+		}
+		return
+	}
+	var d *DeadGrantError
+	if e.reported.Load() || !errors.As(err, &d) {
+		return
+	}
+	m.mu.Lock()
+	first := !e.stale && !m.dead[e.key]
+	if !e.stale {
+		m.dead[e.key] = true
+		e.reported.Store(true)
+	}
+	m.mu.Unlock()
+	if first {
+		m.opts.OnDead(e.key, d)
+	}
 }
 
 // Grant is one grant of a Manager, by its key. It is an oauth2.TokenSource that asks the
@@ -94,85 +289,140 @@ func (g Grant) Key() string { return g.key }
 // Token returns a valid access token of the grant; see TokenContext.
 func (g Grant) Token() (*oauth2.Token, error) { return g.TokenContext(context.Background()) }
 
-// TokenContext returns a valid access token of the grant, as TokenSource.TokenContext does.
-// A grant that is dead returns a *DeadGrantError.
+// TokenContext returns a valid access token of the grant, as TokenSource.TokenContext does: a
+// cached token without I/O, lock or allocation, for any number of goroutines. When the grant
+// is not held, its TokenSource is made and loads the stored token. A grant that is dead
+// returns an error wrapping a *DeadGrantError.
 func (g Grant) TokenContext(ctx context.Context) (*oauth2.Token, error) {
-	t, err := g.m.source(g.key).TokenContext(ctx)
-	if d := (*DeadGrantError)(nil); errors.As(err, &d) {
-		g.m.reportDead(g.key, d)
+	if e := g.m.lookup(g.key); e != nil {
+		e.use()
+		if t := e.ts.cached(); t != nil {
+			return t, nil
+		}
 	}
+	e := g.m.pin(g.key)
+	t, err := e.ts.TokenContext(ctx)
+	e.busy.Add(-1)
+	g.m.reported(e, err)
 	return t, err
 }
 
-// reportDead calls OnDead for key's grant, once.
-func (m *Manager) reportDead(key string, d *DeadGrantError) {
-	m.mu.Lock()
-	first := !m.dead[key]
-	m.dead[key] = true
-	m.mu.Unlock()
-	if first && m.opts.OnDead != nil {
-		m.opts.OnDead(key, d)
+// Client returns an *http.Client that authorizes its requests with the grant's tokens through
+// a Transport, on top of the client found in ctx as NewClient does. Each request asks the
+// Manager for the grant's TokenSource: holding the client does not keep the grant in memory.
+func (g Grant) Client(ctx context.Context) *http.Client {
+	c := NewClient(ctx, nil)
+	return &http.Client{
+		Transport:     &grantTransport{g: g, base: c.Transport},
+		CheckRedirect: c.CheckRedirect,
+		Jar:           c.Jar,
+		Timeout:       c.Timeout,
 	}
 }
 
-// Client returns an *http.Client that authorizes its requests with the grant's tokens, as
-// NewClient does; ctx is used as NewClient uses it.
-func (g Grant) Client(ctx context.Context) *http.Client {
-	return NewClient(ctx, g.m.source(g.key))
+// grantTransport is the transport of Grant.Client.
+type grantTransport struct {
+	g    Grant
+	base http.RoundTripper // read-only
+}
+
+// RoundTrip implements http.RoundTripper with a Transport on the grant's current TokenSource,
+// which is not dropped until the request is sent.
+func (t *grantTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	e := t.g.m.pin(t.g.key)
+	tr := Transport{Source: e.ts, Base: t.base}
+	resp, err := tr.RoundTrip(req)
+	e.busy.Add(-1)
+	t.g.m.reported(e, err)
+	return resp, err
 }
 
 // Start seeds the grant with t, the token of the authorization code exchange (or of a new
-// authorization of a dead grant, which it revives): it saves t in the Store, as SaveToken
-// does, and drops what this process held of the grant.
+// authorization of a dead grant, which it revives): it saves t in the Store under the grant's
+// lease, as SaveToken does, then drops what this process held of the grant, so that the next
+// call loads t, and OnDead may be called for the grant again. Waiting for the lease is bounded
+// as a TokenSource's is (see WithStore).
 func (g Grant) Start(ctx context.Context, t *oauth2.Token) error {
-	_, ttl := (&TokenSource{e: g.m.e}).leaseTimes()
-	if err := SaveToken(ctx, g.m.s, g.key, t, ttl); err != nil {
+	if t == nil || t.AccessToken == "" && t.RefreshToken == "" {
+		return fmt.Errorf("oauth2refresh: starting grant %s: no token", quoteKey(g.key))
+	}
+	l, err := g.m.lock(ctx, g.key)
+	if err != nil {
 		return err
 	}
-	g.m.mu.Lock()
-	delete(g.m.sources, g.key)
-	delete(g.m.dead, g.key)
-	g.m.mu.Unlock()
-	return nil
-}
-
-// Revoke revokes the grant's refresh token at the server (RFC 7009, Endpoint.RevocationURL)
-// and marks the grant revoked in the Store, under the grant's lease, so that no process
-// saves it back afterwards.
-func (g Grant) Revoke(ctx context.Context) error {
-	_, ttl := (&TokenSource{e: g.m.e}).leaseTimes()
-	l, err := g.m.s.Lock(ctx, g.key, ttl)
-	if err != nil {
-		return storeErr("locking", g.key, err)
-	}
 	defer l.Release(context.WithoutCancel(ctx))
-	if t := l.Token(); t != nil && t.RefreshToken != "" {
-		if err := g.m.e.Revoke(ctx, t.RefreshToken, HintRefreshToken); err != nil {
-			return err
-		}
-	}
-	if err := l.Save(ctx, deadToken(ReasonRevoked, time.Now())); err != nil {
+	if err := l.Save(ctx, t); err != nil {
 		return storeErr("saving", g.key, err)
 	}
-	g.m.mu.Lock()
-	delete(g.m.sources, g.key)
-	g.m.mu.Unlock()
+	g.m.drop(g.key)
 	return nil
 }
 
-// Forget deletes the grant from the Store (which must be a Deleter) and from memory, without
-// revoking it.
+// lock takes key's lease, waiting for it at most twice its ttl, as a TokenSource does.
+func (m *Manager) lock(ctx context.Context, key string) (Lease, error) {
+	lctx, cancel := context.WithTimeout(ctx, 2*m.ttl)
+	defer cancel()
+	l, err := m.s.Lock(lctx, key, m.ttl)
+	if err != nil {
+		return nil, storeErr("locking", key, err)
+	}
+	return l, nil
+}
+
+// Revoke ends the grant: it takes the grant's lease, so that no process refreshes it
+// meanwhile, revokes the stored refresh token at the server (RFC 7009, Endpoint.Revoke; the
+// access token when no refresh token is stored), then saves under that lease the mark of a
+// revoked grant, and drops what this process held of the grant. Every process sharing the
+// Store then gets a *DeadGrantError matching ErrGrantRevoked (and ErrInvalidGrant) from the
+// grant without sending anything, and OnDead is called for it. The mark is fenced by the
+// lease: a process that refreshed under an older lease cannot save its token over it (its
+// Save fails with ErrLeaseLost). Start revives the grant.
+//
+// When the server refuses the revocation or does not answer, Revoke returns the error of
+// Endpoint.Revoke and leaves the grant as it was. Without a RevocationURL it changes nothing
+// and returns an error wrapping ErrInvalidEndpoint: a grant cannot be revoked here without
+// the server (use Forget to stop using one). A grant already dead is marked revoked without a
+// request. Waiting for the lease is bounded as a TokenSource's is (see WithStore).
+func (g Grant) Revoke(ctx context.Context) error {
+	m := g.m
+	if m.e.RevocationURL == "" {
+		return fmt.Errorf("oauth2refresh: revoking grant %s: %w: no RevocationURL", quoteKey(g.key), ErrInvalidEndpoint)
+	}
+	l, err := m.lock(ctx, g.key)
+	if err != nil {
+		return err
+	}
+	defer l.Release(context.WithoutCancel(ctx))
+	if t := l.Token(); t != nil && deadOf(g.key, t) == nil {
+		tok, hint := t.RefreshToken, HintRefreshToken
+		if tok == "" {
+			tok, hint = t.AccessToken, HintAccessToken
+		}
+		if tok != "" {
+			if err := m.e.Revoke(ctx, tok, hint); err != nil {
+				return err
+			}
+		}
+	}
+	if err := l.Save(context.WithoutCancel(ctx), deadToken(ReasonRevoked, m.now())); err != nil {
+		return storeErr("saving", g.key, err)
+	}
+	m.drop(g.key)
+	return nil
+}
+
+// Forget deletes the grant from the Store and from memory, without revoking it (see Revoke),
+// so that OnDead may be called for it again once it is started again. The Store must be a
+// Deleter; otherwise Forget changes nothing and returns an error wrapping
+// errors.ErrUnsupported.
 func (g Grant) Forget(ctx context.Context) error {
 	d, ok := g.m.s.(Deleter)
 	if !ok {
-		return errors.New("oauth2refresh: Forget: the Store cannot delete (not a Deleter)")
+		return fmt.Errorf("oauth2refresh: forgetting grant %s: the Store cannot delete (not a Deleter): %w", quoteKey(g.key), errors.ErrUnsupported)
 	}
 	if err := d.Delete(ctx, g.key); err != nil {
 		return storeErr("deleting", g.key, err)
 	}
-	g.m.mu.Lock()
-	delete(g.m.sources, g.key)
-	delete(g.m.dead, g.key)
-	g.m.mu.Unlock()
+	g.m.drop(g.key)
 	return nil
 }

@@ -98,12 +98,30 @@ const sealedExtra = "oauth2refresh_sealed"
 // version stay in clear. Load, Lock and Lease.Token return the tokens opened; a value that does
 // not open is a *SealError. An older value of the same grant, put back, still opens: sealing
 // keeps a token secret and to its grant, not fresh.
-func SealStore(s Store, k *Sealer) Store { return sealedStore{s, k} }
+//
+// A dead mark (see DeadGrantError) holds no secret and is stored as it is, not sealed: whoever
+// can write to the store can mark a grant dead, as they could delete it, but cannot put a token
+// in place of the grant's. The Store returned is a Deleter when s is one, and passes Delete on
+// to s.
+func SealStore(s Store, k *Sealer) Store {
+	if d, ok := s.(Deleter); ok {
+		return sealedDeleter{sealedStore{s, k}, d}
+	}
+	return sealedStore{s, k}
+}
 
 type sealedStore struct {
 	s Store
 	k *Sealer
 }
+
+// sealedDeleter is a sealedStore of a Store that is a Deleter.
+type sealedDeleter struct {
+	sealedStore
+	d Deleter // sealedStore.s
+}
+
+func (ss sealedDeleter) Delete(ctx context.Context, key string) error { return ss.d.Delete(ctx, key) }
 
 func (ss sealedStore) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	t, err := ss.s.Load(ctx, key)
@@ -139,8 +157,8 @@ type sealedLease struct {
 func (l *sealedLease) Token() *oauth2.Token { return l.t }
 
 func (l *sealedLease) Save(ctx context.Context, t *oauth2.Token) error {
-	if t == nil {
-		return l.Lease.Save(ctx, nil)
+	if t == nil || deadOf(l.key, t) != nil {
+		return l.Lease.Save(ctx, t) // a dead mark holds no secret
 	}
 	s := &oauth2.Token{AccessToken: l.k.seal(l.key, "access_token", t.AccessToken), TokenType: t.TokenType,
 		RefreshToken: l.k.seal(l.key, "refresh_token", t.RefreshToken), Expiry: t.Expiry, ExpiresIn: t.ExpiresIn}
@@ -195,8 +213,11 @@ func (k *Sealer) openValue(key, field, v string) (string, error) {
 	return string(b), nil
 }
 
-// open returns the token that t, as stored for key, seals.
+// open returns the token that t, as stored for key, seals; a dead mark as it is.
 func (k *Sealer) open(key string, t *oauth2.Token) (*oauth2.Token, error) {
+	if deadOf(key, t) != nil {
+		return t, nil
+	}
 	at, err := k.openValue(key, "access_token", t.AccessToken)
 	if err != nil {
 		return nil, err

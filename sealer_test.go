@@ -362,3 +362,48 @@ func TestSealStoreWithStore(t *testing.T) {
 		t.Errorf("server saw %d requests, want 2: nothing sent for a token that does not open", n)
 	}
 }
+
+// storeOnly hides every method of its Store but those of oauth2refresh.Store.
+type storeOnly struct{ oauth2refresh.Store }
+
+func TestSealStoreDeadMarkAndDelete(t *testing.T) {
+	// A dead mark holds no secret: it is stored as it is and read back as a mark, which a
+	// TokenSource reports without sending anything. SealStore is a Deleter when the Store it
+	// seals is one, and passes Delete on.
+	ctx := context.Background()
+	dir := t.TempDir()
+	inner := &oauth2refresh.FileStore{Dir: dir}
+	k := newSealer(t, map[string][]byte{"k1": key1}, "k1")
+	s := oauth2refresh.SealStore(inner, k)
+	save(t, s, "g", secretToken())
+	save(t, s, "g", deadMarkOf(t, oauth2refresh.ReasonRevoked))
+	want := `{"version":2,"dead":{"reason":"revoked","at":"` + clockStart + `"}}` + "\n"
+	if diff := cmp.Diff(want, readGrantFile(t, dir)); diff != "" {
+		t.Errorf("stored file (-want +got):\n%s", diff)
+	}
+	mt := &memTransport{status: 500}
+	_, err := memEndpoint(mt).TokenSource(ctx, nil, oauth2refresh.WithStore(s, "g")).Token()
+	if diff := cmp.Diff(deadView{Key: "g", Reason: oauth2refresh.ReasonRevoked, At: clockStart}, asDead(t, err)); diff != "" {
+		t.Errorf("DeadGrantError (-want +got):\n%s", diff)
+	}
+	if !errors.Is(err, oauth2refresh.ErrGrantRevoked) {
+		t.Errorf("errors.Is(%v, ErrGrantRevoked) = false", err)
+	}
+	if n := mt.requests.Load(); n != 0 {
+		t.Errorf("token requests = %d, want 0", n)
+	}
+
+	d, ok := s.(oauth2refresh.Deleter)
+	if !ok {
+		t.Fatal("SealStore of a FileStore is not a Deleter")
+	}
+	if err := d.Delete(ctx, "g"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if got := readGrantFile(t, dir); got != "" {
+		t.Errorf("stored file after Delete = %s, want none", got)
+	}
+	if _, ok := oauth2refresh.SealStore(storeOnly{inner}, k).(oauth2refresh.Deleter); ok {
+		t.Error("SealStore of a Store that cannot delete is a Deleter")
+	}
+}

@@ -26,6 +26,7 @@ var logLines = [...]struct {
 	EventDropIgnored:       {slog.LevelWarn, "oauth2refresh: token rejection ignored"},
 	EventAuthSwitched:      {slog.LevelInfo, "oauth2refresh: client authentication switched"},
 	EventNonceRetry:        {slog.LevelDebug, "oauth2refresh: request sent again with a new DPoP nonce"},
+	EventGrantDead:         {slog.LevelError, "oauth2refresh: grant is dead: it must be authorized again"},
 }
 
 // LogEvents returns a function for WithEvents that logs each Event to logger (nil means
@@ -34,7 +35,7 @@ var logLines = [...]struct {
 // "err". Levels:
 //
 //   - Error: a refresh that failed for good: refused grant or client, OnRefresh failed or
-//     panicked, any other failure but those below.
+//     panicked, any other failure but those below; a grant found dead.
 //   - Warn: a refresh that failed for now (OutcomeTemporary, OutcomeTransport, OutcomeStore),
 //     a backoff, a failed persist (retried), a lost lease, a rejected token kept by
 //     Invalidate's bound.

@@ -77,6 +77,8 @@ func TestLogEvents(t *testing.T) {
 			[]map[string]any{{"level": "WARN", "msg": "oauth2refresh: token rejection ignored", "until": "2030-01-02T03:04:05Z"}}},
 		{"auth switched", event{Kind: oauth2refresh.EventAuthSwitched, Method: oauth2refresh.AuthRequestBody},
 			[]map[string]any{{"level": "INFO", "msg": "oauth2refresh: client authentication switched", "method": "client_secret_post"}}},
+		{"grant dead", event{Kind: oauth2refresh.EventGrantDead, Key: "k", Outcome: oauth2refresh.OutcomeInvalidGrant, Status: 400, Err: errors.New("dead")},
+			[]map[string]any{{"level": "ERROR", "msg": "oauth2refresh: grant is dead: it must be authorized again", "key": "k", "outcome": "invalid_grant", "status": 400.0, "err": "dead"}}},
 		{"waited", event{Kind: oauth2refresh.EventWaited, Duration: time.Second}, nil},
 		{"zero kind", event{}, nil},
 		{"unknown kind", event{Kind: 200}, nil},

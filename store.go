@@ -16,7 +16,12 @@ import (
 //
 // Implementations in this repository: FileStore (processes on one machine), and the modules
 // github.com/tokenkit/oauth2refresh/store/redis and .../store/postgres. SealStore keeps the
-// tokens of any Store encrypted.
+// tokens of any Store encrypted. Each of them is also a Deleter. The package
+// github.com/tokenkit/oauth2refresh/storetest checks an implementation.
+//
+// Besides tokens, a Store is given dead marks to keep (see DeadGrantError): a token without
+// access or refresh token whose Extra values say why the grant died. A Store that keeps a
+// token's Extra values as EncodeStoredToken does keeps them without knowing of them.
 //
 // A Store must be safe for use by any number of goroutines and processes.
 type Store interface {
@@ -98,8 +103,9 @@ func (e *storeError) Error() string { return e.err.Error() }
 func (e *storeError) Unwrap() error { return e.err }
 
 // SaveToken stores t as the current token of key's grant in s, under a lease: the way to seed
-// a store with the token of a new grant, after the authorization code exchange. ttl bounds the
-// lease, as for Store.Lock.
+// a store with the token of a new grant, after the authorization code exchange, or of a dead
+// grant authorized again, which it revives (see WithStore). ttl bounds the lease, as for
+// Store.Lock.
 func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl time.Duration) error {
 	l, err := s.Lock(ctx, key, ttl)
 	if err != nil {
@@ -139,6 +145,20 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 // the refresh token this one spent, and a rotating server may revoke the grant. FileStore's
 // lease does not lapse while its holder lives.
 //
+// A grant dies when the server refuses its refresh token with invalid_grant (or GitHub's
+// bad_refresh_token), or when the refresh token is known to have expired (see
+// ErrRefreshTokenExpired): the flight then saves a dead mark under the lease before it
+// releases it, and returns a *DeadGrantError whose Err is the refusal. A flight that finds the
+// mark, on Load or under the lease, sends nothing and saves nothing, and returns a
+// *DeadGrantError whose Err is nil: every process sharing the grant reports it after one
+// refused refresh. Either way the source backs off as after a refused grant and, as while the
+// store is unreachable, serves the token it holds until it stops being servable (the mark does
+// not revoke it). A token obtained but not yet saved is never saved over a mark, nor once the
+// grant was deleted (see Deleter); it is not served. invalid_scope and other refusals do not
+// kill the grant, nor does, with AuthAutoDetect, a refusal after both ways of authenticating
+// failed. Seeding the grant with SaveToken revives it: the source's next flight, after the
+// backoff or at once after Retry, picks the new token up.
+//
 // With Endpoint.DPoP, a token bound to a DPoP key records the key's thumbprint in the store;
 // a stored token bound to another key than the Endpoint's (or bound, while the Endpoint has
 // no key) is a *DPoPKeyError, and nothing is sent: keep one key per grant.
@@ -166,6 +186,9 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 	if err != nil {
 		return nil, storeErr("loading", s.cfg.key, err)
 	}
+	if d := deadOf(s.cfg.key, stored); d != nil {
+		return nil, s.foundDead(d)
+	}
 	if err := s.e.checkBinding(s.cfg.key, stored); err != nil {
 		return nil, err
 	}
@@ -178,6 +201,10 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 		return nil, err
 	}
 	stored = lease.Token()
+	if d := deadOf(s.cfg.key, stored); d != nil {
+		s.release(ctx, lease)
+		return nil, s.foundDead(d)
+	}
 	if err := s.e.checkBinding(s.cfg.key, stored); err != nil {
 		s.release(ctx, lease)
 		return nil, err
@@ -196,18 +223,74 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 		return nil, storeErr("no refresh token stored for", s.cfg.key, ErrNoRefreshToken)
 	}
 	if err := s.refreshable(from); err != nil {
-		s.release(ctx, lease)
-		return nil, err
+		return nil, s.markDead(ctx, lease, end, ReasonRefreshTokenExpired, err)
 	}
 	rctx, cancel := context.WithDeadline(ctx, end.Add(-timeout/2))
 	t, err := s.e.refresh(rctx, from.RefreshToken, s.cfg.now)
 	cancel()
 	if err != nil {
+		if reason := deadReason(err); reason != "" {
+			return nil, s.markDead(ctx, lease, end, reason, err)
+		}
 		s.release(ctx, lease)
 		return nil, err
 	}
-	return &pending{tok: t, from: from.RefreshToken, save: true, lease: lease, end: end}, nil
+	return &pending{tok: t, from: from.RefreshToken, save: true, lease: lease, end: end, stored: stored != nil}, nil
 }
+
+// deadReason returns the Reason of a dead grant when err, the error of a refresh, shows the
+// grant dead, else "": the refresh token known to be expired, or refused by the server with
+// invalid_grant (or GitHub's bad_refresh_token). Not invalid_scope, which the Endpoint's
+// Scopes may have caused, nor any other refusal; nor, with AuthAutoDetect, an answer after
+// both client authentications failed: which one the server would take is then unknown.
+func deadReason(err error) string {
+	var ad *autoDetectError
+	var re *RequestError
+	switch {
+	case errors.Is(err, ErrRefreshTokenExpired):
+		return ReasonRefreshTokenExpired
+	case errors.As(err, &ad):
+		return ""
+	case errors.As(err, &re) && (re.Code == "invalid_grant" || re.Code == "bad_refresh_token"):
+		return ReasonInvalidGrant
+	}
+	return ""
+}
+
+// markDead saves the dead mark of reason under lease, which lapses at end, releases it, and
+// returns the *DeadGrantError of the grant, found dead by this process with err. Should the
+// save fail, the grant is still reported dead here (the server said so); the failure is an
+// EventPersistFailed, and the next flight, finding no mark, asks the server again.
+func (s *TokenSource) markDead(ctx context.Context, lease Lease, end time.Time, reason string, err error) error {
+	d := &DeadGrantError{Key: s.cfg.key, Reason: reason, At: s.cfg.now().Round(0), Err: err}
+	timeout, _ := s.leaseTimes()
+	deadline := time.Now().Add(timeout)
+	if end.Before(deadline) {
+		deadline = end
+	}
+	sctx, cancel := context.WithDeadline(ctx, deadline)
+	serr := lease.Save(sctx, deadToken(d.Reason, d.At))
+	cancel()
+	s.release(ctx, lease)
+	if serr != nil && s.cfg.events != nil {
+		s.emit(Event{Kind: EventPersistFailed, Outcome: OutcomeStore, Attempt: 1,
+			Err: s.redact(storeErr("marking dead", s.cfg.key, serr), nil, nil)})
+	}
+	return s.foundDead(d)
+}
+
+// foundDead reports d, the grant found dead, as an EventGrantDead, and returns it.
+func (s *TokenSource) foundDead(d *DeadGrantError) error {
+	if s.cfg.events != nil {
+		_, status := outcome(d)
+		s.emit(Event{Kind: EventGrantDead, Outcome: OutcomeInvalidGrant, Status: status, Err: s.redact(d, nil, nil)})
+	}
+	return d
+}
+
+// errGrantDeleted says that the grant was deleted from the store (see Deleter) while a flight
+// held a token to save.
+var errGrantDeleted = errors.New("deleted meanwhile: the token obtained is not saved back")
 
 // save saves p's token to the store under p's lease, or, when it was lost, under a new one if
 // nobody moved the grant on from p.from, and releases the lease. It is not canceled with any
@@ -222,6 +305,17 @@ func (s *TokenSource) save(ctx context.Context, p *pending) error {
 			}
 			p.lease, p.end = l, end
 			switch st := l.Token(); {
+			case deadOf(s.cfg.key, st) != nil:
+				// Marked dead meanwhile (by another process's refused refresh, or revoked):
+				// the mark stays. p stays pending, and is dropped if the grant is seeded anew.
+				s.release(ctx, l)
+				p.lease = nil
+				return s.foundDead(deadOf(s.cfg.key, st))
+			case st == nil && p.stored:
+				// Deleted meanwhile: it stays deleted.
+				s.release(ctx, l)
+				p.lease = nil
+				return storeErr("saving", s.cfg.key, errGrantDeleted)
 			case st != nil && st.AccessToken == p.tok.AccessToken && st.RefreshToken == p.tok.RefreshToken:
 				// A save that reported failure was applied after all.
 				p.save = false
@@ -317,11 +411,16 @@ const (
 // holds for every reason, as the server would answer a refresh with the dead token;
 // ErrRefreshTokenExpired and ErrGrantRevoked hold for their reason.
 type DeadGrantError struct {
-	Key    string    // the grant's key
-	Reason string    // ReasonInvalidGrant, ReasonRefreshTokenExpired or ReasonRevoked
-	At     time.Time // when the grant was found dead
-	// Err is what this process got when it found the grant dead (a *RequestError), or nil
-	// when the Store said so.
+	Key string // the grant's key
+	// Reason is ReasonInvalidGrant, ReasonRefreshTokenExpired or ReasonRevoked (or, from a
+	// Store written by a later version, another reason).
+	Reason string
+	// At is when the grant was found dead, by the clock of the process that found it (see
+	// WithClock); zero if unknown.
+	At time.Time
+	// Err is what this process got when it found the grant dead: the server's refusal (a
+	// *RequestError), or the error matching ErrRefreshTokenExpired; nil when the Store held
+	// the mark.
 	Err error
 }
 
@@ -353,16 +452,22 @@ func (e *DeadGrantError) Is(target error) bool {
 	return false
 }
 
-// Deleter is a Store that can delete a grant, as Manager's Grant.Forget needs. The stores of
-// this repository implement it; SealStore's does when the Store it seals does.
+// Deleter is a Store that can delete a grant, as Manager's Grant.Forget needs. It is an
+// interface of its own, which a Store may implement or not, so that Stores written before it
+// keep compiling. The stores of this repository implement it; SealStore's does when the Store
+// it seals does.
 type Deleter interface {
-	// Delete removes key's stored token, and no error when there is none. A lease on the
-	// grant held meanwhile loses it: its Save fails with ErrLeaseLost and stores nothing.
+	// Delete removes key's stored token (or dead mark), and returns no error when there is
+	// none: Load then returns nil, and Lock a lease whose Token is nil. It does not wait for
+	// a lease on the grant: one held meanwhile loses it, its Save failing with ErrLeaseLost
+	// and storing nothing, so that its holder does not save the grant back (a WithStore
+	// TokenSource reports the grant deleted instead).
 	Delete(ctx context.Context, key string) error
 }
 
 // deadKey is the Extra member of a token that marks its grant dead (see deadToken); its value
-// is a *deadMark, a type no token response can produce.
+// is a *deadMark, a type no token response can produce: a response member of that name is an
+// ordinary Extra value, stored in "extra" (see EncodeStoredToken).
 const deadKey = "oauth2refresh.dead"
 
 // deadMark is the value of a dead mark.

@@ -29,6 +29,9 @@ type faultStore struct {
 	// stolen, when set, is saved by the first Save that fails with ErrLeaseLost, as if the
 	// process that took the lease had saved it.
 	stolen *oauth2.Token
+	// deleteOnLost makes the first Save that fails with ErrLeaseLost delete the grant first
+	// (the Store must be a Deleter), as another process's Forget would.
+	deleteOnLost bool
 }
 
 var errStoreDown = errors.New("store down")
@@ -48,16 +51,22 @@ func (f *faultStore) Lock(ctx context.Context, key string, ttl time.Duration) (o
 	if err != nil {
 		return nil, err
 	}
-	return &faultLease{Lease: l, f: f}, nil
+	return &faultLease{Lease: l, f: f, key: key}, nil
 }
 
 type faultLease struct {
 	oauth2refresh.Lease
-	f *faultStore
+	f   *faultStore
+	key string
 }
 
 func (l *faultLease) Save(ctx context.Context, t *oauth2.Token) error {
 	if l.f.lostSave.Add(-1) >= 0 {
+		if l.f.deleteOnLost {
+			if err := l.f.Store.(oauth2refresh.Deleter).Delete(ctx, l.key); err != nil {
+				return err
+			}
+		}
 		if l.f.stolen != nil {
 			if err := l.Lease.Save(ctx, l.f.stolen); err != nil {
 				return err

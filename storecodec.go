@@ -26,6 +26,14 @@ type storedToken struct {
 	// (see EncodeStoredToken), json.RawMessage values when encoding.
 	RefreshExpiry time.Time      `json:"refresh_expiry,omitzero"`
 	Extra         map[string]any `json:"extra,omitempty"`
+	// Dead is the dead mark of a token made by deadToken, alone in the object but for Version.
+	Dead *storedDead `json:"dead,omitempty"`
+}
+
+// storedDead is the "dead" member of the stored-token format: a grant marked dead.
+type storedDead struct {
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at,omitzero"`
 }
 
 // maxStoredExtra bounds the "extra" member of the stored-token format.
@@ -53,15 +61,43 @@ var notExtra = map[string]bool{"access_token": true, "token_type": true, "refres
 // refresh_token, token_type and expires_in, kept as fields: a member is kept in the order of
 // the names while the names and JSON values kept add up to at most 64 KiB, and left out when it
 // would take them past that or has no JSON encoding. Readers that do not know a member ignore
-// it. EncodeStoredToken fails when version is 0, or when t is nil or has neither an access
-// token nor a refresh token: DecodeStoredToken would refuse what it wrote. Its errors never
-// quote the token.
+// it.
+//
+// A grant found dead (see DeadGrantError) is stored as a dead mark instead of a token: the
+// version and a "dead" member with the reason (ReasonInvalidGrant, ReasonRefreshTokenExpired,
+// ReasonRevoked) and, RFC 3339, when the grant was found dead,
+//
+//	{"version":8,"dead":{"reason":"invalid_grant","at":"2030-01-02T03:04:05Z"}}
+//
+// The TokenSource hands Stores a dead mark as a token without access or refresh token whose
+// Extra holds a value of an unexported type, which no token response can produce (a response
+// member named "dead" is one of "extra" like any other); EncodeStoredToken writes it so, and
+// DecodeStoredToken reads it back into one. Stores keep it as any token and need not know it.
+//
+// EncodeStoredToken fails when version is 0, or when t is nil or is neither a dead mark nor
+// has an access token or a refresh token: DecodeStoredToken would refuse what it wrote. Its
+// errors never quote the token.
 func EncodeStoredToken(t *oauth2.Token, version uint64) ([]byte, error) {
+	var dead *storedDead
+	if t != nil {
+		if m, ok := t.Extra(deadKey).(*deadMark); ok {
+			dead = &storedDead{Reason: m.reason, At: m.at}
+		}
+	}
 	switch {
 	case t == nil:
 		return nil, errors.New("oauth2refresh: encoding stored token: nil token")
 	case version == 0:
 		return nil, errors.New("oauth2refresh: encoding stored token: version 0")
+	case dead != nil:
+		if dead.Reason == "" {
+			return nil, errors.New("oauth2refresh: encoding stored token: dead mark without a reason")
+		}
+		b, err := json.Marshal(storedToken{Version: version, Dead: dead})
+		if err != nil {
+			return nil, fmt.Errorf("oauth2refresh: encoding stored token: %w", err)
+		}
+		return b, nil
 	case t.AccessToken == "" && t.RefreshToken == "":
 		return nil, errors.New("oauth2refresh: encoding stored token: neither access token nor refresh token")
 	}
@@ -86,16 +122,21 @@ func EncodeStoredToken(t *oauth2.Token, version uint64) ([]byte, error) {
 
 // DecodeStoredToken reads a token in the stored-token format (see EncodeStoredToken) and
 // returns it with its version. Its Extra values are the members of "extra", "dpop_jkt" and
-// "refresh_expiry" (see RefreshTokenExpiry). Members it does not know are ignored, and
+// "refresh_expiry" (see RefreshTokenExpiry); a value with a "dead" member is returned as the
+// dead mark it holds, whatever else it holds. Members it does not know are ignored, and
 // whitespace around the object is allowed. Stores use it for every value they read, so that a
 // damaged one is reported alike whatever the store: a *CorruptTokenError with the key and
 // location given, whose Err says what is wrong (empty, truncated JSON, invalid JSON at some
 // byte, JSON of the wrong shape, data after the object, no version, neither access token nor
-// refresh token) and never quotes the value, which may hold secrets.
+// refresh token nor dead mark, a dead mark without a reason) and never quotes the value, which
+// may hold secrets.
 func DecodeStoredToken(key, location string, b []byte) (*oauth2.Token, uint64, error) {
 	st, err := decodeStoredToken(b)
 	if err != nil {
 		return nil, 0, &CorruptTokenError{Key: key, Location: location, Err: err}
+	}
+	if st.Dead != nil {
+		return deadToken(st.Dead.Reason, st.Dead.At), st.Version, nil
 	}
 	t := &oauth2.Token{
 		AccessToken:  st.AccessToken,
@@ -121,11 +162,15 @@ func DecodeStoredToken(key, location string, b []byte) (*oauth2.Token, uint64, e
 
 // keptExtra returns the Extra values of t that the stored-token format keeps in "extra", as
 // json.RawMessage values: those not in notExtra that have a JSON encoding, in the order of
-// their names while the names and values kept add up to at most limit bytes; nil for none.
+// their names while the names and values kept add up to at most limit bytes; nil for none. A
+// dead mark's value is not one of them.
 func keptExtra(t *oauth2.Token, limit int) map[string]any {
 	var m map[string]any
 	n := 0
 	for _, k := range extraKeys(t) {
+		if _, mark := t.Extra(k).(*deadMark); mark {
+			continue
+		}
 		if b, err := json.Marshal(t.Extra(k)); err == nil && !notExtra[k] && n+len(k)+len(b) <= limit {
 			if m == nil {
 				m = map[string]any{}
@@ -185,8 +230,10 @@ func decodeStoredToken(b []byte) (*storedToken, error) {
 	switch {
 	case st.Version == 0:
 		return nil, errors.New("no version")
-	case st.AccessToken == "" && st.RefreshToken == "":
-		return nil, errors.New("neither access token nor refresh token")
+	case st.Dead != nil && st.Dead.Reason == "":
+		return nil, errors.New("dead mark without a reason")
+	case st.Dead == nil && st.AccessToken == "" && st.RefreshToken == "":
+		return nil, errors.New("neither access token nor refresh token nor dead mark")
 	}
 	return &st, nil
 }

@@ -56,6 +56,9 @@ func TestDecodeStoredToken(t *testing.T) {
 		{name: "null", value: `null`, why: "no version"},
 		{name: "extra not an object", value: `{"version": 1, "access_token": "at", "extra": ["` + secret + `"]}`, why: "JSON of the wrong shape: member extra"},
 		{name: "bad refresh_expiry", value: `{"version": 1, "access_token": "at", "refresh_expiry": "` + secret + `"}`, why: "JSON of the wrong shape"},
+		{name: "dead mark without reason", value: `{"version": 1, "dead": {"at": "2030-01-02T03:04:05Z"}}`, why: "dead mark without a reason"},
+		{name: "dead mark of the wrong shape", value: `{"version": 1, "dead": "` + secret + `"}`, why: "JSON of the wrong shape: member dead"},
+		{name: "dead mark null", value: `{"version": 1, "dead": null}`, why: "neither access token nor refresh token nor dead mark"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,4 +230,45 @@ func FuzzDecodeStoredToken(f *testing.F) {
 			t.Errorf("token changed by an encode and a decode, version %d → %d (-first +second):\n%s", version, version2, diff)
 		}
 	})
+}
+
+func TestStoredDeadMark(t *testing.T) {
+	// A dead mark is written as the "dead" member alone and read back as one (the oracle is
+	// the JSON of the format, written out here); a token that merely has response members
+	// named "dead" or "oauth2refresh.dead" stays a token, its members in "extra".
+	const mark = `{"version":9,"dead":{"reason":"invalid_grant","at":"2030-01-02T03:04:05Z"}}`
+	tests := []struct {
+		name, value string
+		want        string // EncodeStoredToken of the decoded token, version 9
+		dead        bool   // whether the decoded token is a dead mark
+	}{
+		{"dead mark", `{"version":4,"dead":{"reason":"invalid_grant","at":"2030-01-02T03:04:05Z"}}`, mark, true},
+		{"dead mark without time", `{"version":4,"dead":{"reason":"revoked"}}`, `{"version":9,"dead":{"reason":"revoked"}}`, true},
+		{"unknown reason, members ignored", `{"version":4,"dead":{"reason":"some_future_reason","at":"2030-01-02T03:04:05Z","x":1}}`,
+			`{"version":9,"dead":{"reason":"some_future_reason","at":"2030-01-02T03:04:05Z"}}`, true},
+		{"dead mark with tokens", `{"version":4,"access_token":"at","refresh_token":"rt","extra":{"id_token":"x"},"dead":{"reason":"invalid_grant","at":"2030-01-02T03:04:05Z"}}`,
+			mark, true},
+		{"response members named dead",
+			`{"version":4,"access_token":"at","refresh_token":"rt","extra":{"dead":{"reason":"invalid_grant","at":"2030-01-02T03:04:05Z"},"oauth2refresh.dead":{"reason":"invalid_grant"}}}`,
+			`{"version":9,"access_token":"at","refresh_token":"rt","extra":{"dead":{"at":"2030-01-02T03:04:05Z","reason":"invalid_grant"},"oauth2refresh.dead":{"reason":"invalid_grant"}}}`,
+			false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, _, err := oauth2refresh.DecodeStoredToken("grant", "somewhere", []byte(tc.value))
+			if err != nil {
+				t.Fatalf("DecodeStoredToken: %v", err)
+			}
+			if dead := tok.AccessToken == "" && tok.RefreshToken == ""; dead != tc.dead {
+				t.Errorf("decoded token without tokens: %v, want %v", dead, tc.dead)
+			}
+			b, err := oauth2refresh.EncodeStoredToken(tok, 9)
+			if err != nil {
+				t.Fatalf("EncodeStoredToken: %v", err)
+			}
+			if diff := cmp.Diff(tc.want, string(b)); diff != "" {
+				t.Errorf("JSON mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

@@ -206,6 +206,9 @@ type pending struct {
 	save  bool
 	lease Lease
 	end   time.Time
+	// stored says the store held a token of the grant when tok was obtained: should the
+	// lease be lost, finding none then means the grant was deleted (see Deleter).
+	stored bool
 }
 
 // forever is the deadline of a token without expiry.
@@ -451,6 +454,9 @@ func (s *TokenSource) run(f *flight) {
 			what = obtaining
 		}
 		if err != nil {
+			if errors.As(err, new(*DeadGrantError)) {
+				class = OutcomeInvalidGrant // marked dead while p was being saved
+			}
 			break
 		}
 		if done = p.tok; s.cfg.servable(done, s.cfg.now()) {
@@ -523,7 +529,8 @@ func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err erro
 		s.pending = p
 		s.failures++
 		limit := maxBackoff
-		if re := (*RequestError)(nil); errors.As(err, &re) && !re.Temporary() || errors.Is(err, ErrRefreshTokenExpired) {
+		if re := (*RequestError)(nil); errors.As(err, &re) && !re.Temporary() || errors.Is(err, ErrRefreshTokenExpired) ||
+			errors.As(err, new(*DeadGrantError)) {
 			limit = maxRefusedBackoff // the server refused the grant or the client, or would
 		}
 		d := max(backoff(s.failures, limit), retryAfter(err, now))

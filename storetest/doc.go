@@ -12,6 +12,12 @@
 // most one lease on a grant is held at a time, that increments under the lease are never lost,
 // and, for a store whose leases lapse on their ttl, that a holder whose lease lapsed and was
 // taken over can no longer save (fencing) while one whose lease lapsed unnoticed still can.
+// It checks that a dead mark (the token WithStore saves for a grant the server refused; see
+// oauth2refresh.DeadGrantError) comes back as it was saved, which a store that keeps a token's
+// Extra values as oauth2refresh.EncodeStoredToken does gets right, and, with leases that lapse,
+// that a lapsed holder cannot save over it. For a store that is an oauth2refresh.Deleter it
+// checks Delete: the token gone, a missing key no error, and a lease held meanwhile unable to
+// save the grant back; for another store those checks are skipped.
 // A store that keeps tokens in the format of oauth2refresh.EncodeStoredToken can also have
 // that format (with the Extra values it keeps, such as the id_token and the refresh token's
 // expiry) and its reports of damaged values checked, through Options.Raw.

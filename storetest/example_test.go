@@ -111,6 +111,17 @@ func (l *memLease) Release(ctx context.Context) error {
 	return nil
 }
 
+// Delete makes memStore an oauth2refresh.Deleter: the value goes, and the fence moves on so
+// that a lease held meanwhile cannot save it back.
+func (s *memStore) Delete(ctx context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.grant(key)
+	g.value, g.held = nil, false
+	g.fence++
+	return nil
+}
+
 // raw reaches memStore's values past the Store interface.
 func (s *memStore) raw() *storetest.Raw {
 	return &storetest.Raw{

@@ -179,6 +179,9 @@ func TestStore(t *testing.T, s oauth2refresh.Store, o Options) {
 		}
 	})
 
+	t.Run("DeadMark", func(t *testing.T) { deadMarkRoundTrip(t, s, o.Raw) })
+	t.Run("Delete", func(t *testing.T) { deleteGrant(t, s) })
+
 	if o.Raw != nil {
 		t.Run("StoredFormat", func(t *testing.T) { storedFormat(t, s, *o.Raw) })
 		t.Run("CorruptValue", func(t *testing.T) { corruptValue(t, s, *o.Raw) })
@@ -225,6 +228,35 @@ func TestStore(t *testing.T, s oauth2refresh.Store, o Options) {
 			t.Fatal(err)
 		}
 		check(t, "stored", want(2), got)
+	})
+
+	t.Run("LapsedLeaseIsFencedByDeadMark", func(t *testing.T) {
+		// A dead mark saved by the holder that took over is not overwritten by the lapsed one.
+		key := newKey(t)
+		if err := oauth2refresh.SaveToken(ctx, s, key, tok(1), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		slow, err := s.Lock(ctx, key, 200*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := s.Lock(ctx, key, time.Minute)
+		if err != nil {
+			t.Fatalf("Lock after the lease lapsed: %v", err)
+		}
+		if err := next.Save(ctx, deadMark(t)); err != nil {
+			t.Fatalf("Save of a dead mark: %v", err)
+		}
+		next.Release(ctx)
+		if err := slow.Save(ctx, tok(2)); !errors.Is(err, oauth2refresh.ErrLeaseLost) {
+			t.Errorf("Save by the lapsed holder = %v, want ErrLeaseLost", err)
+		}
+		slow.Release(ctx)
+		got, err := s.Load(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkDeadMark(t, "Load", got)
 	})
 
 	t.Run("LapsedLeaseNotRetaken", func(t *testing.T) {

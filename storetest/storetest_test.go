@@ -24,6 +24,10 @@ func TestMemStore(t *testing.T) {
 		store = noExclusion{s}
 	case "no fencing":
 		store = noFencing{s}
+	case "unfenced delete":
+		store = unfencedDelete{s}
+	case "drops extra":
+		store = dropsExtra{s}
 	default:
 		t.Fatalf("unknown flaw %q", flaw)
 	}
@@ -36,6 +40,8 @@ func TestSuiteCatchesFlaws(t *testing.T) {
 	tests := []struct{ flaw, failure string }{
 		{"no exclusion", "--- FAIL: TestMemStore/Exclusion"},
 		{"no fencing", "--- FAIL: TestMemStore/LapsedLeaseIsFenced"},
+		{"unfenced delete", "--- FAIL: TestMemStore/Delete/LeaseHeld"},
+		{"drops extra", "--- FAIL: TestMemStore/DeadMark"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.flaw, func(t *testing.T) {
@@ -80,4 +86,33 @@ func (l unfencedLease) Save(ctx context.Context, t *oauth2.Token) error {
 	l.fence = l.s.grant(l.key).fence // as if no one had taken the grant over
 	l.s.mu.Unlock()
 	return l.memLease.Save(ctx, t)
+}
+
+// unfencedDelete deletes a grant without fencing out the lease held meanwhile.
+type unfencedDelete struct{ *memStore }
+
+func (s unfencedDelete) Delete(ctx context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.grant(key).value = nil
+	return nil
+}
+
+// dropsExtra keeps only the fields of oauth2.Token, as a store written before the stored-token
+// format kept Extra might: a dead mark becomes a token without tokens.
+type dropsExtra struct{ *memStore }
+
+func (s dropsExtra) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
+	l, err := s.memStore.Lock(ctx, key, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return extraDroppingLease{l.(*memLease)}, nil
+}
+
+type extraDroppingLease struct{ *memLease }
+
+func (l extraDroppingLease) Save(ctx context.Context, t *oauth2.Token) error {
+	return l.memLease.Save(ctx, &oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType,
+		RefreshToken: t.RefreshToken, Expiry: t.Expiry, ExpiresIn: t.ExpiresIn})
 }

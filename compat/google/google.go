@@ -1,6 +1,6 @@
-// Package google plugs an oauth2refresh.TokenSource into Google's client libraries: the
-// generated clients of google.golang.org/api and the Cloud clients built on
-// cloud.google.com/go/auth. It lives in its own module so that the core module depends on
+// Package google plugs an oauth2refresh.TokenSource, or a grant of an oauth2refresh.Manager,
+// into Google's client libraries: the generated clients of google.golang.org/api and the
+// Cloud clients built on cloud.google.com/go/auth. It lives in its own module so that the core module depends on
 // golang.org/x/oauth2 alone.
 //
 // There are three ways in, from the most to the least faithful to the TokenSource:
@@ -9,6 +9,12 @@
 //	svc, err := tasks.NewService(ctx, option.WithAuthCredentials(auth.NewCredentials(
 //		&auth.CredentialsOptions{TokenProvider: google.TokenProvider(ts)})))
 //	svc, err := tasks.NewService(ctx, option.WithTokenSource(ts))
+//
+// ClientOption, Credentials and TokenProvider take a Source: an *oauth2refresh.TokenSource, or
+// an oauth2refresh.Grant, which asks its Manager for the grant's TokenSource at each call and
+// so does not keep the grant in memory:
+//
+//	svc, err := tasks.NewService(ctx, google.ClientOption(manager.Grant(tenantID)))
 //
 // All three authorize every request with the source's current access token and pick up its
 // refreshes. They differ in what reaches the source:
@@ -45,6 +51,12 @@ import (
 	"github.com/tokenkit/oauth2refresh"
 )
 
+// Source is what the functions of this package take tokens from: an
+// *oauth2refresh.TokenSource or an oauth2refresh.Grant. Tokens it returns are not modified.
+type Source interface {
+	TokenContext(ctx context.Context) (*oauth2.Token, error)
+}
+
 // TokenProvider returns an auth.TokenProvider that takes its tokens from ts through
 // TokenContext, passing on the caller's context, unlike oauth2adapt.TokenProviderFromTokenSource.
 //
@@ -61,14 +73,14 @@ import (
 // hold. Its text is the oauth2refresh error's, which never quotes the body (an *auth.Error's
 // text would). Other errors (no response, a canceled context, a failing OnRefresh hook) are
 // returned as they are.
-func TokenProvider(ts *oauth2refresh.TokenSource) auth.TokenProvider {
+func TokenProvider(ts Source) auth.TokenProvider {
 	return &provider{ts: ts}
 }
 
 // Credentials returns credentials for option.WithAuthCredentials, or for any Cloud client that
 // takes *auth.Credentials, whose TokenProvider is TokenProvider(ts) behind a cache that always
 // asks ts: see the package doc for why.
-func Credentials(ts *oauth2refresh.TokenSource) *auth.Credentials {
+func Credentials(ts Source) *auth.Credentials {
 	tp := auth.NewCachedTokenProvider(&provider{ts: ts, alwaysAsk: true}, &auth.CachedTokenProviderOptions{
 		// cloud.google.com/go/auth's transports wrap every TokenProvider in this cache unless
 		// it already is one. With these options its copy of the token is never fresh enough
@@ -83,7 +95,7 @@ func Credentials(ts *oauth2refresh.TokenSource) *auth.Credentials {
 // of google.golang.org/api:
 //
 //	svc, err := tasks.NewService(ctx, google.ClientOption(ts))
-func ClientOption(ts *oauth2refresh.TokenSource) option.ClientOption {
+func ClientOption(ts Source) option.ClientOption {
 	return option.WithAuthCredentials(Credentials(ts))
 }
 
@@ -96,7 +108,7 @@ const alwaysStale = time.Duration(1 << 62)
 var noExpiry = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
 
 type provider struct {
-	ts        *oauth2refresh.TokenSource
+	ts        Source
 	alwaysAsk bool // set by Credentials: report noExpiry for a token without expiry
 }
 

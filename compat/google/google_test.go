@@ -143,7 +143,7 @@ var ways = []struct {
 	{"TokenProvider in option.WithAuthCredentials", func(ts *oauth2refresh.TokenSource) option.ClientOption {
 		return option.WithAuthCredentials(auth.NewCredentials(&auth.CredentialsOptions{TokenProvider: google.TokenProvider(ts)}))
 	}, false, true},
-	{"ClientOption", google.ClientOption, true, true},
+	{"ClientOption", func(ts *oauth2refresh.TokenSource) option.ClientOption { return google.ClientOption(ts) }, true, true},
 }
 
 func newService(t *testing.T, api *apiServer, opt option.ClientOption) *tasks.Service {

@@ -22,7 +22,9 @@
 // UPDATE guarded by "fence = the caller's": a holder whose lease lapsed may still save while
 // nobody took over (its token holds the newest refresh token), but never overwrites the token
 // of a later holder. Release clears lease_until under the same guard. Waiting for a lease
-// polls.
+// polls. Delete (the Store is an oauth2refresh.Deleter) sets token and lease_until to NULL and
+// increments fence, so that a lease held meanwhile cannot save; the row stays, so that fencing
+// numbers keep growing.
 package pgstore
 
 import (
@@ -113,6 +115,18 @@ func (s *Store) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	}
 	return s.decode(key, v)
 }
+
+// Delete deletes key's token; a lease held meanwhile can no longer save (see the package
+// documentation). Deleting a key without a token is no error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	_, err := s.DB.Exec(ctx, `UPDATE `+s.table()+` SET token = NULL, lease_until = NULL, fence = fence + 1 WHERE key = $1`, key)
+	if err != nil {
+		return fmt.Errorf("oauth2refresh: postgres store: deleting token: %w", err)
+	}
+	return nil
+}
+
+var _ oauth2refresh.Deleter = (*Store)(nil)
 
 // Lock waits until it holds key's lease, polling while another is live, or until ctx is done.
 // ttl is rounded down to a microsecond, the database's precision.

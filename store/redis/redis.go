@@ -15,12 +15,14 @@
 //	PREFIX{k:KEY}:lease  the fencing number of the lease holder, set with PX ttl
 //	PREFIX{k:KEY}:fence  the number of leases ever granted (INCR)
 //
-// Lock, Save and Release are Lua scripts, so each is atomic. A lease is granted only when no
+// Lock, Save, Release and Delete are Lua scripts, so each is atomic. A lease is granted only when no
 // other is live, and receives the next fencing number. Save stores the token only if no lease
 // was granted since the caller's (the fence counter still equals its number): a holder whose
 // lease lapsed may still save while nobody took over (its token holds the newest refresh token),
 // but never overwrites the token of a later holder. Release deletes the lease only if it is
-// still the caller's.
+// still the caller's. Delete (the Store is an oauth2refresh.Deleter) deletes the token and the
+// lease and increments the fence counter, so that a lease held meanwhile cannot save; the
+// fence counter stays, so that fencing numbers keep growing.
 //
 // The lease's expiry is measured by the Redis server's clock; waiting for a lease polls.
 package redisstore
@@ -116,6 +118,25 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 1
 `)
+
+// deleteScript deletes the token and the lease, and fences out the lease holder, if any.
+var deleteScript = redis.NewScript(`
+redis.call('INCR', KEYS[1])
+redis.call('DEL', KEYS[2], KEYS[3])
+return 1
+`)
+
+// Delete deletes key's token; a lease held meanwhile can no longer save (see the package
+// documentation). Deleting a key without a token is no error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	tk, lk, fk := s.keys(key)
+	if err := deleteScript.Run(ctx, s.Client, []string{fk, tk, lk}).Err(); err != nil {
+		return fmt.Errorf("oauth2refresh: redis store: deleting token: %w", err)
+	}
+	return nil
+}
+
+var _ oauth2refresh.Deleter = (*Store)(nil)
 
 // Lock waits until it holds key's lease, polling while another is live, or until ctx is done.
 // ttl is rounded up to a whole millisecond.

@@ -1,0 +1,728 @@
+package oauth2refresh_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tokenkit/oauth2refresh"
+	"golang.org/x/oauth2"
+)
+
+// memStore is a Store in memory, for the Manager's tests and benchmarks: one lease per grant
+// at a time (leases do not lapse), each Save fenced by the lease it was made under, and
+// Delete. Load returns the token saved, not a copy. Its calls are counted.
+type memStore struct {
+	mu     sync.Mutex // guards grants and the fields of every memGrant
+	grants map[string]*memGrant
+
+	loads, locks, saves, releases, deletes atomic.Int64
+}
+
+type memGrant struct {
+	tok   *oauth2.Token
+	lease int64         // the number of the newest lease granted; Save under an older one fails
+	sem   chan struct{} // holds a value while a lease is held
+}
+
+func newMemStore() *memStore { return &memStore{grants: map[string]*memGrant{}} }
+
+func (s *memStore) grant(key string) *memGrant {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.grants[key]
+	if g == nil {
+		g = &memGrant{sem: make(chan struct{}, 1)}
+		s.grants[key] = g
+	}
+	return g
+}
+
+func (s *memStore) Load(ctx context.Context, key string) (*oauth2.Token, error) {
+	s.loads.Add(1)
+	g := s.grant(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return g.tok, nil
+}
+
+func (s *memStore) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
+	s.locks.Add(1)
+	g := s.grant(key)
+	select {
+	case g.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g.lease++
+	return &memLease{s: s, g: g, n: g.lease, tok: g.tok}, nil
+}
+
+func (s *memStore) Delete(ctx context.Context, key string) error {
+	s.deletes.Add(1)
+	g := s.grant(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g.tok = nil
+	g.lease++
+	return nil
+}
+
+// stored returns key's token.
+func (s *memStore) stored(key string) *oauth2.Token {
+	g := s.grant(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return g.tok
+}
+
+// trips returns the Store calls made so far.
+func (s *memStore) trips() int64 {
+	return s.loads.Load() + s.locks.Load() + s.saves.Load() + s.releases.Load() + s.deletes.Load()
+}
+
+type memLease struct {
+	s        *memStore
+	g        *memGrant
+	n        int64
+	tok      *oauth2.Token
+	released bool
+}
+
+func (l *memLease) Token() *oauth2.Token { return l.tok }
+
+func (l *memLease) Save(ctx context.Context, t *oauth2.Token) error {
+	l.s.saves.Add(1)
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	if l.g.lease != l.n {
+		return fmt.Errorf("mem store: %w", oauth2refresh.ErrLeaseLost)
+	}
+	l.g.tok = t
+	return nil
+}
+
+func (l *memLease) Release(context.Context) error {
+	l.s.releases.Add(1)
+	if !l.released {
+		l.released = true
+		<-l.g.sem
+	}
+	return nil
+}
+
+// noDeleter hides the Delete method of the Store it holds.
+type noDeleter struct{ oauth2refresh.Store }
+
+// deadStore is a Store whose Load reports the grants in dead as dead (an error wrapping a
+// *DeadGrantError), as a Store's dead mark is reported; a Save revives the grant.
+type deadStore struct {
+	*memStore
+	dead sync.Map // key -> *oauth2refresh.DeadGrantError
+}
+
+func (s *deadStore) Load(ctx context.Context, key string) (*oauth2.Token, error) {
+	if d, ok := s.dead.Load(key); ok {
+		return nil, d.(*oauth2refresh.DeadGrantError)
+	}
+	return s.memStore.Load(ctx, key)
+}
+
+func (s *deadStore) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
+	l, err := s.memStore.Lock(ctx, key, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return &deadLease{l, s, key}, nil
+}
+
+type deadLease struct {
+	oauth2refresh.Lease
+	s   *deadStore
+	key string
+}
+
+func (l *deadLease) Save(ctx context.Context, t *oauth2.Token) error {
+	l.s.dead.Delete(l.key)
+	return l.Lease.Save(ctx, t)
+}
+
+// startAll seeds each grant of keys with its first refresh token at srv ("k/rt-0").
+func startAll(t *testing.T, m *oauth2refresh.Manager, keys []string) {
+	t.Helper()
+	for _, k := range keys {
+		if err := m.Grant(k).Start(context.Background(), &oauth2.Token{RefreshToken: k + "/rt-0"}); err != nil {
+			t.Fatalf("Start(%q): %v", k, err)
+		}
+	}
+}
+
+func grantKeys(n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("tenant-%02d", i)
+	}
+	return keys
+}
+
+// hammer calls TokenContext of every grant of keys from goroutines goroutines at once, each
+// in its own order, and checks that each gets its grant's access token want(key).
+func hammer(t *testing.T, m *oauth2refresh.Manager, keys []string, goroutines int, want func(key string) string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range keys {
+				k := keys[(i*(g+1)+g)%len(keys)]
+				if g%2 == 1 {
+					k = keys[len(keys)-1-(i+g)%len(keys)]
+				}
+				tok, err := m.Grant(k).TokenContext(context.Background())
+				if err != nil {
+					t.Errorf("grant %q: %v", k, err)
+					continue
+				}
+				if tok.AccessToken != want(k) {
+					t.Errorf("grant %q: access token %q, want %q", k, tok.AccessToken, want(k))
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestManagerRefreshesOncePerLifetime: many goroutines on many grants of a FileStore, over
+// several token lifetimes, with MaxGrants holding all of them and with MaxGrants 2 (grants
+// dropped and made again all the time): each grant is refreshed exactly once per lifetime, no
+// refresh token is sent twice, and the store ends with the newest refresh token of each.
+func TestManagerRefreshesOncePerLifetime(t *testing.T) {
+	const rounds, goroutines = 3, 8
+	for _, max := range []int{0, 2} {
+		t.Run(fmt.Sprintf("MaxGrants=%d", max), func(t *testing.T) {
+			keys := grantKeys(12)
+			srv := newTokenServers(t, keys, 3600)
+			clk := newFakeClock()
+			fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
+			m := oauth2refresh.NewManager(srv.endpoint(), fs, &oauth2refresh.ManagerOptions{
+				Options:   []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
+				MaxGrants: max,
+			})
+			startAll(t, m, keys)
+			for round := 1; round <= rounds; round++ {
+				hammer(t, m, keys, goroutines, func(k string) string { return fmt.Sprintf("%s/at-%d", k, round) })
+				clk.advance(time.Hour)
+			}
+			for _, k := range keys {
+				if n := srv.grants[k].requests.Load(); n != rounds {
+					t.Errorf("grant %q: %d token requests, want %d (one per lifetime)", k, n, rounds)
+				}
+				if got, want := mustLoad(t, fs, k).RefreshToken, srv.grants[k].currentRT(); got != want {
+					t.Errorf("grant %q: stored refresh token %q, want the newest, %q", k, got, want)
+				}
+			}
+			if n := srv.reused(); n != 0 {
+				t.Errorf("%d refresh tokens sent again after rotation", n)
+			}
+			if max > 0 {
+				for _, k := range keys {
+					m.Grant(k).Token()
+				}
+				if held := oauth2refresh.HeldGrants(m); len(held) > max {
+					t.Errorf("held grants %q, want at most %d", held, max)
+				}
+			}
+		})
+	}
+}
+
+// TestManagerKeepsBusyGrants: with MaxGrants 1, a grant whose refresh is in flight, or whose
+// rotated token could not be saved, is not dropped when other grants are used: its token is
+// saved later, and no refresh token is sent twice.
+func TestManagerKeepsBusyGrants(t *testing.T) {
+	t.Run("flight running", func(t *testing.T) {
+		keys := []string{"a", "b", "c"}
+		srv := newTokenServers(t, keys, 3600)
+		arrived, release := make(chan struct{}), make(chan struct{})
+		srv.grants["a"].hold = func() { arrived <- struct{}{}; <-release }
+		fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
+		m := oauth2refresh.NewManager(srv.endpoint(), fs, &oauth2refresh.ManagerOptions{MaxGrants: 1})
+		startAll(t, m, keys)
+		// The caller gives up; its flight goes on, on a goroutine of the TokenSource.
+		ctx, cancel := context.WithCancel(context.Background())
+		gaveUp := make(chan error, 1)
+		go func() { _, err := m.Grant("a").TokenContext(ctx); gaveUp <- err }()
+		<-arrived
+		cancel()
+		if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+			t.Fatalf("grant a, canceled: %v", err)
+		}
+		for _, k := range []string{"b", "c"} {
+			if _, err := m.Grant(k).Token(); err != nil {
+				t.Fatalf("grant %q: %v", k, err)
+			}
+		}
+		if diff := cmp.Diff([]string{"a", "c"}, oauth2refresh.HeldGrants(m)); diff != "" {
+			t.Errorf("held grants while a refreshes (-want +got):\n%s", diff)
+		}
+		close(release)
+		if tok, err := m.Grant("a").Token(); err != nil || tok.AccessToken != "a/at-1" {
+			t.Errorf("grant a: %v, %v; want a/at-1", tok, err)
+		}
+		m.Grant("b").Token() // a is idle now: dropped
+		if diff := cmp.Diff([]string{"b"}, oauth2refresh.HeldGrants(m)); diff != "" {
+			t.Errorf("held grants (-want +got):\n%s", diff)
+		}
+		tok, err := m.Grant("a").Token()
+		if err != nil || tok.AccessToken != "a/at-1" {
+			t.Errorf("grant a made again: %v, %v; want a/at-1 from the store", tok, err)
+		}
+		if n := srv.grants["a"].requests.Load(); n != 1 {
+			t.Errorf("grant a: %d token requests, want 1", n)
+		}
+	})
+	t.Run("token unsaved", func(t *testing.T) {
+		keys := []string{"a", "b", "c"}
+		srv := newTokenServers(t, keys, 3600)
+		clk := newFakeClock()
+		fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
+		m := oauth2refresh.NewManager(srv.endpoint(), fs, &oauth2refresh.ManagerOptions{
+			Options:   []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
+			MaxGrants: 1,
+		})
+		startAll(t, m, keys)
+		fs.failSave.Store(2) // the save and its retry
+		if _, err := m.Grant("a").Token(); !errors.Is(err, errStoreDown) {
+			t.Fatalf("grant a with the store failing: %v, want %v", err, errStoreDown)
+		}
+		for _, k := range []string{"b", "c"} {
+			if _, err := m.Grant(k).Token(); err != nil {
+				t.Fatalf("grant %q: %v", k, err)
+			}
+		}
+		if diff := cmp.Diff([]string{"a", "c"}, oauth2refresh.HeldGrants(m)); diff != "" {
+			t.Errorf("held grants while a's token is unsaved (-want +got):\n%s", diff)
+		}
+		clk.advance(time.Minute) // past the backoff
+		tok, err := m.Grant("a").Token()
+		if err != nil || tok.AccessToken != "a/at-1" {
+			t.Fatalf("grant a after the store came back: %v, %v; want a/at-1", tok, err)
+		}
+		if got := mustLoad(t, fs, "a").RefreshToken; got != "a/rt-1" {
+			t.Errorf("stored refresh token of a: %q, want a/rt-1", got)
+		}
+		if n, r := srv.grants["a"].requests.Load(), srv.reused(); n != 1 || r != 0 {
+			t.Errorf("grant a: %d token requests, %d reused refresh tokens; want 1, 0", n, r)
+		}
+	})
+}
+
+// TestManagerOnDead: OnDead is called once for a grant found dead, however many goroutines
+// find it and however often the grant is dropped and made again; Start revives it, and OnDead
+// is called again when it dies again.
+func TestManagerOnDead(t *testing.T) {
+	srv := newTokenServers(t, []string{"x", "y"}, 3600)
+	clk := newFakeClock()
+	ds := &deadStore{memStore: newMemStore()}
+	var mu sync.Mutex
+	var calls []string
+	m := oauth2refresh.NewManager(srv.endpoint(), ds, &oauth2refresh.ManagerOptions{
+		Options:   []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
+		MaxGrants: 1,
+		OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, key+" "+err.Reason)
+		},
+	})
+	startAll(t, m, []string{"x", "y"})
+	ds.dead.Store("x", &oauth2refresh.DeadGrantError{Key: "x", Reason: oauth2refresh.ReasonInvalidGrant})
+	kill := func() {
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				if _, err := m.Grant("x").Token(); !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
+					t.Errorf("dead grant x: %v, want an error matching ErrInvalidGrant", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	kill()
+	for range 3 { // x dropped and made again
+		clk.advance(10 * time.Minute)
+		if _, err := m.Grant("y").Token(); err != nil {
+			t.Fatal(err)
+		}
+		kill()
+	}
+	if diff := cmp.Diff([]string{"x invalid_grant"}, calls); diff != "" {
+		t.Errorf("OnDead calls (-want +got):\n%s", diff)
+	}
+	if err := m.Grant("x").Start(context.Background(), &oauth2.Token{RefreshToken: "x/rt-0"}); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := m.Grant("x").Token(); err != nil || tok.AccessToken != "x/at-1" {
+		t.Errorf("grant x after Start: %v, %v; want x/at-1", tok, err)
+	}
+	ds.dead.Store("x", &oauth2refresh.DeadGrantError{Key: "x", Reason: oauth2refresh.ReasonRefreshTokenExpired})
+	clk.advance(2 * time.Hour)
+	kill()
+	if diff := cmp.Diff([]string{"x invalid_grant", "x refresh_token_expired"}, calls); diff != "" {
+		t.Errorf("OnDead calls after Start and a second death (-want +got):\n%s", diff)
+	}
+}
+
+// TestGrantHotPathAllocs: a held grant's cached token costs no allocation.
+func TestGrantHotPathAllocs(t *testing.T) {
+	srv := newTokenServers(t, []string{"a"}, 3600)
+	m := oauth2refresh.NewManager(srv.endpoint(), newMemStore(), nil)
+	startAll(t, m, []string{"a"})
+	g := m.Grant("a")
+	if _, err := g.Token(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(1000, func() { m.Grant("a").TokenContext(ctx) }); n != 0 {
+		t.Errorf("%v allocations per cached token, want 0", n)
+	}
+}
+
+// TestGrantClient: Grant.Client's requests carry the grant's token, and the client does not
+// keep the grant in memory: it is dropped and made again between requests.
+func TestGrantClient(t *testing.T) {
+	srv := newTokenServers(t, []string{"a", "b"}, 3600)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got := r.Header.Get("Authorization"); got != "Bearer a/at-1" {
+			t.Errorf("API request: Authorization %q, want Bearer a/at-1", got)
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer api.Close()
+	m := oauth2refresh.NewManager(srv.endpoint(), newMemStore(), &oauth2refresh.ManagerOptions{MaxGrants: 1})
+	startAll(t, m, []string{"a", "b"})
+	c := m.Grant("a").Client(context.Background())
+	for i := range 2 {
+		resp, err := c.Get(api.URL)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("request %d: status %d", i, resp.StatusCode)
+		}
+		if diff := cmp.Diff([]string{"a"}, oauth2refresh.HeldGrants(m)); diff != "" {
+			t.Errorf("held grants after request %d (-want +got):\n%s", i, diff)
+		}
+		if _, err := m.Grant("b").Token(); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"b"}, oauth2refresh.HeldGrants(m)); diff != "" {
+			t.Errorf("held grants after b (-want +got):\n%s", diff)
+		}
+	}
+	if n := srv.grants["a"].requests.Load(); n != 1 {
+		t.Errorf("grant a: %d token requests, want 1", n)
+	}
+}
+
+// TestGrantForget: Forget deletes the grant from a Deleter and from memory; with a Store that
+// cannot delete, it changes nothing and says so with errors.ErrUnsupported.
+func TestGrantForget(t *testing.T) {
+	srv := newTokenServers(t, []string{"a"}, 3600)
+	t.Run("Deleter", func(t *testing.T) {
+		ms := newMemStore()
+		m := oauth2refresh.NewManager(srv.endpoint(), ms, nil)
+		startAll(t, m, []string{"a"})
+		if _, err := m.Grant("a").Token(); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Grant("a").Forget(context.Background()); err != nil {
+			t.Fatalf("Forget: %v", err)
+		}
+		if tok := ms.stored("a"); tok != nil {
+			t.Errorf("stored token after Forget: %v, want none", tok)
+		}
+		if held := oauth2refresh.HeldGrants(m); len(held) != 0 {
+			t.Errorf("held grants after Forget: %q, want none", held)
+		}
+		if _, err := m.Grant("a").Token(); !errors.Is(err, oauth2refresh.ErrNoRefreshToken) {
+			t.Errorf("Token after Forget: %v, want an error matching ErrNoRefreshToken", err)
+		}
+	})
+	t.Run("not a Deleter", func(t *testing.T) {
+		ms := newMemStore()
+		m := oauth2refresh.NewManager(srv.endpoint(), noDeleter{ms}, nil)
+		if err := m.Grant("b").Start(context.Background(), &oauth2.Token{RefreshToken: "b/rt-0"}); err != nil {
+			t.Fatal(err)
+		}
+		err := m.Grant("b").Forget(context.Background())
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("Forget: %v, want an error matching errors.ErrUnsupported", err)
+		}
+		if got := ms.stored("b"); got == nil || got.RefreshToken != "b/rt-0" {
+			t.Errorf("stored token after a failed Forget: %v, want b/rt-0", got)
+		}
+	})
+}
+
+// TestGrantStart refuses a token with neither access nor refresh token, and saves nothing.
+func TestGrantStart(t *testing.T) {
+	ms := newMemStore()
+	m := oauth2refresh.NewManager(&oauth2refresh.Endpoint{TokenURL: "https://auth.example/token"}, ms, nil)
+	for _, tok := range []*oauth2.Token{nil, {TokenType: "Bearer"}} {
+		if err := m.Grant("a").Start(context.Background(), tok); err == nil {
+			t.Errorf("Start(%v): no error", tok)
+		}
+	}
+	if n := ms.trips(); n != 0 {
+		t.Errorf("%d store calls, want 0", n)
+	}
+}
+
+// revocationServer is a revocation endpoint (RFC 7009) that records what it receives and
+// answers with status and body.
+func revocationServer(t *testing.T, status int, body string) *recordingServer {
+	return newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		respond(w, status, "application/json", body)
+	})
+}
+
+// revocationRequest is the request a revocation of token sends with tokenServer's client
+// credentials (HTTP Basic).
+func revocationRequest(token string) recordedRequest {
+	return recordedRequest{
+		Method: http.MethodPost,
+		Path:   "/revoke",
+		Header: epHeader("Content-Type", epFormType, "Accept", "application/json", "User-Agent", epUA,
+			"Authorization", "Basic YXBwOnMzY3JldA=="), // app:s3cret
+		Form: map[string][]string{"token": {token}, "token_type_hint": {"refresh_token"}},
+	}
+}
+
+// TestGrantRevoke: Revoke revokes the grant's newest refresh token at the server with the
+// client's authentication, under the grant's lease, and leaves the revoked mark in the Store;
+// a refused revocation leaves the grant as it was; without a RevocationURL nothing happens.
+func TestGrantRevoke(t *testing.T) {
+	ctx := context.Background()
+	// hold, when set, is called at the start of each token request.
+	var hold atomic.Pointer[func()]
+	setup := func(t *testing.T, rev *recordingServer) (*tokenServers, *memStore, *oauth2refresh.Manager, *fakeClock) {
+		hold.Store(nil)
+		srv := newTokenServers(t, []string{"a"}, 3600)
+		srv.grants["a"].hold = func() {
+			if h := hold.Load(); h != nil {
+				(*h)()
+			}
+		}
+		e := srv.endpoint()
+		if rev != nil {
+			e.RevocationURL = rev.URL + "/revoke"
+		}
+		ms := newMemStore()
+		clk := newFakeClock()
+		m := oauth2refresh.NewManager(e, ms, &oauth2refresh.ManagerOptions{
+			Options: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)}})
+		startAll(t, m, []string{"a"})
+		if _, err := m.Grant("a").Token(); err != nil {
+			t.Fatal(err)
+		}
+		return srv, ms, m, clk
+	}
+	t.Run("revoked", func(t *testing.T) {
+		// Two Managers on one FileStore, as two processes: b revokes; a, which holds the
+		// grant, and b report it revoked without a token request, and call OnDead once.
+		rev := revocationServer(t, http.StatusOK, "")
+		srv := newTokenServers(t, []string{"a"}, 3600)
+		e := srv.endpoint()
+		e.RevocationURL = rev.URL + "/revoke"
+		dir := t.TempDir()
+		clk := newFakeClock()
+		var mu sync.Mutex
+		var dead []string
+		manager := func(name string) *oauth2refresh.Manager {
+			return oauth2refresh.NewManager(e, &oauth2refresh.FileStore{Dir: dir}, &oauth2refresh.ManagerOptions{
+				Options: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
+				OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
+					mu.Lock()
+					defer mu.Unlock()
+					dead = append(dead, fmt.Sprintf("%s: %s %s %v", name, key, err.Reason, err.Err))
+				},
+			})
+		}
+		a, b := manager("a"), manager("b")
+		startAll(t, a, []string{"a"})
+		if _, err := a.Grant("a").Token(); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Grant("a").Revoke(ctx); err != nil {
+			t.Fatalf("Revoke: %v", err)
+		}
+		if diff := cmp.Diff([]recordedRequest{revocationRequest("a/rt-1")}, rev.requests()); diff != "" {
+			t.Errorf("revocation requests (-want +got):\n%s", diff)
+		}
+		want := &oauth2refresh.DeadGrantError{Key: "a", Reason: oauth2refresh.ReasonRevoked, At: clk.now()}
+		if diff := cmp.Diff(want, oauth2refresh.DeadMark("a", mustLoad(t, &oauth2refresh.FileStore{Dir: dir}, "a"))); diff != "" {
+			t.Errorf("stored dead mark (-want +got):\n%s", diff)
+		}
+		if held := oauth2refresh.HeldGrants(b); len(held) != 0 {
+			t.Errorf("held grants after Revoke: %q, want none", held)
+		}
+		clk.advance(time.Hour) // a's token expires
+		for _, m := range []*oauth2refresh.Manager{a, b, a, b} {
+			_, err := m.Grant("a").Token()
+			if !errors.Is(err, oauth2refresh.ErrGrantRevoked) || !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
+				t.Errorf("Token after Revoke: %v, want an error matching ErrGrantRevoked and ErrInvalidGrant", err)
+			}
+		}
+		if diff := cmp.Diff([]string{"a: a revoked <nil>", "b: a revoked <nil>"}, dead); diff != "" {
+			t.Errorf("OnDead calls (-want +got):\n%s", diff)
+		}
+		if n := srv.grants["a"].requests.Load(); n != 1 {
+			t.Errorf("%d token requests, want 1", n)
+		}
+		// b's Start revives the grant for both, once a's backoff ended; revoked again, it is
+		// reported again by both.
+		if err := b.Grant("a").Start(ctx, &oauth2.Token{RefreshToken: "a/rt-1"}); err != nil {
+			t.Fatal(err)
+		}
+		if tok, err := b.Grant("a").Token(); err != nil || tok.AccessToken != "a/at-2" {
+			t.Errorf("b: Token after Start: %v, %v; want a/at-2", tok, err)
+		}
+		clk.advance(oauth2refresh.MaxRefusedBackoff)
+		if tok, err := a.Grant("a").Token(); err != nil || tok.AccessToken != "a/at-2" {
+			t.Errorf("a: Token after b's Start: %v, %v; want a/at-2", tok, err)
+		}
+		if err := b.Grant("a").Revoke(ctx); err != nil {
+			t.Fatalf("Revoke: %v", err)
+		}
+		clk.advance(time.Hour)
+		for _, m := range []*oauth2refresh.Manager{a, b, a, b} {
+			if _, err := m.Grant("a").Token(); !errors.Is(err, oauth2refresh.ErrGrantRevoked) {
+				t.Errorf("Token after the second Revoke: %v, want an error matching ErrGrantRevoked", err)
+			}
+		}
+		if diff := cmp.Diff([]string{"a: a revoked <nil>", "b: a revoked <nil>", "a: a revoked <nil>", "b: a revoked <nil>"}, dead); diff != "" {
+			t.Errorf("OnDead calls (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]recordedRequest{revocationRequest("a/rt-1"), revocationRequest("a/rt-2")}, rev.requests()); diff != "" {
+			t.Errorf("revocation requests (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("refused", func(t *testing.T) {
+		rev := revocationServer(t, http.StatusBadRequest, `{"error":"invalid_client"}`)
+		srv, ms, m, _ := setup(t, rev)
+		err := m.Grant("a").Revoke(ctx)
+		if !errors.Is(err, oauth2refresh.ErrInvalidClient) {
+			t.Fatalf("Revoke: %v, want an error matching ErrInvalidClient", err)
+		}
+		if strings.Contains(err.Error(), "a/rt-1") || strings.Contains(err.Error(), "a/at-1") {
+			t.Errorf("Revoke's error quotes a token: %v", err)
+		}
+		if got := ms.stored("a"); got == nil || got.RefreshToken != "a/rt-1" {
+			t.Errorf("stored token after a refused revocation: %v, want a/rt-1", got)
+		}
+		if tok, err := m.Grant("a").Token(); err != nil || tok.AccessToken != "a/at-1" {
+			t.Errorf("Token after a refused revocation: %v, %v; want a/at-1", tok, err)
+		}
+		if n := srv.grants["a"].requests.Load(); n != 1 {
+			t.Errorf("%d token requests, want 1", n)
+		}
+	})
+	t.Run("no RevocationURL", func(t *testing.T) {
+		_, ms, m, _ := setup(t, nil)
+		before := ms.trips()
+		if err := m.Grant("a").Revoke(ctx); !errors.Is(err, oauth2refresh.ErrInvalidEndpoint) {
+			t.Errorf("Revoke: %v, want an error matching ErrInvalidEndpoint", err)
+		}
+		if n := ms.trips() - before; n != 0 {
+			t.Errorf("%d store calls, want 0", n)
+		}
+		if tok, err := m.Grant("a").Token(); err != nil || tok.AccessToken != "a/at-1" {
+			t.Errorf("Token after Revoke without RevocationURL: %v, %v; want a/at-1", tok, err)
+		}
+	})
+	t.Run("refresh in flight", func(t *testing.T) {
+		// Revoke waits for the lease of a refresh in flight and revokes the refresh token it
+		// rotated to, not the one it spent.
+		rev := revocationServer(t, http.StatusOK, "")
+		_, ms, m, clk := setup(t, rev)
+		arrived, release := make(chan struct{}), make(chan struct{})
+		h := func() { arrived <- struct{}{}; <-release }
+		hold.Store(&h)
+		clk.advance(time.Hour)
+		done := make(chan error, 1)
+		go func() { _, err := m.Grant("a").Token(); done <- err }()
+		<-arrived // the refresh holds the lease
+		locks := ms.locks.Load()
+		revoked := make(chan error, 1)
+		go func() { revoked <- m.Grant("a").Revoke(ctx) }()
+		for ms.locks.Load() == locks {
+			runtime.Gosched() // until Revoke waits for the lease
+		}
+		close(release)
+		if err := <-done; err != nil {
+			t.Errorf("refresh: %v", err)
+		}
+		if err := <-revoked; err != nil {
+			t.Fatalf("Revoke: %v", err)
+		}
+		if diff := cmp.Diff([]recordedRequest{revocationRequest("a/rt-2")}, rev.requests()); diff != "" {
+			t.Errorf("revocation requests (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestManagerOnDeadRefused: a grant the server refuses is reported to OnDead once, however
+// many goroutines ask; a second Manager on the same FileStore (another process) reports it
+// from the Store's dead mark, without a token request.
+func TestManagerOnDeadRefused(t *testing.T) {
+	srv := newTokenServers(t, []string{"x"}, 3600)
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var calls []string
+	manager := func(name string) *oauth2refresh.Manager {
+		return oauth2refresh.NewManager(srv.endpoint(), &oauth2refresh.FileStore{Dir: dir}, &oauth2refresh.ManagerOptions{
+			OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
+				var re *oauth2refresh.RequestError
+				refused := errors.As(err, &re) && re.Code == "invalid_grant"
+				mu.Lock()
+				defer mu.Unlock()
+				calls = append(calls, fmt.Sprintf("%s: %s %s refused here: %v", name, key, err.Reason, refused))
+			},
+		})
+	}
+	a, b := manager("a"), manager("b")
+	if err := a.Grant("x").Start(context.Background(), &oauth2.Token{RefreshToken: "x/rt-unknown"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*oauth2refresh.Manager{a, b} {
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				var d *oauth2refresh.DeadGrantError
+				if _, err := m.Grant("x").Token(); !errors.As(err, &d) || d.Reason != oauth2refresh.ReasonInvalidGrant {
+					t.Errorf("Token: %v, want a *DeadGrantError with Reason invalid_grant", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	want := []string{"a: x invalid_grant refused here: true", "b: x invalid_grant refused here: false"}
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("OnDead calls (-want +got):\n%s", diff)
+	}
+	if n := srv.grants["x"].requests.Load(); n != 1 {
+		t.Errorf("%d token requests, want 1", n)
+	}
+}
