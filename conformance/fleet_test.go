@@ -97,8 +97,8 @@ func (t flTag) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(r)
 }
 
-// flChild is a fleet process. It calls the API with every grant in turn from cfg.Goroutines
-// goroutines until told "stop" on stdin; "revoke KEY" revokes a grant through the Manager.
+// flChild is a fleet process. It calls the API with every grant in turn (and often with the
+// two that die) from cfg.Goroutines goroutines until told "stop" on stdin; "revoke KEY" revokes a grant through the Manager.
 // It says on stdout: "dead KEY REASON server|store" when OnDead is called (server: the
 // DeadGrantError carries what the server answered this process), "saw-revoked KEY" the first
 // time an API call fails with ErrGrantRevoked, "revoked KEY" when a Revoke asked for returned,
@@ -176,6 +176,15 @@ func flChild(cfg flConfig) error {
 		}
 	}
 	next.Store(int64(cfg.Process * cfg.Grants / 3)) // the processes start on different grants
+	var hot [2]int
+	for i := range cfg.Grants {
+		switch flKey(i) {
+		case cfg.Revoked:
+			hot[0] = i
+		case cfg.Dead:
+			hot[1] = i
+		}
+	}
 	for range cfg.Goroutines {
 		wg.Go(func() {
 			for {
@@ -184,10 +193,16 @@ func flChild(cfg flConfig) error {
 					return
 				default:
 				}
-				i := int(next.Add(1) % int64(cfg.Grants))
+				// Every grant in turn, and one call in 20 with one of the two grants that die:
+				// those are in demand in every process, as a big tenant's would be.
+				var i int
+				if n := calls.Add(1); n%20 == 0 {
+					i = hot[n/20%2]
+				} else {
+					i = int(next.Add(1) % int64(cfg.Grants))
+				}
 				key := flKey(i)
 				dies := key == cfg.Revoked || key == cfg.Dead
-				calls.Add(1)
 				resp, err := clients[i].Get(cfg.APIURL)
 				switch {
 				case err == nil:
@@ -369,8 +384,8 @@ type flEvent struct {
 
 // TestManagerFleet proves, for each Store, what a fleet of services sharing many grants
 // relies on. 3 OS processes share 1,000 grants, each process through its own Manager over the
-// same Store, and call a protected API with every grant in turn from 16 goroutines each,
-// against fosite with refresh-token rotation and reuse detection and access tokens of 2–3 s.
+// same Store, and call a protected API with every grant in turn from 16 goroutines each (and
+// one call in 20 with one of two grants that are in demand everywhere), against fosite with refresh-token rotation and reuse detection and access tokens of 2–3 s.
 // The grants are started with Grant.Start and their refresh token only. The run goes by what
 // the server saw, not by the clock:
 //
@@ -520,8 +535,8 @@ func TestManagerFleet(t *testing.T) {
 						handle(ev)
 					case <-log.changed:
 					case <-ctx.Done():
-						t.Fatalf("timed out waiting for %s; OnDead calls %v, processes that saw ErrGrantRevoked %v, revoked at %v",
-							what, onDead, saw, revoked)
+						t.Fatalf("timed out waiting for %s; tokens issued per grant %v; OnDead calls %v, processes that saw ErrGrantRevoked %v, revoked at %v; server %+v",
+							what, log.issued(), onDead, saw, revoked, srv.Stats())
 					}
 				}
 			}
