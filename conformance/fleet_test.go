@@ -535,8 +535,12 @@ func TestManagerFleet(t *testing.T) {
 						handle(ev)
 					case <-log.changed:
 					case <-ctx.Done():
-						t.Fatalf("timed out waiting for %s; tokens issued per grant %v; OnDead calls %v, processes that saw ErrGrantRevoked %v, revoked at %v; server %+v",
-							what, log.issued(), onDead, saw, revoked, srv.Stats())
+						grantsBy := map[int]int{} // tokens issued -> grants
+						for _, n := range log.issued() {
+							grantsBy[n]++
+						}
+						t.Fatalf("timed out waiting for %s; grants by tokens issued %v; OnDead calls %v, processes that saw ErrGrantRevoked %v, revoked at %v; server %+v",
+							what, grantsBy, onDead, saw, revoked, srv.Stats())
 					}
 				}
 			}
@@ -554,6 +558,10 @@ func TestManagerFleet(t *testing.T) {
 			waitFor("a first token for every grant", everyGrant(func(_, n int) bool { return n >= 1 }))
 			first := time.Now()
 			t.Logf("every grant had its first token %v later; server %+v", first.Sub(seeded).Round(time.Millisecond), srv.Stats())
+
+			if st := srv.Stats(); st.TokenErrors != 0 {
+				t.Fatalf("before any grant was revoked, the server refused %d token requests (%d refresh tokens reused); want none", st.TokenErrors, st.ReuseDetected)
+			}
 
 			// Two grants die while the fleet rotates the others.
 			after := log.issued()
