@@ -2,6 +2,7 @@ package oauth2refresh_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -64,5 +65,45 @@ func ExampleWithStore() {
 	// replica A: at-1
 	// replica B: at-1
 	// stored refresh token: rt-1
+	// token requests: 1
+}
+
+// A grant the server refuses dies once for every replica: the first one to send its refresh
+// token gets invalid_grant and marks the grant dead in the store; the others report it without
+// a request. (SaveToken of a new token, after the user authorized again, revives it.)
+func ExampleDeadGrantError() {
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":"invalid_grant","error_description":"token revoked by the user"}`)
+	}))
+	defer srv.Close()
+	e := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: "app", ClientSecret: "s3cret"}
+
+	dir, err := os.MkdirTemp("", "tokens")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	store := &oauth2refresh.FileStore{Dir: dir}
+	ctx := context.Background()
+	if err := oauth2refresh.SaveToken(ctx, store, "tenant-42", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+		panic(err)
+	}
+
+	for _, replica := range []string{"A", "B"} {
+		ts := e.TokenSource(ctx, nil, oauth2refresh.WithStore(store, "tenant-42"))
+		_, err := ts.Token()
+		var dead *oauth2refresh.DeadGrantError
+		if errors.As(err, &dead) {
+			fmt.Printf("replica %s: grant %s is dead (%s), refused here: %t\n", replica, dead.Key, dead.Reason, dead.Err != nil)
+		}
+	}
+	fmt.Println("token requests:", requests.Load())
+	// Output:
+	// replica A: grant tenant-42 is dead (invalid_grant), refused here: true
+	// replica B: grant tenant-42 is dead (invalid_grant), refused here: false
 	// token requests: 1
 }

@@ -3,6 +3,7 @@ package oauth2refresh
 // Seams of the Manager for the external tests.
 
 import (
+	"fmt"
 	"slices"
 
 	"golang.org/x/oauth2"
@@ -25,3 +26,34 @@ func DeadMark(key string, t *oauth2.Token) *DeadGrantError { return deadOf(key, 
 
 // DeadToken returns the token that marks a grant dead, as a Store keeps it.
 var DeadToken = deadToken
+
+// CheckGrants reports whether the hash table of m holds exactly the entries of its CLOCK ring,
+// each found by its key, and its counts are right.
+func CheckGrants(m *Manager) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.grants.Load()
+	live, used := 0, 0
+	for i := range t.slots {
+		switch e := t.slots[i].Load(); e {
+		case nil:
+		case tombstone:
+			used++
+		default:
+			live++
+			used++
+			if m.ring[e.slot] != e {
+				return fmt.Errorf("entry %q in the table is not in the ring", e.key)
+			}
+		}
+	}
+	if live != m.live || used != m.used || live != len(m.ring) {
+		return fmt.Errorf("table: %d entries, %d slots used; counted %d, %d; ring %d", live, used, m.live, m.used, len(m.ring))
+	}
+	for _, e := range m.ring {
+		if m.lookup(e.key) != e {
+			return fmt.Errorf("entry %q not found by its key", e.key)
+		}
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -19,8 +20,9 @@ import (
 )
 
 // memStore is a Store in memory, for the Manager's tests and benchmarks: one lease per grant
-// at a time (leases do not lapse), each Save fenced by the lease it was made under, and
-// Delete. Load returns the token saved, not a copy. Its calls are counted.
+// at a time (a lease lapses only when the test says so: lapse), each Save fenced by the lease
+// it was made under, and Delete. Load returns the token saved, not a copy. Its calls are
+// counted.
 type memStore struct {
 	mu     sync.Mutex // guards grants and the fields of every memGrant
 	grants map[string]*memGrant
@@ -31,6 +33,7 @@ type memStore struct {
 type memGrant struct {
 	tok   *oauth2.Token
 	lease int64         // the number of the newest lease granted; Save under an older one fails
+	held  int64         // the number of the lease held, 0 if none
 	sem   chan struct{} // holds a value while a lease is held
 }
 
@@ -66,7 +69,20 @@ func (s *memStore) Lock(ctx context.Context, key string, ttl time.Duration) (oau
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g.lease++
+	g.held = g.lease
 	return &memLease{s: s, g: g, n: g.lease, tok: g.tok}, nil
+}
+
+// lapse ends the lease held on key, as its ttl would: another Lock succeeds, and the holder's
+// Save fails with ErrLeaseLost once another lease was granted.
+func (s *memStore) lapse(key string) {
+	g := s.grant(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g.held != 0 {
+		g.held = 0
+		<-g.sem
+	}
 }
 
 func (s *memStore) Delete(ctx context.Context, key string) error {
@@ -93,11 +109,10 @@ func (s *memStore) trips() int64 {
 }
 
 type memLease struct {
-	s        *memStore
-	g        *memGrant
-	n        int64
-	tok      *oauth2.Token
-	released bool
+	s   *memStore
+	g   *memGrant
+	n   int64
+	tok *oauth2.Token
 }
 
 func (l *memLease) Token() *oauth2.Token { return l.tok }
@@ -115,8 +130,10 @@ func (l *memLease) Save(ctx context.Context, t *oauth2.Token) error {
 
 func (l *memLease) Release(context.Context) error {
 	l.s.releases.Add(1)
-	if !l.released {
-		l.released = true
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	if l.g.held == l.n {
+		l.g.held = 0
 		<-l.g.sem
 	}
 	return nil
@@ -652,6 +669,37 @@ func TestGrantRevoke(t *testing.T) {
 			t.Errorf("Token after Revoke without RevocationURL: %v, %v; want a/at-1", tok, err)
 		}
 	})
+	t.Run("not saved back", func(t *testing.T) {
+		// A refresh whose lease lapsed while the grant was revoked by another process (a
+		// second Manager on the Store) does not save its token over the revoked mark: its
+		// caller gets the grant revoked.
+		rev := revocationServer(t, http.StatusOK, "")
+		srv, ms, m, clk := setup(t, rev)
+		arrived, release := make(chan struct{}), make(chan struct{})
+		h := func() { arrived <- struct{}{}; <-release }
+		hold.Store(&h)
+		clk.advance(time.Hour)
+		done := make(chan error, 1)
+		go func() { _, err := m.Grant("a").Token(); done <- err }()
+		<-arrived // the refresh holds the lease, and has sent a/rt-1
+		ms.lapse("a")
+		e := srv.endpoint()
+		e.RevocationURL = rev.URL + "/revoke"
+		other := oauth2refresh.NewManager(e, ms, nil)
+		if err := other.Grant("a").Revoke(ctx); err != nil {
+			t.Fatalf("Revoke: %v", err)
+		}
+		close(release)
+		if err := <-done; !errors.Is(err, oauth2refresh.ErrGrantRevoked) {
+			t.Errorf("the refresh whose lease lapsed: %v, want an error matching ErrGrantRevoked", err)
+		}
+		if d := oauth2refresh.DeadMark("a", ms.stored("a")); d == nil || d.Reason != oauth2refresh.ReasonRevoked {
+			t.Errorf("stored token after the late refresh: %v, want the revoked mark", ms.stored("a"))
+		}
+		if diff := cmp.Diff([]recordedRequest{revocationRequest("a/rt-1")}, rev.requests()); diff != "" {
+			t.Errorf("revocation requests (-want +got):\n%s", diff)
+		}
+	})
 	t.Run("refresh in flight", func(t *testing.T) {
 		// Revoke waits for the lease of a refresh in flight and revokes the refresh token it
 		// rotated to, not the one it spent.
@@ -724,5 +772,77 @@ func TestManagerOnDeadRefused(t *testing.T) {
 	}
 	if n := srv.grants["x"].requests.Load(); n != 1 {
 		t.Errorf("%d token requests, want 1", n)
+	}
+}
+
+// TestManagerGrantsTable: goroutines using 1,000 grants at random with MaxGrants 50 (grants
+// added and dropped all the time, the table rebuilt and its tombstones reused) always get each
+// grant's own token, and the table ends holding exactly the held grants.
+func TestManagerGrantsTable(t *testing.T) {
+	keys := grantKeys(1000)
+	ms := newMemStore()
+	exp := time.Now().Add(time.Hour)
+	for _, k := range keys {
+		ms.grants[k] = &memGrant{tok: &oauth2.Token{AccessToken: "at-" + k, Expiry: exp}, sem: make(chan struct{}, 1)}
+	}
+	m := oauth2refresh.NewManager(&oauth2refresh.Endpoint{TokenURL: "https://auth.example/token"}, ms,
+		&oauth2refresh.ManagerOptions{MaxGrants: 50})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			rnd := rand.New(rand.NewPCG(uint64(g), 1))
+			for range 5000 {
+				k := keys[rnd.IntN(len(keys))]
+				if rnd.IntN(4) == 0 {
+					k = keys[rnd.IntN(10)] // a few hot grants
+				}
+				tok, err := m.Grant(k).Token()
+				if err != nil || tok.AccessToken != "at-"+k {
+					t.Errorf("grant %q: %v, %v", k, tok, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := oauth2refresh.CheckGrants(m); err != nil {
+		t.Error(err)
+	}
+	if held := oauth2refresh.HeldGrants(m); len(held) > 50 {
+		t.Errorf("%d grants held, want at most 50", len(held))
+	}
+}
+
+// TestManagerOptions: the Options apply to every grant's TokenSource, whose events carry the
+// grant's key; a WithStore among them is ignored for the Manager's own Store.
+func TestManagerOptions(t *testing.T) {
+	ms, other := newMemStore(), newMemStore()
+	exp := time.Now().Add(time.Hour)
+	for _, k := range []string{"a", "b"} {
+		ms.grants[k] = &memGrant{tok: &oauth2.Token{AccessToken: "at-" + k, Expiry: exp}, sem: make(chan struct{}, 1)}
+	}
+	var mu sync.Mutex
+	var pickups []string
+	m := oauth2refresh.NewManager(&oauth2refresh.Endpoint{TokenURL: "https://auth.example/token"}, ms,
+		&oauth2refresh.ManagerOptions{Options: []oauth2refresh.Option{
+			oauth2refresh.WithStore(other, "elsewhere"),
+			oauth2refresh.WithEvents(func(ev oauth2refresh.Event) {
+				if ev.Kind == oauth2refresh.EventStorePickup {
+					mu.Lock()
+					defer mu.Unlock()
+					pickups = append(pickups, ev.Key)
+				}
+			}),
+		}})
+	for _, k := range []string{"a", "b"} {
+		if tok, err := m.Grant(k).Token(); err != nil || tok.AccessToken != "at-"+k {
+			t.Errorf("grant %q: %v, %v; want at-%s from the Manager's Store", k, tok, err, k)
+		}
+	}
+	if diff := cmp.Diff([]string{"a", "b"}, pickups); diff != "" {
+		t.Errorf("store pickup events by key (-want +got):\n%s", diff)
+	}
+	if n := other.trips(); n != 0 {
+		t.Errorf("%d calls to the Store of the WithStore option, want 0", n)
 	}
 }

@@ -132,7 +132,9 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 // token request ends by the Timeout and the first save by the lease's end. Waiting for a lease
 // is bounded by twice its length. Once the store holds a token for key, its refresh token is
 // the one sent, whatever token the TokenSource was given (seed a grant with SaveToken); a
-// TokenSource made with a nil token loads its first one. While the store is unreachable,
+// TokenSource made with a nil token loads its first one. A grant deleted from the store (see
+// Deleter) after the TokenSource saw it there is not refreshed nor saved back from the token
+// it holds: its flights fail until the grant is seeded again. While the store is unreachable,
 // callers get the token held until it stops being servable, then errors wrapping the store's.
 //
 // A failed save is retried as a failed OnRefresh is, the token not handed out meanwhile, on
@@ -186,6 +188,9 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 	if err != nil {
 		return nil, storeErr("loading", s.cfg.key, err)
 	}
+	if stored != nil {
+		s.seen.Store(true)
+	}
 	if d := deadOf(s.cfg.key, stored); d != nil {
 		return nil, s.foundDead(d)
 	}
@@ -201,6 +206,14 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 		return nil, err
 	}
 	stored = lease.Token()
+	switch {
+	case stored != nil:
+		s.seen.Store(true)
+	case s.seen.Load():
+		// Deleted since this source saw it: it stays deleted.
+		s.release(ctx, lease)
+		return nil, storeErr("refreshing", s.cfg.key, errGrantDeleted)
+	}
 	if d := deadOf(s.cfg.key, stored); d != nil {
 		s.release(ctx, lease)
 		return nil, s.foundDead(d)
@@ -288,9 +301,9 @@ func (s *TokenSource) foundDead(d *DeadGrantError) error {
 	return d
 }
 
-// errGrantDeleted says that the grant was deleted from the store (see Deleter) while a flight
-// held a token to save.
-var errGrantDeleted = errors.New("deleted meanwhile: the token obtained is not saved back")
+// errGrantDeleted says that the grant was deleted from the store (see Deleter) after the
+// TokenSource saw it there, or while a flight held a token to save.
+var errGrantDeleted = errors.New("deleted from the store: not refreshed nor saved back")
 
 // save saves p's token to the store under p's lease, or, when it was lost, under a new one if
 // nobody moved the grant on from p.from, and releases the lease. It is not canceled with any
@@ -348,6 +361,7 @@ func (s *TokenSource) save(ctx context.Context, p *pending) error {
 		}
 		if err == nil {
 			p.save = false
+			s.seen.Store(true)
 			return nil
 		}
 		if !errors.Is(err, ErrLeaseLost) || relocked {

@@ -345,8 +345,8 @@ func TestWithStoreLeaseLostNoResurrection(t *testing.T) {
 			}},
 		{name: "deleted", setup: func(t *testing.T, fs *faultStore) { fs.deleteOnLost = true },
 			check: func(t *testing.T, err error) {
-				if err == nil || !strings.Contains(err.Error(), `token store: saving grant "g": deleted meanwhile`) {
-					t.Errorf("error %v, want one saying the grant was deleted meanwhile", err)
+				if err == nil || !strings.Contains(err.Error(), `token store: saving grant "g": deleted from the store`) {
+					t.Errorf("error %v, want one saying the grant was deleted", err)
 				}
 			}},
 	}
@@ -415,5 +415,93 @@ func TestWithStoreDeadKeepsHeldToken(t *testing.T) {
 	}
 	if n := rs.requests.Load(); n != 1 {
 		t.Errorf("token requests = %d, want 1", n)
+	}
+}
+
+func TestWithStoreDeletedNotResurrected(t *testing.T) {
+	// A grant deleted from the store (another process's Manager forgot it) is not saved back
+	// by a source that saw it there and still holds its token: the source sends nothing. A
+	// token of its own, when nothing was ever stored, is still saved; seeding the grant again
+	// brings it back.
+	ctx := context.Background()
+	rs := newTokenServer(t, "rt-0", 3600)
+	dir := t.TempDir()
+	clock := newFakeClock()
+	src := func(tok *oauth2.Token) *oauth2refresh.TokenSource {
+		return rs.endpoint().TokenSource(ctx, tok, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now))
+	}
+	a, b := src(&oauth2.Token{RefreshToken: "rt-0"}), src(nil)
+	if tok, err := a.Token(); err != nil || tok.AccessToken != "at-1" {
+		t.Fatalf("Token of a source given a token, nothing stored = %v, %v; want at-1", tok, err)
+	}
+	if tok, err := b.Token(); err != nil || tok.AccessToken != "at-1" {
+		t.Fatalf("Token of a second source = %v, %v; want at-1", tok, err)
+	}
+	if err := (&oauth2refresh.FileStore{Dir: dir}).Delete(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(2 * time.Hour)
+	for name, ts := range map[string]*oauth2refresh.TokenSource{"a": a, "b": b} {
+		if _, err := ts.Token(); err == nil || !strings.Contains(err.Error(), `token store: refreshing grant "g": deleted from the store`) {
+			t.Errorf("source %s: Token of a deleted grant = %v, want an error saying it was deleted", name, err)
+		}
+	}
+	if n := rs.requests.Load(); n != 1 {
+		t.Errorf("token requests = %d, want 1", n)
+	}
+	if got := readGrantFile(t, dir); got != "" {
+		t.Errorf("stored file = %s, want none: the grant was saved back", got)
+	}
+	seed := &oauth2.Token{RefreshToken: rs.currentRT()}
+	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", seed, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	b.Retry()
+	if tok, err := b.Token(); err != nil || tok.AccessToken != "at-2" {
+		t.Errorf("Token after the grant was seeded again = %v, %v; want at-2", tok, err)
+	}
+}
+
+func TestWithStoreDeadMarkNotSaved(t *testing.T) {
+	// The save of the mark fails: the grant is still reported dead, the failure is an event,
+	// the stored token is left as it was, and the next source asks the server again.
+	ctx := context.Background()
+	rs := newTokenServer(t, "rt-0", 3600)
+	dir := t.TempDir()
+	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: dir}}
+	clock := newFakeClock()
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-old"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	stored := readGrantFile(t, dir)
+	fs.failSave.Store(1)
+	var failed []event
+	a := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(fs, "g"), oauth2refresh.WithClock(clock.now),
+		oauth2refresh.WithEvents(func(ev event) {
+			if ev.Kind == oauth2refresh.EventPersistFailed {
+				failed = append(failed, ev)
+			}
+		}))
+	_, err := a.Token()
+	if diff := cmp.Diff(deadView{Key: "g", Reason: oauth2refresh.ReasonInvalidGrant, At: clockStart, Err: true}, asDead(t, err)); diff != "" {
+		t.Errorf("DeadGrantError (-want +got):\n%s", diff)
+	}
+	if len(failed) != 1 || failed[0].Outcome != oauth2refresh.OutcomeStore || failed[0].Err == nil ||
+		!strings.Contains(failed[0].Err.Error(), `marking dead grant "g": store down`) {
+		t.Errorf("EventPersistFailed = %+v, want one, OutcomeStore, saying the mark was not saved", failed)
+	}
+	if got := readGrantFile(t, dir); got != stored {
+		t.Errorf("stored file = %s, want it unchanged: %s", got, stored)
+	}
+	b := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(fs, "g"), oauth2refresh.WithClock(clock.now))
+	_, err = b.Token()
+	if diff := cmp.Diff(deadView{Key: "g", Reason: oauth2refresh.ReasonInvalidGrant, At: clockStart, Err: true}, asDead(t, err)); diff != "" {
+		t.Errorf("second source's DeadGrantError (-want +got):\n%s", diff)
+	}
+	if n := rs.requests.Load(); n != 2 {
+		t.Errorf("token requests = %d, want 2", n)
+	}
+	if got, want := readGrantFile(t, dir), `{"version":2,"dead":{"reason":"invalid_grant","at":"`+clockStart+`"}}`+"\n"; got != want {
+		t.Errorf("stored file = %s, want %s", got, want)
 	}
 }

@@ -209,6 +209,7 @@ func FuzzDecodeStoredToken(f *testing.F) {
 	f.Add([]byte(`{"version": 1, "access_token": "at", "expiry": "2030-01-01T00:00:00+02:00"}`))
 	f.Add([]byte(`{"version": 1, "access_token": "at"`))
 	f.Add([]byte(`null`))
+	f.Add([]byte(`{"version": 2, "dead": {"reason": "invalid_grant", "at": "2030-01-01T00:00:00+02:00"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tok, version, err := oauth2refresh.DecodeStoredToken("k", "", b)
 		if err != nil {
@@ -228,6 +229,10 @@ func FuzzDecodeStoredToken(f *testing.F) {
 		}
 		if diff := cmp.Diff(tok, tok2, cmpopts.IgnoreUnexported(oauth2.Token{})); diff != "" || version2 != version {
 			t.Errorf("token changed by an encode and a decode, version %d → %d (-first +second):\n%s", version, version2, diff)
+		}
+		// The Extra values (and a dead mark) too: the encoding of the second is the first's.
+		if again2, err := oauth2refresh.EncodeStoredToken(tok2, version2); err != nil || string(again2) != string(again) {
+			t.Errorf("encoding changed by a decode: %s, then %s (%v)", again, again2, err)
 		}
 	})
 }

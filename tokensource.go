@@ -158,6 +158,10 @@ type TokenSource struct {
 	lastReject time.Time
 	dropped    Trigger // why Invalidate last dropped the token: the next flight's trigger
 
+	// seen says that, with WithStore, a flight found a token (or dead mark) of the grant in
+	// the Store, or saved one: a grant missing from the Store afterwards was deleted.
+	seen atomic.Bool
+
 	testHookSlow func() // set by tests before the first call; called at each entry to slow
 }
 
@@ -658,7 +662,8 @@ func (s *TokenSource) invalidate(t *oauth2.Token) Event {
 
 // Retry ends the backoff after failed flights and the bound on rejected tokens: the next call
 // that needs a token tries at once. Call it once the cause has been fixed. A refresh token the
-// server refused (ErrInvalidGrant) stays refused: make a new TokenSource with a new token.
+// server refused (ErrInvalidGrant) stays refused: make a new TokenSource with a new token, or,
+// with WithStore, seed the grant anew with SaveToken and call Retry.
 func (s *TokenSource) Retry() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -191,8 +191,11 @@ func TestStore(t *testing.T, s oauth2refresh.Store, o Options) {
 		return
 	}
 
-	t.Run("LapsedLeaseIsFenced", func(t *testing.T) {
-		key := newKey(t)
+	// takeOver stores tok(1) under a new key, and returns it with a lease of 200 ms whose
+	// holder "hangs", and the lease the next Lock gets once that one lapsed.
+	takeOver := func(t *testing.T) (key string, slow, next oauth2refresh.Lease) {
+		t.Helper()
+		key = newKey(t)
 		if err := oauth2refresh.SaveToken(ctx, s, key, tok(1), time.Minute); err != nil {
 			t.Fatal(err)
 		}
@@ -200,11 +203,15 @@ func TestStore(t *testing.T, s oauth2refresh.Store, o Options) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The holder "hangs": the next Lock gets the grant once the lease lapses.
-		next, err := s.Lock(ctx, key, time.Minute)
+		next, err = s.Lock(ctx, key, time.Minute)
 		if err != nil {
 			t.Fatalf("Lock after the lease lapsed: %v", err)
 		}
+		return key, slow, next
+	}
+
+	t.Run("LapsedLeaseIsFenced", func(t *testing.T) {
+		key, slow, next := takeOver(t)
 		check(t, "next.Token", want(1), next.Token())
 		if err := next.Save(ctx, tok(2)); err != nil {
 			t.Fatal(err)
@@ -232,18 +239,7 @@ func TestStore(t *testing.T, s oauth2refresh.Store, o Options) {
 
 	t.Run("LapsedLeaseIsFencedByDeadMark", func(t *testing.T) {
 		// A dead mark saved by the holder that took over is not overwritten by the lapsed one.
-		key := newKey(t)
-		if err := oauth2refresh.SaveToken(ctx, s, key, tok(1), time.Minute); err != nil {
-			t.Fatal(err)
-		}
-		slow, err := s.Lock(ctx, key, 200*time.Millisecond)
-		if err != nil {
-			t.Fatal(err)
-		}
-		next, err := s.Lock(ctx, key, time.Minute)
-		if err != nil {
-			t.Fatalf("Lock after the lease lapsed: %v", err)
-		}
+		key, slow, next := takeOver(t)
 		if err := next.Save(ctx, deadMark(t)); err != nil {
 			t.Fatalf("Save of a dead mark: %v", err)
 		}

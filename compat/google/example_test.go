@@ -7,6 +7,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 
 	"golang.org/x/oauth2"
@@ -76,4 +77,42 @@ func Example() {
 	// Output:
 	// My Tasks
 	// true true
+}
+
+// One Google API client per tenant, each authorized by the tenant's grant in an
+// oauth2refresh.Manager: the Manager keeps the tokens (here in a FileStore) and holds the
+// grants in memory only while they are used.
+func Example_manager() {
+	srv := fakeGoogle()
+	defer srv.Close()
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "tokens")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	e := &oauth2refresh.Endpoint{
+		TokenURL:     srv.URL + "/token",
+		ClientID:     "123.apps.googleusercontent.com",
+		ClientSecret: "GOCSPX-secret",
+		AuthMethod:   oauth2refresh.AuthRequestBody,
+	}
+	m := oauth2refresh.NewManager(e, &oauth2refresh.FileStore{Dir: dir}, nil)
+	// After the tenant's authorization code exchange:
+	if err := m.Grant("tenant-42").Start(ctx, &oauth2.Token{RefreshToken: "1//saved"}); err != nil {
+		log.Fatal(err)
+	}
+
+	svc, err := tasks.NewService(ctx, google.ClientOption(m.Grant("tenant-42")), option.WithEndpoint(srv.URL+"/"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	lists, err := svc.Tasklists.List().Context(ctx).Do()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(lists.Items[0].Title)
+	// Output:
+	// My Tasks
 }

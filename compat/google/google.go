@@ -1,7 +1,7 @@
 // Package google plugs an oauth2refresh.TokenSource, or a grant of an oauth2refresh.Manager,
 // into Google's client libraries: the generated clients of google.golang.org/api and the
-// Cloud clients built on cloud.google.com/go/auth. It lives in its own module so that the core module depends on
-// golang.org/x/oauth2 alone.
+// Cloud clients built on cloud.google.com/go/auth. It lives in its own module so that the
+// core module depends on golang.org/x/oauth2 alone.
 //
 // There are three ways in, from the most to the least faithful to the TokenSource:
 //
@@ -9,12 +9,6 @@
 //	svc, err := tasks.NewService(ctx, option.WithAuthCredentials(auth.NewCredentials(
 //		&auth.CredentialsOptions{TokenProvider: google.TokenProvider(ts)})))
 //	svc, err := tasks.NewService(ctx, option.WithTokenSource(ts))
-//
-// ClientOption, Credentials and TokenProvider take a Source: an *oauth2refresh.TokenSource, or
-// an oauth2refresh.Grant, which asks its Manager for the grant's TokenSource at each call and
-// so does not keep the grant in memory:
-//
-//	svc, err := tasks.NewService(ctx, google.ClientOption(manager.Grant(tenantID)))
 //
 // All three authorize every request with the source's current access token and pick up its
 // refreshes. They differ in what reaches the source:
@@ -37,6 +31,12 @@
 //     work as documented. The cache still takes a mutex around each call; while the source
 //     waits for a refresh (it holds no valid token), other requests queue on that mutex and
 //     cannot give up before the waiting call returns.
+//
+// ClientOption, Credentials and TokenProvider take a Source: an *oauth2refresh.TokenSource, or
+// an oauth2refresh.Grant, which asks its Manager for the grant's TokenSource at each call and
+// so does not keep the grant in memory:
+//
+//	svc, err := tasks.NewService(ctx, google.ClientOption(manager.Grant(tenantID)))
 package google
 
 import (
