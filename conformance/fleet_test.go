@@ -409,8 +409,8 @@ type flEvent struct {
 //     reported it in the two other processes, and the Store still holds the mark afterwards
 //     (a new Manager reports it, without a token request);
 //   - the grant revoked behind the fleet's back cost exactly one refused token request, its
-//     last one, and OnDead reported it in all 3 processes, once each, only one of them with
-//     the server's answer (the others read the mark from the Store).
+//     last one, and OnDead reported it in all 3 processes, once each, at most one of them
+//     with the server's answer (the others read the mark from the Store).
 //
 // fosite handles one request at a time, so the server bounds how fast the fleet goes: on 2
 // cores under -race, 10 to 20 s per store. How long it takes changes nothing it checks.
@@ -633,8 +633,11 @@ func TestManagerFleet(t *testing.T) {
 			if got := reportedBy(deadKey, oauth2refresh.ReasonInvalidGrant); got != processes {
 				t.Errorf("OnDead for %s with reason %s: %q; want once in each of %d processes", deadKey, oauth2refresh.ReasonInvalidGrant, onDead[deadKey], processes)
 			}
-			if n := strings.Count(strings.Join(onDead[deadKey], "\n")+"\n", " server\n"); n != 1 {
-				t.Errorf("OnDead for %s: %q; want exactly one process to report the server's refusal, the others the Store's mark", deadKey, onDead[deadKey])
+			// At most one process got the server's refusal. (The one that did may report the
+			// Store's mark: when its refusal came on a Transport's retry after a 401, which
+			// returns the 401 and not the error, the grant is reported by its next call.)
+			if n := strings.Count(strings.Join(onDead[deadKey], "\n")+"\n", " server\n"); n > 1 {
+				t.Errorf("OnDead for %s: %q; want at most one process to report the server's refusal, the others the Store's mark", deadKey, onDead[deadKey])
 			}
 
 			// The server, through the token log.
