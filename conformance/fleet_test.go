@@ -98,8 +98,8 @@ func (t flTag) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // flChild is a fleet process. It calls the API with every grant in turn (and often with the
-// two that die) from cfg.Goroutines goroutines until told "stop" on stdin; "revoke KEY" revokes a grant through the Manager.
-// It says on stdout: "dead KEY REASON server|store" when OnDead is called (server: the
+// two that die) from cfg.Goroutines goroutines until told "stop" on stdin; "revoke KEY"
+// revokes a grant through the Manager. It says on stdout: "dead KEY REASON server|store" when OnDead is called (server: the
 // DeadGrantError carries what the server answered this process), "saw-revoked KEY" the first
 // time an API call fails with ErrGrantRevoked, "revoked KEY" when a Revoke asked for returned,
 // and at the end "result JSON" (flResult).

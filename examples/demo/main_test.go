@@ -220,7 +220,7 @@ func TestDemoLocalTempDir(t *testing.T) {
 	t.Setenv("TMPDIR", tmp)
 	var out bytes.Buffer
 	c := defaultConfig(&out, func(string) string { return "" })
-	c.before, c.after = 0, 0
+	c.before, c.after, c.tenants = 0, 0, 0
 	if err := run(context.Background(), c); err != nil {
 		t.Fatalf("run: %v\noutput:\n%s", err, out.String())
 	}
