@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -27,6 +28,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
 
 	"github.com/tokenkit/oauth2refresh"
@@ -407,7 +410,8 @@ type flEvent struct {
 //     for it after its Revoke returned and none was refused (fosite refuses every refresh
 //     token of a revoked family), every process gets ErrGrantRevoked for it at the end, OnDead
 //     reported it in the two other processes, and the Store still holds the mark afterwards
-//     (a new Manager reports it, without a token request);
+//     (its stored value, read past the Store, is the mark and holds no token; a new Manager
+//     reports it, without a token request);
 //   - the grant revoked behind the fleet's back cost exactly one refused token request, its
 //     last one, and OnDead reported it in all 3 processes, once each, at most one of them
 //     with the server's answer (the others read the mark from the Store).
@@ -708,8 +712,26 @@ func TestManagerFleet(t *testing.T) {
 				}
 			}
 
-			// The Store afterwards: a new Manager finds both grants dead without asking the
-			// server, and reports them.
+			// The Store afterwards, read as it is stored: both grants' values are marks of the
+			// stored-token format ({"version":N,"dead":{"reason":...,"at":...}}), with no
+			// token in them.
+			for key, reason := range map[string]string{revokedKey: oauth2refresh.ReasonRevoked, deadKey: oauth2refresh.ReasonInvalidGrant} {
+				raw, err := flRaw(ctx, cfg, key)
+				if err != nil {
+					t.Fatalf("reading %s's stored value: %v", key, err)
+				}
+				var v struct {
+					Dead *struct {
+						Reason string `json:"reason"`
+					} `json:"dead"`
+					AccessToken  *string `json:"access_token"`
+					RefreshToken *string `json:"refresh_token"`
+				}
+				if err := json.Unmarshal(raw, &v); err != nil || v.Dead == nil || v.Dead.Reason != reason || v.AccessToken != nil || v.RefreshToken != nil {
+					t.Errorf("%s's stored value (%d bytes, %v) is not a mark with reason %s and no token", key, len(raw), err, reason)
+				}
+			}
+			// A new Manager finds both grants dead without asking the server, and reports them.
 			var later []string
 			m2 := oauth2refresh.NewManager(e, s, &oauth2refresh.ManagerOptions{Options: flOptions(),
 				OnDead: func(key string, d *oauth2refresh.DeadGrantError) { later = append(later, key+" "+d.Reason) }})
@@ -783,4 +805,27 @@ func flStart(t *testing.T, ctx context.Context, cfg flConfig) (*exec.Cmd, io.Rea
 		cmd.Wait()
 	})
 	return cmd, out, in
+}
+
+// flRaw returns the value stored under key in the store cfg names, read past the Store: the
+// file, the Redis key or the PostgreSQL row.
+func flRaw(ctx context.Context, cfg stConfig, key string) ([]byte, error) {
+	switch cfg.Kind {
+	case "file":
+		return os.ReadFile(filepath.Join(cfg.Dir, key+".json"))
+	case "redis":
+		rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+		defer rdb.Close()
+		return rdb.Get(ctx, cfg.RedisPrefix+"{k:"+key+"}:token").Bytes()
+	case "postgres":
+		pool, err := pgxpool.New(ctx, cfg.PostgresDSN)
+		if err != nil {
+			return nil, err
+		}
+		defer pool.Close()
+		var v string
+		err = pool.QueryRow(ctx, `SELECT token FROM "`+cfg.PostgresTable+`" WHERE key = $1`, key).Scan(&v)
+		return []byte(v), err
+	}
+	return nil, fmt.Errorf("unknown store kind %q", cfg.Kind)
 }
