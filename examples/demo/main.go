@@ -511,7 +511,9 @@ func tenants(ctx context.Context, c config, srv *authserver.Server, store oauth2
 	for _, key := range tenantKeys {
 		calls, ok, dead := 0, 0, 0
 		for _, r := range replicas {
+			r.mu.Lock()
 			calls, ok, dead = calls+r.calls[key], ok+r.ok[key], dead+r.dead[key]
+			r.mu.Unlock()
 		}
 		if dead == 0 {
 			c.say("   %-6s %d API calls, %d OK, %d refreshes in all", key, calls, ok, refreshes[key])
@@ -532,13 +534,14 @@ type replica struct {
 	clients map[string]*http.Client
 
 	// Used by the demo's one goroutine only.
-	calls, ok, dead map[string]int    // API calls, those that succeeded, OnDead calls, per key
-	failed          map[string]bool   // keys whose API call failed, said once
-	seen            map[string]string // the access token last seen, per key
-	seenPickups     map[string]int    // pickups[key] when seen[key] was set
+	calls, ok   map[string]int    // API calls, and those that succeeded, per key
+	failed      map[string]bool   // keys whose API call failed, said once
+	seen        map[string]string // the access token last seen, per key
+	seenPickups map[string]int    // pickups[key] when seen[key] was set
 
-	mu      sync.Mutex     // guards pickups
+	mu      sync.Mutex     // guards pickups and dead
 	pickups map[string]int // store pickups, per key, counted by the Manager's events
+	dead    map[string]int // OnDead calls, per key
 }
 
 func newReplica(ctx context.Context, c config, name string, e *oauth2refresh.Endpoint, store oauth2refresh.Store) *replica {
@@ -565,7 +568,9 @@ func newReplica(ctx context.Context, c config, name string, e *oauth2refresh.End
 			if d.Err != nil {
 				how = "its refresh was refused; marked dead in the store"
 			}
+			r.mu.Lock()
 			r.dead[key]++
+			r.mu.Unlock()
 			c.say("   %s %-6s OnDead: dead grant (%s): %s", r.name, key, d.Reason, how)
 		},
 	})
