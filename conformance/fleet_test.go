@@ -413,8 +413,9 @@ type flEvent struct {
 //     (its stored value, read past the Store, is the mark and holds no token; a new Manager
 //     reports it, without a token request);
 //   - the grant revoked behind the fleet's back cost exactly one refused token request, its
-//     last one, and OnDead reported it in all 3 processes, once each, at most one of them
-//     with the server's answer (the others read the mark from the Store).
+//     last one (fosite's only reuse detection of the run: it counts a refresh token of a
+//     revoked family as reused), and OnDead reported it in all 3 processes, once each, at
+//     most one of them with the server's answer (the others read the mark from the Store).
 //
 // fosite handles one request at a time, so the server bounds how fast the fleet goes: on 2
 // cores under -race, 10 to 20 s per store. How long it takes changes nothing it checks.
