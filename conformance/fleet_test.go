@@ -683,7 +683,7 @@ func TestManagerFleet(t *testing.T) {
 				t.Errorf("%d refreshes in all came before the token they replaced was due", early)
 			}
 			st := srv.Stats()
-			if int64(issued) != st.TokensIssued || int64(issued+refused) != st.TokenRequests {
+			if int64(issued) != st.TokensIssued || int64(issued+refused) != st.TokenRequests || st.ReuseDetected > int64(refused) {
 				t.Errorf("the token log saw %d tokens issued and %d refused; the server %+v", issued, refused, st)
 			}
 			// The grant refused behind the fleet's back: exactly one refused request, its last.
