@@ -9,9 +9,13 @@
 // TokenSource made with oauth2refresh.WithStore (and a nil token: it loads the grant from the
 // store) calls the API across several 2-second access-token lifetimes; the store saves every
 // rotated refresh token to its file. A restart resumes from that file with a fresh TokenSource,
-// and finally an old refresh token is replayed, fosite revokes the grant, and the app gets the
-// typed error oauth2refresh.ErrInvalidGrant. The token file lives in a temporary directory,
-// removed at the end.
+// and an old refresh token is replayed, fosite revokes the grant, and the app gets the typed
+// error oauth2refresh.ErrInvalidGrant. Finally two tenants, acme and globex, are served through
+// an oauth2refresh.Manager in each of two replicas sharing the FileStore: one replica refreshes
+// a grant, the other picks the token up from the store; halfway, globex's grant is revoked at
+// the server, the first replica to refresh it is refused and marks it dead in the store, and
+// OnDead fires in both replicas (in the second from the mark, without a token request), while
+// acme keeps working. The token files live in a temporary directory, removed at the end.
 //
 // With these environment variables it runs the same flow against a real provider instead:
 //
@@ -45,6 +49,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,6 +75,7 @@ type config struct {
 	before   time.Duration // how long the app calls the API before the restart
 	after    time.Duration // and after it
 	every    time.Duration // pause between API calls
+	tenants  time.Duration // how long the replicas call the API for the two tenants
 
 	secret string // the local client's secret; random when empty
 	dir    string // the local token directory, kept; a temporary one, removed, when empty
@@ -77,7 +83,8 @@ type config struct {
 
 func defaultConfig(out io.Writer, getenv func(string) string) config {
 	return config{out: out, getenv: getenv, lifespan: 2 * time.Second,
-		before: 5 * time.Second, after: 2500 * time.Millisecond, every: 250 * time.Millisecond}
+		before: 5 * time.Second, after: 2500 * time.Millisecond, every: 250 * time.Millisecond,
+		tenants: 3 * time.Second}
 }
 
 func run(ctx context.Context, c config) error {
@@ -87,10 +94,18 @@ func run(ctx context.Context, c config) error {
 	return runLocal(ctx, c)
 }
 
+// sayMu guards the output: a Manager's OnDead and events may be called on goroutines of its own.
+var sayMu sync.Mutex
+
 // say prints one line of the demo's story.
 func (c config) say(format string, args ...any) {
+	sayMu.Lock()
+	defer sayMu.Unlock()
 	fmt.Fprintf(c.out, format+"\n", args...)
 }
+
+// clientID is the client of the local authorization server.
+const clientID = "demo-app"
 
 // storeKey is the key of the demo's grant in the FileStore: its token is in Dir/demo.json.
 const storeKey = "demo"
@@ -133,7 +148,6 @@ func local(ctx context.Context, c config, store *oauth2refresh.FileStore) error 
 	if secret == "" {
 		secret = rand.Text()
 	}
-	const clientID = "demo-app"
 	if err := srv.AddClient(authserver.Client{ID: clientID, Secret: secret,
 		AuthMethod: authserver.ClientSecretBasic, Scopes: []string{"profile"}}); err != nil {
 		return err
@@ -190,6 +204,13 @@ func local(ctx context.Context, c config, store *oauth2refresh.FileStore) error 
 		return fmt.Errorf("refreshing a revoked grant: got %v, want invalid_grant", err)
 	}
 	c.say("   its refresh fails with errors.Is(err, oauth2refresh.ErrInvalidGrant): time to ask the user to sign in again")
+	if d := (*oauth2refresh.DeadGrantError)(nil); errors.As(err, &d) {
+		c.say("   the store marks the grant dead (%s) in %s: a process loading it gets the error, and sends nothing", d.Reason, filepath.Base(tokenFile(store.Dir)))
+	}
+	if err := tenants(ctx, c, srv, store, e, apiURL); err != nil {
+		return err
+	}
+
 	st := srv.Stats()
 	c.say("\nserver saw %d token requests (%d refreshes, %d refused) and %d API calls (%d refused)",
 		st.TokenRequests, st.TokensIssued, st.TokenErrors, st.APIRequests, st.APIRejected)
@@ -424,4 +445,174 @@ func short(token string) string {
 	}
 	sum := sha256.Sum256([]byte(token))
 	return "#" + hex.EncodeToString(sum[:3])
+}
+
+// tenantKeys are the keys of the two tenants' grants in the FileStore: acme.json, globex.json.
+var tenantKeys = []string{"acme", "globex"}
+
+// tenants is step 4: two tenants' grants, started with Grant.Start, served through an
+// oauth2refresh.Manager in each of two replicas sharing store (as two processes of one
+// service would). Halfway through c.tenants, globex's grant is revoked at the server: the
+// first replica to refresh it is refused, marks it dead in the store, and its OnDead fires;
+// the other replica's OnDead fires from that mark without sending anything. acme goes on.
+func tenants(ctx context.Context, c config, srv *authserver.Server, store oauth2refresh.Store, e *oauth2refresh.Endpoint, apiURL string) error {
+	c.say("\n4. two tenants through an oauth2refresh.Manager in each of two replicas sharing the FileStore, for %v", c.tenants)
+	grants := map[string]authserver.Grant{}
+	signup := oauth2refresh.NewManager(e, store, nil)
+	for _, key := range tenantKeys {
+		g, err := srv.IssueRefreshToken(clientID, "profile")
+		if err != nil {
+			return err
+		}
+		grants[key] = g
+		// After each tenant's authorization code exchange, the app starts its grant.
+		if err := signup.Grant(key).Start(ctx, &oauth2.Token{RefreshToken: g.RefreshToken}); err != nil {
+			return err
+		}
+	}
+	c.say("   signed in: acme (refresh token %s) and globex (%s), each saved with Grant.Start", short(grants["acme"].RefreshToken), short(grants["globex"].RefreshToken))
+
+	refusedBefore := srv.Stats().TokenErrors
+	replicas := []*replica{newReplica(ctx, c, "replica 1", e, store), newReplica(ctx, c, "replica 2", e, store)}
+	refreshes := map[string]int{}
+	half, end := time.Now().Add(c.tenants/2), time.Now().Add(c.tenants)
+	revoked, after := false, 0
+	for {
+		for _, r := range replicas {
+			for _, key := range tenantKeys {
+				if r.call(ctx, key, apiURL) {
+					refreshes[key]++
+				}
+			}
+		}
+		if revoked {
+			after++
+		}
+		// Once the replicas have called the API with both tenants, at half time, globex's
+		// grant is revoked; then two rounds of calls at least, so that both replicas find
+		// out, and on until the end.
+		if !revoked && !time.Now().Before(half) {
+			if err := srv.RevokeGrant(grants["globex"].ID); err != nil {
+				return err
+			}
+			revoked = true
+			c.say("   globex's administrator disconnects the app at the provider: fosite revokes globex's grant")
+			continue
+		}
+		if revoked && after >= 2 && !time.Now().Add(c.every).Before(end) {
+			break
+		}
+		select {
+		case <-time.After(c.every):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for _, key := range tenantKeys {
+		calls, ok, dead := 0, 0, 0
+		for _, r := range replicas {
+			r.mu.Lock()
+			calls, ok, dead = calls+r.calls[key], ok+r.ok[key], dead+r.dead[key]
+			r.mu.Unlock()
+		}
+		if dead == 0 {
+			c.say("   %-6s %d API calls, %d OK, %d refreshes in all", key, calls, ok, refreshes[key])
+			continue
+		}
+		c.say("   %-6s %d API calls, %d OK until the revocation, %d refreshes and %d refused at the server in all", key, calls, ok,
+			refreshes[key], srv.Stats().TokenErrors-refusedBefore)
+		c.say("          OnDead fired once in each of %d replicas: time to ask %s to sign in again", dead, key)
+	}
+	return nil
+}
+
+// replica is one process of the service, with its own Manager of the tenants' grants.
+type replica struct {
+	c       config
+	name    string
+	m       *oauth2refresh.Manager
+	clients map[string]*http.Client
+
+	// Used by the demo's one goroutine only.
+	calls, ok   map[string]int    // API calls, and those that succeeded, per key
+	failed      map[string]bool   // keys whose API call failed, said once
+	seen        map[string]string // the access token last seen, per key
+	seenPickups map[string]int    // pickups[key] when seen[key] was set
+
+	mu      sync.Mutex     // guards pickups and dead
+	pickups map[string]int // store pickups, per key, counted by the Manager's events
+	dead    map[string]int // OnDead calls, per key
+}
+
+func newReplica(ctx context.Context, c config, name string, e *oauth2refresh.Endpoint, store oauth2refresh.Store) *replica {
+	r := &replica{c: c, name: name, clients: map[string]*http.Client{},
+		calls: map[string]int{}, ok: map[string]int{}, dead: map[string]int{}, failed: map[string]bool{},
+		seen: map[string]string{}, seenPickups: map[string]int{}, pickups: map[string]int{}}
+	r.m = oauth2refresh.NewManager(e, store, &oauth2refresh.ManagerOptions{
+		// The options of every grant, as in step 1.
+		Options: []oauth2refresh.Option{
+			oauth2refresh.ExpiryMargin(500 * time.Millisecond),
+			oauth2refresh.EarlyRefresh(0),
+			oauth2refresh.WithEvents(func(ev oauth2refresh.Event) {
+				if ev.Kind == oauth2refresh.EventStorePickup {
+					r.mu.Lock()
+					r.pickups[ev.Key]++
+					r.mu.Unlock()
+				}
+			}),
+		},
+		// Once in this process for each grant found dead: refused when this replica
+		// refreshed it, or marked dead in the store by another one.
+		OnDead: func(key string, d *oauth2refresh.DeadGrantError) {
+			how := "read from the mark in the store, no token request sent"
+			if d.Err != nil {
+				how = "its refresh was refused; marked dead in the store"
+			}
+			r.mu.Lock()
+			r.dead[key]++
+			r.mu.Unlock()
+			c.say("   %s %-6s OnDead: dead grant (%s): %s", r.name, key, d.Reason, how)
+		},
+	})
+	for _, key := range tenantKeys {
+		r.clients[key] = r.m.Grant(key).Client(ctx)
+	}
+	return r
+}
+
+// call calls apiURL with key's grant, and says what changed. It reports whether this replica
+// refreshed the grant (rather than picked a token up from the store).
+func (r *replica) call(ctx context.Context, key, apiURL string) (refreshed bool) {
+	r.calls[key]++
+	status, _, err := get(ctx, r.clients[key], apiURL)
+	switch {
+	case err == nil && status == http.StatusOK:
+		r.ok[key]++
+	case r.failed[key]:
+	case err == nil:
+		r.failed[key] = true
+		r.c.say("   %s %-6s API call refused: HTTP %d", r.name, key, status)
+	case errors.Is(err, oauth2refresh.ErrInvalidGrant):
+		r.failed[key] = true
+		r.c.say("   %s %-6s API call failed: errors.Is(err, oauth2refresh.ErrInvalidGrant)", r.name, key)
+	default:
+		r.failed[key] = true
+		r.c.say("   %s %-6s API call failed: %v", r.name, key, err)
+	}
+	// The token served now, from memory: no I/O for a live grant.
+	tok, err := r.m.Grant(key).Token()
+	if err != nil || tok.AccessToken == r.seen[key] {
+		return false
+	}
+	r.seen[key] = tok.AccessToken
+	r.mu.Lock()
+	pickups := r.pickups[key]
+	r.mu.Unlock()
+	if pickups != r.seenPickups[key] {
+		r.seenPickups[key] = pickups
+		r.c.say("   %s %-6s access token %s picked up from the store, no token request", r.name, key, short(tok.AccessToken))
+		return false
+	}
+	r.c.say("   %s %-6s refreshed: access token %s for %ds, refresh token rotated to %s, saved by the store", r.name, key, short(tok.AccessToken), tok.ExpiresIn, short(tok.RefreshToken))
+	return true
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,8 +50,9 @@ func lastMatch(s, pattern string) string {
 }
 
 // checkDir fails the test unless dir holds exactly the token file of the demo's grant, mode
-// 0600, and its lock file (no temporary file left behind), and returns the stored token.
-func checkDir(t *testing.T, dir string) *oauth2.Token {
+// 0600, and its lock file, and those of the grants named keys (no temporary file left
+// behind), and returns the demo grant's stored token.
+func checkDir(t *testing.T, dir string, keys ...string) *oauth2.Token {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -59,7 +62,12 @@ func checkDir(t *testing.T, dir string) *oauth2.Token {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if diff := cmp.Diff([]string{"demo.json", "demo.json.lock"}, names); diff != "" {
+	want := []string{"demo.json", "demo.json.lock"}
+	for _, k := range keys {
+		want = append(want, k+".json", k+".json.lock")
+	}
+	slices.Sort(want)
+	if diff := cmp.Diff(want, names); diff != "" {
 		t.Errorf("files in the token directory (-want +got):\n%s", diff)
 	}
 	fi, err := os.Stat(tokenFile(dir))
@@ -81,7 +89,8 @@ func TestDemoLocal(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
 	c := config{out: &out, getenv: func(string) string { return "" }, lifespan: 2 * time.Second,
-		before: 2500 * time.Millisecond, after: time.Second, every: 100 * time.Millisecond, secret: secret, dir: dir}
+		before: 2500 * time.Millisecond, after: time.Second, every: 100 * time.Millisecond, tenants: 2 * time.Second,
+		secret: secret, dir: dir}
 	if err := run(context.Background(), c); err != nil {
 		t.Fatalf("run: %v\noutput:\n%s", err, out.String())
 	}
@@ -96,8 +105,17 @@ func TestDemoLocal(t *testing.T) {
 		`(?m)^2\. restart: .* resumes from demo\.json\n   token file holds refresh token #[0-9a-f]{6}`,
 		`(?m)^   token endpoint: invalid_grant`,
 		`(?m)^   its refresh fails with errors\.Is\(err, oauth2refresh\.ErrInvalidGrant\)`,
-		// The replayed token and the app's refresh after the revocation: nothing else refused.
-		`(?m)^server saw \d+ token requests \(\d+ refreshes, 2 refused\)`,
+		`(?m)^   the store marks the grant dead \(invalid_grant\) in demo\.json: a process loading it gets the error, and sends nothing$`,
+		`(?m)^4\. two tenants through an oauth2refresh\.Manager in each of two replicas sharing the FileStore, for 2s$`,
+		`(?m)^   signed in: acme \(refresh token #[0-9a-f]{6}\) and globex \(#[0-9a-f]{6}\), each saved with Grant\.Start$`,
+		`(?m)^   replica [12] acme   refreshed: access token #[0-9a-f]{6} for [12]s, refresh token rotated to #[0-9a-f]{6}, saved by the store$`,
+		`(?m)^   replica [12] acme   access token #[0-9a-f]{6} picked up from the store, no token request$`,
+		`(?m)^   acme   \d+ API calls, \d+ OK, [1-9]\d* refreshes in all$`,
+		`(?m)^   globex \d+ API calls, [1-9]\d* OK until the revocation, [1-9]\d* refreshes and 1 refused at the server in all\n` +
+			`          OnDead fired once in each of 2 replicas: time to ask globex to sign in again$`,
+		// The replayed token, the app's refresh after the revocation and globex's refresh
+		// after its revocation: nothing else refused.
+		`(?m)^server saw \d+ token requests \(\d+ refreshes, 3 refused\)`,
 		`\ntoken file +` + regexp.QuoteMeta(tokenFile(dir)) + ` \(mode 0600\)\n$`,
 	}, secret)
 	// Every API call succeeded: "N API calls, N OK".
@@ -124,10 +142,74 @@ func TestDemoLocal(t *testing.T) {
 		t.Errorf("the restart did not pick up the stored access token %s", m[2])
 	}
 
-	// The token file holds the last token the demo saw.
-	tok := checkDir(t, dir)
-	if got, want := short(tok.RefreshToken), lastMatch(o, `refresh token rotated to (#[0-9a-f]{6})`); got != want {
-		t.Errorf("token file holds refresh token %s; want the last rotated one, %s", got, want)
+	_, tenants, ok := strings.Cut(o, "\n4. ")
+	if !ok {
+		t.Fatal("no step 4 in the output")
+	}
+	checkTenants(t, tenants)
+
+	// Every refresh the server made is one the output tells of: no replica refreshed a grant
+	// that another one had refreshed (it picks the token up from the store instead).
+	if m := regexp.MustCompile(`(?m)^server saw \d+ token requests \((\d+) refreshes`).FindStringSubmatch(o); m == nil ||
+		m[1] != fmt.Sprint(strings.Count(o, "refreshed: access token ")) {
+		t.Errorf("the server made %v refreshes; the output tells of %d", m, strings.Count(o, "refreshed: access token "))
+	}
+
+	// The token files hold the grants' marks, and the last token the demo saw of acme's.
+	checkDir(t, dir, tenantKeys...)
+	store := &oauth2refresh.FileStore{Dir: dir}
+	acme, err := store.Load(context.Background(), "acme")
+	if want := lastMatch(tenants, `acme   refreshed: .*refresh token rotated to (#[0-9a-f]{6})`); err != nil || acme == nil || short(acme.RefreshToken) != want {
+		t.Errorf("acme.json: %v; want refresh token %s", err, want)
+	}
+	// The server is gone: a request would fail otherwise than with a *DeadGrantError.
+	later := oauth2refresh.NewManager(&oauth2refresh.Endpoint{TokenURL: "http://127.0.0.1:1/token", ClientID: clientID}, store, nil)
+	for _, key := range []string{storeKey, "globex"} {
+		var d *oauth2refresh.DeadGrantError
+		if _, err := later.Grant(key).Token(); !errors.As(err, &d) || d.Reason != oauth2refresh.ReasonInvalidGrant {
+			t.Errorf("%s's grant from %s.json: %v; want a *DeadGrantError, %s", key, key, err, oauth2refresh.ReasonInvalidGrant)
+		}
+	}
+}
+
+// checkTenants checks step 4 of the output: acme's calls all succeed, and a token is picked
+// up from the store only after a replica refreshed it; globex's grant
+// works until its revocation, and then OnDead fires once in each replica, in one because
+// its refresh was refused, in the other from the store's mark.
+func checkTenants(t *testing.T, o string) {
+	t.Helper()
+	if m := regexp.MustCompile(`(?m)^   acme   (\d+) API calls, (\d+) OK`).FindStringSubmatch(o); m == nil || m[1] != m[2] {
+		t.Errorf("acme: %q; want every API call OK", m)
+	}
+	refreshed := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^   replica [12] (acme|globex) +(refreshed: access token|access token) (#[0-9a-f]{6})`).FindAllStringSubmatch(o, -1) {
+		if at := m[1] + m[3]; m[2] != "access token" {
+			refreshed[at] = true
+		} else if !refreshed[at] {
+			t.Errorf("%s access token %s picked up from the store before a replica refreshed it", m[1], m[3])
+		}
+	}
+	before, after, ok := strings.Cut(o, "\n   globex's administrator disconnects the app at the provider: fosite revokes globex's grant\n")
+	if !ok {
+		t.Fatal("globex's grant is not revoked in the output")
+	}
+	if strings.Contains(before, "OnDead") || strings.Contains(o, "acme   OnDead") || strings.Contains(o, "acme   API call") {
+		t.Errorf("OnDead or a failed API call before the revocation, or for acme")
+	}
+	var got []string
+	for _, m := range regexp.MustCompile(`(?m)^   (replica [12]) globex OnDead: (.*)$`).FindAllStringSubmatch(after, -1) {
+		got = append(got, m[2])
+		if strings.Contains(after, m[1]+" globex refreshed") || strings.Contains(after, m[1]+" globex access token") {
+			t.Errorf("%s got a token for globex after its revocation", m[1])
+		}
+	}
+	slices.Sort(got)
+	want := []string{
+		"dead grant (invalid_grant): its refresh was refused; marked dead in the store",
+		"dead grant (invalid_grant): read from the mark in the store, no token request sent",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("OnDead for globex (-want +got):\n%s", diff)
 	}
 }
 
@@ -138,7 +220,7 @@ func TestDemoLocalTempDir(t *testing.T) {
 	t.Setenv("TMPDIR", tmp)
 	var out bytes.Buffer
 	c := defaultConfig(&out, func(string) string { return "" })
-	c.before, c.after = 0, 0
+	c.before, c.after, c.tenants = 0, 0, 0
 	if err := run(context.Background(), c); err != nil {
 		t.Fatalf("run: %v\noutput:\n%s", err, out.String())
 	}
