@@ -99,6 +99,9 @@ type entry struct {
 
 	slot  int  // the entry's index in Manager.ring; guarded by Manager.mu
 	stale bool // removed by Start, Revoke or Forget: its errors are not reported; guarded by Manager.mu
+	// held is the token ts held when OnDead was called for the grant (see Manager.reported);
+	// guarded by Manager.mu.
+	held *oauth2.Token
 }
 
 // NewManager returns a Manager of e's grants kept in s, which must not be nil. o may be nil.
@@ -173,6 +176,9 @@ func (m *Manager) add(key string) *entry {
 	e := &entry{key: key, ts: m.e.TokenSource(context.Background(), nil, opts...), slot: len(m.ring)}
 	e.busy.Store(1)
 	e.used.Store(true)
+	// OnDead was called for the grant while an entry dropped since held it: the first token
+	// this one gets revives the grant (see reported).
+	e.reported.Store(m.dead[key])
 	m.ring = append(m.ring, e)
 	m.grants.Store(key, e)
 	return e
@@ -230,32 +236,38 @@ func (m *Manager) remove(e *entry) {
 	m.ring = m.ring[:last]
 }
 
-// drop removes key's entry whatever it is doing, and forgets that OnDead was called for key:
-// for Start, Revoke and Forget, which changed the grant in the Store. A call inside the
-// dropped source goes on with it; the next call makes a new one from the Store.
-func (m *Manager) drop(key string) {
+// drop removes key's entry whatever it is doing, for Start, Revoke and Forget, which changed
+// the grant in the Store, and with revived forgets that OnDead was called for key. A call
+// inside the dropped source goes on with it; the next call makes a new one from the Store.
+func (m *Manager) drop(key string, revived bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e := m.lookup(key); e != nil {
 		e.stale = true
 		m.remove(e)
 	}
-	delete(m.dead, key)
+	if revived {
+		delete(m.dead, key)
+	}
 }
 
-// reported takes note of err, what a call inside e's source returned: it calls OnDead if err
-// is a *DeadGrantError and OnDead was not called for e's grant since it was last revived (see
-// ManagerOptions.OnDead); without err, the grant is alive.
-func (m *Manager) reported(e *entry, err error) {
+// reported takes note of what a call inside e's source returned, t or err: it calls OnDead if
+// err is a *DeadGrantError and OnDead was not called for e's grant since it was last revived
+// (see ManagerOptions.OnDead). The grant is revived here when a call gets a token other than
+// the one the source held when OnDead was called: a dead grant's source may still serve the
+// access token it held (see WithStore), which says nothing of the grant. t is nil when the
+// call did not say which token it used (Grant.Client).
+func (m *Manager) reported(e *entry, t *oauth2.Token, err error) {
 	if m.opts.OnDead == nil {
 		return
 	}
 	if err == nil {
-		if e.reported.Load() {
+		if t != nil && e.reported.Load() {
 			m.mu.Lock()
-			if !e.stale {
+			if !e.stale && t != e.held {
 				delete(m.dead, e.key)
 				e.reported.Store(false)
+				e.held = nil
 			}
 			m.mu.Unlock()
 		}
@@ -270,6 +282,7 @@ func (m *Manager) reported(e *entry, err error) {
 	if !e.stale {
 		m.dead[e.key] = true
 		e.reported.Store(true)
+		e.held = e.ts.state.Load().tok
 	}
 	m.mu.Unlock()
 	if first {
@@ -306,7 +319,7 @@ func (g Grant) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	e := g.m.pin(g.key)
 	t, err := e.ts.TokenContext(ctx)
 	e.busy.Add(-1)
-	g.m.reported(e, err)
+	g.m.reported(e, t, err)
 	return t, err
 }
 
@@ -336,7 +349,10 @@ func (t *grantTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	tr := Transport{Source: e.ts, Base: t.base}
 	resp, err := tr.RoundTrip(req)
 	e.busy.Add(-1)
-	t.g.m.reported(e, err)
+	if err != nil {
+		// A nil error says nothing of the grant: the 401 of a dead grant's token comes so.
+		t.g.m.reported(e, nil, err)
+	}
 	return resp, err
 }
 
@@ -357,7 +373,7 @@ func (g Grant) Start(ctx context.Context, t *oauth2.Token) error {
 	if err := l.Save(ctx, t); err != nil {
 		return storeErr("saving", g.key, err)
 	}
-	g.m.drop(g.key)
+	g.m.drop(g.key, true)
 	return nil
 }
 
@@ -415,7 +431,9 @@ func (g Grant) Revoke(ctx context.Context) error {
 	if err := l.Save(context.WithoutCancel(ctx), deadToken(ReasonRevoked, m.now())); err != nil {
 		return storeErr("saving", g.key, err)
 	}
-	m.drop(g.key)
+	// A grant reported dead already, maybe by a call that saw the mark just now, is not
+	// reported again.
+	m.drop(g.key, false)
 	return nil
 }
 
@@ -431,6 +449,6 @@ func (g Grant) Forget(ctx context.Context) error {
 	if err := d.Delete(ctx, g.key); err != nil {
 		return storeErr("deleting", g.key, err)
 	}
-	g.m.drop(g.key)
+	g.m.drop(g.key, true)
 	return nil
 }
