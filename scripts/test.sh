@@ -22,6 +22,22 @@ step() { # step NAME CMD...: runs CMD, records a failure
 		fail=1
 	fi
 }
+# A module's tests run in the background while the next module is vetted and checked: the
+# cross-process tests spend much of their time waiting for tokens to expire in real time. At
+# most one test run is in the background; its output is printed when it is waited for.
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+testing="" # the module whose tests run in the background, if any
+wait_tests() {
+	[ -n "$testing" ] || return 0
+	if ! wait "$test_pid"; then
+		echo "FAIL: go test in $testing"
+		fail=1
+	fi
+	echo "== go test in $testing"
+	cat "$out/test.log"
+	testing=""
+}
 step "version requirements (scripts/check-versions.sh)" bash scripts/check-versions.sh
 for m in $modules; do
 	echo "== module $m"
@@ -32,8 +48,11 @@ for m in $modules; do
 	fi
 	step "go vet in $m" go -C "$m" vet ./...
 	step "staticcheck in $m" bash -c "cd '$m' && '$bin/staticcheck' ./..."
-	step "go test in $m" go -C "$m" test -race -count=1 ./...
+	wait_tests
+	go -C "$m" test -race -count=1 ./... >"$out/test.log" 2>&1 &
+	test_pid=$! testing=$m
 done
+wait_tests
 if [ "$fail" -ne 0 ]; then
 	echo "some checks failed"
 	exit 1
