@@ -7,6 +7,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+modules=$(find . -name go.mod -not -path '*/testdata/*' -printf '%h\n' | sort)
+# Fetch every module's dependencies in the background (network), while the first modules are
+# compiled and checked (CPU); the go command locks the module cache for concurrent use.
+for m in $modules; do go -C "$m" mod download >/dev/null 2>&1; done &
+
 STATICCHECK_VERSION=v0.8.2
 bin="$(go env GOPATH)/bin"
 if ! "$bin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
@@ -14,7 +19,6 @@ if ! "$bin/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}
 	go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" || exit 1
 fi
 
-modules=$(find . -name go.mod -not -path '*/testdata/*' -printf '%h\n' | sort)
 fail=0
 step() { # step NAME CMD...: runs CMD, records a failure
 	if ! "${@:2}"; then
@@ -40,7 +44,7 @@ wait_tests() {
 }
 step "version requirements (scripts/check-versions.sh)" bash scripts/check-versions.sh
 for m in $modules; do
-	echo "== module $m"
+	echo "== module $m (${SECONDS}s)"
 	unformatted=$(cd "$m" && "$(go env GOROOT)/bin/gofmt" -l .)
 	if [ -n "$unformatted" ]; then
 		echo "FAIL: gofmt in $m: $unformatted"
