@@ -783,29 +783,7 @@ func statuses(rs []flRequest) []int {
 // flStart starts a fleet process with cfg, returning its stdout and stdin.
 func flStart(t *testing.T, ctx context.Context, cfg flConfig) (*exec.Cmd, io.Reader, io.WriteCloser) {
 	t.Helper()
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), flChildEnv+"="+string(b))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return cmd, out, in
+	return startChild(t, ctx, flChildEnv, cfg)
 }
 
 // flRaw returns the value stored under key in the store cfg names, read past the Store: the

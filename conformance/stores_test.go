@@ -353,12 +353,19 @@ func stStart(t *testing.T, ctx context.Context, cfg stConfig) (*exec.Cmd, io.Rea
 // stStartIO starts a child process with cfg, returning its stdout and stdin too.
 func stStartIO(t *testing.T, ctx context.Context, cfg stConfig) (*exec.Cmd, io.Reader, io.WriteCloser) {
 	t.Helper()
+	return startChild(t, ctx, stChildEnv, cfg)
+}
+
+// startChild starts this test binary as a child process that runs no test, with cfg as JSON in
+// the environment variable env, and returns its stdout and stdin; it is killed at cleanup.
+func startChild(t *testing.T, ctx context.Context, env string, cfg any) (*exec.Cmd, io.Reader, io.WriteCloser) {
+	t.Helper()
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), stChildEnv+"="+string(b))
+	cmd.Env = append(os.Environ(), env+"="+string(b))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
