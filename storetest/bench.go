@@ -196,3 +196,74 @@ func BenchRefreshesPerLifetime(b *testing.B, s oauth2refresh.Store, key string, 
 	b.ReportMetric(float64(m.requests.Load())/float64(b.N), "refreshes/lifetime")
 	b.ReportMetric(0, "ns/op")
 }
+
+// BenchManager measures an oauth2refresh.Manager over s, with a token endpoint in memory:
+// "refresh", one refresh of a managed grant, and "first-use", the first use of a grant the
+// Manager had dropped (MaxGrants 1, two grants used in turn, their tokens valid). roundTrips,
+// if not nil, returns how many round trips the store's client has made so far (a driver hook's
+// count); their number per iteration is reported as "roundtrips/refresh" and "roundtrips/use".
+// Each is counted after one warm-up call, which prepares statements or loads scripts.
+func BenchManager(b *testing.B, s oauth2refresh.Store, roundTrips func() int64) {
+	ctx := context.Background()
+	report := func(b *testing.B, before int64, what string) {
+		if roundTrips != nil {
+			b.ReportMetric(float64(roundTrips()-before)/float64(b.N), "roundtrips/"+what)
+		}
+	}
+	count := func() int64 {
+		if roundTrips == nil {
+			return 0
+		}
+		return roundTrips()
+	}
+	b.Run("refresh", func(b *testing.B) {
+		m := &memEndpoint{}
+		clock := newBenchClock()
+		mgr := oauth2refresh.NewManager(m.endpoint(), s,
+			&oauth2refresh.ManagerOptions{Options: []oauth2refresh.Option{oauth2refresh.WithClock(clock.now)}})
+		g := mgr.Grant("manager-refresh")
+		if err := g.Start(ctx, &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := g.Token(); err != nil {
+			b.Fatal(err)
+		}
+		before := count()
+		b.ReportAllocs()
+		for b.Loop() {
+			clock.next()
+			if _, err := g.Token(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b, before, "refresh")
+	})
+	b.Run("first-use", func(b *testing.B) {
+		m := &memEndpoint{}
+		mgr := oauth2refresh.NewManager(m.endpoint(), s, &oauth2refresh.ManagerOptions{MaxGrants: 1})
+		grants := []oauth2refresh.Grant{mgr.Grant("manager-use-a"), mgr.Grant("manager-use-b")}
+		for _, g := range grants {
+			t := &oauth2.Token{AccessToken: "at", RefreshToken: "rt", Expiry: time.Now().Add(lifetime)}
+			if err := g.Start(ctx, t); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := g.Token(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		before := count()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() { // MaxGrants 1: each call drops the other grant and makes this one
+			if _, err := grants[i].Token(); err != nil {
+				b.Fatal(err)
+			}
+			i ^= 1
+		}
+		b.StopTimer()
+		if n := m.requests.Load(); n != 0 {
+			b.Fatalf("%d token requests, want none", n)
+		}
+		report(b, before, "use")
+	})
+}
