@@ -71,22 +71,7 @@ type flResult struct {
 	Final map[string]string
 }
 
-func init() {
-	env := os.Getenv(flChildEnv)
-	if env == "" {
-		return
-	}
-	var cfg flConfig
-	if err := json.Unmarshal([]byte(env), &cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "fleet process: bad config:", err)
-		os.Exit(3)
-	}
-	if err := flChild(cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "fleet process:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
-}
+func init() { runChild(flChildEnv, "fleet process", flChild) }
 
 // flTag adds the process number to each token request, for the log.
 type flTag struct {

@@ -70,18 +70,23 @@ type stResult struct {
 	Start, End time.Time
 }
 
-func init() {
-	env := os.Getenv(stChildEnv)
-	if env == "" {
+func init() { runChild(stChildEnv, "child", stChild) }
+
+// runChild makes this test binary a child process started by startChild when the environment
+// variable env is set: it decodes its config from env, runs fn with it and exits, 0 if fn
+// succeeded. name starts its error messages.
+func runChild[C any](env, name string, fn func(C) error) {
+	v := os.Getenv(env)
+	if v == "" {
 		return
 	}
-	var cfg stConfig
-	if err := json.Unmarshal([]byte(env), &cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "child: bad config:", err)
+	var cfg C
+	if err := json.Unmarshal([]byte(v), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, name+": bad config:", err)
 		os.Exit(3)
 	}
-	if err := stChild(cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
+	if err := fn(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
 	}
 	os.Exit(0)
