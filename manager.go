@@ -216,15 +216,6 @@ func (s *TokenSource) idle() bool {
 	return s.flight == nil && s.pending == nil && !s.cfg.now().Before(s.retryAt)
 }
 
-// cached returns the token s serves without a lock, or nil when a call would take the slow
-// path: TokenContext's hot path, for the Manager's.
-func (s *TokenSource) cached() *oauth2.Token {
-	if st := s.state.Load(); s.clk.before(st.quietAt) {
-		return st.tok
-	}
-	return nil
-}
-
 // remove removes e from the held entries. m.mu must be held.
 func (m *Manager) remove(e *entry) {
 	e.gone.Store(true)

@@ -309,11 +309,19 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 // refresh token expired (ErrRefreshTokenExpired: it is not sent), or as
 // long as its Retry-After header asks, up to 5 min. A successful flight or Retry ends it.
 func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
-	st := s.state.Load()
-	if s.clk.before(st.quietAt) {
-		return st.tok, nil
+	if t := s.cached(); t != nil {
+		return t, nil
 	}
 	return s.slow(ctx)
+}
+
+// cached returns the token s serves without I/O, lock or allocation, or nil when a call must
+// take the slow path: the hot path of TokenContext and of the Manager's grants.
+func (s *TokenSource) cached() *oauth2.Token {
+	if st := s.state.Load(); s.clk.before(st.quietAt) {
+		return st.tok
+	}
+	return nil
 }
 
 func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
