@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"github.com/tokenkit/oauth2refresh"
 	"golang.org/x/oauth2"
 )
@@ -68,9 +70,9 @@ func BenchmarkHotPath(b *testing.B) {
 	})
 	b.Run("oauth2refresh-events", func(b *testing.B) {
 		// With WithEvents set, that the hot path never calls.
-		var events atomic.Int64
+		var n atomic.Int64
 		run(b, benchEndpoint(&memTransport{}).TokenSource(context.Background(), tok,
-			oauth2refresh.WithEvents(func(oauth2refresh.Event) { events.Add(1) })))
+			oauth2refresh.WithEvents(func(events.Event) { n.Add(1) })))
 	})
 	b.Run("x-oauth2", func(b *testing.B) {
 		run(b, oauth2.ReuseTokenSource(tok, staticSource{tok}))

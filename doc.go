@@ -65,7 +65,7 @@
 // modules). A service holding one grant per user or tenant uses a Manager: a TokenSource, an
 // *http.Client and a Google client option per key, made from the Store when used, dropped when
 // idle, a dead grant marked in the Store and reported once (ManagerOptions.OnDead), revoked with
-// Grant.Revoke. Operators see every refresh through WithEvents (LogEvents writes them to log/slog)
+// Grant.Revoke. Operators see every refresh through WithEvents (events.Log writes them to log/slog)
 // and WithTracer; the module github.com/tokenkit/oauth2refresh/otel turns them into
 // OpenTelemetry metrics and spans.
 //

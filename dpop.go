@@ -23,6 +23,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"golang.org/x/oauth2"
 )
 
@@ -177,7 +179,7 @@ func isDPoP(t *oauth2.Token) bool { return strings.EqualFold(t.TokenType, "DPoP"
 // roundTrip sends r, a request the Transport owns, with t as a DPoP-bound token (RFC 9449
 // §7.1) and a proof, and once more with the new nonce when the resource server asks for one
 // and r can be replayed. k may be nil: then t cannot be used, which is an error.
-func (k *DPoPKey) roundTrip(base http.RoundTripper, r *http.Request, t *oauth2.Token, emit func(Event)) (*http.Response, error) {
+func (k *DPoPKey) roundTrip(base http.RoundTripper, r *http.Request, t *oauth2.Token, emit func(events.Event)) (*http.Response, error) {
 	if k == nil {
 		if r.Body != nil {
 			r.Body.Close()
@@ -213,7 +215,7 @@ func (k *DPoPKey) roundTrip(base http.RoundTripper, r *http.Request, t *oauth2.T
 		}
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // let the connection be reused
 		resp.Body.Close()
-		emit(Event{Kind: EventNonceRetry, Status: resp.StatusCode})
+		emit(events.Event{Kind: events.NonceRetry, Status: resp.StatusCode})
 		r = r.Clone(r.Context())
 		r.Body = body
 	}

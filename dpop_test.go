@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/tokenkit/oauth2refresh"
 	"golang.org/x/oauth2"
@@ -373,9 +375,9 @@ func TestDPoPConcurrent(t *testing.T) {
 	api.rotateAt = map[int64]bool{1: true, 301: true, 601: true, 901: true}
 	ep := ts.endpoint()
 	ep.DPoP = dk
-	var retries sync.Map // HTTP status of the challenge -> *atomic.Int64 of EventNonceRetry
-	onEvent := func(ev oauth2refresh.Event) {
-		if ev.Kind == oauth2refresh.EventNonceRetry {
+	var retries sync.Map // HTTP status of the challenge -> *atomic.Int64 of events.NonceRetry
+	onEvent := func(ev events.Event) {
+		if ev.Kind == events.NonceRetry {
 			n, _ := retries.LoadOrStore(ev.Status, new(atomic.Int64))
 			n.(*atomic.Int64).Add(1)
 		}
@@ -432,7 +434,7 @@ func TestDPoPConcurrent(t *testing.T) {
 		return 0
 	}
 	if got, want := []int64{count(400), count(401)}, []int64{tokChallenges.Load(), api.challenges.Load()}; !cmp.Equal(got, want) {
-		t.Errorf("EventNonceRetry at the token endpoint, at the API = %v, want %v (the challenges the servers sent)", got, want)
+		t.Errorf("events.NonceRetry at the token endpoint, at the API = %v, want %v (the challenges the servers sent)", got, want)
 	}
 	if ts.isRevoked() {
 		t.Error("grant revoked")

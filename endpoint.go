@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"golang.org/x/oauth2"
 )
 
@@ -310,7 +312,7 @@ func (e *Endpoint) authenticated(ctx context.Context, form url.Values, r request
 	}
 	if r.learn {
 		authCache.Store(key, other)
-		report(ctx, Event{Kind: EventAuthSwitched, Method: other})
+		report(ctx, events.Event{Kind: events.AuthSwitched, Method: other.String()})
 	}
 	return tok, nil
 }
@@ -385,7 +387,7 @@ var reserved = map[string]bool{"grant_type": true, "refresh_token": true, "scope
 func (e *Endpoint) send(ctx context.Context, form url.Values, r request, m AuthMethod, now func() time.Time) (*oauth2.Token, error) {
 	tok, err := e.post(ctx, form, r, m, now)
 	if e.DPoP != nil && useDPoPNonce(err) {
-		report(ctx, Event{Kind: EventNonceRetry, Status: http.StatusBadRequest})
+		report(ctx, events.Event{Kind: events.NonceRetry, Status: http.StatusBadRequest})
 		tok, err = e.post(ctx, form, r, m, now)
 	}
 	return tok, err

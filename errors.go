@@ -40,7 +40,7 @@ var (
 // issued it (see RefreshTokenExpiry), so a TokenSource did not send it: the grant must be
 // authorized again. errors.Is(err, ErrInvalidGrant) also holds for it, so that a program that
 // asks the user to sign in again on a refused grant does so here too. The TokenSource backs
-// off as after a refused grant, and its Event Outcome is OutcomeInvalidGrant.
+// off as after a refused grant, and its events.Event events.Outcome is events.OutcomeInvalidGrant.
 var ErrRefreshTokenExpired error = &refreshExpiredError{}
 
 // refreshExpiredError is the type of ErrRefreshTokenExpired, and of the errors that say when.

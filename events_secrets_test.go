@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"github.com/tokenkit/oauth2refresh"
 	"golang.org/x/oauth2"
 )
@@ -66,12 +68,12 @@ func TestEventsHoldNoTokenMaterial(t *testing.T) {
 	// token and the secret, a lost lease, a pickup by a second process, a 401 storm, and a
 	// server that echoes the refresh token, the secret and the Authorization header in its
 	// errors, a transport error quoting them, an OnRefresh that panics quoting the tokens.
-	// Every event, and every line LogEvents writes of them, is scanned.
+	// Every event, and every line events.Log writes of them, is scanned.
 	ctx := context.Background()
 	l := &eventLog{waits: true}
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	logEvent := oauth2refresh.LogEvents(logger)
+	logEvent := events.Log(logger)
 	hook := oauth2refresh.WithEvents(func(ev event) { l.add(ev); logEvent(ev) })
 	clock := newFakeClock()
 	clock.set(time.Now())
@@ -161,7 +163,7 @@ func TestEventsHoldNoTokenMaterial(t *testing.T) {
 	}
 
 	evs := l.take()
-	seen := map[oauth2refresh.EventKind]bool{}
+	seen := map[events.Kind]bool{}
 	for _, ev := range evs {
 		seen[ev.Kind] = true
 		texts := append([]string{fmt.Sprintf("%+v", ev), fmt.Sprintf("%#v", ev)}, errTexts(ev.Err)...)
@@ -171,7 +173,7 @@ func TestEventsHoldNoTokenMaterial(t *testing.T) {
 			}
 		}
 	}
-	for k := oauth2refresh.EventRefreshStarted; k <= oauth2refresh.EventWaited; k++ {
+	for k := events.RefreshStarted; k <= events.Waited; k++ {
 		if !seen[k] {
 			t.Errorf("the run fired no %v event: it does not scan them", k)
 		}

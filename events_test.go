@@ -10,14 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/tokenkit/oauth2refresh"
 	"golang.org/x/oauth2"
 )
 
-type event = oauth2refresh.Event
+type event = events.Event
 
-// eventLog records the events of WithEvents; EventWaited only when waits is set.
+// eventLog records the events of WithEvents; events.Waited only when waits is set.
 type eventLog struct {
 	waits bool       // read-only
 	mu    sync.Mutex // guards evs
@@ -25,7 +27,7 @@ type eventLog struct {
 }
 
 func (l *eventLog) add(ev event) {
-	if ev.Kind == oauth2refresh.EventWaited && !l.waits {
+	if ev.Kind == events.Waited && !l.waits {
 		return
 	}
 	l.mu.Lock()
@@ -42,7 +44,7 @@ func (l *eventLog) take() []event {
 	return evs
 }
 
-// errAny in a wanted Event stands for any non-nil Err.
+// errAny in a wanted events.Event stands for any non-nil Err.
 var errAny = errors.New("any error")
 
 // diffEvents compares events, Err by being set or not. A wanted BackoffStarted without Until
@@ -51,7 +53,7 @@ func diffEvents(t *testing.T, now time.Time, want, got []event) {
 	t.Helper()
 	got = append([]event(nil), got...)
 	for i := range got {
-		if got[i].Kind == oauth2refresh.EventBackoffStarted && i < len(want) && want[i].Until.IsZero() {
+		if got[i].Kind == events.BackoffStarted && i < len(want) && want[i].Until.IsZero() {
 			if d := got[i].Until.Sub(now); d >= oauth2refresh.MinBackoff/2 && d <= oauth2refresh.MinBackoff {
 				got[i].Until = time.Time{}
 			}
@@ -77,13 +79,13 @@ func flightSource(ep *oauth2refresh.Endpoint, tok *oauth2.Token, clock *fakeCloc
 
 func TestEventsOfFlights(t *testing.T) {
 	const (
-		started  = oauth2refresh.EventRefreshStarted
-		finished = oauth2refresh.EventRefreshFinished
-		backoff  = oauth2refresh.EventBackoffStarted
-		persist  = oauth2refresh.EventPersistFailed
-		expired  = oauth2refresh.TriggerExpired
+		started  = events.RefreshStarted
+		finished = events.RefreshFinished
+		backoff  = events.BackoffStarted
+		persist  = events.PersistFailed
+		expired  = events.TriggerExpired
 	)
-	ok := oauth2refresh.OutcomeOK
+	ok := events.OutcomeOK
 	// failHook returns an OnRefresh option that fails (or panics) n times, then succeeds.
 	failHook := func(n int, panics bool) oauth2refresh.Option {
 		return oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
@@ -112,8 +114,8 @@ func TestEventsOfFlights(t *testing.T) {
 		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
 			return flightSource(newTokenServer(t, "rt-0", 3600).endpoint(), &oauth2.Token{RefreshToken: "rt-0"}, clock, l)
 		},
-		want: []event{{Kind: started, Trigger: oauth2refresh.TriggerFirst},
-			{Kind: finished, Trigger: oauth2refresh.TriggerFirst, Outcome: ok, Waiters: 1}},
+		want: []event{{Kind: started, Trigger: events.TriggerFirst},
+			{Kind: finished, Trigger: events.TriggerFirst, Outcome: ok, Waiters: 1}},
 	}, {
 		name: "expired, the refresh takes 2 s",
 		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
@@ -133,16 +135,16 @@ func TestEventsOfFlights(t *testing.T) {
 			src.Token()
 			oauth2refresh.WaitFlight(src)
 		},
-		want: []event{{Kind: started, Trigger: oauth2refresh.TriggerEarly},
-			{Kind: finished, Trigger: oauth2refresh.TriggerEarly, Outcome: ok}},
+		want: []event{{Kind: started, Trigger: events.TriggerEarly},
+			{Kind: finished, Trigger: events.TriggerEarly, Outcome: ok}},
 	}, {
 		name: "refused grant",
 		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
 			return flightSource(newTokenServer(t, "rt-0", 3600).endpoint(), expiredToken(clock, "rt-spent"), clock, l)
 		},
 		want: []event{{Kind: started, Trigger: expired},
-			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeInvalidGrant, Status: 400, Waiters: 1, Failures: 1, Err: errAny},
-			{Kind: backoff, Outcome: oauth2refresh.OutcomeInvalidGrant, Status: 400, Failures: 1}},
+			{Kind: finished, Trigger: expired, Outcome: events.OutcomeInvalidGrant, Status: 400, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: events.OutcomeInvalidGrant, Status: 400, Failures: 1}},
 	}, {
 		name: "temporary failure, then recovered",
 		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
@@ -156,11 +158,11 @@ func TestEventsOfFlights(t *testing.T) {
 			src.Token()
 		},
 		want: []event{{Kind: started, Trigger: expired},
-			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeTemporary, Status: 503, Waiters: 1, Failures: 1, Err: errAny},
-			{Kind: backoff, Outcome: oauth2refresh.OutcomeTemporary, Status: 503, Failures: 1},
+			{Kind: finished, Trigger: expired, Outcome: events.OutcomeTemporary, Status: 503, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: events.OutcomeTemporary, Status: 503, Failures: 1},
 			{Kind: started, Trigger: expired, Failures: 1},
 			{Kind: finished, Trigger: expired, Outcome: ok, Waiters: 1},
-			{Kind: oauth2refresh.EventBackoffEnded, Failures: 1}},
+			{Kind: events.BackoffEnded, Failures: 1}},
 	}, {
 		name: "Retry-After",
 		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
@@ -172,8 +174,8 @@ func TestEventsOfFlights(t *testing.T) {
 			return flightSource(ep, expiredToken(clock, "rt-0"), clock, l)
 		},
 		want: []event{{Kind: started, Trigger: expired},
-			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeTemporary, Status: 429, Waiters: 1, Failures: 1, Err: errAny},
-			{Kind: backoff, Outcome: oauth2refresh.OutcomeTemporary, Status: 429, Failures: 1,
+			{Kind: finished, Trigger: expired, Outcome: events.OutcomeTemporary, Status: 429, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: events.OutcomeTemporary, Status: 429, Failures: 1,
 				Until: newFakeClock().now().Add(120 * time.Second)}},
 	}, {
 		name: "no answer",
@@ -184,45 +186,45 @@ func TestEventsOfFlights(t *testing.T) {
 			return flightSource(ep, expiredToken(clock, "rt-0"), clock, l)
 		},
 		want: []event{{Kind: started, Trigger: expired},
-			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeTransport, Waiters: 1, Failures: 1, Err: errAny},
-			{Kind: backoff, Outcome: oauth2refresh.OutcomeTransport, Failures: 1}},
+			{Kind: finished, Trigger: expired, Outcome: events.OutcomeTransport, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: events.OutcomeTransport, Failures: 1}},
 	}, {
 		name: "refused client",
 		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
 			return flightSource(mem(401, "", `{"error":"invalid_client"}`), expiredToken(clock, "rt-0"), clock, l)
 		},
 		want: []event{{Kind: started, Trigger: expired},
-			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeInvalidClient, Status: 401, Waiters: 1, Failures: 1, Err: errAny},
-			{Kind: backoff, Outcome: oauth2refresh.OutcomeInvalidClient, Status: 401, Failures: 1}},
+			{Kind: finished, Trigger: expired, Outcome: events.OutcomeInvalidClient, Status: 401, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: events.OutcomeInvalidClient, Status: 401, Failures: 1}},
 	}, {
 		name: "HTML 502 from a proxy",
 		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
 			return flightSource(mem(502, "text/html", "<html>bad gateway</html>"), expiredToken(clock, "rt-0"), clock, l)
 		},
 		want: []event{{Kind: started, Trigger: expired},
-			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeTemporary, Status: 502, Waiters: 1, Failures: 1, Err: errAny},
-			{Kind: backoff, Outcome: oauth2refresh.OutcomeTemporary, Status: 502, Failures: 1}},
+			{Kind: finished, Trigger: expired, Outcome: events.OutcomeTemporary, Status: 502, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: events.OutcomeTemporary, Status: 502, Failures: 1}},
 	}, {
 		name: "HTML 400",
 		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
 			return flightSource(mem(400, "text/html", "<html>bad request</html>"), expiredToken(clock, "rt-0"), clock, l)
 		},
 		want: []event{{Kind: started, Trigger: expired},
-			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeOther, Status: 400, Waiters: 1, Failures: 1, Err: errAny},
-			{Kind: backoff, Outcome: oauth2refresh.OutcomeOther, Status: 400, Failures: 1}},
+			{Kind: finished, Trigger: expired, Outcome: events.OutcomeOther, Status: 400, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: events.OutcomeOther, Status: 400, Failures: 1}},
 	}, {
 		name: "no refresh token",
 		src: func(t *testing.T, clock *fakeClock, l *eventLog) *oauth2refresh.TokenSource {
 			return flightSource(mem(500, "", ""), expiredToken(clock, ""), clock, l)
 		},
 		want: []event{{Kind: started, Trigger: expired},
-			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeOther, Waiters: 1, Failures: 1, Err: errAny},
-			{Kind: backoff, Outcome: oauth2refresh.OutcomeOther, Failures: 1}},
+			{Kind: finished, Trigger: expired, Outcome: events.OutcomeOther, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: events.OutcomeOther, Failures: 1}},
 	}, {
 		name: "OnRefresh fails once",
 		opts: []oauth2refresh.Option{failHook(1, false)},
 		want: []event{{Kind: started, Trigger: expired},
-			{Kind: persist, Outcome: oauth2refresh.OutcomeHook, Attempt: 1, Err: errAny},
+			{Kind: persist, Outcome: events.OutcomeHook, Attempt: 1, Err: errAny},
 			{Kind: finished, Trigger: expired, Outcome: ok, Waiters: 1}},
 	}, {
 		name: "OnRefresh fails twice, then its retry succeeds",
@@ -233,19 +235,19 @@ func TestEventsOfFlights(t *testing.T) {
 			src.Token()
 		},
 		want: []event{{Kind: started, Trigger: expired},
-			{Kind: persist, Outcome: oauth2refresh.OutcomeHook, Attempt: 1, Err: errAny},
-			{Kind: persist, Outcome: oauth2refresh.OutcomeHook, Attempt: 2, Err: errAny},
-			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomeHook, Waiters: 1, Failures: 1, Err: errAny},
-			{Kind: backoff, Outcome: oauth2refresh.OutcomeHook, Failures: 1},
+			{Kind: persist, Outcome: events.OutcomeHook, Attempt: 1, Err: errAny},
+			{Kind: persist, Outcome: events.OutcomeHook, Attempt: 2, Err: errAny},
+			{Kind: finished, Trigger: expired, Outcome: events.OutcomeHook, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: events.OutcomeHook, Failures: 1},
 			{Kind: started, Trigger: expired, Failures: 1},
 			{Kind: finished, Trigger: expired, Outcome: ok, Waiters: 1},
-			{Kind: oauth2refresh.EventBackoffEnded, Failures: 1}},
+			{Kind: events.BackoffEnded, Failures: 1}},
 	}, {
 		name: "OnRefresh panics",
 		opts: []oauth2refresh.Option{failHook(1, true)},
 		want: []event{{Kind: started, Trigger: expired},
-			{Kind: finished, Trigger: expired, Outcome: oauth2refresh.OutcomePanic, Waiters: 1, Failures: 1, Err: errAny},
-			{Kind: backoff, Outcome: oauth2refresh.OutcomePanic, Failures: 1}},
+			{Kind: finished, Trigger: expired, Outcome: events.OutcomePanic, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: backoff, Outcome: events.OutcomePanic, Failures: 1}},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -264,28 +266,6 @@ func TestEventsOfFlights(t *testing.T) {
 			}
 			diffEvents(t, newFakeClock().now(), tc.want, l.take())
 		})
-	}
-}
-
-func TestEventKindStrings(t *testing.T) {
-	var got []string
-	for k := oauth2refresh.EventKind(0); k <= 16; k++ {
-		got = append(got, k.String())
-	}
-	for tr := oauth2refresh.Trigger(0); tr <= 6; tr++ {
-		got = append(got, tr.String())
-	}
-	for o := oauth2refresh.Outcome(0); o <= 10; o++ {
-		got = append(got, o.String())
-	}
-	want := []string{"", "refresh_started", "refresh_finished", "backoff_started", "backoff_ended",
-		"persist_failed", "store_pickup", "lease_taken", "lease_lost", "unauthorized_retry",
-		"token_dropped", "drop_ignored", "waited", "auth_switched", "nonce_retry", "grant_dead", "unknown",
-		"", "first", "expired", "early", "rejected", "invalidated", "unknown",
-		"", "ok", "invalid_grant", "invalid_client", "temporary", "transport", "store", "hook",
-		"panic", "other", "unknown"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("String() (-want +got):\n%s", diff)
 	}
 }
 
@@ -326,10 +306,10 @@ func TestEventsWaiters(t *testing.T) {
 	clock.advance(time.Second) // the others 2 s
 	close(release)
 	wg.Wait()
-	waited := func(d time.Duration) event { return event{Kind: oauth2refresh.EventWaited, Duration: d} }
-	want := []event{{Kind: oauth2refresh.EventRefreshStarted, Trigger: oauth2refresh.TriggerExpired},
+	waited := func(d time.Duration) event { return event{Kind: events.Waited, Duration: d} }
+	want := []event{{Kind: events.RefreshStarted, Trigger: events.TriggerExpired},
 		waited(time.Second),
-		{Kind: oauth2refresh.EventRefreshFinished, Trigger: oauth2refresh.TriggerExpired, Outcome: oauth2refresh.OutcomeOK, Duration: 2 * time.Second, Waiters: 6},
+		{Kind: events.RefreshFinished, Trigger: events.TriggerExpired, Outcome: events.OutcomeOK, Duration: 2 * time.Second, Waiters: 6},
 		waited(2 * time.Second), waited(2 * time.Second), waited(2 * time.Second), waited(2 * time.Second), waited(2 * time.Second)}
 	diffEvents(t, clock.now(), want, l.take())
 	if n := rs.requests.Load(); n != 1 {
@@ -345,23 +325,23 @@ func TestEventsInvalidate(t *testing.T) {
 	l := &eventLog{}
 	tok := &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
 	src := flightSource(rs.endpoint(), tok, clock, l)
-	rejected := oauth2refresh.TriggerRejected
+	rejected := events.TriggerRejected
 	for range 3 {
 		src.Invalidate(mustToken(t, src))
 	}
 	src.Invalidate(nil)
 	mustToken(t, src)
 	want := []event{
-		{Kind: oauth2refresh.EventTokenDropped, Trigger: rejected},
-		{Kind: oauth2refresh.EventRefreshStarted, Trigger: rejected},
-		{Kind: oauth2refresh.EventRefreshFinished, Trigger: rejected, Outcome: oauth2refresh.OutcomeOK, Waiters: 1},
-		{Kind: oauth2refresh.EventTokenDropped, Trigger: rejected},
-		{Kind: oauth2refresh.EventRefreshStarted, Trigger: rejected},
-		{Kind: oauth2refresh.EventRefreshFinished, Trigger: rejected, Outcome: oauth2refresh.OutcomeOK, Waiters: 1},
-		{Kind: oauth2refresh.EventDropIgnored, Until: clock.now().Add(15 * time.Second)},
-		{Kind: oauth2refresh.EventTokenDropped, Trigger: oauth2refresh.TriggerInvalidated},
-		{Kind: oauth2refresh.EventRefreshStarted, Trigger: oauth2refresh.TriggerInvalidated},
-		{Kind: oauth2refresh.EventRefreshFinished, Trigger: oauth2refresh.TriggerInvalidated, Outcome: oauth2refresh.OutcomeOK, Waiters: 1},
+		{Kind: events.TokenDropped, Trigger: rejected},
+		{Kind: events.RefreshStarted, Trigger: rejected},
+		{Kind: events.RefreshFinished, Trigger: rejected, Outcome: events.OutcomeOK, Waiters: 1},
+		{Kind: events.TokenDropped, Trigger: rejected},
+		{Kind: events.RefreshStarted, Trigger: rejected},
+		{Kind: events.RefreshFinished, Trigger: rejected, Outcome: events.OutcomeOK, Waiters: 1},
+		{Kind: events.DropIgnored, Until: clock.now().Add(15 * time.Second)},
+		{Kind: events.TokenDropped, Trigger: events.TriggerInvalidated},
+		{Kind: events.RefreshStarted, Trigger: events.TriggerInvalidated},
+		{Kind: events.RefreshFinished, Trigger: events.TriggerInvalidated, Outcome: events.OutcomeOK, Waiters: 1},
 	}
 	diffEvents(t, clock.now(), want, l.take())
 	// A token already replaced: nothing happens, nothing is reported.
@@ -399,21 +379,21 @@ func TestEventsTransportRetry(t *testing.T) {
 		t.Fatalf("Get = %v, %v; want 200", resp, err)
 	}
 	resp.Body.Close()
-	rejected := oauth2refresh.TriggerRejected
+	rejected := events.TriggerRejected
 	want := []event{
-		{Kind: oauth2refresh.EventTokenDropped, Trigger: rejected},
-		{Kind: oauth2refresh.EventRefreshStarted, Trigger: rejected},
-		{Kind: oauth2refresh.EventRefreshFinished, Trigger: rejected, Outcome: oauth2refresh.OutcomeOK, Waiters: 1},
-		{Kind: oauth2refresh.EventUnauthorizedRetry, Status: http.StatusUnauthorized},
+		{Kind: events.TokenDropped, Trigger: rejected},
+		{Kind: events.RefreshStarted, Trigger: rejected},
+		{Kind: events.RefreshFinished, Trigger: rejected, Outcome: events.OutcomeOK, Waiters: 1},
+		{Kind: events.UnauthorizedRetry, Status: http.StatusUnauthorized},
 	}
 	diffEvents(t, clock.now(), want, l.take())
 }
 
 func TestEventsStore(t *testing.T) {
 	const key = "grant-key"
-	started := event{Kind: oauth2refresh.EventRefreshStarted, Key: key, Trigger: oauth2refresh.TriggerFirst}
-	finished := event{Kind: oauth2refresh.EventRefreshFinished, Key: key, Trigger: oauth2refresh.TriggerFirst, Outcome: oauth2refresh.OutcomeOK, Waiters: 1}
-	lease := event{Kind: oauth2refresh.EventLeaseTaken, Key: key}
+	started := event{Kind: events.RefreshStarted, Key: key, Trigger: events.TriggerFirst}
+	finished := event{Kind: events.RefreshFinished, Key: key, Trigger: events.TriggerFirst, Outcome: events.OutcomeOK, Waiters: 1}
+	lease := event{Kind: events.LeaseTaken, Key: key}
 	tests := []struct {
 		name   string
 		stored *oauth2.Token
@@ -422,7 +402,8 @@ func TestEventsStore(t *testing.T) {
 	}{{
 		name:   "a token another process saved",
 		stored: &oauth2.Token{AccessToken: "at-9", RefreshToken: "rt-9", Expiry: time.Now().Add(100 * 365 * 24 * time.Hour)},
-		want:   []event{started, {Kind: oauth2refresh.EventStorePickup, Key: key}, finished},
+		want: []event{started, {Kind: events.StorePickup, Key: key},
+			{Kind: events.RefreshFinished, Key: key, Trigger: events.TriggerFirst, Outcome: events.OutcomePickedUp, Waiters: 1}},
 	}, {
 		name:   "refreshed under the lease",
 		stored: &oauth2.Token{RefreshToken: "rt-0"},
@@ -431,21 +412,21 @@ func TestEventsStore(t *testing.T) {
 		name:   "lease lost",
 		stored: &oauth2.Token{RefreshToken: "rt-0"},
 		setup:  func(fs *faultStore) { fs.lostSave.Store(1) },
-		want:   []event{started, lease, {Kind: oauth2refresh.EventLeaseLost, Key: key, Err: errAny}, lease, finished},
+		want:   []event{started, lease, {Kind: events.LeaseLost, Key: key, Err: errAny}, lease, finished},
 	}, {
 		name:   "save fails once",
 		stored: &oauth2.Token{RefreshToken: "rt-0"},
 		setup:  func(fs *faultStore) { fs.failSave.Store(1) },
 		want: []event{started, lease,
-			{Kind: oauth2refresh.EventPersistFailed, Key: key, Outcome: oauth2refresh.OutcomeStore, Attempt: 1, Err: errAny},
+			{Kind: events.PersistFailed, Key: key, Outcome: events.OutcomeStore, Attempt: 1, Err: errAny},
 			finished},
 	}, {
 		name:   "store down",
 		stored: &oauth2.Token{RefreshToken: "rt-0"},
 		setup:  func(fs *faultStore) { fs.down.Store(true) },
 		want: []event{started,
-			{Kind: oauth2refresh.EventRefreshFinished, Key: key, Trigger: oauth2refresh.TriggerFirst, Outcome: oauth2refresh.OutcomeStore, Waiters: 1, Failures: 1, Err: errAny},
-			{Kind: oauth2refresh.EventBackoffStarted, Key: key, Outcome: oauth2refresh.OutcomeStore, Failures: 1}},
+			{Kind: events.RefreshFinished, Key: key, Trigger: events.TriggerFirst, Outcome: events.OutcomeStore, Waiters: 1, Failures: 1, Err: errAny},
+			{Kind: events.BackoffStarted, Key: key, Outcome: events.OutcomeStore, Failures: 1}},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -464,7 +445,7 @@ func TestEventsStore(t *testing.T) {
 			src.Token()
 			got := l.take()
 			for i := range got {
-				if got[i].Kind == oauth2refresh.EventLeaseTaken && got[i].Duration >= 0 {
+				if got[i].Kind == events.LeaseTaken && got[i].Duration >= 0 {
 					got[i].Duration = 0 // real time, not the test's clock
 				}
 			}
@@ -504,13 +485,13 @@ func TestEventsHotPathAllocs(t *testing.T) {
 	}
 }
 
-// funcTracer is a FlightTracer made of functions; nil ones do nothing.
+// funcTracer is a events.Tracer made of functions; nil ones do nothing.
 type funcTracer struct {
-	start func(ctx context.Context, t oauth2refresh.Trigger) (context.Context, func(event))
+	start func(ctx context.Context, t events.Trigger) (context.Context, func(event))
 	wait  func(ctx context.Context)
 }
 
-func (f funcTracer) Start(ctx context.Context, t oauth2refresh.Trigger) (context.Context, func(event)) {
+func (f funcTracer) Start(ctx context.Context, t events.Trigger) (context.Context, func(event)) {
 	if f.start == nil {
 		return ctx, nil
 	}
@@ -525,7 +506,7 @@ func (f funcTracer) Wait(ctx context.Context) {
 
 func TestFlightContext(t *testing.T) {
 	// The flight runs with the values of the call that started it over the source's, without
-	// the caller's cancellation; a FlightTracer wraps it and sees its end.
+	// the caller's cancellation; a events.Tracer wraps it and sees its end.
 	type key string
 	type seen struct{ Caller, Source, Shared, Span any }
 	look := func(ctx context.Context) seen {
@@ -544,7 +525,7 @@ func TestFlightContext(t *testing.T) {
 	})}
 	clock := newFakeClock()
 	var ended []event
-	var trigger oauth2refresh.Trigger
+	var trigger events.Trigger
 	srcCtx := context.WithValue(context.WithValue(context.Background(), key("source"), "source"), key("shared"), "source")
 	src := ep.TokenSource(srcCtx, expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
 		oauth2refresh.OnRefresh(func(ctx context.Context, _ *oauth2.Token) error {
@@ -553,7 +534,7 @@ func TestFlightContext(t *testing.T) {
 			mu.Unlock()
 			return nil
 		}),
-		oauth2refresh.WithTracer(funcTracer{start: func(ctx context.Context, tr oauth2refresh.Trigger) (context.Context, func(event)) {
+		oauth2refresh.WithTracer(funcTracer{start: func(ctx context.Context, tr events.Trigger) (context.Context, func(event)) {
 			trigger = tr
 			return context.WithValue(ctx, key("span"), "span"), func(ev event) { ended = append(ended, ev) }
 		}}))
@@ -574,10 +555,10 @@ func TestFlightContext(t *testing.T) {
 	if diff := cmp.Diff(want, inHook); diff != "" {
 		t.Errorf("OnRefresh's ctx values (-want +got):\n%s", diff)
 	}
-	if trigger != oauth2refresh.TriggerExpired {
+	if trigger != events.TriggerExpired {
 		t.Errorf("start got trigger %v, want expired", trigger)
 	}
-	wantEnd := []event{{Kind: oauth2refresh.EventRefreshFinished, Trigger: oauth2refresh.TriggerExpired, Outcome: oauth2refresh.OutcomeOK, Waiters: 1}}
+	wantEnd := []event{{Kind: events.RefreshFinished, Trigger: events.TriggerExpired, Outcome: events.OutcomeOK, Waiters: 1}}
 	diffEvents(t, clock.now(), wantEnd, ended)
 }
 
@@ -590,7 +571,7 @@ func TestFlightContextPanics(t *testing.T) {
 			clock := newFakeClock()
 			src := rs.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
 				oauth2refresh.WithTracer(funcTracer{
-					start: func(ctx context.Context, _ oauth2refresh.Trigger) (context.Context, func(event)) {
+					start: func(ctx context.Context, _ events.Trigger) (context.Context, func(event)) {
 						switch where {
 						case "start":
 							panic(where)
@@ -680,13 +661,13 @@ func TestEventsAuthSwitched(t *testing.T) {
 	if _, err := src.Token(); err != nil {
 		t.Fatal(err)
 	}
-	var got []oauth2refresh.AuthMethod
+	var got []string
 	for _, ev := range log.take() {
-		if ev.Kind == oauth2refresh.EventAuthSwitched {
+		if ev.Kind == events.AuthSwitched {
 			got = append(got, ev.Method)
 		}
 	}
-	if diff := cmp.Diff([]oauth2refresh.AuthMethod{oauth2refresh.AuthRequestBody}, got); diff != "" {
+	if diff := cmp.Diff([]string{oauth2refresh.AuthRequestBody.String()}, got); diff != "" {
 		t.Errorf("switches (-want +got):\n%s", diff)
 	}
 	// The next refresh uses the remembered method at once: no switch to report.
@@ -695,7 +676,7 @@ func TestEventsAuthSwitched(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ev := range log.take() {
-		if ev.Kind == oauth2refresh.EventAuthSwitched {
+		if ev.Kind == events.AuthSwitched {
 			t.Errorf("second refresh reported a switch to %v", ev.Method)
 		}
 	}

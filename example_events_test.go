@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"github.com/tokenkit/oauth2refresh"
 	"golang.org/x/oauth2"
 )
@@ -32,11 +34,11 @@ func ExampleWithEvents() {
 	defer srv.Close()
 	e := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: "app", ClientSecret: "s3cret"}
 	src := e.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"},
-		oauth2refresh.WithEvents(func(ev oauth2refresh.Event) {
+		oauth2refresh.WithEvents(func(ev events.Event) {
 			switch ev.Kind {
-			case oauth2refresh.EventRefreshFinished:
+			case events.RefreshFinished:
 				fmt.Printf("refresh (%s): %s, status %d, %d caller(s) waited\n", ev.Trigger, ev.Outcome, ev.Status, ev.Waiters)
-			case oauth2refresh.EventBackoffStarted:
+			case events.BackoffStarted:
 				fmt.Printf("backing off after %d failure(s)\n", ev.Failures)
 			}
 		}))

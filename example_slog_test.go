@@ -5,13 +5,15 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"github.com/tokenkit/oauth2refresh"
 	"golang.org/x/oauth2"
 )
 
 // Log what a TokenSource does with log/slog: routine refreshes at Debug, a refused grant at
 // Error, a backoff at Warn. No line holds a token.
-func ExampleLogEvents() {
+func ExampleWithEvents_log() {
 	srv := exampleServer()
 	defer srv.Close()
 	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
@@ -26,7 +28,7 @@ func ExampleLogEvents() {
 	}))
 	e := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: "app", ClientSecret: "s3cret"}
 	src := e.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"},
-		oauth2refresh.WithEvents(oauth2refresh.LogEvents(logger)))
+		oauth2refresh.WithEvents(events.Log(logger)))
 
 	src.Token()
 	src.Invalidate(nil)

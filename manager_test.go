@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/tokenkit/oauth2refresh"
 	"golang.org/x/oauth2"
@@ -826,8 +828,8 @@ func TestManagerOptions(t *testing.T) {
 	m := oauth2refresh.NewManager(&oauth2refresh.Endpoint{TokenURL: "https://auth.example/token"}, ms,
 		&oauth2refresh.ManagerOptions{Options: []oauth2refresh.Option{
 			oauth2refresh.WithStore(other, "elsewhere"),
-			oauth2refresh.WithEvents(func(ev oauth2refresh.Event) {
-				if ev.Kind == oauth2refresh.EventStorePickup {
+			oauth2refresh.WithEvents(func(ev events.Event) {
+				if ev.Kind == events.StorePickup {
 					mu.Lock()
 					defer mu.Unlock()
 					pickups = append(pickups, ev.Key)

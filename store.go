@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"golang.org/x/oauth2"
 )
 
@@ -96,7 +98,7 @@ func storeErr(what, key string, err error) error {
 	return &storeError{fmt.Errorf("oauth2refresh: token store: %s grant %s: %w", what, quoteKey(key), err)}
 }
 
-// storeError marks an error of the Store, for its Outcome (see events.go).
+// storeError marks an error of the Store, for its events.Outcome (see events.go).
 type storeError struct{ err error }
 
 func (e *storeError) Error() string { return e.err.Error() }
@@ -198,7 +200,7 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 		return nil, err
 	}
 	if s.fresher(stored, cur) {
-		s.emit(Event{Kind: EventStorePickup})
+		s.emit(events.Event{Kind: events.StorePickup})
 		return &pending{tok: stored}, nil
 	}
 	lease, end, err := s.lock(ctx, ttl)
@@ -229,7 +231,7 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 	switch {
 	case s.fresher(stored, cur):
 		s.release(ctx, lease)
-		s.emit(Event{Kind: EventStorePickup})
+		s.emit(events.Event{Kind: events.StorePickup})
 		return &pending{tok: stored}, nil
 	case from == nil || from.RefreshToken == "":
 		s.release(ctx, lease)
@@ -273,7 +275,7 @@ func deadReason(err error) string {
 // markDead saves the dead mark of reason under lease, which lapses at end, releases it, and
 // returns the *DeadGrantError of the grant, found dead by this process with err. Should the
 // save fail, the grant is still reported dead here (the server said so); the failure is an
-// EventPersistFailed, and the next flight, finding no mark, asks the server again.
+// events.PersistFailed, and the next flight, finding no mark, asks the server again.
 func (s *TokenSource) markDead(ctx context.Context, lease Lease, end time.Time, reason string, err error) error {
 	d := &DeadGrantError{Key: s.cfg.key, Reason: reason, At: s.cfg.now().Round(0), Err: err}
 	timeout, _ := s.leaseTimes()
@@ -286,17 +288,17 @@ func (s *TokenSource) markDead(ctx context.Context, lease Lease, end time.Time, 
 	cancel()
 	s.release(ctx, lease)
 	if serr != nil && s.cfg.events != nil {
-		s.emit(Event{Kind: EventPersistFailed, Outcome: OutcomeStore, Attempt: 1,
+		s.emit(events.Event{Kind: events.PersistFailed, Outcome: events.OutcomeStore, Attempt: 1,
 			Err: s.redact(storeErr("marking dead", s.cfg.key, serr), nil, nil)})
 	}
 	return s.foundDead(d)
 }
 
-// foundDead reports d, the grant found dead, as an EventGrantDead, and returns it.
+// foundDead reports d, the grant found dead, as an events.GrantDead, and returns it.
 func (s *TokenSource) foundDead(d *DeadGrantError) error {
 	if s.cfg.events != nil {
 		_, status := outcome(d)
-		s.emit(Event{Kind: EventGrantDead, Outcome: OutcomeInvalidGrant, Status: status, Err: s.redact(d, nil, nil)})
+		s.emit(events.Event{Kind: events.GrantDead, Outcome: events.OutcomeInvalidGrant, Status: status, Err: s.redact(d, nil, nil)})
 	}
 	return d
 }
@@ -336,7 +338,7 @@ func (s *TokenSource) save(ctx context.Context, p *pending) error {
 				// Another process refreshed from p.tok, or the grant was seeded anew: the
 				// store is the truth, and p.tok is stale.
 				p.tok, p.from, p.save = st, "", false
-				s.emit(Event{Kind: EventStorePickup})
+				s.emit(events.Event{Kind: events.StorePickup})
 			}
 			if !p.save {
 				s.release(ctx, p.lease)
@@ -357,7 +359,7 @@ func (s *TokenSource) save(ctx context.Context, p *pending) error {
 			p.lease = nil
 		}
 		if errors.Is(err, ErrLeaseLost) && s.cfg.events != nil {
-			s.emit(Event{Kind: EventLeaseLost, Err: s.redact(storeErr("saving", s.cfg.key, err), p, nil)})
+			s.emit(events.Event{Kind: events.LeaseLost, Err: s.redact(storeErr("saving", s.cfg.key, err), p, nil)})
 		}
 		if err == nil {
 			p.save = false
@@ -380,7 +382,7 @@ func (s *TokenSource) lock(ctx context.Context, ttl time.Duration) (Lease, time.
 		return nil, time.Time{}, storeErr("locking", s.cfg.key, err)
 	}
 	now := time.Now()
-	s.emit(Event{Kind: EventLeaseTaken, Duration: now.Sub(start)})
+	s.emit(events.Event{Kind: events.LeaseTaken, Duration: now.Sub(start)})
 	return l, now.Add(ttl), nil
 }
 

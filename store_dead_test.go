@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/tokenkit/oauth2refresh"
 	"golang.org/x/oauth2"
@@ -134,7 +136,7 @@ func TestWithStoreGrantDies(t *testing.T) {
 			var evs []event
 			b := ep.TokenSource(ctx, nil, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"),
 				oauth2refresh.WithClock(clock.now), oauth2refresh.WithEvents(func(ev event) {
-					if ev.Kind == oauth2refresh.EventGrantDead || ev.Kind == oauth2refresh.EventRefreshFinished {
+					if ev.Kind == events.GrantDead || ev.Kind == events.RefreshFinished {
 						ev.Err = errAny
 						evs = append(evs, ev)
 					}
@@ -145,9 +147,9 @@ func TestWithStoreGrantDies(t *testing.T) {
 				t.Errorf("second source's DeadGrantError (-want +got):\n%s", diff)
 			}
 			wantEvs := []event{
-				{Kind: oauth2refresh.EventGrantDead, Key: "g", Outcome: oauth2refresh.OutcomeInvalidGrant, Err: errAny},
-				{Kind: oauth2refresh.EventRefreshFinished, Key: "g", Trigger: oauth2refresh.TriggerFirst,
-					Outcome: oauth2refresh.OutcomeInvalidGrant, Waiters: 1, Failures: 1, Err: errAny},
+				{Kind: events.GrantDead, Key: "g", Outcome: events.OutcomeInvalidGrant, Err: errAny},
+				{Kind: events.RefreshFinished, Key: "g", Trigger: events.TriggerFirst,
+					Outcome: events.OutcomeInvalidGrant, Waiters: 1, Failures: 1, Err: errAny},
 			}
 			if diff := cmp.Diff(wantEvs, evs, cmp.Comparer(func(a, b error) bool { return a == b })); diff != "" {
 				t.Errorf("second source's events (-want +got):\n%s", diff)
@@ -394,7 +396,7 @@ func TestWithStoreDeadKeepsHeldToken(t *testing.T) {
 	finished := make(chan event, 1)
 	ts := rs.endpoint().TokenSource(ctx, held, oauth2refresh.WithStore(fs, "g"), oauth2refresh.WithClock(clock.now),
 		oauth2refresh.WithEvents(func(ev event) {
-			if ev.Kind == oauth2refresh.EventRefreshFinished {
+			if ev.Kind == events.RefreshFinished {
 				finished <- ev
 			}
 		}))
@@ -402,7 +404,7 @@ func TestWithStoreDeadKeepsHeldToken(t *testing.T) {
 	if tok, err := ts.Token(); err != nil || tok.AccessToken != "at-0" {
 		t.Fatalf("Token = %v, %v; want at-0", tok, err)
 	}
-	if ev := <-finished; ev.Outcome != oauth2refresh.OutcomeInvalidGrant {
+	if ev := <-finished; ev.Outcome != events.OutcomeInvalidGrant {
 		t.Errorf("background refresh outcome %v, want invalid_grant", ev.Outcome)
 	}
 	if tok, err := ts.Token(); err != nil || tok.AccessToken != "at-0" {
@@ -478,7 +480,7 @@ func TestWithStoreDeadMarkNotSaved(t *testing.T) {
 	var failed []event
 	a := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(fs, "g"), oauth2refresh.WithClock(clock.now),
 		oauth2refresh.WithEvents(func(ev event) {
-			if ev.Kind == oauth2refresh.EventPersistFailed {
+			if ev.Kind == events.PersistFailed {
 				failed = append(failed, ev)
 			}
 		}))
@@ -486,9 +488,9 @@ func TestWithStoreDeadMarkNotSaved(t *testing.T) {
 	if diff := cmp.Diff(deadView{Key: "g", Reason: oauth2refresh.ReasonInvalidGrant, At: clockStart, Err: true}, asDead(t, err)); diff != "" {
 		t.Errorf("DeadGrantError (-want +got):\n%s", diff)
 	}
-	if len(failed) != 1 || failed[0].Outcome != oauth2refresh.OutcomeStore || failed[0].Err == nil ||
+	if len(failed) != 1 || failed[0].Outcome != events.OutcomeStore || failed[0].Err == nil ||
 		!strings.Contains(failed[0].Err.Error(), `marking dead grant "g": store down`) {
-		t.Errorf("EventPersistFailed = %+v, want one, OutcomeStore, saying the mark was not saved", failed)
+		t.Errorf("events.PersistFailed = %+v, want one, events.OutcomeStore, saying the mark was not saved", failed)
 	}
 	if got := readGrantFile(t, dir); got != stored {
 		t.Errorf("stored file = %s, want it unchanged: %s", got, stored)

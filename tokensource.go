@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"golang.org/x/oauth2"
 )
 
@@ -45,8 +47,8 @@ type config struct {
 	onRefresh func(ctx context.Context, t *oauth2.Token) error // OnRefresh's hook, or nil
 	store     Store                                            // WithStore's, or nil
 	key       string                                           // WithStore's
-	events    func(Event)                                      // WithEvents', or nil
-	tracer    FlightTracer                                     // WithTracer's, or nil
+	events    func(events.Event)                               // WithEvents', or nil
+	tracer    events.Tracer                                    // WithTracer's, or nil
 	early     time.Duration                                    // EarlyRefresh window; 0 disables it
 	margin    time.Duration                                    // ExpiryMargin
 	now       func() time.Time
@@ -156,7 +158,7 @@ type TokenSource struct {
 	forced     string
 	rejects    int
 	lastReject time.Time
-	dropped    Trigger // why Invalidate last dropped the token: the next flight's trigger
+	dropped    events.Trigger // why Invalidate last dropped the token: the next flight's trigger
 
 	// seen says that, with WithStore, a flight found a token (or dead mark) of the grant in
 	// the Store, or saved one: a grant missing from the Store afterwards was deleted.
@@ -191,13 +193,13 @@ type flight struct {
 
 	// For its events: trigger, start and failures (s.failures when it started) are set
 	// before it runs; waiters, the callers waiting for it, is guarded by TokenSource.mu.
-	trigger  Trigger
+	trigger  events.Trigger
 	start    time.Time
 	failures int
 	waiters  int
 
-	caller context.Context // the ctx of the call that started it, for its values
-	end    func(Event)     // from the FlightTracer, or nil: set and called by the flight
+	caller context.Context    // the ctx of the call that started it, for its values
+	end    func(events.Event) // from the events.Tracer, or nil: set and called by the flight
 }
 
 // pending is a token obtained by a flight and not yet persisted. It is owned by one flight at
@@ -386,7 +388,7 @@ func (s *TokenSource) slow(ctx context.Context) (*oauth2.Token, error) {
 // waited reports a caller's wait for a flight, begun at wall-clock time since.
 func (s *TokenSource) waited(since time.Time) {
 	if s.cfg.events != nil {
-		s.emit(Event{Kind: EventWaited, Duration: s.cfg.now().Sub(since)})
+		s.emit(events.Event{Kind: events.Waited, Duration: s.cfg.now().Sub(since)})
 	}
 }
 
@@ -395,13 +397,13 @@ func (s *TokenSource) waited(since time.Time) {
 func (s *TokenSource) newFlight(ctx context.Context, now time.Time, e int64) *flight {
 	st := s.state.Load()
 	f := &flight{done: make(chan struct{}), cur: st.tok, p: s.pending, forced: s.forceNext,
-		trigger: TriggerExpired, start: now, failures: s.failures, caller: ctx}
+		trigger: events.TriggerExpired, start: now, failures: s.failures, caller: ctx}
 	switch {
 	case now.Before(st.hard): // a background refresh: see state.quiet
-		f.trigger = TriggerEarly
+		f.trigger = events.TriggerEarly
 		s.state.Store(withQuiet(st, st.hard, now, e))
 	case st.tok == nil || st.tok.AccessToken == "":
-		f.trigger = TriggerFirst
+		f.trigger = events.TriggerFirst
 	case st.hard.IsZero() && s.dropped != 0:
 		f.trigger = s.dropped
 	}
@@ -420,13 +422,13 @@ func (s *TokenSource) run(f *flight) {
 	defer func() {
 		if r := recover(); r != nil {
 			err := s.redact(fmt.Errorf("oauth2refresh: %s panicked: %v", what, r), p, cur)
-			s.finish(f, p, nil, err, OutcomePanic, 0)
+			s.finish(f, p, nil, err, events.OutcomePanic, 0)
 		}
 	}()
-	s.emit(Event{Kind: EventRefreshStarted, Trigger: f.trigger, Failures: f.failures})
+	s.emit(events.Event{Kind: events.RefreshStarted, Trigger: f.trigger, Failures: f.failures})
 	ctx := s.flightContext(f)
 	var err error
-	var class Outcome
+	var class events.Outcome
 	var status int
 	var done *oauth2.Token // the last token persisted
 	for round := 0; round < 2 && err == nil; round++ {
@@ -438,11 +440,11 @@ func (s *TokenSource) run(f *flight) {
 			}
 		}
 		// persist calls fn, and once more at once if it fails and p is fresh.
-		persist := func(c Outcome, fn func() error) error {
+		persist := func(c events.Outcome, fn func() error) error {
 			err := fn()
 			for try := 1; err != nil; try++ {
 				if s.cfg.events != nil {
-					s.emit(Event{Kind: EventPersistFailed, Outcome: c, Attempt: try, Err: s.redact(err, p, cur)})
+					s.emit(events.Event{Kind: events.PersistFailed, Outcome: c, Attempt: try, Err: s.redact(err, p, cur)})
 				}
 				if !fresh || try == 2 {
 					class = c
@@ -453,11 +455,11 @@ func (s *TokenSource) run(f *flight) {
 			return nil
 		}
 		if p.save {
-			err = persist(OutcomeStore, func() error { return s.save(ctx, p) })
+			err = persist(events.OutcomeStore, func() error { return s.save(ctx, p) })
 		}
 		if err == nil && s.cfg.onRefresh != nil {
 			what = "OnRefresh"
-			err = persist(OutcomeHook, func() error {
+			err = persist(events.OutcomeHook, func() error {
 				if err := s.cfg.onRefresh(ctx, p.tok); err != nil {
 					return fmt.Errorf("oauth2refresh: OnRefresh: %w", err)
 				}
@@ -467,7 +469,7 @@ func (s *TokenSource) run(f *flight) {
 		}
 		if err != nil {
 			if errors.As(err, new(*DeadGrantError)) {
-				class = OutcomeInvalidGrant // marked dead while p was being saved
+				class = events.OutcomeInvalidGrant // marked dead while p was being saved
 			}
 			break
 		}
@@ -529,8 +531,8 @@ func (s *TokenSource) redact(err error, p *pending, cur *oauth2.Token) error {
 
 // finish ends flight f: without err, it installs done, the token persisted; with err, it keeps
 // p as the pending token (if any), and installs done if set, whose refresh token is the newest.
-// class and status are err's Outcome and HTTP status, for the events fired after.
-func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err error, class Outcome, status int) {
+// class and status are err's events.Outcome and HTTP status, for the events fired after.
+func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err error, class events.Outcome, status int) {
 	s.mu.Lock()
 	now, e := s.clk.read()
 	failures := s.failures
@@ -560,8 +562,12 @@ func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err erro
 		s.state.Store(s.newState(done, now, e))
 		f.tok = done
 	}
+	result := events.OutcomeOK
+	if err == nil && p != nil && p.from == "" {
+		result = events.OutcomePickedUp // not a refresh: see events.OutcomePickedUp
+	}
 	s.flight = nil
-	ev := Event{Kind: EventRefreshFinished, Key: s.cfg.key, Trigger: f.trigger, Outcome: OutcomeOK, Duration: now.Sub(f.start),
+	ev := events.Event{Kind: events.RefreshFinished, Key: s.cfg.key, Trigger: f.trigger, Outcome: result, Duration: now.Sub(f.start),
 		Waiters: f.waiters, Failures: s.failures}
 	until := s.retryAt
 	s.mu.Unlock()
@@ -571,11 +577,11 @@ func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err erro
 	case err != nil:
 		ev.Outcome, ev.Status, ev.Err = class, status, err
 		s.emit(ev)
-		s.emit(Event{Kind: EventBackoffStarted, Outcome: class, Status: status, Failures: ev.Failures, Until: until})
+		s.emit(events.Event{Kind: events.BackoffStarted, Outcome: class, Status: status, Failures: ev.Failures, Until: until})
 	default:
 		s.emit(ev)
 		if failures > 0 {
-			s.emit(Event{Kind: EventBackoffEnded, Failures: failures})
+			s.emit(events.Event{Kind: events.BackoffEnded, Failures: failures})
 		}
 	}
 	if f.end != nil {
@@ -636,17 +642,17 @@ func (s *TokenSource) Invalidate(t *oauth2.Token) {
 }
 
 // invalidate is Invalidate, returning the event to fire once s.mu is released.
-func (s *TokenSource) invalidate(t *oauth2.Token) Event {
+func (s *TokenSource) invalidate(t *oauth2.Token) events.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.state.Load()
 	if st.tok == nil || st.quietAt == already {
-		return Event{}
+		return events.Event{}
 	}
-	drop := TriggerInvalidated
+	drop := events.TriggerInvalidated
 	if t != nil {
 		if t.AccessToken != st.tok.AccessToken {
-			return Event{}
+			return events.Event{}
 		}
 		if now := s.cfg.now(); t.AccessToken == s.forced {
 			if now.Sub(s.lastReject) > rejectReset {
@@ -654,18 +660,18 @@ func (s *TokenSource) invalidate(t *oauth2.Token) Event {
 			}
 			if n := s.rejects; n > 0 {
 				if next := s.lastReject.Add(min(rejectWindow<<min(n-1, 20), maxRefusedBackoff)); now.Before(next) {
-					return Event{Kind: EventDropIgnored, Until: next}
+					return events.Event{Kind: events.DropIgnored, Until: next}
 				}
 			}
 			s.rejects++
 			s.lastReject = now
 		}
 		s.forceNext = s.flight == nil
-		drop = TriggerRejected
+		drop = events.TriggerRejected
 	}
 	s.dropped = drop
 	s.state.Store(&state{tok: st.tok, quietAt: already})
-	return Event{Kind: EventTokenDropped, Trigger: drop}
+	return events.Event{Kind: events.TokenDropped, Trigger: drop}
 }
 
 // Retry ends the backoff after failed flights and the bound on rejected tokens: the next call

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
 
@@ -1319,7 +1321,7 @@ func TestTokenSourceRetryEndsRejectBound(t *testing.T) {
 // TestTokenSourceRefreshTokenExpiry: the refresh_token_expires_in of a token response (a
 // number, or a numeric string) is recorded on receipt with the source's clock. Once it has
 // passed, the refresh token is not sent: the error matches ErrRefreshTokenExpired and
-// ErrInvalidGrant, the flight counts as OutcomeInvalidGrant, and the source backs off as after
+// ErrInvalidGrant, the flight counts as events.OutcomeInvalidGrant, and the source backs off as after
 // a refused grant (past MaxBackoff after 7 failures). An unreadable value says nothing.
 func TestTokenSourceRefreshTokenExpiry(t *testing.T) {
 	start := newFakeClock().now()
@@ -1388,10 +1390,10 @@ func TestTokenSourceRefreshTokenExpiry(t *testing.T) {
 					t.Fatalf("call %d = %v, want ErrRefreshTokenExpired matching ErrInvalidGrant", i+1, err)
 				}
 				for _, ev := range l.take() {
-					if ev.Kind == oauth2refresh.EventRefreshFinished && ev.Outcome != oauth2refresh.OutcomeInvalidGrant {
-						t.Errorf("call %d: flight outcome %v, want OutcomeInvalidGrant", i+1, ev.Outcome)
+					if ev.Kind == events.RefreshFinished && ev.Outcome != events.OutcomeInvalidGrant {
+						t.Errorf("call %d: flight outcome %v, want events.OutcomeInvalidGrant", i+1, ev.Outcome)
 					}
-					if ev.Kind == oauth2refresh.EventBackoffStarted {
+					if ev.Kind == events.BackoffStarted {
 						until = ev.Until
 					}
 				}

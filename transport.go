@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"golang.org/x/oauth2"
 )
 
@@ -80,7 +82,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Let the connection be reused.
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	resp.Body.Close()
-	t.Source.emit(Event{Kind: EventUnauthorizedRetry, Status: http.StatusUnauthorized})
+	t.Source.emit(events.Event{Kind: events.UnauthorizedRetry, Status: http.StatusUnauthorized})
 	resp, err = t.send(req, tok2, body)
 	if err == nil && resp.StatusCode == http.StatusUnauthorized {
 		t.Source.Invalidate(tok2)

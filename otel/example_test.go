@@ -54,12 +54,12 @@ func ExampleEvents() {
 	}))
 	defer srv.Close()
 	reader := sdkmetric.NewManualReader() // in production, a periodic reader and an exporter
-	events, err := otel.Events(otel.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	metrics, err := otel.Events(otel.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
 	if err != nil {
 		panic(err)
 	}
 	ep := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: "app", ClientSecret: "s3cret"}
-	ts := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithEvents(events))
+	ts := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithEvents(metrics))
 	ts.Token()
 
 	var rm metricdata.ResourceMetrics

@@ -2,10 +2,10 @@
 // they do, with OpenTelemetry. It is a module of its own, so that the core module stays free of
 // OpenTelemetry.
 //
-//	events, err := otel.Events(otel.WithMeterProvider(mp))
+//	metrics, err := otel.Events(otel.WithMeterProvider(mp))
 //	if err != nil { ... }
 //	ts := ep.TokenSource(ctx, tok,
-//		oauth2refresh.WithEvents(events),
+//		oauth2refresh.WithEvents(metrics),
 //		oauth2refresh.WithTracer(otel.Spans(otel.WithTracerProvider(tp))))
 //
 // Spans: see Spans. Metrics: see Events.
@@ -30,7 +30,8 @@ package otel
 import (
 	"context"
 
-	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -55,7 +56,7 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) { c.tp = tp }
 }
 
-// Spans returns a FlightTracer for oauth2refresh.WithTracer that traces each flight of a
+// Spans returns an events.Tracer for oauth2refresh.WithTracer that traces each flight of a
 // TokenSource (a refresh, a pickup from the Store) as a client span "oauth2refresh.refresh".
 // Its parent is the span of the call that started the flight (whose context values the flight
 // has, see oauth2refresh.TokenSource.TokenContext), and the token request, Store calls and
@@ -65,7 +66,7 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // http.response.status_code. A failed flight has status Error, with the flight's error, which
 // holds no token. A call that waits for a flight another call started gets an event
 // "oauth2refresh.wait" on its own span instead.
-func Spans(opts ...Option) oauth2refresh.FlightTracer {
+func Spans(opts ...Option) events.Tracer {
 	var c config
 	for _, o := range opts {
 		o(&c)
@@ -78,10 +79,10 @@ func Spans(opts ...Option) oauth2refresh.FlightTracer {
 
 type spans struct{ tracer trace.Tracer }
 
-func (s spans) Start(ctx context.Context, t oauth2refresh.Trigger) (context.Context, func(oauth2refresh.Event)) {
+func (s spans) Start(ctx context.Context, t events.Trigger) (context.Context, func(events.Event)) {
 	ctx, span := s.tracer.Start(ctx, "oauth2refresh.refresh", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("oauth2refresh.trigger", t.String())))
-	return ctx, func(ev oauth2refresh.Event) {
+	return ctx, func(ev events.Event) {
 		span.SetAttributes(attribute.String("oauth2refresh.outcome", ev.Outcome.String()),
 			attribute.Int("oauth2refresh.waiters", ev.Waiters))
 		if ev.Status != 0 {
@@ -107,7 +108,7 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // Events returns a function for oauth2refresh.WithEvents that records the events as metrics
 // (see the package documentation). One function may serve any number of TokenSources. It
 // fails only when an instrument cannot be created.
-func Events(opts ...Option) (func(oauth2refresh.Event), error) {
+func Events(opts ...Option) (func(events.Event), error) {
 	var c config
 	for _, o := range opts {
 		o(&c)
@@ -117,23 +118,23 @@ func Events(opts ...Option) (func(oauth2refresh.Event), error) {
 	}
 	m := c.mp.Meter(ScopeName)
 	var (
-		ins  = map[oauth2refresh.EventKind]metric.Int64Counter{}
+		ins  = map[events.Kind]metric.Int64Counter{}
 		errs []error
 	)
-	counter := func(k oauth2refresh.EventKind, name, desc string) {
+	counter := func(k events.Kind, name, desc string) {
 		c, err := m.Int64Counter(name, metric.WithDescription(desc))
 		ins[k], errs = c, append(errs, err)
 	}
-	counter(oauth2refresh.EventRefreshFinished, "oauth2refresh.refreshes", "Flights of oauth2refresh TokenSources: refreshes or store pickups.")
-	counter(oauth2refresh.EventBackoffStarted, "oauth2refresh.backoffs", "Backoffs started after failed flights.")
-	counter(oauth2refresh.EventPersistFailed, "oauth2refresh.persist.failures", "Failed saves to the Store and OnRefresh calls.")
-	counter(oauth2refresh.EventStorePickup, "oauth2refresh.store.pickups", "Tokens taken from the Store instead of refreshing.")
-	counter(oauth2refresh.EventLeaseLost, "oauth2refresh.store.leases_lost", "Saves that found their Store lease lost.")
-	counter(oauth2refresh.EventUnauthorizedRetry, "oauth2refresh.unauthorized_retries", "Requests a Transport retried after a 401.")
-	counter(oauth2refresh.EventTokenDropped, "oauth2refresh.tokens_dropped", "Tokens dropped by Invalidate.")
-	counter(oauth2refresh.EventDropIgnored, "oauth2refresh.drops_ignored", "Rejected tokens kept by Invalidate's bound.")
-	counter(oauth2refresh.EventAuthSwitched, "oauth2refresh.auth_switches", "Switches of AuthAutoDetect to the other client authentication.")
-	counter(oauth2refresh.EventNonceRetry, "oauth2refresh.dpop.nonce_retries", "Requests sent again after a DPoP nonce challenge.")
+	counter(events.RefreshFinished, "oauth2refresh.refreshes", "Flights of oauth2refresh TokenSources: refreshes or store pickups.")
+	counter(events.BackoffStarted, "oauth2refresh.backoffs", "Backoffs started after failed flights.")
+	counter(events.PersistFailed, "oauth2refresh.persist.failures", "Failed saves to the Store and OnRefresh calls.")
+	counter(events.StorePickup, "oauth2refresh.store.pickups", "Tokens taken from the Store instead of refreshing.")
+	counter(events.LeaseLost, "oauth2refresh.store.leases_lost", "Saves that found their Store lease lost.")
+	counter(events.UnauthorizedRetry, "oauth2refresh.unauthorized_retries", "Requests a Transport retried after a 401.")
+	counter(events.TokenDropped, "oauth2refresh.tokens_dropped", "Tokens dropped by Invalidate.")
+	counter(events.DropIgnored, "oauth2refresh.drops_ignored", "Rejected tokens kept by Invalidate's bound.")
+	counter(events.AuthSwitched, "oauth2refresh.auth_switches", "Switches of AuthAutoDetect to the other client authentication.")
+	counter(events.NonceRetry, "oauth2refresh.dpop.nonce_retries", "Requests sent again after a DPoP nonce challenge.")
 	waiters, err := m.Int64Counter("oauth2refresh.refresh.waiters", metric.WithDescription("Callers that waited for a flight."))
 	errs = append(errs, err)
 	duration, err := m.Float64Histogram("oauth2refresh.refresh.duration", metric.WithUnit("s"),
@@ -150,10 +151,10 @@ func Events(opts ...Option) (func(oauth2refresh.Event), error) {
 			return nil, err
 		}
 	}
-	return func(ev oauth2refresh.Event) {
+	return func(ev events.Event) {
 		ctx := context.Background()
 		var attrs []attribute.KeyValue
-		if ev.Kind == oauth2refresh.EventRefreshFinished || ev.Kind == oauth2refresh.EventTokenDropped {
+		if ev.Kind == events.RefreshFinished || ev.Kind == events.TokenDropped {
 			attrs = append(attrs, attribute.String("trigger", ev.Trigger.String()))
 		}
 		if ev.Outcome != 0 {
@@ -164,12 +165,12 @@ func Events(opts ...Option) (func(oauth2refresh.Event), error) {
 			c.Add(ctx, 1, set)
 		}
 		switch ev.Kind {
-		case oauth2refresh.EventRefreshFinished:
+		case events.RefreshFinished:
 			duration.Record(ctx, ev.Duration.Seconds(), set)
 			waiters.Add(ctx, int64(ev.Waiters), metric.WithAttributes(attribute.String("outcome", ev.Outcome.String())))
-		case oauth2refresh.EventLeaseTaken:
+		case events.LeaseTaken:
 			lease.Record(ctx, ev.Duration.Seconds())
-		case oauth2refresh.EventWaited:
+		case events.Waited:
 			wait.Record(ctx, ev.Duration.Seconds())
 		}
 	}, nil

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/tokenkit/oauth2refresh"
 	"github.com/tokenkit/oauth2refresh/otel"
@@ -60,36 +62,36 @@ func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]float64 {
 	return got
 }
 
-func newMeter(t *testing.T) (func(oauth2refresh.Event), *sdkmetric.ManualReader) {
+func newMeter(t *testing.T) (func(events.Event), *sdkmetric.ManualReader) {
 	t.Helper()
 	r := sdkmetric.NewManualReader()
-	events, err := otel.Events(otel.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))))
+	metrics, err := otel.Events(otel.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return events, r
+	return metrics, r
 }
 
 func TestEventsEveryKind(t *testing.T) {
-	events, r := newMeter(t)
-	for _, ev := range []oauth2refresh.Event{
-		{Kind: oauth2refresh.EventRefreshStarted, Trigger: oauth2refresh.TriggerFirst},
-		{Kind: oauth2refresh.EventRefreshFinished, Trigger: oauth2refresh.TriggerFirst, Outcome: oauth2refresh.OutcomeOK, Duration: time.Second, Waiters: 3},
-		{Kind: oauth2refresh.EventRefreshFinished, Trigger: oauth2refresh.TriggerExpired, Outcome: oauth2refresh.OutcomeTemporary, Status: 503, Waiters: 2, Failures: 1},
-		{Kind: oauth2refresh.EventBackoffStarted, Outcome: oauth2refresh.OutcomeTemporary, Failures: 1},
-		{Kind: oauth2refresh.EventBackoffEnded, Failures: 1},
-		{Kind: oauth2refresh.EventPersistFailed, Outcome: oauth2refresh.OutcomeHook, Attempt: 1},
-		{Kind: oauth2refresh.EventStorePickup, Key: "user-1"},
-		{Kind: oauth2refresh.EventLeaseTaken, Key: "user-1", Duration: time.Millisecond},
-		{Kind: oauth2refresh.EventLeaseLost, Key: "user-1"},
-		{Kind: oauth2refresh.EventUnauthorizedRetry, Status: 401},
-		{Kind: oauth2refresh.EventTokenDropped, Trigger: oauth2refresh.TriggerRejected},
-		{Kind: oauth2refresh.EventDropIgnored},
-		{Kind: oauth2refresh.EventWaited, Duration: time.Second},
-		{Kind: oauth2refresh.EventAuthSwitched, Method: oauth2refresh.AuthRequestBody},
-		{Kind: oauth2refresh.EventNonceRetry, Status: 401},
+	metrics, r := newMeter(t)
+	for _, ev := range []events.Event{
+		{Kind: events.RefreshStarted, Trigger: events.TriggerFirst},
+		{Kind: events.RefreshFinished, Trigger: events.TriggerFirst, Outcome: events.OutcomeOK, Duration: time.Second, Waiters: 3},
+		{Kind: events.RefreshFinished, Trigger: events.TriggerExpired, Outcome: events.OutcomeTemporary, Status: 503, Waiters: 2, Failures: 1},
+		{Kind: events.BackoffStarted, Outcome: events.OutcomeTemporary, Failures: 1},
+		{Kind: events.BackoffEnded, Failures: 1},
+		{Kind: events.PersistFailed, Outcome: events.OutcomeHook, Attempt: 1},
+		{Kind: events.StorePickup, Key: "user-1"},
+		{Kind: events.LeaseTaken, Key: "user-1", Duration: time.Millisecond},
+		{Kind: events.LeaseLost, Key: "user-1"},
+		{Kind: events.UnauthorizedRetry, Status: 401},
+		{Kind: events.TokenDropped, Trigger: events.TriggerRejected},
+		{Kind: events.DropIgnored},
+		{Kind: events.Waited, Duration: time.Second},
+		{Kind: events.AuthSwitched, Method: oauth2refresh.AuthRequestBody.String()},
+		{Kind: events.NonceRetry, Status: 401},
 	} {
-		events(ev)
+		metrics(ev)
 	}
 	want := map[string]float64{
 		"oauth2refresh.refreshes{outcome=ok,trigger=first}":                       1,
@@ -130,9 +132,9 @@ func TestEventsOfConcurrentCallers(t *testing.T) {
 		io.WriteString(w, `{"access_token":"at-1","token_type":"Bearer","refresh_token":"rt-1","expires_in":3600}`)
 	}))
 	defer srv.Close()
-	events, r := newMeter(t)
+	metrics, r := newMeter(t)
 	ep := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: "app", ClientSecret: "s3cret"}
-	src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithEvents(events))
+	src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithEvents(metrics))
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {

@@ -53,6 +53,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"golang.org/x/oauth2"
 
 	"github.com/tokenkit/oauth2refresh"
@@ -553,8 +555,8 @@ func newReplica(ctx context.Context, c config, name string, e *oauth2refresh.End
 		Options: []oauth2refresh.Option{
 			oauth2refresh.ExpiryMargin(500 * time.Millisecond),
 			oauth2refresh.EarlyRefresh(0),
-			oauth2refresh.WithEvents(func(ev oauth2refresh.Event) {
-				if ev.Kind == oauth2refresh.EventStorePickup {
+			oauth2refresh.WithEvents(func(ev events.Event) {
+				if ev.Kind == events.StorePickup {
 					r.mu.Lock()
 					r.pickups[ev.Key]++
 					r.mu.Unlock()

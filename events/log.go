@@ -1,35 +1,34 @@
-package oauth2refresh
+package events
 
-// slog.go logs the events of events.go with log/slog: one line per event, at the level an
-// operator would choose.
+// log.go logs events with log/slog: one line per event, at the level an operator would choose.
 
 import (
 	"context"
 	"log/slog"
 )
 
-// logLines are the level and message of each EventKind.
+// logLines are the level and message of each Kind.
 var logLines = [...]struct {
 	level slog.Level
 	msg   string
 }{
-	EventRefreshStarted:    {slog.LevelDebug, "oauth2refresh: refresh started"},
-	EventRefreshFinished:   {slog.LevelDebug, "oauth2refresh: refresh finished"},
-	EventBackoffStarted:    {slog.LevelWarn, "oauth2refresh: backing off"},
-	EventBackoffEnded:      {slog.LevelInfo, "oauth2refresh: refresh recovered"},
-	EventPersistFailed:     {slog.LevelWarn, "oauth2refresh: persisting token failed"},
-	EventStorePickup:       {slog.LevelDebug, "oauth2refresh: token picked up from store"},
-	EventLeaseTaken:        {slog.LevelDebug, "oauth2refresh: store lease taken"},
-	EventLeaseLost:         {slog.LevelWarn, "oauth2refresh: store lease lost"},
-	EventUnauthorizedRetry: {slog.LevelInfo, "oauth2refresh: request retried after 401"},
-	EventTokenDropped:      {slog.LevelInfo, "oauth2refresh: token dropped"},
-	EventDropIgnored:       {slog.LevelWarn, "oauth2refresh: token rejection ignored"},
-	EventAuthSwitched:      {slog.LevelInfo, "oauth2refresh: client authentication switched"},
-	EventNonceRetry:        {slog.LevelDebug, "oauth2refresh: request sent again with a new DPoP nonce"},
-	EventGrantDead:         {slog.LevelError, "oauth2refresh: grant is dead: it must be authorized again"},
+	RefreshStarted:    {slog.LevelDebug, "oauth2refresh: refresh started"},
+	RefreshFinished:   {slog.LevelDebug, "oauth2refresh: refresh finished"},
+	BackoffStarted:    {slog.LevelWarn, "oauth2refresh: backing off"},
+	BackoffEnded:      {slog.LevelInfo, "oauth2refresh: refresh recovered"},
+	PersistFailed:     {slog.LevelWarn, "oauth2refresh: persisting token failed"},
+	StorePickup:       {slog.LevelDebug, "oauth2refresh: token picked up from store"},
+	LeaseTaken:        {slog.LevelDebug, "oauth2refresh: store lease taken"},
+	LeaseLost:         {slog.LevelWarn, "oauth2refresh: store lease lost"},
+	UnauthorizedRetry: {slog.LevelInfo, "oauth2refresh: request retried after 401"},
+	TokenDropped:      {slog.LevelInfo, "oauth2refresh: token dropped"},
+	DropIgnored:       {slog.LevelWarn, "oauth2refresh: token rejection ignored"},
+	AuthSwitched:      {slog.LevelInfo, "oauth2refresh: client authentication switched"},
+	NonceRetry:        {slog.LevelDebug, "oauth2refresh: request sent again with a new DPoP nonce"},
+	GrantDead:         {slog.LevelError, "oauth2refresh: grant is dead: it must be authorized again"},
 }
 
-// LogEvents returns a function for WithEvents that logs each Event to logger (nil means
+// Log returns a function for oauth2refresh.WithEvents that logs each Event to logger (nil means
 // slog.Default()) as one line, with the Event's fields that are set as attributes: "key",
 // "trigger", "outcome", "status", "duration", "waiters", "failures", "attempt", "until" and
 // "err". Levels:
@@ -44,9 +43,9 @@ var logLines = [...]struct {
 //   - Debug: a refresh started or succeeded, a store pickup, a lease taken, a DPoP nonce
 //     challenge answered.
 //
-// EventWaited, one per caller that waited, is not logged.
+// Waited, one per caller that waited, is not logged.
 // No line holds token material (see Event).
-func LogEvents(logger *slog.Logger) func(Event) {
+func Log(logger *slog.Logger) func(Event) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -55,10 +54,10 @@ func LogEvents(logger *slog.Logger) func(Event) {
 			return
 		}
 		line := logLines[ev.Kind]
-		if line.msg == "" { // EventWaited
+		if line.msg == "" { // Waited
 			return
 		}
-		if ev.Kind == EventRefreshFinished && ev.Outcome != OutcomeOK {
+		if ev.Kind == RefreshFinished && ev.Outcome != OutcomeOK && ev.Outcome != OutcomePickedUp {
 			line.level, line.msg = slog.LevelError, "oauth2refresh: refresh failed"
 			switch ev.Outcome {
 			case OutcomeTemporary, OutcomeTransport, OutcomeStore:
@@ -84,7 +83,7 @@ func LogEvents(logger *slog.Logger) func(Event) {
 		add(ev.Failures != 0, slog.Int("failures", ev.Failures))
 		add(ev.Attempt != 0, slog.Int("attempt", ev.Attempt))
 		add(!ev.Until.IsZero(), slog.Time("until", ev.Until))
-		add(ev.Kind == EventAuthSwitched, slog.String("method", ev.Method.String()))
+		add(ev.Kind == AuthSwitched, slog.String("method", ev.Method))
 		if ev.Err != nil {
 			attrs = append(attrs, slog.String("err", ev.Err.Error()))
 		}

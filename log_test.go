@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenkit/oauth2refresh/events"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/tokenkit/oauth2refresh"
 )
@@ -33,8 +35,8 @@ func logLines(t *testing.T, b []byte) []map[string]any {
 
 func TestLogEvents(t *testing.T) {
 	until := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	finished := func(o oauth2refresh.Outcome) event {
-		return event{Kind: oauth2refresh.EventRefreshFinished, Trigger: oauth2refresh.TriggerExpired, Outcome: o, Failures: 1, Err: errors.New("it failed")}
+	finished := func(o events.Outcome) event {
+		return event{Kind: events.RefreshFinished, Trigger: events.TriggerExpired, Outcome: o, Failures: 1, Err: errors.New("it failed")}
 	}
 	failed := func(level, outcome string) map[string]any {
 		return map[string]any{"level": level, "msg": "oauth2refresh: refresh failed", "trigger": "expired", "outcome": outcome, "failures": 1.0, "err": "it failed"}
@@ -44,49 +46,51 @@ func TestLogEvents(t *testing.T) {
 		ev   event
 		want []map[string]any // nil: no line
 	}{
-		{"started", event{Kind: oauth2refresh.EventRefreshStarted, Trigger: oauth2refresh.TriggerFirst},
+		{"started", event{Kind: events.RefreshStarted, Trigger: events.TriggerFirst},
 			[]map[string]any{{"level": "DEBUG", "msg": "oauth2refresh: refresh started", "trigger": "first"}}},
-		{"finished", event{Kind: oauth2refresh.EventRefreshFinished, Key: "user-1", Trigger: oauth2refresh.TriggerEarly, Outcome: oauth2refresh.OutcomeOK, Duration: 2 * time.Second, Waiters: 3},
+		{"finished", event{Kind: events.RefreshFinished, Key: "user-1", Trigger: events.TriggerEarly, Outcome: events.OutcomeOK, Duration: 2 * time.Second, Waiters: 3},
 			[]map[string]any{{"level": "DEBUG", "msg": "oauth2refresh: refresh finished", "key": "user-1", "trigger": "early", "outcome": "ok", "duration": 2e9, "waiters": 3.0}}},
-		{"refused grant", event{Kind: oauth2refresh.EventRefreshFinished, Trigger: oauth2refresh.TriggerExpired, Outcome: oauth2refresh.OutcomeInvalidGrant, Status: 400, Failures: 1, Err: errors.New("it failed")},
+		{"picked up", event{Kind: events.RefreshFinished, Key: "user-1", Trigger: events.TriggerFirst, Outcome: events.OutcomePickedUp, Waiters: 1},
+			[]map[string]any{{"level": "DEBUG", "msg": "oauth2refresh: refresh finished", "key": "user-1", "trigger": "first", "outcome": "picked_up", "waiters": 1.0}}},
+		{"refused grant", event{Kind: events.RefreshFinished, Trigger: events.TriggerExpired, Outcome: events.OutcomeInvalidGrant, Status: 400, Failures: 1, Err: errors.New("it failed")},
 			[]map[string]any{{"level": "ERROR", "msg": "oauth2refresh: refresh failed", "trigger": "expired", "outcome": "invalid_grant", "status": 400.0, "failures": 1.0, "err": "it failed"}}},
-		{"refused client", finished(oauth2refresh.OutcomeInvalidClient), []map[string]any{failed("ERROR", "invalid_client")}},
-		{"temporary", finished(oauth2refresh.OutcomeTemporary), []map[string]any{failed("WARN", "temporary")}},
-		{"transport", finished(oauth2refresh.OutcomeTransport), []map[string]any{failed("WARN", "transport")}},
-		{"store", finished(oauth2refresh.OutcomeStore), []map[string]any{failed("WARN", "store")}},
-		{"hook", finished(oauth2refresh.OutcomeHook), []map[string]any{failed("ERROR", "hook")}},
-		{"panic", finished(oauth2refresh.OutcomePanic), []map[string]any{failed("ERROR", "panic")}},
-		{"other", finished(oauth2refresh.OutcomeOther), []map[string]any{failed("ERROR", "other")}},
-		{"backoff", event{Kind: oauth2refresh.EventBackoffStarted, Outcome: oauth2refresh.OutcomeTemporary, Status: 503, Failures: 2, Until: until},
+		{"refused client", finished(events.OutcomeInvalidClient), []map[string]any{failed("ERROR", "invalid_client")}},
+		{"temporary", finished(events.OutcomeTemporary), []map[string]any{failed("WARN", "temporary")}},
+		{"transport", finished(events.OutcomeTransport), []map[string]any{failed("WARN", "transport")}},
+		{"store", finished(events.OutcomeStore), []map[string]any{failed("WARN", "store")}},
+		{"hook", finished(events.OutcomeHook), []map[string]any{failed("ERROR", "hook")}},
+		{"panic", finished(events.OutcomePanic), []map[string]any{failed("ERROR", "panic")}},
+		{"other", finished(events.OutcomeOther), []map[string]any{failed("ERROR", "other")}},
+		{"backoff", event{Kind: events.BackoffStarted, Outcome: events.OutcomeTemporary, Status: 503, Failures: 2, Until: until},
 			[]map[string]any{{"level": "WARN", "msg": "oauth2refresh: backing off", "outcome": "temporary", "status": 503.0, "failures": 2.0, "until": "2030-01-02T03:04:05Z"}}},
-		{"recovered", event{Kind: oauth2refresh.EventBackoffEnded, Failures: 2},
+		{"recovered", event{Kind: events.BackoffEnded, Failures: 2},
 			[]map[string]any{{"level": "INFO", "msg": "oauth2refresh: refresh recovered", "failures": 2.0}}},
-		{"persist failed", event{Kind: oauth2refresh.EventPersistFailed, Key: "k", Outcome: oauth2refresh.OutcomeHook, Attempt: 1, Err: errors.New("db down")},
+		{"persist failed", event{Kind: events.PersistFailed, Key: "k", Outcome: events.OutcomeHook, Attempt: 1, Err: errors.New("db down")},
 			[]map[string]any{{"level": "WARN", "msg": "oauth2refresh: persisting token failed", "key": "k", "outcome": "hook", "attempt": 1.0, "err": "db down"}}},
-		{"pickup", event{Kind: oauth2refresh.EventStorePickup, Key: "k"},
+		{"pickup", event{Kind: events.StorePickup, Key: "k"},
 			[]map[string]any{{"level": "DEBUG", "msg": "oauth2refresh: token picked up from store", "key": "k"}}},
-		{"lease taken", event{Kind: oauth2refresh.EventLeaseTaken, Key: "k", Duration: time.Millisecond},
+		{"lease taken", event{Kind: events.LeaseTaken, Key: "k", Duration: time.Millisecond},
 			[]map[string]any{{"level": "DEBUG", "msg": "oauth2refresh: store lease taken", "key": "k", "duration": 1e6}}},
-		{"lease lost", event{Kind: oauth2refresh.EventLeaseLost, Key: "k", Err: errors.New("lost")},
+		{"lease lost", event{Kind: events.LeaseLost, Key: "k", Err: errors.New("lost")},
 			[]map[string]any{{"level": "WARN", "msg": "oauth2refresh: store lease lost", "key": "k", "err": "lost"}}},
-		{"401 retried", event{Kind: oauth2refresh.EventUnauthorizedRetry, Status: 401},
+		{"401 retried", event{Kind: events.UnauthorizedRetry, Status: 401},
 			[]map[string]any{{"level": "INFO", "msg": "oauth2refresh: request retried after 401", "status": 401.0}}},
-		{"dropped", event{Kind: oauth2refresh.EventTokenDropped, Trigger: oauth2refresh.TriggerRejected},
+		{"dropped", event{Kind: events.TokenDropped, Trigger: events.TriggerRejected},
 			[]map[string]any{{"level": "INFO", "msg": "oauth2refresh: token dropped", "trigger": "rejected"}}},
-		{"drop ignored", event{Kind: oauth2refresh.EventDropIgnored, Until: until},
+		{"drop ignored", event{Kind: events.DropIgnored, Until: until},
 			[]map[string]any{{"level": "WARN", "msg": "oauth2refresh: token rejection ignored", "until": "2030-01-02T03:04:05Z"}}},
-		{"auth switched", event{Kind: oauth2refresh.EventAuthSwitched, Method: oauth2refresh.AuthRequestBody},
+		{"auth switched", event{Kind: events.AuthSwitched, Method: oauth2refresh.AuthRequestBody.String()},
 			[]map[string]any{{"level": "INFO", "msg": "oauth2refresh: client authentication switched", "method": "client_secret_post"}}},
-		{"grant dead", event{Kind: oauth2refresh.EventGrantDead, Key: "k", Outcome: oauth2refresh.OutcomeInvalidGrant, Status: 400, Err: errors.New("dead")},
+		{"grant dead", event{Kind: events.GrantDead, Key: "k", Outcome: events.OutcomeInvalidGrant, Status: 400, Err: errors.New("dead")},
 			[]map[string]any{{"level": "ERROR", "msg": "oauth2refresh: grant is dead: it must be authorized again", "key": "k", "outcome": "invalid_grant", "status": 400.0, "err": "dead"}}},
-		{"waited", event{Kind: oauth2refresh.EventWaited, Duration: time.Second}, nil},
+		{"waited", event{Kind: events.Waited, Duration: time.Second}, nil},
 		{"zero kind", event{}, nil},
 		{"unknown kind", event{Kind: 200}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer
-			oauth2refresh.LogEvents(slog.New(slog.NewJSONHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})))(tc.ev)
+			events.Log(slog.New(slog.NewJSONHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})))(tc.ev)
 			if diff := cmp.Diff(tc.want, logLines(t, b.Bytes())); diff != "" {
 				t.Errorf("log lines (-want +got):\n%s", diff)
 			}
@@ -97,10 +101,10 @@ func TestLogEvents(t *testing.T) {
 func TestLogEventsLevel(t *testing.T) {
 	// A logger at Info leaves routine refreshes out.
 	var b bytes.Buffer
-	log := oauth2refresh.LogEvents(slog.New(slog.NewJSONHandler(&b, nil)))
-	log(event{Kind: oauth2refresh.EventRefreshStarted, Trigger: oauth2refresh.TriggerExpired})
-	log(event{Kind: oauth2refresh.EventRefreshFinished, Trigger: oauth2refresh.TriggerExpired, Outcome: oauth2refresh.OutcomeOK})
-	log(event{Kind: oauth2refresh.EventBackoffEnded, Failures: 1})
+	log := events.Log(slog.New(slog.NewJSONHandler(&b, nil)))
+	log(event{Kind: events.RefreshStarted, Trigger: events.TriggerExpired})
+	log(event{Kind: events.RefreshFinished, Trigger: events.TriggerExpired, Outcome: events.OutcomeOK})
+	log(event{Kind: events.BackoffEnded, Failures: 1})
 	want := []map[string]any{{"level": "INFO", "msg": "oauth2refresh: refresh recovered", "failures": 1.0}}
 	if diff := cmp.Diff(want, logLines(t, b.Bytes())); diff != "" {
 		t.Errorf("log lines (-want +got):\n%s", diff)
@@ -114,7 +118,7 @@ func TestLogEventsOfASource(t *testing.T) {
 	clock := newFakeClock()
 	rs := newTokenServer(t, "rt-0", 3600)
 	src := rs.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-spent"),
-		oauth2refresh.WithClock(clock.now), oauth2refresh.WithEvents(oauth2refresh.LogEvents(logger)))
+		oauth2refresh.WithClock(clock.now), oauth2refresh.WithEvents(events.Log(logger)))
 	if _, err := src.Token(); !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
 		t.Fatalf("Token error = %v, want ErrInvalidGrant", err)
 	}
