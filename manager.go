@@ -31,7 +31,10 @@ type ManagerOptions struct {
 	// revived (Grant.Start here, or a new token another process saved, once this process
 	// got a token from it) or forgotten (Grant.Forget). It is called on the goroutine of a
 	// call that found the grant dead, after the Manager's locks are released, and must
-	// return quickly; nil means no call.
+	// return quickly; nil means no call. A panic in OnDead is recovered, as one in any other
+	// hook is: the caller gets the *DeadGrantError all the same, and the report counts as
+	// made, so it is not made again until the grant is revived or forgotten (a callback that
+	// panics for a grant would panic again at each of its calls).
 	OnDead func(key string, err *DeadGrantError)
 
 	// MaxGrants bounds the TokenSources held in memory; beyond it, idle ones are dropped and
@@ -277,8 +280,15 @@ func (m *Manager) reported(e *entry, t *oauth2.Token, err error) {
 	}
 	m.mu.Unlock()
 	if first {
-		m.opts.OnDead(e.key, d)
+		m.onDead(e.key, d)
 	}
+}
+
+// onDead calls OnDead, recovering a panic: the report counts as made (see
+// ManagerOptions.OnDead).
+func (m *Manager) onDead(key string, d *DeadGrantError) {
+	defer func() { recover() }()
+	m.opts.OnDead(key, d)
 }
 
 // Grant is one grant of a Manager, by its key. It is an oauth2.TokenSource that asks the

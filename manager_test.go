@@ -846,3 +846,52 @@ func TestManagerOptions(t *testing.T) {
 		t.Errorf("%d calls to the Store of the WithStore option, want 0", n)
 	}
 }
+
+// TestManagerOnDeadPanics: an OnDead that panics does not unwind into the caller of
+// Grant.Token nor of Grant.Client's requests, which get the *DeadGrantError; the report
+// counts as made, and is not made again for the grant until it is revived.
+func TestManagerOnDeadPanics(t *testing.T) {
+	for _, via := range []string{"Token", "Client"} {
+		t.Run(via, func(t *testing.T) {
+			srv := newTokenServers(t, []string{"x"}, 3600)
+			var calls atomic.Int64
+			m := oauth2refresh.NewManager(srv.endpoint(), newMemStore(), &oauth2refresh.ManagerOptions{
+				OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
+					calls.Add(1)
+					panic("OnDead of " + key)
+				},
+			})
+			if err := m.Grant("x").Start(context.Background(), &oauth2.Token{RefreshToken: "x/rt-unknown"}); err != nil {
+				t.Fatal(err)
+			}
+			use := func() error {
+				if via == "Token" {
+					_, err := m.Grant("x").Token()
+					return err
+				}
+				resp, err := m.Grant("x").Client(context.Background()).Get("http://api.invalid/")
+				if err == nil {
+					resp.Body.Close()
+				}
+				return err
+			}
+			for i := range 3 {
+				var err error
+				func() {
+					defer func() {
+						if r := recover(); r != nil {
+							t.Fatalf("call %d: OnDead's panic reached the caller: %v", i, r)
+						}
+					}()
+					err = use()
+				}()
+				if !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
+					t.Errorf("call %d: %v, want an error matching ErrInvalidGrant", i, err)
+				}
+			}
+			if n := calls.Load(); n != 1 {
+				t.Errorf("OnDead called %d times, want 1", n)
+			}
+		})
+	}
+}
