@@ -52,7 +52,8 @@ const DefaultMaxGrants = 10000
 //
 // A grant's cached token is served as TokenSource serves it: without I/O, lock or
 // allocation. What is held in memory per grant is a TokenSource (it holds no goroutine or
-// timer) and a small entry, at most MaxGrants of them. When a grant not held is asked for and
+// timer) and a small entry with its key (at most 1024 bytes, see Grant), at most MaxGrants of
+// them. When a grant not held is asked for and
 // MaxGrants are held, one not used recently is dropped: the Manager sweeps the held grants in
 // turn, skipping those used since its last pass (the CLOCK approximation of least recently
 // used). A grant is dropped only while it is idle: no call of the Manager is inside its
@@ -126,7 +127,22 @@ func NewManager(e *Endpoint, s Store, o *ManagerOptions) *Manager {
 }
 
 // Grant returns key's grant. It does not touch the Store.
+//
+// A key is at most 1024 bytes (store keys are ids): each call of the Grant of a longer key
+// fails with an error that says so, without a held entry, a Store call or a request.
 func (m *Manager) Grant(key string) Grant { return Grant{m, key} }
+
+// maxKeyLen is the length of the longest key of a Manager's grant (see Manager.Grant): what a
+// held entry, a Store's key and an event's Key cost is bounded by it.
+const maxKeyLen = 1024
+
+// checkKey returns the error of a key longer than maxKeyLen, else nil.
+func checkKey(key string) error {
+	if len(key) > maxKeyLen {
+		return fmt.Errorf("oauth2refresh: grant key of %d bytes is longer than %d bytes", len(key), maxKeyLen)
+	}
+	return nil
+}
 
 // lookup returns key's entry, or nil if it is not held.
 func (m *Manager) lookup(key string) *entry {
@@ -317,6 +333,9 @@ func (g Grant) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 			return t, nil
 		}
 	}
+	if err := checkKey(g.key); err != nil {
+		return nil, err
+	}
 	e := g.m.pin(g.key)
 	t, err := e.ts.TokenContext(ctx)
 	e.busy.Add(-1)
@@ -346,6 +365,12 @@ type grantTransport struct {
 // RoundTrip implements http.RoundTripper with a Transport on the grant's current TokenSource,
 // which is not dropped until the request is sent.
 func (t *grantTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := checkKey(t.g.key); err != nil {
+		if req.Body != nil {
+			req.Body.Close() // as a RoundTripper must, even on error
+		}
+		return nil, err
+	}
 	e := t.g.m.pin(t.g.key)
 	tr := Transport{Source: e.ts, Base: t.base}
 	resp, err := tr.RoundTrip(req)
@@ -363,6 +388,9 @@ func (t *grantTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // call loads t, and OnDead may be called for the grant again. Waiting for the lease is bounded
 // as a TokenSource's is (see WithStore).
 func (g Grant) Start(ctx context.Context, t *oauth2.Token) error {
+	if err := checkKey(g.key); err != nil {
+		return err
+	}
 	if t == nil || t.AccessToken == "" && t.RefreshToken == "" {
 		return fmt.Errorf("oauth2refresh: starting grant %s: no token", quoteKey(g.key))
 	}
@@ -410,6 +438,9 @@ func (m *Manager) lock(ctx context.Context, key string) (Lease, error) {
 // (see WithStore).
 func (g Grant) Revoke(ctx context.Context) error {
 	m := g.m
+	if err := checkKey(g.key); err != nil {
+		return err
+	}
 	if m.e.RevocationURL == "" {
 		return fmt.Errorf("oauth2refresh: revoking grant %s: %w: no RevocationURL", quoteKey(g.key), ErrInvalidEndpoint)
 	}
@@ -443,6 +474,9 @@ func (g Grant) Revoke(ctx context.Context) error {
 // Deleter; otherwise Forget changes nothing and returns an error wrapping
 // errors.ErrUnsupported.
 func (g Grant) Forget(ctx context.Context) error {
+	if err := checkKey(g.key); err != nil {
+		return err
+	}
 	d, ok := g.m.s.(Deleter)
 	if !ok {
 		return fmt.Errorf("oauth2refresh: forgetting grant %s: the Store cannot delete (not a Deleter): %w", quoteKey(g.key), errors.ErrUnsupported)

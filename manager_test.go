@@ -895,3 +895,57 @@ func TestManagerOnDeadPanics(t *testing.T) {
 		})
 	}
 }
+
+// TestGrantKeyLength: a key longer than the Manager's limit (1024 bytes) is refused by every
+// call of its Grant with an error that says so, before it costs a held entry or a Store call;
+// a key of the limit is a grant like any other.
+func TestGrantKeyLength(t *testing.T) {
+	ctx := context.Background()
+	rev := revocationServer(t, http.StatusOK, "")
+	e := &oauth2refresh.Endpoint{TokenURL: "https://auth.example/token", RevocationURL: rev.URL + "/revoke"}
+	ms := newMemStore()
+	m := oauth2refresh.NewManager(e, ms, nil)
+	ok := strings.Repeat("k", 1024)
+	if err := m.Grant(ok).Start(ctx, &oauth2.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatalf("Start with a key of 1024 bytes: %v", err)
+	}
+	if tok, err := m.Grant(ok).Token(); err != nil || tok.AccessToken != "at" {
+		t.Fatalf("Token with a key of 1024 bytes: %v, %v", tok, err)
+	}
+	before := ms.trips()
+	for _, n := range []int{1025, 1 << 20} {
+		g := m.Grant(strings.Repeat("k", n))
+		calls := map[string]func() error{
+			"Start":  func() error { return g.Start(ctx, &oauth2.Token{RefreshToken: "rt"}) },
+			"Token":  func() error { _, err := g.Token(); return err },
+			"Revoke": func() error { return g.Revoke(ctx) },
+			"Forget": func() error { return g.Forget(ctx) },
+			"Client": func() error {
+				resp, err := g.Client(ctx).Get(rev.URL + "/api")
+				if err == nil {
+					resp.Body.Close()
+				}
+				return err
+			},
+		}
+		for name, call := range calls {
+			err := call()
+			want := fmt.Sprintf("oauth2refresh: grant key of %d bytes is longer than 1024 bytes", n)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s with a key of %d bytes: %v, want an error containing %q", name, n, err, want)
+			}
+			if err != nil && len(err.Error()) > 400 {
+				t.Errorf("%s with a key of %d bytes: an error of %d bytes", name, n, len(err.Error()))
+			}
+		}
+	}
+	if n := ms.trips() - before; n != 0 {
+		t.Errorf("%d Store calls for the long keys, want 0", n)
+	}
+	if diff := cmp.Diff([]string{ok}, oauth2refresh.HeldGrants(m)); diff != "" {
+		t.Errorf("held grants (-want +got):\n%s", diff)
+	}
+	if got := rev.requests(); len(got) != 0 {
+		t.Errorf("%d requests to the server, want 0", len(got))
+	}
+}

@@ -29,6 +29,9 @@ var logLines = [...]struct {
 	EventGrantDead:         {slog.LevelError, "oauth2refresh: grant is dead: it must be authorized again"},
 }
 
+// maxLoggedKey is the length of the longest key LogEvents logs whole.
+const maxLoggedKey = 256
+
 // LogEvents returns a function for WithEvents that logs each Event to logger (nil means
 // slog.Default()) as one line, with the Event's fields that are set as attributes: "key",
 // "trigger", "outcome", "status", "duration", "waiters", "failures", "attempt", "until" and
@@ -44,6 +47,7 @@ var logLines = [...]struct {
 //   - Debug: a refresh started or succeeded, a store pickup, a lease taken, a DPoP nonce
 //     challenge answered.
 //
+// A key longer than 256 bytes is logged cut there, followed by "…".
 // EventWaited, one per caller that waited, is not logged.
 // No line holds token material (see Event).
 func LogEvents(logger *slog.Logger) func(Event) {
@@ -75,7 +79,7 @@ func LogEvents(logger *slog.Logger) func(Event) {
 				attrs = append(attrs, a)
 			}
 		}
-		add(ev.Key != "", slog.String("key", ev.Key))
+		add(ev.Key != "", slog.String("key", truncate(ev.Key, maxLoggedKey)))
 		add(ev.Trigger != 0, slog.String("trigger", ev.Trigger.String()))
 		add(ev.Outcome != 0, slog.String("outcome", ev.Outcome.String()))
 		add(ev.Status != 0, slog.Int("status", ev.Status))
