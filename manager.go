@@ -417,25 +417,30 @@ func (m *Manager) lock(ctx context.Context, key string) (Lease, error) {
 	return l, nil
 }
 
-// Revoke ends the grant: it takes the grant's lease, so that no process refreshes it
-// meanwhile, revokes the stored refresh token at the server (RFC 7009, Endpoint.Revoke; the
-// access token when no refresh token is stored), then saves under that lease the mark of a
-// revoked grant, and drops what this process held of the grant: its next call gets a
+// Revoke ends the grant. Under the grant's lease it saves the mark of a revoked grant in
+// place of the stored token, releases the lease, then revokes at the server (RFC 7009,
+// Endpoint.Revoke) the refresh token that was stored (the access token when there was no
+// refresh token), and drops what this process held of the grant: its next call gets a
 // *DeadGrantError matching ErrGrantRevoked (and ErrInvalidGrant), and OnDead is called.
-// Every other process sharing the Store gets the same, without sending anything, as soon as
-// it needs a token other than the one it holds (the mark does not take back an access token
-// already handed out; a 401 from the API through Grant.Client makes the need). The mark is
-// fenced by the lease: a process that refreshed under an older lease cannot save its token
-// over it (its Save fails with ErrLeaseLost). Start revives the grant.
+// The mark is written first so that it wins however long the server takes: from then on no
+// process refreshes with the token being revoked, and every process sharing the Store gets
+// the same error, without sending anything, as soon as it needs a token other than the one
+// it holds (the mark does not take back an access token already handed out; a 401 from the
+// API through Grant.Client makes the need). The mark is fenced by the lease: a process that
+// refreshed under an older lease cannot save its token over it (its Save fails with
+// ErrLeaseLost). Start revives the grant.
 //
-// When the server refuses the revocation or does not answer, Revoke returns the error of
-// Endpoint.Revoke and leaves the grant as it was. When the mark cannot be saved after the
-// server revoked the token, Revoke returns the Store's error; the grant is dead all the same,
-// and the next refresh, refused, marks it dead (ReasonInvalidGrant). Without a RevocationURL
-// Revoke changes nothing and returns an error wrapping ErrInvalidEndpoint: a grant cannot be
-// revoked here without the server (use Forget to stop using one). A grant already dead is
-// marked revoked without a request. Waiting for the lease is bounded as a TokenSource's is
-// (see WithStore).
+// When the server refuses the revocation or does not answer, Revoke puts the token back in
+// the Store, unless the grant changed since the mark was written (Start, another Revoke), and
+// returns the error of Endpoint.Revoke: the grant is left as it was, though processes that
+// read the mark meanwhile report it revoked until they pick the token up again. When the mark
+// cannot be saved, Revoke returns the Store's error and sends nothing. A key whose Store holds
+// nothing (it never held a token, or was forgotten) is not revoked: Revoke returns an error
+// wrapping ErrNoToken, and leaves nothing in the Store. Without a RevocationURL Revoke changes
+// nothing and returns an error wrapping ErrInvalidEndpoint: a grant cannot be revoked here
+// without the server (use Forget to stop using one). A grant already dead is marked revoked
+// without a request. Waiting for the lease is bounded as a TokenSource's is (see WithStore),
+// and so is the save of the mark; the request is bounded by ctx and the Endpoint's Timeout.
 func (g Grant) Revoke(ctx context.Context) error {
 	m := g.m
 	if err := checkKey(g.key); err != nil {
@@ -444,28 +449,88 @@ func (g Grant) Revoke(ctx context.Context) error {
 	if m.e.RevocationURL == "" {
 		return fmt.Errorf("oauth2refresh: revoking grant %s: %w: no RevocationURL", quoteKey(g.key), ErrInvalidEndpoint)
 	}
+	// A key that holds nothing takes no lease: Lock may leave something behind.
+	timeout, _ := (&TokenSource{e: m.e}).leaseTimes()
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	t, err := m.s.Load(lctx, g.key)
+	cancel()
+	if err != nil {
+		return storeErr("loading", g.key, err)
+	}
+	if t == nil {
+		return g.noToken()
+	}
 	l, err := m.lock(ctx, g.key)
 	if err != nil {
 		return err
 	}
-	defer l.Release(context.WithoutCancel(ctx))
-	if t := l.Token(); t != nil && deadOf(g.key, t) == nil {
-		tok, hint := t.RefreshToken, HintRefreshToken
-		if tok == "" {
-			tok, hint = t.AccessToken, HintAccessToken
-		}
-		if tok != "" {
-			if err := m.e.Revoke(ctx, tok, hint); err != nil {
-				return err
-			}
-		}
+	end := time.Now().Add(m.ttl)
+	release := func(l Lease) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		l.Release(rctx)
 	}
-	if err := l.Save(context.WithoutCancel(ctx), deadToken(ReasonRevoked, m.now())); err != nil {
+	t = l.Token()
+	if t == nil {
+		release(l)
+		return g.noToken()
+	}
+	at := m.now()
+	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), end)
+	err = l.Save(sctx, deadToken(ReasonRevoked, at))
+	cancel()
+	release(l)
+	if err != nil {
 		return storeErr("saving", g.key, err)
 	}
 	// A grant reported dead already, maybe by a call that saw the mark just now, is not
 	// reported again.
 	m.drop(g.key, false)
+	if deadOf(g.key, t) != nil {
+		return nil
+	}
+	tok, hint := t.RefreshToken, HintRefreshToken
+	if tok == "" {
+		tok, hint = t.AccessToken, HintAccessToken
+	}
+	if err := m.e.Revoke(ctx, tok, hint); err != nil {
+		if rerr := g.restore(ctx, t, at); rerr != nil {
+			return fmt.Errorf("%w (and %w)", err, rerr)
+		}
+		return err
+	}
+	return nil
+}
+
+// noToken is the error of Revoke for a key whose Store holds nothing.
+func (g Grant) noToken() error {
+	return fmt.Errorf("oauth2refresh: revoking grant %s: %w: none stored", quoteKey(g.key), ErrNoToken)
+}
+
+// restore puts t back in the Store in place of the revoked mark Revoke saved at at, if it is
+// still there, after the server did not revoke t, and drops what this process held of the
+// grant, which is alive again.
+func (g Grant) restore(ctx context.Context, t *oauth2.Token, at time.Time) error {
+	ctx = context.WithoutCancel(ctx)
+	l, err := g.m.lock(ctx, g.key)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		timeout, _ := (&TokenSource{e: g.m.e}).leaseTimes()
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		l.Release(rctx)
+	}()
+	if d := deadOf(g.key, l.Token()); d == nil || d.Reason != ReasonRevoked || !d.At.Equal(at) {
+		return nil // the grant changed since: that stays
+	}
+	sctx, cancel := context.WithTimeout(ctx, g.m.ttl)
+	defer cancel()
+	if err := l.Save(sctx, t); err != nil {
+		return storeErr("restoring", g.key, err)
+	}
+	g.m.drop(g.key, true)
 	return nil
 }
 

@@ -700,6 +700,72 @@ func TestGrantRevoke(t *testing.T) {
 			t.Errorf("revocation requests (-want +got):\n%s", diff)
 		}
 	})
+	t.Run("unknown keys", func(t *testing.T) {
+		// Revoking keys that never held a token sends nothing and writes nothing: the
+		// Store holds no mark for them, and is not even asked for a lease.
+		rev := revocationServer(t, http.StatusOK, "")
+		e := &oauth2refresh.Endpoint{TokenURL: rev.URL + "/token", RevocationURL: rev.URL + "/revoke"}
+		ms := newMemStore()
+		m := oauth2refresh.NewManager(e, ms, nil)
+		for i := range 100 {
+			key := fmt.Sprintf("unknown-%d", i)
+			if err := m.Grant(key).Revoke(ctx); !errors.Is(err, oauth2refresh.ErrNoToken) {
+				t.Errorf("Revoke(%q): %v, want an error matching ErrNoToken", key, err)
+			}
+			if got := ms.stored(key); got != nil {
+				t.Errorf("stored for %q after Revoke: %v, want nothing", key, got)
+			}
+		}
+		if n := ms.locks.Load() + ms.saves.Load(); n != 0 {
+			t.Errorf("%d Lock and Save calls, want 0", n)
+		}
+		if got := rev.requests(); len(got) != 0 {
+			t.Errorf("%d revocation requests, want 0", len(got))
+		}
+	})
+	t.Run("slow server", func(t *testing.T) {
+		// A revocation that takes longer than the lease: replica b, whose token expired,
+		// asks for one meanwhile (the lease a took lapsed). The revoked mark wins: b sends
+		// no refresh and gets ErrGrantRevoked, and the Store ends with the mark.
+		arrived, release := make(chan struct{}), make(chan struct{})
+		rev := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			arrived <- struct{}{}
+			<-release
+			respond(w, http.StatusOK, "", "")
+		})
+		srv, ms, a, clk := setup(t, rev)
+		b := oauth2refresh.NewManager(srv.endpoint(), ms, &oauth2refresh.ManagerOptions{
+			Options: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)}})
+		if _, err := b.Grant("a").Token(); err != nil {
+			t.Fatal(err)
+		}
+		revoked := make(chan error, 1)
+		go func() { revoked <- a.Grant("a").Revoke(ctx) }()
+		<-arrived
+		ms.lapse("a") // the lease's ttl ends while the server takes its time
+		clk.advance(time.Hour)
+		if _, err := b.Grant("a").Token(); !errors.Is(err, oauth2refresh.ErrGrantRevoked) {
+			t.Errorf("b's Token during the revocation: %v, want an error matching ErrGrantRevoked", err)
+		}
+		close(release)
+		if err := <-revoked; err != nil {
+			t.Errorf("Revoke: %v", err)
+		}
+		if d := oauth2refresh.DeadMark("a", ms.stored("a")); d == nil || d.Reason != oauth2refresh.ReasonRevoked {
+			t.Errorf("stored after Revoke: %v, want the revoked mark", ms.stored("a"))
+		}
+		if n := srv.grants["a"].requests.Load(); n != 1 {
+			t.Errorf("%d token requests, want 1 (none during the revocation)", n)
+		}
+		for _, m := range []*oauth2refresh.Manager{a, b} {
+			if _, err := m.Grant("a").Token(); !errors.Is(err, oauth2refresh.ErrGrantRevoked) {
+				t.Errorf("Token after Revoke: %v, want an error matching ErrGrantRevoked", err)
+			}
+		}
+		if diff := cmp.Diff([]recordedRequest{revocationRequest("a/rt-1")}, rev.requests()); diff != "" {
+			t.Errorf("revocation requests (-want +got):\n%s", diff)
+		}
+	})
 	t.Run("refresh in flight", func(t *testing.T) {
 		// Revoke waits for the lease of a refresh in flight and revokes the refresh token it
 		// rotated to, not the one it spent.
