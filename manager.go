@@ -50,22 +50,26 @@ const DefaultMaxGrants = 10000
 // Google client option, made lazily from the Store. It may be used by any number of
 // goroutines.
 //
-// A grant's cached token is served as TokenSource serves it: without I/O, lock or
-// allocation. What is held in memory per grant is a TokenSource (it holds no goroutine or
-// timer) and a small entry with its key (at most 1024 bytes, see Grant), at most MaxGrants of
-// them. When a grant not held is asked for and
-// MaxGrants are held, one not used recently is dropped: the Manager sweeps the held grants in
-// turn, skipping those used since its last pass (the CLOCK approximation of least recently
-// used). A grant is dropped only while it is idle: no call of the Manager is inside its
-// TokenSource (a refresh being waited for, a request of Grant.Client being sent), no flight
-// is running, no token is unsaved (see OnRefresh and WithStore), and it is not in a backoff
-// after a failed refresh. So dropping never loses a rotated refresh token, never lets two
-// sources of this process refresh one grant at once, and never shortens a backoff; while more
-// than MaxGrants grants are busy, more are held, and the surplus is dropped once idle. A
-// dropped grant is made again from the Store when next used: its first call loads the stored
-// token (one Store.Load, no token request if it is valid). Besides the held grants, the
-// Manager keeps the key of each grant reported to OnDead, until the grant is revived or
-// forgotten.
+// A grant's cached token is served as TokenSource serves it: without I/O, lock or allocation. What
+// is held in memory per grant is a TokenSource (it holds no goroutine or timer) and a small entry
+// with its key (at most 1024 bytes, see Grant), at most MaxGrants of them. A grant counts once its
+// TokenSource holds a token; one that holds none (a key that never held a token, an attacker's:
+// the Store holds no refresh token for it) is held only while a call is inside it, then dropped,
+// its error kept for the most recent 256 such keys, which get it without a Store call until their
+// backoff ends (older keys are answered from the Store; no token request is sent for them either
+// way). When a grant gets its first token and MaxGrants are held, one not used recently is
+// dropped: the Manager sweeps the held grants in turn, skipping those used since its last pass
+// (the CLOCK approximation of least recently used). A grant is dropped only while it is idle: no
+// call of the Manager is inside its TokenSource (a refresh being waited for, a request of
+// Grant.Client being sent), no flight is running, no token is unsaved (see OnRefresh and
+// WithStore), and it is not in a backoff after a failed refresh. So dropping never loses a rotated
+// refresh token, never lets two sources of this process refresh one grant at once, and never
+// shortens a backoff that keeps a request from the server; while more than MaxGrants grants are
+// busy, more are held, and the surplus is dropped once idle, a few at each new grant, so that
+// adding a grant costs O(1) amortized. A dropped grant is made again from the Store when next
+// used: its first call loads the stored token (one Store.Load, no token request if it is valid).
+// Besides the held grants, the Manager keeps the key of each grant reported to OnDead, until the
+// grant is revived or forgotten.
 type Manager struct {
 	e    *Endpoint
 	s    Store
@@ -81,6 +85,28 @@ type Manager struct {
 	ring []*entry        // the held entries, in the order the CLOCK hand sweeps them
 	hand int             // the index in ring the hand looks at next
 	dead map[string]bool // keys OnDead was called for, until revived or forgotten
+	// short is how many more calls of makeRoom look at only a few entries, after one that
+	// looked at every entry twice and found none to drop: see makeRoom.
+	short int
+	// failed answers the calls for the keys whose TokenSource got no token (see settle)
+	// until their backoff ends: at most maxFailed keys, the oldest replaced first.
+	failed     map[string]failedKey
+	failedKeys [maxFailed]string // the keys of failed, by slot
+	failedNext int               // the slot of failedKeys a new key takes
+	// limbo are the entries not held in the ring that settle left in the map with no call
+	// inside them (a flight going on after its caller gave up, a token unsaved): add settles
+	// them again.
+	limbo []*entry
+}
+
+// maxFailed bounds Manager.failed (see Manager).
+const maxFailed = 256
+
+// failedKey is what Manager.failed keeps of a key whose TokenSource got no token.
+type failedKey struct {
+	err   error     // the error of its last call
+	until time.Time // when its backoff ends
+	slot  int       // its index in Manager.failedKeys
 }
 
 // entry is one grant held in memory.
@@ -100,17 +126,21 @@ type entry struct {
 	// reported says OnDead was called for the grant while this entry was held: a fast check
 	// for the calls that keep finding the grant dead.
 	reported atomic.Bool
+	// held says the entry is in Manager.ring: its source got a token (see Manager.settle).
+	// It is set under Manager.mu, and never cleared.
+	held atomic.Bool
 
-	slot  int  // the entry's index in Manager.ring; guarded by Manager.mu
+	slot  int  // the entry's index in Manager.ring, once held; guarded by Manager.mu
+	limbo bool // in Manager.limbo; guarded by Manager.mu
 	stale bool // removed by Start, Revoke or Forget: its errors are not reported; guarded by Manager.mu
-	// held is the token ts held when OnDead was called for the grant (see Manager.reported);
-	// guarded by Manager.mu.
-	held *oauth2.Token
+	// heldTok is the token ts held when OnDead was called for the grant (see
+	// Manager.reported); guarded by Manager.mu.
+	heldTok *oauth2.Token
 }
 
 // NewManager returns a Manager of e's grants kept in s, which must not be nil. o may be nil.
 func NewManager(e *Endpoint, s Store, o *ManagerOptions) *Manager {
-	m := &Manager{e: e, s: s, dead: map[string]bool{}}
+	m := &Manager{e: e, s: s, dead: map[string]bool{}, failed: map[string]failedKey{}}
 	if o != nil {
 		m.opts = *o
 	}
@@ -153,14 +183,14 @@ func (m *Manager) lookup(key string) *entry {
 }
 
 // pin returns key's entry, made if not held, with its busy count incremented: it cannot be
-// dropped until the caller decrements it.
-func (m *Manager) pin(key string) *entry {
+// dropped until the caller calls unpin. Or it returns the error Manager.failed keeps for key.
+func (m *Manager) pin(key string) (*entry, error) {
 	for {
 		if e := m.lookup(key); e != nil {
 			e.busy.Add(1)
 			if !e.gone.Load() {
 				e.use()
-				return e
+				return e, nil
 			}
 			e.busy.Add(-1)
 			// A remover holds m.mu until it has decided: wait for it, then look again.
@@ -169,10 +199,113 @@ func (m *Manager) pin(key string) *entry {
 			m.mu.Unlock()
 			continue
 		}
-		if e := m.add(key); e != nil {
-			return e
+		if e, err := m.add(key); e != nil || err != nil {
+			return e, err
 		}
 	}
+}
+
+// unpin ends a call inside e's source that pin began, then settles e.
+func (m *Manager) unpin(e *entry) {
+	e.busy.Add(-1)
+	if !e.held.Load() {
+		m.settle(e)
+	}
+}
+
+// settle decides what becomes of e, an entry not held in the ring, after a call inside its
+// source: once the source holds a token, or failed otherwise than for want of a refresh
+// token, e joins the held entries (dropping an idle one if MaxGrants are held); when the
+// Store holds no refresh token for it, e is removed as soon as no call is inside it, and the
+// error is kept in m.failed until the backoff ends. So a key that never held a token (an
+// attacker's) costs no held entry: only, for the most recent maxFailed of them, a place in
+// m.failed.
+func (m *Manager) settle(e *entry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.settled(e) || e.busy.Load() != 0 || e.limbo {
+		return
+	}
+	e.limbo = true
+	m.limbo = append(m.limbo, e)
+}
+
+// settled is settle's decision: it reports whether e was settled (held, or removed), or is
+// left as it is, because a call is inside its source, or a flight is running. Only a source
+// whose Store holds no refresh token (ErrNoRefreshToken: nothing was sent to the server) is
+// removed; one that failed otherwise (a refused refresh, a server or Store down) is held, so
+// that its backoff protects the server and the Store. m.mu must be held.
+func (m *Manager) settled(e *entry) bool {
+	if e.held.Load() || e.gone.Load() {
+		return true
+	}
+	until, err, quiet := e.ts.failed()
+	if !quiet && e.ts.state.Load().tok == nil {
+		return false // a flight running, or a token unsaved: what comes of it decides
+	}
+	if e.ts.state.Load().tok != nil || !errors.Is(err, ErrNoRefreshToken) {
+		m.makeRoom()
+		e.slot = len(m.ring)
+		m.ring = append(m.ring, e)
+		e.held.Store(true)
+		return true
+	}
+	e.gone.Store(true) // see entry.busy
+	if e.busy.Load() != 0 {
+		e.gone.Store(false)
+		return false
+	}
+	m.remove(e)
+	if m.now().Before(until) {
+		m.fail(e.key, err, until)
+	}
+	return true
+}
+
+// settleLimbo settles the entries in m.limbo again. m.mu must be held.
+func (m *Manager) settleLimbo() {
+	kept := m.limbo[:0]
+	for _, e := range m.limbo {
+		if m.settled(e) {
+			e.limbo = false
+		} else {
+			kept = append(kept, e)
+		}
+	}
+	clear(m.limbo[len(kept):])
+	m.limbo = kept
+}
+
+// fail keeps err as the answer to key's calls until until, replacing the oldest key kept if
+// maxFailed are. m.mu must be held.
+func (m *Manager) fail(key string, err error, until time.Time) {
+	if f, ok := m.failed[key]; ok {
+		m.failed[key] = failedKey{err, until, f.slot}
+		return
+	}
+	slot := m.failedNext
+	m.failedNext = (slot + 1) % maxFailed
+	if old := m.failedKeys[slot]; old != "" {
+		delete(m.failed, old)
+	}
+	m.failedKeys[slot] = key
+	m.failed[key] = failedKey{err, until, slot}
+}
+
+// unfail forgets what m.failed keeps for key. m.mu must be held.
+func (m *Manager) unfail(key string) {
+	if f, ok := m.failed[key]; ok {
+		m.failedKeys[f.slot] = ""
+		delete(m.failed, key)
+	}
+}
+
+// failed returns when s's backoff ends and the error that began it, and whether s is quiet:
+// no flight, no unsaved token.
+func (s *TokenSource) failed() (until time.Time, err error, quiet bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.retryAt, s.lastErr, s.flight == nil && s.pending == nil
 }
 
 // use sets e.used, writing it only when it is not set.
@@ -182,32 +315,53 @@ func (e *entry) use() {
 	}
 }
 
-// add makes key's entry, pinned, dropping an idle one first if MaxGrants are held. It returns
-// nil if another goroutine added key meanwhile.
-func (m *Manager) add(key string) *entry {
+// add makes key's entry, pinned; it joins the held entries once its source gets a token (see
+// settle). It returns nil if another goroutine added key meanwhile, and the error m.failed
+// keeps for key, if any.
+func (m *Manager) add(key string) (*entry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.lookup(key) != nil {
-		return nil
+		return nil, nil
 	}
-	m.makeRoom()
+	if len(m.limbo) > 0 {
+		m.settleLimbo()
+	}
+	if f, ok := m.failed[key]; ok {
+		if m.now().Before(f.until) {
+			return nil, f.err
+		}
+		m.unfail(key)
+	}
 	opts := append(m.opts.Options[:len(m.opts.Options):len(m.opts.Options)], WithStore(m.s, key))
-	e := &entry{key: key, ts: m.e.TokenSource(context.Background(), nil, opts...), slot: len(m.ring)}
+	e := &entry{key: key, ts: m.e.TokenSource(context.Background(), nil, opts...), slot: -1}
 	e.busy.Store(1)
 	e.used.Store(true)
 	// OnDead was called for the grant while an entry dropped since held it: the first token
 	// this one gets revives the grant (see reported).
 	e.reported.Store(m.dead[key])
-	m.ring = append(m.ring, e)
 	m.grants.Store(key, e)
-	return e
+	return e, nil
 }
 
 // makeRoom drops idle entries, in CLOCK order, until fewer than MaxGrants are held, or every
 // held entry was looked at twice (once to clear its used bit, once more) without success.
-// m.mu must be held.
+// After such a failure, which happens only while the held entries are all busy, the next
+// len(m.ring) calls look at no more than 4 entries each: the cost of adding an entry stays
+// O(1) amortized, and the surplus is dropped a few at a time once idle. m.mu must be held.
 func (m *Manager) makeRoom() {
-	for n := 2 * len(m.ring); len(m.ring) >= m.opts.MaxGrants && n > 0; n-- {
+	n := 2 * len(m.ring)
+	full := m.short == 0
+	if !full {
+		m.short--
+		n = min(n, 4)
+	}
+	defer func() {
+		if full && len(m.ring) >= m.opts.MaxGrants {
+			m.short = len(m.ring)
+		}
+	}()
+	for ; len(m.ring) >= m.opts.MaxGrants && n > 0; n-- {
 		if m.hand >= len(m.ring) {
 			m.hand = 0
 		}
@@ -235,10 +389,13 @@ func (s *TokenSource) idle() bool {
 	return s.flight == nil && s.pending == nil && !s.cfg.now().Before(s.retryAt)
 }
 
-// remove removes e from the held entries. m.mu must be held.
+// remove removes e from the map, and from the held entries. m.mu must be held.
 func (m *Manager) remove(e *entry) {
 	e.gone.Store(true)
 	m.grants.CompareAndDelete(e.key, e)
+	if !e.held.Load() {
+		return
+	}
 	last := len(m.ring) - 1
 	m.ring[e.slot] = m.ring[last]
 	m.ring[e.slot].slot = e.slot
@@ -256,6 +413,7 @@ func (m *Manager) drop(key string, revived bool) {
 		e.stale = true
 		m.remove(e)
 	}
+	m.unfail(key)
 	if revived {
 		delete(m.dead, key)
 	}
@@ -274,10 +432,10 @@ func (m *Manager) reported(e *entry, t *oauth2.Token, err error) {
 	if err == nil {
 		if t != nil && e.reported.Load() {
 			m.mu.Lock()
-			if !e.stale && t != e.held {
+			if !e.stale && t != e.heldTok {
 				delete(m.dead, e.key)
 				e.reported.Store(false)
-				e.held = nil
+				e.heldTok = nil
 			}
 			m.mu.Unlock()
 		}
@@ -292,7 +450,7 @@ func (m *Manager) reported(e *entry, t *oauth2.Token, err error) {
 	if !e.stale {
 		m.dead[e.key] = true
 		e.reported.Store(true)
-		e.held = e.ts.state.Load().tok
+		e.heldTok = e.ts.state.Load().tok
 	}
 	m.mu.Unlock()
 	if first {
@@ -336,9 +494,12 @@ func (g Grant) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if err := checkKey(g.key); err != nil {
 		return nil, err
 	}
-	e := g.m.pin(g.key)
+	e, err := g.m.pin(g.key)
+	if err != nil {
+		return nil, err
+	}
 	t, err := e.ts.TokenContext(ctx)
-	e.busy.Add(-1)
+	g.m.unpin(e)
 	g.m.reported(e, t, err)
 	return t, err
 }
@@ -371,10 +532,16 @@ func (t *grantTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	e := t.g.m.pin(t.g.key)
+	e, err := t.g.m.pin(t.g.key)
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
 	tr := Transport{Source: e.ts, Base: t.base}
 	resp, err := tr.RoundTrip(req)
-	e.busy.Add(-1)
+	t.g.m.unpin(e)
 	if err != nil {
 		// A nil error says nothing of the grant: the 401 of a dead grant's token comes so.
 		t.g.m.reported(e, nil, err)

@@ -1015,3 +1015,46 @@ func TestGrantKeyLength(t *testing.T) {
 		t.Errorf("%d requests to the server, want 0", len(got))
 	}
 }
+
+// TestManagerFlood: calls for keys that never held a token (an attacker's), from several
+// goroutines amid the tenants' calls, each get an error matching ErrNoRefreshToken, leave no
+// held entry, and never push the grants held past MaxGrants; the tenants keep their tokens.
+func TestManagerFlood(t *testing.T) {
+	const maxGrants = 50
+	tenants := grantKeys(60)
+	ms := seededStore(tenants)
+	m := oauth2refresh.NewManager(benchEndpoint(&memTransport{}), ms, &oauth2refresh.ManagerOptions{MaxGrants: maxGrants})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 500 {
+				key := fmt.Sprintf("flood-%d-%d", g, i)
+				if _, err := m.Grant(key).Token(); !errors.Is(err, oauth2refresh.ErrNoRefreshToken) {
+					t.Errorf("flood key %q: %v, want an error matching ErrNoRefreshToken", key, err)
+				}
+				if i%5 == 0 { // the same key again: answered alike
+					if _, err := m.Grant(key).Token(); !errors.Is(err, oauth2refresh.ErrNoRefreshToken) {
+						t.Errorf("flood key %q again: %v, want an error matching ErrNoRefreshToken", key, err)
+					}
+				}
+				k := tenants[(i*7+g)%len(tenants)]
+				if tok, err := m.Grant(k).Token(); err != nil || tok.AccessToken != "at-"+k {
+					t.Errorf("tenant %q: %v, %v", k, tok, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	held := oauth2refresh.HeldGrants(m)
+	if len(held) > maxGrants {
+		t.Errorf("%d grants held, want at most %d", len(held), maxGrants)
+	}
+	for _, k := range held {
+		if !contains(tenants, k) {
+			t.Errorf("flood key %q is held", k)
+		}
+	}
+	if err := oauth2refresh.CheckGrants(m); err != nil {
+		t.Error(err)
+	}
+}
