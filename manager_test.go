@@ -656,6 +656,37 @@ func TestGrantRevoke(t *testing.T) {
 			t.Errorf("%d token requests, want 1", n)
 		}
 	})
+	t.Run("refused, FileStore", func(t *testing.T) {
+		// The token is put back through a Store that encodes it; a grant started anew while
+		// the server answered keeps its new token.
+		for _, startMeanwhile := range []bool{false, true} {
+			srv := newTokenServers(t, []string{"a"}, 3600)
+			var m *oauth2refresh.Manager
+			rev := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				if startMeanwhile {
+					if err := m.Grant("a").Start(ctx, &oauth2.Token{RefreshToken: "a/rt-new"}); err != nil {
+						t.Errorf("Start during the revocation: %v", err)
+					}
+				}
+				respond(w, http.StatusServiceUnavailable, "application/json", `{"error":"temporarily_unavailable"}`)
+			})
+			e := srv.endpoint()
+			e.RevocationURL = rev.URL + "/revoke"
+			fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
+			m = oauth2refresh.NewManager(e, fs, nil)
+			startAll(t, m, []string{"a"})
+			if err := m.Grant("a").Revoke(ctx); !oauth2refresh.IsTemporary(err) {
+				t.Errorf("Revoke: %v, want a temporary error", err)
+			}
+			want := "a/rt-0"
+			if startMeanwhile {
+				want = "a/rt-new"
+			}
+			if got := mustLoad(t, fs, "a"); got.RefreshToken != want {
+				t.Errorf("start meanwhile %v: stored token after a refused revocation: %v, want %s", startMeanwhile, got, want)
+			}
+		}
+	})
 	t.Run("no RevocationURL", func(t *testing.T) {
 		_, ms, m, _ := setup(t, nil)
 		before := ms.trips()
