@@ -573,6 +573,11 @@ func (g Grant) Start(ctx context.Context, t *oauth2.Token) error {
 	return nil
 }
 
+// release gives l up, within the Timeout and whatever ctx says, as a TokenSource does.
+func (m *Manager) release(ctx context.Context, l Lease) {
+	(&TokenSource{e: m.e}).release(context.WithoutCancel(ctx), l)
+}
+
 // lock takes key's lease, waiting for it at most twice its ttl, as a TokenSource does.
 func (m *Manager) lock(ctx context.Context, key string) (Lease, error) {
 	lctx, cancel := context.WithTimeout(ctx, 2*m.ttl)
@@ -632,21 +637,16 @@ func (g Grant) Revoke(ctx context.Context) error {
 		return err
 	}
 	end := time.Now().Add(m.ttl)
-	release := func(l Lease) {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-		defer cancel()
-		l.Release(rctx)
-	}
 	t = l.Token()
 	if t == nil {
-		release(l)
+		m.release(ctx, l)
 		return g.noToken()
 	}
 	at := m.now()
 	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), end)
 	err = l.Save(sctx, deadToken(ReasonRevoked, at))
 	cancel()
-	release(l)
+	m.release(ctx, l)
 	if err != nil {
 		return storeErr("saving", g.key, err)
 	}
@@ -683,12 +683,7 @@ func (g Grant) restore(ctx context.Context, t *oauth2.Token, at time.Time) error
 	if err != nil {
 		return err
 	}
-	defer func() {
-		timeout, _ := (&TokenSource{e: g.m.e}).leaseTimes()
-		rctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		l.Release(rctx)
-	}()
+	defer g.m.release(ctx, l)
 	if d := deadOf(g.key, l.Token()); d == nil || d.Reason != ReasonRevoked || !d.At.Equal(at) {
 		return nil // the grant changed since: that stays
 	}
