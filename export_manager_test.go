@@ -9,14 +9,16 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// HeldGrants returns the keys of the grants m holds in memory, sorted.
+// HeldGrants returns the keys of the grants m holds in memory, sorted: those of its CLOCK
+// ring, and those not yet in it.
 func HeldGrants(m *Manager) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	keys := make([]string, 0, len(m.ring))
-	for _, e := range m.ring {
-		keys = append(keys, e.key)
-	}
+	var keys []string
+	m.grants.Range(func(k, _ any) bool {
+		keys = append(keys, k.(string))
+		return true
+	})
 	slices.Sort(keys)
 	return keys
 }
@@ -28,7 +30,8 @@ func DeadMark(key string, t *oauth2.Token) *DeadGrantError { return deadOf(key, 
 var DeadToken = deadToken
 
 // CheckGrants reports whether the map of m holds exactly the entries of its CLOCK ring, each
-// under its key.
+// under its key (with no call running, every entry of the map is held), and whether m keeps
+// at most maxFailed failed keys.
 func CheckGrants(m *Manager) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -36,11 +39,14 @@ func CheckGrants(m *Manager) error {
 	var err error
 	m.grants.Range(func(k, v any) bool {
 		n++
-		if e := v.(*entry); e.key != k || m.ring[e.slot] != e {
+		if e := v.(*entry); e.key != k || !e.held.Load() || m.ring[e.slot] != e {
 			err = fmt.Errorf("entry %q in the map is not in the ring", e.key)
 		}
 		return err == nil
 	})
+	if err == nil && len(m.failed) > maxFailed {
+		err = fmt.Errorf("%d failed keys kept, want at most %d", len(m.failed), maxFailed)
+	}
 	if err == nil && n != len(m.ring) {
 		err = fmt.Errorf("%d entries in the map, %d in the ring", n, len(m.ring))
 	}

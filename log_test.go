@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +84,9 @@ func TestLogEvents(t *testing.T) {
 			[]map[string]any{{"level": "INFO", "msg": "oauth2refresh: client authentication switched", "method": "client_secret_post"}}},
 		{"grant dead", event{Kind: events.GrantDead, Key: "k", Outcome: events.OutcomeInvalidGrant, Status: 400, Err: errors.New("dead")},
 			[]map[string]any{{"level": "ERROR", "msg": "oauth2refresh: grant is dead: it must be authorized again", "key": "k", "outcome": "invalid_grant", "status": 400.0, "err": "dead"}}},
+		{"long key", event{Kind: events.StorePickup, Key: strings.Repeat("k", 1<<20)},
+			// A key is logged up to 256 bytes, then a marker.
+			[]map[string]any{{"level": "DEBUG", "msg": "oauth2refresh: token picked up from store", "key": strings.Repeat("k", 256) + "…"}}},
 		{"waited", event{Kind: events.Waited, Duration: time.Second}, nil},
 		{"zero kind", event{}, nil},
 		{"unknown kind", event{Kind: 200}, nil},

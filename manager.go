@@ -31,7 +31,10 @@ type ManagerOptions struct {
 	// revived (Grant.Start here, or a new token another process saved, once this process
 	// got a token from it) or forgotten (Grant.Forget). It is called on the goroutine of a
 	// call that found the grant dead, after the Manager's locks are released, and must
-	// return quickly; nil means no call.
+	// return quickly; nil means no call. A panic in OnDead is recovered, as one in any other
+	// hook is: the caller gets the *DeadGrantError all the same, and the report counts as
+	// made, so it is not made again until the grant is revived or forgotten (a callback that
+	// panics for a grant would panic again at each of its calls).
 	OnDead func(key string, err *DeadGrantError)
 
 	// MaxGrants bounds the TokenSources held in memory; beyond it, idle ones are dropped and
@@ -47,21 +50,26 @@ const DefaultMaxGrants = 10000
 // Google client option, made lazily from the Store. It may be used by any number of
 // goroutines.
 //
-// A grant's cached token is served as TokenSource serves it: without I/O, lock or
-// allocation. What is held in memory per grant is a TokenSource (it holds no goroutine or
-// timer) and a small entry, at most MaxGrants of them. When a grant not held is asked for and
-// MaxGrants are held, one not used recently is dropped: the Manager sweeps the held grants in
-// turn, skipping those used since its last pass (the CLOCK approximation of least recently
-// used). A grant is dropped only while it is idle: no call of the Manager is inside its
-// TokenSource (a refresh being waited for, a request of Grant.Client being sent), no flight
-// is running, no token is unsaved (see OnRefresh and WithStore), and it is not in a backoff
-// after a failed refresh. So dropping never loses a rotated refresh token, never lets two
-// sources of this process refresh one grant at once, and never shortens a backoff; while more
-// than MaxGrants grants are busy, more are held, and the surplus is dropped once idle. A
-// dropped grant is made again from the Store when next used: its first call loads the stored
-// token (one Store.Load, no token request if it is valid). Besides the held grants, the
-// Manager keeps the key of each grant reported to OnDead, until the grant is revived or
-// forgotten.
+// A grant's cached token is served as TokenSource serves it: without I/O, lock or allocation. What
+// is held in memory per grant is a TokenSource (it holds no goroutine or timer) and a small entry
+// with its key (at most 1024 bytes, see Grant), at most MaxGrants of them. A grant counts once its
+// TokenSource holds a token; one that holds none (a key that never held a token, an attacker's:
+// the Store holds no refresh token for it) is held only while a call is inside it, then dropped,
+// its error kept for the most recent 256 such keys, which get it without a Store call until their
+// backoff ends (older keys are answered from the Store; no token request is sent for them either
+// way). When a grant gets its first token and MaxGrants are held, one not used recently is
+// dropped: the Manager sweeps the held grants in turn, skipping those used since its last pass
+// (the CLOCK approximation of least recently used). A grant is dropped only while it is idle: no
+// call of the Manager is inside its TokenSource (a refresh being waited for, a request of
+// Grant.Client being sent), no flight is running, no token is unsaved (see OnRefresh and
+// WithStore), and it is not in a backoff after a failed refresh. So dropping never loses a rotated
+// refresh token, never lets two sources of this process refresh one grant at once, and never
+// shortens a backoff that keeps a request from the server; while more than MaxGrants grants are
+// busy, more are held, and the surplus is dropped once idle, a few at each new grant, so that
+// adding a grant costs O(1) amortized. A dropped grant is made again from the Store when next
+// used: its first call loads the stored token (one Store.Load, no token request if it is valid).
+// Besides the held grants, the Manager keeps the key of each grant reported to OnDead, until the
+// grant is revived or forgotten.
 type Manager struct {
 	e    *Endpoint
 	s    Store
@@ -77,6 +85,28 @@ type Manager struct {
 	ring []*entry        // the held entries, in the order the CLOCK hand sweeps them
 	hand int             // the index in ring the hand looks at next
 	dead map[string]bool // keys OnDead was called for, until revived or forgotten
+	// short is how many more calls of makeRoom look at only a few entries, after one that
+	// looked at every entry twice and found none to drop: see makeRoom.
+	short int
+	// failed answers the calls for the keys whose TokenSource got no token (see settle)
+	// until their backoff ends: at most maxFailed keys, the oldest replaced first.
+	failed     map[string]failedKey
+	failedKeys [maxFailed]string // the keys of failed, by slot
+	failedNext int               // the slot of failedKeys a new key takes
+	// limbo are the entries not held in the ring that settle left in the map with no call
+	// inside them (a flight going on after its caller gave up, a token unsaved): add settles
+	// them again.
+	limbo []*entry
+}
+
+// maxFailed bounds Manager.failed (see Manager).
+const maxFailed = 256
+
+// failedKey is what Manager.failed keeps of a key whose TokenSource got no token.
+type failedKey struct {
+	err   error     // the error of its last call
+	until time.Time // when its backoff ends
+	slot  int       // its index in Manager.failedKeys
 }
 
 // entry is one grant held in memory.
@@ -96,17 +126,21 @@ type entry struct {
 	// reported says OnDead was called for the grant while this entry was held: a fast check
 	// for the calls that keep finding the grant dead.
 	reported atomic.Bool
+	// held says the entry is in Manager.ring: its source got a token (see Manager.settle).
+	// It is set under Manager.mu, and never cleared.
+	held atomic.Bool
 
-	slot  int  // the entry's index in Manager.ring; guarded by Manager.mu
+	slot  int  // the entry's index in Manager.ring, once held; guarded by Manager.mu
+	limbo bool // in Manager.limbo; guarded by Manager.mu
 	stale bool // removed by Start, Revoke or Forget: its errors are not reported; guarded by Manager.mu
-	// held is the token ts held when OnDead was called for the grant (see Manager.reported);
-	// guarded by Manager.mu.
-	held *oauth2.Token
+	// heldTok is the token ts held when OnDead was called for the grant (see
+	// Manager.reported); guarded by Manager.mu.
+	heldTok *oauth2.Token
 }
 
 // NewManager returns a Manager of e's grants kept in s, which must not be nil. o may be nil.
 func NewManager(e *Endpoint, s Store, o *ManagerOptions) *Manager {
-	m := &Manager{e: e, s: s, dead: map[string]bool{}}
+	m := &Manager{e: e, s: s, dead: map[string]bool{}, failed: map[string]failedKey{}}
 	if o != nil {
 		m.opts = *o
 	}
@@ -123,7 +157,22 @@ func NewManager(e *Endpoint, s Store, o *ManagerOptions) *Manager {
 }
 
 // Grant returns key's grant. It does not touch the Store.
+//
+// A key is at most 1024 bytes (store keys are ids): each call of the Grant of a longer key
+// fails with an error that says so, without a held entry, a Store call or a request.
 func (m *Manager) Grant(key string) Grant { return Grant{m, key} }
+
+// maxKeyLen is the length of the longest key of a Manager's grant (see Manager.Grant): what a
+// held entry, a Store's key and an event's Key cost is bounded by it.
+const maxKeyLen = 1024
+
+// checkKey returns the error of a key longer than maxKeyLen, else nil.
+func checkKey(key string) error {
+	if len(key) > maxKeyLen {
+		return fmt.Errorf("oauth2refresh: grant key of %d bytes is longer than %d bytes", len(key), maxKeyLen)
+	}
+	return nil
+}
 
 // lookup returns key's entry, or nil if it is not held.
 func (m *Manager) lookup(key string) *entry {
@@ -134,14 +183,14 @@ func (m *Manager) lookup(key string) *entry {
 }
 
 // pin returns key's entry, made if not held, with its busy count incremented: it cannot be
-// dropped until the caller decrements it.
-func (m *Manager) pin(key string) *entry {
+// dropped until the caller calls unpin. Or it returns the error Manager.failed keeps for key.
+func (m *Manager) pin(key string) (*entry, error) {
 	for {
 		if e := m.lookup(key); e != nil {
 			e.busy.Add(1)
 			if !e.gone.Load() {
 				e.use()
-				return e
+				return e, nil
 			}
 			e.busy.Add(-1)
 			// A remover holds m.mu until it has decided: wait for it, then look again.
@@ -150,10 +199,113 @@ func (m *Manager) pin(key string) *entry {
 			m.mu.Unlock()
 			continue
 		}
-		if e := m.add(key); e != nil {
-			return e
+		if e, err := m.add(key); e != nil || err != nil {
+			return e, err
 		}
 	}
+}
+
+// unpin ends a call inside e's source that pin began, then settles e.
+func (m *Manager) unpin(e *entry) {
+	e.busy.Add(-1)
+	if !e.held.Load() {
+		m.settle(e)
+	}
+}
+
+// settle decides what becomes of e, an entry not held in the ring, after a call inside its
+// source: once the source holds a token, or failed otherwise than for want of a refresh
+// token, e joins the held entries (dropping an idle one if MaxGrants are held); when the
+// Store holds no refresh token for it, e is removed as soon as no call is inside it, and the
+// error is kept in m.failed until the backoff ends. So a key that never held a token (an
+// attacker's) costs no held entry: only, for the most recent maxFailed of them, a place in
+// m.failed.
+func (m *Manager) settle(e *entry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.settled(e) || e.busy.Load() != 0 || e.limbo {
+		return
+	}
+	e.limbo = true
+	m.limbo = append(m.limbo, e)
+}
+
+// settled is settle's decision: it reports whether e was settled (held, or removed), or is
+// left as it is, because a call is inside its source, or a flight is running. Only a source
+// whose Store holds no refresh token (ErrNoRefreshToken: nothing was sent to the server) is
+// removed; one that failed otherwise (a refused refresh, a server or Store down) is held, so
+// that its backoff protects the server and the Store. m.mu must be held.
+func (m *Manager) settled(e *entry) bool {
+	if e.held.Load() || e.gone.Load() {
+		return true
+	}
+	until, err, quiet := e.ts.failed()
+	if !quiet && e.ts.state.Load().tok == nil {
+		return false // a flight running, or a token unsaved: what comes of it decides
+	}
+	if e.ts.state.Load().tok != nil || !errors.Is(err, ErrNoRefreshToken) {
+		m.makeRoom()
+		e.slot = len(m.ring)
+		m.ring = append(m.ring, e)
+		e.held.Store(true)
+		return true
+	}
+	e.gone.Store(true) // see entry.busy
+	if e.busy.Load() != 0 {
+		e.gone.Store(false)
+		return false
+	}
+	m.remove(e)
+	if m.now().Before(until) {
+		m.fail(e.key, err, until)
+	}
+	return true
+}
+
+// settleLimbo settles the entries in m.limbo again. m.mu must be held.
+func (m *Manager) settleLimbo() {
+	kept := m.limbo[:0]
+	for _, e := range m.limbo {
+		if m.settled(e) {
+			e.limbo = false
+		} else {
+			kept = append(kept, e)
+		}
+	}
+	clear(m.limbo[len(kept):])
+	m.limbo = kept
+}
+
+// fail keeps err as the answer to key's calls until until, replacing the oldest key kept if
+// maxFailed are. m.mu must be held.
+func (m *Manager) fail(key string, err error, until time.Time) {
+	if f, ok := m.failed[key]; ok {
+		m.failed[key] = failedKey{err, until, f.slot}
+		return
+	}
+	slot := m.failedNext
+	m.failedNext = (slot + 1) % maxFailed
+	if old := m.failedKeys[slot]; old != "" {
+		delete(m.failed, old)
+	}
+	m.failedKeys[slot] = key
+	m.failed[key] = failedKey{err, until, slot}
+}
+
+// unfail forgets what m.failed keeps for key. m.mu must be held.
+func (m *Manager) unfail(key string) {
+	if f, ok := m.failed[key]; ok {
+		m.failedKeys[f.slot] = ""
+		delete(m.failed, key)
+	}
+}
+
+// failed returns when s's backoff ends and the error that began it, and whether s is quiet:
+// no flight, no unsaved token.
+func (s *TokenSource) failed() (until time.Time, err error, quiet bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.retryAt, s.lastErr, s.flight == nil && s.pending == nil
 }
 
 // use sets e.used, writing it only when it is not set.
@@ -163,32 +315,53 @@ func (e *entry) use() {
 	}
 }
 
-// add makes key's entry, pinned, dropping an idle one first if MaxGrants are held. It returns
-// nil if another goroutine added key meanwhile.
-func (m *Manager) add(key string) *entry {
+// add makes key's entry, pinned; it joins the held entries once its source gets a token (see
+// settle). It returns nil if another goroutine added key meanwhile, and the error m.failed
+// keeps for key, if any.
+func (m *Manager) add(key string) (*entry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.lookup(key) != nil {
-		return nil
+		return nil, nil
 	}
-	m.makeRoom()
+	if len(m.limbo) > 0 {
+		m.settleLimbo()
+	}
+	if f, ok := m.failed[key]; ok {
+		if m.now().Before(f.until) {
+			return nil, f.err
+		}
+		m.unfail(key)
+	}
 	opts := append(m.opts.Options[:len(m.opts.Options):len(m.opts.Options)], WithStore(m.s, key))
-	e := &entry{key: key, ts: m.e.TokenSource(context.Background(), nil, opts...), slot: len(m.ring)}
+	e := &entry{key: key, ts: m.e.TokenSource(context.Background(), nil, opts...), slot: -1}
 	e.busy.Store(1)
 	e.used.Store(true)
 	// OnDead was called for the grant while an entry dropped since held it: the first token
 	// this one gets revives the grant (see reported).
 	e.reported.Store(m.dead[key])
-	m.ring = append(m.ring, e)
 	m.grants.Store(key, e)
-	return e
+	return e, nil
 }
 
 // makeRoom drops idle entries, in CLOCK order, until fewer than MaxGrants are held, or every
 // held entry was looked at twice (once to clear its used bit, once more) without success.
-// m.mu must be held.
+// After such a failure, which happens only while the held entries are all busy, the next
+// len(m.ring) calls look at no more than 4 entries each: the cost of adding an entry stays
+// O(1) amortized, and the surplus is dropped a few at a time once idle. m.mu must be held.
 func (m *Manager) makeRoom() {
-	for n := 2 * len(m.ring); len(m.ring) >= m.opts.MaxGrants && n > 0; n-- {
+	n := 2 * len(m.ring)
+	full := m.short == 0
+	if !full {
+		m.short--
+		n = min(n, 4)
+	}
+	defer func() {
+		if full && len(m.ring) >= m.opts.MaxGrants {
+			m.short = len(m.ring)
+		}
+	}()
+	for ; len(m.ring) >= m.opts.MaxGrants && n > 0; n-- {
 		if m.hand >= len(m.ring) {
 			m.hand = 0
 		}
@@ -216,10 +389,13 @@ func (s *TokenSource) idle() bool {
 	return s.flight == nil && s.pending == nil && !s.cfg.now().Before(s.retryAt)
 }
 
-// remove removes e from the held entries. m.mu must be held.
+// remove removes e from the map, and from the held entries. m.mu must be held.
 func (m *Manager) remove(e *entry) {
 	e.gone.Store(true)
 	m.grants.CompareAndDelete(e.key, e)
+	if !e.held.Load() {
+		return
+	}
 	last := len(m.ring) - 1
 	m.ring[e.slot] = m.ring[last]
 	m.ring[e.slot].slot = e.slot
@@ -237,6 +413,7 @@ func (m *Manager) drop(key string, revived bool) {
 		e.stale = true
 		m.remove(e)
 	}
+	m.unfail(key)
 	if revived {
 		delete(m.dead, key)
 	}
@@ -255,10 +432,10 @@ func (m *Manager) reported(e *entry, t *oauth2.Token, err error) {
 	if err == nil {
 		if t != nil && e.reported.Load() {
 			m.mu.Lock()
-			if !e.stale && t != e.held {
+			if !e.stale && t != e.heldTok {
 				delete(m.dead, e.key)
 				e.reported.Store(false)
-				e.held = nil
+				e.heldTok = nil
 			}
 			m.mu.Unlock()
 		}
@@ -273,12 +450,19 @@ func (m *Manager) reported(e *entry, t *oauth2.Token, err error) {
 	if !e.stale {
 		m.dead[e.key] = true
 		e.reported.Store(true)
-		e.held = e.ts.state.Load().tok
+		e.heldTok = e.ts.state.Load().tok
 	}
 	m.mu.Unlock()
 	if first {
-		m.opts.OnDead(e.key, d)
+		m.onDead(e.key, d)
 	}
+}
+
+// onDead calls OnDead, recovering a panic: the report counts as made (see
+// ManagerOptions.OnDead).
+func (m *Manager) onDead(key string, d *DeadGrantError) {
+	defer func() { recover() }()
+	m.opts.OnDead(key, d)
 }
 
 // Grant is one grant of a Manager, by its key. It is an oauth2.TokenSource that asks the
@@ -307,9 +491,15 @@ func (g Grant) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 			return t, nil
 		}
 	}
-	e := g.m.pin(g.key)
+	if err := checkKey(g.key); err != nil {
+		return nil, err
+	}
+	e, err := g.m.pin(g.key)
+	if err != nil {
+		return nil, err
+	}
 	t, err := e.ts.TokenContext(ctx)
-	e.busy.Add(-1)
+	g.m.unpin(e)
 	g.m.reported(e, t, err)
 	return t, err
 }
@@ -336,10 +526,22 @@ type grantTransport struct {
 // RoundTrip implements http.RoundTripper with a Transport on the grant's current TokenSource,
 // which is not dropped until the request is sent.
 func (t *grantTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	e := t.g.m.pin(t.g.key)
+	if err := checkKey(t.g.key); err != nil {
+		if req.Body != nil {
+			req.Body.Close() // as a RoundTripper must, even on error
+		}
+		return nil, err
+	}
+	e, err := t.g.m.pin(t.g.key)
+	if err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
 	tr := Transport{Source: e.ts, Base: t.base}
 	resp, err := tr.RoundTrip(req)
-	e.busy.Add(-1)
+	t.g.m.unpin(e)
 	if err != nil {
 		// A nil error says nothing of the grant: the 401 of a dead grant's token comes so.
 		t.g.m.reported(e, nil, err)
@@ -353,6 +555,9 @@ func (t *grantTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // call loads t, and OnDead may be called for the grant again. Waiting for the lease is bounded
 // as a TokenSource's is (see WithStore).
 func (g Grant) Start(ctx context.Context, t *oauth2.Token) error {
+	if err := checkKey(g.key); err != nil {
+		return err
+	}
 	if t == nil || t.AccessToken == "" && t.RefreshToken == "" {
 		return fmt.Errorf("oauth2refresh: starting grant %s: no token", quoteKey(g.key))
 	}
@@ -368,6 +573,11 @@ func (g Grant) Start(ctx context.Context, t *oauth2.Token) error {
 	return nil
 }
 
+// release gives l up, within the Timeout and whatever ctx says, as a TokenSource does.
+func (m *Manager) release(ctx context.Context, l Lease) {
+	(&TokenSource{e: m.e}).release(context.WithoutCancel(ctx), l)
+}
+
 // lock takes key's lease, waiting for it at most twice its ttl, as a TokenSource does.
 func (m *Manager) lock(ctx context.Context, key string) (Lease, error) {
 	lctx, cancel := context.WithTimeout(ctx, 2*m.ttl)
@@ -379,52 +589,110 @@ func (m *Manager) lock(ctx context.Context, key string) (Lease, error) {
 	return l, nil
 }
 
-// Revoke ends the grant: it takes the grant's lease, so that no process refreshes it
-// meanwhile, revokes the stored refresh token at the server (RFC 7009, Endpoint.Revoke; the
-// access token when no refresh token is stored), then saves under that lease the mark of a
-// revoked grant, and drops what this process held of the grant: its next call gets a
+// Revoke ends the grant. Under the grant's lease it saves the mark of a revoked grant in
+// place of the stored token, releases the lease, then revokes at the server (RFC 7009,
+// Endpoint.Revoke) the refresh token that was stored (the access token when there was no
+// refresh token), and drops what this process held of the grant: its next call gets a
 // *DeadGrantError matching ErrGrantRevoked (and ErrInvalidGrant), and OnDead is called.
-// Every other process sharing the Store gets the same, without sending anything, as soon as
-// it needs a token other than the one it holds (the mark does not take back an access token
-// already handed out; a 401 from the API through Grant.Client makes the need). The mark is
-// fenced by the lease: a process that refreshed under an older lease cannot save its token
-// over it (its Save fails with ErrLeaseLost). Start revives the grant.
+// The mark is written first so that it wins however long the server takes: from then on no
+// process refreshes with the token being revoked, and every process sharing the Store gets
+// the same error, without sending anything, as soon as it needs a token other than the one
+// it holds (the mark does not take back an access token already handed out; a 401 from the
+// API through Grant.Client makes the need). The mark is fenced by the lease: a process that
+// refreshed under an older lease cannot save its token over it (its Save fails with
+// ErrLeaseLost). Start revives the grant.
 //
-// When the server refuses the revocation or does not answer, Revoke returns the error of
-// Endpoint.Revoke and leaves the grant as it was. When the mark cannot be saved after the
-// server revoked the token, Revoke returns the Store's error; the grant is dead all the same,
-// and the next refresh, refused, marks it dead (ReasonInvalidGrant). Without a RevocationURL
-// Revoke changes nothing and returns an error wrapping ErrInvalidEndpoint: a grant cannot be
-// revoked here without the server (use Forget to stop using one). A grant already dead is
-// marked revoked without a request. Waiting for the lease is bounded as a TokenSource's is
-// (see WithStore).
+// When the server refuses the revocation or does not answer, Revoke puts the token back in
+// the Store, unless the grant changed since the mark was written (Start, another Revoke), and
+// returns the error of Endpoint.Revoke: the grant is left as it was, though processes that
+// read the mark meanwhile report it revoked until they pick the token up again. When the mark
+// cannot be saved, Revoke returns the Store's error and sends nothing. A key whose Store holds
+// nothing (it never held a token, or was forgotten) is not revoked: Revoke returns an error
+// wrapping ErrNoToken, and leaves nothing in the Store. Without a RevocationURL Revoke changes
+// nothing and returns an error wrapping ErrInvalidEndpoint: a grant cannot be revoked here
+// without the server (use Forget to stop using one). A grant already dead is marked revoked
+// without a request. Waiting for the lease is bounded as a TokenSource's is (see WithStore),
+// and so is the save of the mark; the request is bounded by ctx and the Endpoint's Timeout.
 func (g Grant) Revoke(ctx context.Context) error {
 	m := g.m
+	if err := checkKey(g.key); err != nil {
+		return err
+	}
 	if m.e.RevocationURL == "" {
 		return fmt.Errorf("oauth2refresh: revoking grant %s: %w: no RevocationURL", quoteKey(g.key), ErrInvalidEndpoint)
+	}
+	// A key that holds nothing takes no lease: Lock may leave something behind.
+	timeout, _ := (&TokenSource{e: m.e}).leaseTimes()
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	t, err := m.s.Load(lctx, g.key)
+	cancel()
+	if err != nil {
+		return storeErr("loading", g.key, err)
+	}
+	if t == nil {
+		return g.noToken()
 	}
 	l, err := m.lock(ctx, g.key)
 	if err != nil {
 		return err
 	}
-	defer l.Release(context.WithoutCancel(ctx))
-	if t := l.Token(); t != nil && deadOf(g.key, t) == nil {
-		tok, hint := t.RefreshToken, HintRefreshToken
-		if tok == "" {
-			tok, hint = t.AccessToken, HintAccessToken
-		}
-		if tok != "" {
-			if err := m.e.Revoke(ctx, tok, hint); err != nil {
-				return err
-			}
-		}
+	end := time.Now().Add(m.ttl)
+	t = l.Token()
+	if t == nil {
+		m.release(ctx, l)
+		return g.noToken()
 	}
-	if err := l.Save(context.WithoutCancel(ctx), deadToken(ReasonRevoked, m.now())); err != nil {
+	at := m.now()
+	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), end)
+	err = l.Save(sctx, deadToken(ReasonRevoked, at))
+	cancel()
+	m.release(ctx, l)
+	if err != nil {
 		return storeErr("saving", g.key, err)
 	}
 	// A grant reported dead already, maybe by a call that saw the mark just now, is not
 	// reported again.
 	m.drop(g.key, false)
+	if deadOf(g.key, t) != nil {
+		return nil
+	}
+	tok, hint := t.RefreshToken, HintRefreshToken
+	if tok == "" {
+		tok, hint = t.AccessToken, HintAccessToken
+	}
+	if err := m.e.Revoke(ctx, tok, hint); err != nil {
+		if rerr := g.restore(ctx, t, at); rerr != nil {
+			return fmt.Errorf("%w (and %w)", err, rerr)
+		}
+		return err
+	}
+	return nil
+}
+
+// noToken is the error of Revoke for a key whose Store holds nothing.
+func (g Grant) noToken() error {
+	return fmt.Errorf("oauth2refresh: revoking grant %s: %w: none stored", quoteKey(g.key), ErrNoToken)
+}
+
+// restore puts t back in the Store in place of the revoked mark Revoke saved at at, if it is
+// still there, after the server did not revoke t, and drops what this process held of the
+// grant, which is alive again.
+func (g Grant) restore(ctx context.Context, t *oauth2.Token, at time.Time) error {
+	ctx = context.WithoutCancel(ctx)
+	l, err := g.m.lock(ctx, g.key)
+	if err != nil {
+		return err
+	}
+	defer g.m.release(ctx, l)
+	if d := deadOf(g.key, l.Token()); d == nil || d.Reason != ReasonRevoked || !d.At.Equal(at) {
+		return nil // the grant changed since: that stays
+	}
+	sctx, cancel := context.WithTimeout(ctx, g.m.ttl)
+	defer cancel()
+	if err := l.Save(sctx, t); err != nil {
+		return storeErr("restoring", g.key, err)
+	}
+	g.m.drop(g.key, true)
 	return nil
 }
 
@@ -433,6 +701,9 @@ func (g Grant) Revoke(ctx context.Context) error {
 // Deleter; otherwise Forget changes nothing and returns an error wrapping
 // errors.ErrUnsupported.
 func (g Grant) Forget(ctx context.Context) error {
+	if err := checkKey(g.key); err != nil {
+		return err
+	}
 	d, ok := g.m.s.(Deleter)
 	if !ok {
 		return fmt.Errorf("oauth2refresh: forgetting grant %s: the Store cannot delete (not a Deleter): %w", quoteKey(g.key), errors.ErrUnsupported)

@@ -255,3 +255,48 @@ func BenchmarkManagerStoreRoundTrips(b *testing.B) {
 		b.ReportMetric(float64(cs.total()-base)/float64(b.N), "calls/use")
 	})
 }
+
+// BenchmarkManagerFirstUseFlood: the first use of a tenant's grant the Manager does not hold
+// (MaxGrants 1,000 of 10,000 tenants, each use made from the in-memory Store), without and
+// with a flood of keys that never held a token (2,000 keys in turn, 2,000 calls before, then 3
+// between each timed use, outside the timer): the flood must not change the tenant's cost.
+func BenchmarkManagerFirstUseFlood(b *testing.B) {
+	tenants := grantKeys(10000)
+	floodKeys := make([]string, 2000)
+	for i := range floodKeys {
+		floodKeys[i] = fmt.Sprintf("flood-%d", i)
+	}
+	for _, flood := range []bool{false, true} {
+		b.Run(fmt.Sprintf("flood=%v", flood), func(b *testing.B) {
+			m := oauth2refresh.NewManager(benchEndpoint(&memTransport{}), seededStore(tenants),
+				&oauth2refresh.ManagerOptions{MaxGrants: 1000})
+			holdAll(b, tenants[:1000], func(k string) (*oauth2.Token, error) { return m.Grant(k).Token() })
+			n := 0
+			attack := func(calls int) {
+				for range calls {
+					n++ // 2,000 keys in turn: more than the Manager keeps failed
+					if _, err := m.Grant(floodKeys[n%len(floodKeys)]).Token(); err == nil {
+						b.Fatal("a flood key got a token")
+					}
+				}
+			}
+			if flood {
+				attack(2000)
+			}
+			b.ReportAllocs()
+			i := 1000
+			for b.Loop() {
+				if flood {
+					b.StopTimer()
+					attack(3)
+					b.StartTimer()
+				}
+				if _, err := m.Grant(tenants[i%len(tenants)]).Token(); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(len(oauth2refresh.HeldGrants(m))), "held")
+		})
+	}
+}

@@ -658,6 +658,37 @@ func TestGrantRevoke(t *testing.T) {
 			t.Errorf("%d token requests, want 1", n)
 		}
 	})
+	t.Run("refused, FileStore", func(t *testing.T) {
+		// The token is put back through a Store that encodes it; a grant started anew while
+		// the server answered keeps its new token.
+		for _, startMeanwhile := range []bool{false, true} {
+			srv := newTokenServers(t, []string{"a"}, 3600)
+			var m *oauth2refresh.Manager
+			rev := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				if startMeanwhile {
+					if err := m.Grant("a").Start(ctx, &oauth2.Token{RefreshToken: "a/rt-new"}); err != nil {
+						t.Errorf("Start during the revocation: %v", err)
+					}
+				}
+				respond(w, http.StatusServiceUnavailable, "application/json", `{"error":"temporarily_unavailable"}`)
+			})
+			e := srv.endpoint()
+			e.RevocationURL = rev.URL + "/revoke"
+			fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
+			m = oauth2refresh.NewManager(e, fs, nil)
+			startAll(t, m, []string{"a"})
+			if err := m.Grant("a").Revoke(ctx); !oauth2refresh.IsTemporary(err) {
+				t.Errorf("Revoke: %v, want a temporary error", err)
+			}
+			want := "a/rt-0"
+			if startMeanwhile {
+				want = "a/rt-new"
+			}
+			if got := mustLoad(t, fs, "a"); got.RefreshToken != want {
+				t.Errorf("start meanwhile %v: stored token after a refused revocation: %v, want %s", startMeanwhile, got, want)
+			}
+		}
+	})
 	t.Run("no RevocationURL", func(t *testing.T) {
 		_, ms, m, _ := setup(t, nil)
 		before := ms.trips()
@@ -697,6 +728,72 @@ func TestGrantRevoke(t *testing.T) {
 		}
 		if d := oauth2refresh.DeadMark("a", ms.stored("a")); d == nil || d.Reason != oauth2refresh.ReasonRevoked {
 			t.Errorf("stored token after the late refresh: %v, want the revoked mark", ms.stored("a"))
+		}
+		if diff := cmp.Diff([]recordedRequest{revocationRequest("a/rt-1")}, rev.requests()); diff != "" {
+			t.Errorf("revocation requests (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("unknown keys", func(t *testing.T) {
+		// Revoking keys that never held a token sends nothing and writes nothing: the
+		// Store holds no mark for them, and is not even asked for a lease.
+		rev := revocationServer(t, http.StatusOK, "")
+		e := &oauth2refresh.Endpoint{TokenURL: rev.URL + "/token", RevocationURL: rev.URL + "/revoke"}
+		ms := newMemStore()
+		m := oauth2refresh.NewManager(e, ms, nil)
+		for i := range 100 {
+			key := fmt.Sprintf("unknown-%d", i)
+			if err := m.Grant(key).Revoke(ctx); !errors.Is(err, oauth2refresh.ErrNoToken) {
+				t.Errorf("Revoke(%q): %v, want an error matching ErrNoToken", key, err)
+			}
+			if got := ms.stored(key); got != nil {
+				t.Errorf("stored for %q after Revoke: %v, want nothing", key, got)
+			}
+		}
+		if n := ms.locks.Load() + ms.saves.Load(); n != 0 {
+			t.Errorf("%d Lock and Save calls, want 0", n)
+		}
+		if got := rev.requests(); len(got) != 0 {
+			t.Errorf("%d revocation requests, want 0", len(got))
+		}
+	})
+	t.Run("slow server", func(t *testing.T) {
+		// A revocation that takes longer than the lease: replica b, whose token expired,
+		// asks for one meanwhile (the lease a took lapsed). The revoked mark wins: b sends
+		// no refresh and gets ErrGrantRevoked, and the Store ends with the mark.
+		arrived, release := make(chan struct{}), make(chan struct{})
+		rev := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			arrived <- struct{}{}
+			<-release
+			respond(w, http.StatusOK, "", "")
+		})
+		srv, ms, a, clk := setup(t, rev)
+		b := oauth2refresh.NewManager(srv.endpoint(), ms, &oauth2refresh.ManagerOptions{
+			Options: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)}})
+		if _, err := b.Grant("a").Token(); err != nil {
+			t.Fatal(err)
+		}
+		revoked := make(chan error, 1)
+		go func() { revoked <- a.Grant("a").Revoke(ctx) }()
+		<-arrived
+		ms.lapse("a") // the lease's ttl ends while the server takes its time
+		clk.advance(time.Hour)
+		if _, err := b.Grant("a").Token(); !errors.Is(err, oauth2refresh.ErrGrantRevoked) {
+			t.Errorf("b's Token during the revocation: %v, want an error matching ErrGrantRevoked", err)
+		}
+		close(release)
+		if err := <-revoked; err != nil {
+			t.Errorf("Revoke: %v", err)
+		}
+		if d := oauth2refresh.DeadMark("a", ms.stored("a")); d == nil || d.Reason != oauth2refresh.ReasonRevoked {
+			t.Errorf("stored after Revoke: %v, want the revoked mark", ms.stored("a"))
+		}
+		if n := srv.grants["a"].requests.Load(); n != 1 {
+			t.Errorf("%d token requests, want 1 (none during the revocation)", n)
+		}
+		for _, m := range []*oauth2refresh.Manager{a, b} {
+			if _, err := m.Grant("a").Token(); !errors.Is(err, oauth2refresh.ErrGrantRevoked) {
+				t.Errorf("Token after Revoke: %v, want an error matching ErrGrantRevoked", err)
+			}
 		}
 		if diff := cmp.Diff([]recordedRequest{revocationRequest("a/rt-1")}, rev.requests()); diff != "" {
 			t.Errorf("revocation requests (-want +got):\n%s", diff)
@@ -846,5 +943,151 @@ func TestManagerOptions(t *testing.T) {
 	}
 	if n := other.trips(); n != 0 {
 		t.Errorf("%d calls to the Store of the WithStore option, want 0", n)
+	}
+}
+
+// TestManagerOnDeadPanics: an OnDead that panics does not unwind into the caller of
+// Grant.Token nor of Grant.Client's requests, which get the *DeadGrantError; the report
+// counts as made, and is not made again for the grant until it is revived.
+func TestManagerOnDeadPanics(t *testing.T) {
+	for _, via := range []string{"Token", "Client"} {
+		t.Run(via, func(t *testing.T) {
+			srv := newTokenServers(t, []string{"x"}, 3600)
+			var calls atomic.Int64
+			m := oauth2refresh.NewManager(srv.endpoint(), newMemStore(), &oauth2refresh.ManagerOptions{
+				OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
+					calls.Add(1)
+					panic("OnDead of " + key)
+				},
+			})
+			if err := m.Grant("x").Start(context.Background(), &oauth2.Token{RefreshToken: "x/rt-unknown"}); err != nil {
+				t.Fatal(err)
+			}
+			use := func() error {
+				if via == "Token" {
+					_, err := m.Grant("x").Token()
+					return err
+				}
+				resp, err := m.Grant("x").Client(context.Background()).Get("http://api.invalid/")
+				if err == nil {
+					resp.Body.Close()
+				}
+				return err
+			}
+			for i := range 3 {
+				var err error
+				func() {
+					defer func() {
+						if r := recover(); r != nil {
+							t.Fatalf("call %d: OnDead's panic reached the caller: %v", i, r)
+						}
+					}()
+					err = use()
+				}()
+				if !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
+					t.Errorf("call %d: %v, want an error matching ErrInvalidGrant", i, err)
+				}
+			}
+			if n := calls.Load(); n != 1 {
+				t.Errorf("OnDead called %d times, want 1", n)
+			}
+		})
+	}
+}
+
+// TestGrantKeyLength: a key longer than the Manager's limit (1024 bytes) is refused by every
+// call of its Grant with an error that says so, before it costs a held entry or a Store call;
+// a key of the limit is a grant like any other.
+func TestGrantKeyLength(t *testing.T) {
+	ctx := context.Background()
+	rev := revocationServer(t, http.StatusOK, "")
+	e := &oauth2refresh.Endpoint{TokenURL: "https://auth.example/token", RevocationURL: rev.URL + "/revoke"}
+	ms := newMemStore()
+	m := oauth2refresh.NewManager(e, ms, nil)
+	ok := strings.Repeat("k", 1024)
+	if err := m.Grant(ok).Start(ctx, &oauth2.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatalf("Start with a key of 1024 bytes: %v", err)
+	}
+	if tok, err := m.Grant(ok).Token(); err != nil || tok.AccessToken != "at" {
+		t.Fatalf("Token with a key of 1024 bytes: %v, %v", tok, err)
+	}
+	before := ms.trips()
+	for _, n := range []int{1025, 1 << 20} {
+		g := m.Grant(strings.Repeat("k", n))
+		calls := map[string]func() error{
+			"Start":  func() error { return g.Start(ctx, &oauth2.Token{RefreshToken: "rt"}) },
+			"Token":  func() error { _, err := g.Token(); return err },
+			"Revoke": func() error { return g.Revoke(ctx) },
+			"Forget": func() error { return g.Forget(ctx) },
+			"Client": func() error {
+				resp, err := g.Client(ctx).Get(rev.URL + "/api")
+				if err == nil {
+					resp.Body.Close()
+				}
+				return err
+			},
+		}
+		for name, call := range calls {
+			err := call()
+			want := fmt.Sprintf("oauth2refresh: grant key of %d bytes is longer than 1024 bytes", n)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s with a key of %d bytes: %v, want an error containing %q", name, n, err, want)
+			}
+			if err != nil && len(err.Error()) > 400 {
+				t.Errorf("%s with a key of %d bytes: an error of %d bytes", name, n, len(err.Error()))
+			}
+		}
+	}
+	if n := ms.trips() - before; n != 0 {
+		t.Errorf("%d Store calls for the long keys, want 0", n)
+	}
+	if diff := cmp.Diff([]string{ok}, oauth2refresh.HeldGrants(m)); diff != "" {
+		t.Errorf("held grants (-want +got):\n%s", diff)
+	}
+	if got := rev.requests(); len(got) != 0 {
+		t.Errorf("%d requests to the server, want 0", len(got))
+	}
+}
+
+// TestManagerFlood: calls for keys that never held a token (an attacker's), from several
+// goroutines amid the tenants' calls, each get an error matching ErrNoRefreshToken, leave no
+// held entry, and never push the grants held past MaxGrants; the tenants keep their tokens.
+func TestManagerFlood(t *testing.T) {
+	const maxGrants = 50
+	tenants := grantKeys(60)
+	ms := seededStore(tenants)
+	m := oauth2refresh.NewManager(benchEndpoint(&memTransport{}), ms, &oauth2refresh.ManagerOptions{MaxGrants: maxGrants})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 500 {
+				key := fmt.Sprintf("flood-%d-%d", g, i)
+				if _, err := m.Grant(key).Token(); !errors.Is(err, oauth2refresh.ErrNoRefreshToken) {
+					t.Errorf("flood key %q: %v, want an error matching ErrNoRefreshToken", key, err)
+				}
+				if i%5 == 0 { // the same key again: answered alike
+					if _, err := m.Grant(key).Token(); !errors.Is(err, oauth2refresh.ErrNoRefreshToken) {
+						t.Errorf("flood key %q again: %v, want an error matching ErrNoRefreshToken", key, err)
+					}
+				}
+				k := tenants[(i*7+g)%len(tenants)]
+				if tok, err := m.Grant(k).Token(); err != nil || tok.AccessToken != "at-"+k {
+					t.Errorf("tenant %q: %v, %v", k, tok, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	held := oauth2refresh.HeldGrants(m)
+	if len(held) > maxGrants {
+		t.Errorf("%d grants held, want at most %d", len(held), maxGrants)
+	}
+	for _, k := range held {
+		if !contains(tenants, k) {
+			t.Errorf("flood key %q is held", k)
+		}
+	}
+	if err := oauth2refresh.CheckGrants(m); err != nil {
+		t.Error(err)
 	}
 }

@@ -28,6 +28,9 @@ var logLines = [...]struct {
 	GrantDead:         {slog.LevelError, "oauth2refresh: grant is dead: it must be authorized again"},
 }
 
+// maxLoggedKey is the length of the longest key Log logs whole.
+const maxLoggedKey = 256
+
 // Log returns a function for oauth2refresh.WithEvents that logs each Event to logger (nil means
 // slog.Default()) as one line, with the Event's fields that are set as attributes: "key",
 // "trigger", "outcome", "status", "duration", "waiters", "failures", "attempt", "until" and
@@ -43,6 +46,7 @@ var logLines = [...]struct {
 //   - Debug: a refresh started or succeeded, a store pickup, a lease taken, a DPoP nonce
 //     challenge answered.
 //
+// A key longer than 256 bytes is logged cut there, followed by "…".
 // Waited, one per caller that waited, is not logged.
 // No line holds token material (see Event).
 func Log(logger *slog.Logger) func(Event) {
@@ -74,7 +78,7 @@ func Log(logger *slog.Logger) func(Event) {
 				attrs = append(attrs, a)
 			}
 		}
-		add(ev.Key != "", slog.String("key", ev.Key))
+		add(ev.Key != "", slog.String("key", truncate(ev.Key, maxLoggedKey)))
 		add(ev.Trigger != 0, slog.String("trigger", ev.Trigger.String()))
 		add(ev.Outcome != 0, slog.String("outcome", ev.Outcome.String()))
 		add(ev.Status != 0, slog.Int("status", ev.Status))
@@ -89,4 +93,15 @@ func Log(logger *slog.Logger) func(Event) {
 		}
 		logger.LogAttrs(ctx, line.level, line.msg, attrs...)
 	}
+}
+
+// truncate returns s cut to at most n bytes, at a UTF-8 boundary, with "…" after a cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n] + "…"
 }
