@@ -46,7 +46,7 @@ type ManagerOptions struct {
 const DefaultMaxGrants = 10000
 
 // Manager hands out the grants of one Endpoint kept in one Store, one per key (a user, a
-// tenant): for each a TokenSource, an *http.Client and, with the compat/google module, a
+// tenant): for each a TokenSource, an *http.Client and, with the compat/googleauth module, a
 // Google client option, made lazily from the Store. It may be used by any number of
 // goroutines.
 //

@@ -17,7 +17,7 @@ import (
 // server revokes the grant.
 //
 // Implementations in this repository: FileStore (processes on one machine), and the modules
-// github.com/tokenkit/oauth2refresh/store/redis and .../store/postgres. SealStore keeps the
+// github.com/tokenkit/oauth2refresh/store/redisstore and .../store/pgstore. SealStore keeps the
 // tokens of any Store encrypted. Each of them is also a Deleter. The package
 // github.com/tokenkit/oauth2refresh/storetest checks an implementation.
 //

@@ -4,8 +4,8 @@ package oauth2refresh_test
 // ones in their modules. Run:
 //
 //	go test -run '^$' -bench 'Store' -benchtime 2000x .
-//	go -C store/redis test -run '^$' -bench . -benchtime 2000x .
-//	go -C store/postgres test -run '^$' -bench . -benchtime 2000x .
+//	go -C store/redisstore test -run '^$' -bench . -benchtime 2000x .
+//	go -C store/pgstore test -run '^$' -bench . -benchtime 2000x .
 
 import (
 	"testing"

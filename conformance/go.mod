@@ -10,8 +10,8 @@ require (
 	github.com/ory/fosite v0.49.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/tokenkit/oauth2refresh v0.1.0
-	github.com/tokenkit/oauth2refresh/store/postgres v0.1.0
-	github.com/tokenkit/oauth2refresh/store/redis v0.1.0
+	github.com/tokenkit/oauth2refresh/store/pgstore v0.1.0
+	github.com/tokenkit/oauth2refresh/store/redisstore v0.1.0
 	golang.org/x/crypto v0.54.0
 	golang.org/x/oauth2 v0.38.0
 )
@@ -94,6 +94,6 @@ require (
 
 replace (
 	github.com/tokenkit/oauth2refresh => ../
-	github.com/tokenkit/oauth2refresh/store/postgres => ../store/postgres
-	github.com/tokenkit/oauth2refresh/store/redis => ../store/redis
+	github.com/tokenkit/oauth2refresh/store/pgstore => ../store/pgstore
+	github.com/tokenkit/oauth2refresh/store/redisstore => ../store/redisstore
 )

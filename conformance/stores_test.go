@@ -31,8 +31,8 @@ import (
 
 	"github.com/tokenkit/oauth2refresh"
 	"github.com/tokenkit/oauth2refresh/conformance/authserver"
-	pgstore "github.com/tokenkit/oauth2refresh/store/postgres"
-	redisstore "github.com/tokenkit/oauth2refresh/store/redis"
+	pgstore "github.com/tokenkit/oauth2refresh/store/pgstore"
+	redisstore "github.com/tokenkit/oauth2refresh/store/redisstore"
 )
 
 // stChildEnv is the environment variable that makes this test binary a child process.

@@ -2,7 +2,7 @@
 # Checks that every requirement of one module of this repository on another (a submodule on
 # the core module github.com/tokenkit/oauth2refresh, conformance on the stores, ...) names a
 # version that exists or is being released: one the required module has a git tag for (the
-# core's tags are vX.Y.Z, a submodule's are DIR/vX.Y.Z, such as store/redis/v0.1.0), or the
+# core's tags are vX.Y.Z, a submodule's are DIR/vX.Y.Z, such as store/redisstore/v0.1.0), or the
 # version in scripts/next-version. The replace directives that point such requirements at the
 # working tree are ignored by the go command outside this repository, so a requirement of a
 # version that was never tagged breaks `go get` for every user. See RELEASING.md.

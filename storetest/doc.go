@@ -26,6 +26,6 @@
 // adds to a TokenSource, with the token endpoint in memory.
 //
 // The FileStore of package oauth2refresh and the stores of the modules
-// github.com/tokenkit/oauth2refresh/store/redis and .../store/postgres run this suite against
+// github.com/tokenkit/oauth2refresh/store/redisstore and .../store/pgstore run this suite against
 // real files and servers.
 package storetest

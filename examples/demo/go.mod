@@ -87,6 +87,6 @@ require (
 replace (
 	github.com/tokenkit/oauth2refresh => ../..
 	github.com/tokenkit/oauth2refresh/conformance => ../../conformance
-	github.com/tokenkit/oauth2refresh/store/postgres => ../../store/postgres
-	github.com/tokenkit/oauth2refresh/store/redis => ../../store/redis
+	github.com/tokenkit/oauth2refresh/store/pgstore => ../../store/pgstore
+	github.com/tokenkit/oauth2refresh/store/redisstore => ../../store/redisstore
 )

@@ -1,4 +1,4 @@
-module github.com/tokenkit/oauth2refresh/store/postgres
+module github.com/tokenkit/oauth2refresh/store/pgstore
 
 go 1.26.0
 

@@ -1,4 +1,4 @@
-module github.com/tokenkit/oauth2refresh/store/redis
+module github.com/tokenkit/oauth2refresh/store/redisstore
 
 go 1.26.0
 

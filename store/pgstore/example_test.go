@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tokenkit/oauth2refresh"
-	pgstore "github.com/tokenkit/oauth2refresh/store/postgres"
+	pgstore "github.com/tokenkit/oauth2refresh/store/pgstore"
 )
 
 // Every replica of a service builds its TokenSource like this: whichever replica first needs

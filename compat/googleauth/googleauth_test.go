@@ -1,4 +1,4 @@
-package google_test
+package googleauth_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 	tasks "google.golang.org/api/tasks/v1"
 
 	"github.com/tokenkit/oauth2refresh"
-	"github.com/tokenkit/oauth2refresh/compat/google"
+	"github.com/tokenkit/oauth2refresh/compat/googleauth"
 )
 
 // tokenServer is a token endpoint on loopback. The n-th successful refresh (from 1) must send
@@ -141,9 +141,9 @@ var ways = []struct {
 }{
 	{"option.WithTokenSource", func(ts *oauth2refresh.TokenSource) option.ClientOption { return option.WithTokenSource(ts) }, false, false},
 	{"TokenProvider in option.WithAuthCredentials", func(ts *oauth2refresh.TokenSource) option.ClientOption {
-		return option.WithAuthCredentials(auth.NewCredentials(&auth.CredentialsOptions{TokenProvider: google.TokenProvider(ts)}))
+		return option.WithAuthCredentials(auth.NewCredentials(&auth.CredentialsOptions{TokenProvider: googleauth.TokenProvider(ts)}))
 	}, false, true},
-	{"ClientOption", func(ts *oauth2refresh.TokenSource) option.ClientOption { return google.ClientOption(ts) }, true, true},
+	{"ClientOption", func(ts *oauth2refresh.TokenSource) option.ClientOption { return googleauth.ClientOption(ts) }, true, true},
 }
 
 func newService(t *testing.T, api *apiServer, opt option.ClientOption) *tasks.Service {
@@ -303,8 +303,8 @@ func TestTokenProviderToken(t *testing.T) {
 	ts := endpoint(s).TokenSource(t.Context(), &oauth2.Token{RefreshToken: "rt-0"})
 	before := time.Now()
 	for name, tp := range map[string]auth.TokenProvider{
-		"TokenProvider": google.TokenProvider(ts),
-		"Credentials":   google.Credentials(ts),
+		"TokenProvider": googleauth.TokenProvider(ts),
+		"Credentials":   googleauth.Credentials(ts),
 	} {
 		got, err := tp.Token(t.Context())
 		if err != nil {
@@ -328,7 +328,7 @@ func TestCredentialsTokenWithoutExpiry(t *testing.T) {
 	// A token without expiry is served until Invalidate: Credentials must keep asking.
 	s := newTokenServer(t)
 	ts := endpoint(s).TokenSource(t.Context(), &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0"})
-	creds := google.Credentials(ts)
+	creds := googleauth.Credentials(ts)
 	var got []string
 	for i := range 2 {
 		if i == 1 {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/tokenkit/oauth2refresh"
-	redisstore "github.com/tokenkit/oauth2refresh/store/redis"
+	redisstore "github.com/tokenkit/oauth2refresh/store/redisstore"
 )
 
 // Every replica of a service builds its TokenSource like this: whichever replica first needs

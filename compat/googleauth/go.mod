@@ -1,4 +1,4 @@
-module github.com/tokenkit/oauth2refresh/compat/google
+module github.com/tokenkit/oauth2refresh/compat/googleauth
 
 go 1.26.0
 

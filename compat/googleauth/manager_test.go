@@ -1,4 +1,4 @@
-package google_test
+package googleauth_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenkit/oauth2refresh"
-	"github.com/tokenkit/oauth2refresh/compat/google"
+	"github.com/tokenkit/oauth2refresh/compat/googleauth"
 )
 
 // TestGrantClientOption: a generated client authorized by a grant of a Manager gets the
@@ -30,7 +30,7 @@ func TestGrantClientOption(t *testing.T) {
 	if err := m.Grant("tenant-2").Start(ctx, other); err != nil {
 		t.Fatal(err)
 	}
-	svc := newService(t, api, google.ClientOption(m.Grant("tenant-1")))
+	svc := newService(t, api, googleauth.ClientOption(m.Grant("tenant-1")))
 	for i := range 2 {
 		if err := list(ctx, svc); err != nil {
 			t.Fatalf("call %d: %v", i, err)
@@ -53,7 +53,7 @@ func TestGrantClientOption(t *testing.T) {
 	if err := m.Grant("tenant-3").Start(ctx, &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
-	svc = newService(t, api, google.ClientOption(m.Grant("tenant-3")))
+	svc = newService(t, api, googleauth.ClientOption(m.Grant("tenant-3")))
 	err := list(ctx, svc)
 	var d *oauth2refresh.DeadGrantError
 	if !errors.Is(err, oauth2refresh.ErrInvalidGrant) || !errors.As(err, &d) || d.Key != "tenant-3" {

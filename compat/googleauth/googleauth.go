@@ -1,13 +1,13 @@
-// Package google plugs an oauth2refresh.TokenSource, or a grant of an oauth2refresh.Manager,
+// Package googleauth plugs an oauth2refresh.TokenSource, or a grant of an oauth2refresh.Manager,
 // into Google's client libraries: the generated clients of google.golang.org/api and the
 // Cloud clients built on cloud.google.com/go/auth. It lives in its own module so that the
 // core module depends on golang.org/x/oauth2 alone.
 //
 // There are three ways in, from the most to the least faithful to the TokenSource:
 //
-//	svc, err := tasks.NewService(ctx, google.ClientOption(ts))
+//	svc, err := tasks.NewService(ctx, googleauth.ClientOption(ts))
 //	svc, err := tasks.NewService(ctx, option.WithAuthCredentials(auth.NewCredentials(
-//		&auth.CredentialsOptions{TokenProvider: google.TokenProvider(ts)})))
+//		&auth.CredentialsOptions{TokenProvider: googleauth.TokenProvider(ts)})))
 //	svc, err := tasks.NewService(ctx, option.WithTokenSource(ts))
 //
 // All three authorize every request with the source's current access token and pick up its
@@ -36,8 +36,8 @@
 // an oauth2refresh.Grant, which asks its Manager for the grant's TokenSource at each call and
 // so does not keep the grant in memory:
 //
-//	svc, err := tasks.NewService(ctx, google.ClientOption(manager.Grant(tenantID)))
-package google
+//	svc, err := tasks.NewService(ctx, googleauth.ClientOption(manager.Grant(tenantID)))
+package googleauth
 
 import (
 	"context"
@@ -94,7 +94,7 @@ func Credentials(ts Source) *auth.Credentials {
 // ClientOption returns option.WithAuthCredentials(Credentials(ts)), for the generated clients
 // of google.golang.org/api:
 //
-//	svc, err := tasks.NewService(ctx, google.ClientOption(ts))
+//	svc, err := tasks.NewService(ctx, googleauth.ClientOption(ts))
 func ClientOption(ts Source) option.ClientOption {
 	return option.WithAuthCredentials(Credentials(ts))
 }

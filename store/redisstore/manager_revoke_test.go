@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/tokenkit/oauth2refresh"
-	redisstore "github.com/tokenkit/oauth2refresh/store/redis"
+	redisstore "github.com/tokenkit/oauth2refresh/store/redisstore"
 	"golang.org/x/oauth2"
 )
 

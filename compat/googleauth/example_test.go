@@ -1,4 +1,4 @@
-package google_test
+package googleauth_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	tasks "google.golang.org/api/tasks/v1"
 
 	"github.com/tokenkit/oauth2refresh"
-	"github.com/tokenkit/oauth2refresh/compat/google"
+	"github.com/tokenkit/oauth2refresh/compat/googleauth"
 )
 
 // fakeGoogle stands in for Google on loopback: a token endpoint at /token that knows refresh
@@ -54,7 +54,7 @@ func Example() {
 	ts := e.TokenSource(ctx, &oauth2.Token{RefreshToken: "1//saved"})
 
 	svc, err := tasks.NewService(ctx,
-		google.ClientOption(ts), // or option.WithTokenSource(ts): see the package doc
+		googleauth.ClientOption(ts), // or option.WithTokenSource(ts): see the package doc
 		option.WithEndpoint(srv.URL+"/"))
 	if err != nil {
 		log.Fatal(err)
@@ -68,7 +68,7 @@ func Example() {
 	// When the grant is gone, the API call fails with an error that oauth2refresh's sentinels
 	// still recognize.
 	revoked := e.TokenSource(ctx, &oauth2.Token{RefreshToken: "1//revoked"})
-	svc, err = tasks.NewService(ctx, google.ClientOption(revoked), option.WithEndpoint(srv.URL+"/"))
+	svc, err = tasks.NewService(ctx, googleauth.ClientOption(revoked), option.WithEndpoint(srv.URL+"/"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func Example_manager() {
 		log.Fatal(err)
 	}
 
-	svc, err := tasks.NewService(ctx, google.ClientOption(m.Grant("tenant-42")), option.WithEndpoint(srv.URL+"/"))
+	svc, err := tasks.NewService(ctx, googleauth.ClientOption(m.Grant("tenant-42")), option.WithEndpoint(srv.URL+"/"))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	pgstore "github.com/tokenkit/oauth2refresh/store/postgres"
+	pgstore "github.com/tokenkit/oauth2refresh/store/pgstore"
 	"github.com/tokenkit/oauth2refresh/storetest"
 )
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	redisstore "github.com/tokenkit/oauth2refresh/store/redis"
+	redisstore "github.com/tokenkit/oauth2refresh/store/redisstore"
 	"github.com/tokenkit/oauth2refresh/storetest"
 )
 
