@@ -129,7 +129,12 @@ func (k *DPoPKey) proof(method string, u *url.URL, accessToken string) (string, 
 	if method == "" {
 		method = http.MethodGet // as net/http reads an empty Request.Method
 	}
-	htu := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath} // no query, fragment or user
+	// htu is the request's URI without query, fragment or user (RFC 9449 §4.2), the path as
+	// it goes on the wire: an empty one is "/" (RFC 3986 §6.2.3), as net/http sends it.
+	htu := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	if htu.Path == "" {
+		htu.Path, htu.RawPath = "/", ""
+	}
 	c := dpopClaims{Jti: rand.Text(), Htm: method, Htu: htu.String(), Iat: time.Now().Unix(), Nonce: k.nonce(u)}
 	if accessToken != "" {
 		sum := sha256.Sum256([]byte(accessToken))

@@ -153,7 +153,9 @@ func (v *dpopVerifier) check(r *http.Request, server, accessToken string) (jkt s
 	if _, private := h.JWK["d"]; private || h.Typ != "dpop+jwt" {
 		t.Errorf("%s: proof header typ %q, jwk with d: %v", server, h.Typ, private)
 	}
-	if want := "http://" + r.Host + r.URL.Path; c.Htm != r.Method || c.Htu != want {
+	// htu is the URI of the request without query and fragment (RFC 9449 §4.2), its path as
+	// it was sent: "/" for an empty one (RFC 3986 §6.2.3), escapes kept.
+	if want := "http://" + r.Host + r.URL.EscapedPath(); c.Htm != r.Method || c.Htu != want {
 		t.Errorf("%s: htm %q htu %q, want %q %q", server, c.Htm, c.Htu, r.Method, want)
 	}
 	// The server's clock is the system's: the TokenSources under test run on a fake clock
@@ -616,6 +618,47 @@ func TestDPoPRedirect(t *testing.T) {
 	claims, _ := base64.RawURLEncoding.DecodeString(strings.Split(p, ".")[1])
 	if strings.Contains(string(claims), "nonce") {
 		t.Errorf("proof for the first origin carries a nonce: %s", claims)
+	}
+}
+
+// TestDPoPHtu: a proof's htu is what the server reconstructs from r.Host and r.URL (RFC 9449
+// §4.3), for API requests through a Transport and for a token request: a URL without a path
+// has the path "/" the server sees (RFC 3986 §6.2.3), query and fragment are left out, and an
+// escaped path stays as it was sent.
+func TestDPoPHtu(t *testing.T) {
+	ctx := context.Background()
+	v := newDPoPVerifier(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dk, _ := oauth2refresh.NewDPoPKey(key)
+	v.bind("at-1", testThumbprint(key.Public()))
+	api := newDPoPAPI(t, v)
+	tok := &oauth2.Token{AccessToken: "at-1", TokenType: "DPoP", Expiry: time.Now().Add(time.Hour)}
+	ep := &oauth2refresh.Endpoint{TokenURL: "https://token.example/token", DPoP: dk}
+	client := oauth2refresh.NewClient(ctx, ep.TokenSource(ctx, tok))
+	suffixes := []string{"", "?page=2", "#top", "/", "/v1/items?page=2#top", "/a%2Fb", "/%7Euser/x"}
+	for _, suffix := range suffixes {
+		resp, err := client.Get(api.URL + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %q: %d", suffix, resp.StatusCode)
+		}
+	}
+	if got := api.served.Load(); got != int64(len(suffixes)) {
+		t.Errorf("API served %d requests, want %d", got, len(suffixes))
+	}
+
+	srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		v.check(r, "token", "")
+		epJSON(w, http.StatusOK, epOKBody)
+	})
+	for _, suffix := range []string{"", "?tenant=a"} {
+		ep := &oauth2refresh.Endpoint{TokenURL: srv.URL + suffix, ClientID: "app", AuthMethod: oauth2refresh.AuthNone, DPoP: dk}
+		if _, err := ep.Refresh(ctx, "rt-0"); err != nil {
+			t.Errorf("Refresh at %q: %v", suffix, err)
+		}
 	}
 }
 
