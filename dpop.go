@@ -246,6 +246,13 @@ func useDPoPNonce(err error) bool {
 	return errors.As(err, &re) && re.Code == "use_dpop_nonce" && re.Header.Get("DPoP-Nonce") != ""
 }
 
+// nonceRefusal reports whether err is a token endpoint's use_dpop_nonce (RFC 9449 §8), with or
+// without a nonce: a refusal of the proof, not of the client's credentials (AuthAutoDetect).
+func nonceRefusal(err error) bool {
+	var re *RequestError
+	return errors.As(err, &re) && re.Code == "use_dpop_nonce"
+}
+
 // DPoPKeyError reports a token in a Store (see WithStore) bound to another DPoP key than the
 // Endpoint's, or bound while the Endpoint has none: its refresh token and access token cannot
 // be used, and no request is sent. Give the TokenSource the key the grant was bound with.
