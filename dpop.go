@@ -225,14 +225,16 @@ func (k *DPoPKey) roundTrip(base http.RoundTripper, r *http.Request, t *oauth2.T
 }
 
 // nonceChallenge reports whether resp is a resource server's request to use the nonce it
-// sends (RFC 9449 §9): a 401 with a DPoP-Nonce header and a DPoP challenge with the error
-// use_dpop_nonce. The token was not judged: it must not be invalidated.
+// sends (RFC 9449 §9): a 401 with a DPoP-Nonce header and, among the challenges of its
+// WWW-Authenticate fields, a DPoP challenge whose error is use_dpop_nonce, beside others in
+// the same field or not (RFC 9110 §11.6.1). The token was not judged: it must not be
+// invalidated.
 func nonceChallenge(resp *http.Response) bool {
 	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("DPoP-Nonce") == "" {
 		return false
 	}
-	for _, v := range resp.Header.Values("WWW-Authenticate") {
-		if len(v) > 4 && strings.EqualFold(v[:5], "DPoP ") && strings.Contains(v, `error="use_dpop_nonce"`) {
+	for _, c := range parseChallenges(resp.Header.Values("WWW-Authenticate")) {
+		if strings.EqualFold(c.Scheme, "DPoP") && c.Params["error"] == "use_dpop_nonce" {
 			return true
 		}
 	}

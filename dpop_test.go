@@ -212,6 +212,7 @@ func dpopGate(ts *tokenServer, v *dpopVerifier, challenges *atomic.Int64) {
 type dpopAPI struct {
 	*httptest.Server
 	rotateAt   map[int64]bool // request numbers (1-based) that rotate the nonce first; set before use
+	challenge  []string       // the WWW-Authenticate fields of a nonce challenge, if not the usual one; set before use
 	seen       atomic.Int64
 	announce   atomic.Bool
 	challenges atomic.Int64
@@ -235,6 +236,9 @@ func newDPoPAPI(t *testing.T, v *dpopVerifier) *dpopAPI {
 			a.challenges.Add(1)
 			w.Header().Set("DPoP-Nonce", v.nonce("api"))
 			w.Header().Set("WWW-Authenticate", `DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"`)
+			if a.challenge != nil {
+				w.Header()["Www-Authenticate"] = a.challenge
+			}
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
@@ -618,6 +622,64 @@ func TestDPoPRedirect(t *testing.T) {
 	claims, _ := base64.RawURLEncoding.DecodeString(strings.Split(p, ".")[1])
 	if strings.Contains(string(claims), "nonce") {
 		t.Errorf("proof for the first origin carries a nonce: %s", claims)
+	}
+}
+
+// TestDPoPNonceChallengeFields: a resource server's nonce challenge is found among the
+// challenges of its WWW-Authenticate fields however they are joined (RFC 9110 §5.3, §11.6.1):
+// the request is sent again with the nonce, and the token is kept (no refresh, no refresh
+// token spent). A DPoP challenge with another error, whatever its other parameters hold, is a
+// refusal of the token: it is dropped and refreshed.
+func TestDPoPNonceChallengeFields(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		fields []string
+		nonce  bool // a nonce challenge
+	}{
+		{"DPoP alone", []string{`DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"`}, true},
+		{"two fields", []string{`Bearer realm="api"`, `DPoP error="use_dpop_nonce"`}, true},
+		{"Bearer and DPoP in one field", []string{`Bearer realm="api", DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"`}, true},
+		{"DPoP with algs first", []string{`DPoP algs="ES256 EdDSA", error="use_dpop_nonce", Bearer realm="api"`}, true},
+		{"token value, other case", []string{`bearer, dpop Error=use_dpop_nonce`}, true},
+		{"invalid_token with a look-alike parameter", []string{`DPoP error="invalid_token", foo_error="use_dpop_nonce"`}, false},
+		{"use_dpop_nonce of Bearer", []string{`Bearer error="use_dpop_nonce"`}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newFakeClock()
+			v := newDPoPVerifier(t)
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			ts := newTokenServer(t, "rt-0", 3600)
+			v.bind("rt-0", testThumbprint(key.Public()))
+			var tokChallenges atomic.Int64
+			dpopGate(ts, v, &tokChallenges)
+			api := newDPoPAPI(t, v)
+			api.challenge = tc.fields
+			ep := ts.endpoint()
+			ep.DPoP, _ = oauth2refresh.NewDPoPKey(key)
+			src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithClock(clk.now))
+			if _, err := src.Token(); err != nil {
+				t.Fatal(err)
+			}
+			v.rotate("api")
+			resp, err := oauth2refresh.NewClient(context.Background(), src).Get(api.URL + "/v1/items")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			// A nonce challenge: sent again with the nonce and the same token. A refusal: the
+			// token is refreshed, and the new one goes with the nonce learnt from the 401.
+			want := []any{200, "ok at-2", int64(2)}
+			if tc.nonce {
+				want = []any{200, "ok at-1", int64(1)}
+			}
+			if got := []any{resp.StatusCode, string(b), ts.requests.Load()}; !cmp.Equal(want, got) {
+				t.Errorf("API status, body, token requests = %v, want %v", got, want)
+			}
+			if api.challenges.Load() != 1 || ts.reused.Load() != 0 {
+				t.Errorf("API challenges %d, refresh tokens reused %d; want 1, 0", api.challenges.Load(), ts.reused.Load())
+			}
+		})
 	}
 }
 
