@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -42,10 +43,11 @@ type dpopVerifier struct {
 	nonces map[string]string // server name -> the nonce it requires now ("" for none)
 	n      int               // nonces handed out
 	bound  map[string]string // refresh and access tokens -> the jkt they are bound to (cnf.jkt)
+	sent   map[string]string // server name -> the nonce of the last proof it checked
 }
 
 func newDPoPVerifier(t *testing.T) *dpopVerifier {
-	return &dpopVerifier{t: t, jtis: map[string]bool{}, nonces: map[string]string{}, bound: map[string]string{}}
+	return &dpopVerifier{t: t, jtis: map[string]bool{}, nonces: map[string]string{}, bound: map[string]string{}, sent: map[string]string{}}
 }
 
 // rotate makes server require a new nonce, and returns it.
@@ -61,6 +63,13 @@ func (v *dpopVerifier) nonce(server string) string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.nonces[server]
+}
+
+// sentNonce returns the nonce of the last proof server checked.
+func (v *dpopVerifier) sentNonce(server string) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.sent[server]
 }
 
 func (v *dpopVerifier) bind(token, jkt string) {
@@ -177,6 +186,7 @@ func (v *dpopVerifier) check(r *http.Request, server, accessToken string) (jkt s
 		t.Errorf("%s: jti %q reused or short", server, c.Jti)
 	}
 	v.jtis[c.Jti] = true
+	v.sent[server] = c.Nonce
 	return testThumbprint(pub), c.Nonce == v.nonces[server]
 }
 
@@ -619,9 +629,195 @@ func TestDPoPRedirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	claims, _ := base64.RawURLEncoding.DecodeString(strings.Split(p, ".")[1])
-	if strings.Contains(string(claims), "nonce") {
-		t.Errorf("proof for the first origin carries a nonce: %s", claims)
+	if n := proofNonce(t, p); n != "" {
+		t.Errorf("proof for the first origin carries the nonce %q", n)
+	}
+}
+
+// proofNonce returns the nonce claim of the proof p.
+func proofNonce(t *testing.T, p string) string {
+	t.Helper()
+	var c struct{ Nonce *string }
+	b, err := base64.RawURLEncoding.DecodeString(strings.Split(p+"..", ".")[1])
+	if err != nil || json.Unmarshal(b, &c) != nil {
+		t.Fatalf("proof claims %q do not decode", b)
+	}
+	if c.Nonce != nil && *c.Nonce == "" {
+		t.Errorf("empty nonce claim")
+	}
+	if c.Nonce == nil {
+		return ""
+	}
+	return *c.Nonce
+}
+
+// nqchars are the characters of a nonce (RFC 9449 §8.1): %x21 / %x23-5B / %x5D-7E.
+func nqchars() string {
+	var b []byte
+	for c := byte(0x21); c <= 0x7e; c++ {
+		if c != '"' && c != '\\' {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+// TestDPoPNonceSize: a nonce is kept only if it has the syntax of RFC 9449 §8.1 (1*NQCHAR)
+// and at most 1 KiB, from a resource server (through a Transport) as from a token endpoint;
+// another one is ignored, the last good one of the origin stays in use, and a challenge that
+// hands out only such a nonce is not answered with a request that would be refused again.
+func TestDPoPNonceSize(t *testing.T) {
+	ctx := context.Background()
+	v := newDPoPVerifier(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	v.bind("at-1", testThumbprint(key.Public()))
+	var hand atomic.Pointer[string] // the nonce the API hands out next
+	var challenge atomic.Bool       // answer 401 with a nonce challenge
+	var dpopLen atomic.Int64        // the size of the last DPoP header
+	var requests atomic.Int64
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		dpopLen.Store(int64(len(r.Header.Get("DPoP"))))
+		v.check(r, "api", "at-1")
+		if n := hand.Swap(nil); n != nil {
+			w.Header().Set("DPoP-Nonce", *n)
+		}
+		if challenge.Load() {
+			w.Header().Set("WWW-Authenticate", `DPoP error="use_dpop_nonce"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer api.Close()
+	get := func(t *testing.T, client *http.Client, nonce *string) int {
+		t.Helper()
+		hand.Store(nonce)
+		resp, err := client.Get(api.URL + "/v1/items")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	ptr := func(s string) *string { return &s }
+	for _, tc := range []struct {
+		name  string
+		nonce string
+		kept  bool
+	}{
+		{"short", "n-1", true},
+		{"RFC 9449 example", "eyJ7S_zG.eyJH0-Z.HX4w-7v", true},
+		{"every NQCHAR", nqchars(), true},
+		{"1 KiB", strings.Repeat("a", 1<<10), true},
+		{"1 KiB and a byte", strings.Repeat("a", 1<<10+1), false},
+		{"1 MiB", strings.Repeat("a", 1<<20), false},
+		{"8 MiB", strings.Repeat("a", 8<<20), false},
+		{"space", "a b", false},
+		{"quote", `a"b`, false},
+		{"backslash", `a\b`, false},
+		{"not ASCII", "nönce", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dk, _ := oauth2refresh.NewDPoPKey(key)
+			tok := &oauth2.Token{AccessToken: "at-1", TokenType: "DPoP", Expiry: time.Now().Add(time.Hour)}
+			ep := &oauth2refresh.Endpoint{TokenURL: "https://token.example/token", DPoP: dk}
+			client := oauth2refresh.NewClient(ctx, ep.TokenSource(ctx, tok))
+			get(t, client, ptr("first"))
+			get(t, client, &tc.nonce)
+			get(t, client, nil)
+			want := "first"
+			if tc.kept {
+				want = tc.nonce
+			}
+			if got := v.sentNonce("api"); got != want {
+				t.Errorf("nonce sent: %.40q (%d bytes), want %.40q (%d bytes)", got, len(got), want, len(want))
+			}
+			if max := int64(len(want))*4/3 + 1<<10; dpopLen.Load() > max {
+				t.Errorf("DPoP header of %d bytes, want at most %d", dpopLen.Load(), max)
+			}
+
+			// A nonce challenge with such a nonce: answered with a retry only if it is kept.
+			challenge.Store(true)
+			defer challenge.Store(false)
+			requests.Store(0)
+			if status := get(t, client, ptr("2"+tc.nonce[1:])); status != http.StatusUnauthorized {
+				t.Errorf("status %d, want 401", status)
+			}
+			if want := map[bool]int64{true: 2, false: 1}[tc.kept]; requests.Load() != want {
+				t.Errorf("%d requests for a nonce challenge, want %d", requests.Load(), want)
+			}
+		})
+	}
+
+	// The token endpoint: a use_dpop_nonce with a nonce too big is not answered.
+	srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		v.check(r, "token", "")
+		w.Header().Set("DPoP-Nonce", strings.Repeat("a", 1<<10+1))
+		epJSON(w, http.StatusBadRequest, `{"error":"use_dpop_nonce"}`)
+	})
+	dk, _ := oauth2refresh.NewDPoPKey(key)
+	ep := &oauth2refresh.Endpoint{TokenURL: srv.URL + "/token", ClientID: "app", AuthMethod: oauth2refresh.AuthNone, DPoP: dk}
+	_, err := ep.Refresh(ctx, "rt-0")
+	var re *oauth2refresh.RequestError
+	if !errors.As(err, &re) || re.Code != "use_dpop_nonce" {
+		t.Errorf("Refresh: %v, want use_dpop_nonce", err)
+	}
+	if n := len(srv.requests()); n != 1 {
+		t.Errorf("%d token requests, want 1", n)
+	}
+}
+
+// TestDPoPNonceOrigins: a DPoPKey keeps the nonces of the 64 origins it used last, however
+// many origins hand out nonces (here 300, with 1 KiB nonces each, through a Transport to one
+// httptest server under many host names); an origin forgotten is one that has to challenge
+// again.
+func TestDPoPNonceOrigins(t *testing.T) {
+	const origins, kept = 300, 64
+	v := newDPoPVerifier(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	v.bind("at-1", testThumbprint(key.Public()))
+	nonceOf := func(host string) string { return (host + "-" + strings.Repeat("n", 1<<10))[:1<<10] }
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, nonceOK := v.check(r, r.Host, "at-1"); !nonceOK { // no nonce is asked: none may be sent
+			t.Errorf("%s: a nonce sent on the first visit", r.Host)
+		}
+		w.Header().Set("DPoP-Nonce", nonceOf(r.Host))
+	}))
+	defer api.Close()
+	tr := &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, api.Listener.Addr().String())
+	}}
+	defer tr.CloseIdleConnections()
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: tr})
+	dk, _ := oauth2refresh.NewDPoPKey(key)
+	tok := &oauth2.Token{AccessToken: "at-1", TokenType: "DPoP", Expiry: time.Now().Add(time.Hour)}
+	ep := &oauth2refresh.Endpoint{TokenURL: "https://token.example/token", DPoP: dk}
+	client := oauth2refresh.NewClient(ctx, ep.TokenSource(ctx, tok))
+	host := func(i int) string { return fmt.Sprintf("o%03d.test", i) }
+	for i := range origins {
+		resp, err := client.Get("http://" + host(i) + "/v1/items")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	var got, want []string
+	for i := range origins {
+		p, err := dk.Proof(http.MethodGet, "http://"+host(i)+"/v1/items", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := proofNonce(t, p); n != "" {
+			if n != nonceOf(host(i)) {
+				t.Errorf("%s: nonce %.20q…", host(i), n)
+			}
+			got = append(got, host(i))
+		}
+		if i >= origins-kept {
+			want = append(want, host(i))
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("origins whose nonce is kept (-want +got):\n%s", diff)
 	}
 }
 
