@@ -33,14 +33,19 @@ import (
 //
 // Nonces (RFC 9449 §8, §9) are kept per origin (scheme, host and port) and learnt from the
 // DPoP-Nonce header of every response of the Endpoint and the Transport, so that requests
-// carry the latest one. A nonce is kept only if it has the syntax of RFC 9449 §8.1
-// (1*NQCHAR: visible ASCII but '"' and '\') and at most 1 KiB; another one is ignored, and a
-// challenge that hands out only such a nonce is not answered. The nonces of the 64 origins
-// used last are kept: an origin forgotten asks for a nonce again, costing one request. A token request refused with the error use_dpop_nonce is sent again
+// carry the latest one. A token request refused with the error use_dpop_nonce is sent again
 // once with the new nonce: the server refused it before it judged the grant, so the refresh
-// token is not spent. An API response 401 with `WWW-Authenticate: DPoP error="use_dpop_nonce"`
-// makes the Transport send the request again once with the new nonce, if it can be replayed,
-// and does not invalidate the token.
+// token is not spent. An API response 401 with a DPoP-Nonce header and, among the challenges
+// of its WWW-Authenticate fields, a DPoP challenge whose error is use_dpop_nonce (alone, or
+// beside a Bearer challenge in the same field: RFC 9110 §11.6.1) makes the Transport send the
+// request again once with the new nonce, if it can be replayed, and does not invalidate the
+// token.
+//
+// A nonce is kept only if it has the syntax of RFC 9449 §8.1 (1*NQCHAR: visible ASCII but '"'
+// and '\') and at most 1 KiB: another one is ignored, the origin's last good nonce stays in
+// use, and a challenge that hands out no nonce to keep is not answered with a retry. The
+// nonces of the 64 origins used last are kept: an origin forgotten has to hand out its nonce
+// again, one more request.
 //
 // A token bound to a key is useless without it: the server accepts its refresh token and
 // access token only with proofs signed by that key. Keep the key of a grant as long as the
