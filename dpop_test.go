@@ -679,7 +679,11 @@ func TestDPoPNonceSize(t *testing.T) {
 		requests.Add(1)
 		dpopLen.Store(int64(len(r.Header.Get("DPoP"))))
 		v.check(r, "api", "at-1")
-		if n := hand.Swap(nil); n != nil {
+		n := hand.Load() // a challenge hands out its nonce every time, an answer once
+		if !challenge.Load() {
+			n = hand.Swap(nil)
+		}
+		if n != nil {
 			w.Header().Set("DPoP-Nonce", *n)
 		}
 		if challenge.Load() {
@@ -737,13 +741,18 @@ func TestDPoPNonceSize(t *testing.T) {
 
 			// A nonce challenge with such a nonce: answered with a retry only if it is kept.
 			challenge.Store(true)
-			defer challenge.Store(false)
 			requests.Store(0)
 			if status := get(t, client, ptr("2"+tc.nonce[1:])); status != http.StatusUnauthorized {
 				t.Errorf("status %d, want 401", status)
 			}
 			if want := map[bool]int64{true: 2, false: 1}[tc.kept]; requests.Load() != want {
 				t.Errorf("%d requests for a nonce challenge, want %d", requests.Load(), want)
+			}
+			// The challenge did not judge the token: it is still in use (the source has no
+			// refresh token to get another).
+			challenge.Store(false)
+			if status := get(t, client, nil); status != http.StatusOK {
+				t.Errorf("after the challenge: status %d, want 200", status)
 			}
 		})
 	}
