@@ -11,6 +11,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tokenkit/oauth2refresh"
@@ -136,6 +140,14 @@ func TestAutoDetect(t *testing.T) {
 		{name: "503: no fallback", accept: oauth2refresh.AuthRequestBody, reject: status(503, "application/json", `{"error":"temporarily_unavailable"}`),
 			wantErr: func(err error) bool { return oauth2refresh.IsTemporary(err) },
 			want:    []string{"basic", "basic"}},
+		// A nonce challenge (RFC 9449 §8) says nothing of the credentials, with or without a key.
+		{name: "use_dpop_nonce without a DPoP key: no fallback", accept: oauth2refresh.AuthRequestBody,
+			reject: status(400, "application/json", `{"error":"use_dpop_nonce"}`),
+			wantErr: func(err error) bool {
+				var re *oauth2refresh.RequestError
+				return errors.As(err, &re) && re.Code == "use_dpop_nonce"
+			},
+			want: []string{"basic", "basic"}},
 		{name: "both fail", accept: 99, reject: status(401, "application/json", `{"error":"invalid_client","error_description":"bad secret"}`),
 			wantErr: func(err error) bool {
 				var re *oauth2refresh.RequestError
@@ -311,3 +323,75 @@ func TestAutoDetectRedetects(t *testing.T) {
 // autoDetectRun makes AutoDetect client ids unique across -count runs: the cache of what
 // worked is process-wide, keyed by token URL and client id, and test servers reuse ports.
 var autoDetectRun atomic.Int64
+
+// TestAutoDetectNonceChallenges: DPoP nonce challenges (400 use_dpop_nonce with a new nonce,
+// RFC 9449 §8), however many in a row, never make AuthAutoDetect send the credentials the
+// other way: the request goes again with the newest nonce under the same method, and only a
+// refusal of the credentials (invalid_client) moves to the request body. The server checks the
+// proof, the nonce, the Authorization header and every form field of each request; it
+// challenges the first `challenges` requests with a nonce of its own each time.
+func TestAutoDetectNonceChallenges(t *testing.T) {
+	isNonce := func(err error) bool {
+		var re *oauth2refresh.RequestError
+		return errors.As(err, &re) && re.Code == "use_dpop_nonce" && re.StatusCode == 400
+	}
+	tests := []struct {
+		name       string
+		bodyOnly   bool // the server refuses Basic with invalid_client
+		challenges int
+		want       [2][]string         // methods of the requests of each of two Refresh calls
+		wantErr    [2]func(error) bool // nil: success
+	}{
+		{name: "one challenge", challenges: 1, want: [2][]string{{"basic", "basic"}, {"basic"}}},
+		{name: "two in a row", challenges: 2, want: [2][]string{{"basic", "basic", "basic"}, {"basic"}}},
+		{name: "three in a row", challenges: 3, want: [2][]string{{"basic", "basic", "basic", "basic"}, {"basic"}}},
+		{name: "always", challenges: 99, want: [2][]string{{"basic", "basic", "basic", "basic"}, {"basic", "basic", "basic", "basic"}},
+			wantErr: [2]func(error) bool{isNonce, isNonce}},
+		{name: "body only, two in a row", bodyOnly: true, challenges: 2,
+			want: [2][]string{{"basic", "basic", "basic", "body"}, {"body"}}},
+		{name: "body only, four in a row", bodyOnly: true, challenges: 4,
+			want:    [2][]string{{"basic", "basic", "basic", "basic"}, {"basic", "body"}},
+			wantErr: [2]func(error) bool{isNonce, nil}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newDPoPVerifier(t)
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			dk, _ := oauth2refresh.NewDPoPKey(key)
+			e := &oauth2refresh.Endpoint{ClientID: fmt.Sprintf("client %s %d", t.Name(), autoDetectRun.Add(1)), ClientSecret: epSecret,
+				AuthMethod: oauth2refresh.AuthAutoDetect, DPoP: dk}
+			srv := &epAuthServer{recordingServer: newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				if got := []string{r.Form.Get("grant_type"), r.Form.Get("refresh_token")}; !cmp.Equal(got, []string{"refresh_token", epRefresh}) {
+					t.Errorf("request %d: grant_type, refresh_token = %q", n, got)
+				}
+				_, nonceOK := v.check(r, "token", "")
+				if n <= tc.challenges || !nonceOK {
+					w.Header().Set("DPoP-Nonce", v.rotate("token"))
+					epJSON(w, 400, `{"error":"use_dpop_nonce","error_description":"Authorization server requires nonce in DPoP proof"}`)
+					return
+				}
+				basic := r.Header.Get("Authorization") == epBasic(e.ClientID, e.ClientSecret) && !r.Form.Has("client_id") && !r.Form.Has("client_secret")
+				body := r.Header.Get("Authorization") == "" && r.Form.Get("client_id") == e.ClientID && r.Form.Get("client_secret") == e.ClientSecret
+				if body || basic && !tc.bodyOnly {
+					epJSON(w, 200, epOKBody)
+					return
+				}
+				epJSON(w, 401, `{"error":"invalid_client"}`)
+			})}
+			e.TokenURL = srv.URL + "/token"
+			var got [2][]string
+			seen := 0
+			for i := range 2 {
+				_, err := e.Refresh(context.Background(), epRefresh)
+				if want := tc.wantErr[i]; want == nil && err != nil || want != nil && (err == nil || !want(err)) {
+					t.Errorf("Refresh %d: %v", i, err)
+				}
+				all := srv.methods(t, e)
+				got[i], seen = all[seen:], len(all)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("requests (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

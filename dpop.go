@@ -37,9 +37,17 @@ import (
 // DPoP-Nonce header of every response of the Endpoint and the Transport, so that requests
 // carry the latest one. A token request refused with the error use_dpop_nonce is sent again
 // once with the new nonce: the server refused it before it judged the grant, so the refresh
-// token is not spent. An API response 401 with `WWW-Authenticate: DPoP error="use_dpop_nonce"`
-// makes the Transport send the request again once with the new nonce, if it can be replayed,
-// and does not invalidate the token.
+// token is not spent. An API response 401 with a DPoP-Nonce header and, among the challenges
+// of its WWW-Authenticate fields, a DPoP challenge whose error is use_dpop_nonce (alone, or
+// beside a Bearer challenge in the same field: RFC 9110 §11.6.1) makes the Transport send the
+// request again once with the new nonce, if it can be replayed, and does not invalidate the
+// token.
+//
+// A nonce is kept only if it has the syntax of RFC 9449 §8.1 (1*NQCHAR: visible ASCII but '"'
+// and '\') and at most 1 KiB: another one is ignored, the origin's last good nonce stays in
+// use, and a challenge that hands out no nonce to keep is not answered with a retry. The
+// nonces of the 64 origins used last are kept: an origin forgotten has to hand out its nonce
+// again, one more request.
 //
 // A token bound to a key is useless without it: the server accepts its refresh token and
 // access token only with proofs signed by that key. Keep the key of a grant as long as the
@@ -57,9 +65,22 @@ type DPoPKey struct {
 	jwk []byte // the public key as a JWK (RFC 7517) with the members of RFC 7638 §3.2 alone
 	jkt string // its RFC 7638 thumbprint
 
-	mu     sync.Mutex        // guards nonces
-	nonces map[string]string // origin -> the last DPoP-Nonce it sent
+	mu     sync.Mutex            // guards nonces and uses
+	nonces map[string]nonceEntry // origin -> the last DPoP-Nonce it sent; at most maxNonceOrigins
+	uses   uint64                // nonces looked up or learnt so far: the clock of nonceEntry.used
 }
+
+// nonceEntry is the nonce of an origin, and when it was last used (DPoPKey.uses).
+type nonceEntry struct {
+	nonce string
+	used  uint64
+}
+
+// The bounds of the nonces a DPoPKey keeps (see DPoPKey).
+const (
+	maxNonceLen     = 1 << 10
+	maxNonceOrigins = 64
+)
 
 // NewDPoPKey returns a DPoPKey that signs proofs with key: an *ecdsa.PrivateKey on P-256
 // (ES256), an ed25519.PrivateKey (EdDSA) or an *rsa.PrivateKey (RS256), or any crypto.Signer
@@ -87,7 +108,7 @@ func NewDPoPKey(key crypto.Signer) (*DPoPKey, error) {
 		jwk = `{"e":"` + b64(big.NewInt(int64(k.E)).Bytes()) + `","kty":"RSA","n":"` + b64(k.N.Bytes()) + `"}`
 	}
 	sum := sha256.Sum256([]byte(jwk))
-	return &DPoPKey{key: key, alg: alg, jwk: []byte(jwk), jkt: b64(sum[:]), nonces: map[string]string{}}, nil
+	return &DPoPKey{key: key, alg: alg, jwk: []byte(jwk), jkt: b64(sum[:]), nonces: map[string]nonceEntry{}}, nil
 }
 
 // Thumbprint returns the RFC 7638 JWK SHA-256 thumbprint of the key, base64url-encoded: the
@@ -131,7 +152,12 @@ func (k *DPoPKey) proof(method string, u *url.URL, accessToken string) (string, 
 	if method == "" {
 		method = http.MethodGet // as net/http reads an empty Request.Method
 	}
-	htu := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath} // no query, fragment or user
+	// htu is the request's URI without query, fragment or user (RFC 9449 §4.2), the path as
+	// it goes on the wire: an empty one is "/" (RFC 3986 §6.2.3), as net/http sends it.
+	htu := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	if htu.Path == "" {
+		htu.Path, htu.RawPath = "/", ""
+	}
 	c := dpopClaims{Jti: rand.Text(), Htm: method, Htu: htu.String(), Iat: time.Now().Unix(), Nonce: k.nonce(u)}
 	if accessToken != "" {
 		sum := sha256.Sum256([]byte(accessToken))
@@ -156,21 +182,63 @@ func origin(u *url.URL) string {
 	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Hostname()) + ":" + port
 }
 
+// nonce returns the nonce last learnt from u's origin, or "".
 func (k *DPoPKey) nonce(u *url.URL) string {
 	o := origin(u)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.nonces[o]
+	e, ok := k.nonces[o]
+	if ok {
+		k.uses++
+		e.used = k.uses
+		k.nonces[o] = e
+	}
+	return e.nonce
 }
 
-// learn keeps the DPoP-Nonce of a response from u's origin, if it has one.
-func (k *DPoPKey) learn(u *url.URL, h http.Header) {
-	if n := h.Get("DPoP-Nonce"); n != "" {
-		o := origin(u)
-		k.mu.Lock()
-		k.nonces[o] = n
-		k.mu.Unlock()
+// learn keeps the DPoP-Nonce of a response from u's origin, if it has one that validNonce
+// accepts, and reports whether it did. At maxNonceOrigins origins, a new one takes the place
+// of the one used longest ago.
+func (k *DPoPKey) learn(u *url.URL, h http.Header) bool {
+	n := h.Get("DPoP-Nonce")
+	if !validNonce(n) {
+		return false
 	}
+	o := origin(u)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e, ok := k.nonces[o]
+	if !ok && len(k.nonces) >= maxNonceOrigins {
+		var oldest string
+		least := ^uint64(0)
+		for o, e := range k.nonces {
+			if e.used < least {
+				oldest, least = o, e.used
+			}
+		}
+		delete(k.nonces, oldest)
+	}
+	if e.nonce != n {
+		e.nonce = strings.Clone(n) // not a piece of a larger buffer
+	}
+	k.uses++
+	e.used = k.uses
+	k.nonces[o] = e
+	return true
+}
+
+// validNonce reports whether n is a nonce to keep: 1*NQCHAR (RFC 9449 §8.1; NQCHAR = %x21 /
+// %x23-5B / %x5D-7E), at most maxNonceLen bytes.
+func validNonce(n string) bool {
+	if n == "" || len(n) > maxNonceLen {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if c := n[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // isDPoP reports whether t is a DPoP-bound token (token_type DPoP, RFC 9449 §5).
@@ -200,9 +268,9 @@ func (k *DPoPKey) roundTrip(base http.RoundTripper, r *http.Request, t *oauth2.T
 		if err != nil {
 			return nil, err
 		}
-		k.learn(r.URL, resp.Header)
+		learnt := k.learn(r.URL, resp.Header)
 		body := r.Body
-		if try > 0 || !nonceChallenge(resp) {
+		if try > 0 || !learnt || !nonceChallenge(resp) {
 			return resp, nil
 		}
 		if body != nil && body != http.NoBody {
@@ -222,14 +290,16 @@ func (k *DPoPKey) roundTrip(base http.RoundTripper, r *http.Request, t *oauth2.T
 }
 
 // nonceChallenge reports whether resp is a resource server's request to use the nonce it
-// sends (RFC 9449 §9): a 401 with a DPoP-Nonce header and a DPoP challenge with the error
-// use_dpop_nonce. The token was not judged: it must not be invalidated.
+// sends (RFC 9449 §9): a 401 with a DPoP-Nonce header and, among the challenges of its
+// WWW-Authenticate fields, a DPoP challenge whose error is use_dpop_nonce, beside others in
+// the same field or not (RFC 9110 §11.6.1). The token was not judged: it must not be
+// invalidated.
 func nonceChallenge(resp *http.Response) bool {
 	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("DPoP-Nonce") == "" {
 		return false
 	}
-	for _, v := range resp.Header.Values("WWW-Authenticate") {
-		if len(v) > 4 && strings.EqualFold(v[:5], "DPoP ") && strings.Contains(v, `error="use_dpop_nonce"`) {
+	for _, c := range parseChallenges(resp.Header.Values("WWW-Authenticate")) {
+		if strings.EqualFold(c.Scheme, "DPoP") && c.Params["error"] == "use_dpop_nonce" {
 			return true
 		}
 	}
@@ -237,10 +307,18 @@ func nonceChallenge(resp *http.Response) bool {
 }
 
 // useDPoPNonce reports whether err is a token endpoint's request to use the nonce it sent
-// (RFC 9449 §8): the grant was not judged, and the request may be sent again.
+// (RFC 9449 §8), one that validNonce accepts: the grant was not judged, and the request may
+// be sent again.
 func useDPoPNonce(err error) bool {
 	var re *RequestError
-	return errors.As(err, &re) && re.Code == "use_dpop_nonce" && re.Header.Get("DPoP-Nonce") != ""
+	return errors.As(err, &re) && re.Code == "use_dpop_nonce" && validNonce(re.Header.Get("DPoP-Nonce"))
+}
+
+// nonceRefusal reports whether err is a token endpoint's use_dpop_nonce (RFC 9449 §8), with or
+// without a nonce: a refusal of the proof, not of the client's credentials (AuthAutoDetect).
+func nonceRefusal(err error) bool {
+	var re *RequestError
+	return errors.As(err, &re) && re.Code == "use_dpop_nonce"
 }
 
 // DPoPKeyError reports a token in a Store (see WithStore) bound to another DPoP key than the

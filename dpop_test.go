@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -44,10 +45,11 @@ type dpopVerifier struct {
 	nonces map[string]string // server name -> the nonce it requires now ("" for none)
 	n      int               // nonces handed out
 	bound  map[string]string // refresh and access tokens -> the jkt they are bound to (cnf.jkt)
+	sent   map[string]string // server name -> the nonce of the last proof it checked
 }
 
 func newDPoPVerifier(t *testing.T) *dpopVerifier {
-	return &dpopVerifier{t: t, jtis: map[string]bool{}, nonces: map[string]string{}, bound: map[string]string{}}
+	return &dpopVerifier{t: t, jtis: map[string]bool{}, nonces: map[string]string{}, bound: map[string]string{}, sent: map[string]string{}}
 }
 
 // rotate makes server require a new nonce, and returns it.
@@ -63,6 +65,13 @@ func (v *dpopVerifier) nonce(server string) string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.nonces[server]
+}
+
+// sentNonce returns the nonce of the last proof server checked.
+func (v *dpopVerifier) sentNonce(server string) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.sent[server]
 }
 
 func (v *dpopVerifier) bind(token, jkt string) {
@@ -155,7 +164,9 @@ func (v *dpopVerifier) check(r *http.Request, server, accessToken string) (jkt s
 	if _, private := h.JWK["d"]; private || h.Typ != "dpop+jwt" {
 		t.Errorf("%s: proof header typ %q, jwk with d: %v", server, h.Typ, private)
 	}
-	if want := "http://" + r.Host + r.URL.Path; c.Htm != r.Method || c.Htu != want {
+	// htu is the URI of the request without query and fragment (RFC 9449 §4.2), its path as
+	// it was sent: "/" for an empty one (RFC 3986 §6.2.3), escapes kept.
+	if want := "http://" + r.Host + r.URL.EscapedPath(); c.Htm != r.Method || c.Htu != want {
 		t.Errorf("%s: htm %q htu %q, want %q %q", server, c.Htm, c.Htu, r.Method, want)
 	}
 	// The server's clock is the system's: the TokenSources under test run on a fake clock
@@ -177,6 +188,7 @@ func (v *dpopVerifier) check(r *http.Request, server, accessToken string) (jkt s
 		t.Errorf("%s: jti %q reused or short", server, c.Jti)
 	}
 	v.jtis[c.Jti] = true
+	v.sent[server] = c.Nonce
 	return testThumbprint(pub), c.Nonce == v.nonces[server]
 }
 
@@ -212,6 +224,7 @@ func dpopGate(ts *tokenServer, v *dpopVerifier, challenges *atomic.Int64) {
 type dpopAPI struct {
 	*httptest.Server
 	rotateAt   map[int64]bool // request numbers (1-based) that rotate the nonce first; set before use
+	challenge  []string       // the WWW-Authenticate fields of a nonce challenge, if not the usual one; set before use
 	seen       atomic.Int64
 	announce   atomic.Bool
 	challenges atomic.Int64
@@ -235,6 +248,9 @@ func newDPoPAPI(t *testing.T, v *dpopVerifier) *dpopAPI {
 			a.challenges.Add(1)
 			w.Header().Set("DPoP-Nonce", v.nonce("api"))
 			w.Header().Set("WWW-Authenticate", `DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"`)
+			if a.challenge != nil {
+				w.Header()["Www-Authenticate"] = a.challenge
+			}
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
@@ -615,9 +631,303 @@ func TestDPoPRedirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	claims, _ := base64.RawURLEncoding.DecodeString(strings.Split(p, ".")[1])
-	if strings.Contains(string(claims), "nonce") {
-		t.Errorf("proof for the first origin carries a nonce: %s", claims)
+	if n := proofNonce(t, p); n != "" {
+		t.Errorf("proof for the first origin carries the nonce %q", n)
+	}
+}
+
+// proofNonce returns the nonce claim of the proof p.
+func proofNonce(t *testing.T, p string) string {
+	t.Helper()
+	var c struct{ Nonce *string }
+	b, err := base64.RawURLEncoding.DecodeString(strings.Split(p+"..", ".")[1])
+	if err != nil || json.Unmarshal(b, &c) != nil {
+		t.Fatalf("proof claims %q do not decode", b)
+	}
+	if c.Nonce != nil && *c.Nonce == "" {
+		t.Errorf("empty nonce claim")
+	}
+	if c.Nonce == nil {
+		return ""
+	}
+	return *c.Nonce
+}
+
+// nqchars are the characters of a nonce (RFC 9449 §8.1): %x21 / %x23-5B / %x5D-7E.
+func nqchars() string {
+	var b []byte
+	for c := byte(0x21); c <= 0x7e; c++ {
+		if c != '"' && c != '\\' {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+// TestDPoPNonceSize: a nonce is kept only if it has the syntax of RFC 9449 §8.1 (1*NQCHAR)
+// and at most 1 KiB, from a resource server (through a Transport) as from a token endpoint;
+// another one is ignored, the last good one of the origin stays in use, and a challenge that
+// hands out only such a nonce is not answered with a request that would be refused again.
+func TestDPoPNonceSize(t *testing.T) {
+	ctx := context.Background()
+	v := newDPoPVerifier(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	v.bind("at-1", testThumbprint(key.Public()))
+	var hand atomic.Pointer[string] // the nonce the API hands out next
+	var challenge atomic.Bool       // answer 401 with a nonce challenge
+	var dpopLen atomic.Int64        // the size of the last DPoP header
+	var requests atomic.Int64
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		dpopLen.Store(int64(len(r.Header.Get("DPoP"))))
+		v.check(r, "api", "at-1")
+		n := hand.Load() // a challenge hands out its nonce every time, an answer once
+		if !challenge.Load() {
+			n = hand.Swap(nil)
+		}
+		if n != nil {
+			w.Header().Set("DPoP-Nonce", *n)
+		}
+		if challenge.Load() {
+			w.Header().Set("WWW-Authenticate", `DPoP error="use_dpop_nonce"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer api.Close()
+	get := func(t *testing.T, client *http.Client, nonce *string) int {
+		t.Helper()
+		hand.Store(nonce)
+		resp, err := client.Get(api.URL + "/v1/items")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	ptr := func(s string) *string { return &s }
+	for _, tc := range []struct {
+		name  string
+		nonce string
+		kept  bool
+	}{
+		{"short", "n-1", true},
+		{"RFC 9449 example", "eyJ7S_zG.eyJH0-Z.HX4w-7v", true},
+		{"every NQCHAR", nqchars(), true},
+		{"1 KiB", strings.Repeat("a", 1<<10), true},
+		{"1 KiB and a byte", strings.Repeat("a", 1<<10+1), false},
+		{"1 MiB", strings.Repeat("a", 1<<20), false},
+		{"8 MiB", strings.Repeat("a", 8<<20), false},
+		{"space", "a b", false},
+		{"quote", `a"b`, false},
+		{"backslash", `a\b`, false},
+		{"not ASCII", "nönce", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dk, _ := oauth2refresh.NewDPoPKey(key)
+			tok := &oauth2.Token{AccessToken: "at-1", TokenType: "DPoP", Expiry: time.Now().Add(time.Hour)}
+			ep := &oauth2refresh.Endpoint{TokenURL: "https://token.example/token", DPoP: dk}
+			client := oauth2refresh.NewClient(ctx, ep.TokenSource(ctx, tok))
+			get(t, client, ptr("first"))
+			get(t, client, &tc.nonce)
+			get(t, client, nil)
+			want := "first"
+			if tc.kept {
+				want = tc.nonce
+			}
+			if got := v.sentNonce("api"); got != want {
+				t.Errorf("nonce sent: %.40q (%d bytes), want %.40q (%d bytes)", got, len(got), want, len(want))
+			}
+			if max := int64(len(want))*4/3 + 1<<10; dpopLen.Load() > max {
+				t.Errorf("DPoP header of %d bytes, want at most %d", dpopLen.Load(), max)
+			}
+
+			// A nonce challenge with such a nonce: answered with a retry only if it is kept.
+			challenge.Store(true)
+			requests.Store(0)
+			if status := get(t, client, ptr("2"+tc.nonce[1:])); status != http.StatusUnauthorized {
+				t.Errorf("status %d, want 401", status)
+			}
+			if want := map[bool]int64{true: 2, false: 1}[tc.kept]; requests.Load() != want {
+				t.Errorf("%d requests for a nonce challenge, want %d", requests.Load(), want)
+			}
+			// The challenge did not judge the token: it is still in use (the source has no
+			// refresh token to get another).
+			challenge.Store(false)
+			if status := get(t, client, nil); status != http.StatusOK {
+				t.Errorf("after the challenge: status %d, want 200", status)
+			}
+		})
+	}
+
+	// The token endpoint: a use_dpop_nonce with a nonce too big is not answered.
+	srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		v.check(r, "token", "")
+		w.Header().Set("DPoP-Nonce", strings.Repeat("a", 1<<10+1))
+		epJSON(w, http.StatusBadRequest, `{"error":"use_dpop_nonce"}`)
+	})
+	dk, _ := oauth2refresh.NewDPoPKey(key)
+	ep := &oauth2refresh.Endpoint{TokenURL: srv.URL + "/token", ClientID: "app", AuthMethod: oauth2refresh.AuthNone, DPoP: dk}
+	_, err := ep.Refresh(ctx, "rt-0")
+	var re *oauth2refresh.RequestError
+	if !errors.As(err, &re) || re.Code != "use_dpop_nonce" {
+		t.Errorf("Refresh: %v, want use_dpop_nonce", err)
+	}
+	if n := len(srv.requests()); n != 1 {
+		t.Errorf("%d token requests, want 1", n)
+	}
+}
+
+// TestDPoPNonceOrigins: a DPoPKey keeps the nonces of the 64 origins it used last, however
+// many origins hand out nonces (here 300, with 1 KiB nonces each, through a Transport to one
+// httptest server under many host names); an origin forgotten is one that has to challenge
+// again.
+func TestDPoPNonceOrigins(t *testing.T) {
+	const origins, kept = 300, 64
+	v := newDPoPVerifier(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	v.bind("at-1", testThumbprint(key.Public()))
+	nonceOf := func(host string) string { return (host + "-" + strings.Repeat("n", 1<<10))[:1<<10] }
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, nonceOK := v.check(r, r.Host, "at-1"); !nonceOK { // no nonce is asked: none may be sent
+			t.Errorf("%s: a nonce sent on the first visit", r.Host)
+		}
+		w.Header().Set("DPoP-Nonce", nonceOf(r.Host))
+	}))
+	defer api.Close()
+	tr := &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, api.Listener.Addr().String())
+	}}
+	defer tr.CloseIdleConnections()
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: tr})
+	dk, _ := oauth2refresh.NewDPoPKey(key)
+	tok := &oauth2.Token{AccessToken: "at-1", TokenType: "DPoP", Expiry: time.Now().Add(time.Hour)}
+	ep := &oauth2refresh.Endpoint{TokenURL: "https://token.example/token", DPoP: dk}
+	client := oauth2refresh.NewClient(ctx, ep.TokenSource(ctx, tok))
+	host := func(i int) string { return fmt.Sprintf("o%03d.test", i) }
+	for i := range origins {
+		resp, err := client.Get("http://" + host(i) + "/v1/items")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	var got, want []string
+	for i := range origins {
+		p, err := dk.Proof(http.MethodGet, "http://"+host(i)+"/v1/items", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := proofNonce(t, p); n != "" {
+			if n != nonceOf(host(i)) {
+				t.Errorf("%s: nonce %.20q…", host(i), n)
+			}
+			got = append(got, host(i))
+		}
+		if i >= origins-kept {
+			want = append(want, host(i))
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("origins whose nonce is kept (-want +got):\n%s", diff)
+	}
+}
+
+// TestDPoPNonceChallengeFields: a resource server's nonce challenge is found among the
+// challenges of its WWW-Authenticate fields however they are joined (RFC 9110 §5.3, §11.6.1):
+// the request is sent again with the nonce, and the token is kept (no refresh, no refresh
+// token spent). A DPoP challenge with another error, whatever its other parameters hold, is a
+// refusal of the token: it is dropped and refreshed.
+func TestDPoPNonceChallengeFields(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		fields []string
+		nonce  bool // a nonce challenge
+	}{
+		{"DPoP alone", []string{`DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"`}, true},
+		{"two fields", []string{`Bearer realm="api"`, `DPoP error="use_dpop_nonce"`}, true},
+		{"Bearer and DPoP in one field", []string{`Bearer realm="api", DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"`}, true},
+		{"DPoP with algs first", []string{`DPoP algs="ES256 EdDSA", error="use_dpop_nonce", Bearer realm="api"`}, true},
+		{"token value, other case", []string{`bearer, dpop Error=use_dpop_nonce`}, true},
+		{"invalid_token with a look-alike parameter", []string{`DPoP error="invalid_token", foo_error="use_dpop_nonce"`}, false},
+		{"use_dpop_nonce of Bearer", []string{`Bearer error="use_dpop_nonce"`}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newFakeClock()
+			v := newDPoPVerifier(t)
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			ts := newTokenServer(t, "rt-0", 3600)
+			v.bind("rt-0", testThumbprint(key.Public()))
+			var tokChallenges atomic.Int64
+			dpopGate(ts, v, &tokChallenges)
+			api := newDPoPAPI(t, v)
+			api.challenge = tc.fields
+			ep := ts.endpoint()
+			ep.DPoP, _ = oauth2refresh.NewDPoPKey(key)
+			src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithClock(clk.now))
+			if _, err := src.Token(); err != nil {
+				t.Fatal(err)
+			}
+			v.rotate("api")
+			resp, err := oauth2refresh.NewClient(context.Background(), src).Get(api.URL + "/v1/items")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			// A nonce challenge: sent again with the nonce and the same token. A refusal: the
+			// token is refreshed, and the new one goes with the nonce learnt from the 401.
+			want := []any{200, "ok at-2", int64(2)}
+			if tc.nonce {
+				want = []any{200, "ok at-1", int64(1)}
+			}
+			if got := []any{resp.StatusCode, string(b), ts.requests.Load()}; !cmp.Equal(want, got) {
+				t.Errorf("API status, body, token requests = %v, want %v", got, want)
+			}
+			if api.challenges.Load() != 1 || ts.reused.Load() != 0 {
+				t.Errorf("API challenges %d, refresh tokens reused %d; want 1, 0", api.challenges.Load(), ts.reused.Load())
+			}
+		})
+	}
+}
+
+// TestDPoPHtu: a proof's htu is what the server reconstructs from r.Host and r.URL (RFC 9449
+// §4.3), for API requests through a Transport and for a token request: a URL without a path
+// has the path "/" the server sees (RFC 3986 §6.2.3), query and fragment are left out, and an
+// escaped path stays as it was sent.
+func TestDPoPHtu(t *testing.T) {
+	ctx := context.Background()
+	v := newDPoPVerifier(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dk, _ := oauth2refresh.NewDPoPKey(key)
+	v.bind("at-1", testThumbprint(key.Public()))
+	api := newDPoPAPI(t, v)
+	tok := &oauth2.Token{AccessToken: "at-1", TokenType: "DPoP", Expiry: time.Now().Add(time.Hour)}
+	ep := &oauth2refresh.Endpoint{TokenURL: "https://token.example/token", DPoP: dk}
+	client := oauth2refresh.NewClient(ctx, ep.TokenSource(ctx, tok))
+	suffixes := []string{"", "?page=2", "#top", "/", "/v1/items?page=2#top", "/a%2Fb", "/%7Euser/x"}
+	for _, suffix := range suffixes {
+		resp, err := client.Get(api.URL + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %q: %d", suffix, resp.StatusCode)
+		}
+	}
+	if got := api.served.Load(); got != int64(len(suffixes)) {
+		t.Errorf("API served %d requests, want %d", got, len(suffixes))
+	}
+
+	srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		v.check(r, "token", "")
+		epJSON(w, http.StatusOK, epOKBody)
+	})
+	for _, suffix := range []string{"", "?tenant=a"} {
+		ep := &oauth2refresh.Endpoint{TokenURL: srv.URL + suffix, ClientID: "app", AuthMethod: oauth2refresh.AuthNone, DPoP: dk}
+		if _, err := ep.Refresh(ctx, "rt-0"); err != nil {
+			t.Errorf("Refresh at %q: %v", suffix, err)
+		}
 	}
 }
 

@@ -46,6 +46,12 @@ const (
 	// rejected later, the other method is tried once and remembered instead. When both fail,
 	// the error wraps both. It stands for x/oauth2's AuthStyleAutoDetect, without its re-send
 	// after every error.
+	//
+	// A DPoP nonce challenge (use_dpop_nonce, RFC 9449 §8) says nothing of the client's
+	// credentials, and never makes it try the other method: the request is sent again with the
+	// server's nonce the same way (see Endpoint.DPoP), and after two challenges in a row once
+	// more, at most four requests before the other method is tried, if the credentials are
+	// refused then.
 	AuthAutoDetect
 	// AuthPrivateKeyJWT authenticates each request with a JWT signed with the client's private
 	// key (private_key_jwt, RFC 7523 §2.2, OpenID Connect Core §9): client_id,
@@ -285,13 +291,18 @@ func (e *Endpoint) authenticated(ctx context.Context, form url.Values, r request
 		cp[k] = v
 	}
 	tok, err := e.send(ctx, cp, r, first, now)
+	if e.DPoP != nil && useDPoPNonce(err) {
+		// Two nonce challenges in a row: the nonce changed under the retry, and the server
+		// said nothing of the credentials. Once more the same way, with the newest nonce.
+		tok, err = e.send(ctx, cp, r, first, now)
+	}
 	if err == nil {
 		if r.learn {
 			authCache.Store(key, first)
 		}
 		return tok, nil
 	}
-	if !grantNotJudged(err) {
+	if !grantNotJudged(err) || nonceRefusal(err) {
 		return nil, err
 	}
 	// The server did not look at the grant, so the refresh token may be sent again, the

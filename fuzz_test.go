@@ -5,15 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"math"
 	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"golang.org/x/oauth2"
 
 	"github.com/tokenkit/oauth2refresh"
@@ -236,4 +240,74 @@ func fuzzTokens(contentType string, body []byte) []string {
 		}
 	}
 	return out
+}
+
+// FuzzParseChallenges checks the WWW-Authenticate parser on any field value: it never panics;
+// what it returns is well formed (an auth-scheme and auth-param names that are tokens, names
+// in lower case, a token68 of its grammar, values a quoted-string can hold, RFC 9110 §11.2);
+// written back as one field it reads the same; and the field never hides a challenge of
+// another field after it.
+func FuzzParseChallenges(f *testing.F) {
+	f.Add(`Newauth realm="apps", type=1, title="Login to \"apps\"", Basic realm="simple"`)
+	f.Add(`Bearer realm="api", DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"`)
+	f.Add(`Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==, Negotiate, , dpop ERROR = use_dpop_nonce ,algs="ES256 RS256"`)
+	f.Add(`DPoP error="use_dpop_nonce", algs=ES256 RS256, Bearer`)
+	f.Add(`DPoP error_description="a, b=\"c\" \\ d", error="use_dpop_nonce`)
+	f.Fuzz(func(t *testing.T, field string) {
+		got := oauth2refresh.ParseChallenges([]string{field})
+		for _, c := range got {
+			if !fuzzIsToken(c.Scheme) {
+				t.Fatalf("scheme %q is not a token", c.Scheme)
+			}
+			if c.Token68 != "" && (!regexp.MustCompile(`^[A-Za-z0-9._~+/-]+=*$`).MatchString(c.Token68) || c.Params != nil) {
+				t.Fatalf("token68 %q, params %v", c.Token68, c.Params)
+			}
+			if c.Params != nil && len(c.Params) == 0 {
+				t.Fatalf("empty, non-nil params")
+			}
+			for k, v := range c.Params {
+				if !fuzzIsToken(k) || k != strings.ToLower(k) || strings.ContainsFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
+					t.Fatalf("param %q=%q", k, v)
+				}
+			}
+		}
+		again := oauth2refresh.ParseChallenges([]string{fuzzFormatChallenges(got)})
+		if diff := cmp.Diff(got, again, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("%q read back from %q (-first +again):\n%s", fuzzFormatChallenges(got), field, diff)
+		}
+		nonce := oauth2refresh.Challenge{Scheme: "DPoP", Params: map[string]string{"error": "use_dpop_nonce"}}
+		both := oauth2refresh.ParseChallenges([]string{field, `DPoP error="use_dpop_nonce"`})
+		if diff := cmp.Diff(append(got, nonce), both, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("with a second field (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// fuzzIsToken reports whether s is a token (RFC 9110 §5.6.2).
+func fuzzIsToken(s string) bool {
+	return regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$").MatchString(s)
+}
+
+// fuzzFormatChallenges writes cs as one WWW-Authenticate field, every auth-param value a
+// quoted-string, in name order.
+func fuzzFormatChallenges(cs []oauth2refresh.Challenge) string {
+	var b strings.Builder
+	for i, c := range cs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c.Scheme)
+		if c.Token68 != "" {
+			b.WriteString(" " + c.Token68)
+		}
+		for j, k := range slices.Sorted(maps.Keys(c.Params)) {
+			if j == 0 {
+				b.WriteString(" ")
+			} else {
+				b.WriteString(", ")
+			}
+			b.WriteString(k + `="` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(c.Params[k]) + `"`)
+		}
+	}
+	return b.String()
 }
