@@ -47,8 +47,10 @@ type AssertionRequest struct {
 	ClientID string
 	// TokenURL is the Endpoint's TokenURL: the aud of a JWT assertion, unless configured.
 	TokenURL string
-	// Now is the time of the request: time.Now for Endpoint.Refresh, RefreshAccessToken and
-	// Endpoint.Revoke.
+	// Now is the time of the request on the system clock (time.Now), also for a TokenSource
+	// made with WithClock: the server judges iat, nbf and exp by its own clock (RFC 7523
+	// §3), as it judges a DPoP proof's iat, so a TokenSource whose clock a test has moved
+	// still sends assertions that a real server accepts.
 	Now time.Time
 }
 
@@ -188,8 +190,13 @@ func signer(key crypto.Signer, alg string) func(in []byte) ([]byte, error) {
 }
 
 // secretJWT is the assertion of client_secret_jwt (OpenID Connect Core §9): a JWTAssertion's
-// claims, with aud the token URL, signed HS256 (RFC 7518 §3.2) with the client secret.
+// claims, with aud the token URL, signed HS256 (RFC 7518 §3.2) with the client secret, which
+// is at least minSecretJWTKey bytes long.
 type secretJWT string
+
+// minSecretJWTKey is the shortest client secret client_secret_jwt signs with: RFC 7518 §3.2
+// requires an HS256 key of at least 256 bits (the size of the hash output).
+const minSecretJWTKey = 256 / 8
 
 func (s secretJWT) Assertion(_ context.Context, r AssertionRequest) (string, error) {
 	return signJWT(jwsHeader{Alg: "HS256", Typ: "JWT"}, newClaims(r, "", 0), func(in []byte) ([]byte, error) {
@@ -249,8 +256,9 @@ func signJWT(h, claims any, sign func(signingInput []byte) ([]byte, error)) (str
 }
 
 // assertion returns the client assertion of one token request authenticated with m, from
-// e.Assertion, or made with the client secret for AuthClientSecretJWT.
-func (e *Endpoint) assertion(ctx context.Context, m AuthMethod, now time.Time) (string, error) {
+// e.Assertion, or made with the client secret for AuthClientSecretJWT. It is dated by the
+// system clock, never a TokenSource's (see AssertionRequest.Now).
+func (e *Endpoint) assertion(ctx context.Context, m AuthMethod) (string, error) {
 	a := e.Assertion
 	switch {
 	case a != nil:
@@ -258,10 +266,12 @@ func (e *Endpoint) assertion(ctx context.Context, m AuthMethod, now time.Time) (
 		return "", fmt.Errorf("%w: private_key_jwt needs an Assertion", ErrInvalidEndpoint)
 	case e.ClientSecret == "":
 		return "", fmt.Errorf("%w: client_secret_jwt needs a ClientSecret or an Assertion", ErrInvalidEndpoint)
+	case len(e.ClientSecret) < minSecretJWTKey:
+		return "", fmt.Errorf("%w: client_secret_jwt needs a ClientSecret of at least 32 bytes, the 256 bits of an HS256 key (RFC 7518 §3.2)", ErrInvalidEndpoint)
 	default:
 		a = secretJWT(e.ClientSecret)
 	}
-	s, err := a.Assertion(ctx, AssertionRequest{ClientID: e.ClientID, TokenURL: e.TokenURL, Now: now})
+	s, err := a.Assertion(ctx, AssertionRequest{ClientID: e.ClientID, TokenURL: e.TokenURL, Now: time.Now()})
 	if err == nil && s == "" {
 		err = errors.New("empty assertion")
 	}

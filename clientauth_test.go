@@ -118,12 +118,15 @@ func caVerify(t testing.TB, jws string, key any) (header, claims map[string]any)
 	return header, claims
 }
 
+// caJWTSecret is a client secret that client_secret_jwt signs with: 32 bytes at least.
+const caJWTSecret = "a client secret of 256 bits or more"
+
 // TestClientAuthWire: each new AuthMethod sends exactly the headers and form fields RFC 7523
 // §2.2 or RFC 8705 §2 ask for, never the client secret, and a JWT assertion whose header,
-// claims and signature the test's own verifier accepts, stamped by the clock of the request.
+// claims and signature the test's own verifier accepts, dated by the system clock at the
+// time of the request.
 func TestClientAuthWire(t *testing.T) {
-	clk := newFakeClock()
-	now := clk.now().Unix()
+	var funcNow time.Time // the AssertionRequest.Now the AssertionFunc was given
 	cert := caCert(t, "client", caRSAKey(), nil, nil)
 	thumb := sha256.Sum256(cert.Raw)
 	file := filepath.Join(t.TempDir(), "token")
@@ -169,17 +172,18 @@ func TestClientAuthWire(t *testing.T) {
 		},
 		{
 			name:     "client_secret_jwt",
-			endpoint: oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT, ClientSecret: epSecret},
-			key:      []byte(epSecret), wantJOSE: map[string]any{"alg": "HS256", "typ": "JWT"}, lifetime: 2 * time.Minute,
+			endpoint: oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT, ClientSecret: caJWTSecret},
+			key:      []byte(caJWTSecret), wantJOSE: map[string]any{"alg": "HS256", "typ": "JWT"}, lifetime: 2 * time.Minute,
 		},
 		{
 			name: "private_key_jwt from a function, reserved params ignored",
 			endpoint: oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthPrivateKeyJWT, ClientSecret: epSecret,
 				Params: url.Values{"client_assertion": {"x"}, "client_assertion_type": {"y"}, "client_secret": {"z"}, "resource": {"r"}},
 				Assertion: oauth2refresh.AssertionFunc(func(ctx context.Context, r oauth2refresh.AssertionRequest) (string, error) {
-					return fmt.Sprintf("a|%s|%s|%d", r.ClientID, r.TokenURL, r.Now.Unix()), nil
+					funcNow = r.Now
+					return fmt.Sprintf("a|%s|%s", r.ClientID, r.TokenURL), nil
 				})},
-			wantForm: url.Values{"client_assertion": {"a|" + epClientID + "|TOKENURL|" + fmt.Sprint(now)}, "resource": {"r"}},
+			wantForm: url.Values{"client_assertion": {"a|" + epClientID + "|TOKENURL"}, "resource": {"r"}},
 		},
 		{
 			name:     "private_key_jwt from a workload identity file",
@@ -197,8 +201,15 @@ func TestClientAuthWire(t *testing.T) {
 			srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) { epJSON(w, 200, epOKBody) })
 			e := tc.endpoint
 			e.TokenURL, e.ClientID = srv.URL+"/token", epClientID
-			if _, err := oauth2refresh.RefreshAt(context.Background(), &e, epRefresh, clk.now); err != nil {
+			funcNow = time.Time{}
+			before := time.Now()
+			if _, err := e.Refresh(context.Background(), epRefresh); err != nil {
 				t.Fatal(err)
+			}
+			after := time.Now()
+			if tc.wantForm["client_assertion"] != nil && strings.HasPrefix(tc.wantForm["client_assertion"][0], "a|") &&
+				(funcNow.Before(before) || funcNow.After(after)) {
+				t.Errorf("AssertionRequest.Now = %v, want the time of the request, between %v and %v", funcNow, before, after)
 			}
 			reqs := srv.requests()
 			if len(reqs) != 1 {
@@ -228,8 +239,14 @@ func TestClientAuthWire(t *testing.T) {
 				if aud == "" {
 					aud = e.TokenURL
 				}
+				// iat is a whole second of the request: pin the claims to it once it is
+				// checked to be one.
+				iat, _ := claims["iat"].(float64)
+				if int64(iat) < before.Unix() || int64(iat) > after.Unix() {
+					t.Errorf("iat %v, want the time of the request, between %d and %d", claims["iat"], before.Unix(), after.Unix())
+				}
 				wantClaims := map[string]any{"iss": epClientID, "sub": epClientID, "aud": aud,
-					"iat": float64(now), "nbf": float64(now), "exp": float64(now + int64(tc.lifetime/time.Second))}
+					"iat": iat, "nbf": iat, "exp": iat + tc.lifetime.Seconds()}
 				if diff := cmp.Diff(wantClaims, claims); diff != "" {
 					t.Errorf("claims (-want +got):\n%s", diff)
 				}
@@ -239,6 +256,74 @@ func TestClientAuthWire(t *testing.T) {
 				t.Errorf("form (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestClientAssertionSystemClock: a TokenSource whose clock WithClock moved hours away still
+// sends assertions dated by the system clock, which the server judges them by (RFC 7523 §3:
+// an expired one MUST be refused, a future iat may be), while its own clock keeps stamping
+// the Expiry of the tokens it gets.
+func TestClientAssertionSystemClock(t *testing.T) {
+	var mu sync.Mutex // guards funcNow
+	var funcNow time.Time
+	assertions := []struct {
+		name     string
+		endpoint oauth2refresh.Endpoint
+		key      any // verifies the JWT; nil for the AssertionFunc
+	}{
+		{"private_key_jwt ES256", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthPrivateKeyJWT,
+			Assertion: oauth2refresh.JWTAssertion{Key: caECKey()}}, &caECKey().PublicKey},
+		{"client_secret_jwt", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT, ClientSecret: caJWTSecret}, []byte(caJWTSecret)},
+		{"AssertionFunc", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthPrivateKeyJWT,
+			Assertion: oauth2refresh.AssertionFunc(func(_ context.Context, r oauth2refresh.AssertionRequest) (string, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				funcNow = r.Now
+				return "assertion", nil
+			})}, nil},
+	}
+	for _, a := range assertions {
+		for _, skew := range []time.Duration{3 * time.Hour, -3 * time.Hour} {
+			t.Run(fmt.Sprintf("%s/clock %v", a.name, skew), func(t *testing.T) {
+				srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) { epJSON(w, 200, epOKBody) })
+				clk := newFakeClock()
+				clk.set(time.Now().Add(skew))
+				e := a.endpoint
+				e.TokenURL, e.ClientID = srv.URL+"/token", epClientID
+				ts := e.TokenSource(context.Background(), &oauth2.Token{RefreshToken: epRefresh}, oauth2refresh.WithClock(clk.now))
+				before := time.Now()
+				tok, err := ts.Token()
+				after := time.Now()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := clk.now().Add(3600 * time.Second); !tok.Expiry.Equal(want) {
+					t.Errorf("Expiry %v, want %v: the TokenSource's clock stamps it", tok.Expiry, want)
+				}
+				reqs := srv.requests()
+				if len(reqs) != 1 {
+					t.Fatalf("%d requests, want 1", len(reqs))
+				}
+				if a.key == nil {
+					mu.Lock()
+					defer mu.Unlock()
+					if funcNow.Before(before) || funcNow.After(after) {
+						t.Errorf("AssertionRequest.Now = %v, want the system clock, between %v and %v", funcNow, before, after)
+					}
+					return
+				}
+				_, claims := caVerify(t, reqs[0].Form.Get("client_assertion"), a.key)
+				got := map[string]any{"iat": claims["iat"], "nbf": claims["nbf"], "exp": claims["exp"]}
+				iat, _ := claims["iat"].(float64)
+				if int64(iat) < before.Unix() || int64(iat) > after.Unix() {
+					t.Errorf("iat %v (%v), want the system clock, between %v and %v", claims["iat"], time.Unix(int64(iat), 0), before, after)
+				}
+				want := map[string]any{"iat": iat, "nbf": iat, "exp": iat + 120}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("dates (-want +got):\n%s", diff)
+				}
+			})
+		}
 	}
 }
 
@@ -343,6 +428,10 @@ func TestClientAuthConfigErrors(t *testing.T) {
 		{"curve other than P-256", oauth2refresh.Endpoint{AuthMethod: pkjwt, Assertion: oauth2refresh.JWTAssertion{Key: p384}}, nil, "P-384"},
 		{"private_key_jwt without an assertion", oauth2refresh.Endpoint{AuthMethod: pkjwt}, oauth2refresh.ErrInvalidEndpoint, "needs an Assertion"},
 		{"client_secret_jwt without a secret", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT}, oauth2refresh.ErrInvalidEndpoint, "needs a ClientSecret"},
+		{"client_secret_jwt with a 3-byte secret", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT, ClientSecret: "abc"},
+			oauth2refresh.ErrInvalidEndpoint, "needs a ClientSecret of at least 32 bytes, the 256 bits of an HS256 key (RFC 7518 §3.2)"},
+		{"client_secret_jwt with a 31-byte secret", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT, ClientSecret: caJWTSecret[:31]},
+			oauth2refresh.ErrInvalidEndpoint, "at least 32 bytes"},
 		{"an assertion for client_secret_basic", oauth2refresh.Endpoint{Assertion: oauth2refresh.AssertionFile(empty)}, oauth2refresh.ErrInvalidEndpoint, "Assertion is set"},
 		{"an assertion for auto-detection", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthAutoDetect, Assertion: oauth2refresh.AssertionFile(empty)}, oauth2refresh.ErrInvalidEndpoint, "Assertion is set"},
 		{"unknown method", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthTLSClient + 1}, oauth2refresh.ErrInvalidEndpoint, "unknown AuthMethod(7)"},
@@ -391,7 +480,7 @@ func TestClientAssertionNotInErrors(t *testing.T) {
 		{"private_key_jwt from a function", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthPrivateKeyJWT,
 			Assertion: oauth2refresh.AssertionFunc(func(context.Context, oauth2refresh.AssertionRequest) (string, error) { return fixed, nil })}},
 		{"private_key_jwt ES256", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthPrivateKeyJWT, Assertion: oauth2refresh.JWTAssertion{Key: caECKey()}}},
-		{"client_secret_jwt", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT}},
+		{"client_secret_jwt", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT, ClientSecret: leakSecret + leakSecret}},
 	}
 	for _, m := range methods {
 		for _, echo := range echoes {
@@ -411,7 +500,10 @@ func TestClientAssertionNotInErrors(t *testing.T) {
 				}))
 				defer srv.Close()
 				e := m.endpoint
-				e.TokenURL, e.ClientID, e.ClientSecret = srv.URL, leakClientID, leakSecret
+				e.TokenURL, e.ClientID = srv.URL, leakClientID
+				if e.ClientSecret == "" {
+					e.ClientSecret = leakSecret
+				}
 				_, err := e.Refresh(context.Background(), leakRefresh)
 				if err == nil {
 					t.Fatal("no error")
@@ -562,7 +654,7 @@ func BenchmarkRefreshClientAuth(b *testing.B) {
 		e    oauth2refresh.Endpoint
 	}{
 		{"secret_basic", oauth2refresh.Endpoint{ClientSecret: "client-secret"}},
-		{"client_secret_jwt_HS256", oauth2refresh.Endpoint{ClientSecret: "client-secret", AuthMethod: oauth2refresh.AuthClientSecretJWT}},
+		{"client_secret_jwt_HS256", oauth2refresh.Endpoint{ClientSecret: caJWTSecret, AuthMethod: oauth2refresh.AuthClientSecretJWT}},
 		{"private_key_jwt_RS256", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthPrivateKeyJWT, Assertion: oauth2refresh.JWTAssertion{Key: caRSAKey()}}},
 		{"private_key_jwt_ES256", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthPrivateKeyJWT, Assertion: oauth2refresh.JWTAssertion{Key: caECKey()}}},
 		{"private_key_jwt_EdDSA", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthPrivateKeyJWT, Assertion: oauth2refresh.JWTAssertion{Key: caEdKey()}}},

@@ -54,7 +54,9 @@ const (
 	// AuthClientSecretJWT is AuthPrivateKeyJWT with an assertion signed HS256 with the client
 	// secret (client_secret_jwt, OpenID Connect Core §9), made for each request with the
 	// claims of a JWTAssertion (aud the token URL, a two-minute lifetime) unless
-	// Endpoint.Assertion is set. The secret itself is never sent.
+	// Endpoint.Assertion is set. The secret itself is never sent. RFC 7518 §3.2 wants an HS256
+	// key of at least 256 bits: a ClientSecret shorter than 32 bytes is refused with
+	// ErrInvalidEndpoint, and nothing is sent.
 	AuthClientSecretJWT
 	// AuthTLSClient is mutual TLS client authentication (RFC 8705 §2): client_id in the body,
 	// no secret, and the client's certificate in the TLS handshake. It stands for both
@@ -420,7 +422,7 @@ func (e *Endpoint) post(ctx context.Context, form url.Values, r request, m AuthM
 	var assertion string
 	if jwt {
 		var err error
-		if assertion, err = e.assertion(ctx, m, now()); err != nil {
+		if assertion, err = e.assertion(ctx, m); err != nil {
 			return nil, err
 		}
 		form.Set("client_assertion_type", jwtBearer)
