@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/big"
 	"os"
@@ -65,21 +66,75 @@ func (f AssertionFunc) Assertion(ctx context.Context, r AssertionRequest) (strin
 // AssertionFile is a ClientAssertion read from the file it names at every token request, its
 // surrounding white space trimmed: a token that another process keeps fresh, such as a
 // Kubernetes projected service account token or the federated token file of Microsoft Entra,
-// GKE or GitHub workload identity (AZURE_FEDERATED_TOKEN_FILE). A missing or empty file is an
-// *fs.PathError (errors.Is(err, fs.ErrNotExist) for a missing one) that never shows the
-// file's content; no request is sent.
+// GKE or GitHub workload identity (AZURE_FEDERATED_TOKEN_FILE).
+//
+// The file must be a regular file (symbolic links are followed, as a Kubernetes projected
+// volume has them) of at most 64 KiB; workload identity tokens are a few KiB. A FIFO, a device
+// or a directory is refused at once, without waiting for a writer, and a larger file without
+// reading it. The read is bounded by the deadline of the token request. Each of these, like a
+// missing or empty file, is an *fs.PathError (errors.Is(err, fs.ErrNotExist) for a missing
+// one, errors.Is(err, context.DeadlineExceeded) for a read that outlived the deadline) that
+// never shows the file's content; no request is sent.
 type AssertionFile string
 
-// Assertion reads the file.
-func (f AssertionFile) Assertion(context.Context, AssertionRequest) (string, error) {
-	b, err := os.ReadFile(string(f))
+// maxAssertionFile is the size of the largest file an AssertionFile reads.
+const maxAssertionFile = 64 << 10
+
+// Assertion reads the file, on a goroutine of its own so that a read that hangs (a stalled
+// network file system) gives up at ctx's end; the read then finishes on its own.
+func (f AssertionFile) Assertion(ctx context.Context, _ AssertionRequest) (string, error) {
+	type result struct {
+		s   string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := readAssertionFile(string(f))
+		done <- result{s, err}
+	}()
+	select {
+	case r := <-done:
+		return r.s, r.err
+	case <-ctx.Done():
+		return "", &fs.PathError{Op: "read", Path: string(f), Err: context.Cause(ctx)}
+	}
+}
+
+// readAssertionFile reads the assertion of an AssertionFile from the file name. It opens it
+// without blocking (openNonblock: a FIFO with no writer would block in open(2)), and reads it
+// only if it is a regular file of at most maxAssertionFile bytes, no more than that many
+// should it grow meanwhile.
+func readAssertionFile(name string) (string, error) {
+	file, err := os.OpenFile(name, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return "", err
+	}
+	defer file.Close()
+	fi, err := file.Stat()
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case !fi.Mode().IsRegular():
+		return "", &fs.PathError{Op: "open", Path: name, Err: fmt.Errorf("not a regular file (mode %v)", fi.Mode().Type())}
+	case fi.Size() > maxAssertionFile:
+		return "", errTooLarge(name)
+	}
+	b, err := io.ReadAll(io.LimitReader(file, maxAssertionFile+1))
+	switch {
+	case err != nil:
+		return "", err
+	case len(b) > maxAssertionFile:
+		return "", errTooLarge(name)
 	}
 	if s := strings.TrimSpace(string(b)); s != "" {
 		return s, nil
 	}
-	return "", &fs.PathError{Op: "read", Path: string(f), Err: errors.New("file is empty")}
+	return "", &fs.PathError{Op: "read", Path: name, Err: errors.New("file is empty")}
+}
+
+func errTooLarge(name string) error {
+	return &fs.PathError{Op: "read", Path: name, Err: errors.New("file is larger than 64 KiB, the most an assertion file may hold")}
 }
 
 // defaultLifetime is the lifetime of a JWTAssertion whose Lifetime is zero, and of the

@@ -27,6 +27,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -443,6 +444,67 @@ func TestClientAuthConfigErrors(t *testing.T) {
 			_, err := e.Refresh(context.Background(), epRefresh)
 			if err == nil || tc.is != nil && !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Refresh: %v, want an error matching %v with %q", err, tc.is, tc.want)
+			}
+			epCheckMessage(t, err)
+		})
+	}
+}
+
+// TestAssertionFileSize: an AssertionFile holds at most 64 KiB, as a workload identity token
+// (a few KiB) does: a larger one is refused with a clear error before any request, without
+// reading it (a 100 MiB file allocates far less than 1 MiB), and one of exactly 64 KiB is sent.
+func TestAssertionFileSize(t *testing.T) {
+	const limit = 64 << 10
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		size int64
+		ok   bool
+	}{
+		{"64 KiB", limit, true},
+		{"64 KiB and one byte", limit + 1, false},
+		{"100 MiB", 100 << 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(dir, fmt.Sprint(tc.size))
+			f, err := os.Create(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			content := strings.Repeat("a", limit) // the first 64 KiB; the rest is a hole of zeros
+			if _, err := f.WriteString(content); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Truncate(tc.size); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			var sent string // the assertion the token endpoint received
+			client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				sent = readForm(t, r).Get("client_assertion")
+				return memResponse(r, 200, "application/json", epOKBody), nil
+			})}
+			e := &oauth2refresh.Endpoint{TokenURL: "https://auth.example.com/token", ClientID: epClientID, HTTPClient: client,
+				AuthMethod: oauth2refresh.AuthPrivateKeyJWT, Assertion: oauth2refresh.AssertionFile(file)}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err = e.Refresh(context.Background(), epRefresh)
+			runtime.ReadMemStats(&after)
+			if tc.ok {
+				if err != nil || sent != content {
+					t.Fatalf("Refresh: %v; sent %d bytes, want the file's %d", err, len(sent), len(content))
+				}
+				return
+			}
+			var pe *fs.PathError
+			if !errors.As(err, &pe) || pe.Path != file || !strings.Contains(err.Error(), "larger than 64 KiB") {
+				t.Fatalf("Refresh: %v, want an *fs.PathError of %s saying it is larger than 64 KiB", err, file)
+			}
+			if sent != "" {
+				t.Errorf("a request was sent, with a %d-byte assertion", len(sent))
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+				t.Errorf("Refresh allocated %d bytes for a file it refuses", n)
 			}
 			epCheckMessage(t, err)
 		})
