@@ -22,6 +22,7 @@ import (
 	"io/fs"
 	"log"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -696,6 +697,117 @@ func TestMutualTLS(t *testing.T) {
 			t.Error("API request without a certificate succeeded")
 		}
 	})
+}
+
+// certSeen is a TLS server that asks for a client certificate (tls.RequestClientCert) without
+// requiring one, and records whether each request came with one; handler answers.
+type certSeen struct {
+	*httptest.Server
+	mu   sync.Mutex // guards seen
+	seen []bool     // per request: a client certificate was presented
+}
+
+func newCertSeen(t *testing.T, handler http.HandlerFunc) *certSeen {
+	t.Helper()
+	s := &certSeen{}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.seen = append(s.seen, len(r.TLS.PeerCertificates) > 0)
+		s.mu.Unlock()
+		handler(w, r)
+	}))
+	s.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *certSeen) requests() []bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]bool(nil), s.seen...)
+}
+
+// TestMutualTLSCertificateScope: where tls_client_auth's certificate goes. A client with the
+// certificate put in the context under oauth2.HTTPClient presents it to the token endpoint,
+// the API and any host an API redirect leads to, for NewClient sends API requests through
+// it. With the certificate in Endpoint.HTTPClient alone, only the token endpoint sees it; with
+// a transport that picks the certificate's transport by host, the token endpoint and the API
+// host (that checks a certificate-bound token, RFC 8705 §3) see it, and a redirect target
+// does not. Three TLS servers that ask for a certificate, each recording whether it came.
+func TestMutualTLSCertificateScope(t *testing.T) {
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := caCert(t, "my-client", leafKey, nil, nil, x509.ExtKeyUsageClientAuth)
+	cert := tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: leafKey}
+	target := newCertSeen(t, func(w http.ResponseWriter, r *http.Request) {
+		if a := r.Header.Get("Authorization"); a != "" {
+			t.Errorf("redirect target got Authorization %q", a)
+		}
+		io.WriteString(w, "elsewhere")
+	})
+	api := newCertSeen(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+epAccess {
+			t.Errorf("API got Authorization %q", r.Header.Get("Authorization"))
+		}
+		// To another host: example.com, which the clients below dial at 127.0.0.1.
+		http.Redirect(w, r, fmt.Sprintf("https://example.com:%d/landing", target.Listener.Addr().(*net.TCPAddr).Port), http.StatusFound)
+	})
+	token := newCertSeen(t, func(w http.ResponseWriter, r *http.Request) { epJSON(w, 200, epOKBody) })
+	// The servers share httptest's certificate (for 127.0.0.1 and example.com): a client of
+	// one trusts them all.
+	transport := func(certs ...tls.Certificate) *http.Transport {
+		tr := token.Client().Transport.(*http.Transport).Clone()
+		tr.TLSClientConfig.Certificates = certs
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if host, port, _ := net.SplitHostPort(addr); host == "example.com" {
+				addr = net.JoinHostPort("127.0.0.1", port)
+			}
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}
+		return tr
+	}
+	apiHost := strings.TrimPrefix(api.URL, "https://")
+	tests := []struct {
+		name     string
+		endpoint *http.Client // Endpoint.HTTPClient
+		ctx      *http.Client // under oauth2.HTTPClient
+		want     map[string][]bool
+	}{
+		{"certificate in the context's client", nil, &http.Client{Transport: transport(cert)},
+			map[string][]bool{"token": {true}, "API": {true}, "redirect target": {true}}},
+		{"certificate in Endpoint.HTTPClient alone", &http.Client{Transport: transport(cert)}, &http.Client{Transport: transport()},
+			map[string][]bool{"token": {true}, "API": {false}, "redirect target": {false}}},
+		{"certificate for the API host alone", &http.Client{Transport: transport(cert)}, &http.Client{Transport: roundTripFunc(func() func(*http.Request) (*http.Response, error) {
+			withCert, without := transport(cert), transport()
+			return func(r *http.Request) (*http.Response, error) {
+				if r.URL.Host == apiHost {
+					return withCert.RoundTrip(r)
+				}
+				return without.RoundTrip(r)
+			}
+		}())}, map[string][]bool{"token": {true}, "API": {true}, "redirect target": {false}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n := map[string]int{"token": len(token.requests()), "API": len(api.requests()), "redirect target": len(target.requests())}
+			e := &oauth2refresh.Endpoint{TokenURL: token.URL + "/token", ClientID: "my-client", AuthMethod: oauth2refresh.AuthTLSClient, HTTPClient: tc.endpoint}
+			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, tc.ctx)
+			resp, err := oauth2refresh.NewClient(ctx, e.TokenSource(ctx, &oauth2.Token{RefreshToken: epRefresh})).Get(api.URL + "/api")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != "elsewhere" {
+				t.Fatalf("API request ended with %s %q, want the redirect target's answer", resp.Status, body)
+			}
+			got := map[string][]bool{"token": token.requests()[n["token"]:], "API": api.requests()[n["API"]:],
+				"redirect target": target.requests()[n["redirect target"]:]}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("certificate presented, per request (-want +got):\n%s", diff)
+			}
+		})
+	}
 }
 
 func TestAuthMethodStringRFC7591(t *testing.T) {
