@@ -83,6 +83,9 @@ const maxAssertionFile = 64 << 10
 // Assertion reads the file, on a goroutine of its own so that a read that hangs (a stalled
 // network file system) gives up at ctx's end; the read then finishes on its own.
 func (f AssertionFile) Assertion(ctx context.Context, _ AssertionRequest) (string, error) {
+	if err := context.Cause(ctx); err != nil {
+		return "", &fs.PathError{Op: "read", Path: string(f), Err: err}
+	}
 	type result struct {
 		s   string
 		err error
@@ -133,6 +136,7 @@ func readAssertionFile(name string) (string, error) {
 	return "", &fs.PathError{Op: "read", Path: name, Err: errors.New("file is empty")}
 }
 
+// errTooLarge is the error of an AssertionFile larger than maxAssertionFile.
 func errTooLarge(name string) error {
 	return &fs.PathError{Op: "read", Path: name, Err: errors.New("file is larger than 64 KiB, the most an assertion file may hold")}
 }

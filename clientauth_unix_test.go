@@ -57,6 +57,19 @@ func TestAssertionFileNotRegular(t *testing.T) {
 			epCheckMessage(t, err)
 		})
 	}
+	t.Run("request already out of time", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "token")
+		if err := os.WriteFile(file, []byte("token"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), -time.Second)
+		defer cancel()
+		_, err := oauth2refresh.AssertionFile(file).Assertion(ctx, oauth2refresh.AssertionRequest{})
+		var pe *os.PathError
+		if !errors.As(err, &pe) || pe.Path != file || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Assertion: %v, want an *fs.PathError of %s wrapping context.DeadlineExceeded", err, file)
+		}
+	})
 	t.Run("regular file behind symlinks", func(t *testing.T) {
 		dir := t.TempDir()
 		if err := os.Mkdir(filepath.Join(dir, "..2026_12_08"), 0o700); err != nil {
