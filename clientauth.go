@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/big"
 	"os"
@@ -47,8 +48,10 @@ type AssertionRequest struct {
 	ClientID string
 	// TokenURL is the Endpoint's TokenURL: the aud of a JWT assertion, unless configured.
 	TokenURL string
-	// Now is the time of the request: time.Now for Endpoint.Refresh, RefreshAccessToken and
-	// Endpoint.Revoke.
+	// Now is the time of the request on the system clock (time.Now), also for a TokenSource
+	// made with WithClock: the server judges iat, nbf and exp by its own clock (RFC 7523
+	// §3), as it judges a DPoP proof's iat, so a TokenSource whose clock a test has moved
+	// still sends assertions that a real server accepts.
 	Now time.Time
 }
 
@@ -63,21 +66,79 @@ func (f AssertionFunc) Assertion(ctx context.Context, r AssertionRequest) (strin
 // AssertionFile is a ClientAssertion read from the file it names at every token request, its
 // surrounding white space trimmed: a token that another process keeps fresh, such as a
 // Kubernetes projected service account token or the federated token file of Microsoft Entra,
-// GKE or GitHub workload identity (AZURE_FEDERATED_TOKEN_FILE). A missing or empty file is an
-// *fs.PathError (errors.Is(err, fs.ErrNotExist) for a missing one) that never shows the
-// file's content; no request is sent.
+// GKE or GitHub workload identity (AZURE_FEDERATED_TOKEN_FILE).
+//
+// The file must be a regular file (symbolic links are followed, as a Kubernetes projected
+// volume has them) of at most 64 KiB; workload identity tokens are a few KiB. A FIFO, a device
+// or a directory is refused at once, without waiting for a writer, and a larger file without
+// reading it. The read is bounded by the deadline of the token request. Each of these, like a
+// missing or empty file, is an *fs.PathError (errors.Is(err, fs.ErrNotExist) for a missing
+// one, errors.Is(err, context.DeadlineExceeded) for a read that outlived the deadline) that
+// never shows the file's content; no request is sent.
 type AssertionFile string
 
-// Assertion reads the file.
-func (f AssertionFile) Assertion(context.Context, AssertionRequest) (string, error) {
-	b, err := os.ReadFile(string(f))
+// maxAssertionFile is the size of the largest file an AssertionFile reads.
+const maxAssertionFile = 64 << 10
+
+// Assertion reads the file, on a goroutine of its own so that a read that hangs (a stalled
+// network file system) gives up at ctx's end; the read then finishes on its own.
+func (f AssertionFile) Assertion(ctx context.Context, _ AssertionRequest) (string, error) {
+	if err := context.Cause(ctx); err != nil {
+		return "", &fs.PathError{Op: "read", Path: string(f), Err: err}
+	}
+	type result struct {
+		s   string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := readAssertionFile(string(f))
+		done <- result{s, err}
+	}()
+	select {
+	case r := <-done:
+		return r.s, r.err
+	case <-ctx.Done():
+		return "", &fs.PathError{Op: "read", Path: string(f), Err: context.Cause(ctx)}
+	}
+}
+
+// readAssertionFile reads the assertion of an AssertionFile from the file name. It opens it
+// without blocking (openNonblock: a FIFO with no writer would block in open(2)), and reads it
+// only if it is a regular file of at most maxAssertionFile bytes, no more than that many
+// should it grow meanwhile.
+func readAssertionFile(name string) (string, error) {
+	file, err := os.OpenFile(name, os.O_RDONLY|openNonblock, 0)
 	if err != nil {
 		return "", err
+	}
+	defer file.Close()
+	fi, err := file.Stat()
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case !fi.Mode().IsRegular():
+		return "", &fs.PathError{Op: "open", Path: name, Err: fmt.Errorf("not a regular file (mode %v)", fi.Mode().Type())}
+	case fi.Size() > maxAssertionFile:
+		return "", errTooLarge(name)
+	}
+	b, err := io.ReadAll(io.LimitReader(file, maxAssertionFile+1))
+	switch {
+	case err != nil:
+		return "", err
+	case len(b) > maxAssertionFile:
+		return "", errTooLarge(name)
 	}
 	if s := strings.TrimSpace(string(b)); s != "" {
 		return s, nil
 	}
-	return "", &fs.PathError{Op: "read", Path: string(f), Err: errors.New("file is empty")}
+	return "", &fs.PathError{Op: "read", Path: name, Err: errors.New("file is empty")}
+}
+
+// errTooLarge is the error of an AssertionFile larger than maxAssertionFile.
+func errTooLarge(name string) error {
+	return &fs.PathError{Op: "read", Path: name, Err: errors.New("file is larger than 64 KiB, the most an assertion file may hold")}
 }
 
 // defaultLifetime is the lifetime of a JWTAssertion whose Lifetime is zero, and of the
@@ -188,8 +249,13 @@ func signer(key crypto.Signer, alg string) func(in []byte) ([]byte, error) {
 }
 
 // secretJWT is the assertion of client_secret_jwt (OpenID Connect Core §9): a JWTAssertion's
-// claims, with aud the token URL, signed HS256 (RFC 7518 §3.2) with the client secret.
+// claims, with aud the token URL, signed HS256 (RFC 7518 §3.2) with the client secret, which
+// is at least minSecretJWTKey bytes long.
 type secretJWT string
+
+// minSecretJWTKey is the shortest client secret client_secret_jwt signs with: RFC 7518 §3.2
+// requires an HS256 key of at least 256 bits (the size of the hash output).
+const minSecretJWTKey = 256 / 8
 
 func (s secretJWT) Assertion(_ context.Context, r AssertionRequest) (string, error) {
 	return signJWT(jwsHeader{Alg: "HS256", Typ: "JWT"}, newClaims(r, "", 0), func(in []byte) ([]byte, error) {
@@ -249,8 +315,9 @@ func signJWT(h, claims any, sign func(signingInput []byte) ([]byte, error)) (str
 }
 
 // assertion returns the client assertion of one token request authenticated with m, from
-// e.Assertion, or made with the client secret for AuthClientSecretJWT.
-func (e *Endpoint) assertion(ctx context.Context, m AuthMethod, now time.Time) (string, error) {
+// e.Assertion, or made with the client secret for AuthClientSecretJWT. It is dated by the
+// system clock, never a TokenSource's (see AssertionRequest.Now).
+func (e *Endpoint) assertion(ctx context.Context, m AuthMethod) (string, error) {
 	a := e.Assertion
 	switch {
 	case a != nil:
@@ -258,10 +325,12 @@ func (e *Endpoint) assertion(ctx context.Context, m AuthMethod, now time.Time) (
 		return "", fmt.Errorf("%w: private_key_jwt needs an Assertion", ErrInvalidEndpoint)
 	case e.ClientSecret == "":
 		return "", fmt.Errorf("%w: client_secret_jwt needs a ClientSecret or an Assertion", ErrInvalidEndpoint)
+	case len(e.ClientSecret) < minSecretJWTKey:
+		return "", fmt.Errorf("%w: client_secret_jwt needs a ClientSecret of at least 32 bytes, the 256 bits of an HS256 key (RFC 7518 §3.2)", ErrInvalidEndpoint)
 	default:
 		a = secretJWT(e.ClientSecret)
 	}
-	s, err := a.Assertion(ctx, AssertionRequest{ClientID: e.ClientID, TokenURL: e.TokenURL, Now: now})
+	s, err := a.Assertion(ctx, AssertionRequest{ClientID: e.ClientID, TokenURL: e.TokenURL, Now: time.Now()})
 	if err == nil && s == "" {
 		err = errors.New("empty assertion")
 	}

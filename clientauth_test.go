@@ -22,11 +22,13 @@ import (
 	"io/fs"
 	"log"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -118,12 +120,15 @@ func caVerify(t testing.TB, jws string, key any) (header, claims map[string]any)
 	return header, claims
 }
 
+// caJWTSecret is a client secret that client_secret_jwt signs with: 32 bytes at least.
+const caJWTSecret = "a client secret of 256 bits or more"
+
 // TestClientAuthWire: each new AuthMethod sends exactly the headers and form fields RFC 7523
 // §2.2 or RFC 8705 §2 ask for, never the client secret, and a JWT assertion whose header,
-// claims and signature the test's own verifier accepts, stamped by the clock of the request.
+// claims and signature the test's own verifier accepts, dated by the system clock at the
+// time of the request.
 func TestClientAuthWire(t *testing.T) {
-	clk := newFakeClock()
-	now := clk.now().Unix()
+	var funcNow time.Time // the AssertionRequest.Now the AssertionFunc was given
 	cert := caCert(t, "client", caRSAKey(), nil, nil)
 	thumb := sha256.Sum256(cert.Raw)
 	file := filepath.Join(t.TempDir(), "token")
@@ -169,17 +174,18 @@ func TestClientAuthWire(t *testing.T) {
 		},
 		{
 			name:     "client_secret_jwt",
-			endpoint: oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT, ClientSecret: epSecret},
-			key:      []byte(epSecret), wantJOSE: map[string]any{"alg": "HS256", "typ": "JWT"}, lifetime: 2 * time.Minute,
+			endpoint: oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT, ClientSecret: caJWTSecret},
+			key:      []byte(caJWTSecret), wantJOSE: map[string]any{"alg": "HS256", "typ": "JWT"}, lifetime: 2 * time.Minute,
 		},
 		{
 			name: "private_key_jwt from a function, reserved params ignored",
 			endpoint: oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthPrivateKeyJWT, ClientSecret: epSecret,
 				Params: url.Values{"client_assertion": {"x"}, "client_assertion_type": {"y"}, "client_secret": {"z"}, "resource": {"r"}},
 				Assertion: oauth2refresh.AssertionFunc(func(ctx context.Context, r oauth2refresh.AssertionRequest) (string, error) {
-					return fmt.Sprintf("a|%s|%s|%d", r.ClientID, r.TokenURL, r.Now.Unix()), nil
+					funcNow = r.Now
+					return fmt.Sprintf("a|%s|%s", r.ClientID, r.TokenURL), nil
 				})},
-			wantForm: url.Values{"client_assertion": {"a|" + epClientID + "|TOKENURL|" + fmt.Sprint(now)}, "resource": {"r"}},
+			wantForm: url.Values{"client_assertion": {"a|" + epClientID + "|TOKENURL"}, "resource": {"r"}},
 		},
 		{
 			name:     "private_key_jwt from a workload identity file",
@@ -197,8 +203,15 @@ func TestClientAuthWire(t *testing.T) {
 			srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) { epJSON(w, 200, epOKBody) })
 			e := tc.endpoint
 			e.TokenURL, e.ClientID = srv.URL+"/token", epClientID
-			if _, err := oauth2refresh.RefreshAt(context.Background(), &e, epRefresh, clk.now); err != nil {
+			funcNow = time.Time{}
+			before := time.Now()
+			if _, err := e.Refresh(context.Background(), epRefresh); err != nil {
 				t.Fatal(err)
+			}
+			after := time.Now()
+			if tc.wantForm["client_assertion"] != nil && strings.HasPrefix(tc.wantForm["client_assertion"][0], "a|") &&
+				(funcNow.Before(before) || funcNow.After(after)) {
+				t.Errorf("AssertionRequest.Now = %v, want the time of the request, between %v and %v", funcNow, before, after)
 			}
 			reqs := srv.requests()
 			if len(reqs) != 1 {
@@ -228,8 +241,14 @@ func TestClientAuthWire(t *testing.T) {
 				if aud == "" {
 					aud = e.TokenURL
 				}
+				// iat is a whole second of the request: pin the claims to it once it is
+				// checked to be one.
+				iat, _ := claims["iat"].(float64)
+				if int64(iat) < before.Unix() || int64(iat) > after.Unix() {
+					t.Errorf("iat %v, want the time of the request, between %d and %d", claims["iat"], before.Unix(), after.Unix())
+				}
 				wantClaims := map[string]any{"iss": epClientID, "sub": epClientID, "aud": aud,
-					"iat": float64(now), "nbf": float64(now), "exp": float64(now + int64(tc.lifetime/time.Second))}
+					"iat": iat, "nbf": iat, "exp": iat + tc.lifetime.Seconds()}
 				if diff := cmp.Diff(wantClaims, claims); diff != "" {
 					t.Errorf("claims (-want +got):\n%s", diff)
 				}
@@ -239,6 +258,74 @@ func TestClientAuthWire(t *testing.T) {
 				t.Errorf("form (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestClientAssertionSystemClock: a TokenSource whose clock WithClock moved hours away still
+// sends assertions dated by the system clock, which the server judges them by (RFC 7523 §3:
+// an expired one MUST be refused, a future iat may be), while its own clock keeps stamping
+// the Expiry of the tokens it gets.
+func TestClientAssertionSystemClock(t *testing.T) {
+	var mu sync.Mutex // guards funcNow
+	var funcNow time.Time
+	assertions := []struct {
+		name     string
+		endpoint oauth2refresh.Endpoint
+		key      any // verifies the JWT; nil for the AssertionFunc
+	}{
+		{"private_key_jwt ES256", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthPrivateKeyJWT,
+			Assertion: oauth2refresh.JWTAssertion{Key: caECKey()}}, &caECKey().PublicKey},
+		{"client_secret_jwt", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT, ClientSecret: caJWTSecret}, []byte(caJWTSecret)},
+		{"AssertionFunc", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthPrivateKeyJWT,
+			Assertion: oauth2refresh.AssertionFunc(func(_ context.Context, r oauth2refresh.AssertionRequest) (string, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				funcNow = r.Now
+				return "assertion", nil
+			})}, nil},
+	}
+	for _, a := range assertions {
+		for _, skew := range []time.Duration{3 * time.Hour, -3 * time.Hour} {
+			t.Run(fmt.Sprintf("%s/clock %v", a.name, skew), func(t *testing.T) {
+				srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) { epJSON(w, 200, epOKBody) })
+				clk := newFakeClock()
+				clk.set(time.Now().Add(skew))
+				e := a.endpoint
+				e.TokenURL, e.ClientID = srv.URL+"/token", epClientID
+				ts := e.TokenSource(context.Background(), &oauth2.Token{RefreshToken: epRefresh}, oauth2refresh.WithClock(clk.now))
+				before := time.Now()
+				tok, err := ts.Token()
+				after := time.Now()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := clk.now().Add(3600 * time.Second); !tok.Expiry.Equal(want) {
+					t.Errorf("Expiry %v, want %v: the TokenSource's clock stamps it", tok.Expiry, want)
+				}
+				reqs := srv.requests()
+				if len(reqs) != 1 {
+					t.Fatalf("%d requests, want 1", len(reqs))
+				}
+				if a.key == nil {
+					mu.Lock()
+					defer mu.Unlock()
+					if funcNow.Before(before) || funcNow.After(after) {
+						t.Errorf("AssertionRequest.Now = %v, want the system clock, between %v and %v", funcNow, before, after)
+					}
+					return
+				}
+				_, claims := caVerify(t, reqs[0].Form.Get("client_assertion"), a.key)
+				got := map[string]any{"iat": claims["iat"], "nbf": claims["nbf"], "exp": claims["exp"]}
+				iat, _ := claims["iat"].(float64)
+				if int64(iat) < before.Unix() || int64(iat) > after.Unix() {
+					t.Errorf("iat %v (%v), want the system clock, between %v and %v", claims["iat"], time.Unix(int64(iat), 0), before, after)
+				}
+				want := map[string]any{"iat": iat, "nbf": iat, "exp": iat + 120}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("dates (-want +got):\n%s", diff)
+				}
+			})
+		}
 	}
 }
 
@@ -343,6 +430,10 @@ func TestClientAuthConfigErrors(t *testing.T) {
 		{"curve other than P-256", oauth2refresh.Endpoint{AuthMethod: pkjwt, Assertion: oauth2refresh.JWTAssertion{Key: p384}}, nil, "P-384"},
 		{"private_key_jwt without an assertion", oauth2refresh.Endpoint{AuthMethod: pkjwt}, oauth2refresh.ErrInvalidEndpoint, "needs an Assertion"},
 		{"client_secret_jwt without a secret", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT}, oauth2refresh.ErrInvalidEndpoint, "needs a ClientSecret"},
+		{"client_secret_jwt with a 3-byte secret", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT, ClientSecret: "abc"},
+			oauth2refresh.ErrInvalidEndpoint, "needs a ClientSecret of at least 32 bytes, the 256 bits of an HS256 key (RFC 7518 §3.2)"},
+		{"client_secret_jwt with a 31-byte secret", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT, ClientSecret: caJWTSecret[:31]},
+			oauth2refresh.ErrInvalidEndpoint, "at least 32 bytes"},
 		{"an assertion for client_secret_basic", oauth2refresh.Endpoint{Assertion: oauth2refresh.AssertionFile(empty)}, oauth2refresh.ErrInvalidEndpoint, "Assertion is set"},
 		{"an assertion for auto-detection", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthAutoDetect, Assertion: oauth2refresh.AssertionFile(empty)}, oauth2refresh.ErrInvalidEndpoint, "Assertion is set"},
 		{"unknown method", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthTLSClient + 1}, oauth2refresh.ErrInvalidEndpoint, "unknown AuthMethod(7)"},
@@ -354,6 +445,67 @@ func TestClientAuthConfigErrors(t *testing.T) {
 			_, err := e.Refresh(context.Background(), epRefresh)
 			if err == nil || tc.is != nil && !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Refresh: %v, want an error matching %v with %q", err, tc.is, tc.want)
+			}
+			epCheckMessage(t, err)
+		})
+	}
+}
+
+// TestAssertionFileSize: an AssertionFile holds at most 64 KiB, as a workload identity token
+// (a few KiB) does: a larger one is refused with a clear error before any request, without
+// reading it (a 100 MiB file allocates far less than 1 MiB), and one of exactly 64 KiB is sent.
+func TestAssertionFileSize(t *testing.T) {
+	const limit = 64 << 10
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		size int64
+		ok   bool
+	}{
+		{"64 KiB", limit, true},
+		{"64 KiB and one byte", limit + 1, false},
+		{"100 MiB", 100 << 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(dir, fmt.Sprint(tc.size))
+			f, err := os.Create(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			content := strings.Repeat("a", limit) // the first 64 KiB; the rest is a hole of zeros
+			if _, err := f.WriteString(content); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Truncate(tc.size); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			var sent string // the assertion the token endpoint received
+			client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				sent = readForm(t, r).Get("client_assertion")
+				return memResponse(r, 200, "application/json", epOKBody), nil
+			})}
+			e := &oauth2refresh.Endpoint{TokenURL: "https://auth.example.com/token", ClientID: epClientID, HTTPClient: client,
+				AuthMethod: oauth2refresh.AuthPrivateKeyJWT, Assertion: oauth2refresh.AssertionFile(file)}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err = e.Refresh(context.Background(), epRefresh)
+			runtime.ReadMemStats(&after)
+			if tc.ok {
+				if err != nil || sent != content {
+					t.Fatalf("Refresh: %v; sent %d bytes, want the file's %d", err, len(sent), len(content))
+				}
+				return
+			}
+			var pe *fs.PathError
+			if !errors.As(err, &pe) || pe.Path != file || !strings.Contains(err.Error(), "larger than 64 KiB") {
+				t.Fatalf("Refresh: %v, want an *fs.PathError of %s saying it is larger than 64 KiB", err, file)
+			}
+			if sent != "" {
+				t.Errorf("a request was sent, with a %d-byte assertion", len(sent))
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+				t.Errorf("Refresh allocated %d bytes for a file it refuses", n)
 			}
 			epCheckMessage(t, err)
 		})
@@ -391,7 +543,7 @@ func TestClientAssertionNotInErrors(t *testing.T) {
 		{"private_key_jwt from a function", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthPrivateKeyJWT,
 			Assertion: oauth2refresh.AssertionFunc(func(context.Context, oauth2refresh.AssertionRequest) (string, error) { return fixed, nil })}},
 		{"private_key_jwt ES256", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthPrivateKeyJWT, Assertion: oauth2refresh.JWTAssertion{Key: caECKey()}}},
-		{"client_secret_jwt", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT}},
+		{"client_secret_jwt", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT, ClientSecret: leakSecret + leakSecret}},
 	}
 	for _, m := range methods {
 		for _, echo := range echoes {
@@ -411,7 +563,10 @@ func TestClientAssertionNotInErrors(t *testing.T) {
 				}))
 				defer srv.Close()
 				e := m.endpoint
-				e.TokenURL, e.ClientID, e.ClientSecret = srv.URL, leakClientID, leakSecret
+				e.TokenURL, e.ClientID = srv.URL, leakClientID
+				if e.ClientSecret == "" {
+					e.ClientSecret = leakSecret
+				}
 				_, err := e.Refresh(context.Background(), leakRefresh)
 				if err == nil {
 					t.Fatal("no error")
@@ -544,6 +699,117 @@ func TestMutualTLS(t *testing.T) {
 	})
 }
 
+// certSeen is a TLS server that asks for a client certificate (tls.RequestClientCert) without
+// requiring one, and records whether each request came with one; handler answers.
+type certSeen struct {
+	*httptest.Server
+	mu   sync.Mutex // guards seen
+	seen []bool     // per request: a client certificate was presented
+}
+
+func newCertSeen(t *testing.T, handler http.HandlerFunc) *certSeen {
+	t.Helper()
+	s := &certSeen{}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.seen = append(s.seen, len(r.TLS.PeerCertificates) > 0)
+		s.mu.Unlock()
+		handler(w, r)
+	}))
+	s.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *certSeen) requests() []bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]bool(nil), s.seen...)
+}
+
+// TestMutualTLSCertificateScope: where tls_client_auth's certificate goes. A client with the
+// certificate put in the context under oauth2.HTTPClient presents it to the token endpoint,
+// the API and any host an API redirect leads to, for NewClient sends API requests through
+// it. With the certificate in Endpoint.HTTPClient alone, only the token endpoint sees it; with
+// a transport that picks the certificate's transport by host, the token endpoint and the API
+// host (that checks a certificate-bound token, RFC 8705 §3) see it, and a redirect target
+// does not. Three TLS servers that ask for a certificate, each recording whether it came.
+func TestMutualTLSCertificateScope(t *testing.T) {
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := caCert(t, "my-client", leafKey, nil, nil, x509.ExtKeyUsageClientAuth)
+	cert := tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: leafKey}
+	target := newCertSeen(t, func(w http.ResponseWriter, r *http.Request) {
+		if a := r.Header.Get("Authorization"); a != "" {
+			t.Errorf("redirect target got Authorization %q", a)
+		}
+		io.WriteString(w, "elsewhere")
+	})
+	api := newCertSeen(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+epAccess {
+			t.Errorf("API got Authorization %q", r.Header.Get("Authorization"))
+		}
+		// To another host: example.com, which the clients below dial at 127.0.0.1.
+		http.Redirect(w, r, fmt.Sprintf("https://example.com:%d/landing", target.Listener.Addr().(*net.TCPAddr).Port), http.StatusFound)
+	})
+	token := newCertSeen(t, func(w http.ResponseWriter, r *http.Request) { epJSON(w, 200, epOKBody) })
+	// The servers share httptest's certificate (for 127.0.0.1 and example.com): a client of
+	// one trusts them all.
+	transport := func(certs ...tls.Certificate) *http.Transport {
+		tr := token.Client().Transport.(*http.Transport).Clone()
+		tr.TLSClientConfig.Certificates = certs
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if host, port, _ := net.SplitHostPort(addr); host == "example.com" {
+				addr = net.JoinHostPort("127.0.0.1", port)
+			}
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}
+		return tr
+	}
+	apiHost := strings.TrimPrefix(api.URL, "https://")
+	tests := []struct {
+		name     string
+		endpoint *http.Client // Endpoint.HTTPClient
+		ctx      *http.Client // under oauth2.HTTPClient
+		want     map[string][]bool
+	}{
+		{"certificate in the context's client", nil, &http.Client{Transport: transport(cert)},
+			map[string][]bool{"token": {true}, "API": {true}, "redirect target": {true}}},
+		{"certificate in Endpoint.HTTPClient alone", &http.Client{Transport: transport(cert)}, &http.Client{Transport: transport()},
+			map[string][]bool{"token": {true}, "API": {false}, "redirect target": {false}}},
+		{"certificate for the API host alone", &http.Client{Transport: transport(cert)}, &http.Client{Transport: roundTripFunc(func() func(*http.Request) (*http.Response, error) {
+			withCert, without := transport(cert), transport()
+			return func(r *http.Request) (*http.Response, error) {
+				if r.URL.Host == apiHost {
+					return withCert.RoundTrip(r)
+				}
+				return without.RoundTrip(r)
+			}
+		}())}, map[string][]bool{"token": {true}, "API": {true}, "redirect target": {false}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n := map[string]int{"token": len(token.requests()), "API": len(api.requests()), "redirect target": len(target.requests())}
+			e := &oauth2refresh.Endpoint{TokenURL: token.URL + "/token", ClientID: "my-client", AuthMethod: oauth2refresh.AuthTLSClient, HTTPClient: tc.endpoint}
+			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, tc.ctx)
+			resp, err := oauth2refresh.NewClient(ctx, e.TokenSource(ctx, &oauth2.Token{RefreshToken: epRefresh})).Get(api.URL + "/api")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != "elsewhere" {
+				t.Fatalf("API request ended with %s %q, want the redirect target's answer", resp.Status, body)
+			}
+			got := map[string][]bool{"token": token.requests()[n["token"]:], "API": api.requests()[n["API"]:],
+				"redirect target": target.requests()[n["redirect target"]:]}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("certificate presented, per request (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestAuthMethodStringRFC7591(t *testing.T) {
 	got := []string{oauth2refresh.AuthPrivateKeyJWT.String(), oauth2refresh.AuthClientSecretJWT.String(), oauth2refresh.AuthTLSClient.String()}
 	want := []string{"private_key_jwt", "client_secret_jwt", "tls_client_auth"}
@@ -562,7 +828,7 @@ func BenchmarkRefreshClientAuth(b *testing.B) {
 		e    oauth2refresh.Endpoint
 	}{
 		{"secret_basic", oauth2refresh.Endpoint{ClientSecret: "client-secret"}},
-		{"client_secret_jwt_HS256", oauth2refresh.Endpoint{ClientSecret: "client-secret", AuthMethod: oauth2refresh.AuthClientSecretJWT}},
+		{"client_secret_jwt_HS256", oauth2refresh.Endpoint{ClientSecret: caJWTSecret, AuthMethod: oauth2refresh.AuthClientSecretJWT}},
 		{"private_key_jwt_RS256", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthPrivateKeyJWT, Assertion: oauth2refresh.JWTAssertion{Key: caRSAKey()}}},
 		{"private_key_jwt_ES256", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthPrivateKeyJWT, Assertion: oauth2refresh.JWTAssertion{Key: caECKey()}}},
 		{"private_key_jwt_EdDSA", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthPrivateKeyJWT, Assertion: oauth2refresh.JWTAssertion{Key: caEdKey()}}},

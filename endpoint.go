@@ -62,17 +62,26 @@ const (
 	// AuthClientSecretJWT is AuthPrivateKeyJWT with an assertion signed HS256 with the client
 	// secret (client_secret_jwt, OpenID Connect Core §9), made for each request with the
 	// claims of a JWTAssertion (aud the token URL, a two-minute lifetime) unless
-	// Endpoint.Assertion is set. The secret itself is never sent.
+	// Endpoint.Assertion is set. The secret itself is never sent. RFC 7518 §3.2 wants an HS256
+	// key of at least 256 bits: a ClientSecret shorter than 32 bytes is refused with
+	// ErrInvalidEndpoint, and nothing is sent.
 	AuthClientSecretJWT
 	// AuthTLSClient is mutual TLS client authentication (RFC 8705 §2): client_id in the body,
 	// no secret, and the client's certificate in the TLS handshake. It stands for both
 	// tls_client_auth (a certificate from a CA, RFC 8705 §2.1) and self_signed_tls_client_auth
-	// (§2.2), which look the same on the wire. The certificate comes from Endpoint.HTTPClient,
-	// for instance an *http.Transport whose TLSClientConfig.Certificates holds it. A server
-	// that binds access tokens to the certificate (RFC 8705 §3) accepts them only over a
-	// connection made with the same certificate: send API requests through a client with the
-	// same TLS configuration, as NewClient does when the context holds it under
-	// oauth2.HTTPClient.
+	// (§2.2), which look the same on the wire. The certificate comes from the HTTP client of
+	// the Endpoint (see HTTPClient), for instance an *http.Transport whose
+	// TLSClientConfig.Certificates holds it.
+	//
+	// The certificate goes to every server its client connects to. A client put in the
+	// context under oauth2.HTTPClient serves the token endpoint and, through NewClient, the
+	// API requests too: the API's host and any host an API redirect leads to are then shown
+	// the certificate (never the token of another host: see Transport). To keep it to the
+	// token endpoint, set its client as Endpoint.HTTPClient and put a client without it in
+	// the context. A server that binds access tokens to the certificate (RFC 8705 §3) accepts
+	// them only over a connection made with the same certificate: give NewClient, in the
+	// context, a client whose RoundTripper uses the certificate's transport for the API's
+	// host alone.
 	AuthTLSClient
 )
 
@@ -159,7 +168,8 @@ type Endpoint struct {
 	// oauth2.HTTPClient, as golang.org/x/oauth2 does, else http.DefaultClient. A request of
 	// the Endpoint is one exchange through the client's Transport, bounded by its Timeout:
 	// its CheckRedirect and Jar play no part, no redirect is followed, and a 3xx answer is an
-	// *UnexpectedResponseError.
+	// *UnexpectedResponseError. For AuthTLSClient it is where to put the client certificate
+	// to keep it to the token endpoint (see AuthTLSClient).
 	HTTPClient *http.Client
 
 	// Timeout bounds each token or revocation request when the context has no deadline and
@@ -433,7 +443,7 @@ func (e *Endpoint) post(ctx context.Context, form url.Values, r request, m AuthM
 	var assertion string
 	if jwt {
 		var err error
-		if assertion, err = e.assertion(ctx, m, now()); err != nil {
+		if assertion, err = e.assertion(ctx, m); err != nil {
 			return nil, err
 		}
 		form.Set("client_assertion_type", jwtBearer)

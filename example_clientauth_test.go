@@ -133,14 +133,19 @@ func ExampleAssertionFile() {
 	// client_assertion=federated-token-2
 }
 
-func ExampleAuthMethod_mutualTLS() {
-	// The client's certificate (self-signed here: self_signed_tls_client_auth; one from a CA
-	// for tls_client_auth). In real life: tls.LoadX509KeyPair("client.crt", "client.key").
+// exampleClientCert is the client's certificate of the mTLS examples (self-signed:
+// self_signed_tls_client_auth; one from a CA for tls_client_auth). In real life:
+// tls.LoadX509KeyPair("client.crt", "client.key").
+func exampleClientCert() tls.Certificate {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "my-client"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func ExampleAuthMethod_mutualTLS() {
+	cert := exampleClientCert()
 
 	// A provider that requires a client certificate on every connection and binds the access
 	// token to it (RFC 8705 §3): the API accepts the token only over the same certificate.
@@ -181,4 +186,54 @@ func ExampleAuthMethod_mutualTLS() {
 	// Output:
 	// token endpoint: certificate my-client, client_id=my-client
 	// API: certificate my-client, Bearer at-bound-to-my-client
+}
+
+// The certificate kept to the token endpoint: it is in Endpoint.HTTPClient, and the client in
+// the context, through which NewClient sends API requests, has none. The API (here on a
+// server of its own that asks for a certificate but does not require one) never sees it.
+func ExampleAuthMethod_mutualTLSTokenEndpointOnly() {
+	cert := exampleClientCert()
+	// Both servers ask for a client certificate (tls.RequestClientCert) and say whether one came.
+	server := func(name string, h http.HandlerFunc) *httptest.Server {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			peer := "no certificate"
+			if len(r.TLS.PeerCertificates) > 0 {
+				peer = "certificate " + r.TLS.PeerCertificates[0].Subject.CommonName
+			}
+			fmt.Printf("%s: %s\n", name, peer)
+			h(w, r)
+		}))
+		srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+		srv.StartTLS()
+		return srv
+	}
+	token := server("token endpoint", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"at-1","token_type":"Bearer","expires_in":3600}`)
+	})
+	defer token.Close()
+	api := server("API", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	defer api.Close()
+
+	// The token endpoint's client carries the certificate. In real life:
+	// &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{Certificates: ...}}}.
+	withCert := token.Client().Transport.(*http.Transport).Clone() // trusts the test servers
+	withCert.TLSClientConfig.Certificates = []tls.Certificate{cert}
+	e := &oauth2refresh.Endpoint{
+		TokenURL:   token.URL + "/oauth2/token",
+		ClientID:   "my-client",
+		AuthMethod: oauth2refresh.AuthTLSClient,
+		HTTPClient: &http.Client{Transport: withCert},
+	}
+	// The API's client does not. In real life: http.DefaultClient, or no client in ctx.
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, api.Client())
+	client := oauth2refresh.NewClient(ctx, e.TokenSource(ctx, &oauth2.Token{RefreshToken: "rt-1"}))
+	resp, err := client.Get(api.URL + "/api")
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	// Output:
+	// token endpoint: certificate my-client
+	// API: no certificate
 }

@@ -64,7 +64,7 @@ func TestRevokeWire(t *testing.T) {
 			Assertion: oauth2refresh.JWTAssertion{Key: caECKey(), KeyID: "k1"}}, oauth2refresh.HintRefreshToken, &caECKey().PublicKey, hdr,
 			url.Values{"token": {rvToken}, "token_type_hint": {"refresh_token"}, "client_id": {epClientID},
 				"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}}},
-		{"client_secret_jwt", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT}, oauth2refresh.HintAccessToken, []byte(epSecret), hdr,
+		{"client_secret_jwt", oauth2refresh.Endpoint{AuthMethod: oauth2refresh.AuthClientSecretJWT, ClientSecret: caJWTSecret}, oauth2refresh.HintAccessToken, []byte(caJWTSecret), hdr,
 			url.Values{"token": {rvToken}, "token_type_hint": {"access_token"}, "client_id": {epClientID},
 				"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}}},
 	}
@@ -74,7 +74,10 @@ func TestRevokeWire(t *testing.T) {
 			e := tc.endpoint
 			// Unique per run: AuthAutoDetect remembers per token URL and client id.
 			e.TokenURL, e.RevocationURL = srv.URL+"/token/"+unique(), srv.URL+"/revoke"
-			e.ClientID, e.ClientSecret = epClientID, epSecret
+			e.ClientID = epClientID
+			if e.ClientSecret == "" {
+				e.ClientSecret = epSecret
+			}
 			for range 2 { // a new assertion each time
 				if err := e.Revoke(context.Background(), rvToken, tc.hint); err != nil {
 					t.Fatalf("Revoke: %v", err)
@@ -408,7 +411,7 @@ func TestRevokeErrorsHoldNoSecrets(t *testing.T) {
 	methods := []oauth2refresh.Endpoint{
 		{AuthMethod: oauth2refresh.AuthBasic},
 		{AuthMethod: oauth2refresh.AuthRequestBody},
-		{AuthMethod: oauth2refresh.AuthClientSecretJWT},
+		{AuthMethod: oauth2refresh.AuthClientSecretJWT, ClientSecret: leakSecret + leakSecret}, // 32 bytes or more
 	}
 	for _, m := range methods {
 		for _, echo := range echoes {
@@ -430,7 +433,10 @@ func TestRevokeErrorsHoldNoSecrets(t *testing.T) {
 				}))
 				defer srv.Close()
 				e := m
-				e.RevocationURL, e.TokenURL, e.ClientID, e.ClientSecret = srv.URL, srv.URL+"/token", leakClientID, leakSecret
+				e.RevocationURL, e.TokenURL, e.ClientID = srv.URL, srv.URL+"/token", leakClientID
+				if e.ClientSecret == "" {
+					e.ClientSecret = leakSecret
+				}
 				err := e.Revoke(context.Background(), rvToken, oauth2refresh.HintRefreshToken)
 				if err == nil {
 					t.Fatal("no error")

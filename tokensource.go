@@ -84,7 +84,8 @@ func EarlyRefresh(d time.Duration) Option {
 
 // ExpiryMargin sets how long before its Expiry a token stops being handed out, so that it does
 // not expire on its way (default DefaultExpiryMargin). No token is handed out with less than
-// the margin left, but for one exception that keeps short-lived tokens from being refreshed on
+// the margin left (at Expiry - margin exactly it still is, as golang.org/x/oauth2 hands it
+// out; a nanosecond later it is not), but for one exception that keeps short-lived tokens from being refreshed on
 // every call: a token the server issued with a lifetime (ExpiresIn) shorter than twice the
 // margin is served for the first half of it. WithStore uses the same rule for stored tokens.
 func ExpiryMargin(d time.Duration) Option {
@@ -101,13 +102,17 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// hard returns when t, which has an Expiry, stops being servable (see ExpiryMargin).
+// hard returns when t, which has an Expiry, stops being servable (see ExpiryMargin): the
+// first instant it is not, a nanosecond after Expiry - margin on the wall clock, so that every
+// comparison with it reads now.Before(hard) (the hot path's e < at too) and still serves t at
+// Expiry - margin exactly, as golang.org/x/oauth2 does: its token is expired when
+// Expiry.Round(0).Add(-margin).Before(now).
 func (c *config) hard(t *oauth2.Token) time.Time {
 	m := c.margin
 	if life := time.Duration(t.ExpiresIn) * time.Second; life > 0 && life/2 < m {
 		m = life / 2
 	}
-	return t.Expiry.Add(-m)
+	return t.Expiry.Round(0).Add(-m + time.Nanosecond)
 }
 
 // servable reports whether t may be handed out at now: the one rule of the TokenSource and

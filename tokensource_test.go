@@ -980,7 +980,10 @@ func TestTokenSourceSleepDetected(t *testing.T) {
 func TestTokenSourceDeadlines(t *testing.T) {
 	// How oauth2refresh.ExpiryMargin and oauth2refresh.EarlyRefresh compose: from arrival, the token is served without
 	// further ado until soft, served while a background refresh runs until hard, and then
-	// callers wait.
+	// callers wait. Each deadline is the first instant past its phase: a nanosecond (ns) after
+	// Expiry - margin (- early), for a token is served at Expiry - margin exactly, as
+	// golang.org/x/oauth2 serves it (TestExpiryBoundaryLikeXOAuth2).
+	const ns = time.Nanosecond
 	tests := []struct {
 		name       string
 		life       time.Duration // remaining lifetime on arrival; 0 means no expiry
@@ -988,14 +991,15 @@ func TestTokenSourceDeadlines(t *testing.T) {
 		opts       []oauth2refresh.Option
 		soft, hard time.Duration // from arrival; -1 means never
 	}{
-		{name: "defaults, 1 h token", life: time.Hour, soft: time.Hour - 70*time.Second, hard: time.Hour - 10*time.Second},
-		{name: "defaults, issued for 60 s: early window from half its servable life", life: time.Minute, issued: true, soft: 25 * time.Second, hard: 50 * time.Second},
-		{name: "defaults, issued for 15 s: served for half its life", life: 15 * time.Second, issued: true, soft: 3750 * time.Millisecond, hard: 7500 * time.Millisecond},
-		{name: "defaults, handed in with 60 s left", life: time.Minute, soft: -10 * time.Second, hard: 50 * time.Second},
-		{name: "defaults, handed in with 15 s left", life: 15 * time.Second, soft: -55 * time.Second, hard: 5 * time.Second},
-		{name: "early refresh off", life: time.Hour, opts: []oauth2refresh.Option{oauth2refresh.EarlyRefresh(0)}, soft: time.Hour - 10*time.Second, hard: time.Hour - 10*time.Second},
-		{name: "5 min window, 30 s margin", life: time.Hour, opts: []oauth2refresh.Option{oauth2refresh.EarlyRefresh(5 * time.Minute), oauth2refresh.ExpiryMargin(30 * time.Second)}, soft: time.Hour - 330*time.Second, hard: time.Hour - 30*time.Second},
-		{name: "no margin", life: time.Hour, opts: []oauth2refresh.Option{oauth2refresh.ExpiryMargin(0), oauth2refresh.EarlyRefresh(0)}, soft: time.Hour, hard: time.Hour},
+		{name: "defaults, 1 h token", life: time.Hour, soft: time.Hour - 70*time.Second + ns, hard: time.Hour - 10*time.Second + ns},
+		// soft: half of hard (50 s and 1 ns), in whole nanoseconds.
+		{name: "defaults, issued for 60 s: early window from half its servable life", life: time.Minute, issued: true, soft: 25 * time.Second, hard: 50*time.Second + ns},
+		{name: "defaults, issued for 15 s: served for half its life", life: 15 * time.Second, issued: true, soft: 3750 * time.Millisecond, hard: 7500*time.Millisecond + ns},
+		{name: "defaults, handed in with 60 s left", life: time.Minute, soft: -10*time.Second + ns, hard: 50*time.Second + ns},
+		{name: "defaults, handed in with 15 s left", life: 15 * time.Second, soft: -55*time.Second + ns, hard: 5*time.Second + ns},
+		{name: "early refresh off", life: time.Hour, opts: []oauth2refresh.Option{oauth2refresh.EarlyRefresh(0)}, soft: time.Hour - 10*time.Second + ns, hard: time.Hour - 10*time.Second + ns},
+		{name: "5 min window, 30 s margin", life: time.Hour, opts: []oauth2refresh.Option{oauth2refresh.EarlyRefresh(5 * time.Minute), oauth2refresh.ExpiryMargin(30 * time.Second)}, soft: time.Hour - 330*time.Second + ns, hard: time.Hour - 30*time.Second + ns},
+		{name: "no margin", life: time.Hour, opts: []oauth2refresh.Option{oauth2refresh.ExpiryMargin(0), oauth2refresh.EarlyRefresh(0)}, soft: time.Hour + ns, hard: time.Hour + ns},
 		{name: "no expiry", life: 0, soft: -1, hard: -1},
 	}
 	for _, tc := range tests {
