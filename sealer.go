@@ -21,10 +21,14 @@ import (
 // with any key it holds. Make one with NewSealer, apply it with SealStore. It is safe for use
 // by any number of goroutines once AcceptPlaintext is set.
 type Sealer struct {
-	// AcceptPlaintext lets SealStore return stored values that are not sealed, as a store kept
-	// before it was sealed holds them; each is sealed at the grant's next save. Leave it false
-	// once every grant was saved again: an unsealed value is then a *SealError, so that whoever
-	// can write to the store cannot put a token of their own in place of a grant's.
+	// AcceptPlaintext lets SealStore return stored values that have nothing sealed in them, as
+	// a store kept before it was sealed holds them; each is sealed at the grant's next save.
+	// Leave it false once every grant was saved again: an unsealed value is then a *SealError,
+	// so that whoever can write to the store cannot put a token or a dead mark of their own in
+	// place of a grant's. (A grant found dead before the store was sealed is never saved
+	// again: its clear dead mark is then a *SealError too, until the grant is seeded anew.) A
+	// value with something sealed in it is read by SealStore's rules alone, whatever
+	// AcceptPlaintext says.
 	AcceptPlaintext bool
 
 	current string
@@ -64,7 +68,8 @@ var ErrUnknownSealKey = errors.New("sealed with a key id the sealer does not hol
 
 // SealError reports a stored token that SealStore cannot open: sealed with a key id the Sealer
 // does not hold (Err is ErrUnknownSealKey), sealed for another grant key (a value copied from
-// another grant), altered, or not sealed while Sealer.AcceptPlaintext is false. The store's
+// another grant), altered, with a member beside the sealed value, or not sealed while
+// Sealer.AcceptPlaintext is false (see SealStore). The store's
 // Load and Lock return it, Lock then holding no lease: the TokenSource reports it and sends
 // nothing. Its text never quotes the value.
 type SealError struct {

@@ -26,7 +26,7 @@ var (
 	key2 = bytes.Repeat([]byte{2}, 32)
 )
 
-func newSealer(t *testing.T, keys map[string][]byte, current string) *oauth2refresh.Sealer {
+func newSealer(t testing.TB, keys map[string][]byte, current string) *oauth2refresh.Sealer {
 	t.Helper()
 	k, err := oauth2refresh.NewSealer(keys, current)
 	if err != nil {
@@ -540,4 +540,56 @@ func TestSealStorePreviousLayoutUpgrade(t *testing.T) {
 	if err != nil || got.AccessToken != "at-1" || got.RefreshToken != srv.currentRT() || got.Extra("id_token") != "id-1" {
 		t.Errorf("Load = %v, %v; want at-1 with id-1 and the server's refresh token", got, err)
 	}
+}
+
+// FuzzSealStoreLoad checks SealStore.Load on any value a store writer can put in a FileStore's
+// file: it never panics; it fails with a *SealError or a *CorruptTokenError whose text quotes
+// no secret, or returns a token that was sealed: secretToken as sealed whole, or as the
+// previous release sealed it (read for what it authenticates).
+func FuzzSealStoreLoad(f *testing.F) {
+	ctx := context.Background()
+	dir := f.TempDir()
+	path := filepath.Join(dir, "g.json")
+	s := oauth2refresh.SealStore(&oauth2refresh.FileStore{Dir: dir}, newSealer(f, map[string][]byte{"k1": key1}, "k1"))
+	if err := oauth2refresh.SaveToken(ctx, s, "g", secretToken(), time.Minute); err != nil {
+		f.Fatal(err)
+	}
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	previous, err := os.ReadFile("testdata/sealed-v1.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(whole)
+	f.Add(previous)
+	f.Add([]byte(`{"version":1,"access_token":"at-secret","refresh_token":"rt-secret"}`))
+	f.Add([]byte(`{"version":1,"dead":{"reason":"revoked"}}`))
+	f.Add(bytes.Replace(whole, []byte(`"}`), []byte(`","expiry":"2099-01-01T00:00:00Z"}`), 1))
+	previousRead := map[string]any{"access": "", "type": "", "refresh": "rt-secret", "expiry": time.Time{}, "expires_in": int64(0),
+		"id_token": "id-secret", "scope": "openid", "refresh_expiry": nil, "dpop_jkt": "thumb"}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		if err := os.WriteFile(path, v, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Load(ctx, "g")
+		if err != nil {
+			var se *oauth2refresh.SealError
+			var ce *oauth2refresh.CorruptTokenError
+			if !errors.As(err, &se) && !errors.As(err, &ce) || got != nil {
+				t.Fatalf("Load = %v, %v; want a *SealError or a *CorruptTokenError", got, err)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Fatalf("error text quotes a secret: %v", err)
+			}
+			return
+		}
+		if got == nil {
+			return // an empty file is no token
+		}
+		if o := opened(got); !cmp.Equal(o, opened(secretToken())) && !cmp.Equal(o, previousRead) {
+			t.Fatalf("Load = %v, a token that was not sealed", o)
+		}
+	})
 }
