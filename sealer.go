@@ -118,14 +118,19 @@ const sealedExtra = "oauth2refresh_sealed"
 // Values not written so. With k.AcceptPlaintext, a value with nothing sealed in it, token or
 // dead mark, as a store kept before it was sealed, is returned as it is; without, it is a
 // *SealError. A value sealed by an earlier release (the access token, refresh token and Extra
-// values sealed one by one, each bound to its member, the token type, expiry, expires_in,
-// refresh_expiry and dpop_jkt in clear) is read, with or without AcceptPlaintext, only if its
-// tokens are sealed and it has no other Extra member, and then only for what it authenticates:
-// the refresh token and Extra values, and dpop_jkt, which makes a TokenSource with another
-// DPoP key refuse the grant. Its clear token type, expiries and its access token (which the
-// clear expiry dates) are left out, so that the grant is refreshed at its first use and saved
-// sealed whole. Earlier releases refuse a value sealed whole (a *SealError): going back to
-// one loses no grant, but leaves those refused until the upgrade comes back.
+// values sealed one by one, each bound to its member and the grant key, the token type,
+// expiry, expires_in, refresh_expiry and dpop_jkt in clear) is read once, with or without
+// AcceptPlaintext, for what it authenticates: its refresh token and Extra values. It is a
+// *SealError if a token in it is not sealed, or if it has a clear Extra value beside the
+// sealed ones (any member of "extra" but the sealed one). Its
+// access token, token type, expiry, expires_in and refresh_expiry are left out, so that
+// editing them changes nothing and the grant is refreshed at its first use, then saved sealed
+// whole; its dpop_jkt is kept, which a store writer can still change or remove until then (a
+// changed one makes the TokenSource refuse the grant; a removed one lets an Endpoint without
+// the grant's DPoP key send the refresh token to its own token server, as before the grant
+// was bound). Earlier releases refuse a value sealed whole as a *SealError and send nothing:
+// going back to one loses no grant, but leaves those saved since refused until the upgrade
+// comes back.
 //
 // The Store returned is a Deleter when s is one, and passes Delete on to s.
 func SealStore(s Store, k *Sealer) Store {
