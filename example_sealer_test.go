@@ -14,7 +14,7 @@ import (
 )
 
 // A store keeps its tokens sealed: whoever reads the files (or the Redis values, or the
-// PostgreSQL rows) sees no token. Keys rotate by adding a new current key and keeping the old
+// PostgreSQL rows) sees no token, and whoever writes them cannot change one. Keys rotate by adding a new current key and keeping the old
 // one for opening; a store read without the key that sealed its tokens says so.
 func ExampleSealStore() {
 	dir, err := os.MkdirTemp("", "tokens")
@@ -59,9 +59,22 @@ func ExampleSealStore() {
 	_, err = oauth2refresh.SealStore(files, newOnly).Load(ctx, "tenant-42")
 	fmt.Println(errors.Is(err, oauth2refresh.ErrUnknownSealKey))
 	fmt.Println(err)
+
+	// The token is sealed whole, its expiry and Extra members too: whoever can write the file
+	// cannot change any of it. A member put beside the sealed value is refused.
+	raw.Expiry = time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := oauth2refresh.SaveToken(ctx, files, "tenant-42", raw, time.Minute); err != nil {
+		panic(err)
+	}
+	_, err = store.Load(ctx, "tenant-42")
+	var sealErr *oauth2refresh.SealError
+	fmt.Println(errors.As(err, &sealErr))
+	fmt.Println(err)
 	// Output:
 	// in the file: true false
 	// opened: rt-0
 	// true
 	// oauth2refresh: stored token for key "tenant-42" cannot be opened (key id "2025"): sealed with a key id the sealer does not hold
+	// true
+	// oauth2refresh: stored token for key "tenant-42" cannot be opened (key id "2025"): clear members beside the sealed token
 }

@@ -21,10 +21,14 @@ import (
 // with any key it holds. Make one with NewSealer, apply it with SealStore. It is safe for use
 // by any number of goroutines once AcceptPlaintext is set.
 type Sealer struct {
-	// AcceptPlaintext lets SealStore return stored values that are not sealed, as a store kept
-	// before it was sealed holds them; each is sealed at the grant's next save. Leave it false
-	// once every grant was saved again: an unsealed value is then a *SealError, so that whoever
-	// can write to the store cannot put a token of their own in place of a grant's.
+	// AcceptPlaintext lets SealStore return stored values that have nothing sealed in them, as
+	// a store kept before it was sealed holds them; each is sealed at the grant's next save.
+	// Leave it false once every grant was saved again: an unsealed value is then a *SealError,
+	// so that whoever can write to the store cannot put a token or a dead mark of their own in
+	// place of a grant's. (A grant found dead before the store was sealed is never saved
+	// again: its clear dead mark is then a *SealError too, until the grant is seeded anew.) A
+	// value with something sealed in it is read by SealStore's rules alone, whatever
+	// AcceptPlaintext says.
 	AcceptPlaintext bool
 
 	current string
@@ -64,7 +68,8 @@ var ErrUnknownSealKey = errors.New("sealed with a key id the sealer does not hol
 
 // SealError reports a stored token that SealStore cannot open: sealed with a key id the Sealer
 // does not hold (Err is ErrUnknownSealKey), sealed for another grant key (a value copied from
-// another grant), altered, or not sealed while Sealer.AcceptPlaintext is false. The store's
+// another grant), altered, with a member beside the sealed value, or not sealed while
+// Sealer.AcceptPlaintext is false (see SealStore). The store's
 // Load and Lock return it, Lock then holding no lease: the TokenSource reports it and sends
 // nothing. Its text never quotes the value.
 type SealError struct {
@@ -85,24 +90,49 @@ func (e *SealError) Error() string {
 func (e *SealError) Unwrap() error { return e.Err }
 
 // sealedPrefix begins every sealed value: "sealed.v1.<key id>.<base64url(nonce, ciphertext, tag)>".
+// Both layouts (see SealStore) share it; their associated data tells them apart.
 const sealedPrefix = "sealed.v1."
 
-// sealedExtra is the Extra member, in the token given to the store, holding the others sealed.
+// sealedExtra is the Extra member in which the previous layout kept the other Extra values
+// sealed.
 const sealedExtra = "oauth2refresh_sealed"
 
-// SealStore returns a Store that keeps its tokens in s sealed by k, whatever s is. Each saved
-// token's access token, refresh token and Extra values (as EncodeStoredToken keeps them, up to
-// 40 KiB, sealed together in one Extra member) are stored sealed, the grant key and the field
-// bound as associated data, so that a value copied to another grant or field does not open.
-// The token type, expiry, expires_in, refresh-token expiry, DPoP key thumbprint and the store's
-// version stay in clear. Load, Lock and Lease.Token return the tokens opened; a value that does
-// not open is a *SealError. An older value of the same grant, put back, still opens: sealing
-// keeps a token secret and to its grant, not fresh.
+// SealStore returns a Store that keeps its tokens in s sealed by k, whatever s is.
 //
-// A dead mark (see DeadGrantError) holds no secret and is stored as it is, not sealed: whoever
-// can write to the store can mark a grant dead, as they could delete it, but cannot put a token
-// in place of the grant's. The Store returned is a Deleter when s is one, and passes Delete on
-// to s.
+// Each token saved, a dead mark (see DeadGrantError) included, is sealed whole: its
+// stored-token format (see EncodeStoredToken) is encrypted and authenticated as one value,
+// with the key id and the grant key bound as associated data, and s is given a token holding
+// that value alone, as its refresh token, "sealed.v1.<key id>.<base64url>". So everything the
+// library reads of a grant comes out of the sealed value: the access and refresh tokens, the
+// token type, expiry and expires_in, the refresh-token expiry, the DPoP key thumbprint, every
+// Extra member, a dead mark with its reason and time. Load, Lock and Lease.Token return the
+// tokens opened. A value that does not open is a *SealError, and so is a value with any member
+// beside the sealed one, a value copied from another grant key, or a sealed value moved to
+// another member: the TokenSource then reports it and sends nothing.
+//
+// What whoever can write to s can still do: see the grant keys, the store's version numbers
+// and the size of each value; delete a grant, or put a value in its place that is refused;
+// and put back an older value of the same grant, which still opens: sealing keeps a token
+// secret, unaltered and to its grant, not fresh.
+//
+// Values not written so. With k.AcceptPlaintext, a value with nothing sealed in it, token or
+// dead mark, as a store kept before it was sealed, is returned as it is; without, it is a
+// *SealError. A value sealed by an earlier release (the access token, refresh token and Extra
+// values sealed one by one, each bound to its member and the grant key, the token type,
+// expiry, expires_in, refresh_expiry and dpop_jkt in clear) is read once, with or without
+// AcceptPlaintext, for what it authenticates: its refresh token and Extra values. It is a
+// *SealError if a token in it is not sealed, or if it has a clear Extra value beside the
+// sealed ones (any member of "extra" but the sealed one). Its
+// access token, token type, expiry, expires_in and refresh_expiry are left out, so that
+// editing them changes nothing and the grant is refreshed at its first use, then saved sealed
+// whole; its dpop_jkt is kept, which a store writer can still change or remove until then (a
+// changed one makes the TokenSource refuse the grant; a removed one lets an Endpoint without
+// the grant's DPoP key send the refresh token to its own token server, as before the grant
+// was bound). Earlier releases refuse a value sealed whole as a *SealError and send nothing:
+// going back to one loses no grant, but leaves those saved since refused until the upgrade
+// comes back.
+//
+// The Store returned is a Deleter when s is one, and passes Delete on to s.
 func SealStore(s Store, k *Sealer) Store {
 	if d, ok := s.(Deleter); ok {
 		return sealedDeleter{sealedStore{s, k}, d}
@@ -157,96 +187,120 @@ type sealedLease struct {
 func (l *sealedLease) Token() *oauth2.Token { return l.t }
 
 func (l *sealedLease) Save(ctx context.Context, t *oauth2.Token) error {
-	if t == nil || deadOf(l.key, t) != nil {
-		return l.Lease.Save(ctx, t) // a dead mark holds no secret
+	if t == nil {
+		return l.Lease.Save(ctx, t)
 	}
-	s := &oauth2.Token{AccessToken: l.k.seal(l.key, "access_token", t.AccessToken), TokenType: t.TokenType,
-		RefreshToken: l.k.seal(l.key, "refresh_token", t.RefreshToken), Expiry: t.Expiry, ExpiresIn: t.ExpiresIn}
-	extra := map[string]any{}
-	for _, name := range []string{"dpop_jkt", refreshExpiryKey} {
-		if v := t.Extra(name); v != nil {
-			extra[name] = v
-		}
+	b, err := EncodeStoredToken(t, 1) // the version is the store's: this one is not read
+	if err != nil {
+		return err
 	}
-	if m := keptExtra(t, 40<<10); m != nil {
-		b, _ := json.Marshal(m) // json.RawMessage values: cannot fail
-		extra[sealedExtra] = l.k.seal(l.key, "extra", string(b))
-	}
-	return l.Lease.Save(ctx, s.WithExtra(extra))
+	v := l.k.aeads[l.k.current].Seal(nil, nil, b, sealAD(l.k.current, l.key))
+	return l.Lease.Save(ctx, &oauth2.Token{RefreshToken: sealedPrefix + l.k.current + "." + base64.RawURLEncoding.EncodeToString(v)})
 }
 
-// seal returns v sealed for key's field; "" stays "".
-func (k *Sealer) seal(key, field, v string) string {
-	if v == "" {
-		return ""
-	}
-	b := k.aeads[k.current].Seal(nil, nil, []byte(v), sealAD(key, field))
-	return sealedPrefix + k.current + "." + base64.RawURLEncoding.EncodeToString(b)
+// sealAD is the associated data of a token sealed whole: the layout, the key id and the grant
+// key.
+func sealAD(id, key string) []byte {
+	return []byte("oauth2refresh sealed v2\x00" + id + "\x00" + key)
 }
 
-// sealAD is the associated data binding a sealed value to its grant key and field.
-func sealAD(key, field string) []byte {
+// sealADv1 is the associated data of a member of key's token sealed by an earlier release.
+func sealADv1(key, field string) []byte {
 	return []byte("oauth2refresh sealed v1\x00" + field + "\x00" + key)
 }
 
-// openValue returns the value that v seals for key's field, or v if it is not sealed.
-func (k *Sealer) openValue(key, field, v string) (string, error) {
+// openValue returns what v, a sealed value of key's grant called what, holds; ad returns its
+// associated data for the key id it was sealed with.
+func (k *Sealer) openValue(key, what, v string, ad func(id string) []byte) ([]byte, error) {
 	rest, ok := strings.CutPrefix(v, sealedPrefix)
 	if !ok {
-		if v == "" || k.AcceptPlaintext {
-			return v, nil
-		}
-		return "", &SealError{Key: key, Err: fmt.Errorf("%s not sealed", field)}
+		return nil, &SealError{Key: key, Err: fmt.Errorf("%s not sealed", what)}
 	}
 	id, data, _ := strings.Cut(rest, ".")
 	a := k.aeads[id]
 	if a == nil {
-		return "", &SealError{Key: key, KeyID: truncate(id, 64), Err: ErrUnknownSealKey}
+		return nil, &SealError{Key: key, KeyID: truncate(id, 64), Err: ErrUnknownSealKey}
 	}
 	b, err := base64.RawURLEncoding.DecodeString(data)
 	if err == nil {
-		b, err = a.Open(nil, nil, b, sealAD(key, field))
+		b, err = a.Open(nil, nil, b, ad(id))
 	}
 	if err != nil {
-		return "", &SealError{Key: key, KeyID: id, Err: fmt.Errorf("%s does not open: altered, or sealed for another grant key", field)}
+		return nil, &SealError{Key: key, KeyID: id, Err: fmt.Errorf("%s does not open: altered, or sealed for another grant key", what)}
 	}
-	return string(b), nil
+	return b, nil
 }
 
-// open returns the token that t, as stored for key, seals; a dead mark as it is.
+// open returns the token that t, as stored for key, seals (see SealStore).
 func (k *Sealer) open(key string, t *oauth2.Token) (*oauth2.Token, error) {
-	if deadOf(key, t) != nil {
-		return t, nil
+	if !strings.HasPrefix(t.AccessToken, sealedPrefix) && !strings.HasPrefix(t.RefreshToken, sealedPrefix) && t.Extra(sealedExtra) == nil {
+		if k.AcceptPlaintext {
+			return t, nil
+		}
+		what := "token"
+		if deadOf(key, t) != nil {
+			what = "dead mark"
+		}
+		return nil, &SealError{Key: key, Err: fmt.Errorf("%s not sealed", what)}
 	}
-	at, err := k.openValue(key, "access_token", t.AccessToken)
-	if err != nil {
+	b, err := k.openValue(key, "token", t.RefreshToken, func(id string) []byte { return sealAD(id, key) })
+	switch {
+	case err == nil:
+		id, _, _ := strings.Cut(strings.TrimPrefix(t.RefreshToken, sealedPrefix), ".")
+		if t.AccessToken != "" || t.TokenType != "" || !t.Expiry.IsZero() || t.ExpiresIn != 0 || len(extraKeys(t)) > 0 {
+			return nil, &SealError{Key: key, KeyID: id, Err: errors.New("clear members beside the sealed token")}
+		}
+		o, _, err := DecodeStoredToken(key, "", b)
+		if err != nil {
+			return nil, &SealError{Key: key, KeyID: id, Err: errors.New("sealed token not in the stored-token format")}
+		}
+		return o, nil
+	case errors.Is(err, ErrUnknownSealKey):
 		return nil, err
 	}
-	rt, err := k.openValue(key, "refresh_token", t.RefreshToken)
-	if err != nil {
-		return nil, err
+	return k.openV1(key, t)
+}
+
+// openV1 returns the token that t, as stored for key by an earlier release, seals: only its
+// refresh token, Extra values and dpop_jkt (see SealStore).
+func (k *Sealer) openV1(key string, t *oauth2.Token) (*oauth2.Token, error) {
+	field := func(name, v string) (string, error) {
+		if v == "" {
+			return "", nil
+		}
+		b, err := k.openValue(key, name, v, func(string) []byte { return sealADv1(key, name) })
+		return string(b), err
 	}
-	o := &oauth2.Token{AccessToken: at, TokenType: t.TokenType, RefreshToken: rt, Expiry: t.Expiry, ExpiresIn: t.ExpiresIn}
-	extra := map[string]any{}
 	for _, name := range extraKeys(t) {
-		extra[name] = t.Extra(name)
+		if name != sealedExtra && name != "dpop_jkt" && name != refreshExpiryKey {
+			return nil, &SealError{Key: key, Err: errors.New("clear Extra member beside sealed ones")}
+		}
 	}
-	if s, ok := extra[sealedExtra].(string); ok {
-		delete(extra, sealedExtra)
-		v, err := k.openValue(key, "extra", s)
-		if err == nil && json.Unmarshal([]byte(v), &extra) != nil {
+	if _, err := field("access_token", t.AccessToken); err != nil {
+		return nil, err
+	}
+	rt, err := field("refresh_token", t.RefreshToken)
+	if err != nil {
+		return nil, err
+	}
+	extra := map[string]any{}
+	if v := t.Extra(sealedExtra); v != nil {
+		s, _ := v.(string)
+		if s == "" {
+			return nil, &SealError{Key: key, Err: errors.New("extra not sealed")}
+		}
+		b, err := field("extra", s)
+		if err == nil && json.Unmarshal([]byte(b), &extra) != nil {
 			err = &SealError{Key: key, Err: errors.New("extra is not a JSON object")}
 		}
 		if err != nil {
 			return nil, err
 		}
-	} else if !k.AcceptPlaintext {
-		for name := range extra {
-			if name != "dpop_jkt" && name != refreshExpiryKey {
-				return nil, &SealError{Key: key, Err: errors.New("extra not sealed")}
-			}
-		}
 	}
+	if jkt, _ := t.Extra("dpop_jkt").(string); jkt != "" {
+		extra["dpop_jkt"] = jkt
+	}
+	o := &oauth2.Token{RefreshToken: rt}
 	if len(extra) > 0 {
 		o = o.WithExtra(extra)
 	}

@@ -3,15 +3,19 @@ package oauth2refresh_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/internal/sealtest"
 	"github.com/tokenkit/oauth2refresh/storetest"
 	"golang.org/x/oauth2"
 )
@@ -22,7 +26,7 @@ var (
 	key2 = bytes.Repeat([]byte{2}, 32)
 )
 
-func newSealer(t *testing.T, keys map[string][]byte, current string) *oauth2refresh.Sealer {
+func newSealer(t testing.TB, keys map[string][]byte, current string) *oauth2refresh.Sealer {
 	t.Helper()
 	k, err := oauth2refresh.NewSealer(keys, current)
 	if err != nil {
@@ -72,13 +76,18 @@ func TestSealStoreAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(raw, []byte("secret")) {
-		t.Errorf("stored file holds a secret in clear: %s", raw)
+	// The token is sealed whole: nothing of it is in clear, not even its expiry.
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		t.Fatal(err)
 	}
-	for _, clear := range []string{`"token_type":"Bearer"`, `"expires_in":3600`, `"dpop_jkt":"thumb"`,
-		`"refresh_expiry":"2030-07-01T03:04:05Z"`, `"access_token":"sealed.v1.k1.`} {
-		if !bytes.Contains(raw, []byte(clear)) {
-			t.Errorf("stored file lacks %s: %s", clear, raw)
+	sealed, _ := strconv.Unquote(string(members["refresh_token"]))
+	if len(members) != 2 || string(members["version"]) != "1" || !strings.HasPrefix(sealed, "sealed.v1.k1.") {
+		t.Errorf("stored file = %s, want only the version and the token sealed with k1", raw)
+	}
+	for _, clear := range []string{"secret", "Bearer", "3600", "thumb", "2030"} {
+		if bytes.Contains(raw, []byte(clear)) {
+			t.Errorf("stored file holds %s in clear: %s", clear, raw)
 		}
 	}
 	want := opened(secretToken())
@@ -165,6 +174,7 @@ func TestSealStoreRefusals(t *testing.T) {
 			}
 			save(t, inner, "victim", tok.WithExtra(map[string]any{"id_token": "id-forged"}))
 		},
+		keyID: "k1", // the sealed token opens; the member beside it is refused
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -283,8 +293,8 @@ func TestSealerRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(raw.AccessToken, "sealed.v1.k2.") || !strings.HasPrefix(raw.RefreshToken, "sealed.v1.k2.") {
-		t.Errorf("after rotation stored %.16q, %.16q; want both sealed with k2", raw.AccessToken, raw.RefreshToken)
+	if raw.AccessToken != "" || !strings.HasPrefix(raw.RefreshToken, "sealed.v1.k2.") {
+		t.Errorf("after rotation stored %.16q, %.16q; want the token sealed whole with k2", raw.AccessToken, raw.RefreshToken)
 	}
 	if _, err := old.Load(ctx, "g"); !errors.Is(err, oauth2refresh.ErrUnknownSealKey) {
 		t.Errorf("Load with k1 only of a value sealed with k2 = %v, want ErrUnknownSealKey", err)
@@ -367,9 +377,10 @@ func TestSealStoreWithStore(t *testing.T) {
 type storeOnly struct{ oauth2refresh.Store }
 
 func TestSealStoreDeadMarkAndDelete(t *testing.T) {
-	// A dead mark holds no secret: it is stored as it is and read back as a mark, which a
-	// TokenSource reports without sending anything. SealStore is a Deleter when the Store it
-	// seals is one, and passes Delete on.
+	// A dead mark is sealed like a token, so that a store writer cannot forge one (a clear
+	// one is refused: see sealtest.Attacks), and read back as a mark, which a TokenSource
+	// reports without sending anything. SealStore is a Deleter when the Store it seals is one,
+	// and passes Delete on.
 	ctx := context.Background()
 	dir := t.TempDir()
 	inner := &oauth2refresh.FileStore{Dir: dir}
@@ -377,9 +388,8 @@ func TestSealStoreDeadMarkAndDelete(t *testing.T) {
 	s := oauth2refresh.SealStore(inner, k)
 	save(t, s, "g", secretToken())
 	save(t, s, "g", deadMarkOf(t, oauth2refresh.ReasonRevoked))
-	want := `{"version":2,"dead":{"reason":"revoked","at":"` + clockStart + `"}}` + "\n"
-	if diff := cmp.Diff(want, readGrantFile(t, dir)); diff != "" {
-		t.Errorf("stored file (-want +got):\n%s", diff)
+	if f := readGrantFile(t, dir); !strings.HasPrefix(f, `{"version":2,"refresh_token":"sealed.v1.k1.`) || strings.Contains(f, "revoked") {
+		t.Errorf("stored file = %s, want the dead mark sealed", f)
 	}
 	mt := &memTransport{status: 500}
 	_, err := memEndpoint(mt).TokenSource(ctx, nil, oauth2refresh.WithStore(s, "g")).Token()
@@ -406,4 +416,180 @@ func TestSealStoreDeadMarkAndDelete(t *testing.T) {
 	if _, ok := oauth2refresh.SealStore(storeOnly{inner}, k).(oauth2refresh.Deleter); ok {
 		t.Error("SealStore of a Store that cannot delete is a Deleter")
 	}
+}
+
+// Whoever can write a FileStore's files cannot make a sealed grant send anything: every edit is
+// a *SealError (see sealtest.Attacks).
+func TestSealStoreAttacks(t *testing.T) {
+	dir := t.TempDir()
+	path := func(key string) string { return filepath.Join(dir, key+".json") }
+	sealtest.Attacks(t, &oauth2refresh.FileStore{Dir: dir}, storetest.Raw{
+		Get: func(_ context.Context, key string) (string, error) {
+			b, err := os.ReadFile(path(key))
+			return string(b), err
+		},
+		Put: func(_ context.Context, key, value string) error { return os.WriteFile(path(key), []byte(value), 0o600) },
+	})
+}
+
+// previousLayout returns testdata/sealed-v1.json, secretToken as the previous release's
+// SealStore stored it for key "g" with key1 as "k1" (its members sealed one by one, its token
+// type, expiry, expires_in, dpop_jkt and refresh_expiry in clear), as a JSON object, edited.
+func previousLayout(t *testing.T, edit func(m map[string]any)) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/sealed-v1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	if b, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A value sealed by the previous release is read for what it authenticates: its refresh token,
+// its sealed Extra values and its dpop_jkt; its access token, which a clear expiry dates, and
+// its other clear members are left out, so that editing them changes nothing. A clear member
+// beside its sealed ones is refused, as it was not (issue 17).
+func TestSealStorePreviousLayout(t *testing.T) {
+	ctx := context.Background()
+	read := map[string]any{"access": "", "type": "", "refresh": "rt-secret", "expiry": time.Time{}, "expires_in": int64(0),
+		"id_token": "id-secret", "scope": "openid", "refresh_expiry": nil, "dpop_jkt": "thumb"}
+	tests := []struct {
+		name string
+		edit func(m map[string]any)
+		want map[string]any // opened(Load); nil: a *SealError
+	}{
+		{"as written", func(map[string]any) {}, read},
+		{"expiry edited", func(m map[string]any) { m["expiry"] = "2099-01-01T00:00:00Z" }, read},
+		{"refresh expiry edited", func(m map[string]any) { m["refresh_expiry"] = "2000-01-01T00:00:00Z" }, read},
+		{"token type edited", func(m map[string]any) { m["token_type"] = "MAC" }, read},
+		{"clear Extra members injected", func(m map[string]any) {
+			m["extra"].(map[string]any)["instance_url"] = "https://attacker.example"
+		}, nil},
+		{"clear id_token injected", func(m map[string]any) { m["extra"].(map[string]any)["id_token"] = "id-forged" }, nil},
+		{"sealed Extra replaced by clear members", func(m map[string]any) {
+			m["extra"] = map[string]any{"id_token": "id-forged"}
+		}, nil},
+		{"access token in clear", func(m map[string]any) { m["access_token"] = "at-forged" }, nil},
+		{"refresh token in clear", func(m map[string]any) { m["refresh_token"] = "rt-forged" }, nil},
+		{"sealed members swapped", func(m map[string]any) {
+			m["access_token"], m["refresh_token"] = m["refresh_token"], m["access_token"]
+		}, nil},
+	}
+	for _, tc := range tests {
+		for _, accept := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/AcceptPlaintext=%v", tc.name, accept), func(t *testing.T) {
+				dir := t.TempDir()
+				if err := os.WriteFile(filepath.Join(dir, "g.json"), previousLayout(t, tc.edit), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				k := newSealer(t, map[string][]byte{"k1": key1}, "k1")
+				k.AcceptPlaintext = accept
+				got, err := oauth2refresh.SealStore(&oauth2refresh.FileStore{Dir: dir}, k).Load(ctx, "g")
+				if tc.want == nil {
+					var se *oauth2refresh.SealError
+					if !errors.As(err, &se) || got != nil {
+						t.Fatalf("Load = %v, %v; want a *SealError", got, err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(tc.want, opened(got)); diff != "" {
+					t.Errorf("Load (-want +got):\n%s", diff)
+				}
+			})
+		}
+	}
+}
+
+// A grant sealed by the previous release is refreshed at its first use, even with an expiry
+// edited far off, and saved sealed whole; no grant is lost in the upgrade.
+func TestSealStorePreviousLayoutUpgrade(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	old := previousLayout(t, func(m map[string]any) {
+		delete(m, "dpop_jkt") // the test's Endpoint has no DPoP key
+		m["expiry"] = "2099-01-01T00:00:00Z"
+	})
+	if err := os.WriteFile(filepath.Join(dir, "g.json"), old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := newTokenServer(t, "rt-secret", 3600)
+	clock := newFakeClock()
+	s := oauth2refresh.SealStore(&oauth2refresh.FileStore{Dir: dir}, newSealer(t, map[string][]byte{"k1": key1}, "k1"))
+	tok, err := srv.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(s, "g"), oauth2refresh.WithClock(clock.now)).Token()
+	if err != nil || tok.AccessToken != "at-1" {
+		t.Fatalf("Token = %v, %v; want at-1, refreshed with the sealed refresh token", tok, err)
+	}
+	if n := srv.requests.Load(); n != 1 {
+		t.Errorf("token requests = %d, want 1", n)
+	}
+	f := readGrantFile(t, dir)
+	if !strings.HasPrefix(f, `{"version":2,"refresh_token":"sealed.v1.k1.`) || strings.Contains(f, "expiry") || strings.Contains(f, "oauth2refresh_sealed") {
+		t.Errorf("stored file = %s, want the token sealed whole", f)
+	}
+	got, err := s.Load(ctx, "g")
+	if err != nil || got.AccessToken != "at-1" || got.RefreshToken != srv.currentRT() || got.Extra("id_token") != "id-1" {
+		t.Errorf("Load = %v, %v; want at-1 with id-1 and the server's refresh token", got, err)
+	}
+}
+
+// FuzzSealStoreLoad checks SealStore.Load on any value a store writer can put in a FileStore's
+// file: it never panics; it fails with a *SealError or a *CorruptTokenError whose text quotes
+// no secret, or returns a token that was sealed: secretToken as sealed whole, or as the
+// previous release sealed it (read for what it authenticates).
+func FuzzSealStoreLoad(f *testing.F) {
+	ctx := context.Background()
+	dir := f.TempDir()
+	path := filepath.Join(dir, "g.json")
+	s := oauth2refresh.SealStore(&oauth2refresh.FileStore{Dir: dir}, newSealer(f, map[string][]byte{"k1": key1}, "k1"))
+	if err := oauth2refresh.SaveToken(ctx, s, "g", secretToken(), time.Minute); err != nil {
+		f.Fatal(err)
+	}
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	previous, err := os.ReadFile("testdata/sealed-v1.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(whole)
+	f.Add(previous)
+	f.Add([]byte(`{"version":1,"access_token":"at-secret","refresh_token":"rt-secret"}`))
+	f.Add([]byte(`{"version":1,"dead":{"reason":"revoked"}}`))
+	f.Add(bytes.Replace(whole, []byte(`"}`), []byte(`","expiry":"2099-01-01T00:00:00Z"}`), 1))
+	previousRead := map[string]any{"access": "", "type": "", "refresh": "rt-secret", "expiry": time.Time{}, "expires_in": int64(0),
+		"id_token": "id-secret", "scope": "openid", "refresh_expiry": nil, "dpop_jkt": "thumb"}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		if err := os.WriteFile(path, v, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Load(ctx, "g")
+		if err != nil {
+			var se *oauth2refresh.SealError
+			var ce *oauth2refresh.CorruptTokenError
+			if !errors.As(err, &se) && !errors.As(err, &ce) || got != nil {
+				t.Fatalf("Load = %v, %v; want a *SealError or a *CorruptTokenError", got, err)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Fatalf("error text quotes a secret: %v", err)
+			}
+			return
+		}
+		if got == nil {
+			return // an empty file is no token
+		}
+		if o := opened(got); !cmp.Equal(o, opened(secretToken())) && !cmp.Equal(o, previousRead) {
+			t.Fatalf("Load = %v, a token that was not sealed", o)
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/internal/sealtest"
 	"github.com/tokenkit/oauth2refresh/storetest"
 	"golang.org/x/oauth2"
 )
@@ -36,4 +37,16 @@ func TestSealedStore(t *testing.T) {
 	if err != nil || got.AccessToken != "at-secret" || got.RefreshToken != "rt-secret" || got.Extra("id_token") != "id-secret" {
 		t.Errorf("Load = %v, %v; want the token saved", got, err)
 	}
+}
+
+// Whoever can write to the server cannot make a sealed grant send anything: every edit is a
+// *SealError (see sealtest.Attacks).
+func TestSealedStoreAttacks(t *testing.T) {
+	s := testStore(t)
+	r := *raw(s)
+	r.Put = func(ctx context.Context, key, value string) error { // raw's Put inserts: this one replaces
+		_, err := s.DB.Exec(ctx, `UPDATE "`+s.Table+`" SET token = $2 WHERE key = $1`, key, value)
+		return err
+	}
+	sealtest.Attacks(t, s, r)
 }
