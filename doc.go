@@ -88,9 +88,15 @@
 // that holds "[redacted]"), becomes "[redacted]" as a whole. Other encodings (HTML entities,
 // percent-encoding applied twice) are not looked for.
 //
+// The errors of a Store and of an OnRefresh hook, which may quote a token (a database's
+// "Duplicate entry '...'"), are redacted alike, for the access token, refresh token and
+// id_token they may quote: in what a TokenSource returns and puts in its Events, those of the
+// tokens it held, sent and obtained; in what SaveToken and Grant.Start return, those of the
+// token saved and of the token the lease found stored.
+//
 // When an error in the chain of such an Err (for a *TransportError: the *url.Error, the
-// RoundTripper's own error, what they wrap) has a secret in its text, Err is an error whose
-// text is redacted and which unwraps only to the parts of the original chain whose texts hold
-// no secret: errors.Is and errors.As, and error reporters walking Unwrap, reach those (such as
+// RoundTripper's own error, what they wrap), or of a Store's or a hook's error, has a secret
+// in its text, the error is replaced by one whose text is redacted and which unwraps only to
+// the parts of the original chain whose texts hold no secret: errors.Is and errors.As, and error reporters walking Unwrap, reach those (such as
 // context.Canceled, context.DeadlineExceeded or a *net.OpError) and nothing else.
 package oauth2refresh
