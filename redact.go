@@ -220,3 +220,13 @@ func tokenSecrets(toks ...*oauth2.Token) []string {
 	}
 	return out
 }
+
+// jwsParts returns s, a JWS in compact serialization (a client assertion, a DPoP proof), and
+// each of its dot-separated parts: an echo of the header, the claims or the signature alone is
+// cut out too.
+func jwsParts(s string) []string {
+	if !strings.Contains(s, ".") {
+		return []string{s}
+	}
+	return append(strings.Split(s, "."), s)
+}

@@ -2,6 +2,7 @@ package oauth2refresh_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -867,5 +868,117 @@ func TestStoreErrorsHoldNoTokens(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDPoPProofsRedacted: a DPoP token endpoint (proofs verified, a nonce required, so that
+// each refresh sends two proofs) that echoes every proof it received, whole and each of its
+// JWS parts in every listed form, in an error's body and headers, or a RoundTripper whose
+// error quotes them, never gets a proof into a returned error (its text, fields, headers, the
+// *oauth2.RetrieveError's Response.Request.Header), an event or a log line.
+func TestDPoPProofsRedacted(t *testing.T) {
+	errProxy := errors.New("proxy refused")
+	tests := []struct {
+		name  string
+		reply func(w http.ResponseWriter, echo string) // the answer to the proof with the nonce
+		proxy bool                                     // a RoundTripper fails it instead, quoting the proofs
+		want  any                                      // the type of error
+	}{
+		{name: "error response", want: new(*oauth2refresh.RequestError), reply: func(w http.ResponseWriter, echo string) {
+			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_dpop_proof", error_description="`+echo+`"`)
+			b, _ := json.Marshal(map[string]string{"error": "invalid_dpop_proof", "error_description": "bad proof " + echo,
+				"error_uri": "https://errors.example/?proof=" + url.QueryEscape(echo)})
+			respond(w, http.StatusBadRequest, "application/json", string(b))
+		}},
+		{name: "HTML page", want: new(*oauth2refresh.UnexpectedResponseError), reply: func(w http.ResponseWriter, echo string) {
+			respond(w, http.StatusBadGateway, "text/html", "<pre>bad proof "+echo+"</pre>")
+		}},
+		{name: "transport error", want: new(*oauth2refresh.TransportError), proxy: true},
+	}
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key, err := oauth2refresh.NewDPoPKey(priv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := newDPoPVerifier(t)
+			v.rotate("token") // the first proof, without the nonce, is challenged
+			v.bind("rt-0", key.Thumbprint())
+			rs := newTokenServer(t, "rt-0", 3600)
+			var challenges atomic.Int64
+			dpopGate(rs, v, &challenges)
+			var mu sync.Mutex // guards proofs
+			var proofs []string
+			echo := func(r *http.Request) string { // every proof received so far, in every form
+				mu.Lock()
+				defer mu.Unlock()
+				proofs = append(proofs, r.Header.Get("DPoP"))
+				var all []string
+				for _, p := range proofs {
+					all = append(append(all, p), strings.Split(p, ".")...)
+				}
+				return strings.Join(secretForms(all...), " ")
+			}
+			checked := rs.gate
+			rs.gate = func(w http.ResponseWriter, r *http.Request) bool {
+				said := echo(r)
+				w.Header().Set("X-Echo", said)
+				if !checked(w, r) {
+					return false // the nonce challenge, with the echo in a header
+				}
+				tc.reply(w, said)
+				return false
+			}
+			ep := rs.endpoint()
+			ep.DPoP = key
+			if tc.proxy {
+				var n atomic.Int32
+				ep.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					if n.Add(1) == 1 {
+						return http.DefaultTransport.RoundTrip(r)
+					}
+					return nil, fmt.Errorf("%w: DPoP %s", errProxy, echo(r))
+				})}
+			}
+			events, l, logs := recordEvents()
+			_, err = ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, events).Token()
+			if err == nil || !errors.As(err, tc.want) {
+				t.Fatalf("Token: %v, want a %T", err, tc.want)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(proofs) != 2 || challenges.Load() != 1 {
+				t.Fatalf("%d proofs sent, %d nonce challenges, want 2 and 1", len(proofs), challenges.Load())
+			}
+			var forms []string
+			for _, p := range proofs {
+				forms = append(forms, secretForms(append([]string{p}, strings.Split(p, ".")...)...)...)
+			}
+			leakCheck(t, runTexts([]error{err}, l.take(), logs.String()), forms)
+			if !slices.ContainsFunc(errTexts(err), func(s string) bool { return strings.Contains(s, "[redacted]") }) {
+				t.Errorf("error %q shows no redacted echo", err)
+			}
+			if tc.proxy {
+				if !errors.Is(err, errProxy) {
+					t.Errorf("errors.Is(%v, errProxy) = false", err)
+				}
+				return
+			}
+			var re *oauth2.RetrieveError
+			if !errors.As(err, &re) {
+				t.Fatalf("errors.As(%v, *oauth2.RetrieveError) = false", err)
+			}
+			req := re.Response.Request
+			if diff := cmp.Diff([]string{"[redacted]", ""}, []string{req.Header.Get("DPoP"), req.Header.Get("Authorization")}); diff != "" {
+				t.Errorf("Response.Request's DPoP and Authorization headers (-want +got):\n%s", diff)
+			}
+			if got := re.Response.Header.Get("X-Echo"); !strings.HasPrefix(got, "[redacted]") {
+				t.Errorf("Response's X-Echo header %q, want it redacted", got)
+			}
+		})
 	}
 }
