@@ -290,7 +290,7 @@ func (s *TokenSource) markDead(ctx context.Context, lease Lease, end time.Time, 
 	s.release(ctx, lease)
 	if serr != nil && s.cfg.events != nil {
 		s.emit(events.Event{Kind: events.PersistFailed, Outcome: events.OutcomeStore, Attempt: 1,
-			Err: s.redact(storeErr("marking dead", s.cfg.key, serr), nil, nil)})
+			Err: s.redact(storeErr("marking dead", s.cfg.key, serr), nil, lease.Token())})
 	}
 	return s.foundDead(d)
 }
