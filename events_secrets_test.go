@@ -55,7 +55,7 @@ func errTexts(err error) []string {
 	walk(err)
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		out = append(out, string(re.Body), re.ErrorDescription, re.ErrorURI, fmt.Sprint(re.Response.Header))
+		out = append(out, string(re.Body), re.ErrorDescription, re.ErrorURI, re.Response.Status, fmt.Sprint(re.Response.Header))
 		if r := re.Response.Request; r != nil {
 			out = append(out, r.URL.String(), fmt.Sprint(r.Header))
 		}
