@@ -944,8 +944,8 @@ func TestDPoPProofsRedacted(t *testing.T) {
 					return nil, fmt.Errorf("%w: DPoP %s", errProxy, echo(r))
 				})}
 			}
-			events, l, logs := recordEvents()
-			_, err = ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, events).Token()
+			withEvents, l, logs := recordEvents()
+			_, err = ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, withEvents).Token()
 			if err == nil || !errors.As(err, tc.want) {
 				t.Fatalf("Token: %v, want a %T", err, tc.want)
 			}
