@@ -75,22 +75,36 @@
 // fields and sentinels.
 //
 // Secrets are cut out of the errors of a refresh literally, in linear time. The secrets are
-// the client secret, the refresh token and the client assertion that were sent, and the
-// access_token, refresh_token and id_token of the response, each when it is at least 4 bytes
-// long. Each is looked for as it is, escaped by url.QueryEscape, by url.PathEscape and by
-// encoding/json with and without HTML escaping, and quoted by strconv.Quote (Go's %q) as it
-// is or JSON-escaped; so is the base64 credential of the Basic header, with the client id and
-// secret form-encoded as sent or raw, padded or not. Every occurrence is replaced by
-// "[redacted]" in the Code, Description, URI, Body and Header values of a *RequestError, in
-// the Body, Header values and Err of an *UnexpectedResponseError, in the Err of a
-// *TransportError, and in the status line, as an *oauth2.RetrieveError shows them. A field in
-// which a secret is still found afterwards, or in the one-line form that Error shows (a token
-// that holds "[redacted]"), becomes "[redacted]" as a whole. Other encodings (HTML entities,
-// percent-encoding applied twice) are not looked for.
+// the client secret, the refresh token, the client assertion and the DPoP proof that were
+// sent, with the assertions and proofs of the requests sent before for the same refresh (the
+// first request of a DPoP nonce retry, AuthAutoDetect's first way), and the access_token,
+// refresh_token and id_token of the response, each when it is at least 4 bytes long. A DPoP
+// proof is short-lived and bound to one request, but it is a credential presented to the
+// server, which a server that keeps no record of the jti it saw accepts again until it
+// expires: it is treated as an assertion is. An assertion and a proof are looked for whole,
+// and each of their three JWS parts on its own. Each secret is looked for as it is, escaped by
+// url.QueryEscape, by url.PathEscape and by encoding/json with and without HTML escaping, and
+// quoted by strconv.Quote (Go's %q) as it is or JSON-escaped; so is the base64 credential of
+// the Basic header, with the client id and secret form-encoded as sent or raw, padded or not.
+// Every occurrence is replaced by "[redacted]" in the Code, Description, URI, Body and Header
+// values of a *RequestError, in the Body, Header values and Err of an
+// *UnexpectedResponseError, in the Err of a *TransportError, and in the status line and
+// header values, as an *oauth2.RetrieveError shows them; the request it shows
+// (Response.Request) has no Authorization header, body or URL user, and its DPoP header is
+// "[redacted]". A field in which a secret is still found afterwards, or in the one-line form
+// that Error shows (a token that holds "[redacted]"), becomes "[redacted]" as a whole. Other
+// encodings (HTML entities, percent-encoding applied twice) are not looked for.
+//
+// The errors of a Store and of an OnRefresh hook, which may quote a token (a database's
+// "Duplicate entry '...'"), are redacted alike: in what a TokenSource returns and puts in its
+// Events, for the client secret and the access token, refresh token and id_token of the
+// tokens it held, sent and obtained; in what SaveToken and Grant.Start return, for those of
+// the token saved and of the token the lease found stored.
 //
 // When an error in the chain of such an Err (for a *TransportError: the *url.Error, the
-// RoundTripper's own error, what they wrap) has a secret in its text, Err is an error whose
-// text is redacted and which unwraps only to the parts of the original chain whose texts hold
-// no secret: errors.Is and errors.As, and error reporters walking Unwrap, reach those (such as
-// context.Canceled, context.DeadlineExceeded or a *net.OpError) and nothing else.
+// RoundTripper's own error, what they wrap), or of a Store's or a hook's error, has a secret
+// in its text, the error is replaced by one whose text is redacted and which unwraps only to
+// the parts of the original chain whose texts hold no secret: errors.Is and errors.As, and
+// error reporters walking Unwrap, reach those (such as context.Canceled,
+// context.DeadlineExceeded or a *net.OpError) and nothing else.
 package oauth2refresh

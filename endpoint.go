@@ -279,6 +279,10 @@ type request struct {
 	// http.Client.Do), before the request's timeout ends: readResponse, or readRevocation.
 	read func(s sent, resp *http.Response, err error, now func() time.Time, into any) (*oauth2.Token, error)
 	into any // passed to read
+	// spent, with a DPoP key, collects the DPoP proofs and client assertions of the requests
+	// sent so far: a server may echo them in its answer to a later one (a nonce retry,
+	// AuthAutoDetect's second way), whose errors must not show them either.
+	spent *[]string
 }
 
 // authenticated sends form as r says, with the Endpoint's AuthMethod, or, for AuthAutoDetect,
@@ -286,6 +290,9 @@ type request struct {
 // with the other one when the server turned the client's authentication down without judging
 // the grant (grantNotJudged). Only a request with learn set changes what is remembered.
 func (e *Endpoint) authenticated(ctx context.Context, form url.Values, r request, now func() time.Time) (*oauth2.Token, error) {
+	if e.DPoP != nil {
+		r.spent = new([]string)
+	}
 	if e.AuthMethod != AuthAutoDetect {
 		return e.send(ctx, form, r, e.AuthMethod, now)
 	}
@@ -482,12 +489,17 @@ func (e *Endpoint) post(ctx context.Context, form url.Values, r request, m AuthM
 			return nil, err
 		}
 		req.Header.Set("DPoP", p)
+		*r.spent = append(*r.spent, p, assertion)
 	}
 	resp, err := roundTrip(client, req)
 	if err == nil && e.DPoP != nil {
 		e.DPoP.learn(req.URL, resp.Header)
 	}
-	return r.read(sent{req: req, refreshToken: r.secret, clientID: e.ClientID, clientSecret: e.ClientSecret, assertion: assertion, dpop: e.DPoP}, resp, err, now, r.into)
+	s := sent{req: req, refreshToken: r.secret, clientID: e.ClientID, clientSecret: e.ClientSecret, assertion: assertion, dpop: e.DPoP}
+	if r.spent != nil {
+		s.spent = *r.spent
+	}
+	return r.read(s, resp, err, now, r.into)
 }
 
 // client returns the HTTP client whose Transport and Timeout a request uses.

@@ -55,7 +55,7 @@ func errTexts(err error) []string {
 	walk(err)
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		out = append(out, string(re.Body), re.ErrorDescription, re.ErrorURI, fmt.Sprint(re.Response.Header))
+		out = append(out, string(re.Body), re.ErrorDescription, re.ErrorURI, re.Response.Status, fmt.Sprint(re.Response.Header))
 		if r := re.Response.Request; r != nil {
 			out = append(out, r.URL.String(), fmt.Sprint(r.Header))
 		}
@@ -70,11 +70,7 @@ func TestEventsHoldNoTokenMaterial(t *testing.T) {
 	// errors, a transport error quoting them, an OnRefresh that panics quoting the tokens.
 	// Every event, and every line events.Log writes of them, is scanned.
 	ctx := context.Background()
-	l := &eventLog{waits: true}
-	var logs bytes.Buffer
-	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	logEvent := events.Log(logger)
-	hook := oauth2refresh.WithEvents(func(ev event) { l.add(ev); logEvent(ev) })
+	hook, l, logs := recordEvents()
 	clock := newFakeClock()
 	clock.set(time.Now())
 
@@ -188,5 +184,129 @@ func TestEventsHoldNoTokenMaterial(t *testing.T) {
 	}
 	if rs.isRevoked() {
 		t.Error("the grant was revoked")
+	}
+}
+
+// recordEvents returns the option that records a TokenSource's events in l and writes them
+// with events.Log, at every level, as JSON lines to logs.
+func recordEvents() (opt oauth2refresh.Option, l *eventLog, logs *bytes.Buffer) {
+	l, logs = &eventLog{waits: true}, &bytes.Buffer{}
+	logEvent := events.Log(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	return oauth2refresh.WithEvents(func(ev event) { l.add(ev); logEvent(ev) }), l, logs
+}
+
+// runTexts returns where a run's secrets must not show: the texts of the errors it returned
+// (see errTexts), of the events it fired, and each line events.Log wrote of them.
+func runTexts(errs []error, evs []event, logs string) map[string]string {
+	texts := map[string]string{}
+	for i, err := range errs {
+		for j, s := range errTexts(err) {
+			texts[fmt.Sprintf("error %d text %d", i, j)] = s
+		}
+	}
+	for i, ev := range evs {
+		texts[fmt.Sprintf("event %d %v", i, ev.Kind)] = fmt.Sprintf("%+v %#v", ev, ev)
+		for j, s := range errTexts(ev.Err) {
+			texts[fmt.Sprintf("event %d %v Err text %d", i, ev.Kind, j)] = s
+		}
+	}
+	for i, line := range strings.Split(logs, "\n") {
+		texts[fmt.Sprintf("log line %d", i)] = line
+	}
+	return texts
+}
+
+// TestFlightErrorsHoldNoIDToken: a TokenSource whose Store (Load, Lock, Save, the save of a
+// dead mark) and OnRefresh hook fail, or panic, quoting the tokens they know in every listed
+// form, the new id_token of the token server's response among them, never gets any of the
+// tokens into a returned error, an event or a log line; the errors still unwrap to the
+// Store's clean cause.
+func TestFlightErrorsHoldNoIDToken(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	withEvents, l, logs := recordEvents()
+	rs := newTokenServer(t, "rt-0", 3600)
+	rs.prefix = `x+/y=&"\é<>✓ ` // every listed form of the tokens differs
+	fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
+	seed := &oauth2.Token{RefreshToken: "rt-0"}
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", seed, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	qs := &quotingStore{Store: fs}
+	var hookFails, hookPanics atomic.Int32
+	onRefresh := oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+		forms := strings.Join(secretForms(tokenSecrets(tok)...), "' '")
+		if hookPanics.Add(-1) >= 0 {
+			panic("cannot save '" + forms + "'")
+		}
+		if hookFails.Add(-1) >= 0 {
+			return fmt.Errorf("%w (%w)", &mysqlError{"Error 1062: Duplicate entry '" + forms + "' for key 'tokens'"}, errStoreDown)
+		}
+		return nil
+	})
+	src := rs.endpoint().TokenSource(ctx, seed, withEvents, onRefresh, oauth2refresh.WithClock(clock.now), oauth2refresh.WithStore(qs, "g"))
+
+	var errs []error
+	// step runs one call after set, and wants it to fail with an error matching want (errAny:
+	// any error), or to succeed when want is nil.
+	step := func(name string, want error, set func()) {
+		t.Helper()
+		clock.advance(time.Minute) // past any backoff but the first's
+		qs.loads.Store(0)
+		qs.locks.Store(0)
+		qs.saves.Store(0)
+		hookFails.Store(0)
+		hookPanics.Store(0)
+		set()
+		_, err := src.Token()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if (err != nil) != (want != nil) || err != nil && want != errAny && !errors.Is(err, want) {
+			t.Fatalf("%s: Token: %v, want an error matching %v", name, err, want)
+		}
+	}
+	step("a Load quoting the seed", errStoreDown, func() { qs.loads.Store(1) })
+	step("at-1: both saves failing", errStoreDown, func() { qs.saves.Store(2) })
+	step("at-1 saved, then the hook failing (a pending token's persist is tried once)", errStoreDown, func() { hookFails.Store(1) })
+	step("at-1 handed out", nil, func() {})
+	clock.advance(2 * time.Hour)
+	step("a Load quoting at-1", errStoreDown, func() { qs.loads.Store(1) })
+	step("a Lock quoting at-1", errStoreDown, func() { qs.locks.Store(1) })
+	step("at-2: a save and a call of the hook failing once", nil, func() { qs.saves.Store(1); hookFails.Store(1) })
+	clock.advance(2 * time.Hour)
+	step("at-3: the hook panicking", errAny, func() { hookPanics.Store(1) })
+	step("at-3 handed out", nil, func() {})
+	clock.advance(2 * time.Hour)
+	step("rt-3 refused, the dead mark's save failing", oauth2refresh.ErrInvalidGrant, func() {
+		rs.mu.Lock()
+		rs.current = "another"
+		rs.mu.Unlock()
+		qs.saves.Store(1)
+	})
+
+	var secrets []string
+	for n := range 4 {
+		for _, k := range []string{"at", "rt", "id"} {
+			secrets = append(secrets, fmt.Sprintf("%s%s-%d", rs.prefix, k, n))
+		}
+	}
+	evs := l.take()
+	texts := runTexts(errs, evs, logs.String())
+	leakCheck(t, texts, append(secretForms(secrets...), "rt-0"))
+	var persists, redacted int
+	for _, ev := range evs {
+		if ev.Kind == events.PersistFailed {
+			persists++
+			if strings.Contains(ev.Err.Error(), "Duplicate entry '[redacted]'") {
+				redacted++
+			}
+		}
+	}
+	if persists != 6 || redacted != 6 {
+		t.Errorf("%d PersistFailed events, %d of them with the redacted quote, want 6 and 6", persists, redacted)
+	}
+	if rs.isRevoked() || rs.issued != 3 {
+		t.Errorf("server: revoked %v, %d tokens issued, want 3", rs.isRevoked(), rs.issued)
 	}
 }

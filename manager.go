@@ -553,7 +553,7 @@ func (t *grantTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // authorization of a dead grant, which it revives): it saves t in the Store under the grant's
 // lease, as SaveToken does, then drops what this process held of the grant, so that the next
 // call loads t, and OnDead may be called for the grant again. Waiting for the lease is bounded
-// as a TokenSource's is (see WithStore).
+// as a TokenSource's is (see WithStore). The Store's errors are redacted as SaveToken's are.
 func (g Grant) Start(ctx context.Context, t *oauth2.Token) error {
 	if err := checkKey(g.key); err != nil {
 		return err
@@ -563,11 +563,11 @@ func (g Grant) Start(ctx context.Context, t *oauth2.Token) error {
 	}
 	l, err := g.m.lock(ctx, g.key)
 	if err != nil {
-		return err
+		return redactError(err, tokenSecrets(t)...)
 	}
 	defer l.Release(context.WithoutCancel(ctx))
 	if err := l.Save(ctx, t); err != nil {
-		return storeErr("saving", g.key, err)
+		return redactError(storeErr("saving", g.key, err), tokenSecrets(t, l.Token())...)
 	}
 	g.m.drop(g.key, true)
 	return nil

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/oauth2"
 )
 
 // minSecret is the length under which a secret is not looked for: cutting out every "abc"
@@ -204,4 +206,27 @@ func redactError(err error, secrets ...string) error {
 		return nil
 	}
 	return newRedactor("", "", secrets...).error(err)
+}
+
+// tokenSecrets returns what of toks an error must not show: the access token, the refresh
+// token and the id_token of each that is not nil.
+func tokenSecrets(toks ...*oauth2.Token) []string {
+	var out []string
+	for _, t := range toks {
+		if t != nil {
+			id, _ := t.Extra("id_token").(string)
+			out = append(out, t.AccessToken, t.RefreshToken, id)
+		}
+	}
+	return out
+}
+
+// jwsParts returns s, a JWS in compact serialization (a client assertion, a DPoP proof), and
+// each of its dot-separated parts: an echo of the header, the claims or the signature alone is
+// cut out too.
+func jwsParts(s string) []string {
+	if !strings.Contains(s, ".") {
+		return []string{s}
+	}
+	return append(strings.Split(s, "."), s)
 }

@@ -2,6 +2,7 @@ package oauth2refresh_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -13,9 +14,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,6 +111,16 @@ const (
 // credential of clientID and clientSecret, form-encoded and raw, without its padding (so that
 // it is found with or without).
 func listedForms(clientID, clientSecret string, secrets ...string) []string {
+	forms := secretForms(secrets...)
+	for _, cred := range []string{url.QueryEscape(clientID) + ":" + url.QueryEscape(clientSecret), clientID + ":" + clientSecret} {
+		forms = append(forms, base64.RawStdEncoding.EncodeToString([]byte(cred)))
+	}
+	return forms
+}
+
+// secretForms returns the listed forms of each of secrets (see listedForms), without those of
+// a Basic credential.
+func secretForms(secrets ...string) []string {
 	goQuote := func(s string) string { q := strconv.Quote(s); return q[1 : len(q)-1] }
 	var forms []string
 	for _, s := range secrets {
@@ -121,9 +134,6 @@ func listedForms(clientID, clientSecret string, secrets ...string) []string {
 			forms = append(forms, f, goQuote(f))
 		}
 		forms = append(forms, url.QueryEscape(s), url.PathEscape(s))
-	}
-	for _, cred := range []string{url.QueryEscape(clientID) + ":" + url.QueryEscape(clientSecret), clientID + ":" + clientSecret} {
-		forms = append(forms, base64.RawStdEncoding.EncodeToString([]byte(cred)))
 	}
 	return forms
 }
@@ -376,14 +386,19 @@ func chain(err error) []error {
 	return out
 }
 
-// leakCheck reports every form of a secret found in texts.
+// leakCheck reports each of texts that holds a form of a secret: the forms it holds, and the
+// start of the text.
 func leakCheck(t *testing.T, texts map[string]string, forms []string) {
 	t.Helper()
 	for where, text := range texts {
+		var found []string
 		for _, f := range forms {
 			if strings.Contains(text, f) {
-				t.Errorf("%s %q holds %q", where, text, f)
+				found = append(found, f)
 			}
+		}
+		if len(found) > 0 {
+			t.Errorf("%s %q... holds %q", where, text[:min(len(text), 200)], found)
 		}
 	}
 }
@@ -729,3 +744,241 @@ type wrapQuiet struct{ err error }
 
 func (e *wrapQuiet) Error() string { return "quiet" }
 func (e *wrapQuiet) Unwrap() error { return e.err }
+
+// quotingStore wraps a Store whose Load, Lock and Save fail, as many times as their counts
+// say, with a driver's error that quotes, in every form the package documentation lists, the
+// tokens (access, refresh, id_token) it knows: those of quote, of the token stored, and for
+// Save of the token being saved, as MySQL's "Duplicate entry '...'" quotes a value. The error
+// also wraps errStoreDown, whose text quotes nothing.
+type quotingStore struct {
+	oauth2refresh.Store
+	quote               []*oauth2.Token // read-only after the first call
+	loads, locks, saves atomic.Int32    // failures still to come
+}
+
+// tokenSecrets returns the access token, refresh token and id_token of each of toks.
+func tokenSecrets(toks ...*oauth2.Token) []string {
+	var out []string
+	for _, t := range toks {
+		if t != nil {
+			id, _ := t.Extra("id_token").(string)
+			out = append(out, t.AccessToken, t.RefreshToken, id)
+		}
+	}
+	return slices.DeleteFunc(out, func(s string) bool { return s == "" })
+}
+
+// fail returns the error quoting the tokens of toks and q.quote.
+func (q *quotingStore) fail(op string, toks ...*oauth2.Token) error {
+	forms := secretForms(tokenSecrets(append(toks, q.quote...)...)...)
+	return fmt.Errorf("%w (%w)", &mysqlError{fmt.Sprintf("Error 1062 on %s: Duplicate entry '%s' for key 'tokens'", op, strings.Join(forms, "' '"))}, errStoreDown)
+}
+
+func (q *quotingStore) stored(ctx context.Context, key string) *oauth2.Token {
+	t, _ := q.Store.Load(ctx, key)
+	return t
+}
+
+func (q *quotingStore) Load(ctx context.Context, key string) (*oauth2.Token, error) {
+	if q.loads.Add(-1) >= 0 {
+		return nil, q.fail("load", q.stored(ctx, key))
+	}
+	q.loads.Store(0)
+	return q.Store.Load(ctx, key)
+}
+
+func (q *quotingStore) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
+	if q.locks.Add(-1) >= 0 {
+		return nil, q.fail("lock", q.stored(ctx, key))
+	}
+	q.locks.Store(0)
+	l, err := q.Store.Lock(ctx, key, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return &quotingLease{Lease: l, q: q}, nil
+}
+
+type quotingLease struct {
+	oauth2refresh.Lease
+	q *quotingStore
+}
+
+func (l *quotingLease) Save(ctx context.Context, t *oauth2.Token) error {
+	if l.q.saves.Add(-1) >= 0 {
+		return l.q.fail("save", t, l.Token())
+	}
+	l.q.saves.Store(0)
+	return l.Lease.Save(ctx, t)
+}
+
+// TestStoreErrorsHoldNoTokens: SaveToken and Grant.Start, given a Store whose Lock or Save
+// fails quoting the token being saved (and the one stored) in every listed form, return an
+// error holding none of its access, refresh or id token, whose text is the store's redacted,
+// and which still unwraps to the parts of the store's error that quote nothing.
+func TestStoreErrorsHoldNoTokens(t *testing.T) {
+	old := (&oauth2.Token{AccessToken: `AT-old+x/y=&"\é<>`, RefreshToken: `RT-old+x/y=&"\ü<>`}).
+		WithExtra(map[string]any{"id_token": `ID-old+x/y=&"\✓<>`})
+	tok := (&oauth2.Token{AccessToken: `AT-new+access/token=&"\é<x>`, RefreshToken: `RT-new+rotated/token==&"\ü<x>`, TokenType: "Bearer"}).
+		WithExtra(map[string]any{"id_token": `eyJ.ID-new+token/x==&"\✓<x>`})
+	forms := secretForms(tokenSecrets(old, tok)...)
+	seeds := map[string]func(ctx context.Context, s oauth2refresh.Store, key string) error{
+		"SaveToken": func(ctx context.Context, s oauth2refresh.Store, key string) error {
+			return oauth2refresh.SaveToken(ctx, s, key, tok, time.Minute)
+		},
+		"Grant.Start": func(ctx context.Context, s oauth2refresh.Store, key string) error {
+			return oauth2refresh.NewManager(&oauth2refresh.Endpoint{TokenURL: "https://auth.example/token"}, s, nil).Grant(key).Start(ctx, tok)
+		},
+	}
+	for name, seed := range seeds {
+		for _, op := range []string{"lock", "save"} {
+			t.Run(name+"/"+op, func(t *testing.T) {
+				ctx := context.Background()
+				fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
+				qs := &quotingStore{Store: fs}
+				var want *oauth2.Token // what stays stored
+				if op == "lock" {
+					// A store that failed to lock knows no stored token, but may know tok.
+					qs.quote = []*oauth2.Token{tok}
+					qs.locks.Store(1)
+				} else {
+					if err := oauth2refresh.SaveToken(ctx, fs, "g", old, time.Minute); err != nil {
+						t.Fatal(err)
+					}
+					want = old
+					qs.saves.Store(1)
+				}
+				err := seed(ctx, qs, "g")
+				if err == nil {
+					t.Fatal("no error")
+				}
+				texts := map[string]string{}
+				for i, s := range errTexts(err) {
+					texts[fmt.Sprint(i)] = s
+				}
+				leakCheck(t, texts, forms)
+				if want := "Error 1062 on " + op + ": Duplicate entry '[redacted]'"; !strings.Contains(err.Error(), want) {
+					t.Errorf("Error() = %q, want it to hold %q", err, want)
+				}
+				if !errors.Is(err, errStoreDown) {
+					t.Errorf("errors.Is(%v, errStoreDown) = false", err)
+				}
+				if diff := cmp.Diff(tokenSecrets(want), tokenSecrets(mustLoad(t, fs, "g"))); diff != "" {
+					t.Errorf("stored tokens (-want +got):\n%s", diff)
+				}
+			})
+		}
+	}
+}
+
+// TestDPoPProofsRedacted: a DPoP token endpoint (proofs verified, a nonce required, so that
+// each refresh sends two proofs) that echoes every proof it received, whole and each of its
+// JWS parts in every listed form, in an error's body and headers, or a RoundTripper whose
+// error quotes them, never gets a proof into a returned error (its text, fields, headers, the
+// *oauth2.RetrieveError's Response.Request.Header), an event or a log line.
+func TestDPoPProofsRedacted(t *testing.T) {
+	errProxy := errors.New("proxy refused")
+	tests := []struct {
+		name  string
+		reply func(w http.ResponseWriter, echo string) // the answer to the proof with the nonce
+		proxy bool                                     // a RoundTripper fails it instead, quoting the proofs
+		want  any                                      // the type of error
+	}{
+		{name: "error response", want: new(*oauth2refresh.RequestError), reply: func(w http.ResponseWriter, echo string) {
+			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_dpop_proof", error_description="`+echo+`"`)
+			b, _ := json.Marshal(map[string]string{"error": "invalid_dpop_proof", "error_description": "bad proof " + echo,
+				"error_uri": "https://errors.example/?proof=" + url.QueryEscape(echo)})
+			respond(w, http.StatusBadRequest, "application/json", string(b))
+		}},
+		{name: "HTML page", want: new(*oauth2refresh.UnexpectedResponseError), reply: func(w http.ResponseWriter, echo string) {
+			respond(w, http.StatusBadGateway, "text/html", "<pre>bad proof "+echo+"</pre>")
+		}},
+		{name: "transport error", want: new(*oauth2refresh.TransportError), proxy: true},
+	}
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key, err := oauth2refresh.NewDPoPKey(priv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := newDPoPVerifier(t)
+			v.rotate("token") // the first proof, without the nonce, is challenged
+			v.bind("rt-0", key.Thumbprint())
+			rs := newTokenServer(t, "rt-0", 3600)
+			var challenges atomic.Int64
+			dpopGate(rs, v, &challenges)
+			var mu sync.Mutex // guards proofs
+			var proofs []string
+			echo := func(r *http.Request) string { // every proof received so far, in every form
+				mu.Lock()
+				defer mu.Unlock()
+				proofs = append(proofs, r.Header.Get("DPoP"))
+				var all []string
+				for _, p := range proofs {
+					all = append(append(all, p), strings.Split(p, ".")...)
+				}
+				return strings.Join(secretForms(all...), " ")
+			}
+			checked := rs.gate
+			rs.gate = func(w http.ResponseWriter, r *http.Request) bool {
+				said := echo(r)
+				w.Header().Set("X-Echo", said)
+				if !checked(w, r) {
+					return false // the nonce challenge, with the echo in a header
+				}
+				tc.reply(w, said)
+				return false
+			}
+			ep := rs.endpoint()
+			ep.DPoP = key
+			if tc.proxy {
+				var n atomic.Int32
+				ep.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					if n.Add(1) == 1 {
+						return http.DefaultTransport.RoundTrip(r)
+					}
+					return nil, fmt.Errorf("%w: DPoP %s", errProxy, echo(r))
+				})}
+			}
+			withEvents, l, logs := recordEvents()
+			_, err = ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, withEvents).Token()
+			if err == nil || !errors.As(err, tc.want) {
+				t.Fatalf("Token: %v, want a %T", err, tc.want)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(proofs) != 2 || challenges.Load() != 1 {
+				t.Fatalf("%d proofs sent, %d nonce challenges, want 2 and 1", len(proofs), challenges.Load())
+			}
+			var forms []string
+			for _, p := range proofs {
+				forms = append(forms, secretForms(append([]string{p}, strings.Split(p, ".")...)...)...)
+			}
+			leakCheck(t, runTexts([]error{err}, l.take(), logs.String()), forms)
+			if !slices.ContainsFunc(errTexts(err), func(s string) bool { return strings.Contains(s, "[redacted]") }) {
+				t.Errorf("error %q shows no redacted echo", err)
+			}
+			if tc.proxy {
+				if !errors.Is(err, errProxy) {
+					t.Errorf("errors.Is(%v, errProxy) = false", err)
+				}
+				return
+			}
+			var re *oauth2.RetrieveError
+			if !errors.As(err, &re) {
+				t.Fatalf("errors.As(%v, *oauth2.RetrieveError) = false", err)
+			}
+			req := re.Response.Request
+			if diff := cmp.Diff([]string{"[redacted]", ""}, []string{req.Header.Get("DPoP"), req.Header.Get("Authorization")}); diff != "" {
+				t.Errorf("Response.Request's DPoP and Authorization headers (-want +got):\n%s", diff)
+			}
+			if got := re.Response.Header.Get("X-Echo"); !strings.HasPrefix(got, "[redacted]") {
+				t.Errorf("Response's X-Echo header %q, want it redacted", got)
+			}
+		})
+	}
+}

@@ -28,11 +28,14 @@ import (
 const maxResponseBody = 1 << 20
 
 // sent is what the token request carried that the response side needs: the secrets to cut out
-// of errors (assertion is the client assertion, if any), the request to show in
-// oauth2.RetrieveError.Response.Request, and the DPoP key of its proof, if any.
+// of errors (assertion is the client assertion, if any; spent, with a DPoP key, the request's
+// proof and the proofs and assertions of the earlier requests of the exchange, see
+// request.spent), the request to show in oauth2.RetrieveError.Response.Request, and the DPoP
+// key of its proof, if any.
 type sent struct {
 	req                                             *http.Request
 	refreshToken, clientID, clientSecret, assertion string
+	spent                                           []string
 	dpop                                            *DPoPKey
 }
 
@@ -232,10 +235,14 @@ func (r *reply) decodeInto(into any) error {
 	return nil
 }
 
-// redactor returns the redactor for the secrets known so far: those sent, and the tokens of
-// the response (access_token, refresh_token, id_token).
+// redactor returns the redactor for the secrets known so far: those sent (an assertion or a
+// DPoP proof whole and each of its JWS parts), and the tokens of the response (access_token,
+// refresh_token, id_token).
 func (r *reply) redactor() *redactor {
-	secrets := []string{r.refreshToken, r.assertion}
+	secrets := append([]string{r.refreshToken}, jwsParts(r.assertion)...)
+	for _, s := range r.spent {
+		secrets = append(secrets, jwsParts(s)...)
+	}
 	for _, k := range [...]string{"access_token", "refresh_token", "id_token"} {
 		if s, ok := r.obj[k].(string); ok {
 			secrets = append(secrets, s)
@@ -252,6 +259,7 @@ func (r *reply) fail(why error) error {
 	// The request as oauth2.RetrieveError.Response.Request shows it, without its secrets.
 	req := r.req.Clone(context.Background())
 	req.Header.Del("Authorization")
+	req.Header = red.header(req.Header) // the DPoP proof
 	req.Body, req.GetBody, req.ContentLength = http.NoBody, nil, 0
 	req.URL.User = nil
 	resp := &http.Response{StatusCode: r.resp.StatusCode, Status: red.text(r.resp.Status),

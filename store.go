@@ -107,15 +107,16 @@ func (e *storeError) Unwrap() error { return e.err }
 // SaveToken stores t as the current token of key's grant in s, under a lease: the way to seed
 // a store with the token of a new grant, after the authorization code exchange, or of a dead
 // grant authorized again, which it revives (see WithStore). ttl bounds the lease, as for
-// Store.Lock.
+// Store.Lock. The tokens of t and of the token stored are cut out of s's errors, as out of
+// those of a refresh (see the package documentation under Errors).
 func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl time.Duration) error {
 	l, err := s.Lock(ctx, key, ttl)
 	if err != nil {
-		return storeErr("locking", key, err)
+		return redactError(storeErr("locking", key, err), tokenSecrets(t)...)
 	}
 	defer l.Release(context.WithoutCancel(ctx))
 	if err := l.Save(ctx, t); err != nil {
-		return storeErr("saving", key, err)
+		return redactError(storeErr("saving", key, err), tokenSecrets(t, l.Token())...)
 	}
 	return nil
 }
@@ -289,7 +290,7 @@ func (s *TokenSource) markDead(ctx context.Context, lease Lease, end time.Time, 
 	s.release(ctx, lease)
 	if serr != nil && s.cfg.events != nil {
 		s.emit(events.Event{Kind: events.PersistFailed, Outcome: events.OutcomeStore, Attempt: 1,
-			Err: s.redact(storeErr("marking dead", s.cfg.key, serr), nil, nil)})
+			Err: s.redact(storeErr("marking dead", s.cfg.key, serr), nil, lease.Token())})
 	}
 	return s.foundDead(d)
 }

@@ -515,21 +515,19 @@ func (s *TokenSource) refreshable(t *oauth2.Token) error {
 	return nil
 }
 
-// redact cuts the new tokens and the refresh token sent out of err, an error of a flight,
-// which may quote them (a hook's "Duplicate entry 'RT-...'").
+// redact cuts out of err, an error of a flight, which may quote them (a hook's or a Store's
+// "Duplicate entry 'RT-...'"), the client secret, the tokens of p (the access token, refresh
+// token and id_token obtained, and the refresh token spent) and those of cur, the token held.
 func (s *TokenSource) redact(err error, p *pending, cur *oauth2.Token) error {
 	if err == nil {
 		return nil
 	}
-	var secrets []string
+	secrets := tokenSecrets(cur)
 	if s.e != nil {
 		secrets = append(secrets, s.e.ClientSecret)
 	}
 	if p != nil {
-		secrets = append(secrets, p.from, p.tok.AccessToken, p.tok.RefreshToken)
-	}
-	if cur != nil {
-		secrets = append(secrets, cur.RefreshToken)
+		secrets = append(append(secrets, p.from), tokenSecrets(p.tok)...)
 	}
 	return redactError(err, secrets...)
 }
