@@ -14,9 +14,9 @@ const (
 )
 
 var (
-	Backoff    = backoff
-	RetryAfter = retryAfter
-	Forever    = forever
+	BackoffDelay = backoff
+	RetryAfter   = retryAfter
+	Forever      = forever
 )
 
 // WaitFlight waits for the flight of s in progress, if any, to finish.

@@ -504,49 +504,32 @@ func (g Grant) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	return t, err
 }
 
-// Client returns an *http.Client that authorizes its requests with the grant's tokens through
-// a Transport, on top of the client found in ctx as NewClient does. Each request asks the
-// Manager for the grant's TokenSource: holding the client does not keep the grant in memory.
-func (g Grant) Client(ctx context.Context) *http.Client {
-	c := NewClient(ctx, nil)
-	return &http.Client{
-		Transport:     &grantTransport{g: g, base: c.Transport},
-		CheckRedirect: c.CheckRedirect,
-		Jar:           c.Jar,
-		Timeout:       c.Timeout,
+// Client returns NewClient(ctx, g): an *http.Client that authorizes its requests with the
+// grant's tokens through a Transport, on top of the client found in ctx. Each request asks the
+// Manager for the grant's TokenSource, held in memory until the response is returned: holding
+// the client does not keep the grant in memory.
+func (g Grant) Client(ctx context.Context) *http.Client { return NewClient(ctx, g) }
+
+// Invalidate tells the grant's TokenSource that t was rejected by a resource server (see
+// TokenSource.Invalidate), for a Transport's 401 retry. It does nothing when the grant is not
+// held in memory: the source made again loads the stored token.
+func (g Grant) Invalidate(t *oauth2.Token) {
+	if e := g.m.lookup(g.key); e != nil {
+		e.ts.Invalidate(t)
 	}
 }
 
-// grantTransport is the transport of Grant.Client.
-type grantTransport struct {
-	g    Grant
-	base http.RoundTripper // read-only
-}
-
-// RoundTrip implements http.RoundTripper with a Transport on the grant's current TokenSource,
-// which is not dropped until the request is sent.
-func (t *grantTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := checkKey(t.g.key); err != nil {
-		if req.Body != nil {
-			req.Body.Close() // as a RoundTripper must, even on error
-		}
-		return nil, err
+// hold returns the grant's current TokenSource, not dropped until release is called: a
+// Transport holds it while it sends a request (see backedSource).
+func (g Grant) hold() (*TokenSource, func(), error) {
+	if err := checkKey(g.key); err != nil {
+		return nil, nil, err
 	}
-	e, err := t.g.m.pin(t.g.key)
+	e, err := g.m.pin(g.key)
 	if err != nil {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, err
+		return nil, nil, err
 	}
-	tr := Transport{Source: e.ts, Base: t.base}
-	resp, err := tr.RoundTrip(req)
-	t.g.m.unpin(e)
-	if err != nil {
-		// A nil error says nothing of the grant: the 401 of a dead grant's token comes so.
-		t.g.m.reported(e, nil, err)
-	}
-	return resp, err
+	return e.ts, func() { g.m.unpin(e) }, nil
 }
 
 // Start seeds the grant with t, the token of the authorization code exchange (or of a new

@@ -53,6 +53,9 @@ type config struct {
 	margin    time.Duration                                    // ExpiryMargin
 	now       func() time.Time
 	custom    bool // WithClock replaced now
+
+	// backoffMin and backoffMax are Backoff's bounds (min <= max), both 0 when it is off.
+	backoffMin, backoffMax time.Duration
 }
 
 // OnRefresh registers fn to be called with every new token (refreshed, or picked up from the
@@ -90,6 +93,28 @@ func EarlyRefresh(d time.Duration) Option {
 // margin is served for the first half of it. WithStore uses the same rule for stored tokens.
 func ExpiryMargin(d time.Duration) Option {
 	return func(c *config) { c.margin = max(d, 0) }
+}
+
+// Backoff sets the bounds of the backoff after failed flights (see TokenContext): it lasts
+// between half and all of min, 2·min, 4·min, ... up to max (max < min counts as min), or up
+// to the larger of max and 5 min after a refusal; a longer Retry-After is honoured, up to
+// 5 min. The default is Backoff(time.Second, 30*time.Second).
+//
+// min <= 0 turns the backoff off, Retry-After included, for a program that has its own retry
+// loop: every call that needs a token after a failure starts a new flight, without Retry.
+// Concurrent callers still share one flight, and the refreshes forced by 401s stay bounded
+// (see Invalidate).
+func Backoff(min, max time.Duration) Option {
+	return func(c *config) {
+		if min <= 0 {
+			c.backoffMin, c.backoffMax = 0, 0
+			return
+		}
+		if max < min {
+			max = min
+		}
+		c.backoffMin, c.backoffMax = min, max
+	}
 }
 
 // WithClock replaces time.Now for every expiry, early refresh and backoff decision of the
@@ -238,8 +263,9 @@ func (e *Endpoint) TokenSource(ctx context.Context, t *oauth2.Token, opts ...Opt
 		ctx = context.WithoutCancel(ctx) // a ctx that can end is kept for its values only
 	}
 	s := &TokenSource{
-		e:   e,
-		cfg: config{early: DefaultEarlyRefresh, margin: DefaultExpiryMargin, now: time.Now},
+		e: e,
+		cfg: config{early: DefaultEarlyRefresh, margin: DefaultExpiryMargin, now: time.Now,
+			backoffMin: minBackoff, backoffMax: maxBackoff},
 		ctx: ctx,
 	}
 	for _, o := range opts {
@@ -315,6 +341,7 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 // endpoint refused the grant or the client (a *RequestError that is not Temporary) or the
 // refresh token expired (ErrRefreshTokenExpired: it is not sent), or as
 // long as its Retry-After header asks, up to 5 min. A successful flight or Retry ends it.
+// The Backoff option sets its bounds, or turns it off.
 func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if t := s.cached(); t != nil {
 		return t, nil
@@ -545,12 +572,15 @@ func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err erro
 		}
 		s.pending = p
 		s.failures++
-		limit := maxBackoff
-		if re := (*RequestError)(nil); errors.As(err, &re) && !re.Temporary() || errors.Is(err, ErrRefreshTokenExpired) ||
-			errors.As(err, new(*DeadGrantError)) {
-			limit = maxRefusedBackoff // the server refused the grant or the client, or would
+		var d time.Duration // 0 with Backoff off: the next call tries again
+		if s.cfg.backoffMin > 0 {
+			limit := s.cfg.backoffMax
+			if re := (*RequestError)(nil); errors.As(err, &re) && !re.Temporary() || errors.Is(err, ErrRefreshTokenExpired) ||
+				errors.As(err, new(*DeadGrantError)) {
+				limit = max(limit, maxRefusedBackoff) // the server refused the grant or the client, or would
+			}
+			d = max(backoff(s.failures, s.cfg.backoffMin, limit), retryAfter(err, now))
 		}
-		d := max(backoff(s.failures, limit), retryAfter(err, now))
 		s.retryAt = now.Add(d)
 		s.lastErr = err
 		f.err = err
@@ -616,11 +646,15 @@ func retryAfter(err error, now time.Time) time.Duration {
 	return 0
 }
 
-// backoff returns how long to wait after n consecutive failures, at most limit.
-func backoff(n int, limit time.Duration) time.Duration {
+// backoff returns how long to wait after n consecutive failures: between half and all of
+// first<<(n-1), at most limit.
+func backoff(n int, first, limit time.Duration) time.Duration {
 	d := limit
-	if n < 32 {
-		d = min(minBackoff<<(n-1), limit)
+	if n < 63 && first <= limit>>(n-1) {
+		d = first << (n - 1) // at most limit: no overflow
+	}
+	if d < 2 {
+		return d
 	}
 	return d/2 + rand.N(d/2)
 }
@@ -678,7 +712,8 @@ func (s *TokenSource) invalidate(t *oauth2.Token) events.Event {
 }
 
 // Retry ends the backoff after failed flights and the bound on rejected tokens: the next call
-// that needs a token tries at once. Call it once the cause has been fixed. A refresh token the
+// that needs a token tries at once. Call it once the cause has been fixed; a program that
+// retries on its own turns the backoff off with Backoff(0, 0) instead. A refresh token the
 // server refused (ErrInvalidGrant) stays refused: make a new TokenSource with a new token, or,
 // with WithStore, seed the grant anew with SaveToken and call Retry.
 func (s *TokenSource) Retry() {

@@ -279,8 +279,8 @@ func TestBackoff(t *testing.T) {
 		for n := 1; n < 70; n++ {
 			want := min(oauth2refresh.MinBackoff<<min(n-1, 20), limit)
 			for range 20 {
-				if d := oauth2refresh.Backoff(n, limit); d < want/2 || d >= want {
-					t.Fatalf("oauth2refresh.Backoff(%d, %v) = %v, want in [%v, %v)", n, limit, d, want/2, want)
+				if d := oauth2refresh.BackoffDelay(n, oauth2refresh.MinBackoff, limit); d < want/2 || d >= want {
+					t.Fatalf("oauth2refresh.BackoffDelay(%d, %v) = %v, want in [%v, %v)", n, limit, d, want/2, want)
 				}
 			}
 		}
@@ -1413,4 +1413,84 @@ func TestTokenSourceRefreshTokenExpiry(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTokenSourceBackoffOption: Backoff sets the bounds of the backoff after failed flights,
+// or turns it off; a program retrying on its own (5 tries, 1 s apart, as rclone does) then
+// needs no Retry call. The token server fails every request; the counts are the requests it
+// saw for 5 calls 1 s apart.
+func TestTokenSourceBackoffOption(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []oauth2refresh.Option
+		// retryAfter is the Retry-After header of the failures, "" for none.
+		retryAfter string
+		want       int64
+	}{
+		// 1 s: backoff ends in [0.5, 1) s; then [1, 2) s after the second failure at 1 s,
+		// and [2, 4) s after the third at 3 s.
+		{name: "default", want: 3},
+		{name: "off", opts: []oauth2refresh.Option{oauth2refresh.Backoff(0, 0)}, want: 5},
+		{name: "off, Retry-After ignored", opts: []oauth2refresh.Option{oauth2refresh.Backoff(0, 0)}, retryAfter: "60", want: 5},
+		{name: "1 s, fixed", opts: []oauth2refresh.Option{oauth2refresh.Backoff(time.Second, time.Second)}, want: 5},
+		{name: "1 s, fixed, Retry-After honoured", opts: []oauth2refresh.Option{oauth2refresh.Backoff(time.Second, time.Second)}, retryAfter: "3", want: 2},
+		{name: "10 s to 1 min", opts: []oauth2refresh.Option{oauth2refresh.Backoff(10*time.Second, time.Minute)}, want: 1},
+		{name: "max below min is min", opts: []oauth2refresh.Option{oauth2refresh.Backoff(10*time.Second, time.Millisecond)}, want: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTokenServer(t, "rt-0", 3600)
+			ts.fail = func(int64) bool { return true }
+			e := ts.endpoint()
+			if tc.retryAfter != "" {
+				e.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					resp, err := http.DefaultTransport.RoundTrip(r)
+					if err == nil {
+						resp.Header.Set("Retry-After", tc.retryAfter)
+					}
+					return resp, err
+				})}
+			}
+			clock := newFakeClock()
+			src := e.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"},
+				append(tc.opts, oauth2refresh.WithClock(clock.now))...)
+			for i := range 5 {
+				if _, err := src.Token(); !oauth2refresh.IsTemporary(err) {
+					t.Fatalf("call %d: %v, want the temporary failure", i, err)
+				}
+				clock.advance(time.Second)
+			}
+			if n := ts.requests.Load(); n != tc.want {
+				t.Errorf("token server saw %d requests for 5 calls 1 s apart, want %d", n, tc.want)
+			}
+		})
+	}
+	t.Run("off, concurrent callers share one flight", func(t *testing.T) {
+		const callers = 16
+		ts := newTokenServer(t, "rt-0", 3600)
+		ts.fail = func(int64) bool { return true }
+		var joined sync.WaitGroup
+		joined.Add(callers - 1)
+		ts.hold = joined.Wait // answer once every other caller waits for this flight
+		clock := newFakeClock()
+		src := ts.endpoint().TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"},
+			oauth2refresh.Backoff(0, 0), oauth2refresh.WithClock(clock.now),
+			oauth2refresh.WithTracer(funcTracer{wait: func(context.Context) { joined.Done() }}))
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Go(func() {
+				if _, err := src.Token(); !oauth2refresh.IsTemporary(err) {
+					t.Errorf("Token: %v, want the temporary failure", err)
+				}
+			})
+		}
+		wg.Wait()
+		if n := ts.requests.Load(); n != 1 {
+			t.Errorf("token server saw %d requests for %d concurrent callers, want 1", n, callers)
+		}
+		src.Token() // off: the next call tries again at once
+		if n := ts.requests.Load(); n != 2 {
+			t.Errorf("token server saw %d requests after one more call, want 2", n)
+		}
+	})
 }

@@ -513,3 +513,297 @@ func TestNewClientNilSourceLikeXOAuth2(t *testing.T) {
 		})
 	}
 }
+
+// closeRecordingBase sends requests with http.DefaultTransport and records, for each
+// response, whether its body was closed.
+func closeRecordingBase(closed *[]*closeRecorder, mu *sync.Mutex) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := http.DefaultTransport.RoundTrip(r)
+		if err != nil {
+			return nil, err
+		}
+		c := &closeRecorder{Reader: resp.Body}
+		resp.Body = c
+		mu.Lock()
+		*closed = append(*closed, c)
+		mu.Unlock()
+		return resp, nil
+	})
+}
+
+// TestTransportDeadGrantIsError: after a 401, when the token cannot be replaced because the
+// grant is dead (refused, or its refresh token expired), RoundTrip returns that error, and
+// closes the 401's body; a temporary failure (5xx, the backoff after it, no answer) returns
+// the 401 as it came.
+func TestTransportDeadGrantIsError(t *testing.T) {
+	clock := newFakeClock()
+	past := clock.now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	tests := []struct {
+		name string
+		// rt is the refresh token of the token handed in; extra its Extra members.
+		rt    string
+		extra map[string]any
+		// fail makes the token server answer 503; down points the Endpoint at a closed port.
+		fail, down bool
+		// early hands in a token in its early-refresh window: the background refresh it
+		// starts fails first, and the 401 comes during the backoff after it.
+		early       bool
+		wantIs      []error // the error matches these; nil: the 401 as it came
+		wantRefresh int64
+	}{
+		{name: "refused: invalid_grant", rt: "rt-spent",
+			wantIs: []error{oauth2refresh.ErrInvalidGrant}, wantRefresh: 1},
+		{name: "refresh token expired", rt: "rt-0", extra: map[string]any{"refresh_expiry": past},
+			wantIs: []error{oauth2refresh.ErrRefreshTokenExpired, oauth2refresh.ErrInvalidGrant}, wantRefresh: 0},
+		{name: "refused, in the backoff after it", rt: "rt-spent", early: true,
+			wantIs: []error{oauth2refresh.ErrInvalidGrant}, wantRefresh: 1},
+		{name: "temporary: 503", rt: "rt-0", fail: true, wantRefresh: 1},
+		{name: "temporary: in the backoff after a 503", rt: "rt-0", fail: true, early: true, wantRefresh: 1},
+		{name: "no answer from the token endpoint", rt: "rt-0", down: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTokenServer(t, "rt-0", 3600)
+			if tc.fail {
+				ts.fail = func(int64) bool { return true }
+			}
+			e := ts.endpoint()
+			if tc.down {
+				dead := httptest.NewServer(http.NotFoundHandler())
+				e.TokenURL = dead.URL + "/token"
+				dead.Close()
+			}
+			api, hits := rejectingAPI(t, nil)
+			var mu sync.Mutex // guards bodies
+			var bodies []*closeRecorder
+			life := time.Hour
+			if tc.early {
+				life = 30 * time.Second
+			}
+			tok := (&oauth2.Token{AccessToken: "old", RefreshToken: tc.rt, Expiry: clock.now().Add(life)}).WithExtra(tc.extra)
+			src := e.TokenSource(context.Background(), tok, oauth2refresh.WithClock(clock.now))
+			if tc.early {
+				if _, err := src.Token(); err != nil {
+					t.Fatal(err)
+				}
+				oauth2refresh.WaitFlight(src)
+			}
+			client := &http.Client{Transport: &oauth2refresh.Transport{Source: src, Base: closeRecordingBase(&bodies, &mu)}}
+			resp, err := client.Get(api.URL)
+			if tc.wantIs == nil {
+				if err != nil {
+					t.Fatalf("%v, want the 401 as it came", err)
+				}
+				check401(t, resp)
+			} else {
+				if resp != nil {
+					resp.Body.Close()
+					t.Errorf("a response (%s) with the error", resp.Status)
+				}
+				for _, want := range tc.wantIs {
+					if !errors.Is(err, want) {
+						t.Errorf("error %v, want one matching %v", err, want)
+					}
+				}
+				if err != nil && strings.Contains(err.Error(), tc.rt) {
+					t.Errorf("error %q holds the refresh token", err)
+				}
+			}
+			mu.Lock()
+			for i, b := range bodies {
+				if !b.closed.Load() {
+					t.Errorf("response %d: body not closed", i)
+				}
+			}
+			mu.Unlock()
+			if n := ts.requests.Load(); n != tc.wantRefresh {
+				t.Errorf("token server saw %d requests, want %d", n, tc.wantRefresh)
+			}
+			if n := hits.Load(); n != 1 {
+				t.Errorf("API saw %d requests, want 1", n)
+			}
+		})
+	}
+}
+
+// TestGrantClientDeadGrantIsError: through a Manager's Grant.Client, a 401 whose token cannot
+// be replaced because the grant is dead (refused here, or revoked by another process) returns
+// the *DeadGrantError; OnDead is called once.
+func TestGrantClientDeadGrantIsError(t *testing.T) {
+	tests := []struct {
+		name   string
+		rt     string
+		revoke bool // another process marks the grant revoked after its token was loaded
+		wantIs error
+		reason string
+	}{
+		{name: "refused", rt: "a/rt-spent", wantIs: oauth2refresh.ErrInvalidGrant, reason: oauth2refresh.ReasonInvalidGrant},
+		{name: "revoked", rt: "a/rt-0", revoke: true, wantIs: oauth2refresh.ErrGrantRevoked, reason: oauth2refresh.ReasonRevoked},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newTokenServers(t, []string{"a"}, 3600)
+			api, hits := rejectingAPI(t, nil)
+			ms := newMemStore()
+			var dead atomic.Int64
+			m := oauth2refresh.NewManager(srv.endpoint(), ms, &oauth2refresh.ManagerOptions{
+				OnDead: func(key string, err *oauth2refresh.DeadGrantError) { dead.Add(1) }})
+			g := m.Grant("a")
+			ctx := context.Background()
+			if err := g.Start(ctx, &oauth2.Token{AccessToken: "a/old", RefreshToken: tc.rt, Expiry: time.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := g.Token(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.revoke {
+				l, err := ms.Lock(ctx, "a", time.Minute)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := l.Save(ctx, oauth2refresh.DeadToken(oauth2refresh.ReasonRevoked, time.Now())); err != nil {
+					t.Fatal(err)
+				}
+				l.Release(ctx)
+			}
+			for i := range 2 { // the second call gets the error at once
+				resp, err := g.Client(ctx).Get(api.URL)
+				if resp != nil {
+					resp.Body.Close()
+					t.Errorf("call %d: a response (%s) with the error", i, resp.Status)
+				}
+				var d *oauth2refresh.DeadGrantError
+				if !errors.Is(err, tc.wantIs) || !errors.As(err, &d) || d.Reason != tc.reason {
+					t.Errorf("call %d: error %v, want a *DeadGrantError (%s) matching %v", i, err, tc.reason, tc.wantIs)
+				}
+			}
+			if n := hits.Load(); n != 1 {
+				t.Errorf("API saw %d requests, want 1", n)
+			}
+			if n := dead.Load(); n != 1 {
+				t.Errorf("OnDead called %d times, want 1", n)
+			}
+		})
+	}
+}
+
+// hinted decorates an oauth2.TokenSource as rclone does: Token adds a hint to errors. It does
+// not forward Invalidate.
+type hinted struct{ oauth2.TokenSource }
+
+func (h hinted) Token() (*oauth2.Token, error) {
+	t, err := h.TokenSource.Token()
+	if err != nil {
+		return nil, fmt.Errorf("couldn't fetch token, maybe reconnect: %w", err)
+	}
+	return t, nil
+}
+
+// hintedInvalidating is hinted forwarding Invalidate to the source it decorates.
+type hintedInvalidating struct {
+	hinted
+	inv interface{ Invalidate(*oauth2.Token) }
+}
+
+func (h hintedInvalidating) Invalidate(t *oauth2.Token) { h.inv.Invalidate(t) }
+
+// embedded embeds the *TokenSource itself: its methods are promoted.
+type embedded struct{ *oauth2refresh.TokenSource }
+
+// ctxKey marks the request's context, to see that the Transport hands it to TokenContext.
+type ctxKey struct{}
+
+// ctxSource is a TokenContext-only view of a *TokenSource that records the ctx value it is
+// called with.
+type ctxSource struct {
+	*oauth2refresh.TokenSource
+	seen *atomic.Value
+}
+
+func (c ctxSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	c.seen.Store(ctx.Value(ctxKey{}))
+	return c.TokenSource.TokenContext(ctx)
+}
+
+// TestTransportAnySource: NewClient and Transport take any oauth2.TokenSource. One with
+// Invalidate gets the 401 retry (a Grant, a decorated source that forwards it, a type
+// embedding the *TokenSource); one without sends its token and returns the 401 as it came.
+// TokenContext gets the request's context.
+func TestTransportAnySource(t *testing.T) {
+	tests := []struct {
+		name string
+		// source builds the source from ts, a TokenSource holding the rejected token "old".
+		source       func(ts *oauth2refresh.TokenSource) oauth2.TokenSource
+		wantStatus   int
+		wantRefresh  int64
+		wantCtxValue bool
+	}{
+		{name: "*TokenSource", source: func(ts *oauth2refresh.TokenSource) oauth2.TokenSource { return ts },
+			wantStatus: http.StatusOK, wantRefresh: 1},
+		{name: "decorated, Invalidate not forwarded: no retry",
+			source:     func(ts *oauth2refresh.TokenSource) oauth2.TokenSource { return hinted{ts} },
+			wantStatus: http.StatusUnauthorized},
+		{name: "decorated, Invalidate forwarded",
+			source:     func(ts *oauth2refresh.TokenSource) oauth2.TokenSource { return hintedInvalidating{hinted{ts}, ts} },
+			wantStatus: http.StatusOK, wantRefresh: 1},
+		{name: "embedding the *TokenSource",
+			source:     func(ts *oauth2refresh.TokenSource) oauth2.TokenSource { return embedded{ts} },
+			wantStatus: http.StatusOK, wantRefresh: 1, wantCtxValue: true},
+		{name: "oauth2.ReuseTokenSource: no retry",
+			source:     func(ts *oauth2refresh.TokenSource) oauth2.TokenSource { return oauth2.ReuseTokenSource(nil, ts) },
+			wantStatus: http.StatusUnauthorized},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTokenServer(t, "rt-0", 3600)
+			api, hits := rejectingAPI(t, func(auth string) bool { return auth != "Bearer at-1" })
+			tok := &oauth2.Token{AccessToken: "old", RefreshToken: "rt-0", Expiry: time.Now().Add(time.Hour)}
+			src := ts.endpoint().TokenSource(context.Background(), tok)
+			var seen atomic.Value
+			source := tc.source(src)
+			if e, ok := source.(embedded); ok {
+				source = ctxSource{e.TokenSource, &seen}
+			}
+			client := oauth2refresh.NewClient(context.Background(), source)
+			req, _ := http.NewRequestWithContext(context.WithValue(t.Context(), ctxKey{}, "the request's"), http.MethodGet, api.URL, nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode == http.StatusUnauthorized {
+				check401(t, resp)
+			} else {
+				resp.Body.Close()
+			}
+			if resp.StatusCode != tc.wantStatus {
+				t.Errorf("status %d, want %d", resp.StatusCode, tc.wantStatus)
+			}
+			if n := ts.requests.Load(); n != tc.wantRefresh {
+				t.Errorf("token server saw %d requests, want %d", n, tc.wantRefresh)
+			}
+			if want := 1 + tc.wantRefresh; hits.Load() != want {
+				t.Errorf("API saw %d requests, want %d", hits.Load(), want)
+			}
+			if got := seen.Load(); tc.wantCtxValue && got != "the request's" {
+				t.Errorf("TokenContext got ctx value %v, want the request's", got)
+			}
+		})
+	}
+	t.Run("Grant", func(t *testing.T) {
+		srv := newTokenServers(t, []string{"a"}, 3600)
+		api, hits := rejectingAPI(t, func(auth string) bool { return auth != "Bearer a/at-1" })
+		m := oauth2refresh.NewManager(srv.endpoint(), newMemStore(), nil)
+		g := m.Grant("a")
+		if err := g.Start(context.Background(), &oauth2.Token{AccessToken: "a/old", RefreshToken: "a/rt-0", Expiry: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := oauth2refresh.NewClient(context.Background(), g).Get(api.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || hits.Load() != 2 || srv.grants["a"].requests.Load() != 1 {
+			t.Errorf("status %d after %d API and %d token requests, want 200 after 2 and 1", resp.StatusCode, hits.Load(), srv.grants["a"].requests.Load())
+		}
+	})
+}

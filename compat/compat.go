@@ -2,6 +2,7 @@ package compat
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"golang.org/x/oauth2"
@@ -54,16 +55,50 @@ func FromConfig(c *oauth2.Config) *oauth2refresh.Endpoint {
 }
 
 // TokenSource is the drop-in for c.TokenSource(ctx, t): it returns a source that starts with t
-// and refreshes it through FromConfig(c). It is an oauth2.TokenSource, and also has
-// TokenContext and Invalidate; opts are its Options (OnRefresh to persist rotated tokens,
-// EarlyRefresh, ExpiryMargin).
+// and refreshes it through FromConfig(c). It is an oauth2.TokenSource whose errors are those
+// of x/oauth2 (see Source), and also has TokenContext, Invalidate and Retry; opts are its
+// Options (OnRefresh to persist rotated tokens, EarlyRefresh, ExpiryMargin, Backoff).
 //
 // As with x/oauth2, refreshes use the *http.Client stored in ctx under oauth2.HTTPClient, or
 // http.DefaultClient. Unlike x/oauth2, ctx's cancellation and deadline are ignored: a source
 // made with a request's context keeps working after that request ends (golang/oauth2#388).
 // c is read once: later changes to it do not affect the source.
-func TokenSource(ctx context.Context, c *oauth2.Config, t *oauth2.Token, opts ...oauth2refresh.Option) *oauth2refresh.TokenSource {
-	return FromConfig(c).TokenSource(ctx, t, opts...)
+func TokenSource(ctx context.Context, c *oauth2.Config, t *oauth2.Token, opts ...oauth2refresh.Option) *Source {
+	return &Source{FromConfig(c).TokenSource(ctx, t, opts...)}
+}
+
+// Source is the source TokenSource returns: the *oauth2refresh.TokenSource it embeds (whose
+// Invalidate, Retry and the rest it has), whose Token and TokenContext return the errors
+// golang.org/x/oauth2 returns. Where x/oauth2 returns a *oauth2.RetrieveError (the token
+// endpoint answered with an error status, or with an RFC 6749 §5.2 error object at any
+// status), so does Source: the error itself, not one wrapping it, so that code asserting
+// err.(*oauth2.RetrieveError) keeps working. Its fields are filled as x/oauth2 fills them,
+// with the secrets cut out (the client secret, the refresh token sent, tokens the server
+// echoed), and its text, as x/oauth2's, quotes the body so redacted. Other errors (no answer,
+// a canceled context, OnRefresh) are those of oauth2refresh.
+//
+// A *oauth2.RetrieveError wraps nothing: errors.Is(err, oauth2refresh.ErrInvalidGrant) and
+// errors.As with *oauth2refresh.RequestError need the core API, the embedded TokenSource
+// (s.TokenSource.TokenContext), or compare RetrieveError.ErrorCode as code written for
+// x/oauth2 does.
+type Source struct {
+	*oauth2refresh.TokenSource
+}
+
+// Token returns a valid token, refreshing it if needed; see Source for its errors.
+func (s *Source) Token() (*oauth2.Token, error) { return s.TokenContext(context.Background()) }
+
+// TokenContext is the embedded TokenSource's TokenContext; see Source for its errors.
+func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	t, err := s.TokenSource.TokenContext(ctx)
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) {
+			return nil, re
+		}
+		return nil, err
+	}
+	return t, nil
 }
 
 // Client is the drop-in for c.Client(ctx, t): oauth2refresh.NewClient(ctx,

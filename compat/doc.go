@@ -7,8 +7,9 @@
 //	client := cfg.Client(ctx, tok)         // before
 //	client := compat.Client(ctx, cfg, tok) // after
 //
-// TokenSource returns the *oauth2refresh.TokenSource itself, with TokenContext and Invalidate;
-// oauth2refresh.NewClient builds a client on a source you already have. FromConfig returns the
+// TokenSource returns a *Source: the *oauth2refresh.TokenSource embedded, with TokenContext,
+// Invalidate and Retry, whose errors are x/oauth2's (*oauth2.RetrieveError where x/oauth2
+// returns one); oauth2refresh.NewClient builds a client on a source you already have. FromConfig returns the
 // oauth2refresh.Endpoint behind both, for what a Config cannot say: scopes on refresh,
 // provider-specific parameters and headers, an explicit AuthMethod.
 //
@@ -28,10 +29,12 @@
 //   - the returned token has the same AccessToken, TokenType, RefreshToken (the old one is
 //     kept when the server sends none), Expiry, and Extra values, for JSON and form-encoded
 //     responses;
-//   - on failure, errors.As(err, &retrieveErr) with a *oauth2.RetrieveError succeeds with the
-//     same Response status and header, Body, ErrorCode, ErrorDescription and ErrorURI, for
-//     error objects at any HTTP status (including GitHub's and Slack's 200), form-encoded
-//     errors, and non-JSON or non-standard bodies with an error status.
+//   - on failure, the error is a *oauth2.RetrieveError itself (err.(*oauth2.RetrieveError)
+//     holds, and errors.As) with the same Response status and header, Body, ErrorCode,
+//     ErrorDescription and ErrorURI, for error objects at any HTTP status (including GitHub's
+//     and Slack's 200), form-encoded errors, and non-JSON or non-standard bodies with an
+//     error status; where x/oauth2 returns another error (a success without access_token, no
+//     answer), so does Source.
 //
 // # What is deliberately different
 //
@@ -50,10 +53,12 @@
 //     second time, which a rotating server treats as reuse.
 //   - The context given to TokenSource supplies values only: its cancellation does not break
 //     later refreshes (golang/oauth2#388). Callers bound their own wait with TokenContext.
-//   - Errors are typed (*oauth2refresh.RequestError, *UnexpectedResponseError,
-//     *TransportError), match sentinels such as oauth2refresh.ErrInvalidGrant, and their text
-//     never holds the response body, the secret or a token. x/oauth2's RetrieveError text
-//     quotes the whole body, which may echo the refresh token.
+//   - A RetrieveError's Body, ErrorDescription and text have the secret and the tokens cut
+//     out; x/oauth2's quote the whole body, which may echo the refresh token. A RetrieveError
+//     wraps nothing: the typed errors (*oauth2refresh.RequestError, *UnexpectedResponseError,
+//     *TransportError) and the sentinels such as oauth2refresh.ErrInvalidGrant, whose text
+//     never holds the body, come from the core API: Source's embedded TokenSource, or
+//     FromConfig's Endpoint.
 //   - Requests carry "Accept: application/json" and a User-Agent naming this library (GitHub
 //     answers form-encoded without the first and rejects requests without the second); they
 //     never follow a redirect; without a deadline they are bounded by

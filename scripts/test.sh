@@ -7,6 +7,16 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+# No check may edit a go.mod or go.sum: with -mod=readonly (last, so it wins over a -mod=mod an
+# environment sets) a go command that would add a line fails instead, and the end of the run
+# checks that the module files are as committed. A full module graph loaded with -mod=mod
+# (go list -m all, go mod download all) adds to the root go.sum the go.mod sum of
+# cloud.google.com/go/compute/metadata, which x/oauth2 requires but no build needs, and which
+# go mod tidy takes out again.
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly"
+modfiles() { git status --porcelain -- '*go.mod' '*go.sum' 2>/dev/null; }
+modfiles_before=$(modfiles)
+
 modules=$(find . -name go.mod -not -path '*/testdata/*' -printf '%h\n' | sort)
 # Fetch every module's dependencies in the background (network), while the first modules are
 # compiled and checked (CPU); the go command locks the module cache for concurrent use.
@@ -57,6 +67,13 @@ for m in $modules; do
 	test_pid=$! testing=$m
 done
 wait_tests
+wait # the background go mod download
+if [ "$(modfiles)" != "$modfiles_before" ]; then
+	echo "FAIL: the checks changed module files:"
+	modfiles
+	git --no-pager diff -- '*go.mod' '*go.sum'
+	fail=1
+fi
 if [ "$fail" -ne 0 ]; then
 	echo "some checks failed"
 	exit 1

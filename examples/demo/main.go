@@ -5,12 +5,13 @@
 // It starts a real OAuth 2.0 authorization server (ory/fosite, in-process, on loopback) that
 // rotates refresh tokens and revokes a grant whose old refresh token comes back, and a small
 // protected API beside it. Then it behaves like an app: the grant's first token is saved to an
-// oauth2refresh.FileStore with oauth2refresh.SaveToken, and an oauth2.NewClient built on a
-// TokenSource made with oauth2refresh.WithStore (and a nil token: it loads the grant from the
-// store) calls the API across several 2-second access-token lifetimes; the store saves every
-// rotated refresh token to its file. A restart resumes from that file with a fresh TokenSource,
-// and an old refresh token is replayed, fosite revokes the grant, and the app gets the typed
-// error oauth2refresh.ErrInvalidGrant. Finally two tenants, acme and globex, are served through
+// oauth2refresh.FileStore with oauth2refresh.SaveToken, and an oauth2refresh.NewClient built on
+// a TokenSource made with oauth2refresh.WithStore (and a nil token: it loads the grant from the
+// store) calls the API across several 2-second access-token lifetimes, each token refreshed
+// early, in the background; the store saves every rotated refresh token to its file. A restart
+// resumes from that file with a fresh TokenSource, and an old refresh token is replayed,
+// fosite revokes the grant, and the app's next API call fails with the typed error
+// oauth2refresh.ErrInvalidGrant. Finally two tenants, acme and globex, are served through
 // an oauth2refresh.Manager in each of two replicas sharing the FileStore: one replica refreshes
 // a grant, the other picks the token up from the store; halfway, globex's grant is revoked at
 // the server, the first replica to refresh it is refused and marks it dead in the store, and
@@ -190,21 +191,22 @@ func local(ctx context.Context, c config, store *oauth2refresh.FileStore) error 
 		return fmt.Errorf("replaying an old refresh token: got %v, want invalid_grant", err)
 	}
 	c.say("   token endpoint: invalid_grant; fosite revokes the whole grant, newest tokens included")
-	status, _, err := get(ctx, oauth2.NewClient(ctx, ts), apiURL)
-	switch {
-	case err == nil:
-		c.say("   the app's next API call: HTTP %d", status)
-		var tok *oauth2.Token
-		if tok, err = ts.Token(); err == nil {
-			ts.Invalidate(tok) // after a 401, force a refresh (oauth2refresh.Transport does this itself)
-			_, err = ts.Token()
+	// The API answers 401 to the revoked access token (or it expired, and the refresh comes
+	// first): the client's refresh is refused, and the call fails with that error. A
+	// background refresh that was already under way when fosite revoked the grant may still
+	// have got a token, rejected in turn: then the call gets that 401, and the next one fails.
+	client := oauth2refresh.NewClient(ctx, ts)
+	for try := 0; try < 3; try++ {
+		var status int
+		if status, _, err = get(ctx, client, apiURL); err != nil {
+			break
 		}
-	case errors.Is(err, oauth2refresh.ErrInvalidGrant):
-		c.say("   the app's next API call needed a refresh first")
+		c.say("   the app's next API call: HTTP %d", status)
 	}
 	if !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
-		return fmt.Errorf("refreshing a revoked grant: got %v, want invalid_grant", err)
+		return fmt.Errorf("calling the API with a revoked grant: got %v, want an error matching invalid_grant", err)
 	}
+	c.say("   the app's next API call: the token is rejected, the refresh that follows refused")
 	c.say("   its refresh fails with errors.Is(err, oauth2refresh.ErrInvalidGrant): time to ask the user to sign in again")
 	if d := (*oauth2refresh.DeadGrantError)(nil); errors.As(err, &d) {
 		c.say("   the store marks the grant dead (%s) in %s: a process loading it gets the error, and sends nothing", d.Reason, filepath.Base(tokenFile(store.Dir)))
@@ -229,8 +231,8 @@ func fileInfo(path string) string {
 }
 
 // useAPI is the app, as one run of its process: a TokenSource made with a nil token and
-// WithStore loads the grant from store, and an oauth2.NewClient built on it calls apiURL every
-// c.every for d. It returns the TokenSource.
+// WithStore loads the grant from store, and an oauth2refresh.NewClient built on it calls apiURL
+// every c.every for d. It returns the TokenSource.
 func useAPI(ctx context.Context, c config, e *oauth2refresh.Endpoint, store oauth2refresh.Store, apiURL string, d time.Duration) (*oauth2refresh.TokenSource, error) {
 	held, err := store.Load(ctx, storeKey)
 	if err != nil {
@@ -254,13 +256,10 @@ func useAPI(ctx context.Context, c config, e *oauth2refresh.Endpoint, store oaut
 			c.say("   refreshed: access token %s for %ds, refresh token rotated to %s, saved by the store", short(t.AccessToken), t.ExpiresIn, short(t.RefreshToken))
 			return nil
 		}),
-		// Tokens here live 2 s: stop serving one half a second before it expires.
+		// Tokens here live 2 s: stop serving one half a second before it expires. Early
+		// refresh is on (the default): from half of a token's servable life on, a call
+		// starts a refresh in the background while requests go on with the current token.
 		oauth2refresh.ExpiryMargin(500*time.Millisecond),
-		// Refresh only once a token stops being served. fosite revokes the previous access
-		// token as soon as it rotates, so an early refresh in the background would make the
-		// requests still using it fail with 401 (oauth2refresh.Transport retries those; the
-		// oauth2.NewClient below does not).
-		oauth2refresh.EarlyRefresh(0),
 	)
 	if apiURL == "" {
 		if _, err := ts.Token(); err != nil {
@@ -268,7 +267,9 @@ func useAPI(ctx context.Context, c config, e *oauth2refresh.Endpoint, store oaut
 		}
 		return ts, nil
 	}
-	client := oauth2.NewClient(ctx, ts)
+	// fosite revokes the previous access token as soon as it rotates: a request still using
+	// it gets a 401, which the client retries once with the new token.
+	client := oauth2refresh.NewClient(ctx, ts)
 	var calls, ok int
 	for end := time.Now().Add(d); ; {
 		status, body, err := get(ctx, client, apiURL)
@@ -551,7 +552,9 @@ func newReplica(ctx context.Context, c config, name string, e *oauth2refresh.End
 		calls: map[string]int{}, ok: map[string]int{}, dead: map[string]int{}, failed: map[string]bool{},
 		seen: map[string]string{}, seenPickups: map[string]int{}, pickups: map[string]int{}}
 	r.m = oauth2refresh.NewManager(e, store, &oauth2refresh.ManagerOptions{
-		// The options of every grant, as in step 1.
+		// The options of every grant, as in step 1 but for early refresh: this step tells
+		// which replica refreshed a grant and which picked the token up from the store, as
+		// its own calls see it; a refresh in the background would end between two calls.
 		Options: []oauth2refresh.Option{
 			oauth2refresh.ExpiryMargin(500 * time.Millisecond),
 			oauth2refresh.EarlyRefresh(0),
