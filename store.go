@@ -124,7 +124,10 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 //
 //  1. Load the stored token. If it is newer than the one held and servable (see
 //     ExpiryMargin), use it: another process refreshed, no token request is sent.
-//  2. Otherwise take the grant's lease with Store.Lock, and look at the stored token again.
+//  2. Otherwise, when neither the stored token nor the one held has a refresh token, fail
+//     with ErrNoRefreshToken: no lease is taken, so a key that never held a token (one an
+//     attacker chose) leaves nothing in the store. Otherwise take the grant's lease with
+//     Store.Lock, and look at the stored token again.
 //  3. Otherwise refresh with the stored refresh token (the newest; the TokenSource's own when
 //     nothing is stored yet), save the result under the lease, release the lease.
 //
@@ -200,6 +203,15 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 	if s.fresher(stored, cur) {
 		s.emit(Event{Kind: EventStorePickup})
 		return &pending{tok: stored}, nil
+	}
+	if (stored == nil || stored.RefreshToken == "") && (cur == nil || cur.RefreshToken == "") {
+		// Nothing to refresh: no lease is taken, so that a key that never held a token (one
+		// an attacker chose) leaves nothing in the store. A token saved meanwhile is picked
+		// up by the next flight's Load.
+		if stored == nil && s.seen.Load() {
+			return nil, storeErr("refreshing", s.cfg.key, errGrantDeleted)
+		}
+		return nil, storeErr("no refresh token stored for", s.cfg.key, ErrNoRefreshToken)
 	}
 	lease, end, err := s.lock(ctx, ttl)
 	if err != nil {
