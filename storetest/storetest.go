@@ -28,6 +28,15 @@ type Options struct {
 	// format of oauth2refresh.EncodeStoredToken and decodes them with DecodeStoredToken.
 	// TestStore then also checks that format and how a damaged value is reported.
 	Raw *Raw
+
+	// Contents, if not nil, lists everything the store keeps, past the Store interface: the
+	// names of its files, its keys on the server, the keys of its rows. TestStore compares
+	// lists taken before and after operations on keys of its own, so nothing else may change
+	// the store meanwhile (give it a directory, a key prefix or a table of its own). It then
+	// also checks that a key which never held a token leaves nothing (a Lock and Release of
+	// it, unknown keys asked for through a TokenSource and a Manager), and, for a Deleter,
+	// that Delete leaves nothing of a grant (see oauth2refresh.Deleter).
+	Contents func(ctx context.Context) ([]string, error)
 }
 
 // TestStore checks that s keeps the promises of oauth2refresh.Store and Lease, each in a
@@ -182,6 +191,9 @@ func TestStore(t *testing.T, s oauth2refresh.Store, o Options) {
 	t.Run("DeadMark", func(t *testing.T) { deadMarkRoundTrip(t, s, o.Raw) })
 	t.Run("Delete", func(t *testing.T) { deleteGrant(t, s) })
 
+	if o.Contents != nil {
+		t.Run("Leftovers", func(t *testing.T) { leftovers(t, s, o.Contents) })
+	}
 	if o.Raw != nil {
 		t.Run("StoredFormat", func(t *testing.T) { storedFormat(t, s, *o.Raw) })
 		t.Run("CorruptValue", func(t *testing.T) { corruptValue(t, s, *o.Raw) })
