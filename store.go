@@ -23,6 +23,15 @@ import (
 // access or refresh token whose Extra values say why the grant died. A Store that keeps a
 // token's Extra values as EncodeStoredToken does keeps them without knowing of them.
 //
+// A Store keeps, for a key, only what its grant needs: the token (or dead mark) saved under it,
+// and, while a lease is held or could still save, what the lease needs (a lock file, a fencing
+// number, a row). A key that never held a token leaves nothing once its leases are released:
+// keys may be chosen by an attacker (a user id, a tenant name), and WithStore takes no lease
+// for a key with nothing to refresh. What a process that died holding a lease leaves may stay
+// until the key is next locked and released, or deleted. A Deleter's Delete removes all of it
+// (see Deleter). The package github.com/tokenkit/oauth2refresh/storetest checks this, given a
+// listing of what the store keeps (storetest.Options.Contents).
+//
 // A Store must be safe for use by any number of goroutines and processes.
 type Store interface {
 	// Load returns the token stored under key, or nil and no error when there is none. It
@@ -484,10 +493,14 @@ func (e *DeadGrantError) Is(target error) bool {
 // it seals does.
 type Deleter interface {
 	// Delete removes key's stored token (or dead mark), and returns no error when there is
-	// none: Load then returns nil, and Lock a lease whose Token is nil. It does not wait for
-	// a lease on the grant: one held meanwhile loses it, its Save failing with ErrLeaseLost
-	// and storing nothing, so that its holder does not save the grant back (a WithStore
-	// TokenSource reports the grant deleted instead).
+	// none: Load then returns nil, and Lock a lease whose Token is nil. It removes all the
+	// store keeps for key (lock file, fencing number, row), at once or, for what a lease held
+	// meanwhile still uses, when that lease is released. It does not wait for a lease on the
+	// grant: one held meanwhile loses it, its Save failing with ErrLeaseLost and storing
+	// nothing, so that its holder does not save the grant back (a WithStore TokenSource
+	// reports the grant deleted instead), also after new leases were granted on the grant
+	// started again: a store that removes its fencing number must not give the numbers of
+	// earlier leases out again.
 	Delete(ctx context.Context, key string) error
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -185,6 +186,42 @@ func TestStore(t *testing.T, s oauth2refresh.Store, o Options) {
 		}
 		if got == nil || got.AccessToken != strconv.Itoa(n) {
 			t.Errorf("count = %v, want %d", got, n)
+		}
+	})
+
+	t.Run("ExclusionNeverSaved", func(t *testing.T) {
+		// Leases on a key that holds no token, taken and released by goroutines in turn: a
+		// store that removes what it kept of the key on Release (a lock file, a fence, a row)
+		// must still grant one lease at a time.
+		key := newKey(t)
+		var holders atomic.Int32
+		var wg sync.WaitGroup
+		const goroutines, rounds = 4, 25
+		errs := make(chan error, goroutines*(rounds+1)) // never full: at most one a round, and one more
+		for range goroutines {
+			wg.Go(func() {
+				for range rounds {
+					l, err := s.Lock(ctx, key, time.Minute)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if n := holders.Add(1); n != 1 {
+						errs <- fmt.Errorf("%d leases held at once on a key never saved", n)
+					}
+					runtime.Gosched()
+					holders.Add(-1)
+					if err := l.Release(ctx); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
 		}
 	})
 
