@@ -40,10 +40,18 @@ import (
 // one refreshed from it. flock does not work across NFS on every system, and not at all on
 // Windows (Lock returns an error there): share a FileStore between processes of one machine.
 //
-// FileStore is a Deleter: Delete removes the token file (the lock file stays, empty), without
-// waiting for the lease. Lease.Save and Delete each hold a flock on Dir itself for the moment
-// of their check and rename or remove, so that a lease held while the grant is deleted cannot
-// save it back.
+// A grant that holds no token leaves no file: Lease.Release removes the lock file when no
+// token file is there (a Lock and Release of a key never saved leaves Dir as it was). A Lock
+// that was waiting on a lock file removed meanwhile takes the flock of the one at the path
+// then (it checks, once it holds the flock, that its file is still the one at the path), so
+// the lease stays exclusive. A process that dies holding the lease of a grant never saved
+// leaves its empty lock file, which the next Lock and Release of the key, or Delete, removes.
+//
+// FileStore is a Deleter: Delete removes the token file and the lock file, without waiting
+// for the lease (the lock file of a lease held meanwhile is removed by its Release).
+// Lease.Save, Delete and Release each hold a flock on Dir itself for the moment of their
+// check and rename or remove, so that a lease held while the grant is deleted cannot save it
+// back, and no lock file is left behind.
 //
 // FileStore refuses, with an *UnsafeDirError, a Dir that another user could write to (and so
 // plant or replace a token file): one writable by its group or by others, or, on unix, owned
@@ -155,16 +163,29 @@ func (s *FileStore) Lock(ctx context.Context, key string, ttl time.Duration) (Le
 		return nil, err
 	}
 	lockPath := path + ".lock"
-	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("oauth2refresh: file store: opening lock file: %w", err)
-	}
-	if err := waitLock(ctx, f); err != nil {
-		f.Close()
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("oauth2refresh: file store: waiting for lock %s: %w", lockPath, err)
+	var f *os.File
+	for {
+		if f, err = os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+			return nil, fmt.Errorf("oauth2refresh: file store: opening lock file: %w", err)
 		}
-		return nil, fmt.Errorf("oauth2refresh: file store: locking %s: %w", lockPath, err)
+		if err := waitLock(ctx, f); err != nil {
+			f.Close()
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("oauth2refresh: file store: waiting for lock %s: %w", lockPath, err)
+			}
+			return nil, fmt.Errorf("oauth2refresh: file store: locking %s: %w", lockPath, err)
+		}
+		// A Release or Delete may have removed the lock file while this Lock waited on it:
+		// the flock of a file no longer at lockPath excludes nobody, so take the one there.
+		same, err := isAt(f, lockPath)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("oauth2refresh: file store: locking %s: %w", lockPath, err)
+		}
+		if same {
+			break
+		}
+		f.Close()
 	}
 	tok, version, err := readTokenFile(key, path)
 	if err != nil {
@@ -172,6 +193,22 @@ func (s *FileStore) Lock(ctx context.Context, key string, ttl time.Duration) (Le
 		return nil, err
 	}
 	return &fileLease{key: key, path: path, lock: f, version: version, tok: tok}, nil
+}
+
+// isAt reports whether f, an open file, is the file at path (which may be missing).
+func isAt(f *os.File, path string) (bool, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	at, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return os.SameFile(fi, at), nil
 }
 
 // fileLease is a held flock on a grant's lock file.
@@ -236,9 +273,10 @@ func (l *fileLease) Save(ctx context.Context, t *oauth2.Token) error {
 	return nil
 }
 
-// Delete implements Deleter: it removes key's token file (not its lock file), under the
-// directory's lock that Lease.Save takes to check the file's version: a lease held meanwhile
-// on a stored token can no longer save (ErrLeaseLost). It does not wait for the lease.
+// Delete implements Deleter: it removes key's token file and lock file, under the directory's
+// lock that Lease.Save takes to check the file's version: a lease held meanwhile on a stored
+// token can no longer save (ErrLeaseLost), and its Release removes the lock file. It does not
+// wait for the lease.
 func (s *FileStore) Delete(ctx context.Context, key string) error {
 	path, err := s.open(ctx, key, "deleting", false)
 	if err != nil {
@@ -253,11 +291,14 @@ func (s *FileStore) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	err = os.Remove(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	if lerr := removeLockFile(path + ".lock"); err == nil {
+		err = lerr
+	}
 	unlock()
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case err != nil:
+	if err != nil {
 		return fmt.Errorf("oauth2refresh: file store: deleting %s: %w", path, err)
 	}
 	if err := syncDir(dir); err != nil {
@@ -267,6 +308,31 @@ func (s *FileStore) Delete(ctx context.Context, key string) error {
 }
 
 var _ Deleter = (*FileStore)(nil)
+
+// removeLockFile removes the lock file at lockPath unless a lease holds it (its Release then
+// removes it), taking its flock without waiting, so that no Lock waiting on it can hold it
+// once it is removed (see Lock). A missing lock file is no error. Delete calls it under the
+// directory's lock.
+func removeLockFile(lockPath string) error {
+	f, err := os.OpenFile(lockPath, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close() // releases the flock, after the removal
+	if ok, err := tryLock(f); err != nil || !ok {
+		return err
+	}
+	if same, err := isAt(f, lockPath); err != nil || !same {
+		return err // another Lock made a new one: its Release removes it
+	}
+	if err := os.Remove(lockPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
 
 // lockDir takes an exclusive flock(2) on the directory dir, waiting until ctx is done, and
 // returns the function that releases it. Lease.Save and Delete hold it for a read and a
@@ -298,12 +364,25 @@ func waitLock(ctx context.Context, f *os.File) error {
 	}
 }
 
-func (l *fileLease) Release(context.Context) error {
+// Release closes the lock file, which releases its flock. When no token is stored (none ever
+// was, or Delete removed it) it first removes the lock file, so that the grant leaves nothing
+// in Dir. It does both under the directory's lock, as Delete removes the files, so that one of
+// them sees the other's change: neither leaves a lock file behind.
+func (l *fileLease) Release(ctx context.Context) error {
 	if l.lock == nil {
 		return nil
 	}
+	unlock, derr := lockDir(ctx, filepath.Dir(l.path))
+	if derr == nil {
+		if _, err := os.Lstat(l.path); errors.Is(err, fs.ErrNotExist) {
+			os.Remove(l.lock.Name()) // under the flock: see Lock; a failure leaves an empty file
+		}
+	}
 	err := l.lock.Close() // closing the last descriptor releases the flock
 	l.lock = nil
+	if derr == nil {
+		unlock()
+	}
 	if err != nil {
 		return fmt.Errorf("oauth2refresh: file store: releasing lock: %w", err)
 	}

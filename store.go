@@ -25,6 +25,15 @@ import (
 // access or refresh token whose Extra values say why the grant died. A Store that keeps a
 // token's Extra values as EncodeStoredToken does keeps them without knowing of them.
 //
+// A Store keeps, for a key, only what its grant needs: the token (or dead mark) saved under it,
+// and, while a lease is held or could still save, what the lease needs (a lock file, a fencing
+// number, a row). A key that never held a token leaves nothing once its leases are released:
+// keys may be chosen by an attacker (a user id, a tenant name), and WithStore takes no lease
+// for a key with nothing to refresh. What a process that died holding a lease leaves may stay
+// until the key is next locked and released, or deleted. A Deleter's Delete removes all of it
+// (see Deleter). The package github.com/tokenkit/oauth2refresh/storetest checks this, given a
+// listing of what the store keeps (storetest.Options.Contents).
+//
 // A Store must be safe for use by any number of goroutines and processes.
 type Store interface {
 	// Load returns the token stored under key, or nil and no error when there is none. It
@@ -127,7 +136,10 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 //
 //  1. Load the stored token. If it is newer than the one held and servable (see
 //     ExpiryMargin), use it: another process refreshed, no token request is sent.
-//  2. Otherwise take the grant's lease with Store.Lock, and look at the stored token again.
+//  2. Otherwise, when neither the stored token nor the one held has a refresh token, fail
+//     with ErrNoRefreshToken: no lease is taken, so a key that never held a token (one an
+//     attacker chose) leaves nothing in the store. Otherwise take the grant's lease with
+//     Store.Lock, and look at the stored token again.
 //  3. Otherwise refresh with the stored refresh token (the newest; the TokenSource's own when
 //     nothing is stored yet), save the result under the lease, release the lease.
 //
@@ -203,6 +215,15 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 	if s.fresher(stored, cur) {
 		s.emit(events.Event{Kind: events.StorePickup})
 		return &pending{tok: stored}, nil
+	}
+	if (stored == nil || stored.RefreshToken == "") && (cur == nil || cur.RefreshToken == "") {
+		// Nothing to refresh: no lease is taken, so that a key that never held a token (one
+		// an attacker chose) leaves nothing in the store. A token saved meanwhile is picked
+		// up by the next flight's Load.
+		if stored == nil && s.seen.Load() {
+			return nil, storeErr("refreshing", s.cfg.key, errGrantDeleted)
+		}
+		return nil, storeErr("no refresh token stored for", s.cfg.key, ErrNoRefreshToken)
 	}
 	lease, end, err := s.lock(ctx, ttl)
 	if err != nil {
@@ -475,10 +496,14 @@ func (e *DeadGrantError) Is(target error) bool {
 // it seals does.
 type Deleter interface {
 	// Delete removes key's stored token (or dead mark), and returns no error when there is
-	// none: Load then returns nil, and Lock a lease whose Token is nil. It does not wait for
-	// a lease on the grant: one held meanwhile loses it, its Save failing with ErrLeaseLost
-	// and storing nothing, so that its holder does not save the grant back (a WithStore
-	// TokenSource reports the grant deleted instead).
+	// none: Load then returns nil, and Lock a lease whose Token is nil. It removes all the
+	// store keeps for key (lock file, fencing number, row), at once or, for what a lease held
+	// meanwhile still uses, when that lease is released. It does not wait for a lease on the
+	// grant: one held meanwhile loses it, its Save failing with ErrLeaseLost and storing
+	// nothing, so that its holder does not save the grant back (a WithStore TokenSource
+	// reports the grant deleted instead), also after new leases were granted on the grant
+	// started again: a store that removes its fencing number must not give the numbers of
+	// earlier leases out again.
 	Delete(ctx context.Context, key string) error
 }
 

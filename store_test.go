@@ -32,6 +32,7 @@ type faultStore struct {
 	// deleteOnLost makes the first Save that fails with ErrLeaseLost delete the grant first
 	// (the Store must be a Deleter), as another process's Forget would.
 	deleteOnLost bool
+	locks        atomic.Int64 // number of Lock calls
 }
 
 var errStoreDown = errors.New("store down")
@@ -44,6 +45,7 @@ func (f *faultStore) Load(ctx context.Context, key string) (*oauth2.Token, error
 }
 
 func (f *faultStore) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
+	f.locks.Add(1)
 	if f.down.Load() {
 		return nil, errStoreDown
 	}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -185,5 +186,54 @@ func deleteGrant(t *testing.T, s oauth2refresh.Store) {
 			t.Fatalf("Lock after Delete and Release: %v", err)
 		}
 		l.Release(ctx)
+	})
+
+	t.Run("FencingNotReused", func(t *testing.T) {
+		// A store that deletes what it kept of a grant, its fencing number too, must not give
+		// the leases granted after the Delete numbers that a lease held across it had: that
+		// lease would then save over the grant started again.
+		key := newKey(t)
+		if err := oauth2refresh.SaveToken(ctx, s, key, tok("1"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		held, err := s.Lock(ctx, key, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer held.Release(ctx)
+		if err := d.Delete(ctx, key); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+		for i := range 6 {
+			short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			l, err := s.Lock(short, key, time.Minute)
+			cancel()
+			if errors.Is(err, context.DeadlineExceeded) {
+				break // the store keeps the lease held across Delete exclusive until released
+			}
+			if err != nil {
+				t.Fatalf("Lock after Delete: %v", err)
+			}
+			err = l.Save(ctx, tok(strconv.Itoa(i+2)))
+			l.Release(ctx)
+			if err != nil {
+				t.Fatalf("Save after Delete (the grant started again): %v", err)
+			}
+			if err := held.Save(ctx, tok("x")); !errors.Is(err, oauth2refresh.ErrLeaseLost) {
+				t.Fatalf("Save under a lease held across Delete, after %d new leases = %v, want ErrLeaseLost", i+1, err)
+			}
+		}
+		want, err := s.Load(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := held.Save(ctx, tok("x")); !errors.Is(err, oauth2refresh.ErrLeaseLost) {
+			t.Errorf("Save under a lease held across Delete = %v, want ErrLeaseLost", err)
+		}
+		got, err := s.Load(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkToken(t, "Load", want, got)
 	})
 }

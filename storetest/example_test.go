@@ -14,10 +14,15 @@ import (
 
 // memStore is an oauth2refresh.Store kept in memory, written as a store on a server would be:
 // each lease has a fencing number, lapses after its ttl, and can save only while no later
-// lease was granted. Values are in the format of oauth2refresh.EncodeStoredToken.
+// lease was granted. Values are in the format of oauth2refresh.EncodeStoredToken. A grant
+// without a token is kept only while a lease on it is held: a key that never held a token,
+// and a deleted one, leave nothing. Fencing numbers are counted over the whole store, so that
+// a grant deleted and started again never gives out the number of a lease held across the
+// Delete.
 type memStore struct {
-	mu     sync.Mutex           // guards grants
+	mu     sync.Mutex           // guards grants and fences
 	grants map[string]*memGrant // by key
+	fences uint64               // number of leases granted on any grant
 }
 
 type memGrant struct {
@@ -29,6 +34,7 @@ type memGrant struct {
 
 func newMemStore() *memStore { return &memStore{grants: map[string]*memGrant{}} }
 
+// grant returns key's grant, adding it when missing.
 func (s *memStore) grant(key string) *memGrant {
 	g := s.grants[key]
 	if g == nil {
@@ -36,6 +42,14 @@ func (s *memStore) grant(key string) *memGrant {
 		s.grants[key] = g
 	}
 	return g
+}
+
+// value returns key's stored value, nil if none.
+func (s *memStore) value(key string) []byte {
+	if g := s.grants[key]; g != nil {
+		return g.value
+	}
+	return nil
 }
 
 func (s *memStore) decode(key string, value []byte) (*oauth2.Token, uint64, error) {
@@ -48,7 +62,7 @@ func (s *memStore) decode(key string, value []byte) (*oauth2.Token, uint64, erro
 func (s *memStore) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tok, _, err := s.decode(key, s.grant(key).value)
+	tok, _, err := s.decode(key, s.value(key))
 	return tok, err
 }
 
@@ -62,7 +76,8 @@ func (s *memStore) Lock(ctx context.Context, key string, ttl time.Duration) (oau
 				s.mu.Unlock()
 				return nil, err
 			}
-			g.fence++
+			s.fences++
+			g.fence = s.fences
 			g.held, g.expires = true, time.Now().Add(ttl)
 			s.mu.Unlock()
 			return &memLease{s: s, key: key, fence: g.fence, tok: tok}, nil
@@ -89,8 +104,8 @@ func (l *memLease) Token() *oauth2.Token { return l.tok }
 func (l *memLease) Save(ctx context.Context, t *oauth2.Token) error {
 	l.s.mu.Lock()
 	defer l.s.mu.Unlock()
-	g := l.s.grant(l.key)
-	if l.released || g.fence != l.fence {
+	g := l.s.grants[l.key]
+	if l.released || g == nil || g.fence != l.fence {
 		return fmt.Errorf("memstore: saving: %w", oauth2refresh.ErrLeaseLost)
 	}
 	b, err := oauth2refresh.EncodeStoredToken(t, l.fence)
@@ -104,22 +119,34 @@ func (l *memLease) Save(ctx context.Context, t *oauth2.Token) error {
 func (l *memLease) Release(ctx context.Context) error {
 	l.s.mu.Lock()
 	defer l.s.mu.Unlock()
-	if g := l.s.grant(l.key); !l.released && g.fence == l.fence {
+	if g := l.s.grants[l.key]; !l.released && g != nil && g.fence == l.fence {
 		g.held = false
+		if g.value == nil {
+			delete(l.s.grants, l.key) // no token: nothing is kept
+		}
 	}
 	l.released = true
 	return nil
 }
 
-// Delete makes memStore an oauth2refresh.Deleter: the value goes, and the fence moves on so
-// that a lease held meanwhile cannot save it back.
+// Delete makes memStore an oauth2refresh.Deleter: the grant goes, its fence with it, so that
+// a lease held meanwhile cannot save it back.
 func (s *memStore) Delete(ctx context.Context, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := s.grant(key)
-	g.value, g.held = nil, false
-	g.fence++
+	delete(s.grants, key)
 	return nil
+}
+
+// contents lists the keys of memStore's grants.
+func (s *memStore) contents(ctx context.Context) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var keys []string
+	for k := range s.grants {
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
 
 // raw reaches memStore's values past the Store interface.
@@ -128,7 +155,7 @@ func (s *memStore) raw() *storetest.Raw {
 		Get: func(ctx context.Context, key string) (string, error) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			return string(s.grant(key).value), nil
+			return string(s.value(key)), nil
 		},
 		Put: func(ctx context.Context, key, value string) error {
 			s.mu.Lock()
@@ -146,7 +173,7 @@ func (s *memStore) raw() *storetest.Raw {
 func ExampleTestStore() {
 	testStore := func(t *testing.T) {
 		s := newMemStore()
-		storetest.TestStore(t, s, storetest.Options{LeasesExpire: true, Raw: s.raw()})
+		storetest.TestStore(t, s, storetest.Options{LeasesExpire: true, Raw: s.raw(), Contents: s.contents})
 	}
 	_ = testStore // func TestStore(t *testing.T) { ... }
 }

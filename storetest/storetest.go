@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,15 @@ type Options struct {
 	// format of oauth2refresh.EncodeStoredToken and decodes them with DecodeStoredToken.
 	// TestStore then also checks that format and how a damaged value is reported.
 	Raw *Raw
+
+	// Contents, if not nil, lists everything the store keeps, past the Store interface: the
+	// names of its files, its keys on the server, the keys of its rows. TestStore compares
+	// lists taken before and after operations on keys of its own, so nothing else may change
+	// the store meanwhile (give it a directory, a key prefix or a table of its own). It then
+	// also checks that a key which never held a token leaves nothing (a Lock and Release of
+	// it, unknown keys asked for through a TokenSource and a Manager), and, for a Deleter,
+	// that Delete leaves nothing of a grant (see oauth2refresh.Deleter).
+	Contents func(ctx context.Context) ([]string, error)
 }
 
 // TestStore checks that s keeps the promises of oauth2refresh.Store and Lease, each in a
@@ -179,9 +189,48 @@ func TestStore(t *testing.T, s oauth2refresh.Store, o Options) {
 		}
 	})
 
+	t.Run("ExclusionNeverSaved", func(t *testing.T) {
+		// Leases on a key that holds no token, taken and released by goroutines in turn: a
+		// store that removes what it kept of the key on Release (a lock file, a fence, a row)
+		// must still grant one lease at a time.
+		key := newKey(t)
+		var holders atomic.Int32
+		var wg sync.WaitGroup
+		const goroutines, rounds = 4, 25
+		errs := make(chan error, goroutines*(rounds+1)) // never full: at most one a round, and one more
+		for range goroutines {
+			wg.Go(func() {
+				for range rounds {
+					l, err := s.Lock(ctx, key, time.Minute)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if n := holders.Add(1); n != 1 {
+						errs <- fmt.Errorf("%d leases held at once on a key never saved", n)
+					}
+					runtime.Gosched()
+					holders.Add(-1)
+					if err := l.Release(ctx); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
+
 	t.Run("DeadMark", func(t *testing.T) { deadMarkRoundTrip(t, s, o.Raw) })
 	t.Run("Delete", func(t *testing.T) { deleteGrant(t, s) })
 
+	if o.Contents != nil {
+		t.Run("Leftovers", func(t *testing.T) { leftovers(t, s, o.Contents) })
+	}
 	if o.Raw != nil {
 		t.Run("StoredFormat", func(t *testing.T) { storedFormat(t, s, *o.Raw) })
 		t.Run("CorruptValue", func(t *testing.T) { corruptValue(t, s, *o.Raw) })

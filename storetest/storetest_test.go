@@ -28,10 +28,14 @@ func TestMemStore(t *testing.T) {
 		store = unfencedDelete{s}
 	case "drops extra":
 		store = dropsExtra{s}
+	case "keeps leases":
+		store = keepsLeases{s}
+	case "reuses fencing":
+		store = reusesFencing{s, map[string]uint64{}}
 	default:
 		t.Fatalf("unknown flaw %q", flaw)
 	}
-	storetest.TestStore(t, store, storetest.Options{LeasesExpire: true, Raw: s.raw()})
+	storetest.TestStore(t, store, storetest.Options{LeasesExpire: true, Raw: s.raw(), Contents: s.contents})
 }
 
 // TestSuiteCatchesFlaws runs the suite against flawed stores, each in a child process, and
@@ -42,6 +46,8 @@ func TestSuiteCatchesFlaws(t *testing.T) {
 		{"no fencing", "--- FAIL: TestMemStore/LapsedLeaseIsFenced"},
 		{"unfenced delete", "--- FAIL: TestMemStore/Delete/LeaseHeld"},
 		{"drops extra", "--- FAIL: TestMemStore/DeadMark"},
+		{"keeps leases", "--- FAIL: TestMemStore/Leftovers/LockRelease"},
+		{"reuses fencing", "--- FAIL: TestMemStore/Delete/FencingNotReused"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.flaw, func(t *testing.T) {
@@ -115,4 +121,56 @@ type extraDroppingLease struct{ *memLease }
 func (l extraDroppingLease) Save(ctx context.Context, t *oauth2.Token) error {
 	return l.memLease.Save(ctx, &oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType,
 		RefreshToken: t.RefreshToken, Expiry: t.Expiry, ExpiresIn: t.ExpiresIn})
+}
+
+// keepsLeases keeps a grant without a token once its lease is released, as a store that
+// leaves a lock file or a fence counter for every key ever locked would.
+type keepsLeases struct{ *memStore }
+
+func (s keepsLeases) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
+	l, err := s.memStore.Lock(ctx, key, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return keptLease{l.(*memLease)}, nil
+}
+
+type keptLease struct{ *memLease }
+
+func (l keptLease) Release(ctx context.Context) error {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	if g := l.s.grants[l.key]; !l.released && g != nil && g.fence == l.fence {
+		g.held = false
+	}
+	l.released = true
+	return nil
+}
+
+// reusesFencing counts the fencing numbers of each grant from 1, again after a Delete, so that
+// a lease held across the Delete may see its number given out again.
+type reusesFencing struct {
+	*memStore
+	counts map[string]uint64 // leases granted since the grant was started; guarded by mu
+}
+
+func (s reusesFencing) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
+	l, err := s.memStore.Lock(ctx, key, ttl)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.counts[key]++
+	ml := l.(*memLease)
+	ml.fence = s.counts[key]
+	s.grants[key].fence = ml.fence
+	return ml, nil
+}
+
+func (s reusesFencing) Delete(ctx context.Context, key string) error {
+	s.mu.Lock()
+	delete(s.counts, key)
+	s.mu.Unlock()
+	return s.memStore.Delete(ctx, key)
 }

@@ -13,18 +13,22 @@
 //	token          text: the token, in the format of oauth2refresh.EncodeStoredToken, whose
 //	               version is the fencing number of the lease that saved it; NULL while none
 //	               is stored
-//	fence          bigint: the number of leases ever granted on the grant
+//	fence          bigint: the fencing number of the last lease granted on the grant
 //	lease_until    timestamptz: when the current lease lapses; NULL when released
 //
 // Every operation is one statement, atomic on its own, with no transaction held open while a
 // token request is in flight. Lock is an INSERT ... ON CONFLICT DO UPDATE that succeeds only
-// when no lease is live (by the database server's clock) and increments fence. Save is an
-// UPDATE guarded by "fence = the caller's": a holder whose lease lapsed may still save while
-// nobody took over (its token holds the newest refresh token), but never overwrites the token
-// of a later holder. Release clears lease_until under the same guard. Waiting for a lease
-// polls. Delete (the Store is an oauth2refresh.Deleter) sets token and lease_until to NULL and
-// increments fence, so that a lease held meanwhile cannot save; the row stays, so that fencing
-// numbers keep growing.
+// when no lease is live (by the database server's clock) and increments fence; a new row's
+// fence is the database server's clock in microseconds since 1970. Save is an UPDATE guarded
+// by "fence = the caller's": a holder whose lease lapsed may still save while nobody took over
+// (its token holds the newest refresh token), but never overwrites the token of a later holder.
+// Release clears lease_until under the same guard, and deletes the row instead when its token
+// is NULL: a key that never held a token leaves no row. Waiting for a lease polls. Delete (the
+// Store is an oauth2refresh.Deleter) deletes the row, so that a lease held meanwhile cannot
+// save; the grant started again numbers its leases from the clock, past every number given out
+// before (unless the server's clock went back by more than the time the grant lived). A process
+// that dies holding the lease of a grant never saved leaves its row, which the next Lock and
+// Release of the key, or Delete, removes.
 package pgstore
 
 import (
@@ -116,10 +120,10 @@ func (s *Store) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	return s.decode(key, v)
 }
 
-// Delete deletes key's token; a lease held meanwhile can no longer save (see the package
+// Delete deletes key's row; a lease held meanwhile can no longer save (see the package
 // documentation). Deleting a key without a token is no error.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	_, err := s.DB.Exec(ctx, `UPDATE `+s.table()+` SET token = NULL, lease_until = NULL, fence = fence + 1 WHERE key = $1`, key)
+	_, err := s.DB.Exec(ctx, `DELETE FROM `+s.table()+` WHERE key = $1`, key)
 	if err != nil {
 		return fmt.Errorf("oauth2refresh: postgres store: deleting token: %w", err)
 	}
@@ -132,7 +136,8 @@ var _ oauth2refresh.Deleter = (*Store)(nil)
 // ttl is rounded down to a microsecond, the database's precision.
 func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
 	q := `INSERT INTO ` + s.table() + ` AS r (key, fence, lease_until)
-	VALUES ($1, 1, clock_timestamp() + $2::bigint * interval '1 microsecond')
+	VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint,
+		clock_timestamp() + $2::bigint * interval '1 microsecond')
 	ON CONFLICT (key) DO UPDATE SET fence = r.fence + 1, lease_until = EXCLUDED.lease_until
 	WHERE r.lease_until IS NULL OR r.lease_until <= clock_timestamp()
 	RETURNING fence, token`
@@ -204,7 +209,11 @@ func (l *lease) Release(ctx context.Context) error {
 	if l.released {
 		return nil
 	}
-	_, err := l.s.DB.Exec(ctx, `UPDATE `+l.s.table()+` SET lease_until = NULL WHERE key = $1 AND fence = $2`, l.key, l.fence)
+	// One statement: the row goes if it holds no token, else its lease is cleared.
+	_, err := l.s.DB.Exec(ctx, `WITH gone AS (
+	DELETE FROM `+l.s.table()+` WHERE key = $1 AND fence = $2 AND token IS NULL RETURNING key
+)
+UPDATE `+l.s.table()+` SET lease_until = NULL WHERE key = $1 AND fence = $2 AND NOT EXISTS (SELECT FROM gone)`, l.key, l.fence)
 	if err != nil {
 		return fmt.Errorf("oauth2refresh: postgres store: releasing lease: %w", err)
 	}

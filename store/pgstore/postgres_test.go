@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	pgstore "github.com/tokenkit/oauth2refresh/store/pgstore"
 	"github.com/tokenkit/oauth2refresh/storetest"
@@ -57,7 +58,18 @@ func testStore(t testing.TB) *pgstore.Store {
 
 func TestStore(t *testing.T) {
 	s := testStore(t)
-	storetest.TestStore(t, s, storetest.Options{LeasesExpire: true, Raw: raw(s)})
+	storetest.TestStore(t, s, storetest.Options{LeasesExpire: true, Raw: raw(s), Contents: contents(s)})
+}
+
+// contents lists the keys of the rows of s's table, for storetest.Options.Contents.
+func contents(s *pgstore.Store) func(context.Context) ([]string, error) {
+	return func(ctx context.Context) ([]string, error) {
+		rows, err := s.DB.(*pgxpool.Pool).Query(ctx, `SELECT key FROM "`+s.Table+`"`)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, pgx.RowTo[string])
+	}
 }
 
 func TestCreateTableTwice(t *testing.T) {

@@ -13,16 +13,21 @@
 //	                     version is the fencing number of the lease that saved it (no
 //	                     expiry: it lives until deleted)
 //	PREFIX{k:KEY}:lease  the fencing number of the lease holder, set with PX ttl
-//	PREFIX{k:KEY}:fence  the number of leases ever granted (INCR)
+//	PREFIX{k:KEY}:fence  the fencing number of the last lease granted
 //
-// Lock, Save, Release and Delete are Lua scripts, so each is atomic. A lease is granted only when no
-// other is live, and receives the next fencing number. Save stores the token only if no lease
-// was granted since the caller's (the fence counter still equals its number): a holder whose
-// lease lapsed may still save while nobody took over (its token holds the newest refresh token),
-// but never overwrites the token of a later holder. Release deletes the lease only if it is
-// still the caller's. Delete (the Store is an oauth2refresh.Deleter) deletes the token and the
-// lease and increments the fence counter, so that a lease held meanwhile cannot save; the
-// fence counter stays, so that fencing numbers keep growing.
+// Lock, Save, Release and Delete are Lua scripts, so each is atomic. A lease is granted only when
+// no other is live, and receives the next fencing number: the fence key's plus one, or, when
+// there is no fence key, the Redis server's clock in microseconds since 1970. Save stores the
+// token only if no lease was granted since the caller's (the fence key still holds its number):
+// a holder whose lease lapsed may still save while nobody took over (its token holds the newest
+// refresh token), but never overwrites the token of a later holder. Release deletes the lease
+// only if it is still the caller's, and the fence key too when no token is stored and no lease
+// was granted since: a key that never held a token leaves nothing. Delete (the Store is an
+// oauth2refresh.Deleter) deletes all three keys, so that a lease held meanwhile cannot save
+// (the fence key is gone); the grant started again numbers its leases from the clock, past
+// every number given out before (unless the server's clock went back by more than the time the
+// grant lived). A process that dies holding the lease of a grant never saved leaves the fence
+// key, which the next Lock and Release of the key, or Delete, removes.
 //
 // The lease's expiry is measured by the Redis server's clock; waiting for a lease polls.
 package redisstore
@@ -86,14 +91,23 @@ func (s *Store) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	return decode(key, tk, v)
 }
 
-// lockScript grants the lease if none is live: it returns {fence, token} (token absent when
-// none is stored), or {0, pttl} while another lease is live.
+// lockScript grants the lease if none is live: it returns {fence, token} (fence a decimal
+// string, token absent when none is stored), or {0, pttl} while another lease is live. Fences
+// are kept as strings: a Lua number loses digits when Redis formats it.
 var lockScript = redis.NewScript(`
 local pttl = redis.call('PTTL', KEYS[1])
 if pttl ~= -2 then
 	return {0, pttl}
 end
-local f = redis.call('INCR', KEYS[2])
+local f
+if redis.call('EXISTS', KEYS[2]) == 1 then
+	redis.call('INCR', KEYS[2])
+	f = redis.call('GET', KEYS[2])
+else
+	local now = redis.call('TIME')
+	f = now[1] .. string.format('%06d', tonumber(now[2]))
+	redis.call('SET', KEYS[2], f)
+end
 redis.call('SET', KEYS[1], f, 'PX', ARGV[1])
 local tok = redis.call('GET', KEYS[3])
 if tok then
@@ -111,26 +125,23 @@ redis.call('SET', KEYS[2], ARGV[2])
 return 1
 `)
 
-// releaseScript deletes the lease if it is still ARGV[1]'s.
+// releaseScript deletes the lease (KEYS[1]) if it is still ARGV[1]'s, and the fence (KEYS[2])
+// if no lease was granted since ARGV[1]'s and no token (KEYS[3]) is stored.
 var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
 	redis.call('DEL', KEYS[1])
 end
+if redis.call('GET', KEYS[2]) == ARGV[1] and redis.call('EXISTS', KEYS[3]) == 0 then
+	redis.call('DEL', KEYS[2])
+end
 return 1
 `)
 
-// deleteScript deletes the token and the lease, and fences out the lease holder, if any.
-var deleteScript = redis.NewScript(`
-redis.call('INCR', KEYS[1])
-redis.call('DEL', KEYS[2], KEYS[3])
-return 1
-`)
-
-// Delete deletes key's token; a lease held meanwhile can no longer save (see the package
-// documentation). Deleting a key without a token is no error.
+// Delete deletes key's token, lease and fence; a lease held meanwhile can no longer save (see
+// the package documentation). Deleting a key without a token is no error.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	tk, lk, fk := s.keys(key)
-	if err := deleteScript.Run(ctx, s.Client, []string{fk, tk, lk}).Err(); err != nil {
+	if err := s.Client.Del(ctx, tk, lk, fk).Err(); err != nil {
 		return fmt.Errorf("oauth2refresh: redis store: deleting token: %w", err)
 	}
 	return nil
@@ -155,9 +166,12 @@ func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2
 			}
 			return nil, fmt.Errorf("oauth2refresh: redis store: taking lease: %w", err)
 		}
-		fence, _ := res[0].(int64)
-		if fence > 0 {
-			l := &lease{s: s, key: key, lk: lk, fk: fk, tk: tk, fence: uint64(fence)}
+		if f, ok := res[0].(string); ok {
+			fence, err := strconv.ParseUint(f, 10, 64)
+			if err != nil || fence == 0 {
+				return nil, fmt.Errorf("oauth2refresh: redis store: taking lease: fencing number %q is not a positive integer", truncate(f))
+			}
+			l := &lease{s: s, key: key, lk: lk, fk: fk, tk: tk, fence: fence}
 			if len(res) > 1 {
 				v, _ := res[1].(string)
 				tok, err := decode(key, tk, v)
@@ -219,9 +233,17 @@ func (l *lease) Release(ctx context.Context) error {
 	if l.released {
 		return nil
 	}
-	if err := releaseScript.Run(ctx, l.s.Client, []string{l.lk}, strconv.FormatUint(l.fence, 10)).Err(); err != nil {
+	if err := releaseScript.Run(ctx, l.s.Client, []string{l.lk, l.fk, l.tk}, strconv.FormatUint(l.fence, 10)).Err(); err != nil {
 		return fmt.Errorf("oauth2refresh: redis store: releasing lease: %w", err)
 	}
 	l.released = true
 	return nil
+}
+
+// truncate shortens s, a value read from Redis, for an error message.
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
 }

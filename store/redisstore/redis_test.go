@@ -52,7 +52,19 @@ func testStore(t testing.TB) *redisstore.Store {
 
 func TestStore(t *testing.T) {
 	s := testStore(t)
-	storetest.TestStore(t, s, storetest.Options{LeasesExpire: true, Raw: raw(s)})
+	storetest.TestStore(t, s, storetest.Options{LeasesExpire: true, Raw: raw(s), Contents: contents(s)})
+}
+
+// contents lists the Redis keys under s's prefix, for storetest.Options.Contents.
+func contents(s *redisstore.Store) func(context.Context) ([]string, error) {
+	return func(ctx context.Context) ([]string, error) {
+		var keys []string
+		iter := s.Client.Scan(ctx, 0, s.Prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		return keys, iter.Err()
+	}
 }
 
 func TestUnreachable(t *testing.T) {
