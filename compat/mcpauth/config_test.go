@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,5 +118,50 @@ func TestConfigErrors(t *testing.T) {
 				t.Errorf("got %v, %v; want nil and an error saying %q", ts, err, tc.want)
 			}
 		})
+	}
+}
+
+// failingStore is a Store whose first fails Locks fail.
+type failingStore struct {
+	oauth2refresh.Store
+	mu    sync.Mutex
+	fails int
+}
+
+func (s *failingStore) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
+	s.mu.Lock()
+	fail := s.fails > 0
+	s.fails--
+	s.mu.Unlock()
+	if fail {
+		return nil, errors.New("store unreachable")
+	}
+	return s.Store.Lock(ctx, key, ttl)
+}
+
+// TestNewTokenSourceStoreFails checks that the token of a code exchange is saved when the
+// store fails once, and that a store that keeps failing is a clear error that holds no token.
+func TestNewTokenSourceStoreFails(t *testing.T) {
+	for _, fails := range []int{1, 2} {
+		ctx := context.Background()
+		as := newTestAS(t, "https://mcp.example.com/mcp", tokenLife)
+		c := grantConfig("https://mcp.example.com/mcp", as.TokenURL(), t.TempDir())
+		c.Store = &failingStore{Store: c.Store, fails: fails}
+		cfg := &oauth2.Config{ClientID: testClientID, Endpoint: oauth2.Endpoint{TokenURL: as.TokenURL()}}
+		tok := as.issue()
+		ts, err := c.NewTokenSource(ctx, cfg, tok)
+		if fails == 2 {
+			if ts != nil || err == nil || !strings.Contains(err.Error(), "saving the new grant") || strings.Contains(err.Error(), tok.RefreshToken) {
+				t.Errorf("store failing twice: %v, %v; want nil and an error without the token", ts, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("store failing once: %v", err)
+		}
+		stored, err := c.Store.Load(ctx, c.Resource)
+		if err != nil || stored == nil || stored.RefreshToken != tok.RefreshToken {
+			t.Errorf("store failing once: stored %v, %v; want the exchange's token", stored != nil, err)
+		}
 	}
 }

@@ -24,6 +24,8 @@ type Config struct {
 	// the URL of the MCP endpoint, as its protected resource metadata names it. Every refresh
 	// sends it as the only "resource" parameter, whatever Endpoint.Params holds. It must be an
 	// absolute URI without a fragment; its scheme and host are sent in lower case. Required.
+	// The SDK does not tell NewTokenSource which resource it authorized for: a Resource that
+	// is not that one gets every refresh refused (invalid_target, an *oauth2refresh.RequestError).
 	Resource string
 
 	// Endpoint holds what the SDK's oauth2.Config cannot say: HTTPClient, Timeout, Header, DPoP
@@ -37,6 +39,10 @@ type Config struct {
 	// A client without a ClientSecret is a public client (token_endpoint_auth_method "none"):
 	// unless AuthMethod names an assertion or TLS method, it sends its client_id in the body
 	// and no Authorization header, where golang.org/x/oauth2 would try HTTP Basic first.
+	//
+	// A nil HTTPClient means, for NewTokenSource, the SDK's (the handler config's Client),
+	// and for InitialTokenSource the one in its ctx under oauth2.HTTPClient, else
+	// http.DefaultClient: set it to the handler's Client when that is not the default.
 	Endpoint oauth2refresh.Endpoint
 
 	// Store keeps the grant, under Key, for restarts and for other processes: the token of
@@ -47,17 +53,20 @@ type Config struct {
 	Store oauth2refresh.Store
 
 	// Key names the grant in Store. Empty means the canonical Resource: one grant per MCP
-	// server.
+	// server, so that several users or clients of one server need a Key each.
 	Key string
 
 	// Options are more options of the TokenSources (ExpiryMargin, EarlyRefresh, OnRefresh,
-	// WithEvents, ...). WithStore is set from Store and Key: do not pass it here.
+	// WithEvents, ...). WithStore is set from Store and Key: do not pass it here. OnRefresh
+	// is called with every token refreshed or picked up from the Store, not with the token of
+	// the code exchange, which NewTokenSource saves to the Store.
 	Options []oauth2refresh.Option
 }
 
 // NewTokenSource is the SDK's AuthorizationCodeHandlerConfig.NewTokenSource: the SDK calls it
 // with the oauth2.Config and token of each authorization code exchange. It saves t to the
-// Store, if any, and returns a source that starts with t and refreshes through the Endpoint
+// Store, if any (trying twice; if both fail, the error fails the SDK's authorization, which the
+// next request starts again), and returns a source that starts with t and refreshes through the Endpoint
 // (see Config). ctx carries the SDK's HTTP client under oauth2.HTTPClient, which the refreshes
 // use when Endpoint.HTTPClient is nil.
 func (c *Config) NewTokenSource(ctx context.Context, cfg *oauth2.Config, t *oauth2.Token) (oauth2.TokenSource, error) {
@@ -82,7 +91,13 @@ func (c *Config) NewTokenSource(ctx context.Context, cfg *oauth2.Config, t *oaut
 		return nil, err
 	}
 	if c.Store != nil {
-		if err := oauth2refresh.SaveToken(ctx, c.Store, key, t, leaseTTL(ep)); err != nil {
+		// Once more if the store fails once: the grant is lost if it is not saved, since the
+		// Store's token, not t, is the one the source would go on with.
+		err := oauth2refresh.SaveToken(ctx, c.Store, key, t, leaseTTL(ep))
+		if err != nil && ctx.Err() == nil {
+			err = oauth2refresh.SaveToken(ctx, c.Store, key, t, leaseTTL(ep))
+		}
+		if err != nil {
 			return nil, fmt.Errorf("oauth2refresh: mcp token source: saving the new grant: %w", err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,12 +22,12 @@ import (
 	"github.com/tokenkit/oauth2refresh/compat/mcpauth"
 )
 
-// Access tokens live 1 s; the clients serve them until 300 ms before they expire and refresh
+// Access tokens live 1 s; the clients serve them until 400 ms before they expire and refresh
 // then, on the call that needs the token (no early refresh), so that the authorization server
 // sees exactly one refresh per token lifetime the calls span.
 const (
 	tokenLife    = time.Second
-	tokenMargin  = 300 * time.Millisecond
+	tokenMargin  = 400 * time.Millisecond
 	callInterval = 40 * time.Millisecond
 )
 
@@ -350,6 +351,11 @@ func TestSideBySide(t *testing.T) {
 			// session fails, and nothing was refreshed.
 			if len(errs) == 0 || st.InvalidTarget == 0 || st.Refreshes != 0 {
 				t.Errorf("failures %q; server: %+v; want failures, invalid_target refusals, no refresh", errs, st)
+			}
+			for _, e := range errs {
+				if !strings.Contains(e, `"invalid_target"`) {
+					t.Errorf("failure %q does not say invalid_target", e)
+				}
 			}
 		})
 	}
