@@ -255,15 +255,8 @@ func (e *Endpoint) exchange(ctx context.Context, refreshToken string, now func()
 	if refreshToken == "" {
 		return nil, ErrNoRefreshToken
 	}
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
-	if scope := strings.Join(e.Scopes, " "); scope != "" {
-		form.Set("scope", scope)
-	}
-	for k, vs := range e.Params {
-		if !reserved[k] {
-			form[k] = vs
-		}
-	}
+	form := e.grantForm("refresh_token")
+	form.Set("refresh_token", refreshToken)
 	return e.authenticated(ctx, form, request{url: e.TokenURL, name: "token URL", secret: refreshToken, learn: true,
 		read: readResponse, into: into}, now)
 }
