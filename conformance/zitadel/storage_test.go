@@ -1,7 +1,8 @@
 package zitadel_test
 
 // memStorage: the smallest op.Storage that lets zitadel's OpenID Provider run the
-// refresh_token grant for private_key_jwt clients. Grants are seeded by issue (there is no
+// refresh_token grant for private_key_jwt clients, and the client_credentials grant for
+// clients with a secret. Grants are seeded by issue (there is no
 // login or authorization code flow); refresh tokens are opaque and rotate on every refresh
 // (the old one is forgotten, so a reused one is invalid_grant); access tokens are zitadel's
 // own encrypted bearer tokens, looked up by id.
