@@ -152,51 +152,7 @@ func BenchmarkRefresh(b *testing.B) {
 // (EarlyRefresh), x/oauth2 when the token is 200 ms from expiry (ReuseTokenSourceWithExpiry),
 // and both stop serving a token 200 ms before its expiry.
 func BenchmarkWorstWait(b *testing.B) {
-	tokenOneSecond := bytes.Replace(tokenBody, []byte(`"expires_in":3600`), []byte(`"expires_in":1`), 1)
-	run := func(b *testing.B, src oauth2.TokenSource, rt *memTransport) {
-		if _, err := src.Token(); err != nil { // the first token, outside the measure
-			b.Fatal(err)
-		}
-		var (
-			mu    sync.Mutex // guards worst and waits
-			worst time.Duration
-			waits []time.Duration
-		)
-		start := rt.requests.Load()
-		b.ResetTimer()
-		deadline := time.Now().Add(time.Duration(b.N) * 1200 * time.Millisecond)
-		var wg sync.WaitGroup
-		for range 16 {
-			wg.Go(func() {
-				var mine []time.Duration
-				for time.Now().Before(deadline) {
-					t0 := time.Now()
-					_, err := src.Token()
-					d := time.Since(t0)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					mine = append(mine, d)
-					time.Sleep(time.Millisecond)
-				}
-				mu.Lock()
-				waits = append(waits, mine...)
-				for _, d := range mine {
-					worst = max(worst, d)
-				}
-				mu.Unlock()
-			})
-		}
-		wg.Wait()
-		b.StopTimer()
-		slices.Sort(waits)
-		b.ReportMetric(float64(worst)/float64(time.Millisecond), "worst-ms")
-		if len(waits) > 0 {
-			b.ReportMetric(float64(waits[len(waits)*999/1000])/float64(time.Millisecond), "p99.9-ms")
-		}
-		b.ReportMetric(float64(rt.requests.Load()-start)/float64(b.N), "refreshes/op")
-	}
+	run := benchWorstWait
 	b.Run("oauth2refresh", func(b *testing.B) {
 		rt := &memTransport{status: 200, body: tokenOneSecond, delay: 100 * time.Millisecond}
 		src := benchEndpoint(rt).TokenSource(context.Background(), &oauth2.Token{RefreshToken: "r"},
@@ -211,30 +167,61 @@ func BenchmarkWorstWait(b *testing.B) {
 	})
 }
 
+// tokenOneSecond is tokenBody with a token that lasts one second.
+var tokenOneSecond = bytes.Replace(tokenBody, []byte(`"expires_in":3600`), []byte(`"expires_in":1`), 1)
+
+// benchWorstWait measures the waits of 16 goroutines asking src for a token every
+// millisecond, for 1.2 s per op, while its tokens (from rt) last a second.
+func benchWorstWait(b *testing.B, src oauth2.TokenSource, rt *memTransport) {
+	if _, err := src.Token(); err != nil { // the first token, outside the measure
+		b.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex // guards worst and waits
+		worst time.Duration
+		waits []time.Duration
+	)
+	start := rt.requests.Load()
+	b.ResetTimer()
+	deadline := time.Now().Add(time.Duration(b.N) * 1200 * time.Millisecond)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			var mine []time.Duration
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				_, err := src.Token()
+				d := time.Since(t0)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				mine = append(mine, d)
+				time.Sleep(time.Millisecond)
+			}
+			mu.Lock()
+			waits = append(waits, mine...)
+			for _, d := range mine {
+				worst = max(worst, d)
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	slices.Sort(waits)
+	b.ReportMetric(float64(worst)/float64(time.Millisecond), "worst-ms")
+	if len(waits) > 0 {
+		b.ReportMetric(float64(waits[len(waits)*999/1000])/float64(time.Millisecond), "p99.9-ms")
+	}
+	b.ReportMetric(float64(rt.requests.Load()-start)/float64(b.N), "refreshes/op")
+}
+
 // BenchmarkFailureStorm: 20 goroutines ask a new source for a token at once while the
 // endpoint answers 503; the metric requests/op counts the token requests sent.
 func BenchmarkFailureStorm(b *testing.B) {
 	expired := &oauth2.Token{AccessToken: "old", RefreshToken: "refresh-token-1", Expiry: time.Now().Add(-time.Hour)}
-	failing := []byte(`{"error":"temporarily_unavailable"}`)
-	run := func(b *testing.B, rt *memTransport, newSource func() oauth2.TokenSource) {
-		b.ReportAllocs()
-		for b.Loop() {
-			src := newSource()
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for range 20 {
-				wg.Go(func() {
-					<-start
-					if _, err := src.Token(); err == nil {
-						b.Error("Token() succeeded against a failing endpoint")
-					}
-				})
-			}
-			close(start)
-			wg.Wait()
-		}
-		b.ReportMetric(float64(rt.requests.Load())/float64(b.N), "requests/op")
-	}
+	run := benchFailureStorm
 	b.Run("oauth2refresh", func(b *testing.B) {
 		rt := &memTransport{status: 503, body: failing}
 		ep := benchEndpoint(rt)
@@ -246,4 +233,29 @@ func BenchmarkFailureStorm(b *testing.B) {
 		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: rt})
 		run(b, rt, func() oauth2.TokenSource { return cfg.TokenSource(ctx, expired) })
 	})
+}
+
+// failing is the answer of a token endpoint that is down.
+var failing = []byte(`{"error":"temporarily_unavailable"}`)
+
+// benchFailureStorm makes 20 goroutines ask a new source for a token at once, per op, while
+// rt fails; the metric requests/op counts the token requests sent.
+func benchFailureStorm(b *testing.B, rt *memTransport, newSource func() oauth2.TokenSource) {
+	b.ReportAllocs()
+	for b.Loop() {
+		src := newSource()
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 20 {
+			wg.Go(func() {
+				<-start
+				if _, err := src.Token(); err == nil {
+					b.Error("Token() succeeded against a failing endpoint")
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
+	b.ReportMetric(float64(rt.requests.Load())/float64(b.N), "requests/op")
 }

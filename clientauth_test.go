@@ -126,7 +126,7 @@ const caJWTSecret = "a client secret of 256 bits or more"
 // TestClientAuthWire: each new AuthMethod sends exactly the headers and form fields RFC 7523
 // §2.2 or RFC 8705 §2 ask for, never the client secret, and a JWT assertion whose header,
 // claims and signature the test's own verifier accepts, dated by the system clock at the
-// time of the request.
+// time of the request; for the refresh grant and the client_credentials grant alike.
 func TestClientAuthWire(t *testing.T) {
 	var funcNow time.Time // the AssertionRequest.Now the AssertionFunc was given
 	cert := caCert(t, "client", caRSAKey(), nil, nil)
@@ -198,66 +198,85 @@ func TestClientAuthWire(t *testing.T) {
 			wantForm: url.Values{},
 		},
 	}
+	grants := []struct {
+		name  string
+		get   func(e *oauth2refresh.Endpoint) error
+		grant url.Values
+	}{
+		{"refresh", func(e *oauth2refresh.Endpoint) error {
+			_, err := e.Refresh(context.Background(), epRefresh)
+			return err
+		}, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {epRefresh}}},
+		{"client credentials", func(e *oauth2refresh.Endpoint) error {
+			_, err := e.ClientCredentials(context.Background()).Token()
+			return err
+		}, url.Values{"grant_type": {"client_credentials"}}},
+	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) { epJSON(w, 200, epOKBody) })
-			e := tc.endpoint
-			e.TokenURL, e.ClientID = srv.URL+"/token", epClientID
-			funcNow = time.Time{}
-			before := time.Now()
-			if _, err := e.Refresh(context.Background(), epRefresh); err != nil {
-				t.Fatal(err)
-			}
-			after := time.Now()
-			if tc.wantForm["client_assertion"] != nil && strings.HasPrefix(tc.wantForm["client_assertion"][0], "a|") &&
-				(funcNow.Before(before) || funcNow.After(after)) {
-				t.Errorf("AssertionRequest.Now = %v, want the time of the request, between %v and %v", funcNow, before, after)
-			}
-			reqs := srv.requests()
-			if len(reqs) != 1 {
-				t.Fatalf("%d requests, want 1", len(reqs))
-			}
-			got := reqs[0]
-			if diff := cmp.Diff(hdrNoAuth, got.Header); diff != "" {
-				t.Errorf("header (-want +got):\n%s", diff)
-			}
-			want := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {epRefresh}, "client_id": {epClientID}}
-			if e.AuthMethod != oauth2refresh.AuthTLSClient {
-				want.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-			}
-			for k, v := range tc.wantForm {
-				want[k] = []string{strings.ReplaceAll(v[0], "TOKENURL", e.TokenURL)}
-			}
-			if tc.key != nil {
-				jose, claims := caVerify(t, got.Form.Get("client_assertion"), tc.key)
-				if diff := cmp.Diff(tc.wantJOSE, jose); diff != "" {
-					t.Errorf("JOSE header (-want +got):\n%s", diff)
+		for _, g := range grants {
+			t.Run(tc.name+"/"+g.name, func(t *testing.T) {
+				srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) { epJSON(w, 200, epOKBody) })
+				e := tc.endpoint
+				e.TokenURL, e.ClientID = srv.URL+"/token", epClientID
+				funcNow = time.Time{}
+				before := time.Now()
+				if err := g.get(&e); err != nil {
+					t.Fatal(err)
 				}
-				if jti, _ := claims["jti"].(string); len(jti) < 22 {
-					t.Errorf("jti %q is too short to hold 128 random bits", jti)
+				after := time.Now()
+				if tc.wantForm["client_assertion"] != nil && strings.HasPrefix(tc.wantForm["client_assertion"][0], "a|") &&
+					(funcNow.Before(before) || funcNow.After(after)) {
+					t.Errorf("AssertionRequest.Now = %v, want the time of the request, between %v and %v", funcNow, before, after)
 				}
-				delete(claims, "jti")
-				aud := tc.wantAud
-				if aud == "" {
-					aud = e.TokenURL
+				reqs := srv.requests()
+				if len(reqs) != 1 {
+					t.Fatalf("%d requests, want 1", len(reqs))
 				}
-				// iat is a whole second of the request: pin the claims to it once it is
-				// checked to be one.
-				iat, _ := claims["iat"].(float64)
-				if int64(iat) < before.Unix() || int64(iat) > after.Unix() {
-					t.Errorf("iat %v, want the time of the request, between %d and %d", claims["iat"], before.Unix(), after.Unix())
+				got := reqs[0]
+				if diff := cmp.Diff(hdrNoAuth, got.Header); diff != "" {
+					t.Errorf("header (-want +got):\n%s", diff)
 				}
-				wantClaims := map[string]any{"iss": epClientID, "sub": epClientID, "aud": aud,
-					"iat": iat, "nbf": iat, "exp": iat + tc.lifetime.Seconds()}
-				if diff := cmp.Diff(wantClaims, claims); diff != "" {
-					t.Errorf("claims (-want +got):\n%s", diff)
+				want := url.Values{"client_id": {epClientID}}
+				for k, v := range g.grant {
+					want[k] = v
 				}
-				want["client_assertion"] = got.Form["client_assertion"]
-			}
-			if diff := cmp.Diff(want, got.Form); diff != "" {
-				t.Errorf("form (-want +got):\n%s", diff)
-			}
-		})
+				if e.AuthMethod != oauth2refresh.AuthTLSClient {
+					want.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+				}
+				for k, v := range tc.wantForm {
+					want[k] = []string{strings.ReplaceAll(v[0], "TOKENURL", e.TokenURL)}
+				}
+				if tc.key != nil {
+					jose, claims := caVerify(t, got.Form.Get("client_assertion"), tc.key)
+					if diff := cmp.Diff(tc.wantJOSE, jose); diff != "" {
+						t.Errorf("JOSE header (-want +got):\n%s", diff)
+					}
+					if jti, _ := claims["jti"].(string); len(jti) < 22 {
+						t.Errorf("jti %q is too short to hold 128 random bits", jti)
+					}
+					delete(claims, "jti")
+					aud := tc.wantAud
+					if aud == "" {
+						aud = e.TokenURL
+					}
+					// iat is a whole second of the request: pin the claims to it once it is
+					// checked to be one.
+					iat, _ := claims["iat"].(float64)
+					if int64(iat) < before.Unix() || int64(iat) > after.Unix() {
+						t.Errorf("iat %v, want the time of the request, between %d and %d", claims["iat"], before.Unix(), after.Unix())
+					}
+					wantClaims := map[string]any{"iss": epClientID, "sub": epClientID, "aud": aud,
+						"iat": iat, "nbf": iat, "exp": iat + tc.lifetime.Seconds()}
+					if diff := cmp.Diff(wantClaims, claims); diff != "" {
+						t.Errorf("claims (-want +got):\n%s", diff)
+					}
+					want["client_assertion"] = got.Form["client_assertion"]
+				}
+				if diff := cmp.Diff(want, got.Form); diff != "" {
+					t.Errorf("form (-want +got):\n%s", diff)
+				}
+			})
+		}
 	}
 }
 
@@ -629,6 +648,9 @@ func newMTLSServer(t *testing.T) *mtlsServer {
 			body, _ := io.ReadAll(r.Body)
 			form, _ := url.ParseQuery(string(body))
 			want := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {epRefresh}, "client_id": {"my-client"}}
+			if form.Get("grant_type") == "client_credentials" {
+				want = url.Values{"grant_type": {"client_credentials"}, "client_id": {"my-client"}}
+			}
 			if diff := cmp.Diff(want, form); diff != "" || r.Header.Get("Authorization") != "" {
 				t.Errorf("token request form (-want +got):\n%s", diff)
 			}
@@ -664,7 +686,8 @@ func (s *mtlsServer) client(cert ...tls.Certificate) *http.Client {
 }
 
 // TestMutualTLS: tls_client_auth against a TLS server that requires and checks the client
-// certificate on the token endpoint and the API. With the certificate, the refresh and the API
+// certificate on the token endpoint and the API. With the certificate, the refresh (or the
+// client_credentials grant) and the API
 // request through NewClient both succeed; without it, the handshake fails and Refresh returns
 // a *TransportError.
 func TestMutualTLS(t *testing.T) {
@@ -675,6 +698,18 @@ func TestMutualTLS(t *testing.T) {
 		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, srv.client(srv.clientCert))
 		ts := e.TokenSource(ctx, &oauth2.Token{RefreshToken: epRefresh})
 		resp, err := oauth2refresh.NewClient(ctx, ts).Get(srv.URL + "/api")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(body) != "hello, my-client" {
+			t.Errorf("API: %s %q", resp.Status, body)
+		}
+	})
+	t.Run("client credentials with the certificate", func(t *testing.T) {
+		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, srv.client(srv.clientCert))
+		resp, err := oauth2refresh.NewClient(ctx, e.ClientCredentials(ctx)).Get(srv.URL + "/api")
 		if err != nil {
 			t.Fatal(err)
 		}

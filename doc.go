@@ -7,6 +7,9 @@
 //
 //   - RFC 6749 §6, the refresh_token grant: Endpoint.Refresh performs one grant;
 //     RefreshAccessToken decodes the response into a caller's type.
+//   - RFC 6749 §4.4, the client_credentials grant (Endpoint.ClientCredentials), and RFC 8693,
+//     token exchange (Endpoint.TokenExchange): a service's own tokens, from the same
+//     TokenSource engine, options, errors and events as its users' refreshed ones.
 //   - RFC 6749 §2.3.1, client authentication: HTTP Basic with the id and secret form-encoded
 //     first (AuthBasic, the default), credentials in the body (AuthRequestBody), public clients
 //     (AuthNone), and AuthAutoDetect, which falls back only after the server rejected the

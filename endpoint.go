@@ -120,7 +120,8 @@ var (
 )
 
 // Endpoint is an OAuth 2.0 token endpoint and the client credentials to use there: everything
-// needed to perform the refresh_token grant (RFC 6749 §6), and with RevocationURL to revoke
+// needed to perform the refresh_token grant (RFC 6749 §6), the client_credentials grant
+// (ClientCredentials) and token exchange (TokenExchange), and with RevocationURL to revoke
 // tokens (RFC 7009). Its zero fields are documented and useful; set the fields before the
 // first use and do not change them afterwards. An Endpoint may be used by any number of
 // goroutines, and copied.
@@ -149,12 +150,13 @@ type Endpoint struct {
 	Assertion ClientAssertion
 
 	// Scopes, when not empty, are sent space-separated as the "scope" parameter to ask for a
-	// token with these scopes (RFC 6749 §6). Empty means no scope parameter: the server then
-	// grants the scopes of the original grant.
+	// token with these scopes (RFC 6749 §6, §4.4.2). Empty means no scope parameter: the
+	// server then grants the scopes of the original grant (or, for ClientCredentials, those
+	// it registered for the client).
 	Scopes []string
 
-	// Params are extra form parameters sent with every refresh, for providers that want them
-	// (GitLab's redirect_uri, Entra v1's resource). Keys set by this package (grant_type,
+	// Params are extra form parameters sent with every token request, for providers that
+	// want them (GitLab's redirect_uri, Entra v1's resource, RFC 8707's resource). Keys set by this package (grant_type,
 	// refresh_token, scope, client_id, client_secret, client_assertion,
 	// client_assertion_type) are ignored here: they cannot be overridden.
 	Params url.Values
@@ -255,15 +257,8 @@ func (e *Endpoint) exchange(ctx context.Context, refreshToken string, now func()
 	if refreshToken == "" {
 		return nil, ErrNoRefreshToken
 	}
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
-	if scope := strings.Join(e.Scopes, " "); scope != "" {
-		form.Set("scope", scope)
-	}
-	for k, vs := range e.Params {
-		if !reserved[k] {
-			form[k] = vs
-		}
-	}
+	form := e.grantForm("refresh_token")
+	form.Set("refresh_token", refreshToken)
 	return e.authenticated(ctx, form, request{url: e.TokenURL, name: "token URL", secret: refreshToken, learn: true,
 		read: readResponse, into: into}, now)
 }

@@ -214,7 +214,7 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 	}
 	if s.fresher(stored, cur) {
 		s.emit(events.Event{Kind: events.StorePickup})
-		return &pending{tok: stored}, nil
+		return &pending{tok: stored, picked: true}, nil
 	}
 	if (stored == nil || stored.RefreshToken == "") && (cur == nil || cur.RefreshToken == "") {
 		// Nothing to refresh: no lease is taken, so that a key that never held a token (one
@@ -254,7 +254,7 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 	case s.fresher(stored, cur):
 		s.release(ctx, lease)
 		s.emit(events.Event{Kind: events.StorePickup})
-		return &pending{tok: stored}, nil
+		return &pending{tok: stored, picked: true}, nil
 	case from == nil || from.RefreshToken == "":
 		s.release(ctx, lease)
 		return nil, storeErr("no refresh token stored for", s.cfg.key, ErrNoRefreshToken)
@@ -263,7 +263,7 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 		return nil, s.markDead(ctx, lease, end, ReasonRefreshTokenExpired, err)
 	}
 	rctx, cancel := context.WithDeadline(ctx, end.Add(-timeout/2))
-	t, err := s.e.refresh(rctx, from.RefreshToken, s.cfg.now)
+	t, _, err := s.g.fetch(rctx, s, from)
 	cancel()
 	if err != nil {
 		if reason := deadReason(err); reason != "" {
@@ -359,7 +359,7 @@ func (s *TokenSource) save(ctx context.Context, p *pending) error {
 			case st != nil && st.RefreshToken != p.from:
 				// Another process refreshed from p.tok, or the grant was seeded anew: the
 				// store is the truth, and p.tok is stale.
-				p.tok, p.from, p.save = st, "", false
+				p.tok, p.from, p.save, p.picked = st, "", false, true
 				s.emit(events.Event{Kind: events.StorePickup})
 			}
 			if !p.save {

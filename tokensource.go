@@ -167,6 +167,7 @@ func (c *config) servable(t *oauth2.Token, now time.Time) bool {
 // Tokens it returns are shared between callers and must not be modified.
 type TokenSource struct {
 	e   *Endpoint
+	g   grant           // how a token is obtained (see grant.go); read-only
 	cfg config          // read-only after construction
 	ctx context.Context // values for flights: the ctx given to TokenSource, without its cancellation
 	clk clock
@@ -235,8 +236,9 @@ type flight struct {
 // pending is a token obtained by a flight and not yet persisted. It is owned by one flight at
 // a time: the one running, or, between flights, TokenSource.pending.
 type pending struct {
-	tok  *oauth2.Token
-	from string // the refresh token tok replaced (spent), "" for a token picked up from the store
+	tok    *oauth2.Token
+	from   string // the refresh token tok replaced (spent), "" if none
+	picked bool   // tok was picked up from the store
 	// save says tok must still be saved to the store; lease is the store's lease it was
 	// obtained under, held until tok is saved (nil once lost), and end when it lapses.
 	save  bool
@@ -256,6 +258,11 @@ var forever = time.Unix(1<<62, 0)
 // oauth2.HTTPClient (see TokenContext); its cancellation and deadline are ignored. A nil ctx
 // means Background.
 func (e *Endpoint) TokenSource(ctx context.Context, t *oauth2.Token, opts ...Option) *TokenSource {
+	return e.newSource(ctx, refreshGrant{}, t, opts)
+}
+
+// newSource returns a TokenSource of grant g, as TokenSource says.
+func (e *Endpoint) newSource(ctx context.Context, g grant, t *oauth2.Token, opts []Option) *TokenSource {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -264,6 +271,7 @@ func (e *Endpoint) TokenSource(ctx context.Context, t *oauth2.Token, opts ...Opt
 	}
 	s := &TokenSource{
 		e: e,
+		g: g,
 		cfg: config{early: DefaultEarlyRefresh, margin: DefaultExpiryMargin, now: time.Now,
 			backoffMin: minBackoff, backoffMax: maxBackoff},
 		ctx: ctx,
@@ -515,22 +523,20 @@ func (s *TokenSource) run(f *flight) {
 	s.finish(f, p, done, s.redact(err, p, cur), class, status)
 }
 
-// obtain returns a token newer than cur: from the store, or refreshed from cur.
+// obtain returns a token newer than cur: from the store, or from the grant (refreshed from
+// cur, for the refresh grant).
 func (s *TokenSource) obtain(ctx context.Context, cur *oauth2.Token) (*pending, error) {
-	if s.cfg.store != nil {
+	switch {
+	case s.cfg.store != nil && s.g.standalone():
+		return s.obtainStandalone(ctx, cur)
+	case s.cfg.store != nil:
 		return s.obtainShared(ctx, cur)
 	}
-	if cur == nil || cur.RefreshToken == "" {
-		return nil, ErrNoRefreshToken
-	}
-	if err := s.refreshable(cur); err != nil {
-		return nil, err
-	}
-	t, err := s.e.refresh(ctx, cur.RefreshToken, s.cfg.now)
+	t, spent, err := s.g.fetch(ctx, s, cur)
 	if err != nil {
 		return nil, err
 	}
-	return &pending{tok: t, from: cur.RefreshToken}, nil
+	return &pending{tok: t, from: spent}, nil
 }
 
 // refreshable returns an error wrapping ErrRefreshTokenExpired when t's refresh token is known
@@ -596,7 +602,7 @@ func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err erro
 		f.tok = done
 	}
 	result := events.OutcomeOK
-	if err == nil && p != nil && p.from == "" {
+	if err == nil && p != nil && p.picked {
 		result = events.OutcomePickedUp // not a refresh: see events.OutcomePickedUp
 	}
 	s.flight = nil

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
+	"slices"
 
 	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenkit/oauth2refresh"
 )
@@ -114,4 +117,41 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 // oauth2refresh.NewClient(ctx, ts).
 func Client(ctx context.Context, c *oauth2.Config, t *oauth2.Token, opts ...oauth2refresh.Option) *http.Client {
 	return oauth2refresh.NewClient(ctx, TokenSource(ctx, c, t, opts...))
+}
+
+// ClientCredentials is the drop-in for c.TokenSource(ctx) of golang.org/x/oauth2's
+// clientcredentials package: a source of the client_credentials grant (see
+// oauth2refresh.Endpoint.ClientCredentials) that sends what x/oauth2 sends for c. c.TokenURL,
+// c.ClientID and c.ClientSecret are the Endpoint's, c.AuthStyle maps as for FromConfig,
+// c.Scopes are sent space-separated as scope, and c.EndpointParams as extra parameters
+// (RFC 8707's resource, audience). opts are its Options: WithStore to share one token between
+// the processes of a fleet, EarlyRefresh, WithEvents, ...
+//
+// Where it differs from x/oauth2: concurrent callers share one request, not wait in turn for
+// theirs; failures back off; a refresh_token in the response is dropped (RFC 6749 §4.4.3; the
+// grant never uses one); and in c.EndpointParams a key that x/oauth2 would refuse to
+// overwrite (scope, client_id, client_secret, ...) or grant_type, which x/oauth2 sends in place
+// of client_credentials, is ignored. As with x/oauth2, token requests use the *http.Client
+// stored in ctx under oauth2.HTTPClient; unlike it, ctx's cancellation is ignored. c is read
+// once. For an *http.Client, as c.Client(ctx) gives, call oauth2refresh.NewClient(ctx, ts).
+func ClientCredentials(ctx context.Context, c *clientcredentials.Config, opts ...oauth2refresh.Option) *oauth2refresh.TokenSource {
+	e := FromConfig(&oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret,
+		Endpoint: oauth2.Endpoint{TokenURL: c.TokenURL, AuthStyle: c.AuthStyle}})
+	e.Scopes = slices.Clone(c.Scopes)
+	if len(c.EndpointParams) > 0 {
+		e.Params = make(url.Values, len(c.EndpointParams))
+		for k, v := range c.EndpointParams {
+			e.Params[k] = slices.Clone(v)
+		}
+	}
+	return e.ClientCredentials(ctx, opts...)
+}
+
+// ClientCredentialsClient is the drop-in for c.Client(ctx) of golang.org/x/oauth2's
+// clientcredentials package: oauth2refresh.NewClient(ctx, ClientCredentials(ctx, c, opts...)),
+// an *http.Client that authorizes every request with the client's token and, when the
+// resource server answers 401, obtains a new one once and retries a replayable request. Like
+// c.Client, it builds on the client stored in ctx under oauth2.HTTPClient, if any.
+func ClientCredentialsClient(ctx context.Context, c *clientcredentials.Config, opts ...oauth2refresh.Option) *http.Client {
+	return oauth2refresh.NewClient(ctx, ClientCredentials(ctx, c, opts...))
 }

@@ -73,6 +73,25 @@
 //     oauth2refresh.MaxErrorBody bytes of them in Body.
 //   - Token.ExpiresIn is also set for form-encoded responses.
 //
+// # Client credentials
+//
+// For golang.org/x/oauth2/clientcredentials, keeping its *clientcredentials.Config:
+//
+//	ts := cfg.TokenSource(ctx)                // before
+//	ts := compat.ClientCredentials(ctx, cfg)  // after
+//
+//	client := cfg.Client(ctx)                         // before
+//	client := compat.ClientCredentialsClient(ctx, cfg) // after
+//
+// The tests check side by side with x/oauth2 that the same form fields (grant_type, scope,
+// every EndpointParams value) and Authorization header are sent for every AuthStyle, and that
+// the token and the *oauth2.RetrieveError of a refusal read the same; x/oauth2's own tests of
+// the package are ported and run on both. The differences of the refresh grant above hold
+// (one request for concurrent callers, backoff, typed errors, options such as WithStore to
+// share one token between the processes of a fleet), and: the refresh_token of a response is
+// dropped, Token.ExpiresIn is set, and an EndpointParams grant_type is ignored (see
+// ClientCredentials).
+//
 // An existing oauth2.TokenSource, such as the one cfg.TokenSource returned, cannot be wrapped:
 // its refresh token is private to it. Build the source from the Config and the saved token
 // instead. The README's migration section shows each common pattern.

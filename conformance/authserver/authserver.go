@@ -122,7 +122,9 @@ type Stats struct {
 type Server struct {
 	// URL is the base URL, "http://127.0.0.1:port".
 	URL string
-	// TokenURL is the token endpoint (URL + TokenPath): the refresh_token grant.
+	// TokenURL is the token endpoint (URL + TokenPath): the refresh_token grant, and the
+	// client_credentials grant (RFC 6749 §4.4) for confidential clients, with the scopes
+	// they are registered with.
 	TokenURL string
 	// RevocationURL is the RFC 7009 revocation endpoint (URL + RevocationPath).
 	RevocationURL string
@@ -187,6 +189,7 @@ func Start(opts Options) (*Server, error) {
 	s.APIURL = s.URL + APIPath
 	s.provider = compose.Compose(config, s.store, s.strategy,
 		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
 	)
@@ -230,7 +233,7 @@ func (s *Server) AddClient(c Client) error {
 		ID:         c.ID,
 		Public:     public,
 		Scopes:     slices.Clone(c.Scopes),
-		GrantTypes: []string{"refresh_token"},
+		GrantTypes: []string{"refresh_token", "client_credentials"},
 	}
 	if !public && !keyed {
 		hash, err := bcrypt.GenerateFromPassword([]byte(c.Secret), bcrypt.MinCost)
@@ -368,6 +371,13 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ar, err := s.provider.NewAccessRequest(ctx, r, new(fosite.DefaultSession))
+	if err == nil && ar.GetGrantTypes().ExactOne("client_credentials") {
+		// fosite checked the scopes against the client's; a client_credentials grant has no
+		// user to consent, so the server grants what was asked.
+		for _, scope := range ar.GetRequestedScopes() {
+			ar.GrantScope(scope)
+		}
+	}
 	if err == nil {
 		var resp fosite.AccessResponder
 		if resp, err = s.provider.NewAccessResponse(ctx, ar); err == nil {

@@ -1,7 +1,8 @@
 package zitadel_test
 
 // memStorage: the smallest op.Storage that lets zitadel's OpenID Provider run the
-// refresh_token grant for private_key_jwt clients. Grants are seeded by issue (there is no
+// refresh_token grant for private_key_jwt clients, and the client_credentials grant for
+// clients with a secret. Grants are seeded by issue (there is no
 // login or authorization code flow); refresh tokens are opaque and rotate on every refresh
 // (the old one is forgotten, so a reused one is invalid_grant); access tokens are zitadel's
 // own encrypted bearer tokens, looked up by id.
@@ -12,6 +13,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"sync"
 	"time"
@@ -25,11 +27,13 @@ import (
 const accessTokenLifetime = 5 * time.Minute
 
 // client is a confidential client that authenticates with private_key_jwt, with one public
-// key registered under keyID, allowed the refresh_token grant only.
+// key registered under keyID, allowed the refresh_token grant; and, when it has a secret, the
+// client_credentials grant authenticated with the secret.
 type client struct {
-	id    string
-	keyID string
-	key   crypto.PublicKey
+	id     string
+	keyID  string
+	key    crypto.PublicKey
+	secret string
 }
 
 func (c *client) GetID() string                       { return c.id }
@@ -40,7 +44,12 @@ func (c *client) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodPr
 func (c *client) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }
-func (c *client) GrantTypes() []oidc.GrantType        { return []oidc.GrantType{oidc.GrantTypeRefreshToken} }
+func (c *client) GrantTypes() []oidc.GrantType {
+	if c.secret != "" {
+		return []oidc.GrantType{oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
+	}
+	return []oidc.GrantType{oidc.GrantTypeRefreshToken}
+}
 func (c *client) LoginURL(string) string              { return "" }
 func (c *client) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeBearer }
 func (c *client) IDTokenLifetime() time.Duration      { return accessTokenLifetime }
@@ -81,6 +90,7 @@ type accessToken struct {
 type storageStats struct {
 	KeyLookups int // GetKeyByIDAndClientID calls: one per assertion whose claims passed
 	Refreshes  int // refresh tokens rotated
+	Issued     int // client_credentials access tokens issued
 }
 
 type memStorage struct {
@@ -230,9 +240,49 @@ func (s *memStorage) AuthRequestByCode(context.Context, string) (op.AuthRequest,
 }
 func (s *memStorage) SaveAuthCode(context.Context, string, string) error { return errNotSupported }
 func (s *memStorage) DeleteAuthRequest(context.Context, string) error    { return errNotSupported }
-func (s *memStorage) CreateAccessToken(context.Context, op.TokenRequest) (string, time.Time, error) {
-	return "", time.Time{}, errNotSupported
+func (s *memStorage) CreateAccessToken(_ context.Context, req op.TokenRequest) (string, time.Time, error) {
+	g, ok := req.(*ccRequest)
+	if !ok {
+		return "", time.Time{}, errNotSupported
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := rand.Text()
+	exp := time.Now().Add(accessTokenLifetime)
+	s.accessTokens[id] = &accessToken{clientID: g.clientID, subject: g.clientID, expires: exp}
+	s.stats.Issued++
+	return id, exp, nil
 }
+
+var _ op.ClientCredentialsStorage = (*memStorage)(nil)
+
+// ClientCredentials authenticates a client_credentials request: the client must have a
+// secret, and this one.
+func (s *memStorage) ClientCredentials(_ context.Context, id, secret string) (op.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.clients[id]
+	if !ok || c.secret == "" || subtle.ConstantTimeCompare([]byte(c.secret), []byte(secret)) != 1 {
+		// An *oidc.Error: the LegacyServer answers any other error with server_error.
+		return nil, oidc.ErrInvalidClient().WithDescription("client authentication failed")
+	}
+	return c, nil
+}
+
+// ClientCredentialsTokenRequest grants the scopes asked: the client is its own subject.
+func (s *memStorage) ClientCredentialsTokenRequest(_ context.Context, id string, scopes []string) (op.TokenRequest, error) {
+	return &ccRequest{clientID: id, scopes: scopes}, nil
+}
+
+// ccRequest is the op.TokenRequest of a client_credentials grant.
+type ccRequest struct {
+	clientID string
+	scopes   []string
+}
+
+func (r *ccRequest) GetSubject() string                                      { return r.clientID }
+func (r *ccRequest) GetAudience() []string                                   { return []string{r.clientID} }
+func (r *ccRequest) GetScopes() []string                                     { return r.scopes }
 func (s *memStorage) TerminateSession(context.Context, string, string) error { return errNotSupported }
 func (s *memStorage) RevokeToken(context.Context, string, string, string) *oidc.Error {
 	return oidc.ErrRequestNotSupported()
