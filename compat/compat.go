@@ -133,8 +133,9 @@ func Client(ctx context.Context, c *oauth2.Config, t *oauth2.Token, opts ...oaut
 // overwrite (scope, client_id, client_secret, ...) or grant_type, which x/oauth2 sends in place
 // of client_credentials, is ignored. As with x/oauth2, token requests use the *http.Client
 // stored in ctx under oauth2.HTTPClient; unlike it, ctx's cancellation is ignored. c is read
-// once. For an *http.Client, as c.Client(ctx) gives, call oauth2refresh.NewClient(ctx, ts).
-func ClientCredentials(ctx context.Context, c *clientcredentials.Config, opts ...oauth2refresh.Option) *oauth2refresh.TokenSource {
+// once. Its errors are x/oauth2's, as Source says. For an *http.Client, as c.Client(ctx)
+// gives, call ClientCredentialsClient.
+func ClientCredentials(ctx context.Context, c *clientcredentials.Config, opts ...oauth2refresh.Option) *Source {
 	e := FromConfig(&oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret,
 		Endpoint: oauth2.Endpoint{TokenURL: c.TokenURL, AuthStyle: c.AuthStyle}})
 	e.Scopes = slices.Clone(c.Scopes)
@@ -144,7 +145,7 @@ func ClientCredentials(ctx context.Context, c *clientcredentials.Config, opts ..
 			e.Params[k] = slices.Clone(v)
 		}
 	}
-	return e.ClientCredentials(ctx, opts...)
+	return &Source{e.ClientCredentials(ctx, opts...)}
 }
 
 // ClientCredentialsClient is the drop-in for c.Client(ctx) of golang.org/x/oauth2's
