@@ -61,7 +61,7 @@ const DefaultMaxGrants = 10000
 // dropped: the Manager sweeps the held grants in turn, skipping those used since its last pass
 // (the CLOCK approximation of least recently used). A grant is dropped only while it is idle: no
 // call of the Manager is inside its TokenSource (a refresh being waited for, a request of
-// Grant.Client being sent), no flight is running, no token is unsaved (see OnRefresh and
+// Grant.Client being sent), no flight is running, no token is unsaved (see OnNewToken and
 // WithStore), and it is not in a backoff after a failed refresh. So dropping never loses a rotated
 // refresh token, never lets two sources of this process refresh one grant at once, and never
 // shortens a backoff that keeps a request from the server; while more than MaxGrants grants are

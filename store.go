@@ -140,7 +140,7 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 // it holds: its flights fail until the grant is seeded again. While the store is unreachable,
 // callers get the token held until it stops being servable, then errors wrapping the store's.
 //
-// A failed save is retried as a failed OnRefresh is, the token not handed out meanwhile, on
+// A failed save is retried as a failed OnNewToken is, the token not handed out meanwhile, on
 // the same lease, kept until the token is saved: no other process can take the grant and send
 // the refresh token this one spent. If the store says another lease was granted since
 // (ErrLeaseLost), the source takes a new lease and saves its token only if nobody moved the

@@ -430,7 +430,7 @@ func TestWithStoreOptionOrder(t *testing.T) {
 				t.Fatal(err)
 			}
 			var hooked []string
-			hook := oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+			hook := oauth2refresh.OnNewToken(func(ctx context.Context, tok *oauth2.Token) error {
 				hooked = append(hooked, tok.RefreshToken)
 				return nil
 			})
@@ -446,7 +446,7 @@ func TestWithStoreOptionOrder(t *testing.T) {
 				t.Errorf("the replaced store holds %v, want nothing", got)
 			}
 			if diff := cmp.Diff([]string{"rt-1"}, hooked); diff != "" {
-				t.Errorf("OnRefresh saw (-want +got):\n%s", diff)
+				t.Errorf("OnNewToken saw (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -44,7 +44,7 @@ type Option func(*config)
 // config is what the Options set. It is written only while Endpoint.TokenSource builds the
 // TokenSource, and read without a lock afterwards.
 type config struct {
-	onRefresh func(ctx context.Context, t *oauth2.Token) error // OnRefresh's hook, or nil
+	tokenHook func(ctx context.Context, t *oauth2.Token) error // OnNewToken's hook, or nil
 	store     Store                                            // WithStore's, or nil
 	key       string                                           // WithStore's
 	events    func(events.Event)                               // WithEvents', or nil
@@ -58,20 +58,21 @@ type config struct {
 	backoffMin, backoffMax time.Duration
 }
 
-// OnRefresh registers fn to be called with every new token (refreshed, or picked up from the
-// Store of WithStore) before it is handed to any caller: the place to persist rotated refresh
-// tokens. Calls are made one at a time, in the order the tokens were obtained, with the
-// flight's context (see TokenContext).
+// OnNewToken registers fn to be called with every new token the source gets, whether from
+// the token endpoint (a refresh) or picked up from the Store of WithStore (a token another
+// process refreshed or SaveToken stored: a pickup is not a refresh), before any caller uses
+// it: the place to persist rotated refresh tokens. Calls are made one at a time, in the order
+// the tokens were obtained, with the flight's context (see TokenContext).
 //
 // If fn fails, it is called again at once with the same token. If that fails too (or fn
-// panics), the callers waiting get an error wrapping fn's (or "oauth2refresh: OnRefresh
+// panics), the callers waiting get an error wrapping fn's (or "oauth2refresh: OnNewToken
 // panicked: ..."), the token is kept in memory but not handed out, and the source backs off
 // as after a failed refresh (see TokenContext); the next attempt calls fn again with the same
 // token instead of refreshing. A rotated refresh token is thus never lost nor silently left
 // unsaved. Should that token stop being servable meanwhile, its refresh token is used for the
 // next refresh. fn must not call the TokenSource it is registered on: it would wait for itself.
-func OnRefresh(fn func(ctx context.Context, t *oauth2.Token) error) Option {
-	return func(c *config) { c.onRefresh = fn }
+func OnNewToken(fn func(ctx context.Context, t *oauth2.Token) error) Option {
+	return func(c *config) { c.tokenHook = fn }
 }
 
 // EarlyRefresh sets how long before a token stops being served (see ExpiryMargin) one call
@@ -159,8 +160,8 @@ func (c *config) servable(t *oauth2.Token, now time.Time) bool {
 // Invalidate is called.
 //
 // A flight obtains a token (a refresh, or with WithStore one another process saved), persists
-// it (the save to the Store, then OnRefresh) and installs it; see OnRefresh for a persist that
-// fails. A panic in OnRefresh or a Store is recovered by the flight, even on a goroutine of the
+// it (the save to the Store, then OnNewToken) and installs it; see OnNewToken for a persist that
+// fails. A panic in OnNewToken or a Store is recovered by the flight, even on a goroutine of the
 // library's: every caller waiting gets an error that says so, and a token already obtained is
 // kept for its persist.
 //
@@ -333,9 +334,9 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 //
 // A flight runs with the values of the ctx of the call that started it (a trace span, say),
 // then, for keys that ctx has no value for, those of the ctx given to TokenSource; it has the
-// cancellation and deadline of neither. Its token request, Store calls and OnRefresh get it.
+// cancellation and deadline of neither. Its token request, Store calls and OnNewToken get it.
 //
-// After a failed flight (a refresh, a Store or an OnRefresh that failed), no new attempt is
+// After a failed flight (a refresh, a Store or an OnNewToken that failed), no new attempt is
 // made during a backoff: calls that hold no valid token get the same error without I/O. It
 // lasts between half and all of 1 s, 2 s, 4 s, ... up to 30 s, or up to 5 min when the token
 // endpoint refused the grant or the client (a *RequestError that is not Temporary) or the
@@ -489,11 +490,11 @@ func (s *TokenSource) run(f *flight) {
 		if p.save {
 			err = persist(events.OutcomeStore, func() error { return s.save(ctx, p) })
 		}
-		if err == nil && s.cfg.onRefresh != nil {
-			what = "OnRefresh"
+		if err == nil && s.cfg.tokenHook != nil {
+			what = "OnNewToken"
 			err = persist(events.OutcomeHook, func() error {
-				if err := s.cfg.onRefresh(ctx, p.tok); err != nil {
-					return fmt.Errorf("oauth2refresh: OnRefresh: %w", err)
+				if err := s.cfg.tokenHook(ctx, p.tok); err != nil {
+					return fmt.Errorf("oauth2refresh: OnNewToken: %w", err)
 				}
 				return nil
 			})

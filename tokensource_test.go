@@ -348,7 +348,7 @@ func TestTokenSourceOnRefreshFailureKeepsToken(t *testing.T) {
 	var hookCalls []string
 	failHook := true
 	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, t *oauth2.Token) error {
 			hookCalls = append(hookCalls, t.AccessToken+"/"+t.RefreshToken)
 			if failHook {
 				return errDisk
@@ -387,7 +387,7 @@ func TestTokenSourceOnRefreshFailureKeepsToken(t *testing.T) {
 	}
 	want := []string{"at-1/rt-1", "at-1/rt-1", "at-1/rt-1", "at-1/rt-1"}
 	if diff := cmp.Diff(want, hookCalls); diff != "" {
-		t.Errorf("OnRefresh calls mismatch (-want +got):\n%s", diff)
+		t.Errorf("OnNewToken calls mismatch (-want +got):\n%s", diff)
 	}
 	// The token is handed out from the cache now; the hook is not called again.
 	if got2, err := src.Token(); err != nil || got2 != got {
@@ -406,7 +406,7 @@ func TestTokenSourceFailingHookNotInHotLoop(t *testing.T) {
 	clock := newFakeClock()
 	var calls atomic.Int64
 	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, t *oauth2.Token) error {
 			calls.Add(1)
 			return errors.New("database down")
 		}))
@@ -443,7 +443,7 @@ func TestTokenSourceHookErrorRedacted(t *testing.T) {
 	ts := newTokenServer(t, "rt-0", 3600)
 	clock := newFakeClock()
 	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, t *oauth2.Token) error {
 			return fmt.Errorf("Error 1062: Duplicate entry '%s' for key 'PRIMARY' (access %s)", t.RefreshToken, t.AccessToken)
 		}))
 	_, err := src.Token()
@@ -467,7 +467,7 @@ func TestTokenSourceOnRefreshFailureThenExpiry(t *testing.T) {
 	fail.Store(true)
 	var saved []string
 	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, t *oauth2.Token) error {
 			if fail.Load() {
 				return errors.New("store down")
 			}
@@ -501,11 +501,11 @@ func TestTokenSourceOnRefreshOrder(t *testing.T) {
 	var order []int
 	inHook := 0
 	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, tok *oauth2.Token) error {
 			mu.Lock()
 			inHook++
 			if inHook != 1 {
-				t.Errorf("%d concurrent oauth2refresh.OnRefresh calls", inHook)
+				t.Errorf("%d concurrent oauth2refresh.OnNewToken calls", inHook)
 			}
 			n, _ := strconv.Atoi(tok.AccessToken[len("at-"):])
 			order = append(order, n)
@@ -527,7 +527,7 @@ func TestTokenSourceOnRefreshOrder(t *testing.T) {
 				_, ok := saved[tok.AccessToken]
 				mu.Unlock()
 				if !ok {
-					t.Errorf("%s handed out before oauth2refresh.OnRefresh saw it", tok.AccessToken)
+					t.Errorf("%s handed out before oauth2refresh.OnNewToken saw it", tok.AccessToken)
 				}
 				src.Invalidate(tok)
 			}
@@ -536,7 +536,7 @@ func TestTokenSourceOnRefreshOrder(t *testing.T) {
 	wg.Wait()
 	for i, n := range order {
 		if n != i+1 {
-			t.Fatalf("oauth2refresh.OnRefresh saw tokens in order %v, want 1, 2, 3, ...", order)
+			t.Fatalf("oauth2refresh.OnNewToken saw tokens in order %v, want 1, 2, 3, ...", order)
 		}
 	}
 	if len(order) < 2 {
@@ -590,9 +590,9 @@ func TestTokenSourceCanceledSourceContext(t *testing.T) {
 	ctx = context.WithValue(ctx, key{}, "app value")
 	clock := newFakeClock()
 	src := ts.endpoint().TokenSource(ctx, expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, tok *oauth2.Token) error {
 			if ctx.Err() != nil || ctx.Value(key{}) != "app value" {
-				t.Errorf("oauth2refresh.OnRefresh ctx: Err() = %v, value = %v; want nil and the value of the oauth2refresh.TokenSource ctx", ctx.Err(), ctx.Value(key{}))
+				t.Errorf("oauth2refresh.OnNewToken ctx: Err() = %v, value = %v; want nil and the value of the oauth2refresh.TokenSource ctx", ctx.Err(), ctx.Value(key{}))
 			}
 			return nil
 		}))
@@ -787,7 +787,7 @@ func TestTokenSourceOnRefreshPanicKeepsToken(t *testing.T) {
 	clock := newFakeClock()
 	calls := 0
 	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, tok *oauth2.Token) error {
 			calls++
 			if calls == 1 {
 				panic("hook bug")
@@ -797,7 +797,7 @@ func TestTokenSourceOnRefreshPanicKeepsToken(t *testing.T) {
 			}
 			return nil
 		}))
-	if _, err := src.Token(); err == nil || !strings.Contains(err.Error(), "oauth2refresh: OnRefresh panicked: hook bug") {
+	if _, err := src.Token(); err == nil || !strings.Contains(err.Error(), "oauth2refresh: OnNewToken panicked: hook bug") {
 		t.Fatalf("Token() with a panicking hook: error = %v, want one saying it panicked", err)
 	}
 	clock.advance(oauth2refresh.MaxBackoff)
@@ -827,18 +827,18 @@ func (panicLease) Save(context.Context, *oauth2.Token) error { panic("store bug"
 
 func TestTokenSourcePanicOnOwnGoroutine(t *testing.T) {
 	// Where the flight runs on a goroutine the library started (a caller that can give up,
-	// an early refresh), a panic in OnRefresh or in the Store must not crash the process:
+	// an early refresh), a panic in OnNewToken or in the Store must not crash the process:
 	// every waiter gets an error that says so.
-	hookPanics := oauth2refresh.OnRefresh(func(context.Context, *oauth2.Token) error { panic("hook bug") })
+	hookPanics := oauth2refresh.OnNewToken(func(context.Context, *oauth2.Token) error { panic("hook bug") })
 	tests := []struct {
 		name    string
 		opts    func(t *testing.T) []oauth2refresh.Option
 		early   bool // the token is still valid: the flight is an early refresh
 		wantErr string
 	}{
-		{name: "OnRefresh, waiting callers", opts: func(*testing.T) []oauth2refresh.Option { return []oauth2refresh.Option{hookPanics} },
-			wantErr: "oauth2refresh: OnRefresh panicked: hook bug"},
-		{name: "OnRefresh, early refresh", early: true, opts: func(*testing.T) []oauth2refresh.Option { return []oauth2refresh.Option{hookPanics} }},
+		{name: "OnNewToken, waiting callers", opts: func(*testing.T) []oauth2refresh.Option { return []oauth2refresh.Option{hookPanics} },
+			wantErr: "oauth2refresh: OnNewToken panicked: hook bug"},
+		{name: "OnNewToken, early refresh", early: true, opts: func(*testing.T) []oauth2refresh.Option { return []oauth2refresh.Option{hookPanics} }},
 		{name: "Store, waiting callers", wantErr: "oauth2refresh: Store panicked: store bug", opts: func(t *testing.T) []oauth2refresh.Option {
 			return []oauth2refresh.Option{oauth2refresh.WithStore(panicStore{&oauth2refresh.FileStore{Dir: t.TempDir()}}, "g")}
 		}},
@@ -887,7 +887,7 @@ func TestTokenSourcePendingTokenExpiredBacksOff(t *testing.T) {
 	hookFails.Store(true)
 	var saved []string
 	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, tok *oauth2.Token) error {
 			if hookFails.Load() {
 				return errors.New("store down")
 			}

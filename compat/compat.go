@@ -57,7 +57,7 @@ func FromConfig(c *oauth2.Config) *oauth2refresh.Endpoint {
 // TokenSource is the drop-in for c.TokenSource(ctx, t): it returns a source that starts with t
 // and refreshes it through FromConfig(c). It is an oauth2.TokenSource whose errors are those
 // of x/oauth2 (see Source), and also has TokenContext, Invalidate and Retry; opts are its
-// Options (OnRefresh to persist rotated tokens, EarlyRefresh, ExpiryMargin, Backoff).
+// Options (OnNewToken to persist rotated tokens, EarlyRefresh, ExpiryMargin, Backoff).
 //
 // As with x/oauth2, refreshes use the *http.Client stored in ctx under oauth2.HTTPClient, or
 // http.DefaultClient. Unlike x/oauth2, ctx's cancellation and deadline are ignored: a source
@@ -75,7 +75,7 @@ func TokenSource(ctx context.Context, c *oauth2.Config, t *oauth2.Token, opts ..
 // err.(*oauth2.RetrieveError) keeps working. Its fields are filled as x/oauth2 fills them,
 // with the secrets cut out (the client secret, the refresh token sent, tokens the server
 // echoed), and its text, as x/oauth2's, quotes the body so redacted. Other errors (no answer,
-// a canceled context, OnRefresh) are those of oauth2refresh.
+// a canceled context, OnNewToken) are those of oauth2refresh.
 //
 // A *oauth2.RetrieveError wraps nothing: errors.Is(err, oauth2refresh.ErrInvalidGrant) and
 // errors.As with *oauth2refresh.RequestError need the core API, the embedded TokenSource

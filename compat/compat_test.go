@@ -496,7 +496,7 @@ func TestBetterRotationHook(t *testing.T) {
 	now := time.Now()
 	ts := compat.TokenSource(t.Context(), c, &oauth2.Token{RefreshToken: "rt-0"},
 		oauth2refresh.WithClock(func() time.Time { return now }),
-		oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, tok *oauth2.Token) error {
 			saved = append(saved, tok.RefreshToken)
 			return nil
 		}))
@@ -511,7 +511,7 @@ func TestBetterRotationHook(t *testing.T) {
 		ts.Invalidate(tok) // force the next refresh
 	}
 	if diff := cmp.Diff([]string{"rt-1", "rt-2", "rt-3"}, saved); diff != "" {
-		t.Errorf("OnRefresh saw refresh tokens (-want +got):\n%s", diff)
+		t.Errorf("OnNewToken saw refresh tokens (-want +got):\n%s", diff)
 	}
 	// x/oauth2 has no hook: the rotated refresh token is only reachable from the token each
 	// Token call returns, and a program that saves it must compare after every call.

@@ -38,7 +38,7 @@
 //
 // # What is deliberately different
 //
-//   - Rotated refresh tokens can be persisted: the oauth2refresh.OnRefresh option is called
+//   - Rotated refresh tokens can be persisted: the oauth2refresh.OnNewToken option is called
 //     with every new token, in order, before it is used, and a failed save is retried rather
 //     than lost (golang/oauth2#84).
 //   - Scopes can be asked for on refresh by setting the Endpoint's Scopes; x/oauth2 never

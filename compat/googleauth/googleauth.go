@@ -71,7 +71,7 @@ type Source interface {
 // oauth2adapt.AuthErrorFromRetrieveError fills it; and its Err is the oauth2refresh error, so
 // errors.Is with oauth2refresh.ErrInvalidGrant and errors.As with *oauth2.RetrieveError also
 // hold. Its text is the oauth2refresh error's, which never quotes the body (an *auth.Error's
-// text would). Other errors (no response, a canceled context, a failing OnRefresh hook) are
+// text would). Other errors (no response, a canceled context, a failing OnNewToken hook) are
 // returned as they are.
 func TokenProvider(ts Source) auth.TokenProvider {
 	return &provider{ts: ts}

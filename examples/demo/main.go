@@ -245,9 +245,9 @@ func useAPI(ctx context.Context, c config, e *oauth2refresh.Endpoint, store oaut
 	var refreshes atomic.Int64
 	ts := e.TokenSource(ctx, nil,
 		// The store persists: it saves every rotated token before the TokenSource hands it
-		// out. OnRefresh is only here to tell what happens.
+		// out. OnNewToken is only here to tell what happens.
 		oauth2refresh.WithStore(store, storeKey),
-		oauth2refresh.OnRefresh(func(_ context.Context, t *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(_ context.Context, t *oauth2.Token) error {
 			if t.AccessToken != "" && t.AccessToken == held.AccessToken {
 				c.say("   access token %s picked up from the store, no token request", short(t.AccessToken))
 				return nil
