@@ -69,7 +69,7 @@ func ExampleEndpoint_TokenSource() {
 
 // OnNewToken is where an application persists the rotated refresh token, before the new
 // access token is used. A failing save is retried at once; if it fails again, the call fails,
-// and the next attempt (after the backoff, or at once after Retry) saves the same token
+// and the next attempt (after the backoff, or at once after Invalidate(nil)) saves the same token
 // instead of refreshing again.
 func ExampleOnNewToken() {
 	tokenServer := newRotatingServer()
@@ -93,7 +93,7 @@ func ExampleOnNewToken() {
 	if _, err := src.Token(); err != nil {
 		fmt.Println("first call:", err)
 	}
-	src.Retry() // the database is back: no need to wait for the backoff
+	src.Invalidate(nil) // the database is back: no need to wait for the backoff
 	tok, err := src.Token()
 	if err != nil {
 		log.Fatal(err)

@@ -162,7 +162,7 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 // grant was deleted (see Deleter); it is not served. invalid_scope and other refusals do not
 // kill the grant, nor does, with AuthAutoDetect, a refusal after both ways of authenticating
 // failed. Seeding the grant with SaveToken revives it: the source's next flight, after the
-// backoff or at once after Retry, picks the new token up.
+// backoff or at once after Invalidate(nil), picks the new token up.
 //
 // With Endpoint.DPoP, a token bound to a DPoP key records the key's thumbprint in the store;
 // a stored token bound to another key than the Endpoint's (or bound, while the Endpoint has

@@ -245,7 +245,7 @@ func TestWithStoreRefusalNotDead(t *testing.T) {
 
 func TestWithStoreDeadGrantRevived(t *testing.T) {
 	// SaveToken over the mark revives the grant: a source that found it dead picks the new
-	// token up at its next flight (Retry ends the backoff), and refreshes it later.
+	// token up at its next flight (Invalidate(nil) ends the backoff), and refreshes it later.
 	ctx := context.Background()
 	rs := newTokenServer(t, "rt-0", 3600)
 	dir := t.TempDir()
@@ -269,7 +269,7 @@ func TestWithStoreDeadGrantRevived(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ts := range []*oauth2refresh.TokenSource{a, b} {
-		ts.Retry()
+		ts.Invalidate(nil)
 		if tok, err := ts.Token(); err != nil || tok.AccessToken != "at-new" {
 			t.Fatalf("Token after the grant was seeded anew = %v, %v; want at-new", tok, err)
 		}
@@ -370,7 +370,7 @@ func TestWithStoreLeaseLostNoResurrection(t *testing.T) {
 				if diff := cmp.Diff(tc.wantFile, readGrantFile(t, dir)); diff != "" {
 					t.Errorf("stored file after Token %d (-want +got):\n%s", i+1, diff)
 				}
-				ts.Retry()
+				ts.Invalidate(nil)
 			}
 			if n := rs.requests.Load(); n != 1 {
 				t.Errorf("token requests = %d, want 1", n)
@@ -458,7 +458,7 @@ func TestWithStoreDeletedNotResurrected(t *testing.T) {
 	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", seed, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	b.Retry()
+	b.Invalidate(nil)
 	if tok, err := b.Token(); err != nil || tok.AccessToken != "at-2" {
 		t.Errorf("Token after the grant was seeded again = %v, %v; want at-2", tok, err)
 	}

@@ -102,7 +102,8 @@ func ExpiryMargin(d time.Duration) Option {
 // 5 min. The default is Backoff(time.Second, 30*time.Second).
 //
 // min <= 0 turns the backoff off, Retry-After included, for a program that has its own retry
-// loop: every call that needs a token after a failure starts a new flight, without Retry.
+// loop: every call that needs a token after a failure starts a new flight, without
+// Invalidate(nil).
 // Concurrent callers still share one flight, and the refreshes forced by 401s stay bounded
 // (see Invalidate).
 func Backoff(min, max time.Duration) Option {
@@ -341,7 +342,8 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 // lasts between half and all of 1 s, 2 s, 4 s, ... up to 30 s, or up to 5 min when the token
 // endpoint refused the grant or the client (a *RequestError that is not Temporary) or the
 // refresh token expired (ErrRefreshTokenExpired: it is not sent), or as
-// long as its Retry-After header asks, up to 5 min. A successful flight or Retry ends it.
+// long as its Retry-After header asks, up to 5 min. A successful flight or Invalidate(nil) ends
+// it.
 // The Backoff option sets its bounds, or turns it off.
 func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if t := s.cached(); t != nil {
@@ -669,10 +671,16 @@ func backoff(n int, first, limit time.Duration) time.Duration {
 // rejection forced. After that, one forced token in 15 s is dropped, then one in 30 s, 1 min,
 // and so on up to one in 5 min, and Invalidate ignores the others (t stays the token served):
 // at most 4 refreshes in the first minute, then fewer. The count starts again after 10 min
-// without a forced token dropped. Invalidate does not end the backoff after failed refreshes.
+// without a forced token dropped. Invalidate(t) does not end the backoff after failed flights.
 //
-// Invalidate(nil) drops whatever token is current, without that bound: for the program
-// itself (say, after it saved a new token to the Store a WithStore source reads), not for 401s.
+// Invalidate(nil) is for the program itself, not for 401s: it says "try again now". It drops
+// whatever token is current, without that bound, and ends both the backoff after failed
+// flights and the bound on rejected tokens: the next call that needs a token tries at once.
+// Call it once the cause has been fixed (say, the database OnNewToken saves to is back, or the
+// program saved a new token to the Store a WithStore source reads). A refresh token the server
+// refused (ErrInvalidGrant) stays refused: make a new TokenSource with a new token, or, with
+// WithStore, seed the grant anew with SaveToken and call Invalidate(nil). A program that
+// retries on its own turns the backoff off with Backoff(0, 0) instead.
 func (s *TokenSource) Invalidate(t *oauth2.Token) {
 	if ev := s.invalidate(t); ev.Kind != 0 {
 		s.emit(ev)
@@ -683,6 +691,9 @@ func (s *TokenSource) Invalidate(t *oauth2.Token) {
 func (s *TokenSource) invalidate(t *oauth2.Token) events.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if t == nil {
+		s.retryAt, s.rejects = time.Time{}, 0
+	}
 	st := s.state.Load()
 	if st.tok == nil || st.quietAt == already {
 		return events.Event{}
@@ -710,15 +721,4 @@ func (s *TokenSource) invalidate(t *oauth2.Token) events.Event {
 	s.dropped = drop
 	s.state.Store(&state{tok: st.tok, quietAt: already})
 	return events.Event{Kind: events.TokenDropped, Trigger: drop}
-}
-
-// Retry ends the backoff after failed flights and the bound on rejected tokens: the next call
-// that needs a token tries at once. Call it once the cause has been fixed; a program that
-// retries on its own turns the backoff off with Backoff(0, 0) instead. A refresh token the
-// server refused (ErrInvalidGrant) stays refused: make a new TokenSource with a new token, or,
-// with WithStore, seed the grant anew with SaveToken and call Retry.
-func (s *TokenSource) Retry() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.retryAt, s.rejects = time.Time{}, 0
 }

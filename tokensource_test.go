@@ -1246,7 +1246,7 @@ func TestTokenSourceLockWaitIsNotDrift(t *testing.T) {
 
 func TestTokenSourceRefusedGrantBacksOffLonger(t *testing.T) {
 	// The server refuses rt-0 (invalid_grant): a permanent error, retried ever more rarely,
-	// up to every 5 min (not every 30 s), until Retry ends the backoff.
+	// up to every 5 min (not every 30 s), until Invalidate(nil) ends the backoff.
 	ts := newTokenServer(t, "rt-elsewhere", 3600)
 	clock := newFakeClock()
 	tok := expiredToken(clock, "rt-0")
@@ -1272,27 +1272,23 @@ func TestTokenSourceRefusedGrantBacksOffLonger(t *testing.T) {
 	if n := ts.requests.Load(); n != 10 {
 		t.Fatalf("token server saw %d requests 149 s after the 10th failure, want 10", n)
 	}
-	// Neither does Invalidate(nil), which only drops the token.
-	src.Invalidate(nil)
-	if _, err := src.Token(); !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
-		t.Fatalf("Token() after Invalidate(nil) during the backoff: error = %v, want ErrInvalidGrant", err)
-	}
-	// The grant is fixed on the server's side; Retry ends the backoff.
+	// The grant is fixed on the server's side; Invalidate(nil) ends the backoff.
 	ts.mu.Lock()
 	ts.current = "rt-0"
 	ts.mu.Unlock()
-	src.Retry()
+	src.Invalidate(nil)
 	if got, err := src.Token(); err != nil || got.AccessToken != "at-1" {
-		t.Fatalf("Token() after Retry = %v, %v; want at-1", got, err)
+		t.Fatalf("Token() after Invalidate(nil) = %v, %v; want at-1", got, err)
 	}
 	if n := ts.requests.Load(); n != 11 {
 		t.Errorf("token server saw %d requests, want 11", n)
 	}
 }
 
-func TestTokenSourceRetryEndsRejectBound(t *testing.T) {
-	// After two rejected tokens in a row, a third Invalidate within 15 s is ignored; Retry
-	// ends that bound, as it ends the backoff.
+func TestTokenSourceInvalidateNilEndsRejectBound(t *testing.T) {
+	// After two rejected tokens in a row, a third Invalidate within 15 s is ignored;
+	// Invalidate(nil) drops the token anyway and ends that bound, as it ends the backoff: two
+	// more rejections in a row are then both honoured.
 	ts := newTokenServer(t, "rt-0", 3600)
 	clock := newFakeClock()
 	src := ts.endpoint().TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithClock(clock.now))
@@ -1312,13 +1308,18 @@ func TestTokenSourceRetryEndsRejectBound(t *testing.T) {
 	if got := get(); got != tok {
 		t.Fatalf("Token() after a third rejection within 15 s = %s, want %s still", got.AccessToken, tok.AccessToken)
 	}
-	src.Retry()
-	src.Invalidate(tok)
+	src.Invalidate(nil)
 	if got := get(); got.AccessToken != "at-4" {
-		t.Fatalf("Token() after Retry and Invalidate = %s, want at-4", got.AccessToken)
+		t.Fatalf("Token() after Invalidate(nil) = %s, want at-4", got.AccessToken)
 	}
-	if n := ts.requests.Load(); n != 4 {
-		t.Errorf("token server saw %d requests, want 4", n)
+	for i := 1; i <= 2; i++ {
+		src.Invalidate(get())
+	}
+	if got := get(); got.AccessToken != "at-6" {
+		t.Fatalf("Token() after two more rejections = %s, want at-6", got.AccessToken)
+	}
+	if n := ts.requests.Load(); n != 6 {
+		t.Errorf("token server saw %d requests, want 6", n)
 	}
 }
 
@@ -1417,7 +1418,7 @@ func TestTokenSourceRefreshTokenExpiry(t *testing.T) {
 
 // TestTokenSourceBackoffOption: Backoff sets the bounds of the backoff after failed flights,
 // or turns it off; a program retrying on its own (5 tries, 1 s apart, as rclone does) then
-// needs no Retry call. The token server fails every request; the counts are the requests it
+// needs no Invalidate(nil) call. The token server fails every request; the counts are the requests it
 // saw for 5 calls 1 s apart.
 func TestTokenSourceBackoffOption(t *testing.T) {
 	tests := []struct {

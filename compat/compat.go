@@ -56,7 +56,7 @@ func FromConfig(c *oauth2.Config) *oauth2refresh.Endpoint {
 
 // TokenSource is the drop-in for c.TokenSource(ctx, t): it returns a source that starts with t
 // and refreshes it through FromConfig(c). It is an oauth2.TokenSource whose errors are those
-// of x/oauth2 (see Source), and also has TokenContext, Invalidate and Retry; opts are its
+// of x/oauth2 (see Source), and also has TokenContext and Invalidate; opts are its
 // Options (OnNewToken to persist rotated tokens, EarlyRefresh, ExpiryMargin, Backoff).
 //
 // As with x/oauth2, refreshes use the *http.Client stored in ctx under oauth2.HTTPClient, or
@@ -68,7 +68,7 @@ func TokenSource(ctx context.Context, c *oauth2.Config, t *oauth2.Token, opts ..
 }
 
 // Source is the source TokenSource returns: the *oauth2refresh.TokenSource it embeds (whose
-// Invalidate, Retry and the rest it has), whose Token and TokenContext return the errors
+// Invalidate and the rest it has), whose Token and TokenContext return the errors
 // golang.org/x/oauth2 returns. Where x/oauth2 returns a *oauth2.RetrieveError (the token
 // endpoint answered with an error status, or with an RFC 6749 §5.2 error object at any
 // status), so does Source: the error itself, not one wrapping it, so that code asserting

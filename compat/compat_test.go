@@ -448,7 +448,7 @@ func TestNotRetrieveErrorAgrees(t *testing.T) {
 		if strings.Contains(err.Error(), "rt-0-s3cret") || strings.Contains(string(re.Body), "rt-0-s3cret") || strings.Contains(re.ErrorDescription, "rt-0-s3cret") {
 			t.Errorf("RetrieveError holds the refresh token: %q, body %q", err, re.Body)
 		}
-		ts.Retry()
+		ts.Invalidate(nil)
 		if _, err := ts.TokenSource.Token(); !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
 			t.Errorf("core Token: %v, want an error matching ErrInvalidGrant", err)
 		}

@@ -7,8 +7,8 @@
 //	client := cfg.Client(ctx, tok)         // before
 //	client := compat.Client(ctx, cfg, tok) // after
 //
-// TokenSource returns a *Source: the *oauth2refresh.TokenSource embedded, with TokenContext,
-// Invalidate and Retry, whose errors are x/oauth2's (*oauth2.RetrieveError where x/oauth2
+// TokenSource returns a *Source: the *oauth2refresh.TokenSource embedded, with TokenContext and
+// Invalidate, whose errors are x/oauth2's (*oauth2.RetrieveError where x/oauth2
 // returns one); oauth2refresh.NewClient builds a client on a source you already have. FromConfig returns the
 // oauth2refresh.Endpoint behind both, for what a Config cannot say: scopes on refresh,
 // provider-specific parameters and headers, an explicit AuthMethod.
@@ -46,7 +46,7 @@
 //   - Concurrent callers share one refresh, failures included: 20 callers on a failing
 //     endpoint cause one request (x/oauth2 sends 20, one after the other), and further calls
 //     back off instead of hammering the endpoint (up to 30 s after a temporary failure, up to
-//     5 min after the server refused the grant or the client; Retry ends it).
+//     5 min after the server refused the grant or the client; Invalidate(nil) ends it).
 //   - AuthStyleAutoDetect falls back to credentials in the body only after the server rejected
 //     the client's authentication (401, invalid_client, unauthorized_client). x/oauth2 also
 //     falls back after invalid_grant, a 5xx or a network error, sending the refresh token a
