@@ -99,9 +99,9 @@ func (m AuthMethod) String() string {
 	return "AuthMethod(" + strconv.Itoa(int(m)) + ")"
 }
 
-// DefaultTimeout bounds a token or revocation request when the caller's context has no
+// defaultTimeout bounds a token or revocation request when the caller's context has no
 // deadline, the Endpoint's Timeout is zero and its HTTP client has no Timeout of its own.
-const DefaultTimeout = 30 * time.Second
+const defaultTimeout = 30 * time.Second
 
 // userAgent is sent unless Endpoint.Header sets one: some providers (GitHub) reject requests
 // without one.
@@ -173,7 +173,7 @@ type Endpoint struct {
 	HTTPClient *http.Client
 
 	// Timeout bounds each token or revocation request when the context has no deadline and
-	// the HTTP client no Timeout. Zero means DefaultTimeout; negative means no bound.
+	// the HTTP client no Timeout. Zero means 30 s; negative means no bound.
 	Timeout time.Duration
 
 	// DPoP, when set, binds the tokens to a key of the client (RFC 9449; see DPoPKey): every
@@ -434,7 +434,7 @@ func (e *Endpoint) post(ctx context.Context, form url.Values, r request, m AuthM
 	client := e.client(ctx)
 	d := client.Timeout // as http.Client bounds a request, the earlier deadline winning
 	if _, ok := ctx.Deadline(); d == 0 && !ok && e.Timeout >= 0 {
-		d = cmp.Or(e.Timeout, DefaultTimeout)
+		d = cmp.Or(e.Timeout, defaultTimeout)
 	}
 	if d > 0 {
 		var cancel context.CancelFunc

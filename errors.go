@@ -111,14 +111,14 @@ type RequestError struct {
 	StatusCode int
 	// Header holds the response headers (Retry-After, WWW-Authenticate, ...).
 	Header http.Header
-	// Body is the start of the response body, at most MaxErrorBody bytes.
+	// Body is the start of the response body, at most 4 KiB.
 	Body []byte
 
 	resp *http.Response // the response for oauth2.RetrieveError, if known
 }
 
-// MaxErrorBody is how many bytes of a response body an error keeps in its Body field.
-const MaxErrorBody = 4 << 10
+// maxErrorBody is how many bytes of a response body an error keeps in its Body field.
+const maxErrorBody = 4 << 10
 
 func (e *RequestError) Error() string {
 	s := "oauth2refresh: token endpoint returned " + strconv.Quote(truncate(e.Code, 64))
@@ -174,7 +174,7 @@ type UnexpectedResponseError struct {
 	StatusCode int
 	// Header holds the response headers.
 	Header http.Header
-	// Body is the start of the response body, at most MaxErrorBody bytes.
+	// Body is the start of the response body, at most 4 KiB.
 	Body []byte
 	// Err says what was wrong with the response, when more can be said than its status.
 	Err error

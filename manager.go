@@ -38,12 +38,12 @@ type ManagerOptions struct {
 	OnDead func(key string, err *DeadGrantError)
 
 	// MaxGrants bounds the TokenSources held in memory; beyond it, idle ones are dropped and
-	// made again from the Store when next used. Zero means DefaultMaxGrants.
+	// made again from the Store when next used. Zero means 10000.
 	MaxGrants int
 }
 
-// DefaultMaxGrants is the MaxGrants of a Manager whose options leave it zero.
-const DefaultMaxGrants = 10000
+// defaultMaxGrants is the MaxGrants of a Manager whose options leave it zero.
+const defaultMaxGrants = 10000
 
 // Manager hands out the grants of one Endpoint kept in one Store, one per key (a user, a
 // tenant): for each a TokenSource, an *http.Client and, with the compat/googleauth module, a
@@ -145,7 +145,7 @@ func NewManager(e *Endpoint, s Store, o *ManagerOptions) *Manager {
 		m.opts = *o
 	}
 	if m.opts.MaxGrants <= 0 {
-		m.opts.MaxGrants = DefaultMaxGrants
+		m.opts.MaxGrants = defaultMaxGrants
 	}
 	c := config{now: time.Now}
 	for _, o := range m.opts.Options {

@@ -131,7 +131,7 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 //  3. Otherwise refresh with the stored refresh token (the newest; the TokenSource's own when
 //     nothing is stored yet), save the result under the lease, release the lease.
 //
-// The lease lasts 1.5 times the Endpoint's Timeout (DefaultTimeout when not positive); the
+// The lease lasts 1.5 times the Endpoint's Timeout (30 s when not positive); the
 // token request ends by the Timeout and the first save by the lease's end. Waiting for a lease
 // is bounded by twice its length. Once the store holds a token for key, its refresh token is
 // the one sent, whatever token the TokenSource was given (seed a grant with SaveToken); a
@@ -175,7 +175,7 @@ func WithStore(s Store, key string) Option {
 
 // leaseTimes returns how long one token request may take, and the ttl of a lease.
 func (s *TokenSource) leaseTimes() (timeout, ttl time.Duration) {
-	timeout = DefaultTimeout
+	timeout = defaultTimeout
 	if s.e != nil && s.e.Timeout > 0 {
 		timeout = s.e.Timeout
 	}

@@ -19,13 +19,13 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// DefaultExpiryMargin is how long before its Expiry a token stops being handed out unless
+// defaultExpiryMargin is how long before its Expiry a token stops being handed out unless
 // ExpiryMargin says otherwise. It matches golang.org/x/oauth2's expiry delta.
-const DefaultExpiryMargin = 10 * time.Second
+const defaultExpiryMargin = 10 * time.Second
 
-// DefaultEarlyRefresh is the EarlyRefresh window unless EarlyRefresh says otherwise: a one-hour
+// defaultEarlyRefresh is the EarlyRefresh window unless EarlyRefresh says otherwise: a one-hour
 // token is refreshed in the background 70 s before it expires.
-const DefaultEarlyRefresh = time.Minute
+const defaultEarlyRefresh = time.Minute
 
 // The backoff after failed flights (see TokenContext), and the bound on refreshes forced by
 // rejected tokens (see Invalidate).
@@ -78,7 +78,8 @@ func OnNewToken(fn func(ctx context.Context, t *oauth2.Token) error) Option {
 // EarlyRefresh sets how long before a token stops being served (see ExpiryMargin) one call
 // starts a refresh in the background, while callers keep getting the token without a lock. A
 // failed background refresh is retried after the backoff (see TokenContext) until the token
-// stops being served; callers then get the error. The default is DefaultEarlyRefresh. The
+// stops being served; callers then get the error. The default is 1 min: a one-hour token is
+// refreshed in the background 70 s before it expires (with the default ExpiryMargin). The
 // window never opens before half of the token's servable life, counted from when the server
 // issued it (Expiry minus ExpiresIn), has passed: a 60 s token is served for 50 s and
 // refreshed in the background from 25 s on. d <= 0 disables early refresh.
@@ -87,7 +88,7 @@ func EarlyRefresh(d time.Duration) Option {
 }
 
 // ExpiryMargin sets how long before its Expiry a token stops being handed out, so that it does
-// not expire on its way (default DefaultExpiryMargin). No token is handed out with less than
+// not expire on its way (default 10 s, as golang.org/x/oauth2). No token is handed out with less than
 // the margin left (at Expiry - margin exactly it still is, as golang.org/x/oauth2 hands it
 // out; a nanosecond later it is not), but for one exception that keeps short-lived tokens from being refreshed on
 // every call: a token the server issued with a lifetime (ExpiresIn) shorter than twice the
@@ -266,7 +267,7 @@ func (e *Endpoint) TokenSource(ctx context.Context, t *oauth2.Token, opts ...Opt
 	}
 	s := &TokenSource{
 		e: e,
-		cfg: config{early: DefaultEarlyRefresh, margin: DefaultExpiryMargin, now: time.Now,
+		cfg: config{early: defaultEarlyRefresh, margin: defaultExpiryMargin, now: time.Now,
 			backoffMin: minBackoff, backoffMax: maxBackoff},
 		ctx: ctx,
 	}

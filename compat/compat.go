@@ -33,7 +33,7 @@ import (
 // under oauth2.HTTPClient, as x/oauth2 does, and it keeps the Endpoint's defaults where they
 // differ from x/oauth2 (see the package doc): a plain http:// token URL to a host that is not
 // a loopback address is refused unless AllowInsecureHTTP is set, and a token request without
-// a deadline is bounded by oauth2refresh.DefaultTimeout.
+// a deadline is bounded by 30 s (the default of Endpoint.Timeout).
 func FromConfig(c *oauth2.Config) *oauth2refresh.Endpoint {
 	e := &oauth2refresh.Endpoint{
 		TokenURL:     c.Endpoint.TokenURL,

@@ -817,7 +817,8 @@ func TestEarlyRefreshThroughClients(t *testing.T) {
 		tok := &oauth2.Token{AccessToken: "at-0", TokenType: "Bearer", RefreshToken: "rt-0", Expiry: expiry}
 		return compat.TokenSource(t.Context(), c, tok, clock, oauth2refresh.EarlyRefresh(5*time.Minute))
 	}
-	inWindow := expiry.Add(-oauth2refresh.DefaultExpiryMargin - time.Minute) // 1 min into the 5 min window
+	const margin = 10 * time.Second               // the default ExpiryMargin
+	inWindow := expiry.Add(-margin - time.Minute) // 1 min into the 5 min window
 
 	// oauth2.NewClient: its ReuseTokenSource asks the source once, then serves its own copy
 	// until 10 s before expiry by the wall clock, so the source never sees a call in its

@@ -61,16 +61,16 @@
 //     FromConfig's Endpoint.
 //   - Requests carry "Accept: application/json" and a User-Agent naming this library (GitHub
 //     answers form-encoded without the first and rejects requests without the second); they
-//     never follow a redirect; without a deadline they are bounded by
-//     oauth2refresh.DefaultTimeout; and a plain http:// token URL to a host that is not a
+//     never follow a redirect; without a deadline they are bounded by 30 s (the default of
+//     oauth2refresh.Endpoint.Timeout); and a plain http:// token URL to a host that is not a
 //     loopback address is refused unless Endpoint.AllowInsecureHTTP is set.
 //   - compat.Client (and oauth2refresh.NewClient) retries a request once with a new token
 //     when the API answers 401, and keeps no second token cache in front of the source
 //     (oauth2.NewClient wraps the source in an oauth2.ReuseTokenSource, which asks it for a
 //     token only 10 s before expiry, so the source's background EarlyRefresh never starts and
 //     Invalidate is not seen).
-//   - Response bodies are read up to 1 MiB like x/oauth2, but errors keep at most
-//     oauth2refresh.MaxErrorBody bytes of them in Body.
+//   - Response bodies are read up to 1 MiB like x/oauth2, but errors keep at most 4 KiB of
+//     them in Body.
 //   - Token.ExpiresIn is also set for form-encoded responses.
 //
 // An existing oauth2.TokenSource, such as the one cfg.TokenSource returned, cannot be wrapped:
