@@ -147,11 +147,8 @@ func (e *RequestError) As(target any) bool {
 	return ok
 }
 
-// Temporary reports whether the same request may succeed later. The error codes of RFC 6749
-// §5.2 (invalid_grant, invalid_client, ...) are permanent whatever the status; the codes
-// temporarily_unavailable and server_error are temporary; any other code is temporary at
-// HTTP 429 and 5xx only.
-func (e *RequestError) Temporary() bool {
+// temporary reports whether the same request may succeed later: see IsTemporary.
+func (e *RequestError) temporary() bool {
 	switch codeKinds[e.Code] {
 	case codeTemporary:
 		return true
@@ -197,8 +194,8 @@ func (e *UnexpectedResponseError) Error() string {
 // Unwrap returns e.Err.
 func (e *UnexpectedResponseError) Unwrap() error { return e.Err }
 
-// Temporary reports whether the same request may succeed later: true for HTTP 429 and 5xx.
-func (e *UnexpectedResponseError) Temporary() bool { return temporaryStatus(e.StatusCode) }
+// temporary reports whether the same request may succeed later: see IsTemporary.
+func (e *UnexpectedResponseError) temporary() bool { return temporaryStatus(e.StatusCode) }
 
 // As fills a **oauth2.RetrieveError target for a non-2xx response.
 func (e *UnexpectedResponseError) As(target any) bool {
@@ -226,16 +223,22 @@ func (e *TransportError) Error() string {
 // Unwrap returns e.Err.
 func (e *TransportError) Unwrap() error { return e.Err }
 
-// Temporary reports true, except when the request ended because its context was canceled.
-// A deadline that passed is temporary: the endpoint may answer faster next time.
-func (e *TransportError) Temporary() bool { return !errors.Is(e.Err, context.Canceled) }
+// temporary reports whether the same request may succeed later: see IsTemporary.
+func (e *TransportError) temporary() bool { return !errors.Is(e.Err, context.Canceled) }
 
-// IsTemporary reports whether err, or an error it wraps, says that the same request may
-// succeed later (see the Temporary methods of RequestError, UnexpectedResponseError and
-// TransportError).
+// IsTemporary reports whether the first *RequestError, *UnexpectedResponseError or
+// *TransportError in err's chain (errors.As) says that the same request may succeed later;
+// false when there is none. A wrapper's own Temporary method, if any, plays no part.
+//
+//   - A *RequestError: the error codes of RFC 6749 §5.2 (invalid_grant, invalid_client, ...)
+//     are permanent whatever the status; temporarily_unavailable and server_error are
+//     temporary; any other code is temporary at HTTP 429 and 5xx only.
+//   - An *UnexpectedResponseError: temporary at HTTP 429 and 5xx.
+//   - A *TransportError: temporary, except when the request ended because its context was
+//     canceled. A deadline that passed is temporary: the endpoint may answer faster next time.
 func IsTemporary(err error) bool {
-	var t interface{ Temporary() bool }
-	return errors.As(err, &t) && t.Temporary()
+	var t interface{ temporary() bool }
+	return errors.As(err, &t) && t.temporary()
 }
 
 func temporaryStatus(code int) bool {

@@ -131,6 +131,14 @@ func TestTemporary(t *testing.T) {
 		{"deadline", &oauth2refresh.TransportError{Err: context.DeadlineExceeded}, true},
 		{"canceled", &oauth2refresh.TransportError{Err: fmt.Errorf("x: %w", context.Canceled)}, false},
 		{"wrapped", fmt.Errorf("refreshing: %w", &oauth2refresh.UnexpectedResponseError{StatusCode: 503}), true},
+		{"wrapped twice", fmt.Errorf("a: %w", fmt.Errorf("b: %w", &oauth2refresh.RequestError{Code: "server_error", StatusCode: 500})), true},
+		{"joined", errors.Join(errors.New("x"), &oauth2refresh.TransportError{Err: errors.New("connection reset")}), true},
+		// The answer is the token endpoint's, not that of a wrapper with its own Temporary
+		// method (cloud.google.com/go/auth's *auth.Error says false for 502), nor that of a
+		// foreign error alone.
+		{"503 under a wrapper saying false", &temporaryWrapper{false, &oauth2refresh.UnexpectedResponseError{StatusCode: 503}}, true},
+		{"invalid_grant under a wrapper saying true", &temporaryWrapper{true, &oauth2refresh.RequestError{Code: "invalid_grant", StatusCode: 400}}, false},
+		{"foreign Temporary alone", &temporaryWrapper{true, nil}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,6 +148,16 @@ func TestTemporary(t *testing.T) {
 		})
 	}
 }
+
+// temporaryWrapper is an error of another package with its own Temporary method.
+type temporaryWrapper struct {
+	temporary bool
+	err       error
+}
+
+func (e *temporaryWrapper) Error() string   { return "wrapper" }
+func (e *temporaryWrapper) Unwrap() error   { return e.err }
+func (e *temporaryWrapper) Temporary() bool { return e.temporary }
 
 // TestAsRetrieveErrorByHand covers errors built by callers (in their own tests, say), with no
 // status line from a response.

@@ -341,11 +341,10 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 // After a failed flight (a refresh, a Store or an OnNewToken that failed), no new attempt is
 // made during a backoff: calls that hold no valid token get the same error without I/O. It
 // lasts between half and all of 1 s, 2 s, 4 s, ... up to 30 s, or up to 5 min when the token
-// endpoint refused the grant or the client (a *RequestError that is not Temporary) or the
-// refresh token expired (ErrRefreshTokenExpired: it is not sent), or as
+// endpoint refused the grant or the client (a *RequestError that is not temporary: see
+// IsTemporary) or the refresh token expired (ErrRefreshTokenExpired: it is not sent), or as
 // long as its Retry-After header asks, up to 5 min. A successful flight or Invalidate(nil) ends
-// it.
-// The Backoff option sets its bounds, or turns it off.
+// it. The Backoff option sets its bounds, or turns it off.
 func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if t := s.cached(); t != nil {
 		return t, nil
@@ -579,7 +578,7 @@ func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err erro
 		var d time.Duration // 0 with Backoff off: the next call tries again
 		if s.cfg.backoffMin > 0 {
 			limit := s.cfg.backoffMax
-			if re := (*RequestError)(nil); errors.As(err, &re) && !re.Temporary() || errors.Is(err, ErrRefreshTokenExpired) ||
+			if re := (*RequestError)(nil); errors.As(err, &re) && !re.temporary() || errors.Is(err, ErrRefreshTokenExpired) ||
 				errors.As(err, new(*DeadGrantError)) {
 				limit = max(limit, maxRefusedBackoff) // the server refused the grant or the client, or would
 			}

@@ -671,15 +671,9 @@ func checkProvError(t *testing.T, err error, want *provWantErr, served *provFixt
 	case errors.As(err, &re):
 		got.Code, got.Description, got.URI, got.StatusCode = re.Code, re.Description, re.URI, re.StatusCode
 		header, body = re.Header, re.Body
-		if re.Temporary() != got.Temporary {
-			t.Errorf("RequestError.Temporary() = %v, IsTemporary = %v", re.Temporary(), got.Temporary)
-		}
 	case errors.As(err, &ue):
 		got.StatusCode = ue.StatusCode
 		header, body = ue.Header, ue.Body
-		if ue.Temporary() != got.Temporary {
-			t.Errorf("UnexpectedResponseError.Temporary() = %v, IsTemporary = %v", ue.Temporary(), got.Temporary)
-		}
 	default:
 		t.Fatalf("error %T (%v) is neither *RequestError nor *UnexpectedResponseError", err, err)
 	}

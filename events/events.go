@@ -93,8 +93,8 @@ type Outcome uint8
 // The outcomes of a flight. A *RequestError counts by its Code: OutcomeInvalidGrant for the
 // codes that judge the grant (invalid_grant, invalid_scope, GitHub's bad_refresh_token),
 // OutcomeInvalidClient for those that reject the client (invalid_client, unauthorized_client,
-// GitHub's incorrect_client_credentials), OutcomeTemporary when it is Temporary, OutcomeOther
-// otherwise. ErrRefreshTokenExpired counts as OutcomeInvalidGrant.
+// GitHub's incorrect_client_credentials), OutcomeTemporary when oauth2refresh.IsTemporary
+// says so, OutcomeOther otherwise. ErrRefreshTokenExpired counts as OutcomeInvalidGrant.
 const (
 	OutcomeOK            Outcome = iota + 1
 	OutcomeInvalidGrant          // the server refused the grant, or its refresh token expired
