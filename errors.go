@@ -19,6 +19,9 @@ import (
 // the sentinel of its Code under errors.Is:
 //
 //	if errors.Is(err, oauth2refresh.ErrInvalidGrant) { /* ask the user to sign in again */ }
+//
+// Other codes (invalid_request, unauthorized_client, unsupported_grant_type, a provider's own)
+// have no sentinel: read RequestError.Code.
 var (
 	// ErrInvalidGrant: the refresh token is invalid, expired, revoked, or was issued to
 	// another client. Retrying the same refresh token will not help.
@@ -26,14 +29,8 @@ var (
 	// ErrInvalidClient: client authentication failed (unknown client, wrong secret, or an
 	// authentication method the server does not accept for this client).
 	ErrInvalidClient error = &codeError{"invalid_client"}
-	// ErrInvalidRequest: the request is missing a parameter or is otherwise malformed.
-	ErrInvalidRequest error = &codeError{"invalid_request"}
 	// ErrInvalidScope: the requested scope is invalid, unknown, or exceeds the grant.
 	ErrInvalidScope error = &codeError{"invalid_scope"}
-	// ErrUnauthorizedClient: the client may not use the refresh_token grant.
-	ErrUnauthorizedClient error = &codeError{"unauthorized_client"}
-	// ErrUnsupportedGrantType: the server does not support the refresh_token grant.
-	ErrUnsupportedGrantType error = &codeError{"unsupported_grant_type"}
 )
 
 // ErrRefreshTokenExpired: the refresh token of the grant expired, as the server said when it
@@ -94,7 +91,7 @@ var codeKinds = map[string]codeKind{
 // server understood the request and refused it. It is returned whatever the HTTP status, since
 // some providers (GitHub, Slack) answer errors with 200 OK.
 //
-// errors.Is(err, ErrInvalidGrant) and the other sentinels match on Code. errors.As with a
+// errors.Is(err, ErrInvalidGrant), ErrInvalidClient and ErrInvalidScope match on Code. errors.As with a
 // **oauth2.RetrieveError target also succeeds, filled as golang.org/x/oauth2 fills it (its
 // Response has the status, Header, and the token request without its body and Authorization
 // header), so code written for x/oauth2 keeps working.

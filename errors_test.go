@@ -53,7 +53,7 @@ func TestOtherErrorTexts(t *testing.T) {
 		{&oauth2refresh.UnexpectedResponseError{StatusCode: 200, Err: cause}, "oauth2refresh: unexpected token endpoint response (HTTP 200): no access_token in response"},
 		{&oauth2refresh.TransportError{Err: context.DeadlineExceeded}, "oauth2refresh: token request failed: context deadline exceeded"},
 		{oauth2refresh.ErrInvalidGrant, "oauth2refresh: invalid_grant"},
-		{oauth2refresh.ErrUnsupportedGrantType, "oauth2refresh: unsupported_grant_type"},
+		{oauth2refresh.ErrInvalidScope, "oauth2refresh: invalid_scope"},
 		{oauth2refresh.ErrRefreshTokenExpired, "oauth2refresh: refresh token expired: the grant must be authorized again"},
 	}
 	for _, tc := range tests {
@@ -70,13 +70,12 @@ func TestOtherErrorTexts(t *testing.T) {
 }
 
 func TestSentinels(t *testing.T) {
+	// The codes callers branch on have a sentinel; the others (invalid_request,
+	// unauthorized_client, unsupported_grant_type, ...) match none: callers read Code.
 	sentinels := map[string]error{
-		"invalid_grant":          oauth2refresh.ErrInvalidGrant,
-		"invalid_client":         oauth2refresh.ErrInvalidClient,
-		"invalid_request":        oauth2refresh.ErrInvalidRequest,
-		"invalid_scope":          oauth2refresh.ErrInvalidScope,
-		"unauthorized_client":    oauth2refresh.ErrUnauthorizedClient,
-		"unsupported_grant_type": oauth2refresh.ErrUnsupportedGrantType,
+		"invalid_grant":  oauth2refresh.ErrInvalidGrant,
+		"invalid_client": oauth2refresh.ErrInvalidClient,
+		"invalid_scope":  oauth2refresh.ErrInvalidScope,
 	}
 	for _, code := range []string{"invalid_grant", "invalid_client", "invalid_request", "invalid_scope",
 		"unauthorized_client", "unsupported_grant_type", "access_denied", "Invalid_Grant", ""} {

@@ -591,7 +591,7 @@ func (m *Manager) lock(ctx context.Context, key string) (Lease, error) {
 // read the mark meanwhile report it revoked until they pick the token up again. When the mark
 // cannot be saved, Revoke returns the Store's error and sends nothing. A key whose Store holds
 // nothing (it never held a token, or was forgotten) is not revoked: Revoke returns an error
-// wrapping ErrNoToken, and leaves nothing in the Store. Without a RevocationURL Revoke changes
+// wrapping ErrNoRefreshToken, and leaves nothing in the Store. Without a RevocationURL Revoke changes
 // nothing and returns an error wrapping ErrInvalidEndpoint: a grant cannot be revoked here
 // without the server (use Forget to stop using one). A grant already dead is marked revoked
 // without a request. Waiting for the lease is bounded as a TokenSource's is (see WithStore),
@@ -654,7 +654,7 @@ func (g Grant) Revoke(ctx context.Context) error {
 
 // noToken is the error of Revoke for a key whose Store holds nothing.
 func (g Grant) noToken() error {
-	return fmt.Errorf("oauth2refresh: revoking grant %s: %w: none stored", quoteKey(g.key), ErrNoToken)
+	return fmt.Errorf("oauth2refresh: revoking grant %s: %w: none stored", quoteKey(g.key), ErrNoRefreshToken)
 }
 
 // restore puts t back in the Store in place of the revoked mark Revoke saved at at, if it is

@@ -742,8 +742,8 @@ func TestGrantRevoke(t *testing.T) {
 		m := oauth2refresh.NewManager(e, ms, nil)
 		for i := range 100 {
 			key := fmt.Sprintf("unknown-%d", i)
-			if err := m.Grant(key).Revoke(ctx); !errors.Is(err, oauth2refresh.ErrNoToken) {
-				t.Errorf("Revoke(%q): %v, want an error matching ErrNoToken", key, err)
+			if err := m.Grant(key).Revoke(ctx); !errors.Is(err, oauth2refresh.ErrNoRefreshToken) {
+				t.Errorf("Revoke(%q): %v, want an error matching ErrNoRefreshToken", key, err)
 			}
 			if got := ms.stored(key); got != nil {
 				t.Errorf("stored for %q after Revoke: %v, want nothing", key, got)

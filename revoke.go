@@ -6,7 +6,6 @@ package oauth2refresh
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -32,9 +31,6 @@ const (
 	HintAccessToken TokenTypeHint = "access_token"
 )
 
-// ErrNoToken: Revoke was given no token to revoke.
-var ErrNoToken = errors.New("oauth2refresh: no token to revoke")
-
 // Revoke asks the authorization server to revoke token, a refresh token or an access token
 // (RFC 7009 §2.1), as an app does when the user signs out. It POSTs token and, unless hint is
 // empty, token_type_hint to RevocationURL, with the client authentication of Refresh: the same
@@ -58,13 +54,13 @@ var ErrNoToken = errors.New("oauth2refresh: no token to revoke")
 // invalid_client (errors.Is(err, ErrInvalidClient)); an *UnexpectedResponseError for any other
 // answer, including a redirect, which is never followed; a *TransportError when no answer
 // came. IsTemporary reports those worth retrying later, such as HTTP 503. token is cut out of
-// them, as a refresh token is. When nothing was sent: ErrNoToken; ErrInvalidEndpoint
+// them, as a refresh token is. When nothing was sent: ErrNoRefreshToken (wrapped); ErrInvalidEndpoint
 // (wrapped) for a RevocationURL that is empty or breaks the rules of TokenURL, or an
 // AuthMethod that cannot work; or the error of the ClientAssertion (wrapped).
 func (e *Endpoint) Revoke(ctx context.Context, token string, hint TokenTypeHint) error {
 	switch {
 	case token == "":
-		return ErrNoToken
+		return fmt.Errorf("%w nor access token to revoke", ErrNoRefreshToken)
 	case e.RevocationURL == "":
 		return fmt.Errorf("%w: no RevocationURL", ErrInvalidEndpoint)
 	}

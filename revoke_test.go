@@ -231,7 +231,7 @@ func TestRevokeResponses(t *testing.T) {
 		}, &want{Code: "invalid_client", Status: 401, Sentinel: oauth2refresh.ErrInvalidClient}, "WWW-Authenticate"},
 		{"400 form-encoded invalid_request", func(w http.ResponseWriter, r *http.Request) {
 			respond(w, 400, epFormType, "error=invalid_request")
-		}, &want{Code: "invalid_request", Status: 400, Sentinel: oauth2refresh.ErrInvalidRequest}, ""},
+		}, &want{Code: "invalid_request", Status: 400}, ""},
 		{"503 Retry-After, no body", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "120")
 			w.WriteHeader(503)
@@ -323,7 +323,7 @@ func TestRevokeNothingSent(t *testing.T) {
 		want  error
 		msg   string
 	}{
-		{"no token", oauth2refresh.Endpoint{RevocationURL: "https://auth.example.com/revoke"}, "", oauth2refresh.ErrNoToken, "no token to revoke"},
+		{"no token", oauth2refresh.Endpoint{RevocationURL: "https://auth.example.com/revoke"}, "", oauth2refresh.ErrNoRefreshToken, "no refresh token nor access token to revoke"},
 		{"no RevocationURL", oauth2refresh.Endpoint{TokenURL: "https://auth.example.com/token"}, rvToken, oauth2refresh.ErrInvalidEndpoint, "no RevocationURL"},
 		{"plain http to a remote host", oauth2refresh.Endpoint{RevocationURL: "http://auth.example.com/revoke"}, rvToken,
 			oauth2refresh.ErrInvalidEndpoint, "revocation URL is not https"},
@@ -345,7 +345,7 @@ func TestRevokeNothingSent(t *testing.T) {
 			if !errors.Is(err, tc.want) || !strings.Contains(fmt.Sprint(err), tc.msg) {
 				t.Fatalf("Revoke: %v, want %v saying %q", err, tc.want, tc.msg)
 			}
-			if errors.Is(err, oauth2refresh.ErrInsecureTokenURL) {
+			if strings.Contains(fmt.Sprint(err), "token URL") {
 				t.Errorf("Revoke: %v is about the token URL", err)
 			}
 			epCheckMessage(t, err)

@@ -150,8 +150,7 @@ type providerCase struct {
 const provRefreshToken = "rt-0ld/+=&token"
 
 var provSentinels = []error{
-	oauth2refresh.ErrInvalidGrant, oauth2refresh.ErrInvalidClient, oauth2refresh.ErrInvalidRequest,
-	oauth2refresh.ErrInvalidScope, oauth2refresh.ErrUnauthorizedClient, oauth2refresh.ErrUnsupportedGrantType,
+	oauth2refresh.ErrInvalidGrant, oauth2refresh.ErrInvalidClient, oauth2refresh.ErrInvalidScope,
 }
 
 func TestProviders(t *testing.T) {
