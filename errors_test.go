@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
@@ -55,6 +56,10 @@ func TestOtherErrorTexts(t *testing.T) {
 		{oauth2refresh.ErrInvalidGrant, "oauth2refresh: invalid_grant"},
 		{oauth2refresh.ErrInvalidScope, "oauth2refresh: invalid_scope"},
 		{oauth2refresh.ErrRefreshTokenExpired, "oauth2refresh: refresh token expired: the grant must be authorized again"},
+		// A DeadGrantError made by a caller (a Store's, a test's) has no reason.
+		{&oauth2refresh.DeadGrantError{Key: "k"}, `oauth2refresh: grant "k" is dead: it must be authorized again`},
+		{&oauth2refresh.DeadGrantError{Key: "k", At: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)},
+			`oauth2refresh: grant "k" is dead (at 2030-01-02T03:04:05Z): it must be authorized again`},
 	}
 	for _, tc := range tests {
 		if got := tc.err.Error(); got != tc.want {

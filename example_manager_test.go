@@ -70,7 +70,9 @@ func ExampleManager() {
 
 	m := exampleManager(srv, dir, &oauth2refresh.ManagerOptions{
 		OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
-			fmt.Printf("tenant %s must connect its account again (%s)\n", key, err.Reason)
+			// errors.Is says why: ErrGrantRevoked, ErrRefreshTokenExpired, or neither when
+			// the provider refused the refresh token.
+			fmt.Printf("tenant %s must connect its account again (revoked: %t)\n", key, errors.Is(err, oauth2refresh.ErrGrantRevoked))
 		},
 	})
 	// After each tenant's authorization code exchange:
@@ -94,7 +96,7 @@ func ExampleManager() {
 	// Output:
 	// acme: acme/at-1
 	// globex: globex/at-1
-	// tenant gone must connect its account again (invalid_grant)
+	// tenant gone must connect its account again (revoked: false)
 	// gone: true
 	// acme: acme/at-1
 }
@@ -119,7 +121,7 @@ func ExampleGrant_Start() {
 	}
 	_, err = m.Grant("tenant-7").TokenContext(ctx)
 	var dead *oauth2refresh.DeadGrantError
-	fmt.Println("dead:", errors.As(err, &dead), dead.Reason)
+	fmt.Println("dead:", errors.As(err, &dead), "revoked:", errors.Is(err, oauth2refresh.ErrGrantRevoked))
 
 	// The tenant connects its account again.
 	if err := m.Grant("tenant-7").Start(ctx, &oauth2.Token{RefreshToken: "tenant-7/rt-0"}); err != nil {
@@ -131,7 +133,7 @@ func ExampleGrant_Start() {
 	}
 	fmt.Println("token:", t.AccessToken)
 	// Output:
-	// dead: true invalid_grant
+	// dead: true revoked: false
 	// token: tenant-7/at-1
 }
 
@@ -148,7 +150,7 @@ func ExampleGrant_Revoke() {
 	ctx := context.Background()
 	m := exampleManager(srv, dir, &oauth2refresh.ManagerOptions{
 		OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
-			fmt.Printf("OnDead: %s %s\n", key, err.Reason)
+			fmt.Printf("OnDead: %s revoked: %t\n", key, errors.Is(err, oauth2refresh.ErrGrantRevoked))
 		},
 	})
 	if err := m.Grant("acme").Start(ctx, &oauth2.Token{RefreshToken: "acme/rt-0"}); err != nil {
@@ -165,7 +167,7 @@ func ExampleGrant_Revoke() {
 	fmt.Println(errors.Is(err, oauth2refresh.ErrGrantRevoked))
 	// Output:
 	// provider revoked acme/rt-1 (refresh_token)
-	// OnDead: acme revoked
+	// OnDead: acme revoked: true
 	// true
 }
 

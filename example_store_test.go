@@ -98,12 +98,12 @@ func ExampleDeadGrantError() {
 		_, err := ts.Token()
 		var dead *oauth2refresh.DeadGrantError
 		if errors.As(err, &dead) {
-			fmt.Printf("replica %s: grant %s is dead (%s), refused here: %t\n", replica, dead.Key, dead.Reason, dead.Err != nil)
+			fmt.Printf("replica %s: grant %s is dead, refused here: %t\n", replica, dead.Key, dead.Err != nil)
 		}
 	}
 	fmt.Println("token requests:", requests.Load())
 	// Output:
-	// replica A: grant tenant-42 is dead (invalid_grant), refused here: true
-	// replica B: grant tenant-42 is dead (invalid_grant), refused here: false
+	// replica A: grant tenant-42 is dead, refused here: true
+	// replica B: grant tenant-42 is dead, refused here: false
 	// token requests: 1
 }

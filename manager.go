@@ -627,7 +627,7 @@ func (g Grant) Revoke(ctx context.Context) error {
 	}
 	at := m.now()
 	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), end)
-	err = l.Save(sctx, deadToken(ReasonRevoked, at))
+	err = l.Save(sctx, deadToken(reasonRevoked, at))
 	cancel()
 	m.release(ctx, l)
 	if err != nil {
@@ -667,7 +667,7 @@ func (g Grant) restore(ctx context.Context, t *oauth2.Token, at time.Time) error
 		return err
 	}
 	defer g.m.release(ctx, l)
-	if d := deadOf(g.key, l.Token()); d == nil || d.Reason != ReasonRevoked || !d.At.Equal(at) {
+	if d := deadOf(g.key, l.Token()); d == nil || d.reason != reasonRevoked || !d.At.Equal(at) {
 		return nil // the grant changed since: that stays
 	}
 	sctx, cancel := context.WithTimeout(ctx, g.m.ttl)

@@ -361,11 +361,11 @@ func TestManagerOnDead(t *testing.T) {
 		OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
 			mu.Lock()
 			defer mu.Unlock()
-			calls = append(calls, key+" "+err.Reason)
+			calls = append(calls, key+" "+oauth2refresh.DeadReason(err))
 		},
 	})
 	startAll(t, m, []string{"x", "y"})
-	ds.dead.Store("x", &oauth2refresh.DeadGrantError{Key: "x", Reason: oauth2refresh.ReasonInvalidGrant})
+	ds.dead.Store("x", oauth2refresh.NewDeadGrantError("x", oauth2refresh.ReasonInvalidGrant))
 	kill := func() {
 		var wg sync.WaitGroup
 		for range 16 {
@@ -394,7 +394,7 @@ func TestManagerOnDead(t *testing.T) {
 	if tok, err := m.Grant("x").Token(); err != nil || tok.AccessToken != "x/at-1" {
 		t.Errorf("grant x after Start: %v, %v; want x/at-1", tok, err)
 	}
-	ds.dead.Store("x", &oauth2refresh.DeadGrantError{Key: "x", Reason: oauth2refresh.ReasonRefreshTokenExpired})
+	ds.dead.Store("x", oauth2refresh.NewDeadGrantError("x", oauth2refresh.ReasonRefreshTokenExpired))
 	clk.advance(2 * time.Hour)
 	kill()
 	if diff := cmp.Diff([]string{"x invalid_grant", "x refresh_token_expired"}, calls); diff != "" {
@@ -575,7 +575,7 @@ func TestGrantRevoke(t *testing.T) {
 				OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
 					mu.Lock()
 					defer mu.Unlock()
-					dead = append(dead, fmt.Sprintf("%s: %s %s %v", name, key, err.Reason, err.Err))
+					dead = append(dead, fmt.Sprintf("%s: %s %s %v", name, key, oauth2refresh.DeadReason(err), err.Err))
 				},
 			})
 		}
@@ -590,8 +590,10 @@ func TestGrantRevoke(t *testing.T) {
 		if diff := cmp.Diff([]recordedRequest{revocationRequest("a/rt-1")}, rev.requests()); diff != "" {
 			t.Errorf("revocation requests (-want +got):\n%s", diff)
 		}
-		want := &oauth2refresh.DeadGrantError{Key: "a", Reason: oauth2refresh.ReasonRevoked, At: clk.now()}
-		if diff := cmp.Diff(want, oauth2refresh.DeadMark("a", mustLoad(t, &oauth2refresh.FileStore{Dir: dir}, "a"))); diff != "" {
+		want := oauth2refresh.NewDeadGrantError("a", oauth2refresh.ReasonRevoked)
+		want.At = clk.now()
+		if diff := cmp.Diff(want, oauth2refresh.DeadMark("a", mustLoad(t, &oauth2refresh.FileStore{Dir: dir}, "a")),
+			cmp.AllowUnexported(oauth2refresh.DeadGrantError{})); diff != "" {
 			t.Errorf("stored dead mark (-want +got):\n%s", diff)
 		}
 		if held := oauth2refresh.HeldGrants(b); len(held) != 0 {
@@ -726,7 +728,7 @@ func TestGrantRevoke(t *testing.T) {
 		if err := <-done; !errors.Is(err, oauth2refresh.ErrGrantRevoked) {
 			t.Errorf("the refresh whose lease lapsed: %v, want an error matching ErrGrantRevoked", err)
 		}
-		if d := oauth2refresh.DeadMark("a", ms.stored("a")); d == nil || d.Reason != oauth2refresh.ReasonRevoked {
+		if d := oauth2refresh.DeadMark("a", ms.stored("a")); d == nil || oauth2refresh.DeadReason(d) != oauth2refresh.ReasonRevoked {
 			t.Errorf("stored token after the late refresh: %v, want the revoked mark", ms.stored("a"))
 		}
 		if diff := cmp.Diff([]recordedRequest{revocationRequest("a/rt-1")}, rev.requests()); diff != "" {
@@ -784,7 +786,7 @@ func TestGrantRevoke(t *testing.T) {
 		if err := <-revoked; err != nil {
 			t.Errorf("Revoke: %v", err)
 		}
-		if d := oauth2refresh.DeadMark("a", ms.stored("a")); d == nil || d.Reason != oauth2refresh.ReasonRevoked {
+		if d := oauth2refresh.DeadMark("a", ms.stored("a")); d == nil || oauth2refresh.DeadReason(d) != oauth2refresh.ReasonRevoked {
 			t.Errorf("stored after Revoke: %v, want the revoked mark", ms.stored("a"))
 		}
 		if n := srv.grants["a"].requests.Load(); n != 1 {
@@ -845,7 +847,7 @@ func TestManagerOnDeadRefused(t *testing.T) {
 				refused := errors.As(err, &re) && re.Code == "invalid_grant"
 				mu.Lock()
 				defer mu.Unlock()
-				calls = append(calls, fmt.Sprintf("%s: %s %s refused here: %v", name, key, err.Reason, refused))
+				calls = append(calls, fmt.Sprintf("%s: %s %s refused here: %v", name, key, oauth2refresh.DeadReason(err), refused))
 			},
 		})
 	}
@@ -858,8 +860,8 @@ func TestManagerOnDeadRefused(t *testing.T) {
 		for range 16 {
 			wg.Go(func() {
 				var d *oauth2refresh.DeadGrantError
-				if _, err := m.Grant("x").Token(); !errors.As(err, &d) || d.Reason != oauth2refresh.ReasonInvalidGrant {
-					t.Errorf("Token: %v, want a *DeadGrantError with Reason invalid_grant", err)
+				if _, err := m.Grant("x").Token(); !errors.As(err, &d) || oauth2refresh.DeadReason(d) != oauth2refresh.ReasonInvalidGrant {
+					t.Errorf("Token: %v, want a *DeadGrantError dead for invalid_grant", err)
 				}
 			})
 		}

@@ -239,7 +239,7 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 		return nil, storeErr("no refresh token stored for", s.cfg.key, ErrNoRefreshToken)
 	}
 	if err := s.refreshable(from); err != nil {
-		return nil, s.markDead(ctx, lease, end, ReasonRefreshTokenExpired, err)
+		return nil, s.markDead(ctx, lease, end, reasonRefreshTokenExpired, err)
 	}
 	rctx, cancel := context.WithDeadline(ctx, end.Add(-timeout/2))
 	t, err := s.e.refresh(rctx, from.RefreshToken, s.cfg.now)
@@ -254,7 +254,7 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 	return &pending{tok: t, from: from.RefreshToken, save: true, lease: lease, end: end, stored: stored != nil}, nil
 }
 
-// deadReason returns the Reason of a dead grant when err, the error of a refresh, shows the
+// deadReason returns the reason of a dead grant when err, the error of a refresh, shows the
 // grant dead, else "": the refresh token known to be expired, or refused by the server with
 // invalid_grant (or GitHub's bad_refresh_token). Not invalid_scope, which the Endpoint's
 // Scopes may have caused, nor any other refusal; nor, with AuthAutoDetect, an answer after
@@ -264,11 +264,11 @@ func deadReason(err error) string {
 	var re *RequestError
 	switch {
 	case errors.Is(err, ErrRefreshTokenExpired):
-		return ReasonRefreshTokenExpired
+		return reasonRefreshTokenExpired
 	case errors.As(err, &ad):
 		return ""
 	case errors.As(err, &re) && (re.Code == "invalid_grant" || re.Code == "bad_refresh_token"):
-		return ReasonInvalidGrant
+		return reasonInvalidGrant
 	}
 	return ""
 }
@@ -278,14 +278,14 @@ func deadReason(err error) string {
 // save fail, the grant is still reported dead here (the server said so); the failure is an
 // events.PersistFailed, and the next flight, finding no mark, asks the server again.
 func (s *TokenSource) markDead(ctx context.Context, lease Lease, end time.Time, reason string, err error) error {
-	d := &DeadGrantError{Key: s.cfg.key, Reason: reason, At: s.cfg.now().Round(0), Err: err}
+	d := &DeadGrantError{Key: s.cfg.key, reason: reason, At: s.cfg.now().Round(0), Err: err}
 	timeout, _ := s.leaseTimes()
 	deadline := time.Now().Add(timeout)
 	if end.Before(deadline) {
 		deadline = end
 	}
 	sctx, cancel := context.WithDeadline(ctx, deadline)
-	serr := lease.Save(sctx, deadToken(d.Reason, d.At))
+	serr := lease.Save(sctx, deadToken(d.reason, d.At))
 	cancel()
 	s.release(ctx, lease)
 	if serr != nil && s.cfg.events != nil {
@@ -411,27 +411,31 @@ func (s *TokenSource) fresher(stored, cur *oauth2.Token) bool {
 }
 
 // ErrGrantRevoked is matched by the error of a grant that was revoked through a Manager (see
-// Manager.Revoke): a DeadGrantError whose Reason is ReasonRevoked.
+// Grant.Revoke): a DeadGrantError of a revoked grant.
 var ErrGrantRevoked = errors.New("oauth2refresh: grant revoked")
 
-// Reasons of a DeadGrantError.
+// The reasons of a DeadGrantError, as its Error text and the stored dead mark name them.
 const (
-	ReasonInvalidGrant        = "invalid_grant"         // the server refused the refresh token
-	ReasonRefreshTokenExpired = "refresh_token_expired" // it expired (see RefreshTokenExpiry)
-	ReasonRevoked             = "revoked"               // Manager.Revoke revoked the grant
+	reasonInvalidGrant        = "invalid_grant"         // the server refused the refresh token
+	reasonRefreshTokenExpired = "refresh_token_expired" // it expired (see RefreshTokenExpiry)
+	reasonRevoked             = "revoked"               // Grant.Revoke revoked the grant
 )
 
 // DeadGrantError reports a grant that is dead: its refresh token was refused, has expired, or
 // the grant was revoked. The Store keeps the mark, so that every process sharing the grant
 // reports it at once instead of sending the refresh token again; seeding the grant with a
-// new token (SaveToken, Manager's Grant.Start) revives it. errors.Is(err, ErrInvalidGrant)
-// holds for every reason, as the server would answer a refresh with the dead token;
-// ErrRefreshTokenExpired and ErrGrantRevoked hold for their reason.
+// new token (SaveToken, Manager's Grant.Start) revives it.
+//
+// errors.Is says why: ErrInvalidGrant holds for every dead grant, as the server would answer
+// a refresh with the dead token; ErrRefreshTokenExpired also holds when its refresh token
+// expired, and ErrGrantRevoked when it was revoked (see Grant.Revoke). Neither holds when the
+// server refused the refresh token (invalid_grant), nor for a reason that a later version
+// wrote to the Store.
 type DeadGrantError struct {
 	Key string // the grant's key
-	// Reason is ReasonInvalidGrant, ReasonRefreshTokenExpired or ReasonRevoked (or, from a
-	// Store written by a later version, another reason).
-	Reason string
+	// reason is reasonInvalidGrant, reasonRefreshTokenExpired or reasonRevoked (or, from a
+	// Store written by a later version, another reason; "" in one made by a caller).
+	reason string
 	// At is when the grant was found dead, by the clock of the process that found it (see
 	// WithClock); zero if unknown.
 	At time.Time
@@ -442,11 +446,18 @@ type DeadGrantError struct {
 }
 
 func (e *DeadGrantError) Error() string {
-	s := "oauth2refresh: grant " + quoteKey(e.Key) + " is dead (" + e.Reason
+	s := "oauth2refresh: grant " + quoteKey(e.Key) + " is dead"
+	why := e.reason
 	if !e.At.IsZero() {
-		s += " at " + formatTime(e.At)
+		if why != "" {
+			why += " "
+		}
+		why += "at " + formatTime(e.At)
 	}
-	s += "): it must be authorized again"
+	if why != "" {
+		s += " (" + why + ")"
+	}
+	s += ": it must be authorized again"
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
@@ -456,15 +467,15 @@ func (e *DeadGrantError) Error() string {
 // Unwrap returns e.Err.
 func (e *DeadGrantError) Unwrap() error { return e.Err }
 
-// Is reports whether target is ErrInvalidGrant, or the sentinel of e.Reason.
+// Is reports whether target is ErrInvalidGrant, or the sentinel of e's reason.
 func (e *DeadGrantError) Is(target error) bool {
 	switch target {
 	case ErrInvalidGrant:
 		return true
 	case ErrRefreshTokenExpired:
-		return e.Reason == ReasonRefreshTokenExpired
+		return e.reason == reasonRefreshTokenExpired
 	case ErrGrantRevoked:
-		return e.Reason == ReasonRevoked
+		return e.reason == reasonRevoked
 	}
 	return false
 }
@@ -505,7 +516,7 @@ func deadOf(key string, t *oauth2.Token) *DeadGrantError {
 		return nil
 	}
 	if m, ok := t.Extra(deadKey).(*deadMark); ok {
-		return &DeadGrantError{Key: key, Reason: m.reason, At: m.at}
+		return &DeadGrantError{Key: key, reason: m.reason, At: m.at}
 	}
 	return nil
 }

@@ -65,7 +65,7 @@ func asDead(t *testing.T, err error) deadView {
 	if !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
 		t.Errorf("errors.Is(%v, ErrInvalidGrant) = false", err)
 	}
-	return deadView{d.Key, d.Reason, d.At.UTC().Format(time.RFC3339), d.Err != nil}
+	return deadView{d.Key, oauth2refresh.DeadReason(d), d.At.UTC().Format(time.RFC3339), d.Err != nil}
 }
 
 func TestWithStoreGrantDies(t *testing.T) {

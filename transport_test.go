@@ -673,7 +673,7 @@ func TestGrantClientDeadGrantIsError(t *testing.T) {
 					t.Errorf("call %d: a response (%s) with the error", i, resp.Status)
 				}
 				var d *oauth2refresh.DeadGrantError
-				if !errors.Is(err, tc.wantIs) || !errors.As(err, &d) || d.Reason != tc.reason {
+				if !errors.Is(err, tc.wantIs) || !errors.As(err, &d) || oauth2refresh.DeadReason(d) != tc.reason {
 					t.Errorf("call %d: error %v, want a *DeadGrantError (%s) matching %v", i, err, tc.reason, tc.wantIs)
 				}
 			}

@@ -209,7 +209,7 @@ func local(ctx context.Context, c config, store *oauth2refresh.FileStore) error 
 	c.say("   the app's next API call: the token is rejected, the refresh that follows refused")
 	c.say("   its refresh fails with errors.Is(err, oauth2refresh.ErrInvalidGrant): time to ask the user to sign in again")
 	if d := (*oauth2refresh.DeadGrantError)(nil); errors.As(err, &d) {
-		c.say("   the store marks the grant dead (%s) in %s: a process loading it gets the error, and sends nothing", d.Reason, filepath.Base(tokenFile(store.Dir)))
+		c.say("   the store marks the grant dead (%s) in %s: a process loading it gets the error, and sends nothing", deadReason(d), filepath.Base(tokenFile(store.Dir)))
 	}
 	if err := tenants(ctx, c, srv, store, e, apiURL); err != nil {
 		return err
@@ -440,6 +440,18 @@ func parseAuthMethod(s, secret string) (oauth2refresh.AuthMethod, error) {
 	return 0, fmt.Errorf("OAUTH2REFRESH_AUTH_METHOD %q: want basic, post, none or auto", s)
 }
 
+// deadReason says why err's grant is dead, as errors.Is tells: "revoked",
+// "refresh_token_expired", or "invalid_grant" when the server refused the refresh token.
+func deadReason(err error) string {
+	switch {
+	case errors.Is(err, oauth2refresh.ErrGrantRevoked):
+		return "revoked"
+	case errors.Is(err, oauth2refresh.ErrRefreshTokenExpired):
+		return "refresh_token_expired"
+	}
+	return "invalid_grant"
+}
+
 // short identifies a token without revealing it: "#" and the first 6 hex digits of its
 // SHA-256.
 func short(token string) string {
@@ -576,7 +588,7 @@ func newReplica(ctx context.Context, c config, name string, e *oauth2refresh.End
 			r.mu.Lock()
 			r.dead[key]++
 			r.mu.Unlock()
-			c.say("   %s %-6s OnDead: dead grant (%s): %s", r.name, key, d.Reason, how)
+			c.say("   %s %-6s OnDead: dead grant (%s): %s", r.name, key, deadReason(d), how)
 		},
 	})
 	for _, key := range tenantKeys {
