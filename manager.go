@@ -639,11 +639,7 @@ func (g Grant) Revoke(ctx context.Context) error {
 	if deadOf(g.key, t) != nil {
 		return nil
 	}
-	tok, hint := t.RefreshToken, HintRefreshToken
-	if tok == "" {
-		tok, hint = t.AccessToken, HintAccessToken
-	}
-	if err := m.e.Revoke(ctx, tok, hint); err != nil {
+	if err := m.e.Revoke(ctx, t); err != nil {
 		if rerr := g.restore(ctx, t, at); rerr != nil {
 			return fmt.Errorf("%w (and %w)", err, rerr)
 		}
