@@ -78,7 +78,7 @@ func TestEventsHoldNoTokenMaterial(t *testing.T) {
 	var failing atomic.Bool
 	rs.fail = func(int64) bool { return failing.Load() }
 	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
-	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
 	var hookFails atomic.Int32
@@ -229,7 +229,7 @@ func TestFlightErrorsHoldNoIDToken(t *testing.T) {
 	rs.prefix = `x+/y=&"\é<>✓ ` // every listed form of the tokens differs
 	fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
 	seed := &oauth2.Token{RefreshToken: "rt-0"}
-	if err := oauth2refresh.SaveToken(ctx, fs, "g", seed, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", seed); err != nil {
 		t.Fatal(err)
 	}
 	qs := &quotingStore{Store: fs}

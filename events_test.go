@@ -432,7 +432,7 @@ func TestEventsStore(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := newTokenServer(t, "rt-0", 3600)
 			fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
-			if err := oauth2refresh.SaveToken(context.Background(), fs, key, tc.stored, time.Minute); err != nil {
+			if err := oauth2refresh.SaveToken(context.Background(), fs, key, tc.stored); err != nil {
 				t.Fatal(err)
 			}
 			if tc.setup != nil {

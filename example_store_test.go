@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"sync/atomic"
-	"time"
 
 	"github.com/tokenkit/oauth2refresh"
 	"golang.org/x/oauth2"
@@ -38,7 +37,7 @@ func ExampleWithStore() {
 	// After the authorization code exchange, the app seeds the store with the grant's token.
 	ctx := context.Background()
 	first := &oauth2.Token{RefreshToken: "rt-0"}
-	if err := oauth2refresh.SaveToken(ctx, store, "tenant-42", first, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, store, "tenant-42", first); err != nil {
 		panic(err)
 	}
 
@@ -89,7 +88,7 @@ func ExampleDeadGrantError() {
 	defer os.RemoveAll(dir)
 	store := &oauth2refresh.FileStore{Dir: dir}
 	ctx := context.Background()
-	if err := oauth2refresh.SaveToken(ctx, store, "tenant-42", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, store, "tenant-42", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		panic(err)
 	}
 

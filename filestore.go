@@ -40,7 +40,7 @@ import (
 // one refreshed from it. flock does not work across NFS on every system, and not at all on
 // Windows (Lock returns an error there): share a FileStore between processes of one machine.
 //
-// FileStore is a Deleter: Delete removes the token file (the lock file stays, empty), without
+// Delete removes the token file (the lock file stays, empty), without
 // waiting for the lease. Lease.Save and Delete each hold a flock on Dir itself for the moment
 // of their check and rename or remove, so that a lease held while the grant is deleted cannot
 // save it back.
@@ -236,7 +236,7 @@ func (l *fileLease) Save(ctx context.Context, t *oauth2.Token) error {
 	return nil
 }
 
-// Delete implements Deleter: it removes key's token file (not its lock file), under the
+// Delete implements Store: it removes key's token file (not its lock file), under the
 // directory's lock that Lease.Save takes to check the file's version: a lease held meanwhile
 // on a stored token can no longer save (ErrLeaseLost). It does not wait for the lease.
 func (s *FileStore) Delete(ctx context.Context, key string) error {
@@ -265,8 +265,6 @@ func (s *FileStore) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
-
-var _ Deleter = (*FileStore)(nil)
 
 // lockDir takes an exclusive flock(2) on the directory dir, waiting until ctx is done, and
 // returns the function that releases it. Lease.Save and Delete hold it for a read and a

@@ -676,18 +676,12 @@ func (g Grant) restore(ctx context.Context, t *oauth2.Token, at time.Time) error
 }
 
 // Forget deletes the grant from the Store and from memory, without revoking it (see Revoke),
-// so that OnDead may be called for it again once it is started again. The Store must be a
-// Deleter; otherwise Forget changes nothing and returns an error wrapping
-// errors.ErrUnsupported.
+// so that OnDead may be called for it again once it is started again.
 func (g Grant) Forget(ctx context.Context) error {
 	if err := checkKey(g.key); err != nil {
 		return err
 	}
-	d, ok := g.m.s.(Deleter)
-	if !ok {
-		return fmt.Errorf("oauth2refresh: forgetting grant %s: the Store cannot delete (not a Deleter): %w", quoteKey(g.key), errors.ErrUnsupported)
-	}
-	if err := d.Delete(ctx, g.key); err != nil {
+	if err := g.m.s.Delete(ctx, g.key); err != nil {
 		return storeErr("deleting", g.key, err)
 	}
 	g.m.drop(g.key, true)

@@ -141,9 +141,6 @@ func (l *memLease) Release(context.Context) error {
 	return nil
 }
 
-// noDeleter hides the Delete method of the Store it holds.
-type noDeleter struct{ oauth2refresh.Store }
-
 // deadStore is a Store whose Load reports the grants in dead as dead (an error wrapping a
 // *DeadGrantError), as a Store's dead mark is reported; a Save revives the grant.
 type deadStore struct {
@@ -455,11 +452,10 @@ func TestGrantClient(t *testing.T) {
 	}
 }
 
-// TestGrantForget: Forget deletes the grant from a Deleter and from memory; with a Store that
-// cannot delete, it changes nothing and says so with errors.ErrUnsupported.
+// TestGrantForget: Forget deletes the grant from the Store and from memory.
 func TestGrantForget(t *testing.T) {
 	srv := newTokenServers(t, []string{"a"}, 3600)
-	t.Run("Deleter", func(t *testing.T) {
+	t.Run("deletes", func(t *testing.T) {
 		ms := newMemStore()
 		m := oauth2refresh.NewManager(srv.endpoint(), ms, nil)
 		startAll(t, m, []string{"a"})
@@ -477,20 +473,6 @@ func TestGrantForget(t *testing.T) {
 		}
 		if _, err := m.Grant("a").Token(); !errors.Is(err, oauth2refresh.ErrNoRefreshToken) {
 			t.Errorf("Token after Forget: %v, want an error matching ErrNoRefreshToken", err)
-		}
-	})
-	t.Run("not a Deleter", func(t *testing.T) {
-		ms := newMemStore()
-		m := oauth2refresh.NewManager(srv.endpoint(), noDeleter{ms}, nil)
-		if err := m.Grant("b").Start(context.Background(), &oauth2.Token{RefreshToken: "b/rt-0"}); err != nil {
-			t.Fatal(err)
-		}
-		err := m.Grant("b").Forget(context.Background())
-		if !errors.Is(err, errors.ErrUnsupported) {
-			t.Errorf("Forget: %v, want an error matching errors.ErrUnsupported", err)
-		}
-		if got := ms.stored("b"); got == nil || got.RefreshToken != "b/rt-0" {
-			t.Errorf("stored token after a failed Forget: %v, want b/rt-0", got)
 		}
 	})
 }

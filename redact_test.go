@@ -824,7 +824,7 @@ func TestStoreErrorsHoldNoTokens(t *testing.T) {
 	forms := secretForms(tokenSecrets(old, tok)...)
 	seeds := map[string]func(ctx context.Context, s oauth2refresh.Store, key string) error{
 		"SaveToken": func(ctx context.Context, s oauth2refresh.Store, key string) error {
-			return oauth2refresh.SaveToken(ctx, s, key, tok, time.Minute)
+			return oauth2refresh.SaveToken(ctx, s, key, tok)
 		},
 		"Grant.Start": func(ctx context.Context, s oauth2refresh.Store, key string) error {
 			return oauth2refresh.NewManager(&oauth2refresh.Endpoint{TokenURL: "https://auth.example/token"}, s, nil).Grant(key).Start(ctx, tok)
@@ -842,7 +842,7 @@ func TestStoreErrorsHoldNoTokens(t *testing.T) {
 					qs.quote = []*oauth2.Token{tok}
 					qs.locks.Store(1)
 				} else {
-					if err := oauth2refresh.SaveToken(ctx, fs, "g", old, time.Minute); err != nil {
+					if err := oauth2refresh.SaveToken(ctx, fs, "g", old); err != nil {
 						t.Fatal(err)
 					}
 					want = old

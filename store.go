@@ -18,8 +18,8 @@ import (
 //
 // Implementations in this repository: FileStore (processes on one machine), and the modules
 // github.com/tokenkit/oauth2refresh/store/redisstore and .../store/pgstore. SealStore keeps the
-// tokens of any Store encrypted. Each of them is also a Deleter. The package
-// github.com/tokenkit/oauth2refresh/storetest checks an implementation.
+// tokens of any Store encrypted. The package github.com/tokenkit/oauth2refresh/storetest
+// checks an implementation.
 //
 // Besides tokens, a Store is given dead marks to keep (see DeadGrantError): a token without
 // access or refresh token whose Extra values say why the grant died. A Store that keeps a
@@ -39,6 +39,13 @@ type Store interface {
 	// The Lease returned carries the token stored when it was granted. A stored value that
 	// cannot be decoded is a *CorruptTokenError, and no lease is held then.
 	Lock(ctx context.Context, key string, ttl time.Duration) (Lease, error)
+
+	// Delete removes key's stored token (or dead mark), as Manager's Grant.Forget needs, and
+	// returns no error when there is none: Load then returns nil, and Lock a lease whose
+	// Token is nil. It does not wait for a lease on the grant: one held meanwhile loses it,
+	// its Save failing with ErrLeaseLost and storing nothing, so that its holder does not
+	// save the grant back (a WithStore TokenSource reports the grant deleted instead).
+	Delete(ctx context.Context, key string) error
 }
 
 // Lease is a held lease on one grant of a Store, from Store.Lock. It is used by one goroutine.
@@ -106,10 +113,12 @@ func (e *storeError) Unwrap() error { return e.err }
 
 // SaveToken stores t as the current token of key's grant in s, under a lease: the way to seed
 // a store with the token of a new grant, after the authorization code exchange, or of a dead
-// grant authorized again, which it revives (see WithStore). ttl bounds the lease, as for
-// Store.Lock. The tokens of t and of the token stored are cut out of s's errors, as out of
-// those of a refresh (see the package documentation under Errors).
-func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl time.Duration) error {
+// grant authorized again, which it revives (see WithStore). The lease lasts as long as a
+// TokenSource's with the default Endpoint.Timeout (45 s; see WithStore). The tokens of t and
+// of the token stored are cut out of s's errors, as out of those of a refresh (see the
+// package documentation under Errors).
+func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token) error {
+	_, ttl := (&TokenSource{}).leaseTimes()
 	l, err := s.Lock(ctx, key, ttl)
 	if err != nil {
 		return redactError(storeErr("locking", key, err), tokenSecrets(t)...)
@@ -136,7 +145,7 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 // is bounded by twice its length. Once the store holds a token for key, its refresh token is
 // the one sent, whatever token the TokenSource was given (seed a grant with SaveToken); a
 // TokenSource made with a nil token loads its first one. A grant deleted from the store (see
-// Deleter) after the TokenSource saw it there is not refreshed nor saved back from the token
+// Store.Delete) after the TokenSource saw it there is not refreshed nor saved back from the token
 // it holds: its flights fail until the grant is seeded again. While the store is unreachable,
 // callers get the token held until it stops being servable, then errors wrapping the store's.
 //
@@ -159,7 +168,7 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 // refused refresh. Either way the source backs off as after a refused grant and, as while the
 // store is unreachable, serves the token it holds until it stops being servable (the mark does
 // not revoke it). A token obtained but not yet saved is never saved over a mark, nor once the
-// grant was deleted (see Deleter); it is not served. invalid_scope and other refusals do not
+// grant was deleted (see Store.Delete); it is not served. invalid_scope and other refusals do not
 // kill the grant, nor does, with AuthAutoDetect, a refusal after both ways of authenticating
 // failed. Seeding the grant with SaveToken revives it: the source's next flight, after the
 // backoff or at once after Invalidate(nil), picks the new token up.
@@ -304,7 +313,7 @@ func (s *TokenSource) foundDead(d *DeadGrantError) error {
 	return d
 }
 
-// errGrantDeleted says that the grant was deleted from the store (see Deleter) after the
+// errGrantDeleted says that the grant was deleted from the store (see Store.Delete) after the
 // TokenSource saw it there, or while a flight held a token to save.
 var errGrantDeleted = errors.New("deleted from the store: not refreshed nor saved back")
 
@@ -478,19 +487,6 @@ func (e *DeadGrantError) Is(target error) bool {
 		return e.reason == reasonRevoked
 	}
 	return false
-}
-
-// Deleter is a Store that can delete a grant, as Manager's Grant.Forget needs. It is an
-// interface of its own, which a Store may implement or not, so that Stores written before it
-// keep compiling. The stores of this repository implement it; SealStore's does when the Store
-// it seals does.
-type Deleter interface {
-	// Delete removes key's stored token (or dead mark), and returns no error when there is
-	// none: Load then returns nil, and Lock a lease whose Token is nil. It does not wait for
-	// a lease on the grant: one held meanwhile loses it, its Save failing with ErrLeaseLost
-	// and storing nothing, so that its holder does not save the grant back (a WithStore
-	// TokenSource reports the grant deleted instead).
-	Delete(ctx context.Context, key string) error
 }
 
 // deadKey is the Extra member of a token that marks its grant dead (see deadToken); its value

@@ -105,7 +105,7 @@ func TestWithStoreGrantDies(t *testing.T) {
 			ep.AuthMethod = tc.auth
 			dir := t.TempDir()
 			clock := newFakeClock()
-			if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", tc.seed, time.Minute); err != nil {
+			if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", tc.seed); err != nil {
 				t.Fatal(err)
 			}
 			a := ep.TokenSource(ctx, nil, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now))
@@ -219,7 +219,7 @@ func TestWithStoreRefusalNotDead(t *testing.T) {
 			ep := &oauth2refresh.Endpoint{TokenURL: srv.URL + "/token", ClientID: testClientID, ClientSecret: testSecret, AuthMethod: tc.auth}
 			dir := t.TempDir()
 			seed := &oauth2.Token{RefreshToken: "rt-0"}
-			if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", seed, time.Minute); err != nil {
+			if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", seed); err != nil {
 				t.Fatal(err)
 			}
 			stored := readGrantFile(t, dir)
@@ -251,7 +251,7 @@ func TestWithStoreDeadGrantRevived(t *testing.T) {
 	dir := t.TempDir()
 	clock := newFakeClock()
 	store := &oauth2refresh.FileStore{Dir: dir}
-	if err := oauth2refresh.SaveToken(ctx, store, "g", &oauth2.Token{RefreshToken: "rt-old"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, store, "g", &oauth2.Token{RefreshToken: "rt-old"}); err != nil {
 		t.Fatal(err)
 	}
 	a := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now))
@@ -265,7 +265,7 @@ func TestWithStoreDeadGrantRevived(t *testing.T) {
 		t.Fatalf("token requests = %d, want 1", n)
 	}
 	seed := &oauth2.Token{AccessToken: "at-new", TokenType: "Bearer", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
-	if err := oauth2refresh.SaveToken(ctx, store, "g", seed, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, store, "g", seed); err != nil {
 		t.Fatal(err)
 	}
 	for _, ts := range []*oauth2refresh.TokenSource{a, b} {
@@ -297,7 +297,7 @@ func TestWithStoreHostileDeadMember(t *testing.T) {
 	rs.onIssue = func(r *http.Request, tok map[string]any) { tok["dead"], tok["oauth2refresh.dead"] = mark, mark }
 	dir := t.TempDir()
 	clock := newFakeClock()
-	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
 	src := func() *oauth2refresh.TokenSource {
@@ -359,7 +359,7 @@ func TestWithStoreLeaseLostNoResurrection(t *testing.T) {
 			fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: dir}}
 			tc.setup(t, fs)
 			clock := newFakeClock()
-			if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+			if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 				t.Fatal(err)
 			}
 			fs.lostSave.Store(1)
@@ -389,7 +389,7 @@ func TestWithStoreDeadKeepsHeldToken(t *testing.T) {
 	fs.stolen = deadMarkOf(t, oauth2refresh.ReasonInvalidGrant)
 	clock := newFakeClock()
 	held := &oauth2.Token{AccessToken: "at-0", TokenType: "Bearer", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour), ExpiresIn: 3600}
-	if err := oauth2refresh.SaveToken(ctx, fs, "g", held, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", held); err != nil {
 		t.Fatal(err)
 	}
 	fs.lostSave.Store(1)
@@ -455,7 +455,7 @@ func TestWithStoreDeletedNotResurrected(t *testing.T) {
 		t.Errorf("stored file = %s, want none: the grant was saved back", got)
 	}
 	seed := &oauth2.Token{RefreshToken: rs.currentRT()}
-	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", seed, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", seed); err != nil {
 		t.Fatal(err)
 	}
 	b.Invalidate(nil)
@@ -472,7 +472,7 @@ func TestWithStoreDeadMarkNotSaved(t *testing.T) {
 	dir := t.TempDir()
 	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: dir}}
 	clock := newFakeClock()
-	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-old"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-old"}); err != nil {
 		t.Fatal(err)
 	}
 	stored := readGrantFile(t, dir)

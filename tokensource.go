@@ -246,7 +246,7 @@ type pending struct {
 	lease Lease
 	end   time.Time
 	// stored says the store held a token of the grant when tok was obtained: should the
-	// lease be lost, finding none then means the grant was deleted (see Deleter).
+	// lease be lost, finding none then means the grant was deleted (see Store.Delete).
 	stored bool
 }
 

@@ -68,7 +68,7 @@ func seed(b *testing.B, s oauth2refresh.Store, key string) {
 	if s == nil {
 		return
 	}
-	if err := oauth2refresh.SaveToken(context.Background(), s, key, &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(context.Background(), s, key, &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		b.Fatal(err)
 	}
 }

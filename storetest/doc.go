@@ -15,9 +15,8 @@
 // It checks that a dead mark (the token WithStore saves for a grant the server refused; see
 // oauth2refresh.DeadGrantError) comes back as it was saved, which a store that keeps a token's
 // Extra values as oauth2refresh.EncodeStoredToken does gets right, and, with leases that lapse,
-// that a lapsed holder cannot save over it. For a store that is an oauth2refresh.Deleter it
-// checks Delete: the token gone, a missing key no error, and a lease held meanwhile unable to
-// save the grant back; for another store those checks are skipped.
+// that a lapsed holder cannot save over it. It checks Delete: the token gone, a missing key no
+// error, and a lease held meanwhile unable to save the grant back.
 // A store that keeps tokens in the format of oauth2refresh.EncodeStoredToken can also have
 // that format (with the Extra values it keeps, such as the id_token and the refresh token's
 // expiry) and its reports of damaged values checked, through Options.Raw.

@@ -111,7 +111,7 @@ func (l *memLease) Release(ctx context.Context) error {
 	return nil
 }
 
-// Delete makes memStore an oauth2refresh.Deleter: the value goes, and the fence moves on so
+// Delete implements oauth2refresh.Store: the value goes, and the fence moves on so
 // that a lease held meanwhile cannot save it back.
 func (s *memStore) Delete(ctx context.Context, key string) error {
 	s.mu.Lock()

@@ -99,7 +99,7 @@ func TestStore(t *testing.T, s oauth2refresh.Store, o Options) {
 	t.Run("NoExpiry", func(t *testing.T) {
 		key := newKey(t)
 		in := &oauth2.Token{AccessToken: "a", RefreshToken: "r"}
-		if err := oauth2refresh.SaveToken(ctx, s, key, in, time.Minute); err != nil {
+		if err := oauth2refresh.SaveToken(ctx, s, key, in); err != nil {
 			t.Fatalf("SaveToken: %v", err)
 		}
 		got, err := s.Load(ctx, key)
@@ -196,7 +196,7 @@ func TestStore(t *testing.T, s oauth2refresh.Store, o Options) {
 	takeOver := func(t *testing.T) (key string, slow, next oauth2refresh.Lease) {
 		t.Helper()
 		key = newKey(t)
-		if err := oauth2refresh.SaveToken(ctx, s, key, tok(1), time.Minute); err != nil {
+		if err := oauth2refresh.SaveToken(ctx, s, key, tok(1)); err != nil {
 			t.Fatal(err)
 		}
 		slow, err := s.Lock(ctx, key, 200*time.Millisecond)

@@ -168,7 +168,7 @@ func local(ctx context.Context, c config, store *oauth2refresh.FileStore) error 
 	c.say("protected API         %s", apiURL)
 
 	// After the authorization code exchange, the app seeds the store with the grant.
-	if err := oauth2refresh.SaveToken(ctx, store, storeKey, &oauth2.Token{RefreshToken: grant.RefreshToken}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, store, storeKey, &oauth2.Token{RefreshToken: grant.RefreshToken}); err != nil {
 		return err
 	}
 	c.say("signed in             refresh token %s saved with SaveToken to the FileStore in %s", short(grant.RefreshToken), store.Dir)
@@ -376,7 +376,7 @@ func runProvider(ctx context.Context, c config) error {
 		if rt == "" {
 			return fmt.Errorf("set OAUTH2REFRESH_REFRESH_TOKEN (or OAUTH2REFRESH_TOKEN_DIR to a directory holding %s)", filepath.Base(file))
 		}
-		if err := oauth2refresh.SaveToken(ctx, store, storeKey, &oauth2.Token{RefreshToken: rt}, time.Minute); err != nil {
+		if err := oauth2refresh.SaveToken(ctx, store, storeKey, &oauth2.Token{RefreshToken: rt}); err != nil {
 			return err
 		}
 		c.say("token file            refresh token %s saved with SaveToken to %s", short(rt), file)

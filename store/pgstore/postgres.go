@@ -22,7 +22,7 @@
 // UPDATE guarded by "fence = the caller's": a holder whose lease lapsed may still save while
 // nobody took over (its token holds the newest refresh token), but never overwrites the token
 // of a later holder. Release clears lease_until under the same guard. Waiting for a lease
-// polls. Delete (the Store is an oauth2refresh.Deleter) sets token and lease_until to NULL and
+// polls. Delete sets token and lease_until to NULL and
 // increments fence, so that a lease held meanwhile cannot save; the row stays, so that fencing
 // numbers keep growing.
 package pgstore
@@ -125,8 +125,6 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
-
-var _ oauth2refresh.Deleter = (*Store)(nil)
 
 // Lock waits until it holds key's lease, polling while another is live, or until ctx is done.
 // ttl is rounded down to a microsecond, the database's precision.

@@ -20,7 +20,7 @@
 // was granted since the caller's (the fence counter still equals its number): a holder whose
 // lease lapsed may still save while nobody took over (its token holds the newest refresh token),
 // but never overwrites the token of a later holder. Release deletes the lease only if it is
-// still the caller's. Delete (the Store is an oauth2refresh.Deleter) deletes the token and the
+// still the caller's. Delete deletes the token and the
 // lease and increments the fence counter, so that a lease held meanwhile cannot save; the
 // fence counter stays, so that fencing numbers keep growing.
 //
@@ -135,8 +135,6 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
-
-var _ oauth2refresh.Deleter = (*Store)(nil)
 
 // Lock waits until it holds key's lease, polling while another is live, or until ctx is done.
 // ttl is rounded up to a whole millisecond.
