@@ -98,7 +98,7 @@
 // The errors of a Store and of an OnNewToken hook, which may quote a token (a database's
 // "Duplicate entry '...'"), are redacted alike: in what a TokenSource returns and puts in its
 // Events, for the client secret and the access token, refresh token and id_token of the
-// tokens it held, sent and obtained; in what SaveToken and Grant.Start return, for those of
+// tokens it held, sent and obtained; in what SaveToken and Grant.SaveToken return, for those of
 // the token saved and of the token the lease found stored.
 //
 // When an error in the chain of such an Err (for a *TransportError: the *url.Error, the

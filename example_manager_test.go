@@ -77,7 +77,7 @@ func ExampleManager() {
 	})
 	// After each tenant's authorization code exchange:
 	for _, tenant := range []string{"acme", "globex", "gone"} {
-		if err := m.Grant(tenant).Start(ctx, &oauth2.Token{RefreshToken: tenant + "/rt-0"}); err != nil {
+		if err := m.Grant(tenant).SaveToken(ctx, &oauth2.Token{RefreshToken: tenant + "/rt-0"}); err != nil {
 			panic(err)
 		}
 	}
@@ -101,9 +101,9 @@ func ExampleManager() {
 	// acme: acme/at-1
 }
 
-// Starting a grant after the authorization code exchange, and starting it again, with the
-// new authorization of a tenant whose grant died.
-func ExampleGrant_Start() {
+// Saving a grant's token after the authorization code exchange, and saving one again, with
+// the new authorization of a tenant whose grant died.
+func ExampleGrant_SaveToken() {
 	srv := exampleProvider()
 	defer srv.Close()
 	dir, err := os.MkdirTemp("", "tokens")
@@ -116,7 +116,7 @@ func ExampleGrant_Start() {
 
 	// In the OAuth callback, after oauth2.Config.Exchange returned tok:
 	tok := &oauth2.Token{RefreshToken: "gone/rt-0"}
-	if err := m.Grant("tenant-7").Start(ctx, tok); err != nil {
+	if err := m.Grant("tenant-7").SaveToken(ctx, tok); err != nil {
 		panic(err)
 	}
 	_, err = m.Grant("tenant-7").TokenContext(ctx)
@@ -124,7 +124,7 @@ func ExampleGrant_Start() {
 	fmt.Println("dead:", errors.As(err, &dead), "revoked:", errors.Is(err, oauth2refresh.ErrGrantRevoked))
 
 	// The tenant connects its account again.
-	if err := m.Grant("tenant-7").Start(ctx, &oauth2.Token{RefreshToken: "tenant-7/rt-0"}); err != nil {
+	if err := m.Grant("tenant-7").SaveToken(ctx, &oauth2.Token{RefreshToken: "tenant-7/rt-0"}); err != nil {
 		panic(err)
 	}
 	t, err := m.Grant("tenant-7").TokenContext(ctx)
@@ -153,7 +153,7 @@ func ExampleGrant_Revoke() {
 			fmt.Printf("OnDead: %s revoked: %t\n", key, errors.Is(err, oauth2refresh.ErrGrantRevoked))
 		},
 	})
-	if err := m.Grant("acme").Start(ctx, &oauth2.Token{RefreshToken: "acme/rt-0"}); err != nil {
+	if err := m.Grant("acme").SaveToken(ctx, &oauth2.Token{RefreshToken: "acme/rt-0"}); err != nil {
 		panic(err)
 	}
 	if _, err := m.Grant("acme").TokenContext(ctx); err != nil { // refreshes: acme/rt-1
@@ -171,8 +171,8 @@ func ExampleGrant_Revoke() {
 	// true
 }
 
-// Forgetting a grant deletes it from the store, without revoking it.
-func ExampleGrant_Forget() {
+// Deleting a grant deletes it from the store, without revoking it.
+func ExampleGrant_Delete() {
 	srv := exampleProvider()
 	defer srv.Close()
 	dir, err := os.MkdirTemp("", "tokens")
@@ -182,10 +182,10 @@ func ExampleGrant_Forget() {
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 	m := exampleManager(srv, dir, nil)
-	if err := m.Grant("acme").Start(ctx, &oauth2.Token{RefreshToken: "acme/rt-0"}); err != nil {
+	if err := m.Grant("acme").SaveToken(ctx, &oauth2.Token{RefreshToken: "acme/rt-0"}); err != nil {
 		panic(err)
 	}
-	if err := m.Grant("acme").Forget(ctx); err != nil {
+	if err := m.Grant("acme").Delete(ctx); err != nil {
 		panic(err)
 	}
 	_, err = m.Grant("acme").TokenContext(ctx)

@@ -178,8 +178,8 @@ func (l *deadLease) Save(ctx context.Context, t *oauth2.Token) error {
 func startAll(t *testing.T, m *oauth2refresh.Manager, keys []string) {
 	t.Helper()
 	for _, k := range keys {
-		if err := m.Grant(k).Start(context.Background(), &oauth2.Token{RefreshToken: k + "/rt-0"}); err != nil {
-			t.Fatalf("Start(%q): %v", k, err)
+		if err := m.Grant(k).SaveToken(context.Background(), &oauth2.Token{RefreshToken: k + "/rt-0"}); err != nil {
+			t.Fatalf("SaveToken(%q): %v", k, err)
 		}
 	}
 }
@@ -231,8 +231,8 @@ func TestManagerRefreshesOncePerLifetime(t *testing.T) {
 			clk := newFakeClock()
 			fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
 			m := oauth2refresh.NewManager(srv.endpoint(), fs, &oauth2refresh.ManagerOptions{
-				Options:   []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
-				MaxGrants: max,
+				SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
+				MaxGrants:     max,
 			})
 			startAll(t, m, keys)
 			for round := 1; round <= rounds; round++ {
@@ -313,8 +313,8 @@ func TestManagerKeepsBusyGrants(t *testing.T) {
 		clk := newFakeClock()
 		fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
 		m := oauth2refresh.NewManager(srv.endpoint(), fs, &oauth2refresh.ManagerOptions{
-			Options:   []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
-			MaxGrants: 1,
+			SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
+			MaxGrants:     1,
 		})
 		startAll(t, m, keys)
 		fs.failSave.Store(2) // the save and its retry
@@ -344,7 +344,7 @@ func TestManagerKeepsBusyGrants(t *testing.T) {
 }
 
 // TestManagerOnDead: OnDead is called once for a grant found dead, however many goroutines
-// find it and however often the grant is dropped and made again; Start revives it, and OnDead
+// find it and however often the grant is dropped and made again; SaveToken revives it, and OnDead
 // is called again when it dies again.
 func TestManagerOnDead(t *testing.T) {
 	srv := newTokenServers(t, []string{"x", "y"}, 3600)
@@ -353,8 +353,8 @@ func TestManagerOnDead(t *testing.T) {
 	var mu sync.Mutex
 	var calls []string
 	m := oauth2refresh.NewManager(srv.endpoint(), ds, &oauth2refresh.ManagerOptions{
-		Options:   []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
-		MaxGrants: 1,
+		SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
+		MaxGrants:     1,
 		OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -385,17 +385,17 @@ func TestManagerOnDead(t *testing.T) {
 	if diff := cmp.Diff([]string{"x invalid_grant"}, calls); diff != "" {
 		t.Errorf("OnDead calls (-want +got):\n%s", diff)
 	}
-	if err := m.Grant("x").Start(context.Background(), &oauth2.Token{RefreshToken: "x/rt-0"}); err != nil {
+	if err := m.Grant("x").SaveToken(context.Background(), &oauth2.Token{RefreshToken: "x/rt-0"}); err != nil {
 		t.Fatal(err)
 	}
 	if tok, err := m.Grant("x").Token(); err != nil || tok.AccessToken != "x/at-1" {
-		t.Errorf("grant x after Start: %v, %v; want x/at-1", tok, err)
+		t.Errorf("grant x after SaveToken: %v, %v; want x/at-1", tok, err)
 	}
 	ds.dead.Store("x", oauth2refresh.NewDeadGrantError("x", oauth2refresh.ReasonRefreshTokenExpired))
 	clk.advance(2 * time.Hour)
 	kill()
 	if diff := cmp.Diff([]string{"x invalid_grant", "x refresh_token_expired"}, calls); diff != "" {
-		t.Errorf("OnDead calls after Start and a second death (-want +got):\n%s", diff)
+		t.Errorf("OnDead calls after SaveToken and a second death (-want +got):\n%s", diff)
 	}
 }
 
@@ -452,7 +452,7 @@ func TestGrantClient(t *testing.T) {
 	}
 }
 
-// TestGrantForget: Forget deletes the grant from the Store and from memory.
+// TestGrantForget: Grant.Delete deletes the grant from the Store and from memory.
 func TestGrantForget(t *testing.T) {
 	srv := newTokenServers(t, []string{"a"}, 3600)
 	t.Run("deletes", func(t *testing.T) {
@@ -462,28 +462,28 @@ func TestGrantForget(t *testing.T) {
 		if _, err := m.Grant("a").Token(); err != nil {
 			t.Fatal(err)
 		}
-		if err := m.Grant("a").Forget(context.Background()); err != nil {
-			t.Fatalf("Forget: %v", err)
+		if err := m.Grant("a").Delete(context.Background()); err != nil {
+			t.Fatalf("Delete: %v", err)
 		}
 		if tok := ms.stored("a"); tok != nil {
-			t.Errorf("stored token after Forget: %v, want none", tok)
+			t.Errorf("stored token after Delete: %v, want none", tok)
 		}
 		if held := oauth2refresh.HeldGrants(m); len(held) != 0 {
-			t.Errorf("held grants after Forget: %q, want none", held)
+			t.Errorf("held grants after Delete: %q, want none", held)
 		}
 		if _, err := m.Grant("a").Token(); !errors.Is(err, oauth2refresh.ErrNoRefreshToken) {
-			t.Errorf("Token after Forget: %v, want an error matching ErrNoRefreshToken", err)
+			t.Errorf("Token after Delete: %v, want an error matching ErrNoRefreshToken", err)
 		}
 	})
 }
 
-// TestGrantStart refuses a token with neither access nor refresh token, and saves nothing.
-func TestGrantStart(t *testing.T) {
+// TestGrantSaveToken refuses a token with neither access nor refresh token, and saves nothing.
+func TestGrantSaveToken(t *testing.T) {
 	ms := newMemStore()
 	m := oauth2refresh.NewManager(&oauth2refresh.Endpoint{TokenURL: "https://auth.example/token"}, ms, nil)
 	for _, tok := range []*oauth2.Token{nil, {TokenType: "Bearer"}} {
-		if err := m.Grant("a").Start(context.Background(), tok); err == nil {
-			t.Errorf("Start(%v): no error", tok)
+		if err := m.Grant("a").SaveToken(context.Background(), tok); err == nil {
+			t.Errorf("SaveToken(%v): no error", tok)
 		}
 	}
 	if n := ms.trips(); n != 0 {
@@ -533,7 +533,7 @@ func TestGrantRevoke(t *testing.T) {
 		ms := newMemStore()
 		clk := newFakeClock()
 		m := oauth2refresh.NewManager(e, ms, &oauth2refresh.ManagerOptions{
-			Options: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)}})
+			SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)}})
 		startAll(t, m, []string{"a"})
 		if _, err := m.Grant("a").Token(); err != nil {
 			t.Fatal(err)
@@ -553,7 +553,7 @@ func TestGrantRevoke(t *testing.T) {
 		var dead []string
 		manager := func(name string) *oauth2refresh.Manager {
 			return oauth2refresh.NewManager(e, &oauth2refresh.FileStore{Dir: dir}, &oauth2refresh.ManagerOptions{
-				Options: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
+				SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
 				OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
 					mu.Lock()
 					defer mu.Unlock()
@@ -594,17 +594,17 @@ func TestGrantRevoke(t *testing.T) {
 		if n := srv.grants["a"].requests.Load(); n != 1 {
 			t.Errorf("%d token requests, want 1", n)
 		}
-		// b's Start revives the grant for both, once a's backoff ended; revoked again, it is
+		// b's SaveToken revives the grant for both, once a's backoff ended; revoked again, it is
 		// reported again by both.
-		if err := b.Grant("a").Start(ctx, &oauth2.Token{RefreshToken: "a/rt-1"}); err != nil {
+		if err := b.Grant("a").SaveToken(ctx, &oauth2.Token{RefreshToken: "a/rt-1"}); err != nil {
 			t.Fatal(err)
 		}
 		if tok, err := b.Grant("a").Token(); err != nil || tok.AccessToken != "a/at-2" {
-			t.Errorf("b: Token after Start: %v, %v; want a/at-2", tok, err)
+			t.Errorf("b: Token after SaveToken: %v, %v; want a/at-2", tok, err)
 		}
 		clk.advance(oauth2refresh.MaxRefusedBackoff)
 		if tok, err := a.Grant("a").Token(); err != nil || tok.AccessToken != "a/at-2" {
-			t.Errorf("a: Token after b's Start: %v, %v; want a/at-2", tok, err)
+			t.Errorf("a: Token after b's SaveToken: %v, %v; want a/at-2", tok, err)
 		}
 		if err := b.Grant("a").Revoke(ctx); err != nil {
 			t.Fatalf("Revoke: %v", err)
@@ -650,8 +650,8 @@ func TestGrantRevoke(t *testing.T) {
 			var m *oauth2refresh.Manager
 			rev := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
 				if startMeanwhile {
-					if err := m.Grant("a").Start(ctx, &oauth2.Token{RefreshToken: "a/rt-new"}); err != nil {
-						t.Errorf("Start during the revocation: %v", err)
+					if err := m.Grant("a").SaveToken(ctx, &oauth2.Token{RefreshToken: "a/rt-new"}); err != nil {
+						t.Errorf("SaveToken during the revocation: %v", err)
 					}
 				}
 				respond(w, http.StatusServiceUnavailable, "application/json", `{"error":"temporarily_unavailable"}`)
@@ -752,7 +752,7 @@ func TestGrantRevoke(t *testing.T) {
 		})
 		srv, ms, a, clk := setup(t, rev)
 		b := oauth2refresh.NewManager(srv.endpoint(), ms, &oauth2refresh.ManagerOptions{
-			Options: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)}})
+			SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)}})
 		if _, err := b.Grant("a").Token(); err != nil {
 			t.Fatal(err)
 		}
@@ -834,7 +834,7 @@ func TestManagerOnDeadRefused(t *testing.T) {
 		})
 	}
 	a, b := manager("a"), manager("b")
-	if err := a.Grant("x").Start(context.Background(), &oauth2.Token{RefreshToken: "x/rt-unknown"}); err != nil {
+	if err := a.Grant("x").SaveToken(context.Background(), &oauth2.Token{RefreshToken: "x/rt-unknown"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range []*oauth2refresh.Manager{a, b} {
@@ -896,7 +896,7 @@ func TestManagerGrantsTable(t *testing.T) {
 	}
 }
 
-// TestManagerOptions: the Options apply to every grant's TokenSource, whose events carry the
+// TestManagerOptions: the SourceOptions apply to every grant's TokenSource, whose events carry the
 // grant's key; a WithStore among them is ignored for the Manager's own Store.
 func TestManagerOptions(t *testing.T) {
 	ms, other := newMemStore(), newMemStore()
@@ -907,7 +907,7 @@ func TestManagerOptions(t *testing.T) {
 	var mu sync.Mutex
 	var pickups []string
 	m := oauth2refresh.NewManager(&oauth2refresh.Endpoint{TokenURL: "https://auth.example/token"}, ms,
-		&oauth2refresh.ManagerOptions{Options: []oauth2refresh.Option{
+		&oauth2refresh.ManagerOptions{SourceOptions: []oauth2refresh.Option{
 			oauth2refresh.WithStore(other, "elsewhere"),
 			oauth2refresh.WithEvents(func(ev events.Event) {
 				if ev.Kind == events.StorePickup {
@@ -944,7 +944,7 @@ func TestManagerOnDeadPanics(t *testing.T) {
 					panic("OnDead of " + key)
 				},
 			})
-			if err := m.Grant("x").Start(context.Background(), &oauth2.Token{RefreshToken: "x/rt-unknown"}); err != nil {
+			if err := m.Grant("x").SaveToken(context.Background(), &oauth2.Token{RefreshToken: "x/rt-unknown"}); err != nil {
 				t.Fatal(err)
 			}
 			use := func() error {
@@ -989,8 +989,8 @@ func TestGrantKeyLength(t *testing.T) {
 	ms := newMemStore()
 	m := oauth2refresh.NewManager(e, ms, nil)
 	ok := strings.Repeat("k", 1024)
-	if err := m.Grant(ok).Start(ctx, &oauth2.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)}); err != nil {
-		t.Fatalf("Start with a key of 1024 bytes: %v", err)
+	if err := m.Grant(ok).SaveToken(ctx, &oauth2.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatalf("SaveToken with a key of 1024 bytes: %v", err)
 	}
 	if tok, err := m.Grant(ok).Token(); err != nil || tok.AccessToken != "at" {
 		t.Fatalf("Token with a key of 1024 bytes: %v, %v", tok, err)
@@ -999,10 +999,10 @@ func TestGrantKeyLength(t *testing.T) {
 	for _, n := range []int{1025, 1 << 20} {
 		g := m.Grant(strings.Repeat("k", n))
 		calls := map[string]func() error{
-			"Start":  func() error { return g.Start(ctx, &oauth2.Token{RefreshToken: "rt"}) },
-			"Token":  func() error { _, err := g.Token(); return err },
-			"Revoke": func() error { return g.Revoke(ctx) },
-			"Forget": func() error { return g.Forget(ctx) },
+			"SaveToken": func() error { return g.SaveToken(ctx, &oauth2.Token{RefreshToken: "rt"}) },
+			"Token":     func() error { _, err := g.Token(); return err },
+			"Revoke":    func() error { return g.Revoke(ctx) },
+			"Delete":    func() error { return g.Delete(ctx) },
 			"Client": func() error {
 				resp, err := g.Client(ctx).Get(rev.URL + "/api")
 				if err == nil {

@@ -40,7 +40,7 @@ type Store interface {
 	// cannot be decoded is a *CorruptTokenError, and no lease is held then.
 	Lock(ctx context.Context, key string, ttl time.Duration) (Lease, error)
 
-	// Delete removes key's stored token (or dead mark), as Manager's Grant.Forget needs, and
+	// Delete removes key's stored token (or dead mark), as Manager's Grant.Delete needs, and
 	// returns no error when there is none: Load then returns nil, and Lock a lease whose
 	// Token is nil. It does not wait for a lease on the grant: one held meanwhile loses it,
 	// its Save failing with ErrLeaseLost and storing nothing, so that its holder does not
@@ -433,7 +433,7 @@ const (
 // DeadGrantError reports a grant that is dead: its refresh token was refused, has expired, or
 // the grant was revoked. The Store keeps the mark, so that every process sharing the grant
 // reports it at once instead of sending the refresh token again; seeding the grant with a
-// new token (SaveToken, Manager's Grant.Start) revives it.
+// new token (SaveToken, Manager's Grant.SaveToken) revives it.
 //
 // errors.Is says why: ErrInvalidGrant holds for every dead grant, as the server would answer
 // a refresh with the dead token; ErrRefreshTokenExpired also holds when its refresh token

@@ -30,7 +30,7 @@ type faultStore struct {
 	// process that took the lease had saved it.
 	stolen *oauth2.Token
 	// deleteOnLost makes the first Save that fails with ErrLeaseLost delete the grant first
-	// as another process's Forget would.
+	// as another process's Grant.Delete would.
 	deleteOnLost bool
 }
 

@@ -650,7 +650,7 @@ func TestGrantClientDeadGrantIsError(t *testing.T) {
 				OnDead: func(key string, err *oauth2refresh.DeadGrantError) { dead.Add(1) }})
 			g := m.Grant("a")
 			ctx := context.Background()
-			if err := g.Start(ctx, &oauth2.Token{AccessToken: "a/old", RefreshToken: tc.rt, Expiry: time.Now().Add(time.Hour)}); err != nil {
+			if err := g.SaveToken(ctx, &oauth2.Token{AccessToken: "a/old", RefreshToken: tc.rt, Expiry: time.Now().Add(time.Hour)}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := g.Token(); err != nil {
@@ -794,7 +794,7 @@ func TestTransportAnySource(t *testing.T) {
 		api, hits := rejectingAPI(t, func(auth string) bool { return auth != "Bearer a/at-1" })
 		m := oauth2refresh.NewManager(srv.endpoint(), newMemStore(), nil)
 		g := m.Grant("a")
-		if err := g.Start(context.Background(), &oauth2.Token{AccessToken: "a/old", RefreshToken: "a/rt-0", Expiry: time.Now().Add(time.Hour)}); err != nil {
+		if err := g.SaveToken(context.Background(), &oauth2.Token{AccessToken: "a/old", RefreshToken: "a/rt-0", Expiry: time.Now().Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 		resp, err := oauth2refresh.NewClient(context.Background(), g).Get(api.URL)

@@ -110,7 +110,7 @@ func flChild(cfg flConfig) error {
 		HTTPClient: &http.Client{Transport: flTag{transport, fmt.Sprint(cfg.Process)}},
 	}
 	m := oauth2refresh.NewManager(e, s, &oauth2refresh.ManagerOptions{
-		Options: flOptions(),
+		SourceOptions: flOptions(),
 		OnDead: func(key string, d *oauth2refresh.DeadGrantError) {
 			from := "store"
 			if d.Err != nil {
@@ -386,7 +386,7 @@ type flEvent struct {
 // relies on. 3 OS processes share 1,000 grants, each process through its own Manager over the
 // same Store, and call a protected API with every grant in turn from 16 goroutines each (and
 // one call in 20 with one of two grants that are in demand everywhere), against fosite with refresh-token rotation and reuse detection and access tokens of 2–3 s.
-// The grants are started with Grant.Start and their refresh token only. The run goes by what
+// The grants are started with Grant.SaveToken and their refresh token only. The run goes by what
 // the server saw, not by the clock:
 //
 //  1. The fleet refreshes every grant once (each gets its first access token).
@@ -467,7 +467,7 @@ func TestManagerFleet(t *testing.T) {
 			for range 16 {
 				seed.Go(func() {
 					for i := int(next.Add(1) - 1); i < grants; i = int(next.Add(1) - 1) {
-						seedErr[i] = m.Grant(flKey(i)).Start(ctx, &oauth2.Token{RefreshToken: fg[i].RefreshToken})
+						seedErr[i] = m.Grant(flKey(i)).SaveToken(ctx, &oauth2.Token{RefreshToken: fg[i].RefreshToken})
 					}
 				})
 			}
@@ -731,7 +731,7 @@ func TestManagerFleet(t *testing.T) {
 			}
 			// A new Manager finds both grants dead without asking the server, and reports them.
 			var later []string
-			m2 := oauth2refresh.NewManager(e, s, &oauth2refresh.ManagerOptions{Options: flOptions(),
+			m2 := oauth2refresh.NewManager(e, s, &oauth2refresh.ManagerOptions{SourceOptions: flOptions(),
 				OnDead: func(key string, d *oauth2refresh.DeadGrantError) { later = append(later, key+" "+deadReason(d)) }})
 			for key, want := range map[string]error{revokedKey: oauth2refresh.ErrGrantRevoked, deadKey: oauth2refresh.ErrInvalidGrant} {
 				_, err := m2.Grant(key).TokenContext(ctx)

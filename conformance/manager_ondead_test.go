@@ -34,7 +34,7 @@ func TestManagerOnDeadOnceThroughClient(t *testing.T) {
 		dead = append(dead, deadReason(d))
 		mu.Unlock()
 	}})
-	if err := m.Grant("k").Start(ctx, &oauth2.Token{RefreshToken: g.RefreshToken}); err != nil {
+	if err := m.Grant("k").SaveToken(ctx, &oauth2.Token{RefreshToken: g.RefreshToken}); err != nil {
 		t.Fatal(err)
 	}
 	// An API whose first request waits until told.
@@ -134,7 +134,7 @@ func TestManagerOnDeadOnceRevoking(t *testing.T) {
 	m := oauth2refresh.NewManager(e, store, &oauth2refresh.ManagerOptions{OnDead: func(key string, d *oauth2refresh.DeadGrantError) {
 		calls = append(calls, deadReason(d))
 	}})
-	if err := m.Grant("k").Start(ctx, &oauth2.Token{RefreshToken: g.RefreshToken}); err != nil {
+	if err := m.Grant("k").SaveToken(ctx, &oauth2.Token{RefreshToken: g.RefreshToken}); err != nil {
 		t.Fatal(err)
 	}
 	// Another goroutine of the process asks for a token just as the mark is saved, before

@@ -465,7 +465,7 @@ func short(token string) string {
 // tenantKeys are the keys of the two tenants' grants in the FileStore: acme.json, globex.json.
 var tenantKeys = []string{"acme", "globex"}
 
-// tenants is step 4: two tenants' grants, started with Grant.Start, served through an
+// tenants is step 4: two tenants' grants, started with Grant.SaveToken, served through an
 // oauth2refresh.Manager in each of two replicas sharing store (as two processes of one
 // service would). Halfway through c.tenants, globex's grant is revoked at the server: the
 // first replica to refresh it is refused, marks it dead in the store, and its OnDead fires;
@@ -481,11 +481,11 @@ func tenants(ctx context.Context, c config, srv *authserver.Server, store oauth2
 		}
 		grants[key] = g
 		// After each tenant's authorization code exchange, the app starts its grant.
-		if err := signup.Grant(key).Start(ctx, &oauth2.Token{RefreshToken: g.RefreshToken}); err != nil {
+		if err := signup.Grant(key).SaveToken(ctx, &oauth2.Token{RefreshToken: g.RefreshToken}); err != nil {
 			return err
 		}
 	}
-	c.say("   signed in: acme (refresh token %s) and globex (%s), each saved with Grant.Start", short(grants["acme"].RefreshToken), short(grants["globex"].RefreshToken))
+	c.say("   signed in: acme (refresh token %s) and globex (%s), each saved with Grant.SaveToken", short(grants["acme"].RefreshToken), short(grants["globex"].RefreshToken))
 
 	refusedBefore := srv.Stats().TokenErrors
 	replicas := []*replica{newReplica(ctx, c, "replica 1", e, store), newReplica(ctx, c, "replica 2", e, store)}
@@ -567,7 +567,7 @@ func newReplica(ctx context.Context, c config, name string, e *oauth2refresh.End
 		// The options of every grant, as in step 1 but for early refresh: this step tells
 		// which replica refreshed a grant and which picked the token up from the store, as
 		// its own calls see it; a refresh in the background would end between two calls.
-		Options: []oauth2refresh.Option{
+		SourceOptions: []oauth2refresh.Option{
 			oauth2refresh.ExpiryMargin(500 * time.Millisecond),
 			oauth2refresh.EarlyRefresh(0),
 			oauth2refresh.WithEvents(func(ev events.Event) {
