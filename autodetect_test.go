@@ -114,8 +114,11 @@ func TestAutoDetect(t *testing.T) {
 		{name: "400 with an unknown code", accept: oauth2refresh.AuthRequestBody, reject: status(400, "application/json", `{"error":"invalid_credentials"}`),
 			want: []string{"basic", "body", "body"}},
 		{name: "invalid_request at 400 both ways", accept: 99, reject: status(400, "application/json", `{"error":"invalid_request"}`),
-			wantErr: func(err error) bool { return errors.Is(err, oauth2refresh.ErrInvalidRequest) },
-			want:    []string{"basic", "body", "basic", "body"}},
+			wantErr: func(err error) bool {
+				var re *oauth2refresh.RequestError
+				return errors.As(err, &re) && re.Code == "invalid_request"
+			},
+			want: []string{"basic", "body", "basic", "body"}},
 		{name: "invalid_scope at 400: no fallback", accept: oauth2refresh.AuthRequestBody, reject: status(400, "application/json", `{"error":"invalid_scope"}`),
 			wantErr: func(err error) bool { return errors.Is(err, oauth2refresh.ErrInvalidScope) },
 			want:    []string{"basic", "basic"}},
@@ -203,7 +206,7 @@ func TestAutoDetectBothErrorsReachable(t *testing.T) {
 	if !errors.As(err, &ue) || ue.StatusCode != 401 {
 		t.Errorf("basic failure not reachable: %v", err)
 	}
-	if !errors.As(err, &re) || re.Code != "unauthorized_client" || !errors.Is(err, oauth2refresh.ErrUnauthorizedClient) {
+	if !errors.As(err, &re) || re.Code != "unauthorized_client" {
 		t.Errorf("request-body failure not reachable: %v", err)
 	}
 	if oauth2refresh.IsTemporary(err) {

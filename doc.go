@@ -30,7 +30,7 @@
 //     *UnexpectedResponseError; no response at all is a *TransportError. Both response errors
 //     also satisfy errors.As with *oauth2.RetrieveError, as golang.org/x/oauth2 fills it.
 //   - RFC 6749 §10.4, refresh token rotation: TokenSource always sends the newest refresh token,
-//     never one the server rotated out, and hands every new token to OnRefresh before anyone
+//     never one the server rotated out, and hands every new token to OnNewToken before anyone
 //     uses it. A refresh token's expiry, where the server says it (refresh_token_expires_in:
 //     GitHub Apps, Microsoft Entra, Auth0), is recorded on receipt (RefreshTokenExpiry) and
 //     kept by the stores; past it a TokenSource does not send the refresh token but returns
@@ -52,7 +52,7 @@
 //		ClientSecret: os.Getenv("CLIENT_SECRET"),
 //	}
 //	ts := ep.TokenSource(ctx, &oauth2.Token{RefreshToken: saved},
-//		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+//		oauth2refresh.OnNewToken(func(ctx context.Context, t *oauth2.Token) error {
 //			return db.SaveRefreshToken(ctx, t.RefreshToken) // rotated tokens are never lost
 //		}))
 //	client := oauth2refresh.NewClient(ctx, ts) // retries once with a new token after a 401
@@ -98,10 +98,10 @@
 // that Error shows (a token that holds "[redacted]"), becomes "[redacted]" as a whole. Other
 // encodings (HTML entities, percent-encoding applied twice) are not looked for.
 //
-// The errors of a Store and of an OnRefresh hook, which may quote a token (a database's
+// The errors of a Store and of an OnNewToken hook, which may quote a token (a database's
 // "Duplicate entry '...'"), are redacted alike: in what a TokenSource returns and puts in its
 // Events, for the client secret and the access token, refresh token and id_token of the
-// tokens it held, sent and obtained; in what SaveToken and Grant.Start return, for those of
+// tokens it held, sent and obtained; in what SaveToken and Grant.SaveToken return, for those of
 // the token saved and of the token the lease found stored.
 //
 // When an error in the chain of such an Err (for a *TransportError: the *url.Error, the

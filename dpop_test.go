@@ -1029,7 +1029,7 @@ func TestDPoPRevoke(t *testing.T) {
 	dk, _ := oauth2refresh.NewDPoPKey(key)
 	ep := &oauth2refresh.Endpoint{TokenURL: srv.URL + "/token", RevocationURL: srv.URL + "/revoke", ClientID: "app",
 		AuthMethod: oauth2refresh.AuthNone, DPoP: dk}
-	if err := ep.Revoke(context.Background(), "rt-1", oauth2refresh.HintRefreshToken); err != nil {
+	if err := ep.Revoke(context.Background(), &oauth2.Token{RefreshToken: "rt-1"}); err != nil {
 		t.Fatal(err)
 	}
 	var got []string

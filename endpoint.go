@@ -99,9 +99,9 @@ func (m AuthMethod) String() string {
 	return "AuthMethod(" + strconv.Itoa(int(m)) + ")"
 }
 
-// DefaultTimeout bounds a token or revocation request when the caller's context has no
+// defaultTimeout bounds a token or revocation request when the caller's context has no
 // deadline, the Endpoint's Timeout is zero and its HTTP client has no Timeout of its own.
-const DefaultTimeout = 30 * time.Second
+const defaultTimeout = 30 * time.Second
 
 // userAgent is sent unless Endpoint.Header sets one: some providers (GitHub) reject requests
 // without one.
@@ -111,11 +111,9 @@ const userAgent = "oauth2refresh (+https://github.com/tokenkit/oauth2refresh)"
 var (
 	// ErrNoRefreshToken: there is no refresh token to send.
 	ErrNoRefreshToken = errors.New("oauth2refresh: no refresh token")
-	// ErrInsecureTokenURL: the token URL is plain http:// to a host that is not a loopback
-	// address, and Endpoint.AllowInsecureHTTP is false.
-	ErrInsecureTokenURL = errors.New("oauth2refresh: token URL is not https")
-	// ErrInvalidEndpoint: the Endpoint's TokenURL, RevocationURL or AuthMethod is unusable.
-	// It comes wrapped, with the reason.
+	// ErrInvalidEndpoint: the Endpoint's TokenURL, RevocationURL or AuthMethod is unusable,
+	// such as a plain http:// URL to a host that is not a loopback address while
+	// Endpoint.AllowInsecureHTTP is false. It comes wrapped, with the reason.
 	ErrInvalidEndpoint = errors.New("oauth2refresh: invalid endpoint")
 )
 
@@ -175,7 +173,7 @@ type Endpoint struct {
 	HTTPClient *http.Client
 
 	// Timeout bounds each token or revocation request when the context has no deadline and
-	// the HTTP client no Timeout. Zero means DefaultTimeout; negative means no bound.
+	// the HTTP client no Timeout. Zero means 30 s; negative means no bound.
 	Timeout time.Duration
 
 	// DPoP, when set, binds the tokens to a key of the client (RFC 9449; see DPoPKey): every
@@ -210,8 +208,8 @@ type Endpoint struct {
 //
 // Errors: *RequestError for an RFC 6749 §5.2 error response, *UnexpectedResponseError for any
 // other response that is not a token, *TransportError when no response came; ErrNoRefreshToken,
-// ErrInsecureTokenURL, ErrInvalidEndpoint (wrapped) or the error of the Endpoint's
-// ClientAssertion (wrapped) when nothing was sent.
+// ErrInvalidEndpoint (wrapped) or the error of the Endpoint's ClientAssertion (wrapped) when
+// nothing was sent.
 func (e *Endpoint) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
 	return e.refresh(ctx, refreshToken, time.Now)
 }
@@ -369,16 +367,13 @@ func grantNotJudged(err error) bool {
 	return errors.As(err, &ue) && (ue.StatusCode == http.StatusBadRequest || ue.StatusCode == http.StatusUnauthorized)
 }
 
-// checkURL says whether a request may be sent to u, the URL named name: ErrInsecureTokenURL
-// for a plain http:// token URL, and ErrInvalidEndpoint for any other URL that fails.
+// checkURL says whether a request may be sent to u, the URL named name: an error wrapping
+// ErrInvalidEndpoint when it may not.
 func (e *Endpoint) checkURL(u *url.URL, name string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !e.AllowInsecureHTTP && !isLoopback(u.Hostname()) {
-			if name == "token URL" {
-				return ErrInsecureTokenURL
-			}
 			return fmt.Errorf("%w: %s is not https", ErrInvalidEndpoint, name)
 		}
 	default:
@@ -429,7 +424,7 @@ func (e *Endpoint) post(ctx context.Context, form url.Values, r request, m AuthM
 	client := e.client(ctx)
 	d := client.Timeout // as http.Client bounds a request, the earlier deadline winning
 	if _, ok := ctx.Deadline(); d == 0 && !ok && e.Timeout >= 0 {
-		d = cmp.Or(e.Timeout, DefaultTimeout)
+		d = cmp.Or(e.Timeout, defaultTimeout)
 	}
 	if d > 0 {
 		var cancel context.CancelFunc

@@ -218,17 +218,17 @@ func TestRefreshTokenURLChecks(t *testing.T) {
 		allow   bool
 		wantErr error // nil: the request goes out
 	}{
-		{url: "http://auth.example.com/token", wantErr: oauth2refresh.ErrInsecureTokenURL},
-		{url: "http://10.0.0.1/token", wantErr: oauth2refresh.ErrInsecureTokenURL},
-		{url: "http://localhost.evil.com/token", wantErr: oauth2refresh.ErrInsecureTokenURL},
-		{url: "HTTP://auth.example.com/token", wantErr: oauth2refresh.ErrInsecureTokenURL},
+		{url: "http://auth.example.com/token", wantErr: oauth2refresh.ErrInvalidEndpoint},
+		{url: "http://10.0.0.1/token", wantErr: oauth2refresh.ErrInvalidEndpoint},
+		{url: "http://localhost.evil.com/token", wantErr: oauth2refresh.ErrInvalidEndpoint},
+		{url: "HTTP://auth.example.com/token", wantErr: oauth2refresh.ErrInvalidEndpoint},
 		// Names that look like loopback but that Go's resolver sends to DNS.
-		{url: "http://LocalHost./token", wantErr: oauth2refresh.ErrInsecureTokenURL},
-		{url: "http://localhost./token", wantErr: oauth2refresh.ErrInsecureTokenURL},
-		{url: "http://app.localhost/token", wantErr: oauth2refresh.ErrInsecureTokenURL},
-		{url: "http://foo.localhost:8080/token", wantErr: oauth2refresh.ErrInsecureTokenURL},
-		{url: "http://127.0.0.1.nip.io/token", wantErr: oauth2refresh.ErrInsecureTokenURL},
-		{url: "http://[::2]/token", wantErr: oauth2refresh.ErrInsecureTokenURL},
+		{url: "http://LocalHost./token", wantErr: oauth2refresh.ErrInvalidEndpoint},
+		{url: "http://localhost./token", wantErr: oauth2refresh.ErrInvalidEndpoint},
+		{url: "http://app.localhost/token", wantErr: oauth2refresh.ErrInvalidEndpoint},
+		{url: "http://foo.localhost:8080/token", wantErr: oauth2refresh.ErrInvalidEndpoint},
+		{url: "http://127.0.0.1.nip.io/token", wantErr: oauth2refresh.ErrInvalidEndpoint},
+		{url: "http://[::2]/token", wantErr: oauth2refresh.ErrInvalidEndpoint},
 		{url: "http://auth.example.com/token", allow: true},
 		{url: "http://foo.localhost/token", allow: true},
 		{url: "https://auth.example.com/token"},

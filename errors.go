@@ -19,6 +19,9 @@ import (
 // the sentinel of its Code under errors.Is:
 //
 //	if errors.Is(err, oauth2refresh.ErrInvalidGrant) { /* ask the user to sign in again */ }
+//
+// Other codes (invalid_request, unauthorized_client, unsupported_grant_type, a provider's own)
+// have no sentinel: read RequestError.Code.
 var (
 	// ErrInvalidGrant: the refresh token is invalid, expired, revoked, or was issued to
 	// another client. Retrying the same refresh token will not help.
@@ -26,14 +29,8 @@ var (
 	// ErrInvalidClient: client authentication failed (unknown client, wrong secret, or an
 	// authentication method the server does not accept for this client).
 	ErrInvalidClient error = &codeError{"invalid_client"}
-	// ErrInvalidRequest: the request is missing a parameter or is otherwise malformed.
-	ErrInvalidRequest error = &codeError{"invalid_request"}
 	// ErrInvalidScope: the requested scope is invalid, unknown, or exceeds the grant.
 	ErrInvalidScope error = &codeError{"invalid_scope"}
-	// ErrUnauthorizedClient: the client may not use the refresh_token grant.
-	ErrUnauthorizedClient error = &codeError{"unauthorized_client"}
-	// ErrUnsupportedGrantType: the server does not support the refresh_token grant.
-	ErrUnsupportedGrantType error = &codeError{"unsupported_grant_type"}
 )
 
 // ErrRefreshTokenExpired: the refresh token of the grant expired, as the server said when it
@@ -94,7 +91,7 @@ var codeKinds = map[string]codeKind{
 // server understood the request and refused it. It is returned whatever the HTTP status, since
 // some providers (GitHub, Slack) answer errors with 200 OK.
 //
-// errors.Is(err, ErrInvalidGrant) and the other sentinels match on Code. errors.As with a
+// errors.Is(err, ErrInvalidGrant), ErrInvalidClient and ErrInvalidScope match on Code. errors.As with a
 // **oauth2.RetrieveError target also succeeds, filled as golang.org/x/oauth2 fills it (its
 // Response has the status, Header, and the token request without its body and Authorization
 // header), so code written for x/oauth2 keeps working.
@@ -111,14 +108,14 @@ type RequestError struct {
 	StatusCode int
 	// Header holds the response headers (Retry-After, WWW-Authenticate, ...).
 	Header http.Header
-	// Body is the start of the response body, at most MaxErrorBody bytes.
+	// Body is the start of the response body, at most 4 KiB.
 	Body []byte
 
 	resp *http.Response // the response for oauth2.RetrieveError, if known
 }
 
-// MaxErrorBody is how many bytes of a response body an error keeps in its Body field.
-const MaxErrorBody = 4 << 10
+// maxErrorBody is how many bytes of a response body an error keeps in its Body field.
+const maxErrorBody = 4 << 10
 
 func (e *RequestError) Error() string {
 	s := "oauth2refresh: token endpoint returned " + strconv.Quote(truncate(e.Code, 64))
@@ -147,11 +144,8 @@ func (e *RequestError) As(target any) bool {
 	return ok
 }
 
-// Temporary reports whether the same request may succeed later. The error codes of RFC 6749
-// §5.2 (invalid_grant, invalid_client, ...) are permanent whatever the status; the codes
-// temporarily_unavailable and server_error are temporary; any other code is temporary at
-// HTTP 429 and 5xx only.
-func (e *RequestError) Temporary() bool {
+// temporary reports whether the same request may succeed later: see IsTemporary.
+func (e *RequestError) temporary() bool {
 	switch codeKinds[e.Code] {
 	case codeTemporary:
 		return true
@@ -174,7 +168,7 @@ type UnexpectedResponseError struct {
 	StatusCode int
 	// Header holds the response headers.
 	Header http.Header
-	// Body is the start of the response body, at most MaxErrorBody bytes.
+	// Body is the start of the response body, at most 4 KiB.
 	Body []byte
 	// Err says what was wrong with the response, when more can be said than its status.
 	Err error
@@ -197,8 +191,8 @@ func (e *UnexpectedResponseError) Error() string {
 // Unwrap returns e.Err.
 func (e *UnexpectedResponseError) Unwrap() error { return e.Err }
 
-// Temporary reports whether the same request may succeed later: true for HTTP 429 and 5xx.
-func (e *UnexpectedResponseError) Temporary() bool { return temporaryStatus(e.StatusCode) }
+// temporary reports whether the same request may succeed later: see IsTemporary.
+func (e *UnexpectedResponseError) temporary() bool { return temporaryStatus(e.StatusCode) }
 
 // As fills a **oauth2.RetrieveError target for a non-2xx response.
 func (e *UnexpectedResponseError) As(target any) bool {
@@ -226,16 +220,22 @@ func (e *TransportError) Error() string {
 // Unwrap returns e.Err.
 func (e *TransportError) Unwrap() error { return e.Err }
 
-// Temporary reports true, except when the request ended because its context was canceled.
-// A deadline that passed is temporary: the endpoint may answer faster next time.
-func (e *TransportError) Temporary() bool { return !errors.Is(e.Err, context.Canceled) }
+// temporary reports whether the same request may succeed later: see IsTemporary.
+func (e *TransportError) temporary() bool { return !errors.Is(e.Err, context.Canceled) }
 
-// IsTemporary reports whether err, or an error it wraps, says that the same request may
-// succeed later (see the Temporary methods of RequestError, UnexpectedResponseError and
-// TransportError).
+// IsTemporary reports whether the first *RequestError, *UnexpectedResponseError or
+// *TransportError in err's chain (errors.As) says that the same request may succeed later;
+// false when there is none. A wrapper's own Temporary method, if any, plays no part.
+//
+//   - A *RequestError: the error codes of RFC 6749 §5.2 (invalid_grant, invalid_client, ...)
+//     are permanent whatever the status; temporarily_unavailable and server_error are
+//     temporary; any other code is temporary at HTTP 429 and 5xx only.
+//   - An *UnexpectedResponseError: temporary at HTTP 429 and 5xx.
+//   - A *TransportError: temporary, except when the request ended because its context was
+//     canceled. A deadline that passed is temporary: the endpoint may answer faster next time.
 func IsTemporary(err error) bool {
-	var t interface{ Temporary() bool }
-	return errors.As(err, &t) && t.Temporary()
+	var t interface{ temporary() bool }
+	return errors.As(err, &t) && t.temporary()
 }
 
 func temporaryStatus(code int) bool {

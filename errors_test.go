@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
@@ -53,8 +54,12 @@ func TestOtherErrorTexts(t *testing.T) {
 		{&oauth2refresh.UnexpectedResponseError{StatusCode: 200, Err: cause}, "oauth2refresh: unexpected token endpoint response (HTTP 200): no access_token in response"},
 		{&oauth2refresh.TransportError{Err: context.DeadlineExceeded}, "oauth2refresh: token request failed: context deadline exceeded"},
 		{oauth2refresh.ErrInvalidGrant, "oauth2refresh: invalid_grant"},
-		{oauth2refresh.ErrUnsupportedGrantType, "oauth2refresh: unsupported_grant_type"},
+		{oauth2refresh.ErrInvalidScope, "oauth2refresh: invalid_scope"},
 		{oauth2refresh.ErrRefreshTokenExpired, "oauth2refresh: refresh token expired: the grant must be authorized again"},
+		// A DeadGrantError made by a caller (a Store's, a test's) has no reason.
+		{&oauth2refresh.DeadGrantError{Key: "k"}, `oauth2refresh: grant "k" is dead: it must be authorized again`},
+		{&oauth2refresh.DeadGrantError{Key: "k", At: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)},
+			`oauth2refresh: grant "k" is dead (at 2030-01-02T03:04:05Z): it must be authorized again`},
 	}
 	for _, tc := range tests {
 		if got := tc.err.Error(); got != tc.want {
@@ -70,13 +75,12 @@ func TestOtherErrorTexts(t *testing.T) {
 }
 
 func TestSentinels(t *testing.T) {
+	// The codes callers branch on have a sentinel; the others (invalid_request,
+	// unauthorized_client, unsupported_grant_type, ...) match none: callers read Code.
 	sentinels := map[string]error{
-		"invalid_grant":          oauth2refresh.ErrInvalidGrant,
-		"invalid_client":         oauth2refresh.ErrInvalidClient,
-		"invalid_request":        oauth2refresh.ErrInvalidRequest,
-		"invalid_scope":          oauth2refresh.ErrInvalidScope,
-		"unauthorized_client":    oauth2refresh.ErrUnauthorizedClient,
-		"unsupported_grant_type": oauth2refresh.ErrUnsupportedGrantType,
+		"invalid_grant":  oauth2refresh.ErrInvalidGrant,
+		"invalid_client": oauth2refresh.ErrInvalidClient,
+		"invalid_scope":  oauth2refresh.ErrInvalidScope,
 	}
 	for _, code := range []string{"invalid_grant", "invalid_client", "invalid_request", "invalid_scope",
 		"unauthorized_client", "unsupported_grant_type", "access_denied", "Invalid_Grant", ""} {
@@ -131,6 +135,14 @@ func TestTemporary(t *testing.T) {
 		{"deadline", &oauth2refresh.TransportError{Err: context.DeadlineExceeded}, true},
 		{"canceled", &oauth2refresh.TransportError{Err: fmt.Errorf("x: %w", context.Canceled)}, false},
 		{"wrapped", fmt.Errorf("refreshing: %w", &oauth2refresh.UnexpectedResponseError{StatusCode: 503}), true},
+		{"wrapped twice", fmt.Errorf("a: %w", fmt.Errorf("b: %w", &oauth2refresh.RequestError{Code: "server_error", StatusCode: 500})), true},
+		{"joined", errors.Join(errors.New("x"), &oauth2refresh.TransportError{Err: errors.New("connection reset")}), true},
+		// The answer is the token endpoint's, not that of a wrapper with its own Temporary
+		// method (cloud.google.com/go/auth's *auth.Error says false for 502), nor that of a
+		// foreign error alone.
+		{"503 under a wrapper saying false", &temporaryWrapper{false, &oauth2refresh.UnexpectedResponseError{StatusCode: 503}}, true},
+		{"invalid_grant under a wrapper saying true", &temporaryWrapper{true, &oauth2refresh.RequestError{Code: "invalid_grant", StatusCode: 400}}, false},
+		{"foreign Temporary alone", &temporaryWrapper{true, nil}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,6 +152,16 @@ func TestTemporary(t *testing.T) {
 		})
 	}
 }
+
+// temporaryWrapper is an error of another package with its own Temporary method.
+type temporaryWrapper struct {
+	temporary bool
+	err       error
+}
+
+func (e *temporaryWrapper) Error() string   { return "wrapper" }
+func (e *temporaryWrapper) Unwrap() error   { return e.err }
+func (e *temporaryWrapper) Temporary() bool { return e.temporary }
 
 // TestAsRetrieveErrorByHand covers errors built by callers (in their own tests, say), with no
 // status line from a response.

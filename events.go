@@ -109,12 +109,12 @@ func outcome(err error) (events.Outcome, int) {
 			return events.OutcomeInvalidGrant, re.StatusCode
 		case codeKinds[re.Code] == codeClient:
 			return events.OutcomeInvalidClient, re.StatusCode
-		case re.Temporary():
+		case re.temporary():
 			return events.OutcomeTemporary, re.StatusCode
 		}
 		return events.OutcomeOther, re.StatusCode
 	case errors.As(err, &ue):
-		if ue.Temporary() {
+		if ue.temporary() {
 			return events.OutcomeTemporary, ue.StatusCode
 		}
 		return events.OutcomeOther, ue.StatusCode

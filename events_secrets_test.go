@@ -64,10 +64,10 @@ func errTexts(err error) []string {
 }
 
 func TestEventsHoldNoTokenMaterial(t *testing.T) {
-	// A full run: refreshes with rotation, a save and an OnRefresh that fail quoting the
+	// A full run: refreshes with rotation, a save and an OnNewToken that fail quoting the
 	// token and the secret, a lost lease, a pickup by a second process, a 401 storm, and a
 	// server that echoes the refresh token, the secret and the Authorization header in its
-	// errors, a transport error quoting them, an OnRefresh that panics quoting the tokens.
+	// errors, a transport error quoting them, an OnNewToken that panics quoting the tokens.
 	// Every event, and every line events.Log writes of them, is scanned.
 	ctx := context.Background()
 	hook, l, logs := recordEvents()
@@ -78,19 +78,19 @@ func TestEventsHoldNoTokenMaterial(t *testing.T) {
 	var failing atomic.Bool
 	rs.fail = func(int64) bool { return failing.Load() }
 	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
-	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
 	var hookFails atomic.Int32
-	onRefresh := oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+	onNewToken := oauth2refresh.OnNewToken(func(ctx context.Context, tok *oauth2.Token) error {
 		if hookFails.Add(-1) >= 0 {
 			return fmt.Errorf("duplicate entry '%s' for %s (%s)", tok.RefreshToken, tok.AccessToken, testSecret)
 		}
 		return nil
 	})
-	a := rs.endpoint().TokenSource(ctx, nil, hook, onRefresh, oauth2refresh.WithClock(clock.now), oauth2refresh.WithStore(fs, "g"))
+	a := rs.endpoint().TokenSource(ctx, nil, hook, onNewToken, oauth2refresh.WithClock(clock.now), oauth2refresh.WithStore(fs, "g"))
 
-	// Refresh, with a save and OnRefresh failing once each, quoting.
+	// Refresh, with a save and OnNewToken failing once each, quoting.
 	fs.quoteSave.Store(1)
 	hookFails.Store(1)
 	mustToken(t, a)
@@ -147,7 +147,7 @@ func TestEventsHoldNoTokenMaterial(t *testing.T) {
 	})
 	var panics atomic.Int32
 	c := memEndpoint(echo).TokenSource(ctx, &oauth2.Token{AccessToken: "at-7776", RefreshToken: "rt-7777", Expiry: clock.now().Add(-time.Hour)},
-		hook, oauth2refresh.WithClock(clock.now), oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+		hook, oauth2refresh.WithClock(clock.now), oauth2refresh.OnNewToken(func(ctx context.Context, tok *oauth2.Token) error {
 			if panics.Add(1) == 1 {
 				panic("cannot store " + tok.AccessToken + " " + tok.RefreshToken)
 			}
@@ -217,7 +217,7 @@ func runTexts(errs []error, evs []event, logs string) map[string]string {
 }
 
 // TestFlightErrorsHoldNoIDToken: a TokenSource whose Store (Load, Lock, Save, the save of a
-// dead mark) and OnRefresh hook fail, or panic, quoting the tokens they know in every listed
+// dead mark) and OnNewToken hook fail, or panic, quoting the tokens they know in every listed
 // form, the new id_token of the token server's response among them, never gets any of the
 // tokens into a returned error, an event or a log line; the errors still unwrap to the
 // Store's clean cause.
@@ -229,12 +229,12 @@ func TestFlightErrorsHoldNoIDToken(t *testing.T) {
 	rs.prefix = `x+/y=&"\é<>✓ ` // every listed form of the tokens differs
 	fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
 	seed := &oauth2.Token{RefreshToken: "rt-0"}
-	if err := oauth2refresh.SaveToken(ctx, fs, "g", seed, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", seed); err != nil {
 		t.Fatal(err)
 	}
 	qs := &quotingStore{Store: fs}
 	var hookFails, hookPanics atomic.Int32
-	onRefresh := oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+	onNewToken := oauth2refresh.OnNewToken(func(ctx context.Context, tok *oauth2.Token) error {
 		forms := strings.Join(secretForms(tokenSecrets(tok)...), "' '")
 		if hookPanics.Add(-1) >= 0 {
 			panic("cannot save '" + forms + "'")
@@ -244,7 +244,7 @@ func TestFlightErrorsHoldNoIDToken(t *testing.T) {
 		}
 		return nil
 	})
-	src := rs.endpoint().TokenSource(ctx, seed, withEvents, onRefresh, oauth2refresh.WithClock(clock.now), oauth2refresh.WithStore(qs, "g"))
+	src := rs.endpoint().TokenSource(ctx, seed, withEvents, onNewToken, oauth2refresh.WithClock(clock.now), oauth2refresh.WithStore(qs, "g"))
 
 	var errs []error
 	// step runs one call after set, and wants it to fail with an error matching want (errAny:

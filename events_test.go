@@ -86,9 +86,9 @@ func TestEventsOfFlights(t *testing.T) {
 		expired  = events.TriggerExpired
 	)
 	ok := events.OutcomeOK
-	// failHook returns an OnRefresh option that fails (or panics) n times, then succeeds.
+	// failHook returns an OnNewToken option that fails (or panics) n times, then succeeds.
 	failHook := func(n int, panics bool) oauth2refresh.Option {
-		return oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+		return oauth2refresh.OnNewToken(func(ctx context.Context, tok *oauth2.Token) error {
 			if n--; n < 0 {
 				return nil
 			}
@@ -221,13 +221,13 @@ func TestEventsOfFlights(t *testing.T) {
 			{Kind: finished, Trigger: expired, Outcome: events.OutcomeOther, Waiters: 1, Failures: 1, Err: errAny},
 			{Kind: backoff, Outcome: events.OutcomeOther, Failures: 1}},
 	}, {
-		name: "OnRefresh fails once",
+		name: "OnNewToken fails once",
 		opts: []oauth2refresh.Option{failHook(1, false)},
 		want: []event{{Kind: started, Trigger: expired},
 			{Kind: persist, Outcome: events.OutcomeHook, Attempt: 1, Err: errAny},
 			{Kind: finished, Trigger: expired, Outcome: ok, Waiters: 1}},
 	}, {
-		name: "OnRefresh fails twice, then its retry succeeds",
+		name: "OnNewToken fails twice, then its retry succeeds",
 		opts: []oauth2refresh.Option{failHook(2, false)},
 		run: func(clock *fakeClock, src *oauth2refresh.TokenSource) {
 			src.Token()
@@ -243,7 +243,7 @@ func TestEventsOfFlights(t *testing.T) {
 			{Kind: finished, Trigger: expired, Outcome: ok, Waiters: 1},
 			{Kind: events.BackoffEnded, Failures: 1}},
 	}, {
-		name: "OnRefresh panics",
+		name: "OnNewToken panics",
 		opts: []oauth2refresh.Option{failHook(1, true)},
 		want: []event{{Kind: started, Trigger: expired},
 			{Kind: finished, Trigger: expired, Outcome: events.OutcomePanic, Waiters: 1, Failures: 1, Err: errAny},
@@ -432,7 +432,7 @@ func TestEventsStore(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := newTokenServer(t, "rt-0", 3600)
 			fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
-			if err := oauth2refresh.SaveToken(context.Background(), fs, key, tc.stored, time.Minute); err != nil {
+			if err := oauth2refresh.SaveToken(context.Background(), fs, key, tc.stored); err != nil {
 				t.Fatal(err)
 			}
 			if tc.setup != nil {
@@ -528,7 +528,7 @@ func TestFlightContext(t *testing.T) {
 	var trigger events.Trigger
 	srcCtx := context.WithValue(context.WithValue(context.Background(), key("source"), "source"), key("shared"), "source")
 	src := ep.TokenSource(srcCtx, expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, _ *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, _ *oauth2.Token) error {
 			mu.Lock()
 			inHook = look(ctx)
 			mu.Unlock()
@@ -553,7 +553,7 @@ func TestFlightContext(t *testing.T) {
 		t.Errorf("token request's ctx Err() = %v, want nil", requestErr)
 	}
 	if diff := cmp.Diff(want, inHook); diff != "" {
-		t.Errorf("OnRefresh's ctx values (-want +got):\n%s", diff)
+		t.Errorf("OnNewToken's ctx values (-want +got):\n%s", diff)
 	}
 	if trigger != events.TriggerExpired {
 		t.Errorf("start got trigger %v, want expired", trigger)

@@ -70,12 +70,14 @@ func ExampleManager() {
 
 	m := exampleManager(srv, dir, &oauth2refresh.ManagerOptions{
 		OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
-			fmt.Printf("tenant %s must connect its account again (%s)\n", key, err.Reason)
+			// errors.Is says why: ErrGrantRevoked, ErrRefreshTokenExpired, or neither when
+			// the provider refused the refresh token.
+			fmt.Printf("tenant %s must connect its account again (revoked: %t)\n", key, errors.Is(err, oauth2refresh.ErrGrantRevoked))
 		},
 	})
 	// After each tenant's authorization code exchange:
 	for _, tenant := range []string{"acme", "globex", "gone"} {
-		if err := m.Grant(tenant).Start(ctx, &oauth2.Token{RefreshToken: tenant + "/rt-0"}); err != nil {
+		if err := m.Grant(tenant).SaveToken(ctx, &oauth2.Token{RefreshToken: tenant + "/rt-0"}); err != nil {
 			panic(err)
 		}
 	}
@@ -94,14 +96,14 @@ func ExampleManager() {
 	// Output:
 	// acme: acme/at-1
 	// globex: globex/at-1
-	// tenant gone must connect its account again (invalid_grant)
+	// tenant gone must connect its account again (revoked: false)
 	// gone: true
 	// acme: acme/at-1
 }
 
-// Starting a grant after the authorization code exchange, and starting it again, with the
-// new authorization of a tenant whose grant died.
-func ExampleGrant_Start() {
+// Saving a grant's token after the authorization code exchange, and saving one again, with
+// the new authorization of a tenant whose grant died.
+func ExampleGrant_SaveToken() {
 	srv := exampleProvider()
 	defer srv.Close()
 	dir, err := os.MkdirTemp("", "tokens")
@@ -114,15 +116,15 @@ func ExampleGrant_Start() {
 
 	// In the OAuth callback, after oauth2.Config.Exchange returned tok:
 	tok := &oauth2.Token{RefreshToken: "gone/rt-0"}
-	if err := m.Grant("tenant-7").Start(ctx, tok); err != nil {
+	if err := m.Grant("tenant-7").SaveToken(ctx, tok); err != nil {
 		panic(err)
 	}
 	_, err = m.Grant("tenant-7").TokenContext(ctx)
 	var dead *oauth2refresh.DeadGrantError
-	fmt.Println("dead:", errors.As(err, &dead), dead.Reason)
+	fmt.Println("dead:", errors.As(err, &dead), "revoked:", errors.Is(err, oauth2refresh.ErrGrantRevoked))
 
 	// The tenant connects its account again.
-	if err := m.Grant("tenant-7").Start(ctx, &oauth2.Token{RefreshToken: "tenant-7/rt-0"}); err != nil {
+	if err := m.Grant("tenant-7").SaveToken(ctx, &oauth2.Token{RefreshToken: "tenant-7/rt-0"}); err != nil {
 		panic(err)
 	}
 	t, err := m.Grant("tenant-7").TokenContext(ctx)
@@ -131,7 +133,7 @@ func ExampleGrant_Start() {
 	}
 	fmt.Println("token:", t.AccessToken)
 	// Output:
-	// dead: true invalid_grant
+	// dead: true revoked: false
 	// token: tenant-7/at-1
 }
 
@@ -148,10 +150,10 @@ func ExampleGrant_Revoke() {
 	ctx := context.Background()
 	m := exampleManager(srv, dir, &oauth2refresh.ManagerOptions{
 		OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
-			fmt.Printf("OnDead: %s %s\n", key, err.Reason)
+			fmt.Printf("OnDead: %s revoked: %t\n", key, errors.Is(err, oauth2refresh.ErrGrantRevoked))
 		},
 	})
-	if err := m.Grant("acme").Start(ctx, &oauth2.Token{RefreshToken: "acme/rt-0"}); err != nil {
+	if err := m.Grant("acme").SaveToken(ctx, &oauth2.Token{RefreshToken: "acme/rt-0"}); err != nil {
 		panic(err)
 	}
 	if _, err := m.Grant("acme").TokenContext(ctx); err != nil { // refreshes: acme/rt-1
@@ -165,12 +167,12 @@ func ExampleGrant_Revoke() {
 	fmt.Println(errors.Is(err, oauth2refresh.ErrGrantRevoked))
 	// Output:
 	// provider revoked acme/rt-1 (refresh_token)
-	// OnDead: acme revoked
+	// OnDead: acme revoked: true
 	// true
 }
 
-// Forgetting a grant deletes it from the store, without revoking it.
-func ExampleGrant_Forget() {
+// Deleting a grant deletes it from the store, without revoking it.
+func ExampleGrant_Delete() {
 	srv := exampleProvider()
 	defer srv.Close()
 	dir, err := os.MkdirTemp("", "tokens")
@@ -180,10 +182,10 @@ func ExampleGrant_Forget() {
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 	m := exampleManager(srv, dir, nil)
-	if err := m.Grant("acme").Start(ctx, &oauth2.Token{RefreshToken: "acme/rt-0"}); err != nil {
+	if err := m.Grant("acme").SaveToken(ctx, &oauth2.Token{RefreshToken: "acme/rt-0"}); err != nil {
 		panic(err)
 	}
-	if err := m.Grant("acme").Forget(ctx); err != nil {
+	if err := m.Grant("acme").Delete(ctx); err != nil {
 		panic(err)
 	}
 	_, err = m.Grant("acme").TokenContext(ctx)

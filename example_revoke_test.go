@@ -33,7 +33,7 @@ func ExampleEndpoint_Revoke() {
 
 	// On sign-out: revoking the refresh token ends the grant, and the server revokes its
 	// access tokens with it if it can. Then forget the token, whatever the outcome.
-	err := e.Revoke(context.Background(), saved.RefreshToken, oauth2refresh.HintRefreshToken)
+	err := e.Revoke(context.Background(), saved)
 	if oauth2refresh.IsTemporary(err) {
 		log.Printf("revoking later: %v", err) // e.g. HTTP 503: queue a retry
 	} else if err != nil {

@@ -34,7 +34,7 @@ func ExampleSealStore() {
 	}
 	ctx := context.Background()
 	store := oauth2refresh.SealStore(files, sealer)
-	if err := oauth2refresh.SaveToken(ctx, store, "tenant-42", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, store, "tenant-42", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		panic(err)
 	}
 	raw, _ := files.Load(ctx, "tenant-42")
@@ -63,7 +63,7 @@ func ExampleSealStore() {
 	// The token is sealed whole, its expiry and Extra members too: whoever can write the file
 	// cannot change any of it. A member put beside the sealed value is refused.
 	raw.Expiry = time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
-	if err := oauth2refresh.SaveToken(ctx, files, "tenant-42", raw, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, files, "tenant-42", raw); err != nil {
 		panic(err)
 	}
 	_, err = store.Load(ctx, "tenant-42")

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"sync/atomic"
-	"time"
 
 	"github.com/tokenkit/oauth2refresh"
 	"golang.org/x/oauth2"
@@ -38,7 +37,7 @@ func ExampleWithStore() {
 	// After the authorization code exchange, the app seeds the store with the grant's token.
 	ctx := context.Background()
 	first := &oauth2.Token{RefreshToken: "rt-0"}
-	if err := oauth2refresh.SaveToken(ctx, store, "tenant-42", first, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, store, "tenant-42", first); err != nil {
 		panic(err)
 	}
 
@@ -89,7 +88,7 @@ func ExampleDeadGrantError() {
 	defer os.RemoveAll(dir)
 	store := &oauth2refresh.FileStore{Dir: dir}
 	ctx := context.Background()
-	if err := oauth2refresh.SaveToken(ctx, store, "tenant-42", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, store, "tenant-42", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		panic(err)
 	}
 
@@ -98,12 +97,12 @@ func ExampleDeadGrantError() {
 		_, err := ts.Token()
 		var dead *oauth2refresh.DeadGrantError
 		if errors.As(err, &dead) {
-			fmt.Printf("replica %s: grant %s is dead (%s), refused here: %t\n", replica, dead.Key, dead.Reason, dead.Err != nil)
+			fmt.Printf("replica %s: grant %s is dead, refused here: %t\n", replica, dead.Key, dead.Err != nil)
 		}
 	}
 	fmt.Println("token requests:", requests.Load())
 	// Output:
-	// replica A: grant tenant-42 is dead (invalid_grant), refused here: true
-	// replica B: grant tenant-42 is dead (invalid_grant), refused here: false
+	// replica A: grant tenant-42 is dead, refused here: true
+	// replica B: grant tenant-42 is dead, refused here: false
 	// token requests: 1
 }

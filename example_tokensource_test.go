@@ -67,11 +67,11 @@ func ExampleEndpoint_TokenSource() {
 	// hello, holder of "Bearer access-1"
 }
 
-// OnRefresh is where an application persists the rotated refresh token, before the new
+// OnNewToken is where an application persists the rotated refresh token, before the new
 // access token is used. A failing save is retried at once; if it fails again, the call fails,
-// and the next attempt (after the backoff, or at once after Retry) saves the same token
+// and the next attempt (after the backoff, or at once after Invalidate(nil)) saves the same token
 // instead of refreshing again.
-func ExampleOnRefresh() {
+func ExampleOnNewToken() {
 	tokenServer := newRotatingServer()
 	defer tokenServer.Close()
 	ep := &oauth2refresh.Endpoint{TokenURL: tokenServer.URL, ClientID: "my-client", ClientSecret: "my-secret"}
@@ -89,11 +89,11 @@ func ExampleOnRefresh() {
 		return err
 	}
 
-	src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "refresh-0"}, oauth2refresh.OnRefresh(save))
+	src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "refresh-0"}, oauth2refresh.OnNewToken(save))
 	if _, err := src.Token(); err != nil {
 		fmt.Println("first call:", err)
 	}
-	src.Retry() // the database is back: no need to wait for the backoff
+	src.Invalidate(nil) // the database is back: no need to wait for the backoff
 	tok, err := src.Token()
 	if err != nil {
 		log.Fatal(err)
@@ -106,7 +106,7 @@ func ExampleOnRefresh() {
 	}
 	fmt.Println("saved refresh token:", stored.RefreshToken)
 	// Output:
-	// first call: oauth2refresh: OnRefresh: database is down
+	// first call: oauth2refresh: OnNewToken: database is down
 	// second call: access-1
 	// saved refresh token: refresh-1
 }

@@ -47,7 +47,7 @@ import (
 // the lease stays exclusive. A process that dies holding the lease of a grant never saved
 // leaves its empty lock file, which the next Lock and Release of the key, or Delete, removes.
 //
-// FileStore is a Deleter: Delete removes the token file and the lock file, without waiting
+// Delete removes the token file and the lock file, without waiting
 // for the lease (the lock file of a lease held meanwhile is removed by its Release).
 // Lease.Save, Delete and Release each hold a flock on Dir itself for the moment of their
 // check and rename or remove, so that a lease held while the grant is deleted cannot save it
@@ -273,7 +273,7 @@ func (l *fileLease) Save(ctx context.Context, t *oauth2.Token) error {
 	return nil
 }
 
-// Delete implements Deleter: it removes key's token file and lock file, under the directory's
+// Delete implements Store: it removes key's token file and lock file, under the directory's
 // lock that Lease.Save takes to check the file's version: a lease held meanwhile on a stored
 // token can no longer save (ErrLeaseLost), and its Release removes the lock file. It does not
 // wait for the lease.
@@ -307,7 +307,7 @@ func (s *FileStore) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-var _ Deleter = (*FileStore)(nil)
+var _ Store = (*FileStore)(nil)
 
 // removeLockFile removes the lock file at lockPath unless a lease holds it (its Release then
 // removes it), taking its flock without waiting, so that no Lock waiting on it can hold it

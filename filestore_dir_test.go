@@ -61,7 +61,7 @@ func TestFileStoreUnsafeDir(t *testing.T) {
 			if kerr == nil {
 				l.Release(ctx)
 			}
-			serr := oauth2refresh.SaveToken(ctx, s, "g", &oauth2.Token{AccessToken: "at"}, time.Minute)
+			serr := oauth2refresh.SaveToken(ctx, s, "g", &oauth2.Token{AccessToken: "at"})
 			if !tc.unsafe {
 				if lerr != nil || tok == nil || tok.RefreshToken != "planted" {
 					t.Errorf("Load = %v, %v; want the token", tok, lerr)

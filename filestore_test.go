@@ -60,7 +60,7 @@ func TestFileStoreFiles(t *testing.T) {
 		t.Run(tc.key, func(t *testing.T) {
 			tok := &oauth2.Token{AccessToken: "at", RefreshToken: "rt", TokenType: "Bearer",
 				Expiry: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), ExpiresIn: 60}
-			if err := oauth2refresh.SaveToken(ctx, s, tc.key, tok, time.Minute); err != nil {
+			if err := oauth2refresh.SaveToken(ctx, s, tc.key, tok); err != nil {
 				t.Fatalf("SaveToken: %v", err)
 			}
 			path := filepath.Join(dir, tc.file)
@@ -133,7 +133,7 @@ func TestFileStoreKeysDifferingInCase(t *testing.T) {
 	s := &oauth2refresh.FileStore{Dir: dir}
 	for i, key := range keys {
 		tok := &oauth2.Token{AccessToken: fmt.Sprintf("at-%d", i), RefreshToken: fmt.Sprintf("rt-%d", i)}
-		if err := oauth2refresh.SaveToken(ctx, s, key, tok, time.Minute); err != nil {
+		if err := oauth2refresh.SaveToken(ctx, s, key, tok); err != nil {
 			t.Fatalf("SaveToken(%q): %v", key, err)
 		}
 	}
@@ -220,7 +220,7 @@ func TestFileStoreCorrupt(t *testing.T) {
 				t.Errorf("Lock returned a lease")
 			}
 			checkErr("Lock", err)
-			err = oauth2refresh.SaveToken(ctx, s, "grant", &oauth2.Token{AccessToken: "new"}, time.Minute)
+			err = oauth2refresh.SaveToken(ctx, s, "grant", &oauth2.Token{AccessToken: "new"})
 			checkErr("SaveToken", err)
 			// The lock was not kept by the failed Lock calls.
 			short, cancel := context.WithTimeout(ctx, time.Second)
@@ -245,7 +245,7 @@ func TestFileStoreChangedUnderLock(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := &oauth2refresh.FileStore{Dir: dir}
-	if err := oauth2refresh.SaveToken(ctx, s, "g", &oauth2.Token{AccessToken: "one"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, s, "g", &oauth2.Token{AccessToken: "one"}); err != nil {
 		t.Fatal(err)
 	}
 	l, err := s.Lock(ctx, "g", time.Minute)
@@ -366,7 +366,7 @@ func FuzzFileStoreLoad(f *testing.F) {
 		if tok == nil {
 			t.Fatal("Load returned neither a token nor an error")
 		}
-		if err := oauth2refresh.SaveToken(ctx, s, "k", tok, time.Minute); err != nil {
+		if err := oauth2refresh.SaveToken(ctx, s, "k", tok); err != nil {
 			t.Fatalf("SaveToken of a loaded token: %v", err)
 		}
 		again, err := s.Load(ctx, "k")
@@ -385,7 +385,7 @@ func TestFileStoreDelete(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := &oauth2refresh.FileStore{Dir: dir}
-	if err := oauth2refresh.SaveToken(ctx, s, "g", &oauth2.Token{AccessToken: "at"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, s, "g", &oauth2.Token{AccessToken: "at"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Delete(ctx, "g"); err != nil {

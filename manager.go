@@ -18,32 +18,32 @@ import (
 
 // ManagerOptions configures a Manager. The zero value is usable.
 type ManagerOptions struct {
-	// Options apply to the TokenSource of every grant (EarlyRefresh, WithEvents, ...); each
-	// grant's WithStore is the Manager's own, and one given here is ignored. Events carry
+	// SourceOptions apply to the TokenSource of every grant (EarlyRefresh, WithEvents, ...);
+	// each grant's WithStore is the Manager's own, and one given here is ignored. Events carry
 	// the grant's key. A WithClock given here is also the clock of the dead marks Revoke
 	// writes.
-	Options []Option
+	SourceOptions []Option
 
 	// OnDead is called once per process for each grant found dead (see DeadGrantError):
 	// refused by the server here, or marked dead in the Store by another process, or
 	// revoked. However many goroutines find the grant dead, and however often it is dropped
 	// from memory and made again, it is called again for the grant only after the grant was
-	// revived (Grant.Start here, or a new token another process saved, once this process
-	// got a token from it) or forgotten (Grant.Forget). It is called on the goroutine of a
+	// revived (Grant.SaveToken here, or a new token another process saved, once this process
+	// got a token from it) or deleted (Grant.Delete). It is called on the goroutine of a
 	// call that found the grant dead, after the Manager's locks are released, and must
 	// return quickly; nil means no call. A panic in OnDead is recovered, as one in any other
 	// hook is: the caller gets the *DeadGrantError all the same, and the report counts as
-	// made, so it is not made again until the grant is revived or forgotten (a callback that
+	// made, so it is not made again until the grant is revived or deleted (a callback that
 	// panics for a grant would panic again at each of its calls).
 	OnDead func(key string, err *DeadGrantError)
 
 	// MaxGrants bounds the TokenSources held in memory; beyond it, idle ones are dropped and
-	// made again from the Store when next used. Zero means DefaultMaxGrants.
+	// made again from the Store when next used. Zero means 10000.
 	MaxGrants int
 }
 
-// DefaultMaxGrants is the MaxGrants of a Manager whose options leave it zero.
-const DefaultMaxGrants = 10000
+// defaultMaxGrants is the MaxGrants of a Manager whose options leave it zero.
+const defaultMaxGrants = 10000
 
 // Manager hands out the grants of one Endpoint kept in one Store, one per key (a user, a
 // tenant): for each a TokenSource, an *http.Client and, with the compat/googleauth module, a
@@ -61,7 +61,7 @@ const DefaultMaxGrants = 10000
 // dropped: the Manager sweeps the held grants in turn, skipping those used since its last pass
 // (the CLOCK approximation of least recently used). A grant is dropped only while it is idle: no
 // call of the Manager is inside its TokenSource (a refresh being waited for, a request of
-// Grant.Client being sent), no flight is running, no token is unsaved (see OnRefresh and
+// Grant.Client being sent), no flight is running, no token is unsaved (see OnNewToken and
 // WithStore), and it is not in a backoff after a failed refresh. So dropping never loses a rotated
 // refresh token, never lets two sources of this process refresh one grant at once, and never
 // shortens a backoff that keeps a request from the server; while more than MaxGrants grants are
@@ -69,13 +69,13 @@ const DefaultMaxGrants = 10000
 // adding a grant costs O(1) amortized. A dropped grant is made again from the Store when next
 // used: its first call loads the stored token (one Store.Load, no token request if it is valid).
 // Besides the held grants, the Manager keeps the key of each grant reported to OnDead, until the
-// grant is revived or forgotten.
+// grant is revived or deleted.
 type Manager struct {
 	e    *Endpoint
 	s    Store
 	opts ManagerOptions // read-only after NewManager; MaxGrants is positive
 	now  func() time.Time
-	ttl  time.Duration // the ttl of the leases Start and Revoke take, as a TokenSource's
+	ttl  time.Duration // the ttl of the leases SaveToken and Revoke take, as a TokenSource's
 
 	// grants maps a key to its *entry: the hot path reads it without a lock; it is changed
 	// only under mu.
@@ -84,7 +84,7 @@ type Manager struct {
 	mu   sync.Mutex      // guards the fields below, and every change to grants
 	ring []*entry        // the held entries, in the order the CLOCK hand sweeps them
 	hand int             // the index in ring the hand looks at next
-	dead map[string]bool // keys OnDead was called for, until revived or forgotten
+	dead map[string]bool // keys OnDead was called for, until revived or deleted
 	// short is how many more calls of makeRoom look at only a few entries, after one that
 	// looked at every entry twice and found none to drop: see makeRoom.
 	short int
@@ -132,7 +132,7 @@ type entry struct {
 
 	slot  int  // the entry's index in Manager.ring, once held; guarded by Manager.mu
 	limbo bool // in Manager.limbo; guarded by Manager.mu
-	stale bool // removed by Start, Revoke or Forget: its errors are not reported; guarded by Manager.mu
+	stale bool // removed by SaveToken, Revoke or Delete: its errors are not reported; guarded by Manager.mu
 	// heldTok is the token ts held when OnDead was called for the grant (see
 	// Manager.reported); guarded by Manager.mu.
 	heldTok *oauth2.Token
@@ -145,10 +145,10 @@ func NewManager(e *Endpoint, s Store, o *ManagerOptions) *Manager {
 		m.opts = *o
 	}
 	if m.opts.MaxGrants <= 0 {
-		m.opts.MaxGrants = DefaultMaxGrants
+		m.opts.MaxGrants = defaultMaxGrants
 	}
 	c := config{now: time.Now}
-	for _, o := range m.opts.Options {
+	for _, o := range m.opts.SourceOptions {
 		o(&c)
 	}
 	m.now = c.now
@@ -333,7 +333,7 @@ func (m *Manager) add(key string) (*entry, error) {
 		}
 		m.unfail(key)
 	}
-	opts := append(m.opts.Options[:len(m.opts.Options):len(m.opts.Options)], WithStore(m.s, key))
+	opts := append(m.opts.SourceOptions[:len(m.opts.SourceOptions):len(m.opts.SourceOptions)], WithStore(m.s, key))
 	e := &entry{key: key, ts: m.e.TokenSource(context.Background(), nil, opts...), slot: -1}
 	e.busy.Store(1)
 	e.used.Store(true)
@@ -403,7 +403,7 @@ func (m *Manager) remove(e *entry) {
 	m.ring = m.ring[:last]
 }
 
-// drop removes key's entry whatever it is doing, for Start, Revoke and Forget, which changed
+// drop removes key's entry whatever it is doing, for SaveToken, Revoke and Delete, which changed
 // the grant in the Store, and with revived forgets that OnDead was called for key. A call
 // inside the dropped source goes on with it; the next call makes a new one from the Store.
 func (m *Manager) drop(key string, revived bool) {
@@ -532,17 +532,17 @@ func (g Grant) hold() (*TokenSource, func(), error) {
 	return e.ts, func() { g.m.unpin(e) }, nil
 }
 
-// Start seeds the grant with t, the token of the authorization code exchange (or of a new
+// SaveToken seeds the grant with t, the token of the authorization code exchange (or of a new
 // authorization of a dead grant, which it revives): it saves t in the Store under the grant's
-// lease, as SaveToken does, then drops what this process held of the grant, so that the next
+// lease, as the function SaveToken does, then drops what this process held of the grant, so that the next
 // call loads t, and OnDead may be called for the grant again. Waiting for the lease is bounded
 // as a TokenSource's is (see WithStore). The Store's errors are redacted as SaveToken's are.
-func (g Grant) Start(ctx context.Context, t *oauth2.Token) error {
+func (g Grant) SaveToken(ctx context.Context, t *oauth2.Token) error {
 	if err := checkKey(g.key); err != nil {
 		return err
 	}
 	if t == nil || t.AccessToken == "" && t.RefreshToken == "" {
-		return fmt.Errorf("oauth2refresh: starting grant %s: no token", quoteKey(g.key))
+		return fmt.Errorf("oauth2refresh: saving grant %s: no token", quoteKey(g.key))
 	}
 	l, err := g.m.lock(ctx, g.key)
 	if err != nil {
@@ -583,17 +583,17 @@ func (m *Manager) lock(ctx context.Context, key string) (Lease, error) {
 // it holds (the mark does not take back an access token already handed out; a 401 from the
 // API through Grant.Client makes the need). The mark is fenced by the lease: a process that
 // refreshed under an older lease cannot save its token over it (its Save fails with
-// ErrLeaseLost). Start revives the grant.
+// ErrLeaseLost). SaveToken revives the grant.
 //
 // When the server refuses the revocation or does not answer, Revoke puts the token back in
-// the Store, unless the grant changed since the mark was written (Start, another Revoke), and
+// the Store, unless the grant changed since the mark was written (SaveToken, another Revoke), and
 // returns the error of Endpoint.Revoke: the grant is left as it was, though processes that
 // read the mark meanwhile report it revoked until they pick the token up again. When the mark
 // cannot be saved, Revoke returns the Store's error and sends nothing. A key whose Store holds
-// nothing (it never held a token, or was forgotten) is not revoked: Revoke returns an error
-// wrapping ErrNoToken, and leaves nothing in the Store. Without a RevocationURL Revoke changes
+// nothing (it never held a token, or was deleted) is not revoked: Revoke returns an error
+// wrapping ErrNoRefreshToken, and leaves nothing in the Store. Without a RevocationURL Revoke changes
 // nothing and returns an error wrapping ErrInvalidEndpoint: a grant cannot be revoked here
-// without the server (use Forget to stop using one). A grant already dead is marked revoked
+// without the server (use Delete to stop using one). A grant already dead is marked revoked
 // without a request. Waiting for the lease is bounded as a TokenSource's is (see WithStore),
 // and so is the save of the mark; the request is bounded by ctx and the Endpoint's Timeout.
 func (g Grant) Revoke(ctx context.Context) error {
@@ -627,7 +627,7 @@ func (g Grant) Revoke(ctx context.Context) error {
 	}
 	at := m.now()
 	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), end)
-	err = l.Save(sctx, deadToken(ReasonRevoked, at))
+	err = l.Save(sctx, deadToken(reasonRevoked, at))
 	cancel()
 	m.release(ctx, l)
 	if err != nil {
@@ -639,11 +639,7 @@ func (g Grant) Revoke(ctx context.Context) error {
 	if deadOf(g.key, t) != nil {
 		return nil
 	}
-	tok, hint := t.RefreshToken, HintRefreshToken
-	if tok == "" {
-		tok, hint = t.AccessToken, HintAccessToken
-	}
-	if err := m.e.Revoke(ctx, tok, hint); err != nil {
+	if err := m.e.Revoke(ctx, t); err != nil {
 		if rerr := g.restore(ctx, t, at); rerr != nil {
 			return fmt.Errorf("%w (and %w)", err, rerr)
 		}
@@ -654,7 +650,7 @@ func (g Grant) Revoke(ctx context.Context) error {
 
 // noToken is the error of Revoke for a key whose Store holds nothing.
 func (g Grant) noToken() error {
-	return fmt.Errorf("oauth2refresh: revoking grant %s: %w: none stored", quoteKey(g.key), ErrNoToken)
+	return fmt.Errorf("oauth2refresh: revoking grant %s: %w: none stored", quoteKey(g.key), ErrNoRefreshToken)
 }
 
 // restore puts t back in the Store in place of the revoked mark Revoke saved at at, if it is
@@ -667,7 +663,7 @@ func (g Grant) restore(ctx context.Context, t *oauth2.Token, at time.Time) error
 		return err
 	}
 	defer g.m.release(ctx, l)
-	if d := deadOf(g.key, l.Token()); d == nil || d.Reason != ReasonRevoked || !d.At.Equal(at) {
+	if d := deadOf(g.key, l.Token()); d == nil || d.reason != reasonRevoked || !d.At.Equal(at) {
 		return nil // the grant changed since: that stays
 	}
 	sctx, cancel := context.WithTimeout(ctx, g.m.ttl)
@@ -679,19 +675,13 @@ func (g Grant) restore(ctx context.Context, t *oauth2.Token, at time.Time) error
 	return nil
 }
 
-// Forget deletes the grant from the Store and from memory, without revoking it (see Revoke),
-// so that OnDead may be called for it again once it is started again. The Store must be a
-// Deleter; otherwise Forget changes nothing and returns an error wrapping
-// errors.ErrUnsupported.
-func (g Grant) Forget(ctx context.Context) error {
+// Delete deletes the grant from the Store (Store.Delete) and from memory, without revoking it
+// (see Revoke), so that OnDead may be called for it again once it is saved again.
+func (g Grant) Delete(ctx context.Context) error {
 	if err := checkKey(g.key); err != nil {
 		return err
 	}
-	d, ok := g.m.s.(Deleter)
-	if !ok {
-		return fmt.Errorf("oauth2refresh: forgetting grant %s: the Store cannot delete (not a Deleter): %w", quoteKey(g.key), errors.ErrUnsupported)
-	}
-	if err := d.Delete(ctx, g.key); err != nil {
+	if err := g.m.s.Delete(ctx, g.key); err != nil {
 		return storeErr("deleting", g.key, err)
 	}
 	g.m.drop(g.key, true)

@@ -214,8 +214,8 @@ func BenchmarkManagerStoreRoundTrips(b *testing.B) {
 		cs := &countingStore{Store: &oauth2refresh.FileStore{Dir: b.TempDir()}}
 		clk := newFakeClock()
 		m := oauth2refresh.NewManager(benchEndpoint(&memTransport{status: 200, body: tokenBody}), cs,
-			&oauth2refresh.ManagerOptions{Options: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)}})
-		if err := m.Grant("g").Start(ctx, &oauth2.Token{RefreshToken: "refresh-token-1"}); err != nil {
+			&oauth2refresh.ManagerOptions{SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)}})
+		if err := m.Grant("g").SaveToken(ctx, &oauth2.Token{RefreshToken: "refresh-token-1"}); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := m.Grant("g").Token(); err != nil {
@@ -239,7 +239,7 @@ func BenchmarkManagerStoreRoundTrips(b *testing.B) {
 		m := oauth2refresh.NewManager(benchEndpoint(&memTransport{status: 200, body: tokenBody}), cs,
 			&oauth2refresh.ManagerOptions{MaxGrants: 1})
 		for _, k := range []string{"g", "h"} {
-			if err := m.Grant(k).Start(ctx, &oauth2.Token{AccessToken: "at", RefreshToken: "rt", Expiry: time.Now().Add(time.Hour)}); err != nil {
+			if err := m.Grant(k).SaveToken(ctx, &oauth2.Token{AccessToken: "at", RefreshToken: "rt", Expiry: time.Now().Add(time.Hour)}); err != nil {
 				b.Fatal(err)
 			}
 		}

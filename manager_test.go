@@ -141,9 +141,6 @@ func (l *memLease) Release(context.Context) error {
 	return nil
 }
 
-// noDeleter hides the Delete method of the Store it holds.
-type noDeleter struct{ oauth2refresh.Store }
-
 // deadStore is a Store whose Load reports the grants in dead as dead (an error wrapping a
 // *DeadGrantError), as a Store's dead mark is reported; a Save revives the grant.
 type deadStore struct {
@@ -181,8 +178,8 @@ func (l *deadLease) Save(ctx context.Context, t *oauth2.Token) error {
 func startAll(t *testing.T, m *oauth2refresh.Manager, keys []string) {
 	t.Helper()
 	for _, k := range keys {
-		if err := m.Grant(k).Start(context.Background(), &oauth2.Token{RefreshToken: k + "/rt-0"}); err != nil {
-			t.Fatalf("Start(%q): %v", k, err)
+		if err := m.Grant(k).SaveToken(context.Background(), &oauth2.Token{RefreshToken: k + "/rt-0"}); err != nil {
+			t.Fatalf("SaveToken(%q): %v", k, err)
 		}
 	}
 }
@@ -234,8 +231,8 @@ func TestManagerRefreshesOncePerLifetime(t *testing.T) {
 			clk := newFakeClock()
 			fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
 			m := oauth2refresh.NewManager(srv.endpoint(), fs, &oauth2refresh.ManagerOptions{
-				Options:   []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
-				MaxGrants: max,
+				SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
+				MaxGrants:     max,
 			})
 			startAll(t, m, keys)
 			for round := 1; round <= rounds; round++ {
@@ -316,8 +313,8 @@ func TestManagerKeepsBusyGrants(t *testing.T) {
 		clk := newFakeClock()
 		fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
 		m := oauth2refresh.NewManager(srv.endpoint(), fs, &oauth2refresh.ManagerOptions{
-			Options:   []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
-			MaxGrants: 1,
+			SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
+			MaxGrants:     1,
 		})
 		startAll(t, m, keys)
 		fs.failSave.Store(2) // the save and its retry
@@ -347,7 +344,7 @@ func TestManagerKeepsBusyGrants(t *testing.T) {
 }
 
 // TestManagerOnDead: OnDead is called once for a grant found dead, however many goroutines
-// find it and however often the grant is dropped and made again; Start revives it, and OnDead
+// find it and however often the grant is dropped and made again; SaveToken revives it, and OnDead
 // is called again when it dies again.
 func TestManagerOnDead(t *testing.T) {
 	srv := newTokenServers(t, []string{"x", "y"}, 3600)
@@ -356,16 +353,16 @@ func TestManagerOnDead(t *testing.T) {
 	var mu sync.Mutex
 	var calls []string
 	m := oauth2refresh.NewManager(srv.endpoint(), ds, &oauth2refresh.ManagerOptions{
-		Options:   []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
-		MaxGrants: 1,
+		SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
+		MaxGrants:     1,
 		OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
 			mu.Lock()
 			defer mu.Unlock()
-			calls = append(calls, key+" "+err.Reason)
+			calls = append(calls, key+" "+oauth2refresh.DeadReason(err))
 		},
 	})
 	startAll(t, m, []string{"x", "y"})
-	ds.dead.Store("x", &oauth2refresh.DeadGrantError{Key: "x", Reason: oauth2refresh.ReasonInvalidGrant})
+	ds.dead.Store("x", oauth2refresh.NewDeadGrantError("x", oauth2refresh.ReasonInvalidGrant))
 	kill := func() {
 		var wg sync.WaitGroup
 		for range 16 {
@@ -388,17 +385,17 @@ func TestManagerOnDead(t *testing.T) {
 	if diff := cmp.Diff([]string{"x invalid_grant"}, calls); diff != "" {
 		t.Errorf("OnDead calls (-want +got):\n%s", diff)
 	}
-	if err := m.Grant("x").Start(context.Background(), &oauth2.Token{RefreshToken: "x/rt-0"}); err != nil {
+	if err := m.Grant("x").SaveToken(context.Background(), &oauth2.Token{RefreshToken: "x/rt-0"}); err != nil {
 		t.Fatal(err)
 	}
 	if tok, err := m.Grant("x").Token(); err != nil || tok.AccessToken != "x/at-1" {
-		t.Errorf("grant x after Start: %v, %v; want x/at-1", tok, err)
+		t.Errorf("grant x after SaveToken: %v, %v; want x/at-1", tok, err)
 	}
-	ds.dead.Store("x", &oauth2refresh.DeadGrantError{Key: "x", Reason: oauth2refresh.ReasonRefreshTokenExpired})
+	ds.dead.Store("x", oauth2refresh.NewDeadGrantError("x", oauth2refresh.ReasonRefreshTokenExpired))
 	clk.advance(2 * time.Hour)
 	kill()
 	if diff := cmp.Diff([]string{"x invalid_grant", "x refresh_token_expired"}, calls); diff != "" {
-		t.Errorf("OnDead calls after Start and a second death (-want +got):\n%s", diff)
+		t.Errorf("OnDead calls after SaveToken and a second death (-want +got):\n%s", diff)
 	}
 }
 
@@ -455,53 +452,38 @@ func TestGrantClient(t *testing.T) {
 	}
 }
 
-// TestGrantForget: Forget deletes the grant from a Deleter and from memory; with a Store that
-// cannot delete, it changes nothing and says so with errors.ErrUnsupported.
+// TestGrantForget: Grant.Delete deletes the grant from the Store and from memory.
 func TestGrantForget(t *testing.T) {
 	srv := newTokenServers(t, []string{"a"}, 3600)
-	t.Run("Deleter", func(t *testing.T) {
+	t.Run("deletes", func(t *testing.T) {
 		ms := newMemStore()
 		m := oauth2refresh.NewManager(srv.endpoint(), ms, nil)
 		startAll(t, m, []string{"a"})
 		if _, err := m.Grant("a").Token(); err != nil {
 			t.Fatal(err)
 		}
-		if err := m.Grant("a").Forget(context.Background()); err != nil {
-			t.Fatalf("Forget: %v", err)
+		if err := m.Grant("a").Delete(context.Background()); err != nil {
+			t.Fatalf("Delete: %v", err)
 		}
 		if tok := ms.stored("a"); tok != nil {
-			t.Errorf("stored token after Forget: %v, want none", tok)
+			t.Errorf("stored token after Delete: %v, want none", tok)
 		}
 		if held := oauth2refresh.HeldGrants(m); len(held) != 0 {
-			t.Errorf("held grants after Forget: %q, want none", held)
+			t.Errorf("held grants after Delete: %q, want none", held)
 		}
 		if _, err := m.Grant("a").Token(); !errors.Is(err, oauth2refresh.ErrNoRefreshToken) {
-			t.Errorf("Token after Forget: %v, want an error matching ErrNoRefreshToken", err)
-		}
-	})
-	t.Run("not a Deleter", func(t *testing.T) {
-		ms := newMemStore()
-		m := oauth2refresh.NewManager(srv.endpoint(), noDeleter{ms}, nil)
-		if err := m.Grant("b").Start(context.Background(), &oauth2.Token{RefreshToken: "b/rt-0"}); err != nil {
-			t.Fatal(err)
-		}
-		err := m.Grant("b").Forget(context.Background())
-		if !errors.Is(err, errors.ErrUnsupported) {
-			t.Errorf("Forget: %v, want an error matching errors.ErrUnsupported", err)
-		}
-		if got := ms.stored("b"); got == nil || got.RefreshToken != "b/rt-0" {
-			t.Errorf("stored token after a failed Forget: %v, want b/rt-0", got)
+			t.Errorf("Token after Delete: %v, want an error matching ErrNoRefreshToken", err)
 		}
 	})
 }
 
-// TestGrantStart refuses a token with neither access nor refresh token, and saves nothing.
-func TestGrantStart(t *testing.T) {
+// TestGrantSaveToken refuses a token with neither access nor refresh token, and saves nothing.
+func TestGrantSaveToken(t *testing.T) {
 	ms := newMemStore()
 	m := oauth2refresh.NewManager(&oauth2refresh.Endpoint{TokenURL: "https://auth.example/token"}, ms, nil)
 	for _, tok := range []*oauth2.Token{nil, {TokenType: "Bearer"}} {
-		if err := m.Grant("a").Start(context.Background(), tok); err == nil {
-			t.Errorf("Start(%v): no error", tok)
+		if err := m.Grant("a").SaveToken(context.Background(), tok); err == nil {
+			t.Errorf("SaveToken(%v): no error", tok)
 		}
 	}
 	if n := ms.trips(); n != 0 {
@@ -551,7 +533,7 @@ func TestGrantRevoke(t *testing.T) {
 		ms := newMemStore()
 		clk := newFakeClock()
 		m := oauth2refresh.NewManager(e, ms, &oauth2refresh.ManagerOptions{
-			Options: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)}})
+			SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)}})
 		startAll(t, m, []string{"a"})
 		if _, err := m.Grant("a").Token(); err != nil {
 			t.Fatal(err)
@@ -571,11 +553,11 @@ func TestGrantRevoke(t *testing.T) {
 		var dead []string
 		manager := func(name string) *oauth2refresh.Manager {
 			return oauth2refresh.NewManager(e, &oauth2refresh.FileStore{Dir: dir}, &oauth2refresh.ManagerOptions{
-				Options: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
+				SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
 				OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
 					mu.Lock()
 					defer mu.Unlock()
-					dead = append(dead, fmt.Sprintf("%s: %s %s %v", name, key, err.Reason, err.Err))
+					dead = append(dead, fmt.Sprintf("%s: %s %s %v", name, key, oauth2refresh.DeadReason(err), err.Err))
 				},
 			})
 		}
@@ -590,8 +572,10 @@ func TestGrantRevoke(t *testing.T) {
 		if diff := cmp.Diff([]recordedRequest{revocationRequest("a/rt-1")}, rev.requests()); diff != "" {
 			t.Errorf("revocation requests (-want +got):\n%s", diff)
 		}
-		want := &oauth2refresh.DeadGrantError{Key: "a", Reason: oauth2refresh.ReasonRevoked, At: clk.now()}
-		if diff := cmp.Diff(want, oauth2refresh.DeadMark("a", mustLoad(t, &oauth2refresh.FileStore{Dir: dir}, "a"))); diff != "" {
+		want := oauth2refresh.NewDeadGrantError("a", oauth2refresh.ReasonRevoked)
+		want.At = clk.now()
+		if diff := cmp.Diff(want, oauth2refresh.DeadMark("a", mustLoad(t, &oauth2refresh.FileStore{Dir: dir}, "a")),
+			cmp.AllowUnexported(oauth2refresh.DeadGrantError{})); diff != "" {
 			t.Errorf("stored dead mark (-want +got):\n%s", diff)
 		}
 		if held := oauth2refresh.HeldGrants(b); len(held) != 0 {
@@ -610,17 +594,17 @@ func TestGrantRevoke(t *testing.T) {
 		if n := srv.grants["a"].requests.Load(); n != 1 {
 			t.Errorf("%d token requests, want 1", n)
 		}
-		// b's Start revives the grant for both, once a's backoff ended; revoked again, it is
+		// b's SaveToken revives the grant for both, once a's backoff ended; revoked again, it is
 		// reported again by both.
-		if err := b.Grant("a").Start(ctx, &oauth2.Token{RefreshToken: "a/rt-1"}); err != nil {
+		if err := b.Grant("a").SaveToken(ctx, &oauth2.Token{RefreshToken: "a/rt-1"}); err != nil {
 			t.Fatal(err)
 		}
 		if tok, err := b.Grant("a").Token(); err != nil || tok.AccessToken != "a/at-2" {
-			t.Errorf("b: Token after Start: %v, %v; want a/at-2", tok, err)
+			t.Errorf("b: Token after SaveToken: %v, %v; want a/at-2", tok, err)
 		}
 		clk.advance(oauth2refresh.MaxRefusedBackoff)
 		if tok, err := a.Grant("a").Token(); err != nil || tok.AccessToken != "a/at-2" {
-			t.Errorf("a: Token after b's Start: %v, %v; want a/at-2", tok, err)
+			t.Errorf("a: Token after b's SaveToken: %v, %v; want a/at-2", tok, err)
 		}
 		if err := b.Grant("a").Revoke(ctx); err != nil {
 			t.Fatalf("Revoke: %v", err)
@@ -666,8 +650,8 @@ func TestGrantRevoke(t *testing.T) {
 			var m *oauth2refresh.Manager
 			rev := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
 				if startMeanwhile {
-					if err := m.Grant("a").Start(ctx, &oauth2.Token{RefreshToken: "a/rt-new"}); err != nil {
-						t.Errorf("Start during the revocation: %v", err)
+					if err := m.Grant("a").SaveToken(ctx, &oauth2.Token{RefreshToken: "a/rt-new"}); err != nil {
+						t.Errorf("SaveToken during the revocation: %v", err)
 					}
 				}
 				respond(w, http.StatusServiceUnavailable, "application/json", `{"error":"temporarily_unavailable"}`)
@@ -726,7 +710,7 @@ func TestGrantRevoke(t *testing.T) {
 		if err := <-done; !errors.Is(err, oauth2refresh.ErrGrantRevoked) {
 			t.Errorf("the refresh whose lease lapsed: %v, want an error matching ErrGrantRevoked", err)
 		}
-		if d := oauth2refresh.DeadMark("a", ms.stored("a")); d == nil || d.Reason != oauth2refresh.ReasonRevoked {
+		if d := oauth2refresh.DeadMark("a", ms.stored("a")); d == nil || oauth2refresh.DeadReason(d) != oauth2refresh.ReasonRevoked {
 			t.Errorf("stored token after the late refresh: %v, want the revoked mark", ms.stored("a"))
 		}
 		if diff := cmp.Diff([]recordedRequest{revocationRequest("a/rt-1")}, rev.requests()); diff != "" {
@@ -742,8 +726,8 @@ func TestGrantRevoke(t *testing.T) {
 		m := oauth2refresh.NewManager(e, ms, nil)
 		for i := range 100 {
 			key := fmt.Sprintf("unknown-%d", i)
-			if err := m.Grant(key).Revoke(ctx); !errors.Is(err, oauth2refresh.ErrNoToken) {
-				t.Errorf("Revoke(%q): %v, want an error matching ErrNoToken", key, err)
+			if err := m.Grant(key).Revoke(ctx); !errors.Is(err, oauth2refresh.ErrNoRefreshToken) {
+				t.Errorf("Revoke(%q): %v, want an error matching ErrNoRefreshToken", key, err)
 			}
 			if got := ms.stored(key); got != nil {
 				t.Errorf("stored for %q after Revoke: %v, want nothing", key, got)
@@ -768,7 +752,7 @@ func TestGrantRevoke(t *testing.T) {
 		})
 		srv, ms, a, clk := setup(t, rev)
 		b := oauth2refresh.NewManager(srv.endpoint(), ms, &oauth2refresh.ManagerOptions{
-			Options: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)}})
+			SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)}})
 		if _, err := b.Grant("a").Token(); err != nil {
 			t.Fatal(err)
 		}
@@ -784,7 +768,7 @@ func TestGrantRevoke(t *testing.T) {
 		if err := <-revoked; err != nil {
 			t.Errorf("Revoke: %v", err)
 		}
-		if d := oauth2refresh.DeadMark("a", ms.stored("a")); d == nil || d.Reason != oauth2refresh.ReasonRevoked {
+		if d := oauth2refresh.DeadMark("a", ms.stored("a")); d == nil || oauth2refresh.DeadReason(d) != oauth2refresh.ReasonRevoked {
 			t.Errorf("stored after Revoke: %v, want the revoked mark", ms.stored("a"))
 		}
 		if n := srv.grants["a"].requests.Load(); n != 1 {
@@ -845,12 +829,12 @@ func TestManagerOnDeadRefused(t *testing.T) {
 				refused := errors.As(err, &re) && re.Code == "invalid_grant"
 				mu.Lock()
 				defer mu.Unlock()
-				calls = append(calls, fmt.Sprintf("%s: %s %s refused here: %v", name, key, err.Reason, refused))
+				calls = append(calls, fmt.Sprintf("%s: %s %s refused here: %v", name, key, oauth2refresh.DeadReason(err), refused))
 			},
 		})
 	}
 	a, b := manager("a"), manager("b")
-	if err := a.Grant("x").Start(context.Background(), &oauth2.Token{RefreshToken: "x/rt-unknown"}); err != nil {
+	if err := a.Grant("x").SaveToken(context.Background(), &oauth2.Token{RefreshToken: "x/rt-unknown"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range []*oauth2refresh.Manager{a, b} {
@@ -858,8 +842,8 @@ func TestManagerOnDeadRefused(t *testing.T) {
 		for range 16 {
 			wg.Go(func() {
 				var d *oauth2refresh.DeadGrantError
-				if _, err := m.Grant("x").Token(); !errors.As(err, &d) || d.Reason != oauth2refresh.ReasonInvalidGrant {
-					t.Errorf("Token: %v, want a *DeadGrantError with Reason invalid_grant", err)
+				if _, err := m.Grant("x").Token(); !errors.As(err, &d) || oauth2refresh.DeadReason(d) != oauth2refresh.ReasonInvalidGrant {
+					t.Errorf("Token: %v, want a *DeadGrantError dead for invalid_grant", err)
 				}
 			})
 		}
@@ -912,7 +896,7 @@ func TestManagerGrantsTable(t *testing.T) {
 	}
 }
 
-// TestManagerOptions: the Options apply to every grant's TokenSource, whose events carry the
+// TestManagerOptions: the SourceOptions apply to every grant's TokenSource, whose events carry the
 // grant's key; a WithStore among them is ignored for the Manager's own Store.
 func TestManagerOptions(t *testing.T) {
 	ms, other := newMemStore(), newMemStore()
@@ -923,7 +907,7 @@ func TestManagerOptions(t *testing.T) {
 	var mu sync.Mutex
 	var pickups []string
 	m := oauth2refresh.NewManager(&oauth2refresh.Endpoint{TokenURL: "https://auth.example/token"}, ms,
-		&oauth2refresh.ManagerOptions{Options: []oauth2refresh.Option{
+		&oauth2refresh.ManagerOptions{SourceOptions: []oauth2refresh.Option{
 			oauth2refresh.WithStore(other, "elsewhere"),
 			oauth2refresh.WithEvents(func(ev events.Event) {
 				if ev.Kind == events.StorePickup {
@@ -960,7 +944,7 @@ func TestManagerOnDeadPanics(t *testing.T) {
 					panic("OnDead of " + key)
 				},
 			})
-			if err := m.Grant("x").Start(context.Background(), &oauth2.Token{RefreshToken: "x/rt-unknown"}); err != nil {
+			if err := m.Grant("x").SaveToken(context.Background(), &oauth2.Token{RefreshToken: "x/rt-unknown"}); err != nil {
 				t.Fatal(err)
 			}
 			use := func() error {
@@ -1005,8 +989,8 @@ func TestGrantKeyLength(t *testing.T) {
 	ms := newMemStore()
 	m := oauth2refresh.NewManager(e, ms, nil)
 	ok := strings.Repeat("k", 1024)
-	if err := m.Grant(ok).Start(ctx, &oauth2.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)}); err != nil {
-		t.Fatalf("Start with a key of 1024 bytes: %v", err)
+	if err := m.Grant(ok).SaveToken(ctx, &oauth2.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatalf("SaveToken with a key of 1024 bytes: %v", err)
 	}
 	if tok, err := m.Grant(ok).Token(); err != nil || tok.AccessToken != "at" {
 		t.Fatalf("Token with a key of 1024 bytes: %v, %v", tok, err)
@@ -1015,10 +999,10 @@ func TestGrantKeyLength(t *testing.T) {
 	for _, n := range []int{1025, 1 << 20} {
 		g := m.Grant(strings.Repeat("k", n))
 		calls := map[string]func() error{
-			"Start":  func() error { return g.Start(ctx, &oauth2.Token{RefreshToken: "rt"}) },
-			"Token":  func() error { _, err := g.Token(); return err },
-			"Revoke": func() error { return g.Revoke(ctx) },
-			"Forget": func() error { return g.Forget(ctx) },
+			"SaveToken": func() error { return g.SaveToken(ctx, &oauth2.Token{RefreshToken: "rt"}) },
+			"Token":     func() error { _, err := g.Token(); return err },
+			"Revoke":    func() error { return g.Revoke(ctx) },
+			"Delete":    func() error { return g.Delete(ctx) },
 			"Client": func() error {
 				resp, err := g.Client(ctx).Get(rev.URL + "/api")
 				if err == nil {

@@ -812,7 +812,7 @@ func (l *quotingLease) Save(ctx context.Context, t *oauth2.Token) error {
 	return l.Lease.Save(ctx, t)
 }
 
-// TestStoreErrorsHoldNoTokens: SaveToken and Grant.Start, given a Store whose Lock or Save
+// TestStoreErrorsHoldNoTokens: SaveToken and Grant.SaveToken, given a Store whose Lock or Save
 // fails quoting the token being saved (and the one stored) in every listed form, return an
 // error holding none of its access, refresh or id token, whose text is the store's redacted,
 // and which still unwraps to the parts of the store's error that quote nothing.
@@ -824,10 +824,10 @@ func TestStoreErrorsHoldNoTokens(t *testing.T) {
 	forms := secretForms(tokenSecrets(old, tok)...)
 	seeds := map[string]func(ctx context.Context, s oauth2refresh.Store, key string) error{
 		"SaveToken": func(ctx context.Context, s oauth2refresh.Store, key string) error {
-			return oauth2refresh.SaveToken(ctx, s, key, tok, time.Minute)
+			return oauth2refresh.SaveToken(ctx, s, key, tok)
 		},
-		"Grant.Start": func(ctx context.Context, s oauth2refresh.Store, key string) error {
-			return oauth2refresh.NewManager(&oauth2refresh.Endpoint{TokenURL: "https://auth.example/token"}, s, nil).Grant(key).Start(ctx, tok)
+		"Grant.SaveToken": func(ctx context.Context, s oauth2refresh.Store, key string) error {
+			return oauth2refresh.NewManager(&oauth2refresh.Endpoint{TokenURL: "https://auth.example/token"}, s, nil).Grant(key).SaveToken(ctx, tok)
 		},
 	}
 	for name, seed := range seeds {
@@ -842,7 +842,7 @@ func TestStoreErrorsHoldNoTokens(t *testing.T) {
 					qs.quote = []*oauth2.Token{tok}
 					qs.locks.Store(1)
 				} else {
-					if err := oauth2refresh.SaveToken(ctx, fs, "g", old, time.Minute); err != nil {
+					if err := oauth2refresh.SaveToken(ctx, fs, "g", old); err != nil {
 						t.Fatal(err)
 					}
 					want = old

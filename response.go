@@ -265,7 +265,7 @@ func (r *reply) fail(why error) error {
 	resp := &http.Response{StatusCode: r.resp.StatusCode, Status: red.text(r.resp.Status),
 		Header: red.header(r.resp.Header), Body: http.NoBody, Request: req}
 	body := red.text(string(r.body)) // whole, then cut short: no start of a secret is left
-	keep := []byte(body[:min(len(body), MaxErrorBody)])
+	keep := []byte(body[:min(len(body), maxErrorBody)])
 	if r.code != "" {
 		return &RequestError{Code: red.text(r.code), Description: red.text(r.desc), URI: red.text(r.uri),
 			StatusCode: resp.StatusCode, Header: resp.Header, Body: keep, resp: resp}

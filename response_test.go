@@ -463,8 +463,7 @@ func epCheckOutcome(t *testing.T, tok *oauth2.Token, err error, want epWant, bef
 	if want.code != "" {
 		sentinels := map[string]error{
 			"invalid_grant": oauth2refresh.ErrInvalidGrant, "invalid_client": oauth2refresh.ErrInvalidClient,
-			"invalid_request": oauth2refresh.ErrInvalidRequest, "invalid_scope": oauth2refresh.ErrInvalidScope,
-			"unauthorized_client": oauth2refresh.ErrUnauthorizedClient, "unsupported_grant_type": oauth2refresh.ErrUnsupportedGrantType,
+			"invalid_scope": oauth2refresh.ErrInvalidScope,
 		}
 		for code, s := range sentinels {
 			if got := errors.Is(err, s); got != (code == want.code) {

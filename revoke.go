@@ -6,7 +6,6 @@ package oauth2refresh
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,31 +16,17 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// TokenTypeHint is the token_type_hint of a revocation request (RFC 7009 §2.1): the kind of
-// token revoked, which helps the server find it. A server that does not find the token under
-// the hint looks for it under the other kinds. The empty hint sends none.
-type TokenTypeHint string
-
-const (
-	// HintRefreshToken says the token is a refresh token. Revoking it ends the grant: no
-	// refresh will work with it again, and a server that supports it also revokes the access
-	// tokens of the same grant (RFC 7009 §2.1).
-	HintRefreshToken TokenTypeHint = "refresh_token"
-	// HintAccessToken says the token is an access token. The server may revoke the refresh
-	// token of the same grant with it (RFC 7009 §2.1); fosite does.
-	HintAccessToken TokenTypeHint = "access_token"
-)
-
-// ErrNoToken: Revoke was given no token to revoke.
-var ErrNoToken = errors.New("oauth2refresh: no token to revoke")
-
-// Revoke asks the authorization server to revoke token, a refresh token or an access token
-// (RFC 7009 §2.1), as an app does when the user signs out. It POSTs token and, unless hint is
-// empty, token_type_hint to RevocationURL, with the client authentication of Refresh: the same
-// AuthMethod, Header, HTTPClient, Timeout and URL rules, and for AuthPrivateKeyJWT and
-// AuthClientSecretJWT a new client assertion made as for a token request: its aud is TokenURL
-// (or JWTAssertion.Audience), which names the authorization server at all its endpoints
-// (RFC 7523 §3). Scopes and Params are not sent.
+// Revoke asks the authorization server to revoke t (RFC 7009 §2.1), as an app does when the
+// user signs out: t's RefreshToken, with token_type_hint refresh_token, which ends the grant
+// (no refresh will work with it again, and a server that supports it also revokes the access
+// tokens of the same grant); or, when t has no refresh token, its AccessToken, with
+// token_type_hint access_token (the server may revoke the refresh token of the same grant
+// with it; fosite does). A server that does not find the token under the hint looks for it
+// under the other kinds. Revoke POSTs them to RevocationURL, with the client authentication
+// of Refresh: the same AuthMethod, Header, HTTPClient, Timeout and URL rules, and for
+// AuthPrivateKeyJWT and AuthClientSecretJWT a new client assertion made as for a token
+// request: its aud is TokenURL (or JWTAssertion.Audience), which names the authorization
+// server at all its endpoints (RFC 7523 §3). Scopes and Params are not sent.
 //
 // With AuthAutoDetect, Revoke authenticates the way refreshes at TokenURL were last accepted
 // for ClientID, else with AuthBasic, and tries the other way once after the answers that make
@@ -57,21 +42,25 @@ var ErrNoToken = errors.New("oauth2refresh: no token to revoke")
 // error response (RFC 7009 §2.2.1, RFC 6749 §5.2), such as unsupported_token_type or
 // invalid_client (errors.Is(err, ErrInvalidClient)); an *UnexpectedResponseError for any other
 // answer, including a redirect, which is never followed; a *TransportError when no answer
-// came. IsTemporary reports those worth retrying later, such as HTTP 503. token is cut out of
-// them, as a refresh token is. When nothing was sent: ErrNoToken; ErrInvalidEndpoint
-// (wrapped) for a RevocationURL that is empty or breaks the rules of TokenURL, or an
-// AuthMethod that cannot work; or the error of the ClientAssertion (wrapped).
-func (e *Endpoint) Revoke(ctx context.Context, token string, hint TokenTypeHint) error {
+// came. IsTemporary reports those worth retrying later, such as HTTP 503. The token sent is cut
+// out of them, as a refresh token is. When nothing was sent: an error wrapping
+// ErrNoRefreshToken for a nil t or one with neither token; ErrInvalidEndpoint (wrapped) for a
+// RevocationURL that is empty or breaks the rules of TokenURL, or an AuthMethod that cannot
+// work; or the error of the ClientAssertion (wrapped).
+func (e *Endpoint) Revoke(ctx context.Context, t *oauth2.Token) error {
+	var token, hint string
 	switch {
-	case token == "":
-		return ErrNoToken
-	case e.RevocationURL == "":
+	case t != nil && t.RefreshToken != "":
+		token, hint = t.RefreshToken, "refresh_token"
+	case t != nil && t.AccessToken != "":
+		token, hint = t.AccessToken, "access_token"
+	default:
+		return fmt.Errorf("%w nor access token to revoke", ErrNoRefreshToken)
+	}
+	if e.RevocationURL == "" {
 		return fmt.Errorf("%w: no RevocationURL", ErrInvalidEndpoint)
 	}
-	form := url.Values{"token": {token}}
-	if hint != "" {
-		form.Set("token_type_hint", string(hint))
-	}
+	form := url.Values{"token": {token}, "token_type_hint": {hint}}
 	_, err := e.authenticated(ctx, form, request{url: e.RevocationURL, name: "revocation URL", secret: token,
 		read: readRevocation}, time.Now)
 	return err

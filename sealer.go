@@ -132,11 +132,8 @@ const sealedExtra = "oauth2refresh_sealed"
 // going back to one loses no grant, but leaves those saved since refused until the upgrade
 // comes back.
 //
-// The Store returned is a Deleter when s is one, and passes Delete on to s.
+// The Store returned passes Delete on to s.
 func SealStore(s Store, k *Sealer) Store {
-	if d, ok := s.(Deleter); ok {
-		return sealedDeleter{sealedStore{s, k}, d}
-	}
 	return sealedStore{s, k}
 }
 
@@ -145,13 +142,7 @@ type sealedStore struct {
 	k *Sealer
 }
 
-// sealedDeleter is a sealedStore of a Store that is a Deleter.
-type sealedDeleter struct {
-	sealedStore
-	d Deleter // sealedStore.s
-}
-
-func (ss sealedDeleter) Delete(ctx context.Context, key string) error { return ss.d.Delete(ctx, key) }
+func (ss sealedStore) Delete(ctx context.Context, key string) error { return ss.s.Delete(ctx, key) }
 
 func (ss sealedStore) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	t, err := ss.s.Load(ctx, key)

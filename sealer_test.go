@@ -65,7 +65,7 @@ func TestSealStoreAtRest(t *testing.T) {
 	dir := t.TempDir()
 	inner := &oauth2refresh.FileStore{Dir: dir}
 	s := oauth2refresh.SealStore(inner, newSealer(t, map[string][]byte{"k1": key1}, "k1"))
-	if err := oauth2refresh.SaveToken(ctx, s, "tenant-1", secretToken(), time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, s, "tenant-1", secretToken()); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
@@ -232,7 +232,7 @@ func onlyID(keys map[string][]byte) string {
 
 func save(t *testing.T, s oauth2refresh.Store, key string, tok *oauth2.Token) {
 	t.Helper()
-	if err := oauth2refresh.SaveToken(context.Background(), s, key, tok, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(context.Background(), s, key, tok); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -373,14 +373,10 @@ func TestSealStoreWithStore(t *testing.T) {
 	}
 }
 
-// storeOnly hides every method of its Store but those of oauth2refresh.Store.
-type storeOnly struct{ oauth2refresh.Store }
-
 func TestSealStoreDeadMarkAndDelete(t *testing.T) {
 	// A dead mark is sealed like a token, so that a store writer cannot forge one (a clear
 	// one is refused: see sealtest.Attacks), and read back as a mark, which a TokenSource
-	// reports without sending anything. SealStore is a Deleter when the Store it seals is one,
-	// and passes Delete on.
+	// reports without sending anything. SealStore passes Delete on.
 	ctx := context.Background()
 	dir := t.TempDir()
 	inner := &oauth2refresh.FileStore{Dir: dir}
@@ -403,18 +399,11 @@ func TestSealStoreDeadMarkAndDelete(t *testing.T) {
 		t.Errorf("token requests = %d, want 0", n)
 	}
 
-	d, ok := s.(oauth2refresh.Deleter)
-	if !ok {
-		t.Fatal("SealStore of a FileStore is not a Deleter")
-	}
-	if err := d.Delete(ctx, "g"); err != nil {
+	if err := s.Delete(ctx, "g"); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
 	if got := readGrantFile(t, dir); got != "" {
 		t.Errorf("stored file after Delete = %s, want none", got)
-	}
-	if _, ok := oauth2refresh.SealStore(storeOnly{inner}, k).(oauth2refresh.Deleter); ok {
-		t.Error("SealStore of a Store that cannot delete is a Deleter")
 	}
 }
 
@@ -551,7 +540,7 @@ func FuzzSealStoreLoad(f *testing.F) {
 	dir := f.TempDir()
 	path := filepath.Join(dir, "g.json")
 	s := oauth2refresh.SealStore(&oauth2refresh.FileStore{Dir: dir}, newSealer(f, map[string][]byte{"k1": key1}, "k1"))
-	if err := oauth2refresh.SaveToken(ctx, s, "g", secretToken(), time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, s, "g", secretToken()); err != nil {
 		f.Fatal(err)
 	}
 	whole, err := os.ReadFile(path)

@@ -18,8 +18,8 @@ import (
 //
 // Implementations in this repository: FileStore (processes on one machine), and the modules
 // github.com/tokenkit/oauth2refresh/store/redisstore and .../store/pgstore. SealStore keeps the
-// tokens of any Store encrypted. Each of them is also a Deleter. The package
-// github.com/tokenkit/oauth2refresh/storetest checks an implementation.
+// tokens of any Store encrypted. The package github.com/tokenkit/oauth2refresh/storetest
+// checks an implementation.
 //
 // Besides tokens, a Store is given dead marks to keep (see DeadGrantError): a token without
 // access or refresh token whose Extra values say why the grant died. A Store that keeps a
@@ -30,8 +30,7 @@ import (
 // number, a row). A key that never held a token leaves nothing once its leases are released:
 // keys may be chosen by an attacker (a user id, a tenant name), and WithStore takes no lease
 // for a key with nothing to refresh. What a process that died holding a lease leaves may stay
-// until the key is next locked and released, or deleted. A Deleter's Delete removes all of it
-// (see Deleter). The package github.com/tokenkit/oauth2refresh/storetest checks this, given a
+// until the key is next locked and released, or deleted. Delete removes all of it. The package github.com/tokenkit/oauth2refresh/storetest checks this, given a
 // listing of what the store keeps (storetest.Options.Contents).
 //
 // A Store must be safe for use by any number of goroutines and processes.
@@ -48,6 +47,16 @@ type Store interface {
 	// The Lease returned carries the token stored when it was granted. A stored value that
 	// cannot be decoded is a *CorruptTokenError, and no lease is held then.
 	Lock(ctx context.Context, key string, ttl time.Duration) (Lease, error)
+
+	// Delete removes key's stored token (or dead mark), as Manager's Grant.Delete needs, and
+	// returns no error when there is none: Load then returns nil, and Lock a lease whose
+	// Token is nil. It does not wait for a lease on the grant: one held meanwhile loses it,
+	// its Save failing with ErrLeaseLost and storing nothing, so that its holder does not
+	// save the grant back (a WithStore TokenSource reports the grant deleted instead). It
+	// removes all the store keeps for key (lock file, fencing number, row), at once or, for
+	// what a lease held meanwhile still uses, when that lease is released; a store that
+	// removes its fencing number must not hand out the numbers of earlier leases again.
+	Delete(ctx context.Context, key string) error
 }
 
 // Lease is a held lease on one grant of a Store, from Store.Lock. It is used by one goroutine.
@@ -115,10 +124,12 @@ func (e *storeError) Unwrap() error { return e.err }
 
 // SaveToken stores t as the current token of key's grant in s, under a lease: the way to seed
 // a store with the token of a new grant, after the authorization code exchange, or of a dead
-// grant authorized again, which it revives (see WithStore). ttl bounds the lease, as for
-// Store.Lock. The tokens of t and of the token stored are cut out of s's errors, as out of
-// those of a refresh (see the package documentation under Errors).
-func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl time.Duration) error {
+// grant authorized again, which it revives (see WithStore). The lease lasts as long as a
+// TokenSource's with the default Endpoint.Timeout (45 s; see WithStore). The tokens of t and
+// of the token stored are cut out of s's errors, as out of those of a refresh (see the
+// package documentation under Errors).
+func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token) error {
+	_, ttl := (&TokenSource{}).leaseTimes()
 	l, err := s.Lock(ctx, key, ttl)
 	if err != nil {
 		return redactError(storeErr("locking", key, err), tokenSecrets(t)...)
@@ -143,16 +154,16 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 //  3. Otherwise refresh with the stored refresh token (the newest; the TokenSource's own when
 //     nothing is stored yet), save the result under the lease, release the lease.
 //
-// The lease lasts 1.5 times the Endpoint's Timeout (DefaultTimeout when not positive); the
+// The lease lasts 1.5 times the Endpoint's Timeout (30 s when not positive); the
 // token request ends by the Timeout and the first save by the lease's end. Waiting for a lease
 // is bounded by twice its length. Once the store holds a token for key, its refresh token is
 // the one sent, whatever token the TokenSource was given (seed a grant with SaveToken); a
 // TokenSource made with a nil token loads its first one. A grant deleted from the store (see
-// Deleter) after the TokenSource saw it there is not refreshed nor saved back from the token
+// Store.Delete) after the TokenSource saw it there is not refreshed nor saved back from the token
 // it holds: its flights fail until the grant is seeded again. While the store is unreachable,
 // callers get the token held until it stops being servable, then errors wrapping the store's.
 //
-// A failed save is retried as a failed OnRefresh is, the token not handed out meanwhile, on
+// A failed save is retried as a failed OnNewToken is, the token not handed out meanwhile, on
 // the same lease, kept until the token is saved: no other process can take the grant and send
 // the refresh token this one spent. If the store says another lease was granted since
 // (ErrLeaseLost), the source takes a new lease and saves its token only if nobody moved the
@@ -171,10 +182,10 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token, ttl ti
 // refused refresh. Either way the source backs off as after a refused grant and, as while the
 // store is unreachable, serves the token it holds until it stops being servable (the mark does
 // not revoke it). A token obtained but not yet saved is never saved over a mark, nor once the
-// grant was deleted (see Deleter); it is not served. invalid_scope and other refusals do not
+// grant was deleted (see Store.Delete); it is not served. invalid_scope and other refusals do not
 // kill the grant, nor does, with AuthAutoDetect, a refusal after both ways of authenticating
 // failed. Seeding the grant with SaveToken revives it: the source's next flight, after the
-// backoff or at once after Retry, picks the new token up.
+// backoff or at once after Invalidate(nil), picks the new token up.
 //
 // With Endpoint.DPoP, a token bound to a DPoP key records the key's thumbprint in the store;
 // a stored token bound to another key than the Endpoint's (or bound, while the Endpoint has
@@ -187,7 +198,7 @@ func WithStore(s Store, key string) Option {
 
 // leaseTimes returns how long one token request may take, and the ttl of a lease.
 func (s *TokenSource) leaseTimes() (timeout, ttl time.Duration) {
-	timeout = DefaultTimeout
+	timeout = defaultTimeout
 	if s.e != nil && s.e.Timeout > 0 {
 		timeout = s.e.Timeout
 	}
@@ -260,7 +271,7 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 		return nil, storeErr("no refresh token stored for", s.cfg.key, ErrNoRefreshToken)
 	}
 	if err := s.refreshable(from); err != nil {
-		return nil, s.markDead(ctx, lease, end, ReasonRefreshTokenExpired, err)
+		return nil, s.markDead(ctx, lease, end, reasonRefreshTokenExpired, err)
 	}
 	rctx, cancel := context.WithDeadline(ctx, end.Add(-timeout/2))
 	t, _, err := s.g.fetch(rctx, s, from)
@@ -275,7 +286,7 @@ func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pen
 	return &pending{tok: t, from: from.RefreshToken, save: true, lease: lease, end: end, stored: stored != nil}, nil
 }
 
-// deadReason returns the Reason of a dead grant when err, the error of a refresh, shows the
+// deadReason returns the reason of a dead grant when err, the error of a refresh, shows the
 // grant dead, else "": the refresh token known to be expired, or refused by the server with
 // invalid_grant (or GitHub's bad_refresh_token). Not invalid_scope, which the Endpoint's
 // Scopes may have caused, nor any other refusal; nor, with AuthAutoDetect, an answer after
@@ -285,11 +296,11 @@ func deadReason(err error) string {
 	var re *RequestError
 	switch {
 	case errors.Is(err, ErrRefreshTokenExpired):
-		return ReasonRefreshTokenExpired
+		return reasonRefreshTokenExpired
 	case errors.As(err, &ad):
 		return ""
 	case errors.As(err, &re) && (re.Code == "invalid_grant" || re.Code == "bad_refresh_token"):
-		return ReasonInvalidGrant
+		return reasonInvalidGrant
 	}
 	return ""
 }
@@ -299,14 +310,14 @@ func deadReason(err error) string {
 // save fail, the grant is still reported dead here (the server said so); the failure is an
 // events.PersistFailed, and the next flight, finding no mark, asks the server again.
 func (s *TokenSource) markDead(ctx context.Context, lease Lease, end time.Time, reason string, err error) error {
-	d := &DeadGrantError{Key: s.cfg.key, Reason: reason, At: s.cfg.now().Round(0), Err: err}
+	d := &DeadGrantError{Key: s.cfg.key, reason: reason, At: s.cfg.now().Round(0), Err: err}
 	timeout, _ := s.leaseTimes()
 	deadline := time.Now().Add(timeout)
 	if end.Before(deadline) {
 		deadline = end
 	}
 	sctx, cancel := context.WithDeadline(ctx, deadline)
-	serr := lease.Save(sctx, deadToken(d.Reason, d.At))
+	serr := lease.Save(sctx, deadToken(d.reason, d.At))
 	cancel()
 	s.release(ctx, lease)
 	if serr != nil && s.cfg.events != nil {
@@ -325,7 +336,7 @@ func (s *TokenSource) foundDead(d *DeadGrantError) error {
 	return d
 }
 
-// errGrantDeleted says that the grant was deleted from the store (see Deleter) after the
+// errGrantDeleted says that the grant was deleted from the store (see Store.Delete) after the
 // TokenSource saw it there, or while a flight held a token to save.
 var errGrantDeleted = errors.New("deleted from the store: not refreshed nor saved back")
 
@@ -432,27 +443,31 @@ func (s *TokenSource) fresher(stored, cur *oauth2.Token) bool {
 }
 
 // ErrGrantRevoked is matched by the error of a grant that was revoked through a Manager (see
-// Manager.Revoke): a DeadGrantError whose Reason is ReasonRevoked.
+// Grant.Revoke): a DeadGrantError of a revoked grant.
 var ErrGrantRevoked = errors.New("oauth2refresh: grant revoked")
 
-// Reasons of a DeadGrantError.
+// The reasons of a DeadGrantError, as its Error text and the stored dead mark name them.
 const (
-	ReasonInvalidGrant        = "invalid_grant"         // the server refused the refresh token
-	ReasonRefreshTokenExpired = "refresh_token_expired" // it expired (see RefreshTokenExpiry)
-	ReasonRevoked             = "revoked"               // Manager.Revoke revoked the grant
+	reasonInvalidGrant        = "invalid_grant"         // the server refused the refresh token
+	reasonRefreshTokenExpired = "refresh_token_expired" // it expired (see RefreshTokenExpiry)
+	reasonRevoked             = "revoked"               // Grant.Revoke revoked the grant
 )
 
 // DeadGrantError reports a grant that is dead: its refresh token was refused, has expired, or
 // the grant was revoked. The Store keeps the mark, so that every process sharing the grant
 // reports it at once instead of sending the refresh token again; seeding the grant with a
-// new token (SaveToken, Manager's Grant.Start) revives it. errors.Is(err, ErrInvalidGrant)
-// holds for every reason, as the server would answer a refresh with the dead token;
-// ErrRefreshTokenExpired and ErrGrantRevoked hold for their reason.
+// new token (SaveToken, Manager's Grant.SaveToken) revives it.
+//
+// errors.Is says why: ErrInvalidGrant holds for every dead grant, as the server would answer
+// a refresh with the dead token; ErrRefreshTokenExpired also holds when its refresh token
+// expired, and ErrGrantRevoked when it was revoked (see Grant.Revoke). Neither holds when the
+// server refused the refresh token (invalid_grant), nor for a reason that a later version
+// wrote to the Store.
 type DeadGrantError struct {
 	Key string // the grant's key
-	// Reason is ReasonInvalidGrant, ReasonRefreshTokenExpired or ReasonRevoked (or, from a
-	// Store written by a later version, another reason).
-	Reason string
+	// reason is reasonInvalidGrant, reasonRefreshTokenExpired or reasonRevoked (or, from a
+	// Store written by a later version, another reason; "" in one made by a caller).
+	reason string
 	// At is when the grant was found dead, by the clock of the process that found it (see
 	// WithClock); zero if unknown.
 	At time.Time
@@ -463,11 +478,18 @@ type DeadGrantError struct {
 }
 
 func (e *DeadGrantError) Error() string {
-	s := "oauth2refresh: grant " + quoteKey(e.Key) + " is dead (" + e.Reason
+	s := "oauth2refresh: grant " + quoteKey(e.Key) + " is dead"
+	why := e.reason
 	if !e.At.IsZero() {
-		s += " at " + formatTime(e.At)
+		if why != "" {
+			why += " "
+		}
+		why += "at " + formatTime(e.At)
 	}
-	s += "): it must be authorized again"
+	if why != "" {
+		s += " (" + why + ")"
+	}
+	s += ": it must be authorized again"
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
@@ -477,34 +499,17 @@ func (e *DeadGrantError) Error() string {
 // Unwrap returns e.Err.
 func (e *DeadGrantError) Unwrap() error { return e.Err }
 
-// Is reports whether target is ErrInvalidGrant, or the sentinel of e.Reason.
+// Is reports whether target is ErrInvalidGrant, or the sentinel of e's reason.
 func (e *DeadGrantError) Is(target error) bool {
 	switch target {
 	case ErrInvalidGrant:
 		return true
 	case ErrRefreshTokenExpired:
-		return e.Reason == ReasonRefreshTokenExpired
+		return e.reason == reasonRefreshTokenExpired
 	case ErrGrantRevoked:
-		return e.Reason == ReasonRevoked
+		return e.reason == reasonRevoked
 	}
 	return false
-}
-
-// Deleter is a Store that can delete a grant, as Manager's Grant.Forget needs. It is an
-// interface of its own, which a Store may implement or not, so that Stores written before it
-// keep compiling. The stores of this repository implement it; SealStore's does when the Store
-// it seals does.
-type Deleter interface {
-	// Delete removes key's stored token (or dead mark), and returns no error when there is
-	// none: Load then returns nil, and Lock a lease whose Token is nil. It removes all the
-	// store keeps for key (lock file, fencing number, row), at once or, for what a lease held
-	// meanwhile still uses, when that lease is released. It does not wait for a lease on the
-	// grant: one held meanwhile loses it, its Save failing with ErrLeaseLost and storing
-	// nothing, so that its holder does not save the grant back (a WithStore TokenSource
-	// reports the grant deleted instead), also after new leases were granted on the grant
-	// started again: a store that removes its fencing number must not give the numbers of
-	// earlier leases out again.
-	Delete(ctx context.Context, key string) error
 }
 
 // deadKey is the Extra member of a token that marks its grant dead (see deadToken); its value
@@ -530,7 +535,7 @@ func deadOf(key string, t *oauth2.Token) *DeadGrantError {
 		return nil
 	}
 	if m, ok := t.Extra(deadKey).(*deadMark); ok {
-		return &DeadGrantError{Key: key, Reason: m.reason, At: m.at}
+		return &DeadGrantError{Key: key, reason: m.reason, At: m.at}
 	}
 	return nil
 }

@@ -65,7 +65,7 @@ func asDead(t *testing.T, err error) deadView {
 	if !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
 		t.Errorf("errors.Is(%v, ErrInvalidGrant) = false", err)
 	}
-	return deadView{d.Key, d.Reason, d.At.UTC().Format(time.RFC3339), d.Err != nil}
+	return deadView{d.Key, oauth2refresh.DeadReason(d), d.At.UTC().Format(time.RFC3339), d.Err != nil}
 }
 
 func TestWithStoreGrantDies(t *testing.T) {
@@ -105,7 +105,7 @@ func TestWithStoreGrantDies(t *testing.T) {
 			ep.AuthMethod = tc.auth
 			dir := t.TempDir()
 			clock := newFakeClock()
-			if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", tc.seed, time.Minute); err != nil {
+			if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", tc.seed); err != nil {
 				t.Fatal(err)
 			}
 			a := ep.TokenSource(ctx, nil, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now))
@@ -219,7 +219,7 @@ func TestWithStoreRefusalNotDead(t *testing.T) {
 			ep := &oauth2refresh.Endpoint{TokenURL: srv.URL + "/token", ClientID: testClientID, ClientSecret: testSecret, AuthMethod: tc.auth}
 			dir := t.TempDir()
 			seed := &oauth2.Token{RefreshToken: "rt-0"}
-			if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", seed, time.Minute); err != nil {
+			if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", seed); err != nil {
 				t.Fatal(err)
 			}
 			stored := readGrantFile(t, dir)
@@ -245,13 +245,13 @@ func TestWithStoreRefusalNotDead(t *testing.T) {
 
 func TestWithStoreDeadGrantRevived(t *testing.T) {
 	// SaveToken over the mark revives the grant: a source that found it dead picks the new
-	// token up at its next flight (Retry ends the backoff), and refreshes it later.
+	// token up at its next flight (Invalidate(nil) ends the backoff), and refreshes it later.
 	ctx := context.Background()
 	rs := newTokenServer(t, "rt-0", 3600)
 	dir := t.TempDir()
 	clock := newFakeClock()
 	store := &oauth2refresh.FileStore{Dir: dir}
-	if err := oauth2refresh.SaveToken(ctx, store, "g", &oauth2.Token{RefreshToken: "rt-old"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, store, "g", &oauth2.Token{RefreshToken: "rt-old"}); err != nil {
 		t.Fatal(err)
 	}
 	a := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now))
@@ -265,11 +265,11 @@ func TestWithStoreDeadGrantRevived(t *testing.T) {
 		t.Fatalf("token requests = %d, want 1", n)
 	}
 	seed := &oauth2.Token{AccessToken: "at-new", TokenType: "Bearer", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour)}
-	if err := oauth2refresh.SaveToken(ctx, store, "g", seed, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, store, "g", seed); err != nil {
 		t.Fatal(err)
 	}
 	for _, ts := range []*oauth2refresh.TokenSource{a, b} {
-		ts.Retry()
+		ts.Invalidate(nil)
 		if tok, err := ts.Token(); err != nil || tok.AccessToken != "at-new" {
 			t.Fatalf("Token after the grant was seeded anew = %v, %v; want at-new", tok, err)
 		}
@@ -297,7 +297,7 @@ func TestWithStoreHostileDeadMember(t *testing.T) {
 	rs.onIssue = func(r *http.Request, tok map[string]any) { tok["dead"], tok["oauth2refresh.dead"] = mark, mark }
 	dir := t.TempDir()
 	clock := newFakeClock()
-	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
 	src := func() *oauth2refresh.TokenSource {
@@ -359,7 +359,7 @@ func TestWithStoreLeaseLostNoResurrection(t *testing.T) {
 			fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: dir}}
 			tc.setup(t, fs)
 			clock := newFakeClock()
-			if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+			if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 				t.Fatal(err)
 			}
 			fs.lostSave.Store(1)
@@ -370,7 +370,7 @@ func TestWithStoreLeaseLostNoResurrection(t *testing.T) {
 				if diff := cmp.Diff(tc.wantFile, readGrantFile(t, dir)); diff != "" {
 					t.Errorf("stored file after Token %d (-want +got):\n%s", i+1, diff)
 				}
-				ts.Retry()
+				ts.Invalidate(nil)
 			}
 			if n := rs.requests.Load(); n != 1 {
 				t.Errorf("token requests = %d, want 1", n)
@@ -389,7 +389,7 @@ func TestWithStoreDeadKeepsHeldToken(t *testing.T) {
 	fs.stolen = deadMarkOf(t, oauth2refresh.ReasonInvalidGrant)
 	clock := newFakeClock()
 	held := &oauth2.Token{AccessToken: "at-0", TokenType: "Bearer", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour), ExpiresIn: 3600}
-	if err := oauth2refresh.SaveToken(ctx, fs, "g", held, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", held); err != nil {
 		t.Fatal(err)
 	}
 	fs.lostSave.Store(1)
@@ -455,10 +455,10 @@ func TestWithStoreDeletedNotResurrected(t *testing.T) {
 		t.Errorf("stored file = %s, want none: the grant was saved back", got)
 	}
 	seed := &oauth2.Token{RefreshToken: rs.currentRT()}
-	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", seed, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", seed); err != nil {
 		t.Fatal(err)
 	}
-	b.Retry()
+	b.Invalidate(nil)
 	if tok, err := b.Token(); err != nil || tok.AccessToken != "at-2" {
 		t.Errorf("Token after the grant was seeded again = %v, %v; want at-2", tok, err)
 	}
@@ -472,7 +472,7 @@ func TestWithStoreDeadMarkNotSaved(t *testing.T) {
 	dir := t.TempDir()
 	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: dir}}
 	clock := newFakeClock()
-	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-old"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-old"}); err != nil {
 		t.Fatal(err)
 	}
 	stored := readGrantFile(t, dir)

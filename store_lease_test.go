@@ -77,7 +77,7 @@ func TestWithStoreSaveBoundedByLease(t *testing.T) {
 	defer srv.Close()
 	ctx := context.Background()
 	s := &timingStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
-	if err := oauth2refresh.SaveToken(ctx, s, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, s, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
 	e := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: "app", ClientSecret: "s3cret", Timeout: timeout}

@@ -30,7 +30,7 @@ type faultStore struct {
 	// process that took the lease had saved it.
 	stolen *oauth2.Token
 	// deleteOnLost makes the first Save that fails with ErrLeaseLost delete the grant first
-	// (the Store must be a Deleter), as another process's Forget would.
+	// as another process's Grant.Delete would.
 	deleteOnLost bool
 	locks        atomic.Int64 // number of Lock calls
 }
@@ -65,7 +65,7 @@ type faultLease struct {
 func (l *faultLease) Save(ctx context.Context, t *oauth2.Token) error {
 	if l.f.lostSave.Add(-1) >= 0 {
 		if l.f.deleteOnLost {
-			if err := l.f.Store.(oauth2refresh.Deleter).Delete(ctx, l.key); err != nil {
+			if err := l.f.Store.Delete(ctx, l.key); err != nil {
 				return err
 			}
 		}
@@ -108,7 +108,7 @@ func TestWithStoreOneRefreshForAllSources(t *testing.T) {
 	dir := t.TempDir()
 	clock := newFakeClock()
 	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g",
-		&oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(-time.Second)}, time.Minute); err != nil {
+		&oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(-time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 	const sources, goroutines = 4, 8
@@ -170,7 +170,7 @@ func TestWithStoreUsesTokenRefreshedElsewhere(t *testing.T) {
 		t.Fatalf("Token = %v, %v; want the token it was given", tok, err)
 	}
 	newer := &oauth2.Token{AccessToken: "at-new", RefreshToken: "rt-new", Expiry: clock.now().Add(time.Hour), ExpiresIn: 3600}
-	if err := oauth2refresh.SaveToken(ctx, s, "g", newer, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, s, "g", newer); err != nil {
 		t.Fatal(err)
 	}
 	clock.advance(55 * time.Second)
@@ -178,7 +178,7 @@ func TestWithStoreUsesTokenRefreshedElsewhere(t *testing.T) {
 		t.Fatalf("Token after expiry = %v, %v; want the stored one", tok, err)
 	}
 	newest := &oauth2.Token{AccessToken: "at-newest", RefreshToken: "rt-newest", Expiry: clock.now().Add(2 * time.Hour)}
-	if err := oauth2refresh.SaveToken(ctx, s, "g", newest, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, s, "g", newest); err != nil {
 		t.Fatal(err)
 	}
 	ts.Invalidate(nil)
@@ -224,7 +224,7 @@ func TestWithStoreStart(t *testing.T) {
 			rs := newTokenServer(t, "rt-0", 3600)
 			s := &oauth2refresh.FileStore{Dir: t.TempDir()}
 			if tc.stored != nil {
-				if err := oauth2refresh.SaveToken(ctx, s, "g", tc.stored, time.Minute); err != nil {
+				if err := oauth2refresh.SaveToken(ctx, s, "g", tc.stored); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -263,7 +263,7 @@ func TestWithStoreUnreachable(t *testing.T) {
 	clock := newFakeClock()
 	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
 	tok0 := &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(60 * time.Second), ExpiresIn: 60}
-	if err := oauth2refresh.SaveToken(ctx, fs, "g", tok0, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", tok0); err != nil {
 		t.Fatal(err)
 	}
 	ts := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(fs, "g"), oauth2refresh.WithClock(clock.now))
@@ -299,7 +299,7 @@ func TestWithStoreSaveFailureKeepsToken(t *testing.T) {
 	rs := newTokenServer(t, "rt-0", 3600)
 	clock := newFakeClock()
 	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
-	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
 	ts := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(fs, "g"), oauth2refresh.WithClock(clock.now))
@@ -368,7 +368,7 @@ func TestWithStoreSaveFailsOnce(t *testing.T) {
 	ctx := context.Background()
 	rs := newTokenServer(t, "rt-0", 3600)
 	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
-	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
 	fs.failSave.Store(1)
@@ -428,11 +428,11 @@ func TestWithStoreOptionOrder(t *testing.T) {
 			clock := newFakeClock()
 			s1, s2 := &oauth2refresh.FileStore{Dir: t.TempDir()}, &oauth2refresh.FileStore{Dir: t.TempDir()}
 			// Stored: a token with 50 s left, not servable under a 1 min margin.
-			if err := oauth2refresh.SaveToken(ctx, s1, "g", &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(50 * time.Second)}, time.Minute); err != nil {
+			if err := oauth2refresh.SaveToken(ctx, s1, "g", &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(50 * time.Second)}); err != nil {
 				t.Fatal(err)
 			}
 			var hooked []string
-			hook := oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+			hook := oauth2refresh.OnNewToken(func(ctx context.Context, tok *oauth2.Token) error {
 				hooked = append(hooked, tok.RefreshToken)
 				return nil
 			})
@@ -448,7 +448,7 @@ func TestWithStoreOptionOrder(t *testing.T) {
 				t.Errorf("the replaced store holds %v, want nothing", got)
 			}
 			if diff := cmp.Diff([]string{"rt-1"}, hooked); diff != "" {
-				t.Errorf("OnRefresh saw (-want +got):\n%s", diff)
+				t.Errorf("OnNewToken saw (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -463,7 +463,7 @@ func TestFileStoreKeepsRefreshTokenExpiry(t *testing.T) {
 	ts.onIssue = func(r *http.Request, tok map[string]any) { tok["refresh_token_expires_in"] = "7200" }
 	clock := newFakeClock()
 	dir := t.TempDir()
-	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
 	src := func() *oauth2refresh.TokenSource { // a process starting

@@ -51,7 +51,7 @@ func TestWithStoreAppliedSaveReportedFailed(t *testing.T) {
 	clk := newFakeClock()
 	fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
 	ctx := context.Background()
-	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
 	p1 := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(&appliedStore{Store: fs, fail: 2}, "g"), oauth2refresh.WithClock(clk.now))
@@ -93,7 +93,7 @@ func TestWithStoreFailedSaveKeepsLease(t *testing.T) {
 	rs := newTokenServer(t, "rt-0", 3600)
 	clk := newFakeClock()
 	dir := t.TempDir()
-	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
 	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: dir}}

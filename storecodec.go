@@ -64,8 +64,8 @@ var notExtra = map[string]bool{"access_token": true, "token_type": true, "refres
 // it.
 //
 // A grant found dead (see DeadGrantError) is stored as a dead mark instead of a token: the
-// version and a "dead" member with the reason (ReasonInvalidGrant, ReasonRefreshTokenExpired,
-// ReasonRevoked) and, RFC 3339, when the grant was found dead,
+// version and a "dead" member with the reason ("invalid_grant", "refresh_token_expired" or
+// "revoked") and, RFC 3339, when the grant was found dead,
 //
 //	{"version":8,"dead":{"reason":"invalid_grant","at":"2030-01-02T03:04:05Z"}}
 //

@@ -19,13 +19,13 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// DefaultExpiryMargin is how long before its Expiry a token stops being handed out unless
+// defaultExpiryMargin is how long before its Expiry a token stops being handed out unless
 // ExpiryMargin says otherwise. It matches golang.org/x/oauth2's expiry delta.
-const DefaultExpiryMargin = 10 * time.Second
+const defaultExpiryMargin = 10 * time.Second
 
-// DefaultEarlyRefresh is the EarlyRefresh window unless EarlyRefresh says otherwise: a one-hour
+// defaultEarlyRefresh is the EarlyRefresh window unless EarlyRefresh says otherwise: a one-hour
 // token is refreshed in the background 70 s before it expires.
-const DefaultEarlyRefresh = time.Minute
+const defaultEarlyRefresh = time.Minute
 
 // The backoff after failed flights (see TokenContext), and the bound on refreshes forced by
 // rejected tokens (see Invalidate).
@@ -44,7 +44,7 @@ type Option func(*config)
 // config is what the Options set. It is written only while Endpoint.TokenSource builds the
 // TokenSource, and read without a lock afterwards.
 type config struct {
-	onRefresh func(ctx context.Context, t *oauth2.Token) error // OnRefresh's hook, or nil
+	tokenHook func(ctx context.Context, t *oauth2.Token) error // OnNewToken's hook, or nil
 	store     Store                                            // WithStore's, or nil
 	key       string                                           // WithStore's
 	events    func(events.Event)                               // WithEvents', or nil
@@ -58,26 +58,28 @@ type config struct {
 	backoffMin, backoffMax time.Duration
 }
 
-// OnRefresh registers fn to be called with every new token (refreshed, or picked up from the
-// Store of WithStore) before it is handed to any caller: the place to persist rotated refresh
-// tokens. Calls are made one at a time, in the order the tokens were obtained, with the
-// flight's context (see TokenContext).
+// OnNewToken registers fn to be called with every new token the source gets, whether from
+// the token endpoint (a refresh) or picked up from the Store of WithStore (a token another
+// process refreshed or SaveToken stored: a pickup is not a refresh), before any caller uses
+// it: the place to persist rotated refresh tokens. Calls are made one at a time, in the order
+// the tokens were obtained, with the flight's context (see TokenContext).
 //
 // If fn fails, it is called again at once with the same token. If that fails too (or fn
-// panics), the callers waiting get an error wrapping fn's (or "oauth2refresh: OnRefresh
+// panics), the callers waiting get an error wrapping fn's (or "oauth2refresh: OnNewToken
 // panicked: ..."), the token is kept in memory but not handed out, and the source backs off
 // as after a failed refresh (see TokenContext); the next attempt calls fn again with the same
 // token instead of refreshing. A rotated refresh token is thus never lost nor silently left
 // unsaved. Should that token stop being servable meanwhile, its refresh token is used for the
 // next refresh. fn must not call the TokenSource it is registered on: it would wait for itself.
-func OnRefresh(fn func(ctx context.Context, t *oauth2.Token) error) Option {
-	return func(c *config) { c.onRefresh = fn }
+func OnNewToken(fn func(ctx context.Context, t *oauth2.Token) error) Option {
+	return func(c *config) { c.tokenHook = fn }
 }
 
 // EarlyRefresh sets how long before a token stops being served (see ExpiryMargin) one call
 // starts a refresh in the background, while callers keep getting the token without a lock. A
 // failed background refresh is retried after the backoff (see TokenContext) until the token
-// stops being served; callers then get the error. The default is DefaultEarlyRefresh. The
+// stops being served; callers then get the error. The default is 1 min: a one-hour token is
+// refreshed in the background 70 s before it expires (with the default ExpiryMargin). The
 // window never opens before half of the token's servable life, counted from when the server
 // issued it (Expiry minus ExpiresIn), has passed: a 60 s token is served for 50 s and
 // refreshed in the background from 25 s on. d <= 0 disables early refresh.
@@ -86,7 +88,7 @@ func EarlyRefresh(d time.Duration) Option {
 }
 
 // ExpiryMargin sets how long before its Expiry a token stops being handed out, so that it does
-// not expire on its way (default DefaultExpiryMargin). No token is handed out with less than
+// not expire on its way (default 10 s, as golang.org/x/oauth2). No token is handed out with less than
 // the margin left (at Expiry - margin exactly it still is, as golang.org/x/oauth2 hands it
 // out; a nanosecond later it is not), but for one exception that keeps short-lived tokens from being refreshed on
 // every call: a token the server issued with a lifetime (ExpiresIn) shorter than twice the
@@ -101,7 +103,8 @@ func ExpiryMargin(d time.Duration) Option {
 // 5 min. The default is Backoff(time.Second, 30*time.Second).
 //
 // min <= 0 turns the backoff off, Retry-After included, for a program that has its own retry
-// loop: every call that needs a token after a failure starts a new flight, without Retry.
+// loop: every call that needs a token after a failure starts a new flight, without
+// Invalidate(nil).
 // Concurrent callers still share one flight, and the refreshes forced by 401s stay bounded
 // (see Invalidate).
 func Backoff(min, max time.Duration) Option {
@@ -159,8 +162,8 @@ func (c *config) servable(t *oauth2.Token, now time.Time) bool {
 // Invalidate is called.
 //
 // A flight obtains a token (a refresh, or with WithStore one another process saved), persists
-// it (the save to the Store, then OnRefresh) and installs it; see OnRefresh for a persist that
-// fails. A panic in OnRefresh or a Store is recovered by the flight, even on a goroutine of the
+// it (the save to the Store, then OnNewToken) and installs it; see OnNewToken for a persist that
+// fails. A panic in OnNewToken or a Store is recovered by the flight, even on a goroutine of the
 // library's: every caller waiting gets an error that says so, and a token already obtained is
 // kept for its persist.
 //
@@ -245,7 +248,7 @@ type pending struct {
 	lease Lease
 	end   time.Time
 	// stored says the store held a token of the grant when tok was obtained: should the
-	// lease be lost, finding none then means the grant was deleted (see Deleter).
+	// lease be lost, finding none then means the grant was deleted (see Store.Delete).
 	stored bool
 }
 
@@ -272,7 +275,7 @@ func (e *Endpoint) newSource(ctx context.Context, g grant, t *oauth2.Token, opts
 	s := &TokenSource{
 		e: e,
 		g: g,
-		cfg: config{early: DefaultEarlyRefresh, margin: DefaultExpiryMargin, now: time.Now,
+		cfg: config{early: defaultEarlyRefresh, margin: defaultExpiryMargin, now: time.Now,
 			backoffMin: minBackoff, backoffMax: maxBackoff},
 		ctx: ctx,
 	}
@@ -341,15 +344,15 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 //
 // A flight runs with the values of the ctx of the call that started it (a trace span, say),
 // then, for keys that ctx has no value for, those of the ctx given to TokenSource; it has the
-// cancellation and deadline of neither. Its token request, Store calls and OnRefresh get it.
+// cancellation and deadline of neither. Its token request, Store calls and OnNewToken get it.
 //
-// After a failed flight (a refresh, a Store or an OnRefresh that failed), no new attempt is
+// After a failed flight (a refresh, a Store or an OnNewToken that failed), no new attempt is
 // made during a backoff: calls that hold no valid token get the same error without I/O. It
 // lasts between half and all of 1 s, 2 s, 4 s, ... up to 30 s, or up to 5 min when the token
-// endpoint refused the grant or the client (a *RequestError that is not Temporary) or the
-// refresh token expired (ErrRefreshTokenExpired: it is not sent), or as
-// long as its Retry-After header asks, up to 5 min. A successful flight or Retry ends it.
-// The Backoff option sets its bounds, or turns it off.
+// endpoint refused the grant or the client (a *RequestError that is not temporary: see
+// IsTemporary) or the refresh token expired (ErrRefreshTokenExpired: it is not sent), or as
+// long as its Retry-After header asks, up to 5 min. A successful flight or Invalidate(nil) ends
+// it. The Backoff option sets its bounds, or turns it off.
 func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if t := s.cached(); t != nil {
 		return t, nil
@@ -497,11 +500,11 @@ func (s *TokenSource) run(f *flight) {
 		if p.save {
 			err = persist(events.OutcomeStore, func() error { return s.save(ctx, p) })
 		}
-		if err == nil && s.cfg.onRefresh != nil {
-			what = "OnRefresh"
+		if err == nil && s.cfg.tokenHook != nil {
+			what = "OnNewToken"
 			err = persist(events.OutcomeHook, func() error {
-				if err := s.cfg.onRefresh(ctx, p.tok); err != nil {
-					return fmt.Errorf("oauth2refresh: OnRefresh: %w", err)
+				if err := s.cfg.tokenHook(ctx, p.tok); err != nil {
+					return fmt.Errorf("oauth2refresh: OnNewToken: %w", err)
 				}
 				return nil
 			})
@@ -581,7 +584,7 @@ func (s *TokenSource) finish(f *flight, p *pending, done *oauth2.Token, err erro
 		var d time.Duration // 0 with Backoff off: the next call tries again
 		if s.cfg.backoffMin > 0 {
 			limit := s.cfg.backoffMax
-			if re := (*RequestError)(nil); errors.As(err, &re) && !re.Temporary() || errors.Is(err, ErrRefreshTokenExpired) ||
+			if re := (*RequestError)(nil); errors.As(err, &re) && !re.temporary() || errors.Is(err, ErrRefreshTokenExpired) ||
 				errors.As(err, new(*DeadGrantError)) {
 				limit = max(limit, maxRefusedBackoff) // the server refused the grant or the client, or would
 			}
@@ -674,10 +677,16 @@ func backoff(n int, first, limit time.Duration) time.Duration {
 // rejection forced. After that, one forced token in 15 s is dropped, then one in 30 s, 1 min,
 // and so on up to one in 5 min, and Invalidate ignores the others (t stays the token served):
 // at most 4 refreshes in the first minute, then fewer. The count starts again after 10 min
-// without a forced token dropped. Invalidate does not end the backoff after failed refreshes.
+// without a forced token dropped. Invalidate(t) does not end the backoff after failed flights.
 //
-// Invalidate(nil) drops whatever token is current, without that bound: for the program
-// itself (say, after it saved a new token to the Store a WithStore source reads), not for 401s.
+// Invalidate(nil) is for the program itself, not for 401s: it says "try again now". It drops
+// whatever token is current, without that bound, and ends both the backoff after failed
+// flights and the bound on rejected tokens: the next call that needs a token tries at once.
+// Call it once the cause has been fixed (say, the database OnNewToken saves to is back, or the
+// program saved a new token to the Store a WithStore source reads). A refresh token the server
+// refused (ErrInvalidGrant) stays refused: make a new TokenSource with a new token, or, with
+// WithStore, seed the grant anew with SaveToken and call Invalidate(nil). A program that
+// retries on its own turns the backoff off with Backoff(0, 0) instead.
 func (s *TokenSource) Invalidate(t *oauth2.Token) {
 	if ev := s.invalidate(t); ev.Kind != 0 {
 		s.emit(ev)
@@ -688,6 +697,9 @@ func (s *TokenSource) Invalidate(t *oauth2.Token) {
 func (s *TokenSource) invalidate(t *oauth2.Token) events.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if t == nil {
+		s.retryAt, s.rejects = time.Time{}, 0
+	}
 	st := s.state.Load()
 	if st.tok == nil || st.quietAt == already {
 		return events.Event{}
@@ -715,15 +727,4 @@ func (s *TokenSource) invalidate(t *oauth2.Token) events.Event {
 	s.dropped = drop
 	s.state.Store(&state{tok: st.tok, quietAt: already})
 	return events.Event{Kind: events.TokenDropped, Trigger: drop}
-}
-
-// Retry ends the backoff after failed flights and the bound on rejected tokens: the next call
-// that needs a token tries at once. Call it once the cause has been fixed; a program that
-// retries on its own turns the backoff off with Backoff(0, 0) instead. A refresh token the
-// server refused (ErrInvalidGrant) stays refused: make a new TokenSource with a new token, or,
-// with WithStore, seed the grant anew with SaveToken and call Retry.
-func (s *TokenSource) Retry() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.retryAt, s.rejects = time.Time{}, 0
 }

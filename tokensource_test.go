@@ -348,7 +348,7 @@ func TestTokenSourceOnRefreshFailureKeepsToken(t *testing.T) {
 	var hookCalls []string
 	failHook := true
 	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, t *oauth2.Token) error {
 			hookCalls = append(hookCalls, t.AccessToken+"/"+t.RefreshToken)
 			if failHook {
 				return errDisk
@@ -387,7 +387,7 @@ func TestTokenSourceOnRefreshFailureKeepsToken(t *testing.T) {
 	}
 	want := []string{"at-1/rt-1", "at-1/rt-1", "at-1/rt-1", "at-1/rt-1"}
 	if diff := cmp.Diff(want, hookCalls); diff != "" {
-		t.Errorf("OnRefresh calls mismatch (-want +got):\n%s", diff)
+		t.Errorf("OnNewToken calls mismatch (-want +got):\n%s", diff)
 	}
 	// The token is handed out from the cache now; the hook is not called again.
 	if got2, err := src.Token(); err != nil || got2 != got {
@@ -406,7 +406,7 @@ func TestTokenSourceFailingHookNotInHotLoop(t *testing.T) {
 	clock := newFakeClock()
 	var calls atomic.Int64
 	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, t *oauth2.Token) error {
 			calls.Add(1)
 			return errors.New("database down")
 		}))
@@ -443,7 +443,7 @@ func TestTokenSourceHookErrorRedacted(t *testing.T) {
 	ts := newTokenServer(t, "rt-0", 3600)
 	clock := newFakeClock()
 	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, t *oauth2.Token) error {
 			return fmt.Errorf("Error 1062: Duplicate entry '%s' for key 'PRIMARY' (access %s)", t.RefreshToken, t.AccessToken)
 		}))
 	_, err := src.Token()
@@ -467,7 +467,7 @@ func TestTokenSourceOnRefreshFailureThenExpiry(t *testing.T) {
 	fail.Store(true)
 	var saved []string
 	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, t *oauth2.Token) error {
 			if fail.Load() {
 				return errors.New("store down")
 			}
@@ -501,11 +501,11 @@ func TestTokenSourceOnRefreshOrder(t *testing.T) {
 	var order []int
 	inHook := 0
 	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, tok *oauth2.Token) error {
 			mu.Lock()
 			inHook++
 			if inHook != 1 {
-				t.Errorf("%d concurrent oauth2refresh.OnRefresh calls", inHook)
+				t.Errorf("%d concurrent oauth2refresh.OnNewToken calls", inHook)
 			}
 			n, _ := strconv.Atoi(tok.AccessToken[len("at-"):])
 			order = append(order, n)
@@ -527,7 +527,7 @@ func TestTokenSourceOnRefreshOrder(t *testing.T) {
 				_, ok := saved[tok.AccessToken]
 				mu.Unlock()
 				if !ok {
-					t.Errorf("%s handed out before oauth2refresh.OnRefresh saw it", tok.AccessToken)
+					t.Errorf("%s handed out before oauth2refresh.OnNewToken saw it", tok.AccessToken)
 				}
 				src.Invalidate(tok)
 			}
@@ -536,7 +536,7 @@ func TestTokenSourceOnRefreshOrder(t *testing.T) {
 	wg.Wait()
 	for i, n := range order {
 		if n != i+1 {
-			t.Fatalf("oauth2refresh.OnRefresh saw tokens in order %v, want 1, 2, 3, ...", order)
+			t.Fatalf("oauth2refresh.OnNewToken saw tokens in order %v, want 1, 2, 3, ...", order)
 		}
 	}
 	if len(order) < 2 {
@@ -590,9 +590,9 @@ func TestTokenSourceCanceledSourceContext(t *testing.T) {
 	ctx = context.WithValue(ctx, key{}, "app value")
 	clock := newFakeClock()
 	src := ts.endpoint().TokenSource(ctx, expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, tok *oauth2.Token) error {
 			if ctx.Err() != nil || ctx.Value(key{}) != "app value" {
-				t.Errorf("oauth2refresh.OnRefresh ctx: Err() = %v, value = %v; want nil and the value of the oauth2refresh.TokenSource ctx", ctx.Err(), ctx.Value(key{}))
+				t.Errorf("oauth2refresh.OnNewToken ctx: Err() = %v, value = %v; want nil and the value of the oauth2refresh.TokenSource ctx", ctx.Err(), ctx.Value(key{}))
 			}
 			return nil
 		}))
@@ -787,7 +787,7 @@ func TestTokenSourceOnRefreshPanicKeepsToken(t *testing.T) {
 	clock := newFakeClock()
 	calls := 0
 	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, tok *oauth2.Token) error {
 			calls++
 			if calls == 1 {
 				panic("hook bug")
@@ -797,7 +797,7 @@ func TestTokenSourceOnRefreshPanicKeepsToken(t *testing.T) {
 			}
 			return nil
 		}))
-	if _, err := src.Token(); err == nil || !strings.Contains(err.Error(), "oauth2refresh: OnRefresh panicked: hook bug") {
+	if _, err := src.Token(); err == nil || !strings.Contains(err.Error(), "oauth2refresh: OnNewToken panicked: hook bug") {
 		t.Fatalf("Token() with a panicking hook: error = %v, want one saying it panicked", err)
 	}
 	clock.advance(oauth2refresh.MaxBackoff)
@@ -827,18 +827,18 @@ func (panicLease) Save(context.Context, *oauth2.Token) error { panic("store bug"
 
 func TestTokenSourcePanicOnOwnGoroutine(t *testing.T) {
 	// Where the flight runs on a goroutine the library started (a caller that can give up,
-	// an early refresh), a panic in OnRefresh or in the Store must not crash the process:
+	// an early refresh), a panic in OnNewToken or in the Store must not crash the process:
 	// every waiter gets an error that says so.
-	hookPanics := oauth2refresh.OnRefresh(func(context.Context, *oauth2.Token) error { panic("hook bug") })
+	hookPanics := oauth2refresh.OnNewToken(func(context.Context, *oauth2.Token) error { panic("hook bug") })
 	tests := []struct {
 		name    string
 		opts    func(t *testing.T) []oauth2refresh.Option
 		early   bool // the token is still valid: the flight is an early refresh
 		wantErr string
 	}{
-		{name: "OnRefresh, waiting callers", opts: func(*testing.T) []oauth2refresh.Option { return []oauth2refresh.Option{hookPanics} },
-			wantErr: "oauth2refresh: OnRefresh panicked: hook bug"},
-		{name: "OnRefresh, early refresh", early: true, opts: func(*testing.T) []oauth2refresh.Option { return []oauth2refresh.Option{hookPanics} }},
+		{name: "OnNewToken, waiting callers", opts: func(*testing.T) []oauth2refresh.Option { return []oauth2refresh.Option{hookPanics} },
+			wantErr: "oauth2refresh: OnNewToken panicked: hook bug"},
+		{name: "OnNewToken, early refresh", early: true, opts: func(*testing.T) []oauth2refresh.Option { return []oauth2refresh.Option{hookPanics} }},
 		{name: "Store, waiting callers", wantErr: "oauth2refresh: Store panicked: store bug", opts: func(t *testing.T) []oauth2refresh.Option {
 			return []oauth2refresh.Option{oauth2refresh.WithStore(panicStore{&oauth2refresh.FileStore{Dir: t.TempDir()}}, "g")}
 		}},
@@ -887,7 +887,7 @@ func TestTokenSourcePendingTokenExpiredBacksOff(t *testing.T) {
 	hookFails.Store(true)
 	var saved []string
 	src := ts.endpoint().TokenSource(context.Background(), expiredToken(clock, "rt-0"), oauth2refresh.WithClock(clock.now),
-		oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, tok *oauth2.Token) error {
 			if hookFails.Load() {
 				return errors.New("store down")
 			}
@@ -1246,7 +1246,7 @@ func TestTokenSourceLockWaitIsNotDrift(t *testing.T) {
 
 func TestTokenSourceRefusedGrantBacksOffLonger(t *testing.T) {
 	// The server refuses rt-0 (invalid_grant): a permanent error, retried ever more rarely,
-	// up to every 5 min (not every 30 s), until Retry ends the backoff.
+	// up to every 5 min (not every 30 s), until Invalidate(nil) ends the backoff.
 	ts := newTokenServer(t, "rt-elsewhere", 3600)
 	clock := newFakeClock()
 	tok := expiredToken(clock, "rt-0")
@@ -1272,27 +1272,23 @@ func TestTokenSourceRefusedGrantBacksOffLonger(t *testing.T) {
 	if n := ts.requests.Load(); n != 10 {
 		t.Fatalf("token server saw %d requests 149 s after the 10th failure, want 10", n)
 	}
-	// Neither does Invalidate(nil), which only drops the token.
-	src.Invalidate(nil)
-	if _, err := src.Token(); !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
-		t.Fatalf("Token() after Invalidate(nil) during the backoff: error = %v, want ErrInvalidGrant", err)
-	}
-	// The grant is fixed on the server's side; Retry ends the backoff.
+	// The grant is fixed on the server's side; Invalidate(nil) ends the backoff.
 	ts.mu.Lock()
 	ts.current = "rt-0"
 	ts.mu.Unlock()
-	src.Retry()
+	src.Invalidate(nil)
 	if got, err := src.Token(); err != nil || got.AccessToken != "at-1" {
-		t.Fatalf("Token() after Retry = %v, %v; want at-1", got, err)
+		t.Fatalf("Token() after Invalidate(nil) = %v, %v; want at-1", got, err)
 	}
 	if n := ts.requests.Load(); n != 11 {
 		t.Errorf("token server saw %d requests, want 11", n)
 	}
 }
 
-func TestTokenSourceRetryEndsRejectBound(t *testing.T) {
-	// After two rejected tokens in a row, a third Invalidate within 15 s is ignored; Retry
-	// ends that bound, as it ends the backoff.
+func TestTokenSourceInvalidateNilEndsRejectBound(t *testing.T) {
+	// After two rejected tokens in a row, a third Invalidate within 15 s is ignored;
+	// Invalidate(nil) drops the token anyway and ends that bound, as it ends the backoff: two
+	// more rejections in a row are then both honoured.
 	ts := newTokenServer(t, "rt-0", 3600)
 	clock := newFakeClock()
 	src := ts.endpoint().TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithClock(clock.now))
@@ -1312,13 +1308,18 @@ func TestTokenSourceRetryEndsRejectBound(t *testing.T) {
 	if got := get(); got != tok {
 		t.Fatalf("Token() after a third rejection within 15 s = %s, want %s still", got.AccessToken, tok.AccessToken)
 	}
-	src.Retry()
-	src.Invalidate(tok)
+	src.Invalidate(nil)
 	if got := get(); got.AccessToken != "at-4" {
-		t.Fatalf("Token() after Retry and Invalidate = %s, want at-4", got.AccessToken)
+		t.Fatalf("Token() after Invalidate(nil) = %s, want at-4", got.AccessToken)
 	}
-	if n := ts.requests.Load(); n != 4 {
-		t.Errorf("token server saw %d requests, want 4", n)
+	for i := 1; i <= 2; i++ {
+		src.Invalidate(get())
+	}
+	if got := get(); got.AccessToken != "at-6" {
+		t.Fatalf("Token() after two more rejections = %s, want at-6", got.AccessToken)
+	}
+	if n := ts.requests.Load(); n != 6 {
+		t.Errorf("token server saw %d requests, want 6", n)
 	}
 }
 
@@ -1417,7 +1418,7 @@ func TestTokenSourceRefreshTokenExpiry(t *testing.T) {
 
 // TestTokenSourceBackoffOption: Backoff sets the bounds of the backoff after failed flights,
 // or turns it off; a program retrying on its own (5 tries, 1 s apart, as rclone does) then
-// needs no Retry call. The token server fails every request; the counts are the requests it
+// needs no Invalidate(nil) call. The token server fails every request; the counts are the requests it
 // saw for 5 calls 1 s apart.
 func TestTokenSourceBackoffOption(t *testing.T) {
 	tests := []struct {

@@ -650,7 +650,7 @@ func TestGrantClientDeadGrantIsError(t *testing.T) {
 				OnDead: func(key string, err *oauth2refresh.DeadGrantError) { dead.Add(1) }})
 			g := m.Grant("a")
 			ctx := context.Background()
-			if err := g.Start(ctx, &oauth2.Token{AccessToken: "a/old", RefreshToken: tc.rt, Expiry: time.Now().Add(time.Hour)}); err != nil {
+			if err := g.SaveToken(ctx, &oauth2.Token{AccessToken: "a/old", RefreshToken: tc.rt, Expiry: time.Now().Add(time.Hour)}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := g.Token(); err != nil {
@@ -673,7 +673,7 @@ func TestGrantClientDeadGrantIsError(t *testing.T) {
 					t.Errorf("call %d: a response (%s) with the error", i, resp.Status)
 				}
 				var d *oauth2refresh.DeadGrantError
-				if !errors.Is(err, tc.wantIs) || !errors.As(err, &d) || d.Reason != tc.reason {
+				if !errors.Is(err, tc.wantIs) || !errors.As(err, &d) || oauth2refresh.DeadReason(d) != tc.reason {
 					t.Errorf("call %d: error %v, want a *DeadGrantError (%s) matching %v", i, err, tc.reason, tc.wantIs)
 				}
 			}
@@ -794,7 +794,7 @@ func TestTransportAnySource(t *testing.T) {
 		api, hits := rejectingAPI(t, func(auth string) bool { return auth != "Bearer a/at-1" })
 		m := oauth2refresh.NewManager(srv.endpoint(), newMemStore(), nil)
 		g := m.Grant("a")
-		if err := g.Start(context.Background(), &oauth2.Token{AccessToken: "a/old", RefreshToken: "a/rt-0", Expiry: time.Now().Add(time.Hour)}); err != nil {
+		if err := g.SaveToken(context.Background(), &oauth2.Token{AccessToken: "a/old", RefreshToken: "a/rt-0", Expiry: time.Now().Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 		resp, err := oauth2refresh.NewClient(context.Background(), g).Get(api.URL)

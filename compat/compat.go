@@ -36,7 +36,7 @@ import (
 // under oauth2.HTTPClient, as x/oauth2 does, and it keeps the Endpoint's defaults where they
 // differ from x/oauth2 (see the package doc): a plain http:// token URL to a host that is not
 // a loopback address is refused unless AllowInsecureHTTP is set, and a token request without
-// a deadline is bounded by oauth2refresh.DefaultTimeout.
+// a deadline is bounded by 30 s (the default of Endpoint.Timeout).
 func FromConfig(c *oauth2.Config) *oauth2refresh.Endpoint {
 	e := &oauth2refresh.Endpoint{
 		TokenURL:     c.Endpoint.TokenURL,
@@ -59,8 +59,8 @@ func FromConfig(c *oauth2.Config) *oauth2refresh.Endpoint {
 
 // TokenSource is the drop-in for c.TokenSource(ctx, t): it returns a source that starts with t
 // and refreshes it through FromConfig(c). It is an oauth2.TokenSource whose errors are those
-// of x/oauth2 (see Source), and also has TokenContext, Invalidate and Retry; opts are its
-// Options (OnRefresh to persist rotated tokens, EarlyRefresh, ExpiryMargin, Backoff).
+// of x/oauth2 (see Source), and also has TokenContext and Invalidate; opts are its
+// Options (OnNewToken to persist rotated tokens, EarlyRefresh, ExpiryMargin, Backoff).
 //
 // As with x/oauth2, refreshes use the *http.Client stored in ctx under oauth2.HTTPClient, or
 // http.DefaultClient. Unlike x/oauth2, ctx's cancellation and deadline are ignored: a source
@@ -71,14 +71,14 @@ func TokenSource(ctx context.Context, c *oauth2.Config, t *oauth2.Token, opts ..
 }
 
 // Source is the source TokenSource returns: the *oauth2refresh.TokenSource it embeds (whose
-// Invalidate, Retry and the rest it has), whose Token and TokenContext return the errors
+// Invalidate and the rest it has), whose Token and TokenContext return the errors
 // golang.org/x/oauth2 returns. Where x/oauth2 returns a *oauth2.RetrieveError (the token
 // endpoint answered with an error status, or with an RFC 6749 §5.2 error object at any
 // status), so does Source: the error itself, not one wrapping it, so that code asserting
 // err.(*oauth2.RetrieveError) keeps working. Its fields are filled as x/oauth2 fills them,
 // with the secrets cut out (the client secret, the refresh token sent, tokens the server
 // echoed), and its text, as x/oauth2's, quotes the body so redacted. Other errors (no answer,
-// a canceled context, OnRefresh) are those of oauth2refresh.
+// a canceled context, OnNewToken) are those of oauth2refresh.
 //
 // A *oauth2.RetrieveError wraps nothing: errors.Is(err, oauth2refresh.ErrInvalidGrant) and
 // errors.As with *oauth2refresh.RequestError need the core API, the embedded TokenSource

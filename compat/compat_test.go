@@ -448,7 +448,7 @@ func TestNotRetrieveErrorAgrees(t *testing.T) {
 		if strings.Contains(err.Error(), "rt-0-s3cret") || strings.Contains(string(re.Body), "rt-0-s3cret") || strings.Contains(re.ErrorDescription, "rt-0-s3cret") {
 			t.Errorf("RetrieveError holds the refresh token: %q, body %q", err, re.Body)
 		}
-		ts.Retry()
+		ts.Invalidate(nil)
 		if _, err := ts.TokenSource.Token(); !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
 			t.Errorf("core Token: %v, want an error matching ErrInvalidGrant", err)
 		}
@@ -496,7 +496,7 @@ func TestBetterRotationHook(t *testing.T) {
 	now := time.Now()
 	ts := compat.TokenSource(t.Context(), c, &oauth2.Token{RefreshToken: "rt-0"},
 		oauth2refresh.WithClock(func() time.Time { return now }),
-		oauth2refresh.OnRefresh(func(ctx context.Context, tok *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, tok *oauth2.Token) error {
 			saved = append(saved, tok.RefreshToken)
 			return nil
 		}))
@@ -511,7 +511,7 @@ func TestBetterRotationHook(t *testing.T) {
 		ts.Invalidate(tok) // force the next refresh
 	}
 	if diff := cmp.Diff([]string{"rt-1", "rt-2", "rt-3"}, saved); diff != "" {
-		t.Errorf("OnRefresh saw refresh tokens (-want +got):\n%s", diff)
+		t.Errorf("OnNewToken saw refresh tokens (-want +got):\n%s", diff)
 	}
 	// x/oauth2 has no hook: the rotated refresh token is only reachable from the token each
 	// Token call returns, and a program that saves it must compare after every call.
@@ -817,7 +817,8 @@ func TestEarlyRefreshThroughClients(t *testing.T) {
 		tok := &oauth2.Token{AccessToken: "at-0", TokenType: "Bearer", RefreshToken: "rt-0", Expiry: expiry}
 		return compat.TokenSource(t.Context(), c, tok, clock, oauth2refresh.EarlyRefresh(5*time.Minute))
 	}
-	inWindow := expiry.Add(-oauth2refresh.DefaultExpiryMargin - time.Minute) // 1 min into the 5 min window
+	const margin = 10 * time.Second               // the default ExpiryMargin
+	inWindow := expiry.Add(-margin - time.Minute) // 1 min into the 5 min window
 
 	// oauth2.NewClient: its ReuseTokenSource asks the source once, then serves its own copy
 	// until 10 s before expiry by the wall clock, so the source never sees a call in its

@@ -7,8 +7,8 @@
 //	client := cfg.Client(ctx, tok)         // before
 //	client := compat.Client(ctx, cfg, tok) // after
 //
-// TokenSource returns a *Source: the *oauth2refresh.TokenSource embedded, with TokenContext,
-// Invalidate and Retry, whose errors are x/oauth2's (*oauth2.RetrieveError where x/oauth2
+// TokenSource returns a *Source: the *oauth2refresh.TokenSource embedded, with TokenContext and
+// Invalidate, whose errors are x/oauth2's (*oauth2.RetrieveError where x/oauth2
 // returns one); oauth2refresh.NewClient builds a client on a source you already have. FromConfig returns the
 // oauth2refresh.Endpoint behind both, for what a Config cannot say: scopes on refresh,
 // provider-specific parameters and headers, an explicit AuthMethod.
@@ -38,7 +38,7 @@
 //
 // # What is deliberately different
 //
-//   - Rotated refresh tokens can be persisted: the oauth2refresh.OnRefresh option is called
+//   - Rotated refresh tokens can be persisted: the oauth2refresh.OnNewToken option is called
 //     with every new token, in order, before it is used, and a failed save is retried rather
 //     than lost (golang/oauth2#84).
 //   - Scopes can be asked for on refresh by setting the Endpoint's Scopes; x/oauth2 never
@@ -46,7 +46,7 @@
 //   - Concurrent callers share one refresh, failures included: 20 callers on a failing
 //     endpoint cause one request (x/oauth2 sends 20, one after the other), and further calls
 //     back off instead of hammering the endpoint (up to 30 s after a temporary failure, up to
-//     5 min after the server refused the grant or the client; Retry ends it).
+//     5 min after the server refused the grant or the client; Invalidate(nil) ends it).
 //   - AuthStyleAutoDetect falls back to credentials in the body only after the server rejected
 //     the client's authentication (401, invalid_client, unauthorized_client). x/oauth2 also
 //     falls back after invalid_grant, a 5xx or a network error, sending the refresh token a
@@ -61,16 +61,16 @@
 //     FromConfig's Endpoint.
 //   - Requests carry "Accept: application/json" and a User-Agent naming this library (GitHub
 //     answers form-encoded without the first and rejects requests without the second); they
-//     never follow a redirect; without a deadline they are bounded by
-//     oauth2refresh.DefaultTimeout; and a plain http:// token URL to a host that is not a
+//     never follow a redirect; without a deadline they are bounded by 30 s (the default of
+//     oauth2refresh.Endpoint.Timeout); and a plain http:// token URL to a host that is not a
 //     loopback address is refused unless Endpoint.AllowInsecureHTTP is set.
 //   - compat.Client (and oauth2refresh.NewClient) retries a request once with a new token
 //     when the API answers 401, and keeps no second token cache in front of the source
 //     (oauth2.NewClient wraps the source in an oauth2.ReuseTokenSource, which asks it for a
 //     token only 10 s before expiry, so the source's background EarlyRefresh never starts and
 //     Invalidate is not seen).
-//   - Response bodies are read up to 1 MiB like x/oauth2, but errors keep at most
-//     oauth2refresh.MaxErrorBody bytes of them in Body.
+//   - Response bodies are read up to 1 MiB like x/oauth2, but errors keep at most 4 KiB of
+//     them in Body.
 //   - Token.ExpiresIn is also set for form-encoded responses.
 //
 // # Client credentials

@@ -68,7 +68,7 @@ func ExampleTokenSource() {
 
 	// Before: ts := cfg.TokenSource(ctx, saved)
 	ts := compat.TokenSource(ctx, cfg, saved,
-		oauth2refresh.OnRefresh(func(ctx context.Context, t *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(ctx context.Context, t *oauth2.Token) error {
 			fmt.Println("saving rotated refresh token", t.RefreshToken)
 			return nil // an error here is returned by Token, and the save is retried
 		}))

@@ -110,13 +110,13 @@ func flChild(cfg flConfig) error {
 		HTTPClient: &http.Client{Transport: flTag{transport, fmt.Sprint(cfg.Process)}},
 	}
 	m := oauth2refresh.NewManager(e, s, &oauth2refresh.ManagerOptions{
-		Options: flOptions(),
+		SourceOptions: flOptions(),
 		OnDead: func(key string, d *oauth2refresh.DeadGrantError) {
 			from := "store"
 			if d.Err != nil {
 				from = "server"
 			}
-			say("dead %s %s %s", key, d.Reason, from)
+			say("dead %s %s %s", key, deadReason(d), from)
 		},
 	})
 	// Each grant's client, held as an app holds it, on a transport that keeps enough
@@ -221,7 +221,7 @@ func flChild(cfg flConfig) error {
 		var d *oauth2refresh.DeadGrantError
 		switch {
 		case errors.As(err, &d):
-			res.Final[key] = "dead " + d.Reason
+			res.Final[key] = "dead " + deadReason(d)
 		case err != nil:
 			res.Final[key] = err.Error()
 		default:
@@ -234,6 +234,18 @@ func flChild(cfg flConfig) error {
 	}
 	say("result %s", b)
 	return nil
+}
+
+// deadReason says why err's grant is dead, as errors.Is tells, in the words of the stored
+// mark: "revoked", "refresh_token_expired", or "invalid_grant" when the server refused it.
+func deadReason(err error) string {
+	switch {
+	case errors.Is(err, oauth2refresh.ErrGrantRevoked):
+		return "revoked"
+	case errors.Is(err, oauth2refresh.ErrRefreshTokenExpired):
+		return "refresh_token_expired"
+	}
+	return "invalid_grant"
 }
 
 // flOptions are the TokenSource options of every grant: tokens of 2–3 s are served until
@@ -374,7 +386,7 @@ type flEvent struct {
 // relies on. 3 OS processes share 1,000 grants, each process through its own Manager over the
 // same Store, and call a protected API with every grant in turn from 16 goroutines each (and
 // one call in 20 with one of two grants that are in demand everywhere), against fosite with refresh-token rotation and reuse detection and access tokens of 2–3 s.
-// The grants are started with Grant.Start and their refresh token only. The run goes by what
+// The grants are started with Grant.SaveToken and their refresh token only. The run goes by what
 // the server saw, not by the clock:
 //
 //  1. The fleet refreshes every grant once (each gets its first access token).
@@ -455,7 +467,7 @@ func TestManagerFleet(t *testing.T) {
 			for range 16 {
 				seed.Go(func() {
 					for i := int(next.Add(1) - 1); i < grants; i = int(next.Add(1) - 1) {
-						seedErr[i] = m.Grant(flKey(i)).Start(ctx, &oauth2.Token{RefreshToken: fg[i].RefreshToken})
+						seedErr[i] = m.Grant(flKey(i)).SaveToken(ctx, &oauth2.Token{RefreshToken: fg[i].RefreshToken})
 					}
 				})
 			}
@@ -572,7 +584,7 @@ func TestManagerFleet(t *testing.T) {
 			}
 			var died time.Time
 			waitFor("the revoke, every process's report of both dead grants, and every other grant rotated", func() bool {
-				if died.IsZero() && !revoked.IsZero() && len(saw) == processes && reportedBy(deadKey, oauth2refresh.ReasonInvalidGrant) >= processes {
+				if died.IsZero() && !revoked.IsZero() && len(saw) == processes && reportedBy(deadKey, "invalid_grant") >= processes {
 					died = time.Now()
 				}
 				return !died.IsZero() && everyGrant(func(i, n int) bool { return i == revokedIdx || i == deadIdx || n > after[i] })()
@@ -597,7 +609,7 @@ func TestManagerFleet(t *testing.T) {
 				if r.Calls == 0 || r.Failures != 0 {
 					t.Errorf("process %d: %d of %d API calls failed: %q", p, r.Failures, r.Calls, r.Errors)
 				}
-				want := map[string]string{revokedKey: "dead " + oauth2refresh.ReasonRevoked, deadKey: "dead " + oauth2refresh.ReasonInvalidGrant}
+				want := map[string]string{revokedKey: "dead " + "revoked", deadKey: "dead " + "invalid_grant"}
 				if diff := cmp.Diff(want, r.Final); diff != "" {
 					t.Errorf("process %d: the dead grants at the end (-want +got):\n%s", p, diff)
 				}
@@ -620,8 +632,8 @@ func TestManagerFleet(t *testing.T) {
 					t.Errorf("OnDead for %s in %d processes (%q); want at least %d", key, got, onDead[key], want)
 				}
 			}
-			if got := reportedBy(deadKey, oauth2refresh.ReasonInvalidGrant); got != processes {
-				t.Errorf("OnDead for %s with reason %s: %q; want once in each of %d processes", deadKey, oauth2refresh.ReasonInvalidGrant, onDead[deadKey], processes)
+			if got := reportedBy(deadKey, "invalid_grant"); got != processes {
+				t.Errorf("OnDead for %s with reason %s: %q; want once in each of %d processes", deadKey, "invalid_grant", onDead[deadKey], processes)
 			}
 			// At most one process got the server's refusal. (The one that did may report the
 			// Store's mark: when its refusal came on a Transport's retry after a 401, which
@@ -701,7 +713,7 @@ func TestManagerFleet(t *testing.T) {
 			// The Store afterwards, read as it is stored: both grants' values are marks of the
 			// stored-token format ({"version":N,"dead":{"reason":...,"at":...}}), with no
 			// token in them.
-			for key, reason := range map[string]string{revokedKey: oauth2refresh.ReasonRevoked, deadKey: oauth2refresh.ReasonInvalidGrant} {
+			for key, reason := range map[string]string{revokedKey: "revoked", deadKey: "invalid_grant"} {
 				raw, err := flRaw(ctx, cfg, key)
 				if err != nil {
 					t.Fatalf("reading %s's stored value: %v", key, err)
@@ -719,8 +731,8 @@ func TestManagerFleet(t *testing.T) {
 			}
 			// A new Manager finds both grants dead without asking the server, and reports them.
 			var later []string
-			m2 := oauth2refresh.NewManager(e, s, &oauth2refresh.ManagerOptions{Options: flOptions(),
-				OnDead: func(key string, d *oauth2refresh.DeadGrantError) { later = append(later, key+" "+d.Reason) }})
+			m2 := oauth2refresh.NewManager(e, s, &oauth2refresh.ManagerOptions{SourceOptions: flOptions(),
+				OnDead: func(key string, d *oauth2refresh.DeadGrantError) { later = append(later, key+" "+deadReason(d)) }})
 			for key, want := range map[string]error{revokedKey: oauth2refresh.ErrGrantRevoked, deadKey: oauth2refresh.ErrInvalidGrant} {
 				_, err := m2.Grant(key).TokenContext(ctx)
 				var d *oauth2refresh.DeadGrantError
@@ -729,7 +741,7 @@ func TestManagerFleet(t *testing.T) {
 				}
 			}
 			slices.Sort(later)
-			if diff := cmp.Diff([]string{revokedKey + " " + oauth2refresh.ReasonRevoked, deadKey + " " + oauth2refresh.ReasonInvalidGrant}, later); diff != "" {
+			if diff := cmp.Diff([]string{revokedKey + " " + "revoked", deadKey + " " + "invalid_grant"}, later); diff != "" {
 				t.Errorf("a new Manager's OnDead calls (-want +got):\n%s", diff)
 			}
 			if got := srv.Stats().TokenRequests; got != st.TokenRequests {

@@ -324,7 +324,7 @@ func TestFositeLoad(t *testing.T) {
 		return nil
 	}
 	ts := e.TokenSource(context.Background(), &oauth2.Token{RefreshToken: g.RefreshToken},
-		oauth2refresh.OnRefresh(save), oauth2refresh.ExpiryMargin(300*time.Millisecond), oauth2refresh.EarlyRefresh(time.Second))
+		oauth2refresh.OnNewToken(save), oauth2refresh.ExpiryMargin(300*time.Millisecond), oauth2refresh.EarlyRefresh(time.Second))
 	client := &http.Client{Transport: &oauth2refresh.Transport{Source: ts}}
 
 	var calls, failures atomic.Int64
@@ -344,7 +344,7 @@ func TestFositeLoad(t *testing.T) {
 	wg.Wait()
 
 	// Stop: a background refresh may still be running. Once the gate is closed and drained, the
-	// server has issued its last token; wait for OnRefresh to have saved it.
+	// server has issued its last token; wait for OnNewToken to have saved it.
 	gate.close()
 	issued := srv.Stats().TokensIssued
 	for wait := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -369,7 +369,7 @@ func TestFositeLoad(t *testing.T) {
 	}
 	wantFamily(t, srv, g, false)
 	if int64(len(saved)) != st.TokensIssued {
-		t.Fatalf("OnRefresh saved %d tokens; the server issued %d", len(saved), st.TokensIssued)
+		t.Fatalf("OnNewToken saved %d tokens; the server issued %d", len(saved), st.TokensIssued)
 	}
 	// Several access-token lifetimes passed, each with at least one refresh.
 	if len(saved) < 3 {
@@ -378,7 +378,7 @@ func TestFositeLoad(t *testing.T) {
 	seen := map[string]bool{g.RefreshToken: true}
 	for i, tok := range saved {
 		if seen[tok.RefreshToken] {
-			t.Errorf("OnRefresh call %d saved a refresh token already seen", i)
+			t.Errorf("OnNewToken call %d saved a refresh token already seen", i)
 		}
 		seen[tok.RefreshToken] = true
 	}

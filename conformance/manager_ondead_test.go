@@ -31,10 +31,10 @@ func TestManagerOnDeadOnceThroughClient(t *testing.T) {
 	var dead []string
 	m := oauth2refresh.NewManager(e, store, &oauth2refresh.ManagerOptions{OnDead: func(key string, d *oauth2refresh.DeadGrantError) {
 		mu.Lock()
-		dead = append(dead, d.Reason)
+		dead = append(dead, deadReason(d))
 		mu.Unlock()
 	}})
-	if err := m.Grant("k").Start(ctx, &oauth2.Token{RefreshToken: g.RefreshToken}); err != nil {
+	if err := m.Grant("k").SaveToken(ctx, &oauth2.Token{RefreshToken: g.RefreshToken}); err != nil {
 		t.Fatal(err)
 	}
 	// An API whose first request waits until told.
@@ -132,9 +132,9 @@ func TestManagerOnDeadOnceRevoking(t *testing.T) {
 	e := &oauth2refresh.Endpoint{TokenURL: srv.TokenURL, RevocationURL: srv.RevocationURL, ClientID: "app"}
 	var calls []string
 	m := oauth2refresh.NewManager(e, store, &oauth2refresh.ManagerOptions{OnDead: func(key string, d *oauth2refresh.DeadGrantError) {
-		calls = append(calls, d.Reason)
+		calls = append(calls, deadReason(d))
 	}})
-	if err := m.Grant("k").Start(ctx, &oauth2.Token{RefreshToken: g.RefreshToken}); err != nil {
+	if err := m.Grant("k").SaveToken(ctx, &oauth2.Token{RefreshToken: g.RefreshToken}); err != nil {
 		t.Fatal(err)
 	}
 	// Another goroutine of the process asks for a token just as the mark is saved, before

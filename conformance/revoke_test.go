@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/oauth2"
+
 	"github.com/tokenkit/oauth2refresh"
 	"github.com/tokenkit/oauth2refresh/conformance/authserver"
 )
@@ -60,7 +62,7 @@ func TestFositeRevokeRefreshToken(t *testing.T) {
 				t.Fatalf("API before revocation: HTTP %d", got)
 			}
 
-			if err := e.Revoke(ctx, tok.RefreshToken, oauth2refresh.HintRefreshToken); err != nil {
+			if err := e.Revoke(ctx, tok); err != nil {
 				t.Fatalf("Revoke: %v", err)
 			}
 			wantFamily(t, srv, g, true)
@@ -73,10 +75,10 @@ func TestFositeRevokeRefreshToken(t *testing.T) {
 			}
 
 			// RFC 7009 §2.2: an invalid token is answered 200 as well.
-			if err := e.Revoke(ctx, tok.RefreshToken, oauth2refresh.HintRefreshToken); err != nil {
+			if err := e.Revoke(ctx, tok); err != nil {
 				t.Errorf("second Revoke: %v", err)
 			}
-			if err := e.Revoke(ctx, "never-issued."+strings.Repeat("x", 43), ""); err != nil {
+			if err := e.Revoke(ctx, &oauth2.Token{RefreshToken: "never-issued." + strings.Repeat("x", 43)}); err != nil {
 				t.Errorf("Revoke of an unknown token: %v", err)
 			}
 		})
@@ -98,7 +100,7 @@ func TestFositeRevokeAccessToken(t *testing.T) {
 	if got := apiStatus(t, bearerClient(tok.AccessToken), srv); got != http.StatusOK {
 		t.Fatalf("API before revocation: HTTP %d", got)
 	}
-	if err := e.Revoke(ctx, tok.AccessToken, oauth2refresh.HintAccessToken); err != nil {
+	if err := e.Revoke(ctx, &oauth2.Token{AccessToken: tok.AccessToken}); err != nil {
 		t.Fatalf("Revoke: %v", err)
 	}
 	if got := apiStatus(t, bearerClient(tok.AccessToken), srv); got != http.StatusUnauthorized {
@@ -107,7 +109,7 @@ func TestFositeRevokeAccessToken(t *testing.T) {
 	if _, err := e.Refresh(ctx, tok.RefreshToken); !errors.Is(err, oauth2refresh.ErrInvalidGrant) {
 		t.Errorf("Refresh after the access token was revoked: %v, want ErrInvalidGrant (fosite revokes the grant)", err)
 	}
-	if err := e.Revoke(ctx, tok.AccessToken, oauth2refresh.HintAccessToken); err != nil {
+	if err := e.Revoke(ctx, &oauth2.Token{AccessToken: tok.AccessToken}); err != nil {
 		t.Errorf("second Revoke: %v", err)
 	}
 }
@@ -122,7 +124,7 @@ func TestFositeRevokeWrongClient(t *testing.T) {
 			g := seedGrant(t, srv, authserver.Client{ID: "app", Secret: "right"})
 			e := &oauth2refresh.Endpoint{TokenURL: srv.TokenURL, RevocationURL: srv.RevocationURL, ClientID: "app",
 				ClientSecret: "wrong", AuthMethod: m}
-			err := e.Revoke(ctx, g.RefreshToken, oauth2refresh.HintRefreshToken)
+			err := e.Revoke(ctx, &oauth2.Token{RefreshToken: g.RefreshToken})
 			var re *oauth2refresh.RequestError
 			if !errors.Is(err, oauth2refresh.ErrInvalidClient) || !errors.As(err, &re) || re.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("Revoke: %v, want invalid_client with HTTP 401", err)

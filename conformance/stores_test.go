@@ -342,7 +342,7 @@ func stSetup(t *testing.T, cfg stConfig, opts authserver.Options) (*authserver.S
 		t.Fatal(err)
 	}
 	t.Cleanup(closeStore)
-	if err := oauth2refresh.SaveToken(context.Background(), s, cfg.Key, &oauth2.Token{RefreshToken: g.RefreshToken}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(context.Background(), s, cfg.Key, &oauth2.Token{RefreshToken: g.RefreshToken}); err != nil {
 		t.Fatal(err)
 	}
 	return srv, g, s

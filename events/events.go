@@ -36,9 +36,9 @@ const (
 	BackoffStarted
 	// BackoffEnded: a flight succeeded after Failures failed ones.
 	BackoffEnded
-	// PersistFailed: a save to the Store (Outcome OutcomeStore) or OnRefresh (Outcome
+	// PersistFailed: a save to the Store (Outcome OutcomeStore) or OnNewToken (Outcome
 	// OutcomeHook) failed; Attempt is 1, or 2 for the retry a new token gets at once (see
-	// OnRefresh); Err.
+	// OnNewToken); Err.
 	PersistFailed
 	// StorePickup: a flight took the token another process saved to the Store instead
 	// of refreshing (see WithStore).
@@ -93,8 +93,8 @@ type Outcome uint8
 // The outcomes of a flight. A *RequestError counts by its Code: OutcomeInvalidGrant for the
 // codes that judge the grant (invalid_grant, invalid_scope, GitHub's bad_refresh_token),
 // OutcomeInvalidClient for those that reject the client (invalid_client, unauthorized_client,
-// GitHub's incorrect_client_credentials), OutcomeTemporary when it is Temporary, OutcomeOther
-// otherwise. ErrRefreshTokenExpired counts as OutcomeInvalidGrant.
+// GitHub's incorrect_client_credentials), OutcomeTemporary when oauth2refresh.IsTemporary
+// says so, OutcomeOther otherwise. ErrRefreshTokenExpired counts as OutcomeInvalidGrant.
 const (
 	OutcomeOK            Outcome = iota + 1
 	OutcomeInvalidGrant          // the server refused the grant, or its refresh token expired
@@ -102,8 +102,8 @@ const (
 	OutcomeTemporary             // an answer that may change later: HTTP 429, 5xx, temporarily_unavailable
 	OutcomeTransport             // no answer: a *TransportError
 	OutcomeStore                 // the Store of WithStore failed
-	OutcomeHook                  // OnRefresh failed
-	OutcomePanic                 // OnRefresh or the Store panicked
+	OutcomeHook                  // OnNewToken failed
+	OutcomePanic                 // OnNewToken or the Store panicked
 	OutcomeOther                 // anything else: an unexpected answer, ErrNoRefreshToken, ...
 	OutcomePickedUp              // no refresh: the flight took the token another process saved to the Store
 )
@@ -158,7 +158,7 @@ type Tracer interface {
 	// Start is called first by each flight, on its goroutine, with the flight's context (see
 	// TokenSource.TokenContext) and Trigger. The flight then runs with the values of the
 	// context Start returns, not its cancellation (its token request, Store calls and
-	// OnRefresh), and calls end, if not nil, with its RefreshFinished before its callers
+	// OnNewToken), and calls end, if not nil, with its RefreshFinished before its callers
 	// get the result.
 	Start(ctx context.Context, t Trigger) (_ context.Context, end func(Event))
 	// Wait is called, on the caller's goroutine, when a call with ctx starts waiting for a

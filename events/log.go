@@ -36,7 +36,7 @@ const maxLoggedKey = 256
 // "trigger", "outcome", "status", "duration", "waiters", "failures", "attempt", "until" and
 // "err". Levels:
 //
-//   - Error: a refresh that failed for good: refused grant or client, OnRefresh failed or
+//   - Error: a refresh that failed for good: refused grant or client, OnNewToken failed or
 //     panicked, any other failure but those below; a grant found dead.
 //   - Warn: a refresh that failed for now (OutcomeTemporary, OutcomeTransport, OutcomeStore),
 //     a backoff, a failed persist (retried), a lost lease, a rejected token kept by

@@ -16,7 +16,7 @@
 //	oauth2refresh.refresh.waiters       callers that waited for a flight; outcome
 //	oauth2refresh.wait.duration         histogram, s: how long each of them waited
 //	oauth2refresh.backoffs              backoffs started after failed flights; outcome
-//	oauth2refresh.persist.failures      failed saves to the Store and OnRefresh calls; outcome
+//	oauth2refresh.persist.failures      failed saves to the Store and OnNewToken calls; outcome
 //	oauth2refresh.store.pickups         tokens taken from the Store instead of refreshing
 //	oauth2refresh.store.lease.duration  histogram, s: waits for the Store's lease
 //	oauth2refresh.store.leases_lost     saves that found their lease lost
@@ -60,7 +60,7 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // TokenSource (a refresh, a pickup from the Store) as a client span "oauth2refresh.refresh".
 // Its parent is the span of the call that started the flight (whose context values the flight
 // has, see oauth2refresh.TokenSource.TokenContext), and the token request, Store calls and
-// OnRefresh run inside it: an otelhttp-instrumented Endpoint.HTTPClient nests its span under
+// OnNewToken run inside it: an otelhttp-instrumented Endpoint.HTTPClient nests its span under
 // it. Attributes: oauth2refresh.trigger, then oauth2refresh.outcome, oauth2refresh.waiters
 // (the callers that waited for it) and, for a failure with an HTTP answer,
 // http.response.status_code. A failed flight has status Error, with the flight's error, which
@@ -127,7 +127,7 @@ func Events(opts ...Option) (func(events.Event), error) {
 	}
 	counter(events.RefreshFinished, "oauth2refresh.refreshes", "Flights of oauth2refresh TokenSources: refreshes or store pickups.")
 	counter(events.BackoffStarted, "oauth2refresh.backoffs", "Backoffs started after failed flights.")
-	counter(events.PersistFailed, "oauth2refresh.persist.failures", "Failed saves to the Store and OnRefresh calls.")
+	counter(events.PersistFailed, "oauth2refresh.persist.failures", "Failed saves to the Store and OnNewToken calls.")
 	counter(events.StorePickup, "oauth2refresh.store.pickups", "Tokens taken from the Store instead of refreshing.")
 	counter(events.LeaseLost, "oauth2refresh.store.leases_lost", "Saves that found their Store lease lost.")
 	counter(events.UnauthorizedRetry, "oauth2refresh.unauthorized_retries", "Requests a Transport retried after a 401.")

@@ -68,7 +68,7 @@ func seed(b *testing.B, s oauth2refresh.Store, key string) {
 	if s == nil {
 		return
 	}
-	if err := oauth2refresh.SaveToken(context.Background(), s, key, &oauth2.Token{RefreshToken: "rt-0"}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(context.Background(), s, key, &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -220,9 +220,9 @@ func BenchManager(b *testing.B, s oauth2refresh.Store, roundTrips func() int64) 
 		m := &memEndpoint{}
 		clock := newBenchClock()
 		mgr := oauth2refresh.NewManager(m.endpoint(), s,
-			&oauth2refresh.ManagerOptions{Options: []oauth2refresh.Option{oauth2refresh.WithClock(clock.now)}})
+			&oauth2refresh.ManagerOptions{SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clock.now)}})
 		g := mgr.Grant("manager-refresh")
-		if err := g.Start(ctx, &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
+		if err := g.SaveToken(ctx, &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := g.Token(); err != nil {
@@ -244,7 +244,7 @@ func BenchManager(b *testing.B, s oauth2refresh.Store, roundTrips func() int64) 
 		grants := []oauth2refresh.Grant{mgr.Grant("manager-use-a"), mgr.Grant("manager-use-b")}
 		for _, g := range grants {
 			t := &oauth2.Token{AccessToken: "at", RefreshToken: "rt", Expiry: time.Now().Add(lifetime)}
-			if err := g.Start(ctx, t); err != nil {
+			if err := g.SaveToken(ctx, t); err != nil {
 				b.Fatal(err)
 			}
 			if _, err := g.Token(); err != nil {

@@ -46,10 +46,10 @@ func deadMarkRoundTrip(t *testing.T, s oauth2refresh.Store, raw *Raw) {
 	ctx := context.Background()
 	key := newKey(t)
 	live := &oauth2.Token{AccessToken: "at", RefreshToken: "rt"}
-	if err := oauth2refresh.SaveToken(ctx, s, key, live, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, s, key, live); err != nil {
 		t.Fatal(err)
 	}
-	if err := oauth2refresh.SaveToken(ctx, s, key, deadMark(t), time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, s, key, deadMark(t)); err != nil {
 		t.Fatalf("SaveToken of a dead mark: %v", err)
 	}
 	got, err := s.Load(ctx, key)
@@ -85,14 +85,10 @@ func deadMarkRoundTrip(t *testing.T, s oauth2refresh.Store, raw *Raw) {
 	checkToken(t, "Load after a token was saved over the mark", live, got)
 }
 
-// deleteGrant checks Delete, for a store that is an oauth2refresh.Deleter: the token is gone,
-// a missing key is no error, a lease held meanwhile cannot save the grant back (and Delete
-// does not wait for it), and the grant can be started again.
+// deleteGrant checks Delete: the token is gone, a missing key is no error, a lease held
+// meanwhile cannot save the grant back (and Delete does not wait for it), and the grant can
+// be started again.
 func deleteGrant(t *testing.T, s oauth2refresh.Store) {
-	d, ok := s.(oauth2refresh.Deleter)
-	if !ok {
-		t.Skip("the store is not an oauth2refresh.Deleter")
-	}
 	ctx := context.Background()
 	tok := func(n string) *oauth2.Token { return &oauth2.Token{AccessToken: "at-" + n, RefreshToken: "rt-" + n} }
 	load := func(t *testing.T, key string) *oauth2.Token {
@@ -105,7 +101,7 @@ func deleteGrant(t *testing.T, s oauth2refresh.Store) {
 	}
 
 	t.Run("Missing", func(t *testing.T) {
-		if err := d.Delete(ctx, newKey(t)); err != nil {
+		if err := s.Delete(ctx, newKey(t)); err != nil {
 			t.Errorf("Delete of a key never stored: %v", err)
 		}
 	})
@@ -113,18 +109,18 @@ func deleteGrant(t *testing.T, s oauth2refresh.Store) {
 	t.Run("Stored", func(t *testing.T) {
 		key, other := newKey(t), newKey(t)
 		for _, k := range []string{key, other} {
-			if err := oauth2refresh.SaveToken(ctx, s, k, tok("1"), time.Minute); err != nil {
+			if err := oauth2refresh.SaveToken(ctx, s, k, tok("1")); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := d.Delete(ctx, key); err != nil {
+		if err := s.Delete(ctx, key); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
 		if got := load(t, key); got != nil {
 			t.Errorf("Load after Delete = %v, want nil", got)
 		}
 		checkToken(t, "Load of another key", tok("1"), load(t, other))
-		if err := d.Delete(ctx, key); err != nil {
+		if err := s.Delete(ctx, key); err != nil {
 			t.Errorf("second Delete: %v", err)
 		}
 		l, err := s.Lock(ctx, key, time.Minute)
@@ -143,10 +139,10 @@ func deleteGrant(t *testing.T, s oauth2refresh.Store) {
 
 	t.Run("DeadMark", func(t *testing.T) {
 		key := newKey(t)
-		if err := oauth2refresh.SaveToken(ctx, s, key, deadMark(t), time.Minute); err != nil {
+		if err := oauth2refresh.SaveToken(ctx, s, key, deadMark(t)); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.Delete(ctx, key); err != nil {
+		if err := s.Delete(ctx, key); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
 		if got := load(t, key); got != nil {
@@ -156,7 +152,7 @@ func deleteGrant(t *testing.T, s oauth2refresh.Store) {
 
 	t.Run("LeaseHeld", func(t *testing.T) {
 		key := newKey(t)
-		if err := oauth2refresh.SaveToken(ctx, s, key, tok("1"), time.Minute); err != nil {
+		if err := oauth2refresh.SaveToken(ctx, s, key, tok("1")); err != nil {
 			t.Fatal(err)
 		}
 		l, err := s.Lock(ctx, key, time.Minute)
@@ -165,7 +161,7 @@ func deleteGrant(t *testing.T, s oauth2refresh.Store) {
 		}
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		if err := d.Delete(dctx, key); err != nil {
+		if err := s.Delete(dctx, key); err != nil {
 			l.Release(ctx)
 			if errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("Delete while a lease is held waited for it: %v", err)
@@ -193,7 +189,7 @@ func deleteGrant(t *testing.T, s oauth2refresh.Store) {
 		// the leases granted after the Delete numbers that a lease held across it had: that
 		// lease would then save over the grant started again.
 		key := newKey(t)
-		if err := oauth2refresh.SaveToken(ctx, s, key, tok("1"), time.Minute); err != nil {
+		if err := oauth2refresh.SaveToken(ctx, s, key, tok("1")); err != nil {
 			t.Fatal(err)
 		}
 		held, err := s.Lock(ctx, key, time.Minute)
@@ -201,7 +197,7 @@ func deleteGrant(t *testing.T, s oauth2refresh.Store) {
 			t.Fatal(err)
 		}
 		defer held.Release(ctx)
-		if err := d.Delete(ctx, key); err != nil {
+		if err := s.Delete(ctx, key); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
 		for i := range 6 {

@@ -15,11 +15,10 @@
 // It checks that a dead mark (the token WithStore saves for a grant the server refused; see
 // oauth2refresh.DeadGrantError) comes back as it was saved, which a store that keeps a token's
 // Extra values as oauth2refresh.EncodeStoredToken does gets right, and, with leases that lapse,
-// that a lapsed holder cannot save over it. For a store that is an oauth2refresh.Deleter it
-// checks Delete: the token gone, a missing key no error, a lease held meanwhile unable to
-// save the grant back, also once new leases were granted on the grant started again (a store
-// that deletes its fencing number must not give it out again); for another store those checks
-// are skipped. Given Options.Contents, a listing of everything the store keeps, it checks that
+// that a lapsed holder cannot save over it. It checks Delete: the token gone, a missing key
+// no error, a lease held meanwhile unable to save the grant back, also once new leases were
+// granted on the grant started again (a store that deletes its fencing number must not give
+// it out again). Given Options.Contents, a listing of everything the store keeps, it checks that
 // a key which never held a token leaves nothing (a Lock and Release of it; unknown keys asked
 // for through a TokenSource and a Manager) and that Delete leaves nothing of a grant.
 // A store that keeps tokens in the format of oauth2refresh.EncodeStoredToken can also have

@@ -129,7 +129,7 @@ func (l *memLease) Release(ctx context.Context) error {
 	return nil
 }
 
-// Delete makes memStore an oauth2refresh.Deleter: the grant goes, its fence with it, so that
+// Delete implements oauth2refresh.Store: the grant goes, its fence with it, so that
 // a lease held meanwhile cannot save it back.
 func (s *memStore) Delete(ctx context.Context, key string) error {
 	s.mu.Lock()

@@ -34,7 +34,7 @@ func storedFormat(t *testing.T, s oauth2refresh.Store, raw Raw) {
 		Expiry: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), ExpiresIn: 60}).WithExtra(extra)
 	var last uint64
 	for i := range 2 {
-		if err := oauth2refresh.SaveToken(ctx, s, key, tok, time.Minute); err != nil {
+		if err := oauth2refresh.SaveToken(ctx, s, key, tok); err != nil {
 			t.Fatal(err)
 		}
 		v, err := raw.Get(ctx, key)

@@ -47,7 +47,7 @@ func checkUnchanged(t *testing.T, c func(context.Context) ([]string, error), bef
 
 // leftovers checks, with Options.Contents, that keys which never held a token leave nothing in
 // the store: a Lock and Release of one, and unknown keys asked for through a TokenSource and a
-// Manager; and, for a Deleter, that Delete leaves nothing of a grant.
+// Manager; and that Delete leaves nothing of a grant.
 func leftovers(t *testing.T, s oauth2refresh.Store, c func(context.Context) ([]string, error)) {
 	ctx := context.Background()
 
@@ -96,16 +96,13 @@ func leftovers(t *testing.T, s oauth2refresh.Store, c func(context.Context) ([]s
 		checkUnchanged(t, c, before, strconv.Itoa(3*n)+" unknown keys through a TokenSource and a Manager")
 	})
 
-	d, ok := s.(oauth2refresh.Deleter)
-	if !ok {
-		return
-	}
+	d := s
 	tok := &oauth2.Token{AccessToken: "at", RefreshToken: "rt"}
 
 	t.Run("Delete", func(t *testing.T) {
 		before := contents(t, c)
 		key := newKey(t)
-		if err := oauth2refresh.SaveToken(ctx, s, key, tok, time.Minute); err != nil {
+		if err := oauth2refresh.SaveToken(ctx, s, key, tok); err != nil {
 			t.Fatal(err)
 		}
 		l, err := s.Lock(ctx, key, time.Minute)
@@ -122,7 +119,7 @@ func leftovers(t *testing.T, s oauth2refresh.Store, c func(context.Context) ([]s
 	t.Run("DeleteLeaseHeld", func(t *testing.T) {
 		before := contents(t, c)
 		key := newKey(t)
-		if err := oauth2refresh.SaveToken(ctx, s, key, tok, time.Minute); err != nil {
+		if err := oauth2refresh.SaveToken(ctx, s, key, tok); err != nil {
 			t.Fatal(err)
 		}
 		l, err := s.Lock(ctx, key, time.Minute)
@@ -142,7 +139,7 @@ func leftovers(t *testing.T, s oauth2refresh.Store, c func(context.Context) ([]s
 	t.Run("DeleteDeadMark", func(t *testing.T) {
 		before := contents(t, c)
 		key := newKey(t)
-		if err := oauth2refresh.SaveToken(ctx, s, key, deadMark(t), time.Minute); err != nil {
+		if err := oauth2refresh.SaveToken(ctx, s, key, deadMark(t)); err != nil {
 			t.Fatal(err)
 		}
 		if err := d.Delete(ctx, key); err != nil {

@@ -35,8 +35,8 @@ type Options struct {
 	// lists taken before and after operations on keys of its own, so nothing else may change
 	// the store meanwhile (give it a directory, a key prefix or a table of its own). It then
 	// also checks that a key which never held a token leaves nothing (a Lock and Release of
-	// it, unknown keys asked for through a TokenSource and a Manager), and, for a Deleter,
-	// that Delete leaves nothing of a grant (see oauth2refresh.Deleter).
+	// it, unknown keys asked for through a TokenSource and a Manager), and that Delete leaves
+	// nothing of a grant.
 	Contents func(ctx context.Context) ([]string, error)
 }
 
@@ -109,7 +109,7 @@ func TestStore(t *testing.T, s oauth2refresh.Store, o Options) {
 	t.Run("NoExpiry", func(t *testing.T) {
 		key := newKey(t)
 		in := &oauth2.Token{AccessToken: "a", RefreshToken: "r"}
-		if err := oauth2refresh.SaveToken(ctx, s, key, in, time.Minute); err != nil {
+		if err := oauth2refresh.SaveToken(ctx, s, key, in); err != nil {
 			t.Fatalf("SaveToken: %v", err)
 		}
 		got, err := s.Load(ctx, key)
@@ -245,7 +245,7 @@ func TestStore(t *testing.T, s oauth2refresh.Store, o Options) {
 	takeOver := func(t *testing.T) (key string, slow, next oauth2refresh.Lease) {
 		t.Helper()
 		key = newKey(t)
-		if err := oauth2refresh.SaveToken(ctx, s, key, tok(1), time.Minute); err != nil {
+		if err := oauth2refresh.SaveToken(ctx, s, key, tok(1)); err != nil {
 			t.Fatal(err)
 		}
 		slow, err := s.Lock(ctx, key, 200*time.Millisecond)

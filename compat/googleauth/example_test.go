@@ -100,7 +100,7 @@ func Example_manager() {
 	}
 	m := oauth2refresh.NewManager(e, &oauth2refresh.FileStore{Dir: dir}, nil)
 	// After the tenant's authorization code exchange:
-	if err := m.Grant("tenant-42").Start(ctx, &oauth2.Token{RefreshToken: "1//saved"}); err != nil {
+	if err := m.Grant("tenant-42").SaveToken(ctx, &oauth2.Token{RefreshToken: "1//saved"}); err != nil {
 		log.Fatal(err)
 	}
 

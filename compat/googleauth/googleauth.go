@@ -71,7 +71,7 @@ type Source interface {
 // oauth2adapt.AuthErrorFromRetrieveError fills it; and its Err is the oauth2refresh error, so
 // errors.Is with oauth2refresh.ErrInvalidGrant and errors.As with *oauth2.RetrieveError also
 // hold. Its text is the oauth2refresh error's, which never quotes the body (an *auth.Error's
-// text would). Other errors (no response, a canceled context, a failing OnRefresh hook) are
+// text would). Other errors (no response, a canceled context, a failing OnNewToken hook) are
 // returned as they are.
 func TokenProvider(ts Source) auth.TokenProvider {
 	return &provider{ts: ts}
@@ -149,6 +149,6 @@ func (e *tokenError) Error() string { return e.err.Error() }
 func (e *tokenError) Unwrap() error { return e.auth }
 
 // Temporary reports what oauth2refresh.IsTemporary says of the error, so that a caller asking
-// the chain for a Temporary method gets the same answer through this package as without it
-// (*auth.Error's own Temporary ignores 502 and 504).
+// the chain for a Temporary method, as users of cloud.google.com/go/auth do, gets that answer
+// rather than *auth.Error's (whose Temporary ignores 502 and 504).
 func (e *tokenError) Temporary() bool { return oauth2refresh.IsTemporary(e.err) }

@@ -252,6 +252,11 @@ func TestErrorsMapped(t *testing.T) {
 					if got := oauth2refresh.IsTemporary(err); got != tc.temporary {
 						t.Errorf("IsTemporary(%v) = %v, want %v", err, got, tc.temporary)
 					}
+					// A caller asking the chain for a Temporary method gets the same answer.
+					var tm interface{ Temporary() bool }
+					if !errors.As(err, &tm) || tm.Temporary() != tc.temporary {
+						t.Errorf("errors.As(%v, Temporary()): %T, want one saying %v", err, tm, tc.temporary)
+					}
 					if strings.Contains(err.Error(), "{") || strings.Contains(err.Error(), "<html>") {
 						t.Errorf("error text %q quotes the body", err)
 					}

@@ -23,11 +23,11 @@ func TestGrantClientOption(t *testing.T) {
 	ctx := context.Background()
 	m := oauth2refresh.NewManager(endpoint(ts), &oauth2refresh.FileStore{Dir: t.TempDir()},
 		&oauth2refresh.ManagerOptions{MaxGrants: 1})
-	if err := m.Grant("tenant-1").Start(ctx, &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
+	if err := m.Grant("tenant-1").SaveToken(ctx, &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
 	other := &oauth2.Token{AccessToken: "other", RefreshToken: "other", Expiry: time.Now().Add(time.Hour)}
-	if err := m.Grant("tenant-2").Start(ctx, other); err != nil {
+	if err := m.Grant("tenant-2").SaveToken(ctx, other); err != nil {
 		t.Fatal(err)
 	}
 	svc := newService(t, api, googleauth.ClientOption(m.Grant("tenant-1")))
@@ -50,7 +50,7 @@ func TestGrantClientOption(t *testing.T) {
 	refusing := newTokenServer(t)
 	refusing.fail = func() (int, string) { return 400, `{"error":"invalid_grant"}` }
 	m = oauth2refresh.NewManager(endpoint(refusing), &oauth2refresh.FileStore{Dir: t.TempDir()}, nil)
-	if err := m.Grant("tenant-3").Start(ctx, &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
+	if err := m.Grant("tenant-3").SaveToken(ctx, &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
 	svc = newService(t, api, googleauth.ClientOption(m.Grant("tenant-3")))

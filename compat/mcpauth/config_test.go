@@ -51,7 +51,7 @@ func TestDeadGrantReadsInvalidGrant(t *testing.T) {
 	as := newTestAS(t, "https://mcp.example.com/mcp", tokenLife)
 	c := grantConfig("https://mcp.example.com/mcp", as.TokenURL(), t.TempDir())
 	tok := as.issue()
-	if err := oauth2refresh.SaveToken(ctx, c.Store, "https://mcp.example.com/mcp", tok, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, c.Store, "https://mcp.example.com/mcp", tok); err != nil {
 		t.Fatal(err)
 	}
 	refused, err := c.InitialTokenSource(ctx)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"golang.org/x/oauth2"
 
@@ -93,9 +92,9 @@ func (c *Config) NewTokenSource(ctx context.Context, cfg *oauth2.Config, t *oaut
 	if c.Store != nil {
 		// Once more if the store fails once: the grant is lost if it is not saved, since the
 		// Store's token, not t, is the one the source would go on with.
-		err := oauth2refresh.SaveToken(ctx, c.Store, key, t, leaseTTL(ep))
+		err := oauth2refresh.SaveToken(ctx, c.Store, key, t)
 		if err != nil && ctx.Err() == nil {
-			err = oauth2refresh.SaveToken(ctx, c.Store, key, t, leaseTTL(ep))
+			err = oauth2refresh.SaveToken(ctx, c.Store, key, t)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("oauth2refresh: mcp token source: saving the new grant: %w", err)
@@ -161,15 +160,6 @@ func (c *Config) source(ctx context.Context, ep *oauth2refresh.Endpoint, key str
 	}
 	opts = append(opts, c.Options...)
 	return &source{ts: ep.TokenSource(ctx, t, opts...)}
-}
-
-// leaseTTL is the lease a TokenSource of e takes (see oauth2refresh.WithStore).
-func leaseTTL(e *oauth2refresh.Endpoint) time.Duration {
-	d := oauth2refresh.DefaultTimeout
-	if e.Timeout > 0 {
-		d = e.Timeout
-	}
-	return d + d/2
 }
 
 // canonicalResource returns the canonical form of the MCP server URI s: an absolute URI

@@ -33,7 +33,7 @@ func Example() {
 	e := &oauth2refresh.Endpoint{TokenURL: srv.TokenURL, ClientID: "app", ClientSecret: "s3cret"}
 	var saved string
 	ts := e.TokenSource(ctx, &oauth2.Token{RefreshToken: grant.RefreshToken},
-		oauth2refresh.OnRefresh(func(_ context.Context, t *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(_ context.Context, t *oauth2.Token) error {
 			saved = t.RefreshToken // persist it here
 			return nil
 		}))

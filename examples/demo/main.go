@@ -168,7 +168,7 @@ func local(ctx context.Context, c config, store *oauth2refresh.FileStore) error 
 	c.say("protected API         %s", apiURL)
 
 	// After the authorization code exchange, the app seeds the store with the grant.
-	if err := oauth2refresh.SaveToken(ctx, store, storeKey, &oauth2.Token{RefreshToken: grant.RefreshToken}, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, store, storeKey, &oauth2.Token{RefreshToken: grant.RefreshToken}); err != nil {
 		return err
 	}
 	c.say("signed in             refresh token %s saved with SaveToken to the FileStore in %s", short(grant.RefreshToken), store.Dir)
@@ -209,7 +209,7 @@ func local(ctx context.Context, c config, store *oauth2refresh.FileStore) error 
 	c.say("   the app's next API call: the token is rejected, the refresh that follows refused")
 	c.say("   its refresh fails with errors.Is(err, oauth2refresh.ErrInvalidGrant): time to ask the user to sign in again")
 	if d := (*oauth2refresh.DeadGrantError)(nil); errors.As(err, &d) {
-		c.say("   the store marks the grant dead (%s) in %s: a process loading it gets the error, and sends nothing", d.Reason, filepath.Base(tokenFile(store.Dir)))
+		c.say("   the store marks the grant dead (%s) in %s: a process loading it gets the error, and sends nothing", deadReason(d), filepath.Base(tokenFile(store.Dir)))
 	}
 	if err := tenants(ctx, c, srv, store, e, apiURL); err != nil {
 		return err
@@ -245,9 +245,9 @@ func useAPI(ctx context.Context, c config, e *oauth2refresh.Endpoint, store oaut
 	var refreshes atomic.Int64
 	ts := e.TokenSource(ctx, nil,
 		// The store persists: it saves every rotated token before the TokenSource hands it
-		// out. OnRefresh is only here to tell what happens.
+		// out. OnNewToken is only here to tell what happens.
 		oauth2refresh.WithStore(store, storeKey),
-		oauth2refresh.OnRefresh(func(_ context.Context, t *oauth2.Token) error {
+		oauth2refresh.OnNewToken(func(_ context.Context, t *oauth2.Token) error {
 			if t.AccessToken != "" && t.AccessToken == held.AccessToken {
 				c.say("   access token %s picked up from the store, no token request", short(t.AccessToken))
 				return nil
@@ -376,7 +376,7 @@ func runProvider(ctx context.Context, c config) error {
 		if rt == "" {
 			return fmt.Errorf("set OAUTH2REFRESH_REFRESH_TOKEN (or OAUTH2REFRESH_TOKEN_DIR to a directory holding %s)", filepath.Base(file))
 		}
-		if err := oauth2refresh.SaveToken(ctx, store, storeKey, &oauth2.Token{RefreshToken: rt}, time.Minute); err != nil {
+		if err := oauth2refresh.SaveToken(ctx, store, storeKey, &oauth2.Token{RefreshToken: rt}); err != nil {
 			return err
 		}
 		c.say("token file            refresh token %s saved with SaveToken to %s", short(rt), file)
@@ -440,6 +440,18 @@ func parseAuthMethod(s, secret string) (oauth2refresh.AuthMethod, error) {
 	return 0, fmt.Errorf("OAUTH2REFRESH_AUTH_METHOD %q: want basic, post, none or auto", s)
 }
 
+// deadReason says why err's grant is dead, as errors.Is tells: "revoked",
+// "refresh_token_expired", or "invalid_grant" when the server refused the refresh token.
+func deadReason(err error) string {
+	switch {
+	case errors.Is(err, oauth2refresh.ErrGrantRevoked):
+		return "revoked"
+	case errors.Is(err, oauth2refresh.ErrRefreshTokenExpired):
+		return "refresh_token_expired"
+	}
+	return "invalid_grant"
+}
+
 // short identifies a token without revealing it: "#" and the first 6 hex digits of its
 // SHA-256.
 func short(token string) string {
@@ -453,7 +465,7 @@ func short(token string) string {
 // tenantKeys are the keys of the two tenants' grants in the FileStore: acme.json, globex.json.
 var tenantKeys = []string{"acme", "globex"}
 
-// tenants is step 4: two tenants' grants, started with Grant.Start, served through an
+// tenants is step 4: two tenants' grants, started with Grant.SaveToken, served through an
 // oauth2refresh.Manager in each of two replicas sharing store (as two processes of one
 // service would). Halfway through c.tenants, globex's grant is revoked at the server: the
 // first replica to refresh it is refused, marks it dead in the store, and its OnDead fires;
@@ -469,11 +481,11 @@ func tenants(ctx context.Context, c config, srv *authserver.Server, store oauth2
 		}
 		grants[key] = g
 		// After each tenant's authorization code exchange, the app starts its grant.
-		if err := signup.Grant(key).Start(ctx, &oauth2.Token{RefreshToken: g.RefreshToken}); err != nil {
+		if err := signup.Grant(key).SaveToken(ctx, &oauth2.Token{RefreshToken: g.RefreshToken}); err != nil {
 			return err
 		}
 	}
-	c.say("   signed in: acme (refresh token %s) and globex (%s), each saved with Grant.Start", short(grants["acme"].RefreshToken), short(grants["globex"].RefreshToken))
+	c.say("   signed in: acme (refresh token %s) and globex (%s), each saved with Grant.SaveToken", short(grants["acme"].RefreshToken), short(grants["globex"].RefreshToken))
 
 	refusedBefore := srv.Stats().TokenErrors
 	replicas := []*replica{newReplica(ctx, c, "replica 1", e, store), newReplica(ctx, c, "replica 2", e, store)}
@@ -555,7 +567,7 @@ func newReplica(ctx context.Context, c config, name string, e *oauth2refresh.End
 		// The options of every grant, as in step 1 but for early refresh: this step tells
 		// which replica refreshed a grant and which picked the token up from the store, as
 		// its own calls see it; a refresh in the background would end between two calls.
-		Options: []oauth2refresh.Option{
+		SourceOptions: []oauth2refresh.Option{
 			oauth2refresh.ExpiryMargin(500 * time.Millisecond),
 			oauth2refresh.EarlyRefresh(0),
 			oauth2refresh.WithEvents(func(ev events.Event) {
@@ -576,7 +588,7 @@ func newReplica(ctx context.Context, c config, name string, e *oauth2refresh.End
 			r.mu.Lock()
 			r.dead[key]++
 			r.mu.Unlock()
-			c.say("   %s %-6s OnDead: dead grant (%s): %s", r.name, key, d.Reason, how)
+			c.say("   %s %-6s OnDead: dead grant (%s): %s", r.name, key, deadReason(d), how)
 		},
 	})
 	for _, key := range tenantKeys {

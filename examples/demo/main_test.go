@@ -107,7 +107,7 @@ func TestDemoLocal(t *testing.T) {
 		`(?m)^   its refresh fails with errors\.Is\(err, oauth2refresh\.ErrInvalidGrant\)`,
 		`(?m)^   the store marks the grant dead \(invalid_grant\) in demo\.json: a process loading it gets the error, and sends nothing$`,
 		`(?m)^4\. two tenants through an oauth2refresh\.Manager in each of two replicas sharing the FileStore, for 2s$`,
-		`(?m)^   signed in: acme \(refresh token #[0-9a-f]{6}\) and globex \(#[0-9a-f]{6}\), each saved with Grant\.Start$`,
+		`(?m)^   signed in: acme \(refresh token #[0-9a-f]{6}\) and globex \(#[0-9a-f]{6}\), each saved with Grant\.SaveToken$`,
 		`(?m)^   replica [12] acme   refreshed: access token #[0-9a-f]{6} for [12]s, refresh token rotated to #[0-9a-f]{6}, saved by the store$`,
 		`(?m)^   replica [12] acme   access token #[0-9a-f]{6} picked up from the store, no token request$`,
 		`(?m)^   acme   \d+ API calls, \d+ OK, [1-9]\d* refreshes in all$`,
@@ -166,8 +166,8 @@ func TestDemoLocal(t *testing.T) {
 	later := oauth2refresh.NewManager(&oauth2refresh.Endpoint{TokenURL: "http://127.0.0.1:1/token", ClientID: clientID}, store, nil)
 	for _, key := range []string{storeKey, "globex"} {
 		var d *oauth2refresh.DeadGrantError
-		if _, err := later.Grant(key).Token(); !errors.As(err, &d) || d.Reason != oauth2refresh.ReasonInvalidGrant {
-			t.Errorf("%s's grant from %s.json: %v; want a *DeadGrantError, %s", key, key, err, oauth2refresh.ReasonInvalidGrant)
+		if _, err := later.Grant(key).Token(); !errors.As(err, &d) || deadReason(d) != "invalid_grant" {
+			t.Errorf("%s's grant from %s.json: %v; want a *DeadGrantError, invalid_grant", key, key, err)
 		}
 	}
 }

@@ -238,7 +238,7 @@ func Attacks(t *testing.T, inner oauth2refresh.Store, raw storetest.Raw) {
 		s := newServers(t)
 		sealed := oauth2refresh.SealStore(inner, sealer)
 		key := newKey()
-		if err := oauth2refresh.SaveToken(ctx, sealed, key, victim(s, false), time.Minute); err != nil {
+		if err := oauth2refresh.SaveToken(ctx, sealed, key, victim(s, false)); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.use(key, sealed); err != nil {
@@ -260,12 +260,12 @@ func Attacks(t *testing.T, inner oauth2refresh.Store, raw storetest.Raw) {
 				k.AcceptPlaintext = accept
 				sealed := oauth2refresh.SealStore(inner, &k)
 				key, otherKey := newKey(), newKey()
-				if err := oauth2refresh.SaveToken(ctx, sealed, key, victim(s, tc.live), time.Minute); err != nil {
+				if err := oauth2refresh.SaveToken(ctx, sealed, key, victim(s, tc.live)); err != nil {
 					t.Fatal(err)
 				}
 				other := (&oauth2.Token{AccessToken: "at-other", TokenType: "Bearer", RefreshToken: "rt-other",
 					Expiry: now.AddDate(1, 0, 0)}).WithExtra(map[string]any{"instance_url": attacker})
-				if err := oauth2refresh.SaveToken(ctx, sealed, otherKey, other, time.Minute); err != nil {
+				if err := oauth2refresh.SaveToken(ctx, sealed, otherKey, other); err != nil {
 					t.Fatal(err)
 				}
 				v, err := raw.Get(ctx, key)

@@ -23,8 +23,7 @@
 // by "fence = the caller's": a holder whose lease lapsed may still save while nobody took over
 // (its token holds the newest refresh token), but never overwrites the token of a later holder.
 // Release clears lease_until under the same guard, and deletes the row instead when its token
-// is NULL: a key that never held a token leaves no row. Waiting for a lease polls. Delete (the
-// Store is an oauth2refresh.Deleter) deletes the row, so that a lease held meanwhile cannot
+// is NULL: a key that never held a token leaves no row. Waiting for a lease polls. Delete deletes the row, so that a lease held meanwhile cannot
 // save; the grant started again numbers its leases from the clock, past every number given out
 // before (unless the server's clock went back by more than the time the grant lived). A process
 // that dies holding the lease of a grant never saved leaves its row, which the next Lock and
@@ -129,8 +128,6 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
-
-var _ oauth2refresh.Deleter = (*Store)(nil)
 
 // Lock waits until it holds key's lease, polling while another is live, or until ctx is done.
 // ttl is rounded down to a microsecond, the database's precision.

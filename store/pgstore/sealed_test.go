@@ -26,7 +26,7 @@ func TestSealedStore(t *testing.T) {
 	ctx := context.Background()
 	key := "sealed-" + time.Now().Format("150405.000000000")
 	tok := (&oauth2.Token{AccessToken: "at-secret", RefreshToken: "rt-secret"}).WithExtra(map[string]any{"id_token": "id-secret"})
-	if err := oauth2refresh.SaveToken(ctx, sealed, key, tok, time.Minute); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, sealed, key, tok); err != nil {
 		t.Fatal(err)
 	}
 	v, err := raw(s).Get(ctx, key)

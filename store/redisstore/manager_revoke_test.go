@@ -63,7 +63,7 @@ func TestManagerRevokeSlowServer(t *testing.T) {
 		ClientID: "app", ClientSecret: "s3cret", Timeout: 200 * time.Millisecond}
 	a := oauth2refresh.NewManager(e, s, nil)
 	b := oauth2refresh.NewManager(e, testStoreOn(t, s.Prefix), nil)
-	if err := a.Grant(key).Start(ctx, &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: time.Now().Add(-time.Hour)}); err != nil {
+	if err := a.Grant(key).SaveToken(ctx, &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: time.Now().Add(-time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)

@@ -22,8 +22,8 @@
 // a holder whose lease lapsed may still save while nobody took over (its token holds the newest
 // refresh token), but never overwrites the token of a later holder. Release deletes the lease
 // only if it is still the caller's, and the fence key too when no token is stored and no lease
-// was granted since: a key that never held a token leaves nothing. Delete (the Store is an
-// oauth2refresh.Deleter) deletes all three keys, so that a lease held meanwhile cannot save
+// was granted since: a key that never held a token leaves nothing. Delete deletes all three
+// keys, so that a lease held meanwhile cannot save
 // (the fence key is gone); the grant started again numbers its leases from the clock, past
 // every number given out before (unless the server's clock went back by more than the time the
 // grant lived). A process that dies holding the lease of a grant never saved leaves the fence
@@ -146,8 +146,6 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
-
-var _ oauth2refresh.Deleter = (*Store)(nil)
 
 // Lock waits until it holds key's lease, polling while another is live, or until ctx is done.
 // ttl is rounded up to a whole millisecond.
