@@ -64,7 +64,7 @@
 // Apps written for golang.org/x/oauth2 switch with the compat package:
 // compat.TokenSource(ctx, cfg, tok) in place of cfg.TokenSource(ctx, tok).
 //
-// Processes that share a grant use WithStore (FileStore here; Redis and PostgreSQL in their own
+// Processes that share a grant use WithStore (filestore.Store here; Redis and PostgreSQL in their own
 // modules). A service holding one grant per user or tenant uses a Manager: a TokenSource, an
 // *http.Client and a Google client option per key, made from the Store when used, dropped when
 // idle, a dead grant marked in the Store and reported once (ManagerOptions.OnDead), revoked with

@@ -30,6 +30,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 	"golang.org/x/oauth2"
 )
 
@@ -457,7 +459,7 @@ func TestDPoPConcurrent(t *testing.T) {
 	}
 }
 
-// TestDPoPStoreRestart: a bound grant saved in a FileStore records its key's thumbprint; a
+// TestDPoPStoreRestart: a bound grant saved in a filestore.Store records its key's thumbprint; a
 // restarted process resumes it with the same key, and another key (or none) is a
 // *DPoPKeyError before any request.
 func TestDPoPStoreRestart(t *testing.T) {
@@ -486,7 +488,7 @@ func TestDPoPStoreRestart(t *testing.T) {
 			ep.DPoP = dk
 		}
 		src := ep.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "rt-0"},
-			oauth2refresh.WithClock(clk.now), oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, grant))
+			oauth2refresh.WithClock(clk.now), oauth2refresh.WithStore(&filestore.Store{Dir: dir}, grant))
 		resp, err := oauth2refresh.NewClient(context.Background(), src).Get(api.URL + "/v1/me")
 		if err != nil {
 			return src, err
@@ -946,14 +948,14 @@ func TestStoredTokenDPoPJKT(t *testing.T) {
 		{"unbound", &oauth2.Token{AccessToken: "at", RefreshToken: "rt"}, `{"version":2,"access_token":"at","refresh_token":"rt"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := oauth2refresh.EncodeStoredToken(tc.tok, 2)
+			b, err := store.Encode(tc.tok, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tc.want, string(b)); diff != "" {
 				t.Errorf("encoded (-want +got):\n%s", diff)
 			}
-			got, _, err := oauth2refresh.DecodeStoredToken("k", "here", b)
+			got, _, err := store.Decode("k", "here", b)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/tokenkit/oauth2refresh/internal/quote"
 	"golang.org/x/oauth2"
 )
 
@@ -265,12 +266,4 @@ func oneLine(s string) string {
 }
 
 // truncate shortens s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "…"
-}
+func truncate(s string, n int) string { return quote.Truncate(s, n) }

@@ -17,6 +17,7 @@ import (
 	"github.com/tokenkit/oauth2refresh/events"
 
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 	"golang.org/x/oauth2"
 )
 
@@ -77,7 +78,7 @@ func TestEventsHoldNoTokenMaterial(t *testing.T) {
 	rs := newTokenServer(t, "rt-0", 3600)
 	var failing atomic.Bool
 	rs.fail = func(int64) bool { return failing.Load() }
-	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
+	fs := &faultStore{Store: &filestore.Store{Dir: t.TempDir()}}
 	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +228,7 @@ func TestFlightErrorsHoldNoIDToken(t *testing.T) {
 	withEvents, l, logs := recordEvents()
 	rs := newTokenServer(t, "rt-0", 3600)
 	rs.prefix = `x+/y=&"\é<>✓ ` // every listed form of the tokens differs
-	fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
+	fs := &filestore.Store{Dir: t.TempDir()}
 	seed := &oauth2.Token{RefreshToken: "rt-0"}
 	if err := oauth2refresh.SaveToken(ctx, fs, "g", seed); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 	"golang.org/x/oauth2"
 )
 
@@ -431,7 +432,7 @@ func TestEventsStore(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := newTokenServer(t, "rt-0", 3600)
-			fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
+			fs := &faultStore{Store: &filestore.Store{Dir: t.TempDir()}}
 			if err := oauth2refresh.SaveToken(context.Background(), fs, key, tc.stored); err != nil {
 				t.Fatal(err)
 			}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 )
 
 // exampleProvider stands in for a provider with one grant per tenant: its token endpoint
@@ -45,7 +46,7 @@ func exampleProvider() *httptest.Server {
 	}))
 }
 
-// exampleManager returns a Manager of the provider's grants kept in a FileStore in dir.
+// exampleManager returns a Manager of the provider's grants kept in a filestore.Store in dir.
 func exampleManager(srv *httptest.Server, dir string, o *oauth2refresh.ManagerOptions) *oauth2refresh.Manager {
 	e := &oauth2refresh.Endpoint{
 		TokenURL:      srv.URL + "/token", // https:// in real life
@@ -53,7 +54,7 @@ func exampleManager(srv *httptest.Server, dir string, o *oauth2refresh.ManagerOp
 		ClientID:      "my-client",
 		ClientSecret:  "my-secret",
 	}
-	return oauth2refresh.NewManager(e, &oauth2refresh.FileStore{Dir: dir}, o)
+	return oauth2refresh.NewManager(e, &filestore.Store{Dir: dir}, o)
 }
 
 // A service that syncs each tenant's account at a provider keeps one grant per tenant in a

@@ -10,10 +10,11 @@ import (
 	"sync/atomic"
 
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 	"golang.org/x/oauth2"
 )
 
-// Two replicas of a service share one grant through a FileStore (a RedisStore or
+// Two replicas of a service share one grant through a filestore.Store (a RedisStore or
 // PostgresStore across machines): the first one to need a new token refreshes it, the other
 // picks it up from the store without a request, and the rotated refresh token is never sent
 // twice.
@@ -32,7 +33,7 @@ func ExampleWithStore() {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
-	store := &oauth2refresh.FileStore{Dir: dir}
+	store := &filestore.Store{Dir: dir}
 
 	// After the authorization code exchange, the app seeds the store with the grant's token.
 	ctx := context.Background()
@@ -86,7 +87,7 @@ func ExampleDeadGrantError() {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
-	store := &oauth2refresh.FileStore{Dir: dir}
+	store := &filestore.Store{Dir: dir}
 	ctx := context.Background()
 	if err := oauth2refresh.SaveToken(ctx, store, "tenant-42", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		panic(err)

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 )
 
 // ccBench returns the Endpoint and the x/oauth2 Config of one client on rt, and the context
@@ -95,7 +96,7 @@ func BenchmarkClientCredentialsFailureStorm(b *testing.B) {
 }
 
 // BenchmarkClientCredentialsFleet: a fleet of processes (TokenSources, each with its own
-// FileStore handle on one directory) × keys (clients), all asking for a token at once at each
+// filestore.Store handle on one directory) × keys (clients), all asking for a token at once at each
 // token lifetime, one lifetime an op; requests/lifetime/key counts the token requests. With
 // WithStore the fleet sends one per key; without, as with x/oauth2, one per process.
 func BenchmarkClientCredentialsFleet(b *testing.B) {
@@ -132,7 +133,7 @@ func BenchmarkClientCredentialsFleet(b *testing.B) {
 				for range procs {
 					opts := []oauth2refresh.Option{oauth2refresh.WithClock(clock.now), oauth2refresh.EarlyRefresh(0)}
 					if shared {
-						opts = append(opts, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, e.ClientID))
+						opts = append(opts, oauth2refresh.WithStore(&filestore.Store{Dir: dir}, e.ClientID))
 					}
 					ts := e.ClientCredentials(context.Background(), opts...)
 					get = append(get, func() error { _, err := ts.Token(); return err })

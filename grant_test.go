@@ -21,6 +21,7 @@ import (
 
 	"github.com/tokenkit/oauth2refresh"
 	"github.com/tokenkit/oauth2refresh/events"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 )
 
 // ccServer is a client_credentials token endpoint: it asserts that every request is exactly
@@ -376,7 +377,7 @@ func (l *failingLease) Save(ctx context.Context, t *oauth2.Token) error {
 	return l.Lease.Save(ctx, t)
 }
 
-// TestClientCredentialsFleet: processes (here TokenSources, each with its own FileStore
+// TestClientCredentialsFleet: processes (here TokenSources, each with its own filestore.Store
 // handle on one directory) that share a key send one token request per token lifetime
 // between them, not one each, also when they all need a new token at once; a store that
 // fails to load, lock or save makes a process fetch its own token, which it serves, and
@@ -391,7 +392,7 @@ func TestClientCredentialsFleet(t *testing.T) {
 	stores := make([]*failingStore, procs)
 	srcs := make([]*oauth2refresh.TokenSource, procs)
 	for i := range procs {
-		stores[i] = &failingStore{Store: &oauth2refresh.FileStore{Dir: dir}}
+		stores[i] = &failingStore{Store: &filestore.Store{Dir: dir}}
 		srcs[i] = ccEndpoint(srv).ClientCredentials(context.Background(), oauth2refresh.WithClock(clock.now),
 			oauth2refresh.WithStore(stores[i], "fleet-key"), oauth2refresh.EarlyRefresh(0),
 			oauth2refresh.WithEvents(func(e events.Event) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 	"golang.org/x/oauth2"
 )
 
@@ -206,12 +207,12 @@ func (l *countingLease) Release(ctx context.Context) error {
 	return l.Lease.Release(ctx)
 }
 
-// BenchmarkManagerStoreRoundTrips: the FileStore calls of one refresh of a managed grant
+// BenchmarkManagerStoreRoundTrips: the filestore.Store calls of one refresh of a managed grant
 // (token endpoint in memory), and of the first use of a grant the Manager does not hold.
 func BenchmarkManagerStoreRoundTrips(b *testing.B) {
 	ctx := context.Background()
 	b.Run("refresh", func(b *testing.B) {
-		cs := &countingStore{Store: &oauth2refresh.FileStore{Dir: b.TempDir()}}
+		cs := &countingStore{Store: &filestore.Store{Dir: b.TempDir()}}
 		clk := newFakeClock()
 		m := oauth2refresh.NewManager(benchEndpoint(&memTransport{status: 200, body: tokenBody}), cs,
 			&oauth2refresh.ManagerOptions{SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)}})
@@ -235,7 +236,7 @@ func BenchmarkManagerStoreRoundTrips(b *testing.B) {
 		b.ReportMetric(float64(cs.saves.Load()-saves)/n, "saves/refresh")
 	})
 	b.Run("first-use", func(b *testing.B) {
-		cs := &countingStore{Store: &oauth2refresh.FileStore{Dir: b.TempDir()}}
+		cs := &countingStore{Store: &filestore.Store{Dir: b.TempDir()}}
 		m := oauth2refresh.NewManager(benchEndpoint(&memTransport{status: 200, body: tokenBody}), cs,
 			&oauth2refresh.ManagerOptions{MaxGrants: 1})
 		for _, k := range []string{"g", "h"} {

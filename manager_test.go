@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 	"golang.org/x/oauth2"
 )
 
@@ -218,7 +219,7 @@ func hammer(t *testing.T, m *oauth2refresh.Manager, keys []string, goroutines in
 	wg.Wait()
 }
 
-// TestManagerRefreshesOncePerLifetime: many goroutines on many grants of a FileStore, over
+// TestManagerRefreshesOncePerLifetime: many goroutines on many grants of a filestore.Store, over
 // several token lifetimes, with MaxGrants holding all of them and with MaxGrants 2 (grants
 // dropped and made again all the time): each grant is refreshed exactly once per lifetime, no
 // refresh token is sent twice, and the store ends with the newest refresh token of each.
@@ -229,7 +230,7 @@ func TestManagerRefreshesOncePerLifetime(t *testing.T) {
 			keys := grantKeys(12)
 			srv := newTokenServers(t, keys, 3600)
 			clk := newFakeClock()
-			fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
+			fs := &filestore.Store{Dir: t.TempDir()}
 			m := oauth2refresh.NewManager(srv.endpoint(), fs, &oauth2refresh.ManagerOptions{
 				SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
 				MaxGrants:     max,
@@ -271,7 +272,7 @@ func TestManagerKeepsBusyGrants(t *testing.T) {
 		srv := newTokenServers(t, keys, 3600)
 		arrived, release := make(chan struct{}), make(chan struct{})
 		srv.grants["a"].hold = func() { arrived <- struct{}{}; <-release }
-		fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
+		fs := &filestore.Store{Dir: t.TempDir()}
 		m := oauth2refresh.NewManager(srv.endpoint(), fs, &oauth2refresh.ManagerOptions{MaxGrants: 1})
 		startAll(t, m, keys)
 		// The caller gives up; its flight goes on, on a goroutine of the TokenSource.
@@ -311,7 +312,7 @@ func TestManagerKeepsBusyGrants(t *testing.T) {
 		keys := []string{"a", "b", "c"}
 		srv := newTokenServers(t, keys, 3600)
 		clk := newFakeClock()
-		fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
+		fs := &faultStore{Store: &filestore.Store{Dir: t.TempDir()}}
 		m := oauth2refresh.NewManager(srv.endpoint(), fs, &oauth2refresh.ManagerOptions{
 			SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
 			MaxGrants:     1,
@@ -541,7 +542,7 @@ func TestGrantRevoke(t *testing.T) {
 		return srv, ms, m, clk
 	}
 	t.Run("revoked", func(t *testing.T) {
-		// Two Managers on one FileStore, as two processes: b revokes; a, which holds the
+		// Two Managers on one filestore.Store, as two processes: b revokes; a, which holds the
 		// grant, and b report it revoked without a token request, and call OnDead once.
 		rev := revocationServer(t, http.StatusOK, "")
 		srv := newTokenServers(t, []string{"a"}, 3600)
@@ -552,7 +553,7 @@ func TestGrantRevoke(t *testing.T) {
 		var mu sync.Mutex
 		var dead []string
 		manager := func(name string) *oauth2refresh.Manager {
-			return oauth2refresh.NewManager(e, &oauth2refresh.FileStore{Dir: dir}, &oauth2refresh.ManagerOptions{
+			return oauth2refresh.NewManager(e, &filestore.Store{Dir: dir}, &oauth2refresh.ManagerOptions{
 				SourceOptions: []oauth2refresh.Option{oauth2refresh.WithClock(clk.now)},
 				OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
 					mu.Lock()
@@ -574,7 +575,7 @@ func TestGrantRevoke(t *testing.T) {
 		}
 		want := oauth2refresh.NewDeadGrantError("a", oauth2refresh.ReasonRevoked)
 		want.At = clk.now()
-		if diff := cmp.Diff(want, oauth2refresh.DeadMark("a", mustLoad(t, &oauth2refresh.FileStore{Dir: dir}, "a")),
+		if diff := cmp.Diff(want, oauth2refresh.DeadMark("a", mustLoad(t, &filestore.Store{Dir: dir}, "a")),
 			cmp.AllowUnexported(oauth2refresh.DeadGrantError{})); diff != "" {
 			t.Errorf("stored dead mark (-want +got):\n%s", diff)
 		}
@@ -658,7 +659,7 @@ func TestGrantRevoke(t *testing.T) {
 			})
 			e := srv.endpoint()
 			e.RevocationURL = rev.URL + "/revoke"
-			fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
+			fs := &filestore.Store{Dir: t.TempDir()}
 			m = oauth2refresh.NewManager(e, fs, nil)
 			startAll(t, m, []string{"a"})
 			if err := m.Grant("a").Revoke(ctx); !oauth2refresh.IsTemporary(err) {
@@ -815,7 +816,7 @@ func TestGrantRevoke(t *testing.T) {
 }
 
 // TestManagerOnDeadRefused: a grant the server refuses is reported to OnDead once, however
-// many goroutines ask; a second Manager on the same FileStore (another process) reports it
+// many goroutines ask; a second Manager on the same filestore.Store (another process) reports it
 // from the Store's dead mark, without a token request.
 func TestManagerOnDeadRefused(t *testing.T) {
 	srv := newTokenServers(t, []string{"x"}, 3600)
@@ -823,7 +824,7 @@ func TestManagerOnDeadRefused(t *testing.T) {
 	var mu sync.Mutex
 	var calls []string
 	manager := func(name string) *oauth2refresh.Manager {
-		return oauth2refresh.NewManager(srv.endpoint(), &oauth2refresh.FileStore{Dir: dir}, &oauth2refresh.ManagerOptions{
+		return oauth2refresh.NewManager(srv.endpoint(), &filestore.Store{Dir: dir}, &oauth2refresh.ManagerOptions{
 			OnDead: func(key string, err *oauth2refresh.DeadGrantError) {
 				var re *oauth2refresh.RequestError
 				refused := errors.As(err, &re) && re.Code == "invalid_grant"

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 )
 
 // TestErrorsHoldNoSecrets has the server echo every secret it can in every error shape. The
@@ -834,7 +835,7 @@ func TestStoreErrorsHoldNoTokens(t *testing.T) {
 		for _, op := range []string{"lock", "save"} {
 			t.Run(name+"/"+op, func(t *testing.T) {
 				ctx := context.Background()
-				fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
+				fs := &filestore.Store{Dir: t.TempDir()}
 				qs := &quotingStore{Store: fs}
 				var want *oauth2.Token // what stays stored
 				if op == "lock" {

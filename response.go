@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenkit/oauth2refresh/internal/marks"
 	"golang.org/x/oauth2"
 )
 
@@ -171,7 +172,7 @@ func (r *reply) token(now func() time.Time) (*oauth2.Token, error) {
 }
 
 // refreshExpiryKey is the Extra member that records when a token's refresh token expires.
-const refreshExpiryKey = "refresh_expiry"
+const refreshExpiryKey = marks.RefreshExpiryKey
 
 // RefreshTokenExpiry returns when t's refresh token expires, as the token response that issued
 // t said with refresh_token_expires_in (GitHub Apps, Microsoft Entra, Auth0), or the zero time
@@ -190,12 +191,7 @@ func RefreshTokenExpiry(t *oauth2.Token) time.Time {
 }
 
 // formatTime returns t in RFC 3339, in UTC, to the second; "" for the zero time.
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
-}
+func formatTime(t time.Time) string { return marks.FormatTime(t) }
 
 // decodeInto decodes a success into into, a *T, as RefreshAccessToken says.
 func (r *reply) decodeInto(into any) error {

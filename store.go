@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/tokenkit/oauth2refresh/events"
+	"github.com/tokenkit/oauth2refresh/internal/marks"
+	"github.com/tokenkit/oauth2refresh/internal/quote"
 
 	"golang.org/x/oauth2"
 )
@@ -16,21 +18,22 @@ import (
 // server, two processes that each refresh on their own send one refresh token twice, and the
 // server revokes the grant.
 //
-// Implementations in this repository: FileStore (processes on one machine), and the modules
-// github.com/tokenkit/oauth2refresh/store/redisstore and .../store/pgstore. SealStore keeps the
-// tokens of any Store encrypted. The package github.com/tokenkit/oauth2refresh/storetest
-// checks an implementation.
+// Implementations in this repository: filestore.Store (processes on one machine), and the
+// modules github.com/tokenkit/oauth2refresh/store/redisstore and .../store/pgstore. store.Seal
+// keeps the tokens of any Store encrypted. The package
+// github.com/tokenkit/oauth2refresh/store/storetest checks an implementation.
 //
 // Besides tokens, a Store is given dead marks to keep (see DeadGrantError): a token without
 // access or refresh token whose Extra values say why the grant died. A Store that keeps a
-// token's Extra values as EncodeStoredToken does keeps them without knowing of them.
+// token's Extra values as store.Encode does keeps them without knowing of them.
 //
 // A Store keeps, for a key, only what its grant needs: the token (or dead mark) saved under it,
 // and, while a lease is held or could still save, what the lease needs (a lock file, a fencing
 // number, a row). A key that never held a token leaves nothing once its leases are released:
 // keys may be chosen by an attacker (a user id, a tenant name), and WithStore takes no lease
 // for a key with nothing to refresh. What a process that died holding a lease leaves may stay
-// until the key is next locked and released, or deleted. Delete removes all of it. The package github.com/tokenkit/oauth2refresh/storetest checks this, given a
+// until the key is next locked and released, or deleted. Delete removes all of it. The package
+// github.com/tokenkit/oauth2refresh/store/storetest checks this, given a
 // listing of what the store keeps (storetest.Options.Contents).
 //
 // A Store must be safe for use by any number of goroutines and processes.
@@ -45,7 +48,7 @@ type Store interface {
 	// never blocks the grant for longer than that.
 	//
 	// The Lease returned carries the token stored when it was granted. A stored value that
-	// cannot be decoded is a *CorruptTokenError, and no lease is held then.
+	// cannot be decoded is a *store.CorruptTokenError, and no lease is held then.
 	Lock(ctx context.Context, key string, ttl time.Duration) (Lease, error)
 
 	// Delete removes key's stored token (or dead mark), as Manager's Grant.Delete needs, and
@@ -65,7 +68,7 @@ type Lease interface {
 	Token() *oauth2.Token
 
 	// Save stores t as the grant's current token. The stores of this repository keep its Extra
-	// values as EncodeStoredToken does; one that drops them loses, among others,
+	// values as store.Encode does; one that drops them loses, among others,
 	// RefreshTokenExpiry and the binding of a DPoP-bound token. It fails
 	// with an error wrapping ErrLeaseLost, and changes nothing, when another lease on the
 	// grant has been granted since this one: a slow holder whose lease lapsed never
@@ -81,35 +84,8 @@ type Lease interface {
 // granted since: what the holder would have saved is not stored.
 var ErrLeaseLost = errors.New("oauth2refresh: store lease lost")
 
-// CorruptTokenError reports a stored token that cannot be decoded: a truncated file, a value
-// written by something else. The store leaves it as it is, for a person to look at; it is not
-// overwritten, and the grant cannot be refreshed through the store until it is repaired or
-// removed (then a TokenSource given a token of its own saves that one).
-type CorruptTokenError struct {
-	// Key is the grant's key.
-	Key string
-	// Location says where the value is, such as the file's path.
-	Location string
-	// Err says what is wrong with it. It never quotes the value, which may hold secrets.
-	Err error
-}
-
-func (e *CorruptTokenError) Error() string {
-	s := "oauth2refresh: stored token for key " + quoteKey(e.Key) + " is corrupt"
-	if e.Location != "" {
-		s += " (" + e.Location + ")"
-	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
-
-// Unwrap returns e.Err.
-func (e *CorruptTokenError) Unwrap() error { return e.Err }
-
 // quoteKey quotes a grant key for an error message, shortened if long.
-func quoteKey(key string) string { return fmt.Sprintf("%q", truncate(key, 100)) }
+func quoteKey(key string) string { return quote.Key(key) }
 
 // storeErr is the error of a store operation on key's grant: what is "loading", "saving", ...
 func storeErr(what, key string, err error) error {
@@ -170,7 +146,7 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token) error 
 // grant on from the refresh token it spent; otherwise the stored token is used. One risk
 // remains, which no Store can remove: a lease with a ttl (Redis, PostgreSQL) lapses if the
 // store stays unreachable, or the process paused, for longer; another process may then send
-// the refresh token this one spent, and a rotating server may revoke the grant. FileStore's
+// the refresh token this one spent, and a rotating server may revoke the grant. filestore.Store's
 // lease does not lapse while its holder lives.
 //
 // A grant dies when the server refuses its refresh token with invalid_grant (or GitHub's
@@ -512,30 +488,14 @@ func (e *DeadGrantError) Is(target error) bool {
 	return false
 }
 
-// deadKey is the Extra member of a token that marks its grant dead (see deadToken); its value
-// is a *deadMark, a type no token response can produce: a response member of that name is an
-// ordinary Extra value, stored in "extra" (see EncodeStoredToken).
-const deadKey = "oauth2refresh.dead"
-
-// deadMark is the value of a dead mark.
-type deadMark struct {
-	reason string
-	at     time.Time
-}
-
-// deadToken returns the token that marks a grant dead for reason since at: it has no access
-// or refresh token, and the stored-token format keeps the mark as its "dead" member.
-func deadToken(reason string, at time.Time) *oauth2.Token {
-	return (&oauth2.Token{}).WithExtra(map[string]any{deadKey: &deadMark{reason, at}})
-}
+// deadToken returns the token that marks a grant dead for reason since at (see
+// marks.DeadToken).
+var deadToken = marks.DeadToken
 
 // deadOf returns the DeadGrantError of key's grant if t marks it dead, else nil.
 func deadOf(key string, t *oauth2.Token) *DeadGrantError {
-	if t == nil {
-		return nil
-	}
-	if m, ok := t.Extra(deadKey).(*deadMark); ok {
-		return &DeadGrantError{Key: key, reason: m.reason, At: m.at}
+	if m := marks.DeadOf(t); m != nil {
+		return &DeadGrantError{Key: key, reason: m.Reason, At: m.At}
 	}
 	return nil
 }

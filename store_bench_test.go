@@ -1,6 +1,6 @@
 package oauth2refresh_test
 
-// Benchmarks of WithStore with the FileStore; the Redis and PostgreSQL stores have the same
+// Benchmarks of WithStore with the filestore.Store; the Redis and PostgreSQL stores have the same
 // ones in their modules. Run:
 //
 //	go test -run '^$' -bench 'Store' -benchtime 2000x .
@@ -10,39 +10,39 @@ package oauth2refresh_test
 import (
 	"testing"
 
-	"github.com/tokenkit/oauth2refresh"
-	"github.com/tokenkit/oauth2refresh/storetest"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
+	"github.com/tokenkit/oauth2refresh/store/storetest"
 )
 
-// BenchmarkStoreHotPath: Token on a cached token, without a store and with a FileStore.
+// BenchmarkStoreHotPath: Token on a cached token, without a store and with a filestore.Store.
 func BenchmarkStoreHotPath(b *testing.B) {
 	b.Run("none", func(b *testing.B) { storetest.BenchHotPath(b, nil, "g") })
 	b.Run("file", func(b *testing.B) {
-		storetest.BenchHotPath(b, &oauth2refresh.FileStore{Dir: b.TempDir()}, "g")
+		storetest.BenchHotPath(b, &filestore.Store{Dir: b.TempDir()}, "g")
 	})
 }
 
 // BenchmarkStoreRefresh: one refresh (token endpoint in memory), without a store and through
-// a FileStore (load, flock, write+fsync+rename, unlock).
+// a filestore.Store (load, flock, write+fsync+rename, unlock).
 func BenchmarkStoreRefresh(b *testing.B) {
 	b.Run("none", func(b *testing.B) { storetest.BenchRefresh(b, nil, "g") })
 	b.Run("file", func(b *testing.B) {
-		storetest.BenchRefresh(b, &oauth2refresh.FileStore{Dir: b.TempDir()}, "g")
+		storetest.BenchRefresh(b, &filestore.Store{Dir: b.TempDir()}, "g")
 	})
 }
 
 // BenchmarkStorePickUp: a TokenSource picks up the token another one refreshed and saved in a
-// FileStore (one file read).
+// filestore.Store (one file read).
 func BenchmarkStorePickUp(b *testing.B) {
-	storetest.BenchPickUp(b, &oauth2refresh.FileStore{Dir: b.TempDir()}, "g")
+	storetest.BenchPickUp(b, &filestore.Store{Dir: b.TempDir()}, "g")
 }
 
 // BenchmarkStoreRefreshesPerLifetime: 4 TokenSources (as 4 processes) × 8 goroutines on one
 // grant; token requests per access-token lifetime, each source on its own and through a
-// FileStore.
+// filestore.Store.
 func BenchmarkStoreRefreshesPerLifetime(b *testing.B) {
 	b.Run("none", func(b *testing.B) { storetest.BenchRefreshesPerLifetime(b, nil, "g", 4, 8) })
 	b.Run("file", func(b *testing.B) {
-		storetest.BenchRefreshesPerLifetime(b, &oauth2refresh.FileStore{Dir: b.TempDir()}, "g", 4, 8)
+		storetest.BenchRefreshesPerLifetime(b, &filestore.Store{Dir: b.TempDir()}, "g", 4, 8)
 	})
 }

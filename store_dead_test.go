@@ -20,6 +20,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 	"golang.org/x/oauth2"
 )
 
@@ -29,14 +31,14 @@ const clockStart = "2030-01-02T03:04:05Z"
 // deadMarkOf returns a dead mark as stores hold one, read from the stored format.
 func deadMarkOf(t *testing.T, reason string) *oauth2.Token {
 	t.Helper()
-	m, _, err := oauth2refresh.DecodeStoredToken("g", "", []byte(`{"version":1,"dead":{"reason":"`+reason+`","at":"`+clockStart+`"}}`))
+	m, _, err := store.Decode("g", "", []byte(`{"version":1,"dead":{"reason":"`+reason+`","at":"`+clockStart+`"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
-// readGrantFile returns the FileStore file of grant "g" in dir, "" if there is none.
+// readGrantFile returns the filestore.Store file of grant "g" in dir, "" if there is none.
 func readGrantFile(t *testing.T, dir string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "g.json"))
@@ -105,10 +107,10 @@ func TestWithStoreGrantDies(t *testing.T) {
 			ep.AuthMethod = tc.auth
 			dir := t.TempDir()
 			clock := newFakeClock()
-			if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", tc.seed); err != nil {
+			if err := oauth2refresh.SaveToken(ctx, &filestore.Store{Dir: dir}, "g", tc.seed); err != nil {
 				t.Fatal(err)
 			}
-			a := ep.TokenSource(ctx, nil, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now))
+			a := ep.TokenSource(ctx, nil, oauth2refresh.WithStore(&filestore.Store{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now))
 			_, err := a.Token()
 			want := deadView{Key: "g", Reason: tc.reason, At: clockStart, Err: true}
 			if diff := cmp.Diff(want, asDead(t, err)); diff != "" {
@@ -134,7 +136,7 @@ func TestWithStoreGrantDies(t *testing.T) {
 
 			// Another process: it reports the dead grant and sends nothing.
 			var evs []event
-			b := ep.TokenSource(ctx, nil, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"),
+			b := ep.TokenSource(ctx, nil, oauth2refresh.WithStore(&filestore.Store{Dir: dir}, "g"),
 				oauth2refresh.WithClock(clock.now), oauth2refresh.WithEvents(func(ev event) {
 					if ev.Kind == events.GrantDead || ev.Kind == events.RefreshFinished {
 						ev.Err = errAny
@@ -219,12 +221,12 @@ func TestWithStoreRefusalNotDead(t *testing.T) {
 			ep := &oauth2refresh.Endpoint{TokenURL: srv.URL + "/token", ClientID: testClientID, ClientSecret: testSecret, AuthMethod: tc.auth}
 			dir := t.TempDir()
 			seed := &oauth2.Token{RefreshToken: "rt-0"}
-			if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", seed); err != nil {
+			if err := oauth2refresh.SaveToken(ctx, &filestore.Store{Dir: dir}, "g", seed); err != nil {
 				t.Fatal(err)
 			}
 			stored := readGrantFile(t, dir)
 			for i := int64(1); i <= 2; i++ {
-				ts := ep.TokenSource(ctx, nil, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"))
+				ts := ep.TokenSource(ctx, nil, oauth2refresh.WithStore(&filestore.Store{Dir: dir}, "g"))
 				_, err := ts.Token()
 				if err == nil {
 					t.Fatal("Token succeeded")
@@ -250,12 +252,12 @@ func TestWithStoreDeadGrantRevived(t *testing.T) {
 	rs := newTokenServer(t, "rt-0", 3600)
 	dir := t.TempDir()
 	clock := newFakeClock()
-	store := &oauth2refresh.FileStore{Dir: dir}
+	store := &filestore.Store{Dir: dir}
 	if err := oauth2refresh.SaveToken(ctx, store, "g", &oauth2.Token{RefreshToken: "rt-old"}); err != nil {
 		t.Fatal(err)
 	}
-	a := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now))
-	b := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now))
+	a := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(&filestore.Store{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now))
+	b := rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(&filestore.Store{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now))
 	for _, ts := range []*oauth2refresh.TokenSource{a, b} {
 		if _, err := ts.Token(); err == nil {
 			t.Fatal("Token of a dead grant succeeded")
@@ -297,11 +299,11 @@ func TestWithStoreHostileDeadMember(t *testing.T) {
 	rs.onIssue = func(r *http.Request, tok map[string]any) { tok["dead"], tok["oauth2refresh.dead"] = mark, mark }
 	dir := t.TempDir()
 	clock := newFakeClock()
-	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, &filestore.Store{Dir: dir}, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
 	src := func() *oauth2refresh.TokenSource {
-		return rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now))
+		return rs.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(&filestore.Store{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now))
 	}
 	a, b := src(), src()
 	if tok, err := a.Token(); err != nil || tok.AccessToken != "at-1" {
@@ -356,7 +358,7 @@ func TestWithStoreLeaseLostNoResurrection(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := newTokenServer(t, "rt-0", 3600)
 			dir := t.TempDir()
-			fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: dir}}
+			fs := &faultStore{Store: &filestore.Store{Dir: dir}}
 			tc.setup(t, fs)
 			clock := newFakeClock()
 			if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
@@ -385,7 +387,7 @@ func TestWithStoreDeadKeepsHeldToken(t *testing.T) {
 	ctx := context.Background()
 	rs := newTokenServer(t, "rt-0", 3600)
 	dir := t.TempDir()
-	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: dir}}
+	fs := &faultStore{Store: &filestore.Store{Dir: dir}}
 	fs.stolen = deadMarkOf(t, oauth2refresh.ReasonInvalidGrant)
 	clock := newFakeClock()
 	held := &oauth2.Token{AccessToken: "at-0", TokenType: "Bearer", RefreshToken: "rt-0", Expiry: clock.now().Add(time.Hour), ExpiresIn: 3600}
@@ -430,7 +432,7 @@ func TestWithStoreDeletedNotResurrected(t *testing.T) {
 	dir := t.TempDir()
 	clock := newFakeClock()
 	src := func(tok *oauth2.Token) *oauth2refresh.TokenSource {
-		return rs.endpoint().TokenSource(ctx, tok, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now))
+		return rs.endpoint().TokenSource(ctx, tok, oauth2refresh.WithStore(&filestore.Store{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now))
 	}
 	a, b := src(&oauth2.Token{RefreshToken: "rt-0"}), src(nil)
 	if tok, err := a.Token(); err != nil || tok.AccessToken != "at-1" {
@@ -439,7 +441,7 @@ func TestWithStoreDeletedNotResurrected(t *testing.T) {
 	if tok, err := b.Token(); err != nil || tok.AccessToken != "at-1" {
 		t.Fatalf("Token of a second source = %v, %v; want at-1", tok, err)
 	}
-	if err := (&oauth2refresh.FileStore{Dir: dir}).Delete(ctx, "g"); err != nil {
+	if err := (&filestore.Store{Dir: dir}).Delete(ctx, "g"); err != nil {
 		t.Fatal(err)
 	}
 	clock.advance(2 * time.Hour)
@@ -455,7 +457,7 @@ func TestWithStoreDeletedNotResurrected(t *testing.T) {
 		t.Errorf("stored file = %s, want none: the grant was saved back", got)
 	}
 	seed := &oauth2.Token{RefreshToken: rs.currentRT()}
-	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", seed); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, &filestore.Store{Dir: dir}, "g", seed); err != nil {
 		t.Fatal(err)
 	}
 	b.Invalidate(nil)
@@ -470,7 +472,7 @@ func TestWithStoreDeadMarkNotSaved(t *testing.T) {
 	ctx := context.Background()
 	rs := newTokenServer(t, "rt-0", 3600)
 	dir := t.TempDir()
-	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: dir}}
+	fs := &faultStore{Store: &filestore.Store{Dir: dir}}
 	clock := newFakeClock()
 	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-old"}); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 	"golang.org/x/oauth2"
 )
 
@@ -76,7 +77,7 @@ func TestWithStoreSaveBoundedByLease(t *testing.T) {
 	}))
 	defer srv.Close()
 	ctx := context.Background()
-	s := &timingStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
+	s := &timingStore{Store: &filestore.Store{Dir: t.TempDir()}}
 	if err := oauth2refresh.SaveToken(ctx, s, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}

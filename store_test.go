@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 	"golang.org/x/oauth2"
 )
 
@@ -96,7 +98,7 @@ func mustLoad(t *testing.T, s oauth2refresh.Store, key string) *oauth2.Token {
 }
 
 func TestWithStoreOneRefreshForAllSources(t *testing.T) {
-	// Several TokenSources, each with a FileStore of its own on one directory as separate
+	// Several TokenSources, each with a filestore.Store of its own on one directory as separate
 	// processes would have, share one grant: one refresh per token lifetime, whatever the
 	// number of sources and goroutines.
 	// Every time here is the test's clock, which moves only between the rounds: the
@@ -107,7 +109,7 @@ func TestWithStoreOneRefreshForAllSources(t *testing.T) {
 	rs := newTokenServer(t, "rt-0", 60)
 	dir := t.TempDir()
 	clock := newFakeClock()
-	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g",
+	if err := oauth2refresh.SaveToken(ctx, &filestore.Store{Dir: dir}, "g",
 		&oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(-time.Second)}); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +117,7 @@ func TestWithStoreOneRefreshForAllSources(t *testing.T) {
 	var tss []*oauth2refresh.TokenSource
 	for range sources {
 		tss = append(tss, rs.endpoint().TokenSource(ctx, nil,
-			oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now)))
+			oauth2refresh.WithStore(&filestore.Store{Dir: dir}, "g"), oauth2refresh.WithClock(clock.now)))
 	}
 	round := func(want string) {
 		t.Helper()
@@ -142,7 +144,7 @@ func TestWithStoreOneRefreshForAllSources(t *testing.T) {
 	if n := rs.requests.Load(); n != 1 {
 		t.Errorf("token requests = %d, want 1", n)
 	}
-	if got := mustLoad(t, &oauth2refresh.FileStore{Dir: dir}, "g"); got.RefreshToken != "rt-1" || got.AccessToken != "at-1" {
+	if got := mustLoad(t, &filestore.Store{Dir: dir}, "g"); got.RefreshToken != "rt-1" || got.AccessToken != "at-1" {
 		t.Errorf("stored token = %q/%q, want at-1/rt-1", got.AccessToken, got.RefreshToken)
 	}
 	rs.expiresIn.Store(3600)
@@ -161,7 +163,7 @@ func TestWithStoreUsesTokenRefreshedElsewhere(t *testing.T) {
 	// request, both when it finds it expired and when it is forced (a 401).
 	ctx := context.Background()
 	rs := newTokenServer(t, "rt-9", 3600)
-	s := &oauth2refresh.FileStore{Dir: t.TempDir()}
+	s := &filestore.Store{Dir: t.TempDir()}
 	clock := newFakeClock()
 	old := &oauth2.Token{AccessToken: "at-old", RefreshToken: "rt-old", Expiry: clock.now().Add(time.Minute)}
 	ts := rs.endpoint().TokenSource(ctx, old, oauth2refresh.WithStore(s, "g"),
@@ -222,7 +224,7 @@ func TestWithStoreStart(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := newTokenServer(t, "rt-0", 3600)
-			s := &oauth2refresh.FileStore{Dir: t.TempDir()}
+			s := &filestore.Store{Dir: t.TempDir()}
 			if tc.stored != nil {
 				if err := oauth2refresh.SaveToken(ctx, s, "g", tc.stored); err != nil {
 					t.Fatal(err)
@@ -261,7 +263,7 @@ func TestWithStoreUnreachable(t *testing.T) {
 	ctx := context.Background()
 	rs := newTokenServer(t, "rt-0", 3600)
 	clock := newFakeClock()
-	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
+	fs := &faultStore{Store: &filestore.Store{Dir: t.TempDir()}}
 	tok0 := &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(60 * time.Second), ExpiresIn: 60}
 	if err := oauth2refresh.SaveToken(ctx, fs, "g", tok0); err != nil {
 		t.Fatal(err)
@@ -298,7 +300,7 @@ func TestWithStoreSaveFailureKeepsToken(t *testing.T) {
 	ctx := context.Background()
 	rs := newTokenServer(t, "rt-0", 3600)
 	clock := newFakeClock()
-	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
+	fs := &faultStore{Store: &filestore.Store{Dir: t.TempDir()}}
 	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +345,7 @@ func TestWithStoreLeaseLost(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			rs := newTokenServer(t, "rt-0", 3600)
-			fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}, stolen: tc.stolen}
+			fs := &faultStore{Store: &filestore.Store{Dir: t.TempDir()}, stolen: tc.stolen}
 			fs.lostSave.Store(1)
 			ts := rs.endpoint().TokenSource(ctx, &oauth2.Token{RefreshToken: "rt-0"}, oauth2refresh.WithStore(fs, "g"))
 			if tok, err := ts.Token(); err != nil || tok.AccessToken != tc.wantAT {
@@ -367,7 +369,7 @@ func TestWithStoreSaveFailsOnce(t *testing.T) {
 	// caller gets the token, the store holds it.
 	ctx := context.Background()
 	rs := newTokenServer(t, "rt-0", 3600)
-	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
+	fs := &faultStore{Store: &filestore.Store{Dir: t.TempDir()}}
 	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
@@ -391,9 +393,9 @@ func TestWithStoreCorruptFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := rs.endpoint().TokenSource(ctx, &oauth2.Token{RefreshToken: "rt-0"},
-		oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"))
+		oauth2refresh.WithStore(&filestore.Store{Dir: dir}, "g"))
 	_, err := ts.Token()
-	var ce *oauth2refresh.CorruptTokenError
+	var ce *store.CorruptTokenError
 	if !errors.As(err, &ce) {
 		t.Fatalf("Token = %v, want a *CorruptTokenError", err)
 	}
@@ -426,7 +428,7 @@ func TestWithStoreOptionOrder(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := newTokenServer(t, "rt-0", 3600)
 			clock := newFakeClock()
-			s1, s2 := &oauth2refresh.FileStore{Dir: t.TempDir()}, &oauth2refresh.FileStore{Dir: t.TempDir()}
+			s1, s2 := &filestore.Store{Dir: t.TempDir()}, &filestore.Store{Dir: t.TempDir()}
 			// Stored: a token with 50 s left, not servable under a 1 min margin.
 			if err := oauth2refresh.SaveToken(ctx, s1, "g", &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: clock.now().Add(50 * time.Second)}); err != nil {
 				t.Fatal(err)
@@ -455,7 +457,7 @@ func TestWithStoreOptionOrder(t *testing.T) {
 }
 
 // TestFileStoreKeepsRefreshTokenExpiry: the refresh token's expiry and the response's Extra
-// survive a restart through a FileStore: a new TokenSource on the same key loads them, and past
+// survive a restart through a filestore.Store: a new TokenSource on the same key loads them, and past
 // the expiry it sends nothing and says that the grant must be authorized again.
 func TestFileStoreKeepsRefreshTokenExpiry(t *testing.T) {
 	ctx := context.Background()
@@ -463,11 +465,11 @@ func TestFileStoreKeepsRefreshTokenExpiry(t *testing.T) {
 	ts.onIssue = func(r *http.Request, tok map[string]any) { tok["refresh_token_expires_in"] = "7200" }
 	clock := newFakeClock()
 	dir := t.TempDir()
-	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, &filestore.Store{Dir: dir}, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
 	src := func() *oauth2refresh.TokenSource { // a process starting
-		return ts.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"),
+		return ts.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(&filestore.Store{Dir: dir}, "g"),
 			oauth2refresh.WithClock(clock.now))
 	}
 	if _, err := src().Token(); err != nil {

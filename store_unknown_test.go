@@ -10,18 +10,19 @@ import (
 	"time"
 
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 	"golang.org/x/oauth2"
 )
 
 // TestWithStoreUnknownKeysTakeNoLease asks for tokens of keys an attacker chooses, none ever
 // stored, through TokenSources that hold no refresh token (none, or an expired access token
-// alone) and through a Manager's Grant (Token and Client), over a real FileStore: each fails
+// alone) and through a Manager's Grant (Token and Client), over a real filestore.Store: each fails
 // with ErrNoRefreshToken, without a token request nor a Store.Lock, and the directory stays
 // empty.
 func TestWithStoreUnknownKeysTakeNoLease(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: dir}}
+	fs := &faultStore{Store: &filestore.Store{Dir: dir}}
 	srv := newRecordingServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		respond(w, http.StatusOK, "application/json", `{"access_token":"at","token_type":"Bearer","expires_in":3600}`)
 	})

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 )
 
 // appliedStore is a Store whose first fail Saves are applied but reported as failed, as when
@@ -49,7 +50,7 @@ func (l *appliedLease) Save(ctx context.Context, t *oauth2.Token) error {
 func TestWithStoreAppliedSaveReportedFailed(t *testing.T) {
 	rs := newTokenServer(t, "rt-0", 60)
 	clk := newFakeClock()
-	fs := &oauth2refresh.FileStore{Dir: t.TempDir()}
+	fs := &filestore.Store{Dir: t.TempDir()}
 	ctx := context.Background()
 	if err := oauth2refresh.SaveToken(ctx, fs, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
@@ -85,7 +86,7 @@ func TestWithStoreAppliedSaveReportedFailed(t *testing.T) {
 }
 
 // TestWithStoreFailedSaveKeepsLease: a save that fails twice keeps the grant's lease, so that
-// another process (here another TokenSource with a FileStore of its own, as a process has)
+// another process (here another TokenSource with a filestore.Store of its own, as a process has)
 // cannot take the grant and send the spent refresh token; it gets an error until the first
 // one saved its token, then picks it up.
 func TestWithStoreFailedSaveKeepsLease(t *testing.T) {
@@ -93,16 +94,16 @@ func TestWithStoreFailedSaveKeepsLease(t *testing.T) {
 	rs := newTokenServer(t, "rt-0", 3600)
 	clk := newFakeClock()
 	dir := t.TempDir()
-	if err := oauth2refresh.SaveToken(ctx, &oauth2refresh.FileStore{Dir: dir}, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
+	if err := oauth2refresh.SaveToken(ctx, &filestore.Store{Dir: dir}, "g", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}
-	fs := &faultStore{Store: &oauth2refresh.FileStore{Dir: dir}}
+	fs := &faultStore{Store: &filestore.Store{Dir: dir}}
 	fs.failSave.Store(2)
 	e1 := rs.endpoint()
 	p1 := e1.TokenSource(ctx, nil, oauth2refresh.WithStore(fs, "g"), oauth2refresh.WithClock(clk.now))
 	e2 := rs.endpoint()
 	e2.Timeout = 100 * time.Millisecond // its wait for the lease: 2 × 1.5 × Timeout
-	p2 := e2.TokenSource(ctx, nil, oauth2refresh.WithStore(&oauth2refresh.FileStore{Dir: dir}, "g"), oauth2refresh.WithClock(clk.now))
+	p2 := e2.TokenSource(ctx, nil, oauth2refresh.WithStore(&filestore.Store{Dir: dir}, "g"), oauth2refresh.WithClock(clk.now))
 	if _, err := p1.Token(); !errors.Is(err, errStoreDown) {
 		t.Fatalf("process 1: Token = %v, want the save error", err)
 	}

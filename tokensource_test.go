@@ -20,6 +20,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 )
 
 func expiredToken(clock *fakeClock, rt string) *oauth2.Token {
@@ -840,7 +841,7 @@ func TestTokenSourcePanicOnOwnGoroutine(t *testing.T) {
 			wantErr: "oauth2refresh: OnNewToken panicked: hook bug"},
 		{name: "OnNewToken, early refresh", early: true, opts: func(*testing.T) []oauth2refresh.Option { return []oauth2refresh.Option{hookPanics} }},
 		{name: "Store, waiting callers", wantErr: "oauth2refresh: Store panicked: store bug", opts: func(t *testing.T) []oauth2refresh.Option {
-			return []oauth2refresh.Option{oauth2refresh.WithStore(panicStore{&oauth2refresh.FileStore{Dir: t.TempDir()}}, "g")}
+			return []oauth2refresh.Option{oauth2refresh.WithStore(panicStore{&filestore.Store{Dir: t.TempDir()}}, "g")}
 		}},
 	}
 	for _, tc := range tests {

@@ -1,7 +1,7 @@
 package conformance_test
 
 // A fleet: several OS processes share many grants through an oauth2refresh.Manager each, over
-// each Store (FileStore, Redis, PostgreSQL), against the fosite server, which rotates refresh
+// each Store (filestore.Store, Redis, PostgreSQL), against the fosite server, which rotates refresh
 // tokens and revokes the family when one comes back. The processes are this test binary run
 // again with OAUTH2REFRESH_FLEET_CHILD set (see init below); the authorization server, and a
 // proxy in front of its token endpoint that tells which grant each request is for, run in the

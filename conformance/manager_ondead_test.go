@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokenkit/oauth2refresh"
 	"github.com/tokenkit/oauth2refresh/conformance/authserver"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 )
 
 // TestManagerOnDeadOnceThroughClient: a request of Grant.Client sent with the grant's token
@@ -25,7 +26,7 @@ func TestManagerOnDeadOnceThroughClient(t *testing.T) {
 	srv := startFosite(t, authserver.Options{AccessTokenLifespan: time.Hour})
 	srv.AddClient(authserver.Client{ID: "app", AuthMethod: authserver.None, Scopes: []string{"read"}})
 	g, _ := srv.IssueRefreshToken("app", "read")
-	store := &oauth2refresh.FileStore{Dir: t.TempDir()}
+	store := &filestore.Store{Dir: t.TempDir()}
 	e := &oauth2refresh.Endpoint{TokenURL: srv.TokenURL, ClientID: "app"}
 	var mu sync.Mutex
 	var dead []string
@@ -128,7 +129,7 @@ func TestManagerOnDeadOnceRevoking(t *testing.T) {
 	srv := startFosite(t, authserver.Options{AccessTokenLifespan: time.Hour})
 	srv.AddClient(authserver.Client{ID: "app", AuthMethod: authserver.None, Scopes: []string{"read"}})
 	g, _ := srv.IssueRefreshToken("app", "read")
-	store := &hookStore{Store: &oauth2refresh.FileStore{Dir: t.TempDir()}}
+	store := &hookStore{Store: &filestore.Store{Dir: t.TempDir()}}
 	e := &oauth2refresh.Endpoint{TokenURL: srv.TokenURL, RevocationURL: srv.RevocationURL, ClientID: "app"}
 	var calls []string
 	m := oauth2refresh.NewManager(e, store, &oauth2refresh.ManagerOptions{OnDead: func(key string, d *oauth2refresh.DeadGrantError) {

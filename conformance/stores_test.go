@@ -1,6 +1,6 @@
 package conformance_test
 
-// Several OS processes share one grant through each Store (FileStore, Redis, PostgreSQL)
+// Several OS processes share one grant through each Store (filestore.Store, Redis, PostgreSQL)
 // against the fosite server, which rotates refresh tokens and revokes the family when one
 // comes back. The processes are this test binary run again with OAUTH2REFRESH_STORES_CHILD set
 // (see init below); the authorization server runs in the parent test process.
@@ -31,6 +31,8 @@ import (
 
 	"github.com/tokenkit/oauth2refresh"
 	"github.com/tokenkit/oauth2refresh/conformance/authserver"
+	"github.com/tokenkit/oauth2refresh/store"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 	pgstore "github.com/tokenkit/oauth2refresh/store/pgstore"
 	redisstore "github.com/tokenkit/oauth2refresh/store/redisstore"
 )
@@ -96,7 +98,7 @@ func runChild[C any](env, name string, fn func(C) error) {
 func stOpen(ctx context.Context, cfg stConfig) (s oauth2refresh.Store, close func(), err error) {
 	switch cfg.Kind {
 	case "file":
-		return &oauth2refresh.FileStore{Dir: cfg.Dir}, func() {}, nil
+		return &filestore.Store{Dir: cfg.Dir}, func() {}, nil
 	case "redis":
 		rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, MaxRetries: -1, DialTimeout: 2 * time.Second})
 		return &redisstore.Store{Client: rdb, Prefix: cfg.RedisPrefix}, func() { rdb.Close() }, nil
@@ -580,7 +582,7 @@ func TestStoresMultiProcess(t *testing.T) {
 }
 
 // TestStoresKilledHolder: a process that dies holding the grant's lease blocks the grant only
-// until the lease lapses (at once for FileStore, whose flock the kernel releases); then the
+// until the lease lapses (at once for filestore.Store, whose flock the kernel releases); then the
 // next refresh goes through, once, and the family lives.
 func TestStoresKilledHolder(t *testing.T) {
 	for _, k := range stKinds {
@@ -865,7 +867,7 @@ func TestStoresCorruptFile(t *testing.T) {
 	}
 	ts.Invalidate(tok)
 	_, err = ts.Token()
-	var ce *oauth2refresh.CorruptTokenError
+	var ce *store.CorruptTokenError
 	if !errors.As(err, &ce) || ce.Location != path {
 		t.Fatalf("Token = %v, want a *CorruptTokenError for %s", err, path)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokenkit/oauth2refresh"
 	"github.com/tokenkit/oauth2refresh/compat/googleauth"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 )
 
 // fakeGoogle stands in for Google on loopback: a token endpoint at /token that knows refresh
@@ -80,7 +81,7 @@ func Example() {
 }
 
 // One Google API client per tenant, each authorized by the tenant's grant in an
-// oauth2refresh.Manager: the Manager keeps the tokens (here in a FileStore) and holds the
+// oauth2refresh.Manager: the Manager keeps the tokens (here in a filestore.Store) and holds the
 // grants in memory only while they are used.
 func Example_manager() {
 	srv := fakeGoogle()
@@ -98,7 +99,7 @@ func Example_manager() {
 		ClientSecret: "GOCSPX-secret",
 		AuthMethod:   oauth2refresh.AuthRequestBody,
 	}
-	m := oauth2refresh.NewManager(e, &oauth2refresh.FileStore{Dir: dir}, nil)
+	m := oauth2refresh.NewManager(e, &filestore.Store{Dir: dir}, nil)
 	// After the tenant's authorization code exchange:
 	if err := m.Grant("tenant-42").SaveToken(ctx, &oauth2.Token{RefreshToken: "1//saved"}); err != nil {
 		log.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokenkit/oauth2refresh"
 	"github.com/tokenkit/oauth2refresh/compat/googleauth"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 )
 
 // TestGrantClientOption: a generated client authorized by a grant of a Manager gets the
@@ -21,7 +22,7 @@ func TestGrantClientOption(t *testing.T) {
 	ts := newTokenServer(t)
 	api := newAPIServer(t)
 	ctx := context.Background()
-	m := oauth2refresh.NewManager(endpoint(ts), &oauth2refresh.FileStore{Dir: t.TempDir()},
+	m := oauth2refresh.NewManager(endpoint(ts), &filestore.Store{Dir: t.TempDir()},
 		&oauth2refresh.ManagerOptions{MaxGrants: 1})
 	if err := m.Grant("tenant-1").SaveToken(ctx, &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
@@ -49,7 +50,7 @@ func TestGrantClientOption(t *testing.T) {
 	// A grant the server refuses.
 	refusing := newTokenServer(t)
 	refusing.fail = func() (int, string) { return 400, `{"error":"invalid_grant"}` }
-	m = oauth2refresh.NewManager(endpoint(refusing), &oauth2refresh.FileStore{Dir: t.TempDir()}, nil)
+	m = oauth2refresh.NewManager(endpoint(refusing), &filestore.Store{Dir: t.TempDir()}, nil)
 	if err := m.Grant("tenant-3").SaveToken(ctx, &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		t.Fatal(err)
 	}

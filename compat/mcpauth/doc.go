@@ -12,7 +12,7 @@
 //	grant := &mcpauth.Config{
 //		Resource: "https://mcp.example.com/mcp", // the MCP server's canonical URI
 //		Endpoint: oauth2refresh.Endpoint{TokenURL: tokenURL, ClientID: clientID}, // for restarts
-//		Store:    &oauth2refresh.FileStore{Dir: dir},
+//		Store:    &filestore.Store{Dir: dir},
 //	}
 //	initial, err := grant.InitialTokenSource(ctx) // nil: no grant stored yet, or a dead one
 //	if err != nil { ... }

@@ -13,11 +13,12 @@ import (
 
 	"github.com/tokenkit/oauth2refresh"
 	"github.com/tokenkit/oauth2refresh/compat/mcpauth"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 )
 
 // An MCP client of the official Go SDK whose tokens come from oauth2refresh: every refresh
 // carries the server's resource, the public client authenticates with its client_id alone,
-// and the grant lives in a FileStore, so that the next start (or another process) resumes it
+// and the grant lives in a filestore.Store, so that the next start (or another process) resumes it
 // and a dead grant sends the user through the authorization again.
 func Example() {
 	ctx := context.Background()
@@ -28,7 +29,7 @@ func Example() {
 	grant := &mcpauth.Config{
 		Resource: "https://mcp.example.com/mcp",
 		Endpoint: oauth2refresh.Endpoint{TokenURL: "https://auth.example.com/token", ClientID: "my-mcp-client"},
-		Store:    &oauth2refresh.FileStore{Dir: filepath.Join(dir, "my-mcp-client")},
+		Store:    &filestore.Store{Dir: filepath.Join(dir, "my-mcp-client")},
 	}
 	initial, err := grant.InitialTokenSource(ctx) // nil the first time: the SDK authorizes
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tokenkit/oauth2refresh"
 	"github.com/tokenkit/oauth2refresh/compat/mcpauth"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 )
 
 // Access tokens live 1 s; the clients serve them until 400 ms before they expire and refresh
@@ -35,7 +36,7 @@ func grantConfig(resource, tokenURL, dir string) *mcpauth.Config {
 	return &mcpauth.Config{
 		Resource: resource,
 		Endpoint: oauth2refresh.Endpoint{TokenURL: tokenURL, ClientID: testClientID},
-		Store:    &oauth2refresh.FileStore{Dir: dir},
+		Store:    &filestore.Store{Dir: dir},
 		Options: []oauth2refresh.Option{
 			oauth2refresh.ExpiryMargin(tokenMargin), oauth2refresh.EarlyRefresh(0),
 		},
@@ -64,7 +65,7 @@ func checkRefreshes(t *testing.T, as *testAS, before asStats, d time.Duration) {
 // TestMCPClient runs the SDK's MCP client, its tokens from a Config, against the SDK's MCP
 // server behind its bearer-token middleware and the testAS (rotation, reuse detection,
 // resource checks): across several access token lifetimes, across a restart through
-// InitialTokenSource, from two OS processes sharing the FileStore, and through a grant that
+// InitialTokenSource, from two OS processes sharing the filestore.Store, and through a grant that
 // dies (a spent refresh token replayed) and is authorized again.
 func TestMCPClient(t *testing.T) {
 	ctx := context.Background()
@@ -118,7 +119,7 @@ func TestMCPClient(t *testing.T) {
 		t.Errorf("after the restart, %d of %d calls failed: %q", len(errs), calls, errs)
 	}
 
-	// Two OS processes at once, sharing the grant through the FileStore.
+	// Two OS processes at once, sharing the grant through the filestore.Store.
 	// Both call for the same 3 lifetimes: had each refreshed on its own, the server would
 	// see twice the refreshes, and a spent refresh token come back.
 	before = as.stats()

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 )
 
 func TestProviderDir(t *testing.T) {
@@ -61,7 +61,7 @@ func TestDemoProviderDefaultDir(t *testing.T) {
 	}
 	dir := filepath.Join(cache, "oauth2refresh-demo")
 	checkOutput(t, out.String(), []string{"saved with SaveToken to " + regexp.QuoteMeta(tokenFile(dir)) + "\n"}, "rt-secret")
-	tok, err := (&oauth2refresh.FileStore{Dir: dir}).Load(context.Background(), storeKey)
+	tok, err := (&filestore.Store{Dir: dir}).Load(context.Background(), storeKey)
 	if err != nil || tok == nil || tok.RefreshToken != "rt-secret" {
 		t.Errorf("token file in %s: %v, %v; want the refresh token", dir, tok, err)
 	}
@@ -88,9 +88,9 @@ func TestDemoProviderUnsafeDir(t *testing.T) {
 	}
 	var out bytes.Buffer
 	err := run(context.Background(), defaultConfig(&out, func(k string) string { return env[k] }))
-	var ue *oauth2refresh.UnsafeDirError
+	var ue *filestore.UnsafeDirError
 	if !errors.As(err, &ue) || ue.Dir != dir {
-		t.Fatalf("run = %v; want an *oauth2refresh.UnsafeDirError for %s", err, dir)
+		t.Fatalf("run = %v; want an *filestore.UnsafeDirError for %s", err, dir)
 	}
 	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
 		t.Errorf("the unsafe directory holds %v (%v); want nothing", entries, err)

@@ -5,14 +5,14 @@
 // It starts a real OAuth 2.0 authorization server (ory/fosite, in-process, on loopback) that
 // rotates refresh tokens and revokes a grant whose old refresh token comes back, and a small
 // protected API beside it. Then it behaves like an app: the grant's first token is saved to an
-// oauth2refresh.FileStore with oauth2refresh.SaveToken, and an oauth2refresh.NewClient built on
+// filestore.Store with oauth2refresh.SaveToken, and an oauth2refresh.NewClient built on
 // a TokenSource made with oauth2refresh.WithStore (and a nil token: it loads the grant from the
 // store) calls the API across several 2-second access-token lifetimes, each token refreshed
 // early, in the background; the store saves every rotated refresh token to its file. A restart
 // resumes from that file with a fresh TokenSource, and an old refresh token is replayed,
 // fosite revokes the grant, and the app's next API call fails with the typed error
 // oauth2refresh.ErrInvalidGrant. Finally two tenants, acme and globex, are served through
-// an oauth2refresh.Manager in each of two replicas sharing the FileStore: one replica refreshes
+// an oauth2refresh.Manager in each of two replicas sharing the filestore.Store: one replica refreshes
 // a grant, the other picks the token up from the store; halfway, globex's grant is revoked at
 // the server, the first replica to refresh it is refused and marks it dead in the store, and
 // OnDead fires in both replicas (in the second from the mark, without a token request), while
@@ -27,7 +27,7 @@
 //	OAUTH2REFRESH_AUTH_METHOD    basic, post, none or auto (default auto, or none without a secret)
 //	OAUTH2REFRESH_SCOPES         scopes to ask for on refresh, space- or comma-separated (optional)
 //	OAUTH2REFRESH_API_URL        a resource to GET with the access token (optional)
-//	OAUTH2REFRESH_TOKEN_DIR      the FileStore's directory (default: oauth2refresh-demo in the
+//	OAUTH2REFRESH_TOKEN_DIR      the filestore.Store's directory (default: oauth2refresh-demo in the
 //	                             user's cache directory, os.UserCacheDir); the token is in
 //	                             demo.json there
 //
@@ -60,6 +60,7 @@ import (
 
 	"github.com/tokenkit/oauth2refresh"
 	"github.com/tokenkit/oauth2refresh/conformance/authserver"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 )
 
 func main() {
@@ -110,10 +111,10 @@ func (c config) say(format string, args ...any) {
 // clientID is the client of the local authorization server.
 const clientID = "demo-app"
 
-// storeKey is the key of the demo's grant in the FileStore: its token is in Dir/demo.json.
+// storeKey is the key of the demo's grant in the filestore.Store: its token is in Dir/demo.json.
 const storeKey = "demo"
 
-// tokenFile is the file in which a FileStore in dir keeps the demo's grant.
+// tokenFile is the file in which a filestore.Store in dir keeps the demo's grant.
 func tokenFile(dir string) string { return filepath.Join(dir, storeKey+".json") }
 
 // runLocal runs the demo against an in-process fosite server, with the token file in c.dir, or
@@ -126,7 +127,7 @@ func runLocal(ctx context.Context, c config) error {
 			return err
 		}
 	}
-	err := local(ctx, c, &oauth2refresh.FileStore{Dir: dir})
+	err := local(ctx, c, &filestore.Store{Dir: dir})
 	file := tokenFile(dir)
 	info := fileInfo(file)
 	if c.dir != "" {
@@ -141,7 +142,7 @@ func runLocal(ctx context.Context, c config) error {
 }
 
 // local is the flow of runLocal, with the grant kept in store.
-func local(ctx context.Context, c config, store *oauth2refresh.FileStore) error {
+func local(ctx context.Context, c config, store *filestore.Store) error {
 	srv, err := authserver.Start(authserver.Options{AccessTokenLifespan: c.lifespan})
 	if err != nil {
 		return err
@@ -361,7 +362,7 @@ func runProvider(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	store := &oauth2refresh.FileStore{Dir: dir}
+	store := &filestore.Store{Dir: dir}
 	file := tokenFile(dir)
 	apiURL := c.getenv("OAUTH2REFRESH_API_URL")
 	c.say("provider              %s, client %s, %v", e.TokenURL, e.ClientID, e.AuthMethod)
@@ -408,7 +409,7 @@ func runProvider(ctx context.Context, c config) error {
 // providerDir returns the token directory of the real-provider mode: OAUTH2REFRESH_TOKEN_DIR,
 // or oauth2refresh-demo in the user's cache directory. Not a fixed name in the shared
 // temporary directory: another user could create it first, and plant or read token files
-// (FileStore refuses such a directory, but the demo would then not run).
+// (filestore.Store refuses such a directory, but the demo would then not run).
 func providerDir(getenv func(string) string) (string, error) {
 	if dir := getenv("OAUTH2REFRESH_TOKEN_DIR"); dir != "" {
 		return dir, nil
@@ -462,7 +463,7 @@ func short(token string) string {
 	return "#" + hex.EncodeToString(sum[:3])
 }
 
-// tenantKeys are the keys of the two tenants' grants in the FileStore: acme.json, globex.json.
+// tenantKeys are the keys of the two tenants' grants in the filestore.Store: acme.json, globex.json.
 var tenantKeys = []string{"acme", "globex"}
 
 // tenants is step 4: two tenants' grants, started with Grant.SaveToken, served through an

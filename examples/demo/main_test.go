@@ -19,6 +19,8 @@ import (
 
 	"github.com/tokenkit/oauth2refresh"
 	"github.com/tokenkit/oauth2refresh/conformance/authserver"
+	"github.com/tokenkit/oauth2refresh/store"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 )
 
 // checkOutput fails the test unless out matches every pattern, and contains none of secrets
@@ -77,7 +79,7 @@ func checkDir(t *testing.T, dir string, keys ...string) *oauth2.Token {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("token file mode %#o; want 0600", fi.Mode().Perm())
 	}
-	tok, err := (&oauth2refresh.FileStore{Dir: dir}).Load(context.Background(), storeKey)
+	tok, err := (&filestore.Store{Dir: dir}).Load(context.Background(), storeKey)
 	if err != nil || tok == nil {
 		t.Fatalf("loading the stored token: %v, %v", tok, err)
 	}
@@ -157,7 +159,7 @@ func TestDemoLocal(t *testing.T) {
 
 	// The token files hold the grants' marks, and the last token the demo saw of acme's.
 	checkDir(t, dir, tenantKeys...)
-	store := &oauth2refresh.FileStore{Dir: dir}
+	store := &filestore.Store{Dir: dir}
 	acme, err := store.Load(context.Background(), "acme")
 	if want := lastMatch(tenants, `acme   refreshed: .*refresh token rotated to (#[0-9a-f]{6})`); err != nil || acme == nil || short(acme.RefreshToken) != want {
 		t.Errorf("acme.json: %v; want refresh token %s", err, want)
@@ -309,7 +311,7 @@ func TestDemoProvider(t *testing.T) {
 	stored := checkDir(t, dir)
 	ctx := context.Background()
 	e := &oauth2refresh.Endpoint{TokenURL: srv.TokenURL, ClientID: "real-app", ClientSecret: secret, AuthMethod: oauth2refresh.AuthRequestBody}
-	store := &oauth2refresh.FileStore{Dir: dir}
+	store := &filestore.Store{Dir: dir}
 	ts := e.TokenSource(ctx, nil, oauth2refresh.WithStore(store, storeKey))
 	tok, err := ts.Token()
 	if err != nil {
@@ -343,7 +345,7 @@ func TestDemoProviderErrors(t *testing.T) {
 		file      string // content of the token file; none when empty
 		env       map[string]string
 		wantErr   string
-		wantTyped bool // a *oauth2refresh.CorruptTokenError
+		wantTyped bool // a *store.CorruptTokenError
 	}{
 		{name: "no refresh token", wantErr: "set OAUTH2REFRESH_REFRESH_TOKEN"},
 		{name: "corrupt token file", file: garbage, env: map[string]string{"OAUTH2REFRESH_REFRESH_TOKEN": "rt-secret"},
@@ -371,7 +373,7 @@ func TestDemoProviderErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("run: %v; want an error containing %q", err, tc.wantErr)
 			}
-			var ce *oauth2refresh.CorruptTokenError
+			var ce *store.CorruptTokenError
 			if errors.As(err, &ce) != tc.wantTyped {
 				t.Errorf("run: %v is a *CorruptTokenError: %v; want %v", err, !tc.wantTyped, tc.wantTyped)
 			}

@@ -1,13 +1,14 @@
-// Package sealtest attacks oauth2refresh.SealStore over a real store as whoever can write to
+// Package sealtest attacks store.Seal over a real store as whoever can write to
 // the store would: each attack edits the value kept for a grant past the Store interface, and
-// the grant must then be refused as a *oauth2refresh.SealError, with nothing sent to the token
+// the grant must then be refused as a *store.SealError, with nothing sent to the token
 // server, to the API, or to an address the attacker chose, and the value left as it is. The
-// tests of FileStore and of the Redis and PostgreSQL stores run it.
+// tests of filestore.Store and of the Redis and PostgreSQL stores run it.
 package sealtest
 
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +21,8 @@ import (
 	"time"
 
 	"github.com/tokenkit/oauth2refresh"
-	"github.com/tokenkit/oauth2refresh/storetest"
+	"github.com/tokenkit/oauth2refresh/store"
+	"github.com/tokenkit/oauth2refresh/store/storetest"
 	"golang.org/x/oauth2"
 )
 
@@ -33,7 +35,7 @@ var run = strconv.FormatInt(time.Now().UnixNano(), 36)
 // keys counts the keys given out in this run.
 var keys atomic.Int64
 
-// newKey returns a key used by nothing else, one FileStore keeps as its file name.
+// newKey returns a key used by nothing else, one filestore.Store keeps as its file name.
 func newKey() string { return fmt.Sprintf("sealtest-%s-%d", run, keys.Add(1)) }
 
 // server is an httptest.Server that counts the requests it receives and checks each.
@@ -164,12 +166,13 @@ func (m value) set(name string, v any) {
 	m[name] = v
 }
 
-// Attacks runs the attacks on SealStore(inner), reaching inner's values with raw, whose Put
-// must replace the value kept for a key (Location is not used). Each attack runs with Sealer.AcceptPlaintext false, and again with it true
-// unless the edited value is clear (nothing sealed in it), which AcceptPlaintext lets through.
+// Attacks runs the attacks on store.Seal(inner), reaching inner's values with raw, whose Put
+// must replace the value kept for a key (Location is not used). Each attack runs with
+// store.Sealer.AcceptPlaintext false, and again with it true unless the edited value is clear
+// (nothing sealed in it), which AcceptPlaintext lets through.
 func Attacks(t *testing.T, inner oauth2refresh.Store, raw storetest.Raw) {
 	ctx := context.Background()
-	sealer, err := oauth2refresh.NewSealer(map[string][]byte{"k1": bytes.Repeat([]byte{1}, 32)}, "k1")
+	sealer, err := store.NewSealer(map[string][]byte{"k1": bytes.Repeat([]byte{1}, 32)}, "k1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +239,7 @@ func Attacks(t *testing.T, inner oauth2refresh.Store, raw storetest.Raw) {
 	t.Run("untouched", func(t *testing.T) {
 		// The control: the untouched grant refreshes once and reaches the API.
 		s := newServers(t)
-		sealed := oauth2refresh.SealStore(inner, sealer)
+		sealed := store.Seal(inner, sealer)
 		key := newKey()
 		if err := oauth2refresh.SaveToken(ctx, sealed, key, victim(s, false)); err != nil {
 			t.Fatal(err)
@@ -258,7 +261,7 @@ func Attacks(t *testing.T, inner oauth2refresh.Store, raw storetest.Raw) {
 				attacker = s.attacker.URL
 				k := *sealer
 				k.AcceptPlaintext = accept
-				sealed := oauth2refresh.SealStore(inner, &k)
+				sealed := store.Seal(inner, &k)
 				key, otherKey := newKey(), newKey()
 				if err := oauth2refresh.SaveToken(ctx, sealed, key, victim(s, tc.live)); err != nil {
 					t.Fatal(err)
@@ -280,7 +283,7 @@ func Attacks(t *testing.T, inner oauth2refresh.Store, raw storetest.Raw) {
 
 				check := func(what string, err error) {
 					t.Helper()
-					var se *oauth2refresh.SealError
+					var se *store.SealError
 					if !errors.As(err, &se) || se.Key != key {
 						t.Errorf("%s = %v, want a *SealError for the grant", what, err)
 					}
@@ -316,4 +319,45 @@ func Attacks(t *testing.T, inner oauth2refresh.Store, raw storetest.Raw) {
 			})
 		}
 	}
+}
+
+// Key1 and Key2 are keys for tests, 32 bytes each, told apart by their first byte.
+var (
+	Key1 = bytes.Repeat([]byte{1}, 32)
+	Key2 = bytes.Repeat([]byte{2}, 32)
+)
+
+// NewSealer returns store.NewSealer(keys, current), failing t if it fails.
+func NewSealer(t testing.TB, keys map[string][]byte, current string) *store.Sealer {
+	t.Helper()
+	k, err := store.NewSealer(keys, current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// sealedV1 is a token as the previous release's store.Seal stored it (see PreviousLayout).
+//
+//go:embed testdata/sealed-v1.json
+var sealedV1 []byte
+
+// PreviousLayout returns testdata/sealed-v1.json, the token of the store package's tests'
+// secretToken as the previous release's Seal stored it for key "g" with Key1 as "k1" (its
+// members sealed one by one, its token type, expiry, expires_in, dpop_jkt and refresh_expiry
+// in clear), as a JSON object, edited by edit unless it is nil.
+func PreviousLayout(t testing.TB, edit func(m map[string]any)) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(sealedV1, &m); err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(m)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

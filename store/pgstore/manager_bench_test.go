@@ -1,7 +1,7 @@
 package pgstore_test
 
 // BenchmarkManagerRoundTrips: the PostgreSQL round trips of a Manager over the PostgreSQL
-// store (the counterpart of the core's BenchmarkManagerStoreRoundTrips, which counts FileStore
+// store (the counterpart of the core's BenchmarkManagerStoreRoundTrips, which counts filestore.Store
 // calls), against the PostgreSQL server of the tests (see testPool). Run:
 //
 //	go test -run '^$' -bench ManagerRoundTrips -benchmem -count=1 .
@@ -18,7 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	pgstore "github.com/tokenkit/oauth2refresh/store/pgstore"
-	"github.com/tokenkit/oauth2refresh/storetest"
+	"github.com/tokenkit/oauth2refresh/store/storetest"
 )
 
 // roundTrips counts the round trips a pool makes to the server, on the wire (a write after a

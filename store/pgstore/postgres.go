@@ -10,7 +10,7 @@
 // Each grant is one row of a table (Store.Table; see CreateTable for its definition):
 //
 //	key            text primary key
-//	token          text: the token, in the format of oauth2refresh.EncodeStoredToken, whose
+//	token          text: the token, in the format of store.Encode, whose
 //	               version is the fencing number of the lease that saved it; NULL while none
 //	               is stored
 //	fence          bigint: the fencing number of the last lease granted on the grant
@@ -40,6 +40,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store"
 	"golang.org/x/oauth2"
 )
 
@@ -102,7 +103,7 @@ func (s *Store) decode(key string, v *string) (*oauth2.Token, error) {
 		return nil, nil
 	}
 	location := "postgres table " + s.table()
-	t, _, err := oauth2refresh.DecodeStoredToken(key, location, []byte(*v))
+	t, _, err := store.Decode(key, location, []byte(*v))
 	return t, err
 }
 
@@ -187,7 +188,7 @@ func (l *lease) Save(ctx context.Context, t *oauth2.Token) error {
 	if l.released {
 		return fmt.Errorf("oauth2refresh: postgres store: save after release: %w", oauth2refresh.ErrLeaseLost)
 	}
-	b, err := oauth2refresh.EncodeStoredToken(t, uint64(l.fence))
+	b, err := store.Encode(t, uint64(l.fence))
 	if err != nil {
 		return err
 	}

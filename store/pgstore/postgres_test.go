@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	pgstore "github.com/tokenkit/oauth2refresh/store/pgstore"
-	"github.com/tokenkit/oauth2refresh/storetest"
+	"github.com/tokenkit/oauth2refresh/store/storetest"
 )
 
 const defaultDSN = "postgres://oauth2refresh:oauth2refresh@127.0.0.1:5432/oauth2refresh?sslmode=disable"

@@ -9,18 +9,19 @@ import (
 
 	"github.com/tokenkit/oauth2refresh"
 	"github.com/tokenkit/oauth2refresh/internal/sealtest"
-	"github.com/tokenkit/oauth2refresh/storetest"
+	"github.com/tokenkit/oauth2refresh/store"
+	"github.com/tokenkit/oauth2refresh/store/storetest"
 	"golang.org/x/oauth2"
 )
 
-// The store sealed by oauth2refresh.SealStore keeps its promises, and keeps no token in clear.
+// The store sealed by store.Seal keeps its promises, and keeps no token in clear.
 func TestSealedStore(t *testing.T) {
 	s := testStore(t)
-	k, err := oauth2refresh.NewSealer(map[string][]byte{"k1": bytes.Repeat([]byte{1}, 32)}, "k1")
+	k, err := store.NewSealer(map[string][]byte{"k1": bytes.Repeat([]byte{1}, 32)}, "k1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed := oauth2refresh.SealStore(s, k)
+	sealed := store.Seal(s, k)
 	storetest.TestStore(t, sealed, storetest.Options{LeasesExpire: true})
 
 	ctx := context.Background()
@@ -40,7 +41,7 @@ func TestSealedStore(t *testing.T) {
 }
 
 // Whoever can write to the server cannot make a sealed grant send anything: every edit is a
-// *SealError (see sealtest.Attacks).
+// *store.SealError (see sealtest.Attacks).
 func TestSealedStoreAttacks(t *testing.T) {
 	s := testStore(t)
 	r := *raw(s)

@@ -7,7 +7,7 @@ package redisstore_test
 import (
 	"testing"
 
-	"github.com/tokenkit/oauth2refresh/storetest"
+	"github.com/tokenkit/oauth2refresh/store/storetest"
 )
 
 // BenchmarkHotPath: Token on a cached token held by a TokenSource that uses a Redis store.

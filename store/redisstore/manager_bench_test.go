@@ -1,7 +1,7 @@
 package redisstore_test
 
 // BenchmarkManagerRoundTrips: the Redis round trips of a Manager over the Redis store (the
-// counterpart of the core's BenchmarkManagerStoreRoundTrips, which counts FileStore calls),
+// counterpart of the core's BenchmarkManagerStoreRoundTrips, which counts filestore.Store calls),
 // against the Redis server of the tests (see testClient). Run:
 //
 //	go test -run '^$' -bench ManagerRoundTrips -benchmem -count=1 .
@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/tokenkit/oauth2refresh/storetest"
+	"github.com/tokenkit/oauth2refresh/store/storetest"
 )
 
 // roundTrips is a go-redis hook that counts what the client sends: each command, and each

@@ -9,7 +9,7 @@
 // It uses three Redis keys per grant, all with the hash tag {k:KEY} so that they live on one
 // Cluster slot:
 //
-//	PREFIX{k:KEY}:token  the token, in the format of oauth2refresh.EncodeStoredToken, whose
+//	PREFIX{k:KEY}:token  the token, in the format of store.Encode, whose
 //	                     version is the fencing number of the lease that saved it (no
 //	                     expiry: it lives until deleted)
 //	PREFIX{k:KEY}:lease  the fencing number of the lease holder, set with PX ttl
@@ -41,6 +41,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store"
 	"golang.org/x/oauth2"
 )
 
@@ -72,9 +73,9 @@ func (s *Store) keys(key string) (token, lease, fence string) {
 	return base + "token", base + "lease", base + "fence"
 }
 
-// decode decodes a stored value (see oauth2refresh.DecodeStoredToken).
+// decode decodes a stored value (see store.Decode).
 func decode(key, location, v string) (*oauth2.Token, error) {
-	t, _, err := oauth2refresh.DecodeStoredToken(key, "redis key "+location, []byte(v))
+	t, _, err := store.Decode(key, "redis key "+location, []byte(v))
 	return t, err
 }
 
@@ -213,7 +214,7 @@ func (l *lease) Save(ctx context.Context, t *oauth2.Token) error {
 	if l.released {
 		return fmt.Errorf("oauth2refresh: redis store: save after release: %w", oauth2refresh.ErrLeaseLost)
 	}
-	b, err := oauth2refresh.EncodeStoredToken(t, l.fence)
+	b, err := store.Encode(t, l.fence)
 	if err != nil {
 		return err
 	}

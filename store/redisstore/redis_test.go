@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	redisstore "github.com/tokenkit/oauth2refresh/store/redisstore"
-	"github.com/tokenkit/oauth2refresh/storetest"
+	"github.com/tokenkit/oauth2refresh/store/storetest"
 )
 
 // testClient connects to the Redis server at OAUTH2REFRESH_REDIS_ADDR (default

@@ -1,4 +1,4 @@
-package oauth2refresh_test
+package store_test
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store"
 	"golang.org/x/oauth2"
 )
 
@@ -62,10 +62,10 @@ func TestDecodeStoredToken(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tok, version, err := oauth2refresh.DecodeStoredToken("grant", "somewhere", []byte(tc.value))
+			tok, version, err := store.Decode("grant", "somewhere", []byte(tc.value))
 			if tc.why == "" {
 				if err != nil {
-					t.Fatalf("DecodeStoredToken: %v", err)
+					t.Fatalf("Decode: %v", err)
 				}
 				if diff := cmp.Diff(tc.want, tok, cmpopts.IgnoreUnexported(oauth2.Token{})); diff != "" {
 					t.Errorf("token mismatch (-want +got):\n%s", diff)
@@ -81,11 +81,11 @@ func TestDecodeStoredToken(t *testing.T) {
 				return
 			}
 			if tok != nil || version != 0 {
-				t.Errorf("DecodeStoredToken returned %v, %d with its error", tok, version)
+				t.Errorf("Decode returned %v, %d with its error", tok, version)
 			}
-			var ce *oauth2refresh.CorruptTokenError
+			var ce *store.CorruptTokenError
 			if !errors.As(err, &ce) {
-				t.Fatalf("DecodeStoredToken = %v, want a *CorruptTokenError", err)
+				t.Fatalf("Decode = %v, want a *CorruptTokenError", err)
 			}
 			if ce.Key != "grant" || ce.Location != "somewhere" {
 				t.Errorf("CorruptTokenError{Key: %q, Location: %q}, want %q, %q", ce.Key, ce.Location, "grant", "somewhere")
@@ -147,23 +147,23 @@ func TestEncodeStoredToken(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := oauth2refresh.EncodeStoredToken(tc.tok, tc.version)
+			b, err := store.Encode(tc.tok, tc.version)
 			if tc.want == "" {
 				if err == nil || !strings.HasPrefix(err.Error(), "oauth2refresh: encoding stored token: ") {
-					t.Errorf("EncodeStoredToken = %s, %v; want an oauth2refresh: encoding stored token: error", b, err)
+					t.Errorf("Encode = %s, %v; want an oauth2refresh: encoding stored token: error", b, err)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("EncodeStoredToken: %v", err)
+				t.Fatalf("Encode: %v", err)
 			}
 			if diff := cmp.Diff(tc.want, string(b)); diff != "" {
 				t.Errorf("JSON mismatch (-want +got):\n%s", diff)
 			}
 			// What is encoded decodes to the same token, with the Extra values kept.
-			got, version, err := oauth2refresh.DecodeStoredToken("k", "", b)
+			got, version, err := store.Decode("k", "", b)
 			if err != nil {
-				t.Fatalf("DecodeStoredToken of what EncodeStoredToken wrote: %v", err)
+				t.Fatalf("Decode of what Encode wrote: %v", err)
 			}
 			want := &oauth2.Token{AccessToken: tc.tok.AccessToken, TokenType: tc.tok.TokenType,
 				RefreshToken: tc.tok.RefreshToken, Expiry: tc.tok.Expiry, ExpiresIn: tc.tok.ExpiresIn}
@@ -182,18 +182,18 @@ func TestEncodeStoredToken(t *testing.T) {
 	}
 }
 
-func ExampleDecodeStoredToken() {
-	b, err := oauth2refresh.EncodeStoredToken(&oauth2.Token{AccessToken: "at", RefreshToken: "rt",
+func ExampleDecode() {
+	b, err := store.Encode(&oauth2.Token{AccessToken: "at", RefreshToken: "rt",
 		Expiry: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}, 1)
 	if err != nil {
 		panic(err)
 	}
 	fmt.Printf("%s\n", b)
 
-	tok, version, err := oauth2refresh.DecodeStoredToken("tenant-42", "example", b)
+	tok, version, err := store.Decode("tenant-42", "example", b)
 	fmt.Println(tok.RefreshToken, tok.Expiry, version, err)
 
-	_, _, err = oauth2refresh.DecodeStoredToken("tenant-42", "example", b[:len(b)-5])
+	_, _, err = store.Decode("tenant-42", "example", b[:len(b)-5])
 	fmt.Println(err)
 	// Output:
 	// {"version":1,"access_token":"at","refresh_token":"rt","expiry":"2030-01-02T03:04:05Z"}
@@ -201,8 +201,8 @@ func ExampleDecodeStoredToken() {
 	// oauth2refresh: stored token for key "tenant-42" is corrupt (example): truncated JSON (81 bytes)
 }
 
-// FuzzDecodeStoredToken: whatever a store holds, DecodeStoredToken returns a token that
-// EncodeStoredToken writes back to the same token and version, or a *CorruptTokenError.
+// FuzzDecodeStoredToken: whatever a store holds, Decode returns a token that
+// Encode writes back to the same token and version, or a *CorruptTokenError.
 func FuzzDecodeStoredToken(f *testing.F) {
 	f.Add([]byte(`{"version":1,"access_token":"at","token_type":"Bearer","refresh_token":"rt","expiry":"2030-01-01T00:00:00Z","expires_in":60}`))
 	f.Add([]byte(`{"version": 18446744073709551615, "refresh_token": "rt"}`))
@@ -211,27 +211,27 @@ func FuzzDecodeStoredToken(f *testing.F) {
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"version": 2, "dead": {"reason": "invalid_grant", "at": "2030-01-01T00:00:00+02:00"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tok, version, err := oauth2refresh.DecodeStoredToken("k", "", b)
+		tok, version, err := store.Decode("k", "", b)
 		if err != nil {
-			var ce *oauth2refresh.CorruptTokenError
+			var ce *store.CorruptTokenError
 			if !errors.As(err, &ce) {
-				t.Fatalf("DecodeStoredToken = %v, want a *CorruptTokenError", err)
+				t.Fatalf("Decode = %v, want a *CorruptTokenError", err)
 			}
 			return
 		}
-		again, err := oauth2refresh.EncodeStoredToken(tok, version)
+		again, err := store.Encode(tok, version)
 		if err != nil {
-			t.Fatalf("EncodeStoredToken of a decoded token: %v", err)
+			t.Fatalf("Encode of a decoded token: %v", err)
 		}
-		tok2, version2, err := oauth2refresh.DecodeStoredToken("k", "", again)
+		tok2, version2, err := store.Decode("k", "", again)
 		if err != nil {
-			t.Fatalf("DecodeStoredToken of what EncodeStoredToken wrote: %v", err)
+			t.Fatalf("Decode of what Encode wrote: %v", err)
 		}
 		if diff := cmp.Diff(tok, tok2, cmpopts.IgnoreUnexported(oauth2.Token{})); diff != "" || version2 != version {
 			t.Errorf("token changed by an encode and a decode, version %d → %d (-first +second):\n%s", version, version2, diff)
 		}
 		// The Extra values (and a dead mark) too: the encoding of the second is the first's.
-		if again2, err := oauth2refresh.EncodeStoredToken(tok2, version2); err != nil || string(again2) != string(again) {
+		if again2, err := store.Encode(tok2, version2); err != nil || string(again2) != string(again) {
 			t.Errorf("encoding changed by a decode: %s, then %s (%v)", again, again2, err)
 		}
 	})
@@ -244,7 +244,7 @@ func TestStoredDeadMark(t *testing.T) {
 	const mark = `{"version":9,"dead":{"reason":"invalid_grant","at":"2030-01-02T03:04:05Z"}}`
 	tests := []struct {
 		name, value string
-		want        string // EncodeStoredToken of the decoded token, version 9
+		want        string // Encode of the decoded token, version 9
 		dead        bool   // whether the decoded token is a dead mark
 	}{
 		{"dead mark", `{"version":4,"dead":{"reason":"invalid_grant","at":"2030-01-02T03:04:05Z"}}`, mark, true},
@@ -260,16 +260,16 @@ func TestStoredDeadMark(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tok, _, err := oauth2refresh.DecodeStoredToken("grant", "somewhere", []byte(tc.value))
+			tok, _, err := store.Decode("grant", "somewhere", []byte(tc.value))
 			if err != nil {
-				t.Fatalf("DecodeStoredToken: %v", err)
+				t.Fatalf("Decode: %v", err)
 			}
 			if dead := tok.AccessToken == "" && tok.RefreshToken == ""; dead != tc.dead {
 				t.Errorf("decoded token without tokens: %v, want %v", dead, tc.dead)
 			}
-			b, err := oauth2refresh.EncodeStoredToken(tok, 9)
+			b, err := store.Encode(tok, 9)
 			if err != nil {
-				t.Fatalf("EncodeStoredToken: %v", err)
+				t.Fatalf("Encode: %v", err)
 			}
 			if diff := cmp.Diff(tc.want, string(b)); diff != "" {
 				t.Errorf("JSON mismatch (-want +got):\n%s", diff)

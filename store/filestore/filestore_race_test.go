@@ -1,4 +1,4 @@
-package oauth2refresh_test
+package filestore_test
 
 import (
 	"context"
@@ -14,17 +14,18 @@ import (
 	"time"
 
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 	"golang.org/x/oauth2"
 )
 
-// lockRounds takes the lease of one grant of the FileStore in dir n times, as one of several
+// lockRounds takes the lease of one grant of the Store in dir n times, as one of several
 // goroutines or processes doing the same. Under each lease it creates the file held in marks
 // with O_EXCL, which fails if another holds a lease at the same moment, and removes it before
 // Release. The rounds save the grant, delete it under the lease, and delete it between leases,
 // so that lock files are removed while others wait on them.
 func lockRounds(dir, marks string, n int) error {
 	ctx := context.Background()
-	s := &oauth2refresh.FileStore{Dir: dir}
+	s := &filestore.Store{Dir: dir}
 	held := filepath.Join(marks, "held")
 	for i := range n {
 		l, err := s.Lock(ctx, "grant", time.Minute)
@@ -88,7 +89,7 @@ const fileStoreRounds = 100
 // deleted, the directory is empty.
 func TestFileStoreLockExclusiveWhileDeleted(t *testing.T) {
 	if runtime.GOOS == "windows" {
-		t.Skip("FileStore needs flock(2)")
+		t.Skip("Store needs flock(2)")
 	}
 	dir, marks := t.TempDir(), t.TempDir()
 	var wg sync.WaitGroup
@@ -115,7 +116,7 @@ func TestFileStoreLockExclusiveWhileDeleted(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if err := (&oauth2refresh.FileStore{Dir: dir}).Delete(context.Background(), "grant"); err != nil {
+	if err := (&filestore.Store{Dir: dir}).Delete(context.Background(), "grant"); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := os.ReadDir(dir)

@@ -1,6 +1,6 @@
 //go:build unix
 
-package oauth2refresh
+package filestore
 
 import (
 	"errors"

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/tokenkit/oauth2refresh"
-	"github.com/tokenkit/oauth2refresh/storetest"
+	"github.com/tokenkit/oauth2refresh/store"
+	"github.com/tokenkit/oauth2refresh/store/storetest"
 	"golang.org/x/oauth2"
 )
 
 // memStore is an oauth2refresh.Store kept in memory, written as a store on a server would be:
 // each lease has a fencing number, lapses after its ttl, and can save only while no later
-// lease was granted. Values are in the format of oauth2refresh.EncodeStoredToken. A grant
+// lease was granted. Values are in the format of store.Encode. A grant
 // without a token is kept only while a lease on it is held: a key that never held a token,
 // and a deleted one, leave nothing. Fencing numbers are counted over the whole store, so that
 // a grant deleted and started again never gives out the number of a lease held across the
@@ -56,7 +57,7 @@ func (s *memStore) decode(key string, value []byte) (*oauth2.Token, uint64, erro
 	if value == nil {
 		return nil, 0, nil
 	}
-	return oauth2refresh.DecodeStoredToken(key, "memory:"+key, value)
+	return store.Decode(key, "memory:"+key, value)
 }
 
 func (s *memStore) Load(ctx context.Context, key string) (*oauth2.Token, error) {
@@ -108,7 +109,7 @@ func (l *memLease) Save(ctx context.Context, t *oauth2.Token) error {
 	if l.released || g == nil || g.fence != l.fence {
 		return fmt.Errorf("memstore: saving: %w", oauth2refresh.ErrLeaseLost)
 	}
-	b, err := oauth2refresh.EncodeStoredToken(t, l.fence)
+	b, err := store.Encode(t, l.fence)
 	if err != nil {
 		return err
 	}

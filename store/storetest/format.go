@@ -8,23 +8,24 @@ import (
 	"time"
 
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store"
 	"golang.org/x/oauth2"
 )
 
 // Raw reaches the value a store keeps for a key directly, past the Store interface, for the
-// checks of a store that keeps tokens in the format of oauth2refresh.EncodeStoredToken. All
+// checks of a store that keeps tokens in the format of store.Encode. All
 // three fields must be set.
 type Raw struct {
 	// Get returns the value stored under key.
 	Get func(ctx context.Context, key string) (string, error)
 	// Put stores value under key as it is, as a damaged write or another program would.
 	Put func(ctx context.Context, key, value string) error
-	// Location returns what the Location of a *oauth2refresh.CorruptTokenError for key must
+	// Location returns what the Location of a *store.CorruptTokenError for key must
 	// contain, such as the file's path or the server's key.
 	Location func(key string) string
 }
 
-// storedFormat checks that the value s saves is the stored-token format (EncodeStoredToken),
+// storedFormat checks that the value s saves is the stored-token format (store.Encode),
 // that Load returns its Extra values, and that its version grows with each save.
 func storedFormat(t *testing.T, s oauth2refresh.Store, raw Raw) {
 	ctx := context.Background()
@@ -41,7 +42,7 @@ func storedFormat(t *testing.T, s oauth2refresh.Store, raw Raw) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, version, err := oauth2refresh.DecodeStoredToken(key, "", []byte(v))
+		got, version, err := store.Decode(key, "", []byte(v))
 		if err != nil {
 			t.Fatalf("DecodeStoredToken of the stored value: %v", err)
 		}
@@ -63,7 +64,7 @@ func storedFormat(t *testing.T, s oauth2refresh.Store, raw Raw) {
 }
 
 // corruptValue checks that a stored value that cannot be decoded makes Load and Lock fail
-// with a *CorruptTokenError that says what is wrong without quoting the value, that the failed
+// with a *store.CorruptTokenError that says what is wrong without quoting the value, that the failed
 // Lock holds no lease, and that the value is left as it was.
 func corruptValue(t *testing.T, s oauth2refresh.Store, raw Raw) {
 	ctx := context.Background()
@@ -86,7 +87,7 @@ func corruptValue(t *testing.T, s oauth2refresh.Store, raw Raw) {
 			}
 			check := func(what string, err error) {
 				t.Helper()
-				var ce *oauth2refresh.CorruptTokenError
+				var ce *store.CorruptTokenError
 				if !errors.As(err, &ce) || ce.Key != key {
 					t.Fatalf("%s = %v, want a *CorruptTokenError for %q", what, err, key)
 				}

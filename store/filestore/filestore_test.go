@@ -1,4 +1,4 @@
-package oauth2refresh_test
+package filestore_test
 
 import (
 	"bufio"
@@ -18,14 +18,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/tokenkit/oauth2refresh"
-	"github.com/tokenkit/oauth2refresh/storetest"
+	"github.com/tokenkit/oauth2refresh/store"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
+	"github.com/tokenkit/oauth2refresh/store/storetest"
 	"golang.org/x/oauth2"
 )
 
 func TestFileStore(t *testing.T) {
 	// The stored format and damaged files: TestFileStoreFiles, TestFileStoreCorrupt.
 	dir := t.TempDir()
-	storetest.TestStore(t, &oauth2refresh.FileStore{Dir: dir}, storetest.Options{Contents: dirContents(dir)})
+	storetest.TestStore(t, &filestore.Store{Dir: dir}, storetest.Options{Contents: dirContents(dir)})
 }
 
 // dirContents lists the names of the files in dir, for storetest.Options.Contents.
@@ -43,7 +45,7 @@ func dirContents(dir string) func(context.Context) ([]string, error) {
 func TestFileStoreFiles(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "tokens")
-	s := &oauth2refresh.FileStore{Dir: dir}
+	s := &filestore.Store{Dir: dir}
 	tests := []struct {
 		key, file string
 	}{
@@ -130,7 +132,7 @@ func TestFileStoreKeysDifferingInCase(t *testing.T) {
 		"Tenant" + long, "tenant" + long,
 	}
 	dir := t.TempDir()
-	s := &oauth2refresh.FileStore{Dir: dir}
+	s := &filestore.Store{Dir: dir}
 	for i, key := range keys {
 		tok := &oauth2.Token{AccessToken: fmt.Sprintf("at-%d", i), RefreshToken: fmt.Sprintf("rt-%d", i)}
 		if err := oauth2refresh.SaveToken(ctx, s, key, tok); err != nil {
@@ -189,19 +191,19 @@ func TestFileStoreCorrupt(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := &oauth2refresh.FileStore{Dir: dir}
+			s := &filestore.Store{Dir: dir}
 			path := filepath.Join(dir, "grant.json")
 			if err := os.WriteFile(path, []byte(tc.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			checkErr := func(what string, err error) {
 				t.Helper()
-				var ce *oauth2refresh.CorruptTokenError
+				var ce *store.CorruptTokenError
 				if !errors.As(err, &ce) {
-					t.Fatalf("%s = %v, want a *CorruptTokenError", what, err)
+					t.Fatalf("%s = %v, want a *store.CorruptTokenError", what, err)
 				}
 				if ce.Key != "grant" || ce.Location != path {
-					t.Errorf("%s: CorruptTokenError{Key: %q, Location: %q}, want %q, %q", what, ce.Key, ce.Location, "grant", path)
+					t.Errorf("%s: store.CorruptTokenError{Key: %q, Location: %q}, want %q, %q", what, ce.Key, ce.Location, "grant", path)
 				}
 				if strings.Contains(err.Error(), secret) {
 					t.Errorf("%s: error message quotes the file: %v", what, err)
@@ -244,7 +246,7 @@ func TestFileStoreChangedUnderLock(t *testing.T) {
 	// is neither lost nor overwritten.
 	ctx := context.Background()
 	dir := t.TempDir()
-	s := &oauth2refresh.FileStore{Dir: dir}
+	s := &filestore.Store{Dir: dir}
 	if err := oauth2refresh.SaveToken(ctx, s, "g", &oauth2.Token{AccessToken: "one"}); err != nil {
 		t.Fatal(err)
 	}
@@ -268,15 +270,15 @@ func TestFileStoreChangedUnderLock(t *testing.T) {
 
 func TestFileStoreErrors(t *testing.T) {
 	ctx := context.Background()
-	if _, err := (&oauth2refresh.FileStore{}).Load(ctx, "k"); err == nil {
+	if _, err := (&filestore.Store{}).Load(ctx, "k"); err == nil {
 		t.Errorf("Load with empty Dir succeeded")
 	}
-	if _, err := (&oauth2refresh.FileStore{Dir: t.TempDir()}).Lock(ctx, "", time.Minute); err == nil {
+	if _, err := (&filestore.Store{Dir: t.TempDir()}).Lock(ctx, "", time.Minute); err == nil {
 		t.Errorf("Lock with empty key succeeded")
 	}
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := (&oauth2refresh.FileStore{Dir: t.TempDir()}).Lock(canceled, "k", time.Minute); !errors.Is(err, context.Canceled) {
+	if _, err := (&filestore.Store{Dir: t.TempDir()}).Lock(canceled, "k", time.Minute); !errors.Is(err, context.Canceled) {
 		t.Errorf("Lock with canceled ctx = %v, want context.Canceled", err)
 	}
 }
@@ -288,7 +290,7 @@ func init() {
 	if dir == "" {
 		return
 	}
-	l, err := (&oauth2refresh.FileStore{Dir: dir}).Lock(context.Background(), "grant", time.Minute)
+	l, err := (&filestore.Store{Dir: dir}).Lock(context.Background(), "grant", time.Minute)
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
@@ -319,7 +321,7 @@ func TestFileStoreLockReleasedWhenHolderDies(t *testing.T) {
 	if line != "locked\n" {
 		t.Fatalf("child said %q, want %q", line, "locked\n")
 	}
-	s := &oauth2refresh.FileStore{Dir: dir}
+	s := &filestore.Store{Dir: dir}
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
 	if _, err := s.Lock(short, "grant", time.Minute); !errors.Is(err, context.DeadlineExceeded) {
@@ -340,7 +342,7 @@ func TestFileStoreLockReleasedWhenHolderDies(t *testing.T) {
 }
 
 // FuzzFileStoreLoad: whatever a token file holds, Load either returns a token that survives a
-// save and a load unchanged, or a *CorruptTokenError; it never panics.
+// save and a load unchanged, or a *store.CorruptTokenError; it never panics.
 func FuzzFileStoreLoad(f *testing.F) {
 	f.Add([]byte(`{"version": 1, "access_token": "at", "token_type": "Bearer", "refresh_token": "rt", "expiry": "2030-01-01T00:00:00Z", "expires_in": 60}`))
 	f.Add([]byte(`{"version": 2, "refresh_token": "rt"}`))
@@ -349,7 +351,7 @@ func FuzzFileStoreLoad(f *testing.F) {
 	f.Add([]byte(`{"version": 1, "access_token": "at"`))
 	f.Add([]byte(``))
 	dir := f.TempDir()
-	s := &oauth2refresh.FileStore{Dir: dir}
+	s := &filestore.Store{Dir: dir}
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, content []byte) {
 		if err := os.WriteFile(filepath.Join(dir, "k.json"), content, 0o600); err != nil {
@@ -357,9 +359,9 @@ func FuzzFileStoreLoad(f *testing.F) {
 		}
 		tok, err := s.Load(ctx, "k")
 		if err != nil {
-			var ce *oauth2refresh.CorruptTokenError
+			var ce *store.CorruptTokenError
 			if !errors.As(err, &ce) {
-				t.Fatalf("Load = %v, want a *CorruptTokenError", err)
+				t.Fatalf("Load = %v, want a *store.CorruptTokenError", err)
 			}
 			return
 		}
@@ -384,7 +386,7 @@ func TestFileStoreDelete(t *testing.T) {
 	// methods. (storetest's Delete and Leftovers check the rest.)
 	ctx := context.Background()
 	dir := t.TempDir()
-	s := &oauth2refresh.FileStore{Dir: dir}
+	s := &filestore.Store{Dir: dir}
 	if err := oauth2refresh.SaveToken(ctx, s, "g", &oauth2.Token{AccessToken: "at"}); err != nil {
 		t.Fatal(err)
 	}
@@ -404,13 +406,13 @@ func TestFileStoreDelete(t *testing.T) {
 	}
 
 	missing := filepath.Join(dir, "missing")
-	if err := (&oauth2refresh.FileStore{Dir: missing}).Delete(ctx, "g"); err != nil {
+	if err := (&filestore.Store{Dir: missing}).Delete(ctx, "g"); err != nil {
 		t.Errorf("Delete in a Dir that does not exist: %v", err)
 	}
 	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Delete created Dir: %v", err)
 	}
-	if err := (&oauth2refresh.FileStore{}).Delete(ctx, "g"); err == nil {
+	if err := (&filestore.Store{}).Delete(ctx, "g"); err == nil {
 		t.Errorf("Delete with empty Dir succeeded")
 	}
 	if err := s.Delete(ctx, ""); err == nil {
@@ -426,8 +428,8 @@ func TestFileStoreDelete(t *testing.T) {
 		if err := os.Chmod(unsafe, 0o777); err != nil {
 			t.Fatal(err)
 		}
-		var ue *oauth2refresh.UnsafeDirError
-		if err := (&oauth2refresh.FileStore{Dir: unsafe}).Delete(ctx, "g"); !errors.As(err, &ue) {
+		var ue *filestore.UnsafeDirError
+		if err := (&filestore.Store{Dir: unsafe}).Delete(ctx, "g"); !errors.As(err, &ue) {
 			t.Errorf("Delete in a world-writable Dir = %v, want an *UnsafeDirError", err)
 		}
 	}

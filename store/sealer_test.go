@@ -1,4 +1,4 @@
-package oauth2refresh_test
+package store_test
 
 import (
 	"bytes"
@@ -16,24 +16,17 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tokenkit/oauth2refresh"
 	"github.com/tokenkit/oauth2refresh/internal/sealtest"
-	"github.com/tokenkit/oauth2refresh/storetest"
+	"github.com/tokenkit/oauth2refresh/store"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
+	"github.com/tokenkit/oauth2refresh/store/storetest"
 	"golang.org/x/oauth2"
 )
 
-// Test keys: 32 bytes each, told apart by their first byte.
+// Test keys, 32 bytes each, and sealers of them: see sealtest.
 var (
-	key1 = bytes.Repeat([]byte{1}, 32)
-	key2 = bytes.Repeat([]byte{2}, 32)
+	key1, key2 = sealtest.Key1, sealtest.Key2
+	newSealer  = sealtest.NewSealer
 )
-
-func newSealer(t testing.TB, keys map[string][]byte, current string) *oauth2refresh.Sealer {
-	t.Helper()
-	k, err := oauth2refresh.NewSealer(keys, current)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // secretToken is a token whose every secret contains "secret".
 func secretToken() *oauth2.Token {
@@ -56,15 +49,15 @@ func opened(t *oauth2.Token) map[string]any {
 }
 
 func TestSealStoreConformance(t *testing.T) {
-	s := oauth2refresh.SealStore(&oauth2refresh.FileStore{Dir: t.TempDir()}, newSealer(t, map[string][]byte{"k1": key1}, "k1"))
+	s := store.Seal(&filestore.Store{Dir: t.TempDir()}, newSealer(t, map[string][]byte{"k1": key1}, "k1"))
 	storetest.TestStore(t, s, storetest.Options{})
 }
 
 func TestSealStoreAtRest(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	inner := &oauth2refresh.FileStore{Dir: dir}
-	s := oauth2refresh.SealStore(inner, newSealer(t, map[string][]byte{"k1": key1}, "k1"))
+	inner := &filestore.Store{Dir: dir}
+	s := store.Seal(inner, newSealer(t, map[string][]byte{"k1": key1}, "k1"))
 	if err := oauth2refresh.SaveToken(ctx, s, "tenant-1", secretToken()); err != nil {
 		t.Fatal(err)
 	}
@@ -178,18 +171,18 @@ func TestSealStoreRefusals(t *testing.T) {
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			inner := &oauth2refresh.FileStore{Dir: t.TempDir()}
+			inner := &filestore.Store{Dir: t.TempDir()}
 			tc.write(t, inner)
 			k := newSealer(t, tc.keys, onlyID(tc.keys))
 			k.AcceptPlaintext = tc.plain
-			s := oauth2refresh.SealStore(inner, k)
+			s := store.Seal(inner, k)
 			check := func(what string, tok *oauth2.Token, err error) {
 				t.Helper()
-				var se *oauth2refresh.SealError
+				var se *store.SealError
 				if !errors.As(err, &se) || tok != nil {
 					t.Fatalf("%s = %v, %v; want nil, a *SealError", what, tok, err)
 				}
-				if se.Key != "victim" || se.KeyID != tc.keyID || errors.Is(err, oauth2refresh.ErrUnknownSealKey) != tc.unknown {
+				if se.Key != "victim" || se.KeyID != tc.keyID || errors.Is(err, store.ErrUnknownSealKey) != tc.unknown {
 					t.Errorf("%s: SealError{Key: %q, KeyID: %q, Err: %v}; want key victim, key id %q, unknown key %v",
 						what, se.Key, se.KeyID, se.Err, tc.keyID, tc.unknown)
 				}
@@ -219,7 +212,7 @@ func TestSealStoreRefusals(t *testing.T) {
 // sealTo stores secretToken under key in inner, sealed with keys' only key.
 func sealTo(t *testing.T, inner oauth2refresh.Store, key string, keys map[string][]byte) {
 	t.Helper()
-	save(t, oauth2refresh.SealStore(inner, newSealer(t, keys, onlyID(keys))), key, secretToken())
+	save(t, store.Seal(inner, newSealer(t, keys, onlyID(keys))), key, secretToken())
 }
 
 // onlyID returns the id of the one key in keys.
@@ -239,11 +232,11 @@ func save(t *testing.T, s oauth2refresh.Store, key string, tok *oauth2.Token) {
 
 func TestSealStorePlaintextMigration(t *testing.T) {
 	ctx := context.Background()
-	inner := &oauth2refresh.FileStore{Dir: t.TempDir()}
+	inner := &filestore.Store{Dir: t.TempDir()}
 	save(t, inner, "g", secretToken())
 	k := newSealer(t, map[string][]byte{"k1": key1}, "k1")
 	k.AcceptPlaintext = true
-	s := oauth2refresh.SealStore(inner, k)
+	s := store.Seal(inner, k)
 	l, err := s.Lock(ctx, "g", time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -274,10 +267,10 @@ func TestSealStorePlaintextMigration(t *testing.T) {
 
 func TestSealerRotation(t *testing.T) {
 	ctx := context.Background()
-	inner := &oauth2refresh.FileStore{Dir: t.TempDir()}
-	old := oauth2refresh.SealStore(inner, newSealer(t, map[string][]byte{"k1": key1}, "k1"))
+	inner := &filestore.Store{Dir: t.TempDir()}
+	old := store.Seal(inner, newSealer(t, map[string][]byte{"k1": key1}, "k1"))
 	save(t, old, "g", secretToken())
-	rotated := oauth2refresh.SealStore(inner, newSealer(t, map[string][]byte{"k1": key1, "k2": key2}, "k2"))
+	rotated := store.Seal(inner, newSealer(t, map[string][]byte{"k1": key1, "k2": key2}, "k2"))
 	l, err := rotated.Lock(ctx, "g", time.Minute)
 	if err != nil {
 		t.Fatalf("Lock of a value sealed with the old key: %v", err)
@@ -296,7 +289,7 @@ func TestSealerRotation(t *testing.T) {
 	if raw.AccessToken != "" || !strings.HasPrefix(raw.RefreshToken, "sealed.v1.k2.") {
 		t.Errorf("after rotation stored %.16q, %.16q; want the token sealed whole with k2", raw.AccessToken, raw.RefreshToken)
 	}
-	if _, err := old.Load(ctx, "g"); !errors.Is(err, oauth2refresh.ErrUnknownSealKey) {
+	if _, err := old.Load(ctx, "g"); !errors.Is(err, store.ErrUnknownSealKey) {
 		t.Errorf("Load with k1 only of a value sealed with k2 = %v, want ErrUnknownSealKey", err)
 	}
 }
@@ -317,7 +310,7 @@ func TestNewSealer(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			k, err := oauth2refresh.NewSealer(tc.keys, tc.current)
+			k, err := store.NewSealer(tc.keys, tc.current)
 			if tc.want == "" {
 				if err != nil || k == nil {
 					t.Fatalf("NewSealer = %v, %v", k, err)
@@ -331,114 +324,18 @@ func TestNewSealer(t *testing.T) {
 	}
 }
 
-// A TokenSource sharing a grant through a sealed store refreshes, and a restarted one picks the
-// sealed token up without a request; one whose stored token does not open sends nothing.
-func TestSealStoreWithStore(t *testing.T) {
-	ctx := context.Background()
-	srv := newTokenServer(t, "rt-0", 3600)
-	clock := newFakeClock()
-	inner := &oauth2refresh.FileStore{Dir: t.TempDir()}
-	s := oauth2refresh.SealStore(inner, newSealer(t, map[string][]byte{"k1": key1}, "k1"))
-	save(t, s, "g", &oauth2.Token{RefreshToken: "rt-0"})
-	src := srv.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(s, "g"), oauth2refresh.WithClock(clock.now))
-	for i, want := range []string{"at-1", "at-2"} {
-		tok, err := src.Token()
-		if err != nil || tok.AccessToken != want {
-			t.Fatalf("token %d = %v, %v; want %s", i+1, tok, err, want)
-		}
-		clock.advance(2 * time.Hour)
-	}
-	clock.advance(-2 * time.Hour)
-	restarted := srv.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(s, "g"), oauth2refresh.WithClock(clock.now))
-	tok, err := restarted.Token()
-	if err != nil || tok.AccessToken != "at-2" || tok.Extra("id_token") != "id-2" {
-		t.Fatalf("restarted = %v, %v; want at-2 with id-2", tok, err)
-	}
-	if n := srv.requests.Load(); n != 2 || srv.isRevoked() {
-		t.Errorf("server saw %d requests (revoked %v), want 2", n, srv.isRevoked())
-	}
-	raw, err := inner.Load(ctx, "g")
-	if err != nil || raw.RefreshToken == "rt-2" || !strings.HasPrefix(raw.RefreshToken, "sealed.v1.k1.") {
-		t.Errorf("stored refresh token %.16q, %v; want it sealed", raw.RefreshToken, err)
-	}
-
-	other := oauth2refresh.SealStore(inner, newSealer(t, map[string][]byte{"k9": key2}, "k9"))
-	clock.advance(2 * time.Hour)
-	lost := srv.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(other, "g"), oauth2refresh.WithClock(clock.now))
-	if _, err := lost.Token(); !errors.Is(err, oauth2refresh.ErrUnknownSealKey) {
-		t.Errorf("Token with the key unknown = %v, want ErrUnknownSealKey", err)
-	}
-	if n := srv.requests.Load(); n != 2 {
-		t.Errorf("server saw %d requests, want 2: nothing sent for a token that does not open", n)
-	}
-}
-
-func TestSealStoreDeadMarkAndDelete(t *testing.T) {
-	// A dead mark is sealed like a token, so that a store writer cannot forge one (a clear
-	// one is refused: see sealtest.Attacks), and read back as a mark, which a TokenSource
-	// reports without sending anything. SealStore passes Delete on.
-	ctx := context.Background()
-	dir := t.TempDir()
-	inner := &oauth2refresh.FileStore{Dir: dir}
-	k := newSealer(t, map[string][]byte{"k1": key1}, "k1")
-	s := oauth2refresh.SealStore(inner, k)
-	save(t, s, "g", secretToken())
-	save(t, s, "g", deadMarkOf(t, oauth2refresh.ReasonRevoked))
-	if f := readGrantFile(t, dir); !strings.HasPrefix(f, `{"version":2,"refresh_token":"sealed.v1.k1.`) || strings.Contains(f, "revoked") {
-		t.Errorf("stored file = %s, want the dead mark sealed", f)
-	}
-	mt := &memTransport{status: 500}
-	_, err := memEndpoint(mt).TokenSource(ctx, nil, oauth2refresh.WithStore(s, "g")).Token()
-	if diff := cmp.Diff(deadView{Key: "g", Reason: oauth2refresh.ReasonRevoked, At: clockStart}, asDead(t, err)); diff != "" {
-		t.Errorf("DeadGrantError (-want +got):\n%s", diff)
-	}
-	if !errors.Is(err, oauth2refresh.ErrGrantRevoked) {
-		t.Errorf("errors.Is(%v, ErrGrantRevoked) = false", err)
-	}
-	if n := mt.requests.Load(); n != 0 {
-		t.Errorf("token requests = %d, want 0", n)
-	}
-
-	if err := s.Delete(ctx, "g"); err != nil {
-		t.Fatalf("Delete: %v", err)
-	}
-	if got := readGrantFile(t, dir); got != "" {
-		t.Errorf("stored file after Delete = %s, want none", got)
-	}
-}
-
-// Whoever can write a FileStore's files cannot make a sealed grant send anything: every edit is
+// Whoever can write a filestore.Store's files cannot make a sealed grant send anything: every edit is
 // a *SealError (see sealtest.Attacks).
 func TestSealStoreAttacks(t *testing.T) {
 	dir := t.TempDir()
 	path := func(key string) string { return filepath.Join(dir, key+".json") }
-	sealtest.Attacks(t, &oauth2refresh.FileStore{Dir: dir}, storetest.Raw{
+	sealtest.Attacks(t, &filestore.Store{Dir: dir}, storetest.Raw{
 		Get: func(_ context.Context, key string) (string, error) {
 			b, err := os.ReadFile(path(key))
 			return string(b), err
 		},
 		Put: func(_ context.Context, key, value string) error { return os.WriteFile(path(key), []byte(value), 0o600) },
 	})
-}
-
-// previousLayout returns testdata/sealed-v1.json, secretToken as the previous release's
-// SealStore stored it for key "g" with key1 as "k1" (its members sealed one by one, its token
-// type, expiry, expires_in, dpop_jkt and refresh_expiry in clear), as a JSON object, edited.
-func previousLayout(t *testing.T, edit func(m map[string]any)) []byte {
-	t.Helper()
-	b, err := os.ReadFile("testdata/sealed-v1.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	edit(m)
-	if b, err = json.Marshal(m); err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // A value sealed by the previous release is read for what it authenticates: its refresh token,
@@ -475,14 +372,14 @@ func TestSealStorePreviousLayout(t *testing.T) {
 		for _, accept := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/AcceptPlaintext=%v", tc.name, accept), func(t *testing.T) {
 				dir := t.TempDir()
-				if err := os.WriteFile(filepath.Join(dir, "g.json"), previousLayout(t, tc.edit), 0o600); err != nil {
+				if err := os.WriteFile(filepath.Join(dir, "g.json"), sealtest.PreviousLayout(t, tc.edit), 0o600); err != nil {
 					t.Fatal(err)
 				}
 				k := newSealer(t, map[string][]byte{"k1": key1}, "k1")
 				k.AcceptPlaintext = accept
-				got, err := oauth2refresh.SealStore(&oauth2refresh.FileStore{Dir: dir}, k).Load(ctx, "g")
+				got, err := store.Seal(&filestore.Store{Dir: dir}, k).Load(ctx, "g")
 				if tc.want == nil {
-					var se *oauth2refresh.SealError
+					var se *store.SealError
 					if !errors.As(err, &se) || got != nil {
 						t.Fatalf("Load = %v, %v; want a *SealError", got, err)
 					}
@@ -499,39 +396,7 @@ func TestSealStorePreviousLayout(t *testing.T) {
 	}
 }
 
-// A grant sealed by the previous release is refreshed at its first use, even with an expiry
-// edited far off, and saved sealed whole; no grant is lost in the upgrade.
-func TestSealStorePreviousLayoutUpgrade(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	old := previousLayout(t, func(m map[string]any) {
-		delete(m, "dpop_jkt") // the test's Endpoint has no DPoP key
-		m["expiry"] = "2099-01-01T00:00:00Z"
-	})
-	if err := os.WriteFile(filepath.Join(dir, "g.json"), old, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv := newTokenServer(t, "rt-secret", 3600)
-	clock := newFakeClock()
-	s := oauth2refresh.SealStore(&oauth2refresh.FileStore{Dir: dir}, newSealer(t, map[string][]byte{"k1": key1}, "k1"))
-	tok, err := srv.endpoint().TokenSource(ctx, nil, oauth2refresh.WithStore(s, "g"), oauth2refresh.WithClock(clock.now)).Token()
-	if err != nil || tok.AccessToken != "at-1" {
-		t.Fatalf("Token = %v, %v; want at-1, refreshed with the sealed refresh token", tok, err)
-	}
-	if n := srv.requests.Load(); n != 1 {
-		t.Errorf("token requests = %d, want 1", n)
-	}
-	f := readGrantFile(t, dir)
-	if !strings.HasPrefix(f, `{"version":2,"refresh_token":"sealed.v1.k1.`) || strings.Contains(f, "expiry") || strings.Contains(f, "oauth2refresh_sealed") {
-		t.Errorf("stored file = %s, want the token sealed whole", f)
-	}
-	got, err := s.Load(ctx, "g")
-	if err != nil || got.AccessToken != "at-1" || got.RefreshToken != srv.currentRT() || got.Extra("id_token") != "id-1" {
-		t.Errorf("Load = %v, %v; want at-1 with id-1 and the server's refresh token", got, err)
-	}
-}
-
-// FuzzSealStoreLoad checks SealStore.Load on any value a store writer can put in a FileStore's
+// FuzzSealStoreLoad checks Seal.Load on any value a store writer can put in a filestore.Store's
 // file: it never panics; it fails with a *SealError or a *CorruptTokenError whose text quotes
 // no secret, or returns a token that was sealed: secretToken as sealed whole, or as the
 // previous release sealed it (read for what it authenticates).
@@ -539,7 +404,7 @@ func FuzzSealStoreLoad(f *testing.F) {
 	ctx := context.Background()
 	dir := f.TempDir()
 	path := filepath.Join(dir, "g.json")
-	s := oauth2refresh.SealStore(&oauth2refresh.FileStore{Dir: dir}, newSealer(f, map[string][]byte{"k1": key1}, "k1"))
+	s := store.Seal(&filestore.Store{Dir: dir}, newSealer(f, map[string][]byte{"k1": key1}, "k1"))
 	if err := oauth2refresh.SaveToken(ctx, s, "g", secretToken()); err != nil {
 		f.Fatal(err)
 	}
@@ -547,10 +412,7 @@ func FuzzSealStoreLoad(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	previous, err := os.ReadFile("testdata/sealed-v1.json")
-	if err != nil {
-		f.Fatal(err)
-	}
+	previous := sealtest.PreviousLayout(f, nil)
 	f.Add(whole)
 	f.Add(previous)
 	f.Add([]byte(`{"version":1,"access_token":"at-secret","refresh_token":"rt-secret"}`))
@@ -564,8 +426,8 @@ func FuzzSealStoreLoad(f *testing.F) {
 		}
 		got, err := s.Load(ctx, "g")
 		if err != nil {
-			var se *oauth2refresh.SealError
-			var ce *oauth2refresh.CorruptTokenError
+			var se *store.SealError
+			var ce *store.CorruptTokenError
 			if !errors.As(err, &se) && !errors.As(err, &ce) || got != nil {
 				t.Fatalf("Load = %v, %v; want a *SealError or a *CorruptTokenError", got, err)
 			}

@@ -1,4 +1,9 @@
-package oauth2refresh
+// Package filestore is an oauth2refresh.Store in files, for the processes of one machine: the
+// default store, with no server to run (see Store).
+//
+//	s := &filestore.Store{Dir: filepath.Join(cacheDir, "tokens")} // cacheDir from os.UserCacheDir
+//	ts := endpoint.TokenSource(ctx, nil, oauth2refresh.WithStore(s, "tenant-42"))
+package filestore
 
 import (
 	"context"
@@ -13,10 +18,12 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store"
 	"golang.org/x/oauth2"
 )
 
-// FileStore is a Store that keeps each grant's token in a JSON file of its own, for the
+// Store is an oauth2refresh.Store that keeps each grant's token in a JSON file of its own, for the
 // processes of one machine. It is the default store: no server to run.
 //
 // The token of key lives in Dir/KEY.json, where KEY is key with every byte other than
@@ -26,11 +33,11 @@ import (
 // case (macOS's and Windows' defaults). A KEY longer than 180 bytes is cut to 100 and followed
 // by '~' and a hash of key.
 //
-// A file, in the format of EncodeStoredToken followed by a newline, is written whole to a
+// A file, in the format of store.Encode followed by a newline, is written whole to a
 // temporary file in Dir, flushed to disk (fsync), then renamed over the old one and the
 // directory flushed: a reader or a crash sees the old token or the new one, never a mix. Token
 // and lock files have mode 0600. A file that cannot be decoded (truncated, edited by hand) is
-// a *CorruptTokenError and is never overwritten.
+// a *store.CorruptTokenError and is never overwritten.
 //
 // The lease is an advisory lock (flock(2)) on Dir/KEY.json.lock, which the kernel releases
 // when its holder exits or dies: a crashed process frees the grant at once, and the ttl given
@@ -38,7 +45,7 @@ import (
 // exits; the waiting Lock calls give up when their context ends. The version of each file
 // counts its saves and is checked before the next, so that a token is only ever replaced by
 // one refreshed from it. flock does not work across NFS on every system, and not at all on
-// Windows (Lock returns an error there): share a FileStore between processes of one machine.
+// Windows (Lock returns an error there): share a Store between processes of one machine.
 //
 // A grant that holds no token leaves no file: Lease.Release removes the lock file when no
 // token file is there (a Lock and Release of a key never saved leaves Dir as it was). A Lock
@@ -47,27 +54,27 @@ import (
 // the lease stays exclusive. A process that dies holding the lease of a grant never saved
 // leaves its empty lock file, which the next Lock and Release of the key, or Delete, removes.
 //
-// Delete removes the token file and the lock file, without waiting
-// for the lease (the lock file of a lease held meanwhile is removed by its Release).
+// Delete removes the token file and the lock file, without waiting for the lease (the lock
+// file of a lease held meanwhile is removed by its Release).
 // Lease.Save, Delete and Release each hold a flock on Dir itself for the moment of their
 // check and rename or remove, so that a lease held while the grant is deleted cannot save it
 // back, and no lock file is left behind.
 //
-// FileStore refuses, with an *UnsafeDirError, a Dir that another user could write to (and so
+// Store refuses, with an *UnsafeDirError, a Dir that another user could write to (and so
 // plant or replace a token file): one writable by its group or by others, or, on unix, owned
 // by another user than the process's effective user. Only Dir itself is checked, not its
 // parents: choose a Dir whose parents only trusted users can change, such as one under
 // os.UserCacheDir or os.UserConfigDir, not a fixed name in a shared temporary directory.
-type FileStore struct {
+type Store struct {
 	// Dir is the directory of the token files. It is created, mode 0700, when missing. It
 	// must not be empty.
 	Dir string
 }
 
-// UnsafeDirError reports a FileStore Dir that other users could write to (see FileStore):
-// FileStore reads and writes no token there. Make it the process's user's own, mode 0700.
+// UnsafeDirError reports a Store Dir that other users could write to (see Store):
+// Store reads and writes no token there. Make it the process's user's own, mode 0700.
 type UnsafeDirError struct {
-	// Dir is the FileStore's Dir.
+	// Dir is the Store's Dir.
 	Dir string
 	// Mode is Dir's mode.
 	Mode fs.FileMode
@@ -90,7 +97,7 @@ const modeBitsMeaningful = runtime.GOOS != "windows"
 
 // open checks ctx, key and s.Dir (see UnsafeDirError), after creating it if create is set,
 // and returns key's token file; op names the operation in errors. A missing Dir is no error.
-func (s *FileStore) open(ctx context.Context, key, op string, create bool) (string, error) {
+func (s *Store) open(ctx context.Context, key, op string, create bool) (string, error) {
 	switch {
 	case ctx.Err() != nil:
 		return "", fmt.Errorf("oauth2refresh: file store: %s: %w", op, ctx.Err())
@@ -121,9 +128,9 @@ func (s *FileStore) open(ctx context.Context, key, op string, create bool) (stri
 	return path, nil
 }
 
-var _ Store = (*FileStore)(nil)
+var _ oauth2refresh.Store = (*Store)(nil)
 
-// fileName maps key to a file name as FileStore says: every letter left as it is is lower
+// fileName maps key to a file name as Store says: every letter left as it is is lower
 // case, and every escape is upper case and starts with '%', which is itself escaped, so folding
 // the case of a name cannot turn it into another key's name; '~' is escaped in short names.
 func fileName(key string) string {
@@ -146,8 +153,8 @@ func fileName(key string) string {
 	return string(b)
 }
 
-// Load implements Store.Load.
-func (s *FileStore) Load(ctx context.Context, key string) (*oauth2.Token, error) {
+// Load implements oauth2refresh.Store.Load.
+func (s *Store) Load(ctx context.Context, key string) (*oauth2.Token, error) {
 	path, err := s.open(ctx, key, "loading token", false)
 	if err != nil {
 		return nil, err
@@ -156,8 +163,9 @@ func (s *FileStore) Load(ctx context.Context, key string) (*oauth2.Token, error)
 	return tok, err
 }
 
-// Lock implements Store.Lock with the flock of key's grant (see FileStore); ttl is not used.
-func (s *FileStore) Lock(ctx context.Context, key string, ttl time.Duration) (Lease, error) {
+// Lock implements oauth2refresh.Store.Lock with the flock of key's grant (see Store); ttl is not
+// used.
+func (s *Store) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
 	path, err := s.open(ctx, key, "locking", true)
 	if err != nil {
 		return nil, err
@@ -226,12 +234,12 @@ func (l *fileLease) Save(ctx context.Context, t *oauth2.Token) error {
 		return fmt.Errorf("oauth2refresh: file store: saving token: %w", err)
 	}
 	if l.lock == nil {
-		return fmt.Errorf("oauth2refresh: file store: save after release: %w", ErrLeaseLost)
+		return fmt.Errorf("oauth2refresh: file store: save after release: %w", oauth2refresh.ErrLeaseLost)
 	}
 	if l.version == math.MaxUint64 {
 		return fmt.Errorf("oauth2refresh: file store: %s: version %d cannot grow", l.path, l.version)
 	}
-	b, err := EncodeStoredToken(t, l.version+1)
+	b, err := store.Encode(t, l.version+1)
 	if err != nil {
 		return err
 	}
@@ -252,10 +260,10 @@ func (l *fileLease) Save(ctx context.Context, t *oauth2.Token) error {
 	switch {
 	case err != nil:
 	case v != l.version && v == 0:
-		err = fmt.Errorf("oauth2refresh: file store: %s was deleted under the lease: %w", l.path, ErrLeaseLost)
+		err = fmt.Errorf("oauth2refresh: file store: %s was deleted under the lease: %w", l.path, oauth2refresh.ErrLeaseLost)
 	case v != l.version:
 		err = fmt.Errorf("oauth2refresh: file store: %s changed under the lock (version %d, expected %d): %w",
-			l.path, v, l.version, ErrLeaseLost)
+			l.path, v, l.version, oauth2refresh.ErrLeaseLost)
 	default:
 		if err = os.Rename(tmp, l.path); err != nil {
 			err = fmt.Errorf("oauth2refresh: file store: writing %s: %w", l.path, err)
@@ -273,11 +281,11 @@ func (l *fileLease) Save(ctx context.Context, t *oauth2.Token) error {
 	return nil
 }
 
-// Delete implements Store: it removes key's token file and lock file, under the directory's
-// lock that Lease.Save takes to check the file's version: a lease held meanwhile on a stored
-// token can no longer save (ErrLeaseLost), and its Release removes the lock file. It does not
-// wait for the lease.
-func (s *FileStore) Delete(ctx context.Context, key string) error {
+// Delete implements oauth2refresh.Store: it removes key's token file and lock file, under the
+// directory's lock that Lease.Save takes to check the file's version: a lease held meanwhile on a
+// stored token can no longer save (oauth2refresh.ErrLeaseLost), and its Release removes the lock
+// file. It does not wait for the lease.
+func (s *Store) Delete(ctx context.Context, key string) error {
 	path, err := s.open(ctx, key, "deleting", false)
 	if err != nil {
 		return err
@@ -307,7 +315,7 @@ func (s *FileStore) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-var _ Store = (*FileStore)(nil)
+var _ oauth2refresh.Store = (*Store)(nil)
 
 // removeLockFile removes the lock file at lockPath unless a lease holds it (its Release then
 // removes it), taking its flock without waiting, so that no Lock waiting on it can hold it
@@ -398,7 +406,7 @@ func readTokenFile(key, path string) (*oauth2.Token, uint64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("oauth2refresh: file store: reading %s: %w", path, err)
 	}
-	return DecodeStoredToken(key, path, b)
+	return store.Decode(key, path, b)
 }
 
 // writeTemp writes b to a new temporary file, mode 0600, in dir, named after name, syncs it and

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store"
 	"golang.org/x/oauth2"
 )
 
@@ -18,7 +19,7 @@ const deadJSON = `{"version":1,"dead":{"reason":"invalid_grant","at":"2030-01-02
 // deadMark returns the dead mark of deadJSON, as a Lease.Save is given one.
 func deadMark(t *testing.T) *oauth2.Token {
 	t.Helper()
-	m, _, err := oauth2refresh.DecodeStoredToken("storetest", "", []byte(deadJSON))
+	m, _, err := store.Decode("storetest", "", []byte(deadJSON))
 	if err != nil {
 		t.Fatalf("DecodeStoredToken of a dead mark: %v", err)
 	}
@@ -33,7 +34,7 @@ func checkDeadMark(t *testing.T, what string, got *oauth2.Token) {
 		t.Errorf("%s = nil, want the dead mark", what)
 		return
 	}
-	b, err := oauth2refresh.EncodeStoredToken(got, 1)
+	b, err := store.Encode(got, 1)
 	if err != nil || string(b) != deadJSON {
 		t.Errorf("%s = %s (%v), want the dead mark %s: the store must keep the token's Extra values", what, b, err, deadJSON)
 	}
@@ -67,7 +68,7 @@ func deadMarkRoundTrip(t *testing.T, s oauth2refresh.Store, raw *Raw) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, _, err := oauth2refresh.DecodeStoredToken(key, "", []byte(v))
+		m, _, err := store.Decode(key, "", []byte(v))
 		if err != nil {
 			t.Fatalf("DecodeStoredToken of the stored value: %v", err)
 		}

@@ -1,6 +1,6 @@
 //go:build unix
 
-package oauth2refresh_test
+package filestore_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 	"golang.org/x/oauth2"
 )
 
@@ -55,7 +56,7 @@ func TestFileStoreUnsafeDir(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "g.json"), planted, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			s := &oauth2refresh.FileStore{Dir: dir}
+			s := &filestore.Store{Dir: dir}
 			tok, lerr := s.Load(ctx, "g")
 			l, kerr := s.Lock(ctx, "g", time.Minute)
 			if kerr == nil {
@@ -78,7 +79,7 @@ func TestFileStoreUnsafeDir(t *testing.T) {
 				t.Errorf("Load or Lock returned a token or a lease from an unsafe directory")
 			}
 			for what, err := range map[string]error{"Load": lerr, "Lock": kerr, "SaveToken": serr} {
-				var ue *oauth2refresh.UnsafeDirError
+				var ue *filestore.UnsafeDirError
 				if !errors.As(err, &ue) {
 					t.Errorf("%s = %v, want an *UnsafeDirError", what, err)
 					continue
@@ -107,7 +108,7 @@ func TestFileStoreMissingDir(t *testing.T) {
 	// A missing Dir holds no token, and the first Lock creates it, mode 0700.
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "a", "tokens")
-	s := &oauth2refresh.FileStore{Dir: dir}
+	s := &filestore.Store{Dir: dir}
 	if tok, err := s.Load(ctx, "g"); tok != nil || err != nil {
 		t.Fatalf("Load = %v, %v; want nil, nil", tok, err)
 	}
@@ -127,7 +128,7 @@ func TestFileStoreMissingDir(t *testing.T) {
 
 func TestFileStoreCanceled(t *testing.T) {
 	// A done context is reported as the store's error, wrapping the context's.
-	s := &oauth2refresh.FileStore{Dir: t.TempDir()}
+	s := &filestore.Store{Dir: t.TempDir()}
 	l, err := s.Lock(context.Background(), "g", time.Minute)
 	if err != nil {
 		t.Fatal(err)

@@ -14,21 +14,21 @@
 // taken over can no longer save (fencing) while one whose lease lapsed unnoticed still can.
 // It checks that a dead mark (the token WithStore saves for a grant the server refused; see
 // oauth2refresh.DeadGrantError) comes back as it was saved, which a store that keeps a token's
-// Extra values as oauth2refresh.EncodeStoredToken does gets right, and, with leases that lapse,
+// Extra values as store.Encode does gets right, and, with leases that lapse,
 // that a lapsed holder cannot save over it. It checks Delete: the token gone, a missing key
 // no error, a lease held meanwhile unable to save the grant back, also once new leases were
 // granted on the grant started again (a store that deletes its fencing number must not give
 // it out again). Given Options.Contents, a listing of everything the store keeps, it checks that
 // a key which never held a token leaves nothing (a Lock and Release of it; unknown keys asked
 // for through a TokenSource and a Manager) and that Delete leaves nothing of a grant.
-// A store that keeps tokens in the format of oauth2refresh.EncodeStoredToken can also have
+// A store that keeps tokens in the format of store.Encode can also have
 // that format (with the Extra values it keeps, such as the id_token and the refresh token's
 // expiry) and its reports of damaged values checked, through Options.Raw.
 //
 // BenchHotPath, BenchRefresh, BenchPickUp and BenchRefreshesPerLifetime measure what a store
 // adds to a TokenSource, with the token endpoint in memory.
 //
-// The FileStore of package oauth2refresh and the stores of the modules
-// github.com/tokenkit/oauth2refresh/store/redisstore and .../store/pgstore run this suite against
-// real files and servers.
+// The store of package github.com/tokenkit/oauth2refresh/store/filestore, its sealed form
+// (store.Seal) and the stores of the modules github.com/tokenkit/oauth2refresh/store/redisstore
+// and .../store/pgstore run this suite against real files and servers.
 package storetest

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenkit/oauth2refresh"
-	"github.com/tokenkit/oauth2refresh/storetest"
+	"github.com/tokenkit/oauth2refresh/store/storetest"
 	"golang.org/x/oauth2"
 )
 

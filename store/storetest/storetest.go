@@ -22,11 +22,11 @@ type Options struct {
 	// its holder lives, as in stores kept on a server (the Redis and PostgreSQL stores). TestStore
 	// then also checks that a lapsed lease which another holder took over cannot save, and that
 	// one nobody took over still can. Leave it false for a store whose lease lasts as long as
-	// its holder, as FileStore's flock(2) does.
+	// its holder, as filestore.Store's flock(2) does.
 	LeasesExpire bool
 
 	// Raw, if not nil, reaches the values the store keeps, for a store that keeps them in the
-	// format of oauth2refresh.EncodeStoredToken and decodes them with DecodeStoredToken.
+	// format of store.Encode and decodes them with store.Decode.
 	// TestStore then also checks that format and how a damaged value is reported.
 	Raw *Raw
 

@@ -1,4 +1,4 @@
-package oauth2refresh_test
+package store_test
 
 import (
 	"context"
@@ -10,54 +10,56 @@ import (
 	"time"
 
 	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/store"
+	"github.com/tokenkit/oauth2refresh/store/filestore"
 	"golang.org/x/oauth2"
 )
 
 // A store keeps its tokens sealed: whoever reads the files (or the Redis values, or the
 // PostgreSQL rows) sees no token, and whoever writes them cannot change one. Keys rotate by adding a new current key and keeping the old
 // one for opening; a store read without the key that sealed its tokens says so.
-func ExampleSealStore() {
+func ExampleSeal() {
 	dir, err := os.MkdirTemp("", "tokens")
 	if err != nil {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
-	files := &oauth2refresh.FileStore{Dir: dir}
+	files := &filestore.Store{Dir: dir}
 
 	// In production the keys come from a secret manager, 32 random bytes each.
 	k2025, k2026 := make([]byte, 32), make([]byte, 32)
 	rand.Read(k2025)
 	rand.Read(k2026)
-	sealer, err := oauth2refresh.NewSealer(map[string][]byte{"2025": k2025}, "2025")
+	sealer, err := store.NewSealer(map[string][]byte{"2025": k2025}, "2025")
 	if err != nil {
 		panic(err)
 	}
 	ctx := context.Background()
-	store := oauth2refresh.SealStore(files, sealer)
-	if err := oauth2refresh.SaveToken(ctx, store, "tenant-42", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
+	sealed := store.Seal(files, sealer)
+	if err := oauth2refresh.SaveToken(ctx, sealed, "tenant-42", &oauth2.Token{RefreshToken: "rt-0"}); err != nil {
 		panic(err)
 	}
 	raw, _ := files.Load(ctx, "tenant-42")
 	fmt.Println("in the file:", strings.HasPrefix(raw.RefreshToken, "sealed.v1.2025."), strings.Contains(raw.RefreshToken, "rt-0"))
 
 	// Rotation: the new key seals, the old one still opens what it sealed.
-	rotated, err := oauth2refresh.NewSealer(map[string][]byte{"2025": k2025, "2026": k2026}, "2026")
+	rotated, err := store.NewSealer(map[string][]byte{"2025": k2025, "2026": k2026}, "2026")
 	if err != nil {
 		panic(err)
 	}
-	t, err := oauth2refresh.SealStore(files, rotated).Load(ctx, "tenant-42")
+	t, err := store.Seal(files, rotated).Load(ctx, "tenant-42")
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println("opened:", t.RefreshToken)
 
 	// Without the key that sealed it, the token is an error, not a missing grant.
-	newOnly, err := oauth2refresh.NewSealer(map[string][]byte{"2026": k2026}, "2026")
+	newOnly, err := store.NewSealer(map[string][]byte{"2026": k2026}, "2026")
 	if err != nil {
 		panic(err)
 	}
-	_, err = oauth2refresh.SealStore(files, newOnly).Load(ctx, "tenant-42")
-	fmt.Println(errors.Is(err, oauth2refresh.ErrUnknownSealKey))
+	_, err = store.Seal(files, newOnly).Load(ctx, "tenant-42")
+	fmt.Println(errors.Is(err, store.ErrUnknownSealKey))
 	fmt.Println(err)
 
 	// The token is sealed whole, its expiry and Extra members too: whoever can write the file
@@ -66,8 +68,8 @@ func ExampleSealStore() {
 	if err := oauth2refresh.SaveToken(ctx, files, "tenant-42", raw); err != nil {
 		panic(err)
 	}
-	_, err = store.Load(ctx, "tenant-42")
-	var sealErr *oauth2refresh.SealError
+	_, err = sealed.Load(ctx, "tenant-42")
+	var sealErr *store.SealError
 	fmt.Println(errors.As(err, &sealErr))
 	fmt.Println(err)
 	// Output:

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package oauth2refresh
+package filestore
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 // dirOwner does not know owners on this system.
 func dirOwner(fs.FileInfo) (owner, user int, known bool) { return -1, -1, false }
 
-// tryLock fails: FileStore needs flock(2).
+// tryLock fails: Store needs flock(2).
 func tryLock(*os.File) (bool, error) {
 	return false, errors.New("file locking is not supported on this system")
 }

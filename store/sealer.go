@@ -1,6 +1,6 @@
-package oauth2refresh
+package store
 
-// sealer.go owns encryption at rest: a Sealer, and SealStore, which applies it to any Store.
+// sealer.go owns encryption at rest: a Sealer, and Seal, which applies it to any Store.
 
 import (
 	"context"
@@ -13,21 +13,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenkit/oauth2refresh"
+	"github.com/tokenkit/oauth2refresh/internal/marks"
+	"github.com/tokenkit/oauth2refresh/internal/quote"
 	"golang.org/x/oauth2"
 )
 
 // Sealer encrypts the secrets of stored tokens with AES-256-GCM (NIST SP 800-38D, an AEAD),
 // under keys named by key ids so that keys can rotate: it seals with its current key and opens
-// with any key it holds. Make one with NewSealer, apply it with SealStore. It is safe for use
+// with any key it holds. Make one with NewSealer, apply it with Seal. It is safe for use
 // by any number of goroutines once AcceptPlaintext is set.
 type Sealer struct {
-	// AcceptPlaintext lets SealStore return stored values that have nothing sealed in them, as
+	// AcceptPlaintext lets Seal return stored values that have nothing sealed in them, as
 	// a store kept before it was sealed holds them; each is sealed at the grant's next save.
 	// Leave it false once every grant was saved again: an unsealed value is then a *SealError,
 	// so that whoever can write to the store cannot put a token or a dead mark of their own in
 	// place of a grant's. (A grant found dead before the store was sealed is never saved
 	// again: its clear dead mark is then a *SealError too, until the grant is seeded anew.) A
-	// value with something sealed in it is read by SealStore's rules alone, whatever
+	// value with something sealed in it is read by Seal's rules alone, whatever
 	// AcceptPlaintext says.
 	AcceptPlaintext bool
 
@@ -42,12 +45,12 @@ type Sealer struct {
 // 96-bit nonces): rotate well before.
 func NewSealer(keys map[string][]byte, current string) (*Sealer, error) {
 	if _, ok := keys[current]; !ok {
-		return nil, fmt.Errorf("oauth2refresh: making sealer: no key with the current id %q", truncate(current, 64))
+		return nil, fmt.Errorf("oauth2refresh: making sealer: no key with the current id %q", quote.Truncate(current, 64))
 	}
 	k := &Sealer{current: current, aeads: make(map[string]cipher.AEAD, len(keys))}
 	for id, key := range keys {
 		if id == "" || len(id) > 64 || strings.TrimLeft(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
-			return nil, fmt.Errorf("oauth2refresh: making sealer: invalid key id %q", truncate(id, 64))
+			return nil, fmt.Errorf("oauth2refresh: making sealer: invalid key id %q", quote.Truncate(id, 64))
 		}
 		if len(key) != 32 {
 			return nil, fmt.Errorf("oauth2refresh: making sealer: key %q has %d bytes, want 32", id, len(key))
@@ -66,10 +69,10 @@ func NewSealer(keys map[string][]byte, current string) (*Sealer, error) {
 // does not hold: add that key to the Sealer.
 var ErrUnknownSealKey = errors.New("sealed with a key id the sealer does not hold")
 
-// SealError reports a stored token that SealStore cannot open: sealed with a key id the Sealer
+// SealError reports a stored token that Seal cannot open: sealed with a key id the Sealer
 // does not hold (Err is ErrUnknownSealKey), sealed for another grant key (a value copied from
 // another grant), altered, with a member beside the sealed value, or not sealed while
-// Sealer.AcceptPlaintext is false (see SealStore). The store's
+// Sealer.AcceptPlaintext is false (see Seal). The store's
 // Load and Lock return it, Lock then holding no lease: the TokenSource reports it and sends
 // nothing. Its text never quotes the value.
 type SealError struct {
@@ -79,7 +82,7 @@ type SealError struct {
 }
 
 func (e *SealError) Error() string {
-	s := "oauth2refresh: stored token for key " + quoteKey(e.Key) + " cannot be opened"
+	s := "oauth2refresh: stored token for key " + quote.Key(e.Key) + " cannot be opened"
 	if e.KeyID != "" {
 		s += fmt.Sprintf(" (key id %q)", e.KeyID)
 	}
@@ -90,17 +93,17 @@ func (e *SealError) Error() string {
 func (e *SealError) Unwrap() error { return e.Err }
 
 // sealedPrefix begins every sealed value: "sealed.v1.<key id>.<base64url(nonce, ciphertext, tag)>".
-// Both layouts (see SealStore) share it; their associated data tells them apart.
+// Both layouts (see Seal) share it; their associated data tells them apart.
 const sealedPrefix = "sealed.v1."
 
 // sealedExtra is the Extra member in which the previous layout kept the other Extra values
 // sealed.
 const sealedExtra = "oauth2refresh_sealed"
 
-// SealStore returns a Store that keeps its tokens in s sealed by k, whatever s is.
+// Seal returns an oauth2refresh.Store that keeps its tokens in s sealed by k, whatever s is.
 //
-// Each token saved, a dead mark (see DeadGrantError) included, is sealed whole: its
-// stored-token format (see EncodeStoredToken) is encrypted and authenticated as one value,
+// Each token saved, a dead mark (see oauth2refresh.DeadGrantError) included, is sealed whole: its
+// stored-token format (see Encode) is encrypted and authenticated as one value,
 // with the key id and the grant key bound as associated data, and s is given a token holding
 // that value alone, as its refresh token, "sealed.v1.<key id>.<base64url>". So everything the
 // library reads of a grant comes out of the sealed value: the access and refresh tokens, the
@@ -126,19 +129,19 @@ const sealedExtra = "oauth2refresh_sealed"
 // access token, token type, expiry, expires_in and refresh_expiry are left out, so that
 // editing them changes nothing and the grant is refreshed at its first use, then saved sealed
 // whole; its dpop_jkt is kept, which a store writer can still change or remove until then (a
-// changed one makes the TokenSource refuse the grant; a removed one lets an Endpoint without
-// the grant's DPoP key send the refresh token to its own token server, as before the grant
+// changed one makes the TokenSource refuse the grant; a removed one lets an oauth2refresh.Endpoint
+// without the grant's DPoP key send the refresh token to its own token server, as before the grant
 // was bound). Earlier releases refuse a value sealed whole as a *SealError and send nothing:
 // going back to one loses no grant, but leaves those saved since refused until the upgrade
 // comes back.
 //
 // The Store returned passes Delete on to s.
-func SealStore(s Store, k *Sealer) Store {
+func Seal(s oauth2refresh.Store, k *Sealer) oauth2refresh.Store {
 	return sealedStore{s, k}
 }
 
 type sealedStore struct {
-	s Store
+	s oauth2refresh.Store
 	k *Sealer
 }
 
@@ -152,7 +155,7 @@ func (ss sealedStore) Load(ctx context.Context, key string) (*oauth2.Token, erro
 	return ss.k.open(key, t)
 }
 
-func (ss sealedStore) Lock(ctx context.Context, key string, ttl time.Duration) (Lease, error) {
+func (ss sealedStore) Lock(ctx context.Context, key string, ttl time.Duration) (oauth2refresh.Lease, error) {
 	l, err := ss.s.Lock(ctx, key, ttl)
 	if err != nil {
 		return nil, err
@@ -169,7 +172,7 @@ func (ss sealedStore) Lock(ctx context.Context, key string, ttl time.Duration) (
 
 // sealedLease is a Lease of a sealedStore; Release is the inner Lease's.
 type sealedLease struct {
-	Lease
+	oauth2refresh.Lease
 	k   *Sealer
 	key string
 	t   *oauth2.Token // the stored token, opened
@@ -181,7 +184,7 @@ func (l *sealedLease) Save(ctx context.Context, t *oauth2.Token) error {
 	if t == nil {
 		return l.Lease.Save(ctx, t)
 	}
-	b, err := EncodeStoredToken(t, 1) // the version is the store's: this one is not read
+	b, err := Encode(t, 1) // the version is the store's: this one is not read
 	if err != nil {
 		return err
 	}
@@ -210,7 +213,7 @@ func (k *Sealer) openValue(key, what, v string, ad func(id string) []byte) ([]by
 	id, data, _ := strings.Cut(rest, ".")
 	a := k.aeads[id]
 	if a == nil {
-		return nil, &SealError{Key: key, KeyID: truncate(id, 64), Err: ErrUnknownSealKey}
+		return nil, &SealError{Key: key, KeyID: quote.Truncate(id, 64), Err: ErrUnknownSealKey}
 	}
 	b, err := base64.RawURLEncoding.DecodeString(data)
 	if err == nil {
@@ -222,14 +225,14 @@ func (k *Sealer) openValue(key, what, v string, ad func(id string) []byte) ([]by
 	return b, nil
 }
 
-// open returns the token that t, as stored for key, seals (see SealStore).
+// open returns the token that t, as stored for key, seals (see Seal).
 func (k *Sealer) open(key string, t *oauth2.Token) (*oauth2.Token, error) {
 	if !strings.HasPrefix(t.AccessToken, sealedPrefix) && !strings.HasPrefix(t.RefreshToken, sealedPrefix) && t.Extra(sealedExtra) == nil {
 		if k.AcceptPlaintext {
 			return t, nil
 		}
 		what := "token"
-		if deadOf(key, t) != nil {
+		if marks.DeadOf(t) != nil {
 			what = "dead mark"
 		}
 		return nil, &SealError{Key: key, Err: fmt.Errorf("%s not sealed", what)}
@@ -241,7 +244,7 @@ func (k *Sealer) open(key string, t *oauth2.Token) (*oauth2.Token, error) {
 		if t.AccessToken != "" || t.TokenType != "" || !t.Expiry.IsZero() || t.ExpiresIn != 0 || len(extraKeys(t)) > 0 {
 			return nil, &SealError{Key: key, KeyID: id, Err: errors.New("clear members beside the sealed token")}
 		}
-		o, _, err := DecodeStoredToken(key, "", b)
+		o, _, err := Decode(key, "", b)
 		if err != nil {
 			return nil, &SealError{Key: key, KeyID: id, Err: errors.New("sealed token not in the stored-token format")}
 		}
@@ -253,7 +256,7 @@ func (k *Sealer) open(key string, t *oauth2.Token) (*oauth2.Token, error) {
 }
 
 // openV1 returns the token that t, as stored for key by an earlier release, seals: only its
-// refresh token, Extra values and dpop_jkt (see SealStore).
+// refresh token, Extra values and dpop_jkt (see Seal).
 func (k *Sealer) openV1(key string, t *oauth2.Token) (*oauth2.Token, error) {
 	field := func(name, v string) (string, error) {
 		if v == "" {
@@ -263,7 +266,7 @@ func (k *Sealer) openV1(key string, t *oauth2.Token) (*oauth2.Token, error) {
 		return string(b), err
 	}
 	for _, name := range extraKeys(t) {
-		if name != sealedExtra && name != "dpop_jkt" && name != refreshExpiryKey {
+		if name != sealedExtra && name != "dpop_jkt" && name != marks.RefreshExpiryKey {
 			return nil, &SealError{Key: key, Err: errors.New("clear Extra member beside sealed ones")}
 		}
 	}
