@@ -474,9 +474,6 @@ type Grant struct {
 	key string
 }
 
-// Key returns the grant's key.
-func (g Grant) Key() string { return g.key }
-
 // Token returns a valid access token of the grant; see TokenContext.
 func (g Grant) Token() (*oauth2.Token, error) { return g.TokenContext(context.Background()) }
 
