@@ -83,7 +83,7 @@ var (
 )
 
 // Endpoint is a token endpoint and the client's credentials there. Set its fields before
-// the first use and do not change them after; it may be copied and used concurrently.
+// first use and do not change them after; it may be copied and used concurrently.
 type Endpoint struct {
 	// TokenURL must be https://, or http:// to a loopback IP address or "localhost", unless
 	// AllowInsecureHTTP is set.
