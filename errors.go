@@ -15,35 +15,31 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Sentinels for the RFC 6749 §5.2 error codes that callers branch on. A *RequestError matches
-// the sentinel of its Code under errors.Is:
-//
-//	if errors.Is(err, oauth2refresh.ErrInvalidGrant) { /* ask the user to sign in again */ }
+// Sentinels for the error codes callers branch on: a *RequestError matches the one of its
+// Code under errors.Is. For other codes, branch on RequestError.Code.
 var (
-	// ErrInvalidGrant: the refresh token is invalid, expired, revoked, or was issued to
-	// another client. Retrying the same refresh token will not help.
+	// ErrInvalidGrant: the refresh token is invalid, expired, revoked or another client's.
 	ErrInvalidGrant error = &codeError{"invalid_grant"}
-	// ErrInvalidClient: client authentication failed (unknown client, wrong secret, or an
-	// authentication method the server does not accept for this client).
+	// ErrInvalidClient: the server refused the client's authentication.
 	ErrInvalidClient error = &codeError{"invalid_client"}
-	// ErrInvalidRequest: the request is missing a parameter or is otherwise malformed.
+	// ErrInvalidRequest: invalid_request.
 	ErrInvalidRequest error = &codeError{"invalid_request"}
-	// ErrInvalidScope: the requested scope is invalid, unknown, or exceeds the grant.
+	// ErrInvalidScope: the scope asked for is invalid or exceeds the grant.
 	ErrInvalidScope error = &codeError{"invalid_scope"}
-	// ErrUnauthorizedClient: the client may not use the refresh_token grant.
+	// ErrUnauthorizedClient: unauthorized_client.
 	ErrUnauthorizedClient error = &codeError{"unauthorized_client"}
-	// ErrUnsupportedGrantType: the server does not support the refresh_token grant.
+	// ErrUnsupportedGrantType: unsupported_grant_type.
 	ErrUnsupportedGrantType error = &codeError{"unsupported_grant_type"}
 )
 
-// ErrRefreshTokenExpired: the refresh token of the grant expired, as the server said when it
-// issued it (see RefreshTokenExpiry), so a TokenSource did not send it: the grant must be
-// authorized again. errors.Is(err, ErrInvalidGrant) also holds for it, so that a program that
-// asks the user to sign in again on a refused grant does so here too. The TokenSource backs
-// off as after a refused grant, and its events.Event events.Outcome is events.OutcomeInvalidGrant.
+// ErrRefreshTokenExpired: the refresh token expired (see RefreshTokenExpiry), so it was not
+// sent. It also matches ErrInvalidGrant.
 var ErrRefreshTokenExpired error = &refreshExpiredError{}
 
 // refreshExpiredError is the type of ErrRefreshTokenExpired, and of the errors that say when.
+// A TokenSource backs off after it as after a refused grant, and reports it with
+// events.OutcomeInvalidGrant, so that a program that asks the user to sign in again on a
+// refused grant does so here too.
 type refreshExpiredError struct{ at time.Time }
 
 func (e *refreshExpiredError) Error() string {
@@ -90,34 +86,22 @@ var codeKinds = map[string]codeKind{
 	"bad_refresh_token":            codeGrant,
 }
 
-// RequestError is an OAuth 2.0 error response (RFC 6749 §5.2) from the token endpoint: the
-// server understood the request and refused it. It is returned whatever the HTTP status, since
-// some providers (GitHub, Slack) answer errors with 200 OK.
-//
-// errors.Is(err, ErrInvalidGrant) and the other sentinels match on Code. errors.As with a
-// **oauth2.RetrieveError target also succeeds, filled as golang.org/x/oauth2 fills it (its
-// Response has the status, Header, and the token request without its body and Authorization
-// header), so code written for x/oauth2 keeps working.
-//
-// Its fields have the secrets cut out: see the package documentation under Errors.
+// RequestError is an error response (RFC 6749 §5.2), at any HTTP status (GitHub sends 200).
+// errors.As with a **oauth2.RetrieveError target succeeds too, as with x/oauth2.
 type RequestError struct {
-	// Code is the "error" member, e.g. "invalid_grant".
-	Code string
-	// Description is the "error_description" member, if any.
+	// Code, Description and URI are the error, error_description and error_uri members.
+	Code        string
 	Description string
-	// URI is the "error_uri" member, if any.
-	URI string
-	// StatusCode is the HTTP status of the response.
+	URI         string
+	// StatusCode, Header, Body: the status, headers and first 4 KiB of the body.
 	StatusCode int
-	// Header holds the response headers (Retry-After, WWW-Authenticate, ...).
-	Header http.Header
-	// Body is the start of the response body, at most MaxErrorBody bytes.
-	Body []byte
+	Header     http.Header
+	Body       []byte
 
 	resp *http.Response // the response for oauth2.RetrieveError, if known
 }
 
-// MaxErrorBody is how many bytes of a response body an error keeps in its Body field.
+// MaxErrorBody bounds an error's Body.
 const MaxErrorBody = 4 << 10
 
 func (e *RequestError) Error() string {
@@ -131,13 +115,13 @@ func (e *RequestError) Error() string {
 	return s
 }
 
-// Is reports whether target is the sentinel for e.Code.
+// Is reports whether target is the sentinel of e.Code.
 func (e *RequestError) Is(target error) bool {
 	c, ok := target.(*codeError)
 	return ok && c.code == e.Code
 }
 
-// As fills a **oauth2.RetrieveError target the way golang.org/x/oauth2 would have.
+// As fills a **oauth2.RetrieveError target.
 func (e *RequestError) As(target any) bool {
 	p, ok := target.(**oauth2.RetrieveError)
 	if ok {
@@ -147,10 +131,6 @@ func (e *RequestError) As(target any) bool {
 	return ok
 }
 
-// Temporary reports whether the same request may succeed later. The error codes of RFC 6749
-// §5.2 (invalid_grant, invalid_client, ...) are permanent whatever the status; the codes
-// temporarily_unavailable and server_error are temporary; any other code is temporary at
-// HTTP 429 and 5xx only.
 func (e *RequestError) Temporary() bool {
 	switch codeKinds[e.Code] {
 	case codeTemporary:
@@ -161,26 +141,16 @@ func (e *RequestError) Temporary() bool {
 	return false
 }
 
-// UnexpectedResponseError is a response from the token endpoint that is neither a token
-// response nor an RFC 6749 §5.2 error object: an HTML page from a proxy, truncated JSON, a
-// success without an access_token, a redirect, a non-standard error body.
-//
-// For a non-2xx status, errors.As with a **oauth2.RetrieveError target succeeds, filled as
-// golang.org/x/oauth2 would have filled it.
-//
-// Its fields have the secrets cut out: see the package documentation under Errors.
+// UnexpectedResponseError is an answer that is neither a token nor an error response (an
+// HTML page, a redirect). Non-2xx, it is also an *oauth2.RetrieveError under errors.As.
 type UnexpectedResponseError struct {
-	// StatusCode is the HTTP status of the response.
+	// StatusCode, Header, Body: the status, headers and first 4 KiB of the body.
 	StatusCode int
-	// Header holds the response headers.
-	Header http.Header
-	// Body is the start of the response body, at most MaxErrorBody bytes.
-	Body []byte
-	// Err says what was wrong with the response, when more can be said than its status.
+	Header     http.Header
+	Body       []byte
+	// Err says what was wrong, if more than the status.
 	Err error
-	// Token is the token the server issued, when it could not be decoded into the T of
-	// RefreshAccessToken (which says why to save its RefreshToken); nil otherwise. Error never
-	// shows it, and its tokens are redacted from Body.
+	// Token is the token issued, if it did not decode into RefreshAccessToken's T.
 	Token *oauth2.Token
 
 	resp *http.Response // the response for oauth2.RetrieveError, if known
@@ -197,10 +167,9 @@ func (e *UnexpectedResponseError) Error() string {
 // Unwrap returns e.Err.
 func (e *UnexpectedResponseError) Unwrap() error { return e.Err }
 
-// Temporary reports whether the same request may succeed later: true for HTTP 429 and 5xx.
 func (e *UnexpectedResponseError) Temporary() bool { return temporaryStatus(e.StatusCode) }
 
-// As fills a **oauth2.RetrieveError target for a non-2xx response.
+// As fills a **oauth2.RetrieveError target, for a non-2xx status.
 func (e *UnexpectedResponseError) As(target any) bool {
 	p, ok := target.(**oauth2.RetrieveError)
 	if !ok || (e.StatusCode >= 200 && e.StatusCode < 300) {
@@ -210,12 +179,9 @@ func (e *UnexpectedResponseError) As(target any) bool {
 	return true
 }
 
-// TransportError is a failure to get any response from the token endpoint: DNS, connection,
-// TLS, a timeout, or the caller's context ending.
+// TransportError is a request that got no response (DNS, TLS, a timeout, ctx ending).
 type TransportError struct {
-	// Err is the cause, as returned by the http.Client, so that errors.Is(err,
-	// context.DeadlineExceeded) and errors.As(err, &netOpErr) work; but a redacted stand-in
-	// when an error of its chain quotes a secret (see the package documentation under Errors).
+	// Err is the cause; a redacted stand-in if its text held a secret.
 	Err error
 }
 
@@ -226,13 +192,11 @@ func (e *TransportError) Error() string {
 // Unwrap returns e.Err.
 func (e *TransportError) Unwrap() error { return e.Err }
 
-// Temporary reports true, except when the request ended because its context was canceled.
-// A deadline that passed is temporary: the endpoint may answer faster next time.
 func (e *TransportError) Temporary() bool { return !errors.Is(e.Err, context.Canceled) }
 
-// IsTemporary reports whether err, or an error it wraps, says that the same request may
-// succeed later (see the Temporary methods of RequestError, UnexpectedResponseError and
-// TransportError).
+// IsTemporary reports whether err says the same request may succeed later: a *RequestError
+// of server_error, temporarily_unavailable or an unknown code at HTTP 429 or 5xx, an
+// *UnexpectedResponseError at 429 or 5xx, or a *TransportError not from a canceled context.
 func IsTemporary(err error) bool {
 	var t interface{ Temporary() bool }
 	return errors.As(err, &t) && t.Temporary()
