@@ -71,10 +71,9 @@ type AssertionFile string
 const maxAssertionFile = 64 << 10
 
 // Assertion reads the file.
-//
-// It reads on a goroutine of its own so that a read that hangs (a stalled network file
-// system) gives up at ctx's end; the read then finishes on its own.
 func (f AssertionFile) Assertion(ctx context.Context, _ AssertionRequest) (string, error) {
+	// The read runs on a goroutine of its own so that a read that hangs (a stalled network
+	// file system) gives up at ctx's end; the read then finishes on its own.
 	if err := context.Cause(ctx); err != nil {
 		return "", &fs.PathError{Op: "read", Path: string(f), Err: err}
 	}
