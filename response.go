@@ -296,7 +296,7 @@ type TokenResponse struct {
 
 func (r *TokenResponse) tokenResponse() *TokenResponse { return r }
 
-// Seconds is TokenResponse.ExpiresIn: a JSON number or numeric string ("3600"), capped at
+// Seconds is the type of TokenResponse.ExpiresIn: a JSON number or numeric string, capped at
 // 2^31-1. Anything else (negative, NaN, an object) decodes to zero, meaning absent.
 type Seconds int64
 
