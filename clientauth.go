@@ -31,31 +31,24 @@ import (
 // jwtBearer is the client_assertion_type of a JWT client assertion (RFC 7523 §2.2).
 const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-// ClientAssertion makes the client assertion sent with a token request when the Endpoint's
-// AuthMethod is AuthPrivateKeyJWT or AuthClientSecretJWT (RFC 7523 §2.2, OpenID Connect Core
-// §9). Assertion is called once for every token request, never cached, so that each request
-// carries a fresh one with its own jti; it may be called by any number of goroutines at once,
-// under the deadline of the token request. The assertion is a secret: it is cut out of the
-// errors of the request like the client secret. Endpoint.Revoke authenticates each revocation
-// request the same way, with an assertion made as for a token request.
+// ClientAssertion makes the client assertion of AuthPrivateKeyJWT and AuthClientSecretJWT
+// (RFC 7523 §2.2). Assertion is called for every request, never cached, possibly from many
+// goroutines at once, under the request's deadline.
 type ClientAssertion interface {
 	Assertion(ctx context.Context, r AssertionRequest) (string, error)
 }
 
-// AssertionRequest is what a ClientAssertion is told of the token request it authenticates.
+// AssertionRequest describes the request an assertion authenticates.
 type AssertionRequest struct {
-	// ClientID is the Endpoint's ClientID: the iss and sub of a JWT assertion.
+	// ClientID is the Endpoint's ClientID: the iss and sub.
 	ClientID string
-	// TokenURL is the Endpoint's TokenURL: the aud of a JWT assertion, unless configured.
+	// TokenURL is the Endpoint's TokenURL: the default aud.
 	TokenURL string
-	// Now is the time of the request on the system clock (time.Now), also for a TokenSource
-	// made with WithClock: the server judges iat, nbf and exp by its own clock (RFC 7523
-	// §3), as it judges a DPoP proof's iat, so a TokenSource whose clock a test has moved
-	// still sends assertions that a real server accepts.
+	// Now is the system clock's time, even under WithClock: the server judges iat and exp.
 	Now time.Time
 }
 
-// AssertionFunc is a ClientAssertion made of a function, called for every token request.
+// AssertionFunc is a ClientAssertion made of a function.
 type AssertionFunc func(ctx context.Context, r AssertionRequest) (string, error)
 
 // Assertion returns f(ctx, r).
@@ -63,26 +56,24 @@ func (f AssertionFunc) Assertion(ctx context.Context, r AssertionRequest) (strin
 	return f(ctx, r)
 }
 
-// AssertionFile is a ClientAssertion read from the file it names at every token request, its
-// surrounding white space trimmed: a token that another process keeps fresh, such as a
-// Kubernetes projected service account token or the federated token file of Microsoft Entra,
-// GKE or GitHub workload identity (AZURE_FEDERATED_TOKEN_FILE).
-//
-// The file must be a regular file (symbolic links are followed, as a Kubernetes projected
-// volume has them) of at most 64 KiB; workload identity tokens are a few KiB. A FIFO, a device
-// or a directory is refused at once, without waiting for a writer, and a larger file without
-// reading it. The read is bounded by the deadline of the token request. Each of these, like a
-// missing or empty file, is an *fs.PathError (errors.Is(err, fs.ErrNotExist) for a missing
-// one, errors.Is(err, context.DeadlineExceeded) for a read that outlived the deadline) that
-// never shows the file's content; no request is sent.
+// AssertionFile is a ClientAssertion read for every request from the file it names, trimmed:
+// a token another process keeps fresh, such as a Kubernetes projected token or
+// AZURE_FEDERATED_TOKEN_FILE. A file that is missing, empty, not regular or over 64 KiB, or a
+// read past the request's deadline, is an *fs.PathError that never shows the content.
 type AssertionFile string
 
-// maxAssertionFile is the size of the largest file an AssertionFile reads.
+// maxAssertionFile is the size of the largest file an AssertionFile reads; workload identity
+// tokens are a few KiB. The file must be a regular file (symbolic links are followed, as a
+// Kubernetes projected volume has them): a FIFO, a device or a directory is refused at once,
+// without waiting for a writer, and a larger file without reading it. errors.Is(err,
+// fs.ErrNotExist) holds for a missing file, errors.Is(err, context.DeadlineExceeded) for a
+// read that outlived the deadline; no request is sent then.
 const maxAssertionFile = 64 << 10
 
-// Assertion reads the file, on a goroutine of its own so that a read that hangs (a stalled
-// network file system) gives up at ctx's end; the read then finishes on its own.
+// Assertion reads the file.
 func (f AssertionFile) Assertion(ctx context.Context, _ AssertionRequest) (string, error) {
+	// The read runs on a goroutine of its own so that a read that hangs (a stalled network
+	// file system) gives up at ctx's end; the read then finishes on its own.
 	if err := context.Cause(ctx); err != nil {
 		return "", &fs.PathError{Op: "read", Path: string(f), Err: err}
 	}
@@ -141,33 +132,27 @@ func errTooLarge(name string) error {
 	return &fs.PathError{Op: "read", Path: name, Err: errors.New("file is larger than 64 KiB, the most an assertion file may hold")}
 }
 
-// defaultLifetime is the lifetime of a JWTAssertion whose Lifetime is zero, and of the
-// assertions of AuthClientSecretJWT.
+// defaultLifetime is the lifetime of a JWTAssertion whose Lifetime is zero (or negative),
+// and of the assertions of AuthClientSecretJWT. The jti (newClaims) is rand.Text: at least
+// 128 random bits from crypto/rand. This is private_key_jwt (OpenID Connect Core §9) as
+// Microsoft Entra ID (certificate credentials, with x5t#S256, RFC 7515 §4.1.8), Okta, Auth0
+// and ATProto expect it; some servers want their issuer as the aud.
 const defaultLifetime = 2 * time.Minute
 
-// JWTAssertion is a ClientAssertion that signs a new JWT (RFC 7523 §3) for every token
-// request with Key: iss and sub are the client id, aud is Audience, jti is 128 random bits
-// from crypto/rand, iat and nbf are the time of the request and exp is Lifetime later. This
-// is private_key_jwt (OpenID Connect Core §9), as Microsoft Entra ID (certificate
-// credentials), Okta, Auth0 and ATProto expect it.
+// JWTAssertion is a ClientAssertion that signs a new JWT (RFC 7523 §3) for each request:
+// iss and sub the client id, aud Audience, a random jti, iat and nbf now, exp Lifetime later.
 type JWTAssertion struct {
-	// Key signs the assertion: an *rsa.PrivateKey, *ecdsa.PrivateKey (P-256),
-	// ed25519.PrivateKey, or any crypto.Signer with such a public key (a KMS or HSM key).
+	// Key signs: RSA, ECDSA P-256, Ed25519, or a crypto.Signer of one (a KMS key).
 	Key crypto.Signer
-	// Algorithm is the JWS "alg" (RFC 7518 §3.1, RFC 8037 §3.1): "RS256" or "PS256" for an
-	// RSA key, "ES256" for P-256, "EdDSA" for Ed25519. Empty means RS256, ES256 or EdDSA by
-	// the key's type.
+	// Algorithm is RS256 or PS256 for RSA, ES256, or EdDSA; empty picks by the key.
 	Algorithm string
-	// KeyID, when not empty, is sent as the "kid" header: the key's id in the client's JWKS.
+	// KeyID, if set, is the "kid" header.
 	KeyID string
-	// Certificate, when set, is the certificate of Key, whose SHA-256 thumbprint is sent as
-	// the "x5t#S256" header (RFC 7515 §4.1.8), as Microsoft Entra ID asks of certificate
-	// credentials.
+	// Certificate, if set, is Key's: its SHA-256 goes in "x5t#S256" (Microsoft Entra).
 	Certificate *x509.Certificate
-	// Audience is the aud claim. Empty means the token URL; some servers want their issuer.
+	// Audience is the aud; empty means the token URL.
 	Audience string
-	// Lifetime is how long the assertion is valid. Zero means two minutes; Auth0 refuses
-	// more than five.
+	// Lifetime defaults to two minutes; Auth0 refuses more than five.
 	Lifetime time.Duration
 }
 

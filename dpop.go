@@ -28,37 +28,11 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// DPoPKey is a key that binds tokens to the client holding it (DPoP, RFC 9449). Set it as
-// Endpoint.DPoP: every request of the Endpoint then carries a DPoP proof (RFC 9449 §4), and a
-// Transport (or NewClient) sends each token of type DPoP as "Authorization: DPoP <token>" with
-// a proof of its own, holding the token's hash (ath, §4.2).
-//
-// Nonces (RFC 9449 §8, §9) are kept per origin (scheme, host and port) and learnt from the
-// DPoP-Nonce header of every response of the Endpoint and the Transport, so that requests
-// carry the latest one. A token request refused with the error use_dpop_nonce is sent again
-// once with the new nonce: the server refused it before it judged the grant, so the refresh
-// token is not spent. An API response 401 with a DPoP-Nonce header and, among the challenges
-// of its WWW-Authenticate fields, a DPoP challenge whose error is use_dpop_nonce (alone, or
-// beside a Bearer challenge in the same field: RFC 9110 §11.6.1) makes the Transport send the
-// request again once with the new nonce, if it can be replayed, and does not invalidate the
-// token.
-//
-// A nonce is kept only if it has the syntax of RFC 9449 §8.1 (1*NQCHAR: visible ASCII but '"'
-// and '\') and at most 1 KiB: another one is ignored, the origin's last good nonce stays in
-// use, and a challenge that hands out no nonce to keep is not answered with a retry. The
-// nonces of the 64 origins used last are kept: an origin forgotten has to hand out its nonce
-// again, one more request.
-//
-// A token bound to a key is useless without it: the server accepts its refresh token and
-// access token only with proofs signed by that key. Keep the key of a grant as long as the
-// grant (on disk or in a KMS, beside the Store), and give the same key to every TokenSource
-// that shares the grant. Make one with NewDPoPKey; it may be used by any number of goroutines
-// and Endpoints.
-//
-// A proof's iat is the time of the system clock (time.Now), also for a TokenSource made with
-// WithClock: the server judges iat by its own clock (RFC 9449 §4.3, §11.1), so a TokenSource
-// whose clock a test has moved still sends proofs that a real server accepts, while the fake
-// clock keeps deciding when tokens expire.
+// DPoPKey binds tokens to the client holding it (DPoP, RFC 9449). Set as Endpoint.DPoP, it
+// signs a proof for every request of the Endpoint and of its Transport, and answers the
+// servers' nonce challenges. A bound token works only with its key: keep the key as long as
+// the grant, and give the same one to every process that shares the grant. It is safe for
+// concurrent use.
 type DPoPKey struct {
 	key crypto.Signer
 	alg string
@@ -71,6 +45,21 @@ type DPoPKey struct {
 }
 
 // nonceEntry is the nonce of an origin, and when it was last used (DPoPKey.uses).
+//
+// Nonces (RFC 9449 §8, §9) are kept per origin (scheme, host and port) and learnt from the
+// DPoP-Nonce header of every response of the Endpoint and the Transport, so that requests
+// carry the latest one. A token request refused with use_dpop_nonce is sent again once with
+// the new nonce: the server refused it before it judged the grant, so the refresh token is
+// not spent. An API response 401 with a DPoP-Nonce header and a DPoP challenge whose error is
+// use_dpop_nonce (nonceChallenge) makes the Transport send the request again once, if it can
+// be replayed, and does not invalidate the token. A nonce is kept only if it has the syntax
+// of RFC 9449 §8.1 and at most maxNonceLen bytes (validNonce): another one is ignored, the
+// origin's last good nonce stays in use, and a challenge that hands out no nonce to keep is
+// not answered with a retry. The nonces of the maxNonceOrigins origins used last are kept.
+//
+// A proof's iat is the system clock's (time.Now), also for a TokenSource made with
+// WithClock: the server judges iat by its own clock (RFC 9449 §4.3, §11.1), so a TokenSource
+// whose clock a test has moved still sends proofs that a real server accepts.
 type nonceEntry struct {
 	nonce string
 	used  uint64
@@ -82,9 +71,8 @@ const (
 	maxNonceOrigins = 64
 )
 
-// NewDPoPKey returns a DPoPKey that signs proofs with key: an *ecdsa.PrivateKey on P-256
-// (ES256), an ed25519.PrivateKey (EdDSA) or an *rsa.PrivateKey (RS256), or any crypto.Signer
-// with such a public key (a KMS or HSM key).
+// NewDPoPKey returns a DPoPKey that signs with key: ECDSA P-256 (ES256), Ed25519 (EdDSA),
+// RSA (RS256), or a crypto.Signer of one (a KMS or HSM key).
 func NewDPoPKey(key crypto.Signer) (*DPoPKey, error) {
 	if key == nil {
 		return nil, errors.New("oauth2refresh: DPoP key: nil key")
@@ -111,14 +99,12 @@ func NewDPoPKey(key crypto.Signer) (*DPoPKey, error) {
 	return &DPoPKey{key: key, alg: alg, jwk: []byte(jwk), jkt: b64(sum[:]), nonces: map[string]nonceEntry{}}, nil
 }
 
-// Thumbprint returns the RFC 7638 JWK SHA-256 thumbprint of the key, base64url-encoded: the
-// jkt of a bound token's cnf claim (RFC 9449 §6), the dpop_jkt of an authorization request
-// (§10), and the "dpop_jkt" Extra member of the tokens obtained with it.
+// Thumbprint returns the key's RFC 7638 SHA-256 thumbprint, base64url: the jkt of a bound
+// token, and its "dpop_jkt" Extra member.
 func (k *DPoPKey) Thumbprint() string { return k.jkt }
 
-// Proof returns a new DPoP proof (RFC 9449 §4.2) for a request with method to rawURL, with
-// the nonce last learnt from that origin, and with ath when accessToken is not empty: for
-// requests this package does not send, such as the authorization code exchange.
+// Proof returns a new proof for a request this package does not send (such as the code
+// exchange), with the origin's last nonce, and ath when accessToken is set.
 func (k *DPoPKey) Proof(method, rawURL, accessToken string) (string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -321,16 +307,14 @@ func nonceRefusal(err error) bool {
 	return errors.As(err, &re) && re.Code == "use_dpop_nonce"
 }
 
-// DPoPKeyError reports a token in a Store (see WithStore) bound to another DPoP key than the
-// Endpoint's, or bound while the Endpoint has none: its refresh token and access token cannot
-// be used, and no request is sent. Give the TokenSource the key the grant was bound with.
+// DPoPKeyError is a stored token bound to another DPoP key than the Endpoint's, or to one
+// while it has none: it cannot be used, and nothing is sent.
 type DPoPKeyError struct {
 	// Key is the grant's key in the Store.
 	Key string
-	// Stored is the RFC 7638 thumbprint of the key the stored token is bound to.
+	// Stored and Have are the thumbprints of the token's key and the Endpoint's ("" if none).
 	Stored string
-	// Have is the thumbprint of the Endpoint's DPoP key, or "" when it has none.
-	Have string
+	Have   string
 }
 
 func (e *DPoPKeyError) Error() string {

@@ -28,60 +28,27 @@ import (
 type AuthMethod int
 
 const (
-	// AuthBasic sends the client id and secret in an HTTP Basic Authorization header, each
-	// form-encoded first (RFC 6749 §2.3.1), and no client_id in the body
-	// (client_secret_basic). It is the zero value and the default.
+	// AuthBasic, the zero value, sends the id and secret form-encoded in a Basic header
+	// (client_secret_basic).
 	AuthBasic AuthMethod = iota
-	// AuthRequestBody sends client_id and client_secret as form fields (client_secret_post).
-	// An empty secret is left out, as RFC 6749 §2.3.1 allows.
+	// AuthRequestBody sends client_id and client_secret as form fields (client_secret_post);
+	// an empty secret is left out.
 	AuthRequestBody
-	// AuthNone is for public clients: client_id in the body, no secret anywhere.
+	// AuthNone sends client_id alone (public clients).
 	AuthNone
-	// AuthAutoDetect tries AuthBasic, and AuthRequestBody only when the answer shows that the
-	// server did not judge the grant: HTTP 400 or 401 without invalid_grant or invalid_scope
-	// (nor GitHub's bad_refresh_token), or invalid_client, unauthorized_client or GitHub's
-	// incorrect_client_credentials at any status. Never after invalid_grant, a 5xx or a network
-	// failure: the first attempt may have spent the refresh token. What worked is remembered per
-	// token URL and client id for the life of the process and tried first; should it be
-	// rejected later, the other method is tried once and remembered instead. When both fail,
-	// the error wraps both. It stands for x/oauth2's AuthStyleAutoDetect, without its re-send
-	// after every error.
-	//
-	// A DPoP nonce challenge (use_dpop_nonce, RFC 9449 §8) says nothing of the client's
-	// credentials, and never makes it try the other method: the request is sent again with the
-	// server's nonce the same way (see Endpoint.DPoP), and after two challenges in a row once
-	// more, at most four requests before the other method is tried, if the credentials are
-	// refused then.
+	// AuthAutoDetect tries AuthBasic, then AuthRequestBody only if the server refused the
+	// client without judging the grant (never after invalid_grant, a 5xx or a network
+	// failure), and remembers what worked per token URL and client id.
 	AuthAutoDetect
-	// AuthPrivateKeyJWT authenticates each request with a JWT signed with the client's private
-	// key (private_key_jwt, RFC 7523 §2.2, OpenID Connect Core §9): client_id,
-	// client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer and a
-	// client_assertion made by Endpoint.Assertion (a JWTAssertion, an AssertionFile, an
-	// AssertionFunc) for that request alone, in the body; never the client secret.
+	// AuthPrivateKeyJWT sends a client assertion made by Endpoint.Assertion for each request
+	// (private_key_jwt), never the client secret.
 	AuthPrivateKeyJWT
-	// AuthClientSecretJWT is AuthPrivateKeyJWT with an assertion signed HS256 with the client
-	// secret (client_secret_jwt, OpenID Connect Core §9), made for each request with the
-	// claims of a JWTAssertion (aud the token URL, a two-minute lifetime) unless
-	// Endpoint.Assertion is set. The secret itself is never sent. RFC 7518 §3.2 wants an HS256
-	// key of at least 256 bits: a ClientSecret shorter than 32 bytes is refused with
-	// ErrInvalidEndpoint, and nothing is sent.
+	// AuthClientSecretJWT sends an assertion signed HS256 with ClientSecret, or made by
+	// Endpoint.Assertion if set (client_secret_jwt). A ClientSecret shorter than 32 bytes is
+	// refused with ErrInvalidEndpoint.
 	AuthClientSecretJWT
-	// AuthTLSClient is mutual TLS client authentication (RFC 8705 §2): client_id in the body,
-	// no secret, and the client's certificate in the TLS handshake. It stands for both
-	// tls_client_auth (a certificate from a CA, RFC 8705 §2.1) and self_signed_tls_client_auth
-	// (§2.2), which look the same on the wire. The certificate comes from the HTTP client of
-	// the Endpoint (see HTTPClient), for instance an *http.Transport whose
-	// TLSClientConfig.Certificates holds it.
-	//
-	// The certificate goes to every server its client connects to. A client put in the
-	// context under oauth2.HTTPClient serves the token endpoint and, through NewClient, the
-	// API requests too: the API's host and any host an API redirect leads to are then shown
-	// the certificate (never the token of another host: see Transport). To keep it to the
-	// token endpoint, set its client as Endpoint.HTTPClient and put a client without it in
-	// the context. A server that binds access tokens to the certificate (RFC 8705 §3) accepts
-	// them only over a connection made with the same certificate: give NewClient, in the
-	// context, a client whose RoundTripper uses the certificate's transport for the API's
-	// host alone.
+	// AuthTLSClient is mutual TLS (RFC 8705) with the certificate of the HTTP client. Set
+	// that client as Endpoint.HTTPClient: one in the context also shows it to API hosts.
 	AuthTLSClient
 )
 
@@ -89,9 +56,7 @@ const (
 var authNames = [...]string{"client_secret_basic", "client_secret_post", "none", "auto",
 	"private_key_jwt", "client_secret_jwt", "tls_client_auth"}
 
-// String returns the RFC 7591 token_endpoint_auth_method name of m ("client_secret_basic",
-// "client_secret_post", "none", "private_key_jwt", "client_secret_jwt", "tls_client_auth")
-// or "auto".
+// String returns the RFC 7591 token_endpoint_auth_method name of m, or "auto".
 func (m AuthMethod) String() string {
 	if m >= 0 && int(m) < len(authNames) {
 		return authNames[m]
@@ -99,117 +64,79 @@ func (m AuthMethod) String() string {
 	return "AuthMethod(" + strconv.Itoa(int(m)) + ")"
 }
 
-// defaultTimeout bounds a token or revocation request when the caller's context has no
-// deadline, the Endpoint's Timeout is zero and its HTTP client has no Timeout of its own.
+// defaultTimeout bounds a request when Endpoint.Timeout is zero.
 const defaultTimeout = 30 * time.Second
 
 // userAgent is sent unless Endpoint.Header sets one: some providers (GitHub) reject requests
 // without one.
 const userAgent = "oauth2refresh (+https://github.com/tokenkit/oauth2refresh)"
 
-// Errors for an Endpoint or a call that cannot work; no request is sent.
+// Errors of a call that cannot work; nothing was sent.
 var (
-	// ErrNoRefreshToken: there is no refresh token to send.
+	// ErrNoRefreshToken: there is no refresh token to send, or no token to revoke.
 	ErrNoRefreshToken = errors.New("oauth2refresh: no refresh token")
-	// ErrInvalidEndpoint: the Endpoint's TokenURL, RevocationURL or AuthMethod is unusable,
-	// such as a plain http:// URL to a host that is not a loopback address while
-	// Endpoint.AllowInsecureHTTP is false. It comes wrapped, with the reason.
+	// ErrInvalidEndpoint comes wrapped with the reason: a URL that breaks the rules of
+	// TokenURL (such as http:// to a host that is not loopback), an AuthMethod without what
+	// it needs, a TokenExchange that cannot work.
 	ErrInvalidEndpoint = errors.New("oauth2refresh: invalid endpoint")
 )
 
-// Endpoint is an OAuth 2.0 token endpoint and the client credentials to use there: everything
-// needed to perform the refresh_token grant (RFC 6749 §6), the client_credentials grant
-// (ClientCredentials) and token exchange (TokenExchange), and with RevocationURL to revoke
-// tokens (RFC 7009). Its zero fields are documented and useful; set the fields before the
-// first use and do not change them afterwards. An Endpoint may be used by any number of
-// goroutines, and copied.
+// Endpoint is a token endpoint and the client's credentials there. Set its fields before
+// first use and do not change them after; it may be copied and used concurrently.
 type Endpoint struct {
-	// TokenURL is the token endpoint. It must be https://, or http:// to a loopback host
-	// (an IP address in 127.0.0.0/8, ::1, or the name localhost itself), unless
+	// TokenURL must be https://, or http:// to a loopback IP address or "localhost", unless
 	// AllowInsecureHTTP is set.
 	TokenURL string
 
-	// RevocationURL is the token revocation endpoint (RFC 7009 §2), for Revoke; empty means
-	// none. The rules of TokenURL apply to it.
+	// RevocationURL is the RFC 7009 endpoint of Revoke; empty means none. The rules of
+	// TokenURL apply.
 	RevocationURL string
 
-	// ClientID and ClientSecret are the client's credentials. The secret is empty for
-	// public clients.
+	// ClientID and ClientSecret are the client's credentials.
 	ClientID     string
 	ClientSecret string
 
-	// AuthMethod says where the credentials go. The zero value is AuthBasic.
+	// AuthMethod says where the credentials go; the zero value is AuthBasic.
 	AuthMethod AuthMethod
 
-	// Assertion makes the client assertion of each token request (RFC 7523 §2.2) for
-	// AuthPrivateKeyJWT, which needs it, and AuthClientSecretJWT, for which nil means an HS256
-	// JWT signed with ClientSecret. It is called for every request, never cached. With any
-	// other AuthMethod it must be nil.
+	// Assertion makes the client assertion of each request for AuthPrivateKeyJWT, which
+	// needs it, and AuthClientSecretJWT; with any other AuthMethod it must be nil.
 	Assertion ClientAssertion
 
-	// Scopes, when not empty, are sent space-separated as the "scope" parameter to ask for a
-	// token with these scopes (RFC 6749 §6, §4.4.2). Empty means no scope parameter: the
-	// server then grants the scopes of the original grant (or, for ClientCredentials, those
-	// it registered for the client).
+	// Scopes, when not empty, are sent as the scope parameter.
 	Scopes []string
 
-	// Params are extra form parameters sent with every token request, for providers that
-	// want them (GitLab's redirect_uri, Entra v1's resource, RFC 8707's resource). Keys set by this package (grant_type,
-	// refresh_token, scope, client_id, client_secret, client_assertion,
-	// client_assertion_type) are ignored here: they cannot be overridden.
+	// Params are extra form parameters of every token request (GitLab's redirect_uri,
+	// RFC 8707's resource); keys this package sets, such as grant_type, are ignored.
 	Params url.Values
 
-	// Header holds extra request headers. It may override User-Agent and Accept; the
-	// Content-Type, Authorization and DPoP headers are always those of this package, and are
-	// ignored here.
+	// Header holds extra request headers. It may set User-Agent and Accept; its
+	// Authorization, Content-Type and DPoP are ignored.
 	Header http.Header
 
-	// HTTPClient sends the request. Nil means the client stored in the context under
-	// oauth2.HTTPClient, as golang.org/x/oauth2 does, else http.DefaultClient. A request of
-	// the Endpoint is one exchange through the client's Transport, bounded by its Timeout:
-	// its CheckRedirect and Jar play no part, no redirect is followed, and a 3xx answer is an
-	// *UnexpectedResponseError. For AuthTLSClient it is where to put the client certificate
-	// to keep it to the token endpoint (see AuthTLSClient).
+	// HTTPClient sends the requests; nil means the context's oauth2.HTTPClient, else
+	// http.DefaultClient. Only its Transport and Timeout are used: no redirect is followed.
 	HTTPClient *http.Client
 
-	// Timeout bounds each token or revocation request when the context has no deadline and
-	// the HTTP client no Timeout. Zero means 30 s; negative means no bound.
+	// Timeout bounds each request when neither the context nor HTTPClient has one. Zero
+	// means 30 seconds; negative means no bound.
 	Timeout time.Duration
 
-	// DPoP, when set, binds the tokens to a key of the client (RFC 9449; see DPoPKey): every
-	// request of the Endpoint carries a DPoP proof, a token request refused with
-	// use_dpop_nonce is sent once more with the server's nonce, and a token of type DPoP
-	// records the key's thumbprint as its "dpop_jkt" Extra member, which the stored-token
-	// format keeps. Such a token works only through a Transport (or NewClient) of a
-	// TokenSource of this Endpoint, which sends the proofs: golang.org/x/oauth2's Transport
-	// (oauth2.NewClient) sends "Authorization: DPoP <token>" without a proof, which the
-	// resource server refuses. Nil means no DPoP: tokens are bearer tokens.
+	// DPoP, when set, binds the tokens to the key (RFC 9449): they then work only through
+	// this package's Transport, not oauth2.NewClient's.
 	DPoP *DPoPKey
 
-	// AllowInsecureHTTP permits an http:// TokenURL or RevocationURL to a host that is not a
-	// loopback address. Leave it false: the secret and the tokens would cross the network in
-	// clear text.
+	// AllowInsecureHTTP permits http:// URLs to any host: secrets in clear text.
 	AllowInsecureHTTP bool
 }
 
-// Refresh performs one refresh_token grant (RFC 6749 §6) and returns the new token, without
-// caching (see TokenSource). If the server sends no new refresh token, the token carries
-// refreshToken. Expiry is set from expires_in, capped at 2^31-1 seconds as golang.org/x/oauth2
-// caps it. Every member of the response is available through the token's Extra method, and
-// "refresh_expiry" when it has a refresh_token_expires_in (see RefreshTokenExpiry).
+// Refresh performs one refresh_token grant and returns the new token, uncached. It keeps
+// refreshToken if the server sends no new one; the response's members are in its Extra. A member that cannot be read (an odd expires_in or token_type) counts as absent,
+// never as a failure that would lose a rotated refresh token.
 //
-// A success is never turned into an error by a member that cannot be read: that would throw
-// away the new access token and the rotated refresh token, and lose the grant on a server that
-// rotates refresh tokens (the one sent is spent). An expires_in that is not a non-negative
-// number of seconds (a JSON number or a numeric string), a token_type that is not a string
-// (Type then says "Bearer"), and a number beyond the range of a float64 anywhere in the body
-// (nil in Extra) are treated as absent. A refresh_token that is not a string is an
-// *UnexpectedResponseError: there is no refresh token in it to keep.
-//
-// Errors: *RequestError for an RFC 6749 §5.2 error response, *UnexpectedResponseError for any
-// other response that is not a token, *TransportError when no response came; ErrNoRefreshToken,
-// ErrInvalidEndpoint (wrapped) or the error of the Endpoint's ClientAssertion (wrapped) when
-// nothing was sent.
+// Errors: *RequestError for an error response, *UnexpectedResponseError for any other
+// answer that is not a token, *TransportError when none came; ErrNoRefreshToken,
+// ErrInvalidEndpoint or the error of Assertion, wrapped, when nothing was sent.
 func (e *Endpoint) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
 	return e.refresh(ctx, refreshToken, time.Now)
 }
@@ -220,20 +147,10 @@ func (e *Endpoint) refresh(ctx context.Context, refreshToken string, now func() 
 	return e.exchange(ctx, refreshToken, now, nil)
 }
 
-// RefreshAccessToken performs one refresh_token grant like Endpoint.Refresh and decodes the
-// response into a T, typically a struct that embeds TokenResponse; a form-encoded response as
-// if its values were JSON strings. A T is only ever decoded from a success, with an
-// access_token. When T embeds TokenResponse (or is one, or a pointer to either) and the server
-// sent no refresh token, RefreshToken is set to the one that was sent.
-//
-// A token response that does not decode into T (say an int field for
-// "refresh_token_expires_in":"7776000") is an *UnexpectedResponseError whose Token field holds
-// the token, as Refresh would have returned it. The grant succeeded: save Token.RefreshToken,
-// for on a server that rotates refresh tokens it may be the only copy of the new one.
-//
-// The leniency of Refresh holds here too: TokenResponse.ExpiresIn (a Seconds) decodes an
-// unreadable expires_in as zero, and a body that does not decode into T while it holds members
-// that Refresh treats as absent is decoded again without them.
+// RefreshAccessToken is Refresh that decodes the response into a T, typically a struct
+// embedding TokenResponse, whose RefreshToken is set to refreshToken if the server sent none.
+// A token that does not decode into T is an *UnexpectedResponseError whose Token field holds
+// it: save Token.RefreshToken, which may be the only copy of the new one.
 func RefreshAccessToken[T any](ctx context.Context, e *Endpoint, refreshToken string) (T, error) {
 	var out T
 	if _, err := e.exchange(ctx, refreshToken, time.Now, &out); err != nil {
@@ -351,7 +268,15 @@ func (e *autoDetectError) Error() string {
 func (e *autoDetectError) Unwrap() []error { return []error{e.body, e.basic} }
 
 // grantNotJudged reports whether err shows that the server turned down the request without
-// judging the grant, so that the refresh token may be sent again (see AuthAutoDetect).
+// judging the grant, so that the refresh token may be sent again (see AuthAutoDetect): HTTP
+// 400 or 401 without invalid_grant or invalid_scope (nor GitHub's bad_refresh_token), or
+// invalid_client, unauthorized_client or GitHub's incorrect_client_credentials at any status.
+// Never after invalid_grant, a 5xx or a network failure: the first attempt may have spent the
+// refresh token. What worked is remembered for the life of the process (authCache) and tried
+// first; should it be rejected later, the other method is tried once and remembered instead.
+// When both fail, the error wraps both (autoDetectError). A DPoP nonce challenge
+// (use_dpop_nonce) says nothing of the credentials and never makes it switch (nonceRefusal):
+// the request is sent again the same way, at most four requests before the other method.
 func grantNotJudged(err error) bool {
 	var re *RequestError
 	if errors.As(err, &re) {
@@ -412,7 +337,10 @@ func (e *Endpoint) send(ctx context.Context, form url.Values, r request, m AuthM
 }
 
 // post posts form, with the client authentication of m added to it (and a DPoP proof), as r
-// says, and hands what comes back to r.read.
+// says, and hands what comes back to r.read. It is one exchange through the client's
+// Transport (roundTrip), bounded by its Timeout, else the Endpoint's (DefaultTimeout when
+// zero) when ctx has no deadline. The Endpoint's Header may not set Authorization,
+// Content-Type or DPoP; the userAgent is sent unless it sets one.
 func (e *Endpoint) post(ctx context.Context, form url.Values, r request, m AuthMethod, now func() time.Time) (*oauth2.Token, error) {
 	jwt := m == AuthPrivateKeyJWT || m == AuthClientSecretJWT
 	switch {

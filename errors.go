@@ -16,32 +16,25 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Sentinels for the RFC 6749 §5.2 error codes that callers branch on. A *RequestError matches
-// the sentinel of its Code under errors.Is:
-//
-//	if errors.Is(err, oauth2refresh.ErrInvalidGrant) { /* ask the user to sign in again */ }
-//
-// Other codes (invalid_request, unauthorized_client, unsupported_grant_type, a provider's own)
-// have no sentinel: read RequestError.Code.
+// Sentinels for the error codes callers branch on: a *RequestError matches the one of its
+// Code under errors.Is. For other codes, branch on RequestError.Code.
 var (
-	// ErrInvalidGrant: the refresh token is invalid, expired, revoked, or was issued to
-	// another client. Retrying the same refresh token will not help.
+	// ErrInvalidGrant: the refresh token is invalid, expired, revoked or another client's.
 	ErrInvalidGrant error = &codeError{"invalid_grant"}
-	// ErrInvalidClient: client authentication failed (unknown client, wrong secret, or an
-	// authentication method the server does not accept for this client).
+	// ErrInvalidClient: the server refused the client's authentication.
 	ErrInvalidClient error = &codeError{"invalid_client"}
-	// ErrInvalidScope: the requested scope is invalid, unknown, or exceeds the grant.
+	// ErrInvalidScope: the scope asked for is invalid or exceeds the grant.
 	ErrInvalidScope error = &codeError{"invalid_scope"}
 )
 
-// ErrRefreshTokenExpired: the refresh token of the grant expired, as the server said when it
-// issued it (see RefreshTokenExpiry), so a TokenSource did not send it: the grant must be
-// authorized again. errors.Is(err, ErrInvalidGrant) also holds for it, so that a program that
-// asks the user to sign in again on a refused grant does so here too. The TokenSource backs
-// off as after a refused grant, and its events.Event events.Outcome is events.OutcomeInvalidGrant.
+// ErrRefreshTokenExpired: the refresh token expired (see RefreshTokenExpiry), so it was not
+// sent. It also matches ErrInvalidGrant.
 var ErrRefreshTokenExpired error = &refreshExpiredError{}
 
 // refreshExpiredError is the type of ErrRefreshTokenExpired, and of the errors that say when.
+// A TokenSource backs off after it as after a refused grant, and reports it with
+// events.OutcomeInvalidGrant, so that a program that asks the user to sign in again on a
+// refused grant does so here too.
 type refreshExpiredError struct{ at time.Time }
 
 func (e *refreshExpiredError) Error() string {
@@ -88,29 +81,17 @@ var codeKinds = map[string]codeKind{
 	"bad_refresh_token":            codeGrant,
 }
 
-// RequestError is an OAuth 2.0 error response (RFC 6749 §5.2) from the token endpoint: the
-// server understood the request and refused it. It is returned whatever the HTTP status, since
-// some providers (GitHub, Slack) answer errors with 200 OK.
-//
-// errors.Is(err, ErrInvalidGrant), ErrInvalidClient and ErrInvalidScope match on Code. errors.As with a
-// **oauth2.RetrieveError target also succeeds, filled as golang.org/x/oauth2 fills it (its
-// Response has the status, Header, and the token request without its body and Authorization
-// header), so code written for x/oauth2 keeps working.
-//
-// Its fields have the secrets cut out: see the package documentation under Errors.
+// RequestError is an error response (RFC 6749 §5.2), at any HTTP status (GitHub sends 200).
+// errors.As with a **oauth2.RetrieveError target succeeds too, as with x/oauth2.
 type RequestError struct {
-	// Code is the "error" member, e.g. "invalid_grant".
-	Code string
-	// Description is the "error_description" member, if any.
+	// Code, Description and URI are the error, error_description and error_uri members.
+	Code        string
 	Description string
-	// URI is the "error_uri" member, if any.
-	URI string
-	// StatusCode is the HTTP status of the response.
+	URI         string
+	// StatusCode, Header, Body: the status, headers and first 4 KiB of the body.
 	StatusCode int
-	// Header holds the response headers (Retry-After, WWW-Authenticate, ...).
-	Header http.Header
-	// Body is the start of the response body, at most 4 KiB.
-	Body []byte
+	Header     http.Header
+	Body       []byte // the start of the body, at most 4 KiB
 
 	resp *http.Response // the response for oauth2.RetrieveError, if known
 }
@@ -129,13 +110,13 @@ func (e *RequestError) Error() string {
 	return s
 }
 
-// Is reports whether target is the sentinel for e.Code.
+// Is reports whether target is the sentinel of e.Code.
 func (e *RequestError) Is(target error) bool {
 	c, ok := target.(*codeError)
 	return ok && c.code == e.Code
 }
 
-// As fills a **oauth2.RetrieveError target the way golang.org/x/oauth2 would have.
+// As fills a **oauth2.RetrieveError target.
 func (e *RequestError) As(target any) bool {
 	p, ok := target.(**oauth2.RetrieveError)
 	if ok {
@@ -156,26 +137,16 @@ func (e *RequestError) temporary() bool {
 	return false
 }
 
-// UnexpectedResponseError is a response from the token endpoint that is neither a token
-// response nor an RFC 6749 §5.2 error object: an HTML page from a proxy, truncated JSON, a
-// success without an access_token, a redirect, a non-standard error body.
-//
-// For a non-2xx status, errors.As with a **oauth2.RetrieveError target succeeds, filled as
-// golang.org/x/oauth2 would have filled it.
-//
-// Its fields have the secrets cut out: see the package documentation under Errors.
+// UnexpectedResponseError is an answer that is neither a token nor an error response (an
+// HTML page, a redirect). Non-2xx, it is also an *oauth2.RetrieveError under errors.As.
 type UnexpectedResponseError struct {
-	// StatusCode is the HTTP status of the response.
+	// StatusCode, Header, Body: the status, headers and first 4 KiB of the body.
 	StatusCode int
-	// Header holds the response headers.
-	Header http.Header
-	// Body is the start of the response body, at most 4 KiB.
-	Body []byte
-	// Err says what was wrong with the response, when more can be said than its status.
+	Header     http.Header
+	Body       []byte // the start of the body, at most 4 KiB
+	// Err says what was wrong, if more than the status.
 	Err error
-	// Token is the token the server issued, when it could not be decoded into the T of
-	// RefreshAccessToken (which says why to save its RefreshToken); nil otherwise. Error never
-	// shows it, and its tokens are redacted from Body.
+	// Token is the token issued, if it did not decode into RefreshAccessToken's T.
 	Token *oauth2.Token
 
 	resp *http.Response // the response for oauth2.RetrieveError, if known
@@ -195,7 +166,7 @@ func (e *UnexpectedResponseError) Unwrap() error { return e.Err }
 // temporary reports whether the same request may succeed later: see IsTemporary.
 func (e *UnexpectedResponseError) temporary() bool { return temporaryStatus(e.StatusCode) }
 
-// As fills a **oauth2.RetrieveError target for a non-2xx response.
+// As fills a **oauth2.RetrieveError target, for a non-2xx status.
 func (e *UnexpectedResponseError) As(target any) bool {
 	p, ok := target.(**oauth2.RetrieveError)
 	if !ok || (e.StatusCode >= 200 && e.StatusCode < 300) {
@@ -205,12 +176,9 @@ func (e *UnexpectedResponseError) As(target any) bool {
 	return true
 }
 
-// TransportError is a failure to get any response from the token endpoint: DNS, connection,
-// TLS, a timeout, or the caller's context ending.
+// TransportError is a request that got no response (DNS, TLS, a timeout, ctx ending).
 type TransportError struct {
-	// Err is the cause, as returned by the http.Client, so that errors.Is(err,
-	// context.DeadlineExceeded) and errors.As(err, &netOpErr) work; but a redacted stand-in
-	// when an error of its chain quotes a secret (see the package documentation under Errors).
+	// Err is the cause; a redacted stand-in if its text held a secret.
 	Err error
 }
 
@@ -224,16 +192,10 @@ func (e *TransportError) Unwrap() error { return e.Err }
 // temporary reports whether the same request may succeed later: see IsTemporary.
 func (e *TransportError) temporary() bool { return !errors.Is(e.Err, context.Canceled) }
 
-// IsTemporary reports whether the first *RequestError, *UnexpectedResponseError or
-// *TransportError in err's chain (errors.As) says that the same request may succeed later;
-// false when there is none. A wrapper's own Temporary method, if any, plays no part.
-//
-//   - A *RequestError: the error codes of RFC 6749 §5.2 (invalid_grant, invalid_client, ...)
-//     are permanent whatever the status; temporarily_unavailable and server_error are
-//     temporary; any other code is temporary at HTTP 429 and 5xx only.
-//   - An *UnexpectedResponseError: temporary at HTTP 429 and 5xx.
-//   - A *TransportError: temporary, except when the request ended because its context was
-//     canceled. A deadline that passed is temporary: the endpoint may answer faster next time.
+// IsTemporary reports whether err says the same request may succeed later: a *RequestError
+// of server_error, temporarily_unavailable or an unknown code at HTTP 429 or 5xx, an
+// *UnexpectedResponseError at 429 or 5xx, or a *TransportError not from a canceled context.
+// The first of these in err's chain decides; a wrapper's own Temporary method plays no part.
 func IsTemporary(err error) bool {
 	var t interface{ temporary() bool }
 	return errors.As(err, &t) && t.temporary()

@@ -48,27 +48,12 @@ func (refreshGrant) fetch(ctx context.Context, s *TokenSource, from *oauth2.Toke
 	return t, from.RefreshToken, err
 }
 
-// ClientCredentials returns a TokenSource of the client_credentials grant (RFC 6749 §4.4): the
-// client's own tokens, for calls it makes on its own behalf, obtained with the Endpoint's
-// client authentication (any AuthMethod, an Assertion, mTLS) and DPoP key, and the Endpoint's
-// Scopes and Params as the scope and extra parameters (RFC 8707's resource, Microsoft Entra's
-// scope "api://.../.default"). ctx and opts are as for Endpoint.TokenSource: the same cache,
-// one flight, early refresh, backoff, 401 bound (Invalidate, NewClient), events and tracing.
-//
-// There is no refresh token: a refresh_token in a response is dropped (RFC 6749 §4.4.3 says
-// the server should not send one), and a new token is obtained with the client's credentials.
-// An invalid_client, unauthorized_client or invalid_scope answer is a *RequestError that says
-// the Endpoint is misconfigured; it backs off as a refused grant (up to 5 min), never a dead
-// grant.
-//
-// With WithStore, the processes that use the same Store and key share one token: a flight
-// takes the stored token if it is newer than the one held and servable, else takes the key's
-// lease, looks again, and only then asks the token endpoint and saves the token it got, so
-// that a fleet sends one token request per token lifetime, not one per process. The Store is
-// a cache here, never a condition: should it fail (Load, Lock or Save), the flight asks the
-// token endpoint itself and serves what it gets, and the failure is an events.PersistFailed
-// with Outcome OutcomeStore. Keep the key apart from those of refresh grants, and the
-// Endpoint's client, scopes and parameters the same for every process under one key.
+// ClientCredentials returns a TokenSource of the client_credentials grant (RFC 6749 §4.4),
+// with the Endpoint's client authentication, DPoP key, Scopes and Params; ctx and opts are as
+// for TokenSource. A refresh_token in a response is dropped. A refused client or scope backs
+// off as a refused grant, and never makes a dead grant. With WithStore, the processes under
+// one key share one token, and a failing Store is passed by (events.PersistFailed). Keep
+// that key apart from those of refresh grants, and the Endpoint the same in every process.
 func (e *Endpoint) ClientCredentials(ctx context.Context, opts ...Option) *TokenSource {
 	return e.newSource(ctx, clientCredentials{}, nil, opts)
 }
@@ -89,54 +74,33 @@ const (
 	tokenExchangeGT = "urn:ietf:params:oauth:grant-type:token-exchange"
 )
 
-// TokenExchange is the configuration of the token exchange grant (RFC 8693): a token of
-// another issuer (the subject token: a Kubernetes projected service account token, a token of
-// another TokenSource) swapped for an access token of the Endpoint's server, as workload
-// identity federation does. See Endpoint.TokenExchange.
+// TokenExchange configures the token exchange grant (RFC 8693): a subject token of another
+// issuer, such as a Kubernetes service account token, swapped for an access token.
 type TokenExchange struct {
-	// SubjectTokenFile names a file that holds the subject token, read again for every
-	// request, as AssertionFile reads its file (at most 64 KiB, a regular file, the read
-	// bounded by the request's deadline): a token another process keeps fresh, such as a
-	// Kubernetes projected token. Exactly one of SubjectTokenFile and SubjectTokenSource is
-	// set.
+	// SubjectTokenFile names a file holding the subject token, read for each request as
+	// AssertionFile reads. Exactly one of it and SubjectTokenSource is set.
 	SubjectTokenFile string
 
-	// SubjectTokenSource gives the subject token: its AccessToken, asked for at every
-	// request (through TokenContext, with the request's context, when it has that method,
-	// as a *TokenSource does).
+	// SubjectTokenSource gives the subject token: its AccessToken, asked for each request.
 	SubjectTokenSource oauth2.TokenSource
 
-	// SubjectTokenType is the subject_token_type sent, such as
-	// "urn:ietf:params:oauth:token-type:jwt" for a Kubernetes token, or
-	// "urn:ietf:params:oauth:token-type:access_token". Empty means the latter for a
-	// SubjectTokenSource; with a SubjectTokenFile it must be set.
+	// SubjectTokenType is the subject_token_type. It must be set for a SubjectTokenFile;
+	// empty means urn:ietf:params:oauth:token-type:access_token.
 	SubjectTokenType string
 
-	// Audience and Resource, when not empty, are sent as audience and resource parameters,
-	// one per value (RFC 8693 §2.1), and replace any of Endpoint.Params. The Endpoint's
-	// Scopes are the scope asked for.
+	// Audience and Resource, if set, are sent as audience and resource, in place of those
+	// of Endpoint.Params.
 	Audience []string
 	Resource []string
 
-	// RequestedTokenType is the requested_token_type sent, or none when empty. The type the
-	// server issued is the token's Extra("issued_token_type").
+	// RequestedTokenType, if set, is sent as requested_token_type.
 	RequestedTokenType string
 }
 
-// TokenExchange returns a TokenSource of the token exchange grant (RFC 8693 §2): each token
-// is obtained by sending the subject token x names, with the Endpoint's client authentication
-// (AuthNone for a server that takes the subject token alone), DPoP key, Scopes and Params.
-// x is copied: later changes to it do not affect the source. ctx and opts are as for
-// Endpoint.TokenSource, and the source works as ClientCredentials' does, a Store included:
-// there is no refresh token to keep (one in a response is dropped), and a new token is
-// obtained with a new subject token.
-//
-// Errors are those of the other grants: a *RequestError for the server's refusal
-// (invalid_request, invalid_target), an *UnexpectedResponseError or *TransportError; the
-// subject token that could not be read is an error wrapping the file's *fs.PathError or the
-// SubjectTokenSource's error, and a TokenExchange that cannot work (neither or both sources,
-// no SubjectTokenType for a file) wraps ErrInvalidEndpoint; nothing is sent then. The subject
-// token is never shown in an error.
+// TokenExchange returns a TokenSource of the token exchange grant (RFC 8693) that works as
+// ClientCredentials' does, sending the subject token x names; x is copied. The issued type is
+// the token's Extra("issued_token_type"). A subject token that cannot be read is a wrapped
+// error, and an x that cannot work wraps ErrInvalidEndpoint: nothing is sent then.
 func (e *Endpoint) TokenExchange(ctx context.Context, x *TokenExchange, opts ...Option) *TokenSource {
 	g := tokenExchange{}
 	if x != nil {
@@ -147,6 +111,12 @@ func (e *Endpoint) TokenExchange(ctx context.Context, x *TokenExchange, opts ...
 }
 
 // tokenExchange is the token exchange grant, with its own copy of the configuration.
+// The subject token is read for each request: a file as AssertionFile reads it (at most
+// 64 KiB, a regular file, bounded by the request's deadline), a SubjectTokenSource through
+// TokenContext with the request's context when it has that method. Audience and Resource go
+// one parameter per value (RFC 8693 §2.1); the Endpoint's Scopes are the scope. The type the
+// server issued is the token's Extra("issued_token_type"). The subject token is a secret of
+// the request: it is cut out of its errors.
 type tokenExchange struct{ x TokenExchange }
 
 func (tokenExchange) standalone() bool { return true }
@@ -249,6 +219,13 @@ func (e *Endpoint) grantRequest(ctx context.Context, form url.Values, secret str
 // grant's tokens (see ClientCredentials): the stored token if newer than cur and servable,
 // else, under the key's lease, the stored token again, else a token from the server, saved
 // before the lease is released. A Store that fails is passed by: the token is fetched here.
+// So a fleet sends one token request per token lifetime, not one per process. The Store is a
+// cache here, never a condition: should Load, Lock or Save fail, the token endpoint is asked
+// and its token served, and the failure is an events.PersistFailed with OutcomeStore. The
+// key must be kept apart from those of refresh grants, and the Endpoint's client, scopes and
+// parameters the same for every process under one key. An invalid_client,
+// unauthorized_client or invalid_scope answer says the Endpoint is misconfigured: it backs
+// off as a refused grant (up to maxRefusedBackoff), never a dead grant.
 func (s *TokenSource) obtainStandalone(ctx context.Context, cur *oauth2.Token) (*pending, error) {
 	timeout, ttl := s.leaseTimes()
 	lctx, cancel := context.WithTimeout(ctx, timeout)

@@ -136,7 +136,13 @@ func (r *reply) decode() error {
 	return nil
 }
 
-// token returns the token of a success (RFC 6749 §5.1), as Endpoint.Refresh says.
+// token returns the token of a success (RFC 6749 §5.1), as Endpoint.Refresh says. Expiry
+// is set from expires_in, capped at 2^31-1 seconds as golang.org/x/oauth2 caps it. An
+// expires_in that is not a non-negative number of seconds, a token_type that is not a string
+// (Type then says "Bearer"), and a number beyond the range of a float64 anywhere in the body
+// (nil in Extra) are treated as absent; a refresh_token that is not a string is an error
+// (there is no refresh token in it to keep). A token of type DPoP gets the "dpop_jkt" Extra
+// member of the key of the proof, and refresh_token_expires_in becomes refresh_expiry.
 func (r *reply) token(now func() time.Time) (*oauth2.Token, error) {
 	t := oauth2.Token{RefreshToken: r.refreshToken}
 	if t.AccessToken, _ = r.obj["access_token"].(string); t.AccessToken == "" {
@@ -171,16 +177,14 @@ func (r *reply) token(now func() time.Time) (*oauth2.Token, error) {
 	return t.WithExtra(r.extra), nil
 }
 
-// refreshExpiryKey is the Extra member that records when a token's refresh token expires.
+// refreshExpiryKey is the Extra member that records when a token's refresh token expires
+// (refresh_token_expires_in: GitHub Apps, Microsoft Entra, Auth0), computed once, on receipt;
+// a TokenSource does not send a refresh token past it.
 const refreshExpiryKey = marks.RefreshExpiryKey
 
-// RefreshTokenExpiry returns when t's refresh token expires, as the token response that issued
-// t said with refresh_token_expires_in (GitHub Apps, Microsoft Entra, Auth0), or the zero time
-// when that is unknown (a response without it says nothing of the refresh token kept).
-// Endpoint.Refresh and the TokenSource (with its WithClock) compute it once, on receipt, and
-// record it as the token's Extra("refresh_expiry"), an RFC 3339 string, which the
-// stored-token format keeps; a program may record it so in a token of its own with WithExtra.
-// A TokenSource does not send a refresh token past that time: see ErrRefreshTokenExpired.
+// RefreshTokenExpiry returns when t's refresh token expires, from the
+// refresh_token_expires_in of the response that issued it, or the zero time if unknown. It is
+// recorded on receipt as t.Extra("refresh_expiry"), an RFC 3339 string, which the stores keep.
 func RefreshTokenExpiry(t *oauth2.Token) time.Time {
 	if t == nil {
 		return time.Time{}
@@ -270,8 +274,8 @@ func (r *reply) fail(why error) error {
 		Err: red.error(why), Token: r.tok, resp: resp}
 }
 
-// TokenResponse is a successful token response (RFC 6749 §5.1), meant to be embedded in a
-// caller's own struct to reach provider-specific fields with RefreshAccessToken:
+// TokenResponse is a successful token response (RFC 6749 §5.1), to embed in a struct of
+// provider-specific fields for RefreshAccessToken:
 //
 //	type googleToken struct {
 //		oauth2refresh.TokenResponse
@@ -287,17 +291,11 @@ type TokenResponse struct {
 
 func (r *TokenResponse) tokenResponse() *TokenResponse { return r }
 
-// Seconds is a count of seconds that decodes from a JSON number or a numeric string ("3600",
-// as Entra v1 sends). A fraction is dropped, and values above 2^31-1 (about 68 years) are
-// capped, as golang.org/x/oauth2 caps expires_in. null leaves it unchanged, and "" decodes to
-// zero.
-//
-// Anything else (a negative number, a string that is not a JSON number, "NaN", a number beyond
-// the range of a float64, an object, a boolean) also decodes to zero, meaning absent, and is
-// not an error, for the reason Endpoint.Refresh gives.
+// Seconds is the type of TokenResponse.ExpiresIn: a JSON number or numeric string, capped at
+// 2^31-1. Anything else (negative, NaN, an object) decodes to zero, meaning absent.
 type Seconds int64
 
-// UnmarshalJSON implements json.Unmarshaler. It never fails: an unreadable value is zero.
+// UnmarshalJSON implements json.Unmarshaler; it never fails.
 func (s *Seconds) UnmarshalJSON(b []byte) error {
 	if string(b) != "null" {
 		var v any
@@ -309,7 +307,11 @@ func (s *Seconds) UnmarshalJSON(b []byte) error {
 }
 
 // seconds reads an expires_in as JSON or a form decodes it, as Seconds says; a string may have
-// spaces around the number. ok is false, and n zero, for a value Seconds reads as absent.
+// spaces around the number. ok is false, and n zero, for a value Seconds reads as absent. A
+// fraction is dropped, and values above 2^31-1 (about 68 years) are capped, as
+// golang.org/x/oauth2 caps expires_in. null leaves a Seconds unchanged, and "" decodes to
+// zero. A value that cannot be read is absent, never an error: a success must not be turned
+// into a failure that would lose the rotated refresh token (see Endpoint.Refresh).
 func seconds(v any) (n int64, ok bool) {
 	f := -1.0
 	switch v := v.(type) {
