@@ -202,6 +202,12 @@ func sameSite(req *http.Request) bool {
 // keeps EarlyRefresh from running and the 401 retry from happening, and which sends DPoP
 // tokens without a proof.
 func NewClient(ctx context.Context, s oauth2.TokenSource) *http.Client {
+	// Why not oauth2.NewClient: its ReuseTokenSource asks s for a token only when the one it
+	// caches is 10 s from expiry, so the request waits for the refresh EarlyRefresh would
+	// have done, and its Transport neither retries a 401 nor reports a dead grant. It sends a
+	// DPoP-bound token (Type "DPoP") as "Authorization: DPoP <token>" without the proof RFC
+	// 9449 §7.1 requires, which the resource server refuses. The client's CheckRedirect, Jar
+	// and Timeout are kept.
 	c := http.DefaultClient
 	if ctx != nil {
 		if cc, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && cc != nil {
