@@ -388,7 +388,7 @@ const (
 // without a request, until SaveToken or Grant.SaveToken revives it. errors.Is(err,
 // ErrInvalidGrant) holds; ErrRefreshTokenExpired and ErrGrantRevoked say why.
 type DeadGrantError struct {
-	Key    string
+	Key    string // the grant's key
 	Reason string
 	At     time.Time // when it was found dead (see WithClock); zero if unknown
 	// Err is the server's refusal or the ErrRefreshTokenExpired error that this process got;
