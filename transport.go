@@ -17,12 +17,12 @@ import (
 // Transport is an http.RoundTripper that authorizes each request with a token from Source.
 // On a 401 it invalidates the token (see TokenSource.Invalidate) and retries once with a new
 // one if the request can be replayed (no body, or GetBody set); otherwise, or when no new
-// token can be had, the 401 is returned as it came (the refreshes 401s force are bounded: see Invalidate).
-// But when the grant is dead (its refresh token refused or expired, or revoked), RoundTrip
-// closes the 401's body and returns the Source's error: errors.Is(err, ErrInvalidGrant). On a
-// redirect the token is sent only while every hop stayed on the first host or its subdomains,
-// as net/http's Client forwards Authorization. A DPoP token gets a new proof per request (see
-// DPoPKey). The request is not modified.
+// token can be had, the 401 is returned as it came (the refreshes 401s force are bounded:
+// see Invalidate). But when the grant is dead (its refresh token refused or expired, or
+// revoked), RoundTrip closes the 401's body and returns the Source's error: errors.Is(err,
+// ErrInvalidGrant). On a redirect the token is sent only while every hop stayed on the first
+// host or its subdomains, as net/http's Client forwards Authorization. A DPoP token gets a
+// new proof per request (see DPoPKey). The request is not modified.
 type Transport struct {
 	// Source provides the tokens; it must not be nil. RoundTrip calls its TokenContext, if it
 	// has one, with the request's context: a type embedding a *TokenSource that decorates
