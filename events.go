@@ -11,21 +11,16 @@ import (
 	"github.com/tokenkit/oauth2refresh/events"
 )
 
-// WithEvents makes the TokenSource call fn with each events.Event of its flights, of Invalidate, of
-// its Store and of a Transport using it. fn is called synchronously on the goroutine where
-// the event happened (a flight's, Invalidate's, a Transport's), never while the TokenSource
-// holds a lock, possibly from several goroutines at once; the events of a flight are
-// delivered, in order, before the callers waiting for it get its result. fn must return
-// quickly, be safe for concurrent use, and not call the TokenSource: a call made during a
-// flight waits for the flight, which waits for fn. A panic in fn is recovered and ignored.
-// Cached tokens are served as without fn: no event is fired on that path.
+// WithEvents makes the TokenSource call fn with each events.Event of its refreshes, its Store,
+// Invalidate and a Transport using it; none for a cached token. fn runs synchronously, without
+// the TokenSource's locks, maybe on several goroutines at once; a refresh's events come in
+// order before its callers get its result. fn must return quickly and not call the
+// TokenSource. A panic in fn is ignored.
 func WithEvents(fn func(events.Event)) Option {
 	return func(c *config) { c.events = fn }
 }
 
-// WithTracer makes the TokenSource report its flights to t. A panic in t's methods or in end
-// is recovered and ignored; if Start panics or returns a nil context, the flight runs with its
-// own.
+// WithTracer makes the TokenSource report its refreshes to t. A panic in t is ignored.
 func WithTracer(t events.Tracer) Option {
 	return func(c *config) { c.tracer = t }
 }
@@ -44,7 +39,8 @@ func (c *flightCtx) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// flightContext returns the context flight f runs with, and sets f.end.
+// flightContext returns the context flight f runs with, and sets f.end. If the tracer's Start
+// panics or returns a nil context, the flight runs with its own; a panic in end is recovered.
 func (s *TokenSource) flightContext(f *flight) context.Context {
 	var ctx context.Context = s.ctx
 	switch f.caller {
@@ -71,7 +67,9 @@ func (s *TokenSource) call(fn func()) {
 	fn()
 }
 
-// emit hands ev to the events hook, if any, with the grant's key.
+// emit hands ev to the events hook, if any, with the grant's key. It is never called while
+// s.mu is held: a hook calling the TokenSource during a flight would wait for the flight,
+// which waits for the hook.
 func (s *TokenSource) emit(ev events.Event) {
 	if s.cfg.events == nil {
 		return

@@ -18,58 +18,28 @@ import (
 
 // ManagerOptions configures a Manager. The zero value is usable.
 type ManagerOptions struct {
-	// SourceOptions apply to the TokenSource of every grant (EarlyRefresh, WithEvents, ...);
-	// each grant's WithStore is the Manager's own, and one given here is ignored. Events carry
-	// the grant's key. A WithClock given here is also the clock of the dead marks Revoke
-	// writes.
+	// SourceOptions apply to every grant's TokenSource, but WithStore (the Manager's own).
+	// A WithClock also dates Revoke's marks.
 	SourceOptions []Option
 
-	// OnDead is called once per process for each grant found dead (see DeadGrantError):
-	// refused by the server here, or marked dead in the Store by another process, or
-	// revoked. However many goroutines find the grant dead, and however often it is dropped
-	// from memory and made again, it is called again for the grant only after the grant was
-	// revived (Grant.SaveToken here, or a new token another process saved, once this process
-	// got a token from it) or deleted (Grant.Delete). It is called on the goroutine of a
-	// call that found the grant dead, after the Manager's locks are released, and must
-	// return quickly; nil means no call. A panic in OnDead is recovered, as one in any other
-	// hook is: the caller gets the *DeadGrantError all the same, and the report counts as
-	// made, so it is not made again until the grant is revived or deleted (a callback that
-	// panics for a grant would panic again at each of its calls).
+	// OnDead, if not nil, is called once per process for each grant found dead, and again
+	// only after the grant was revived or deleted. It runs on the goroutine of the call that
+	// found it dead, without the Manager's locks; it must return quickly. A panic in it is
+	// recovered.
 	OnDead func(key string, err *DeadGrantError)
 
-	// MaxGrants bounds the TokenSources held in memory; beyond it, idle ones are dropped and
-	// made again from the Store when next used. Zero means 10000.
+	// MaxGrants bounds the grants held in memory. Zero means 10,000.
 	MaxGrants int
 }
 
-// defaultMaxGrants is the MaxGrants of a Manager whose options leave it zero.
+// DefaultMaxGrants is the MaxGrants used when it is zero.
 const defaultMaxGrants = 10000
 
-// Manager hands out the grants of one Endpoint kept in one Store, one per key (a user, a
-// tenant): for each a TokenSource, an *http.Client and, with the compat/googleauth module, a
-// Google client option, made lazily from the Store. It may be used by any number of
-// goroutines.
-//
-// A grant's cached token is served as TokenSource serves it: without I/O, lock or allocation. What
-// is held in memory per grant is a TokenSource (it holds no goroutine or timer) and a small entry
-// with its key (at most 1024 bytes, see Grant), at most MaxGrants of them. A grant counts once its
-// TokenSource holds a token; one that holds none (a key that never held a token, an attacker's:
-// the Store holds no refresh token for it) is held only while a call is inside it, then dropped,
-// its error kept for the most recent 256 such keys, which get it without a Store call until their
-// backoff ends (older keys are answered from the Store; no token request is sent for them either
-// way). When a grant gets its first token and MaxGrants are held, one not used recently is
-// dropped: the Manager sweeps the held grants in turn, skipping those used since its last pass
-// (the CLOCK approximation of least recently used). A grant is dropped only while it is idle: no
-// call of the Manager is inside its TokenSource (a refresh being waited for, a request of
-// Grant.Client being sent), no flight is running, no token is unsaved (see OnNewToken and
-// WithStore), and it is not in a backoff after a failed refresh. So dropping never loses a rotated
-// refresh token, never lets two sources of this process refresh one grant at once, and never
-// shortens a backoff that keeps a request from the server; while more than MaxGrants grants are
-// busy, more are held, and the surplus is dropped once idle, a few at each new grant, so that
-// adding a grant costs O(1) amortized. A dropped grant is made again from the Store when next
-// used: its first call loads the stored token (one Store.Load, no token request if it is valid).
-// Besides the held grants, the Manager keeps the key of each grant reported to OnDead, until the
-// grant is revived or deleted.
+// Manager hands out the grants of one Endpoint kept in one Store, by key (a user, a tenant).
+// It is safe for concurrent use. Memory is bounded: MaxGrants grants with a token; a key that
+// never held one (maybe an attacker's) costs nothing once its call returns; grants not used
+// recently are dropped while idle and made again from the Store when next used. See
+// docs/SHARING.md.
 type Manager struct {
 	e    *Endpoint
 	s    Store
@@ -77,25 +47,21 @@ type Manager struct {
 	now  func() time.Time
 	ttl  time.Duration // the ttl of the leases SaveToken and Revoke take, as a TokenSource's
 
-	// grants maps a key to its *entry: the hot path reads it without a lock; it is changed
-	// only under mu.
+	// grants maps a key to its *entry: read without a lock, changed only under mu.
 	grants sync.Map
 
 	mu   sync.Mutex      // guards the fields below, and every change to grants
 	ring []*entry        // the held entries, in the order the CLOCK hand sweeps them
 	hand int             // the index in ring the hand looks at next
 	dead map[string]bool // keys OnDead was called for, until revived or deleted
-	// short is how many more calls of makeRoom look at only a few entries, after one that
-	// looked at every entry twice and found none to drop: see makeRoom.
+	// short: how many more makeRoom calls look at only a few entries (see makeRoom).
 	short int
-	// failed answers the calls for the keys whose TokenSource got no token (see settle)
-	// until their backoff ends: at most maxFailed keys, the oldest replaced first.
+	// failed answers the keys whose source got no token until their backoff ends (see fail).
 	failed     map[string]failedKey
 	failedKeys [maxFailed]string // the keys of failed, by slot
 	failedNext int               // the slot of failedKeys a new key takes
-	// limbo are the entries not held in the ring that settle left in the map with no call
-	// inside them (a flight going on after its caller gave up, a token unsaved): add settles
-	// them again.
+	// limbo: unheld entries settle left in the map with no call inside (a flight outliving
+	// its caller, a token unsaved); add settles them again.
 	limbo []*entry
 }
 
@@ -156,10 +122,8 @@ func NewManager(e *Endpoint, s Store, o *ManagerOptions) *Manager {
 	return m
 }
 
-// Grant returns key's grant. It does not touch the Store.
-//
-// A key is at most 1024 bytes (store keys are ids): each call of the Grant of a longer key
-// fails with an error that says so, without a held entry, a Store call or a request.
+// Grant returns key's grant. It does not touch the Store. Every call of the Grant of a key
+// longer than 1024 bytes fails.
 func (m *Manager) Grant(key string) Grant { return Grant{m, key} }
 
 // maxKeyLen is the length of the longest key of a Manager's grant (see Manager.Grant): what a
@@ -382,7 +346,9 @@ func (m *Manager) makeRoom() {
 }
 
 // idle reports whether s may be dropped without losing anything: no flight, no unsaved
-// token, no backoff running.
+// token, no backoff running. So dropping never loses a rotated refresh token, never lets two
+// sources of this process refresh one grant at once (the dropped one has no flight), and
+// never shortens a backoff that keeps a request from the server.
 func (s *TokenSource) idle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -465,10 +431,8 @@ func (m *Manager) onDead(key string, d *DeadGrantError) {
 	m.opts.OnDead(key, d)
 }
 
-// Grant is one grant of a Manager, by its key. It is an oauth2.TokenSource that asks the
-// Manager for each token, so it stays valid while the Manager drops the grant's TokenSource
-// from memory and makes it again. A Grant is a small value: pass it by value. Grants come from
-// Manager.Grant; the zero Grant is not usable.
+// Grant is one grant of a Manager, by key: an oauth2.TokenSource that stays valid while the
+// Manager drops and remakes its TokenSource. The zero Grant is not usable.
 type Grant struct {
 	m   *Manager
 	key string
@@ -477,10 +441,8 @@ type Grant struct {
 // Token returns a valid access token of the grant; see TokenContext.
 func (g Grant) Token() (*oauth2.Token, error) { return g.TokenContext(context.Background()) }
 
-// TokenContext returns a valid access token of the grant, as TokenSource.TokenContext does: a
-// cached token without I/O, lock or allocation, for any number of goroutines. When the grant
-// is not held, its TokenSource is made and loads the stored token. A grant that is dead
-// returns an error wrapping a *DeadGrantError.
+// TokenContext returns a valid access token of the grant, as TokenSource.TokenContext does.
+// The error of a dead grant wraps a *DeadGrantError.
 func (g Grant) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if e := g.m.lookup(g.key); e != nil {
 		e.use()
@@ -501,15 +463,11 @@ func (g Grant) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	return t, err
 }
 
-// Client returns NewClient(ctx, g): an *http.Client that authorizes its requests with the
-// grant's tokens through a Transport, on top of the client found in ctx. Each request asks the
-// Manager for the grant's TokenSource, held in memory until the response is returned: holding
-// the client does not keep the grant in memory.
+// Client returns NewClient(ctx, g). Holding it does not keep the grant in memory.
 func (g Grant) Client(ctx context.Context) *http.Client { return NewClient(ctx, g) }
 
-// Invalidate tells the grant's TokenSource that t was rejected by a resource server (see
-// TokenSource.Invalidate), for a Transport's 401 retry. It does nothing when the grant is not
-// held in memory: the source made again loads the stored token.
+// Invalidate is TokenSource.Invalidate for the grant, for a Transport's 401 retry. It does
+// nothing when the grant is not in memory.
 func (g Grant) Invalidate(t *oauth2.Token) {
 	if e := g.m.lookup(g.key); e != nil {
 		e.ts.Invalidate(t)
@@ -529,11 +487,8 @@ func (g Grant) hold() (*TokenSource, func(), error) {
 	return e.ts, func() { g.m.unpin(e) }, nil
 }
 
-// SaveToken seeds the grant with t, the token of the authorization code exchange (or of a new
-// authorization of a dead grant, which it revives): it saves t in the Store under the grant's
-// lease, as the function SaveToken does, then drops what this process held of the grant, so that the next
-// call loads t, and OnDead may be called for the grant again. Waiting for the lease is bounded
-// as a TokenSource's is (see WithStore). The Store's errors are redacted as SaveToken's are.
+// SaveToken saves t as the grant's token, as SaveToken does, reviving a dead grant; the next
+// call loads it, and OnDead may be called for the grant again.
 func (g Grant) SaveToken(ctx context.Context, t *oauth2.Token) error {
 	if err := checkKey(g.key); err != nil {
 		return err
@@ -569,30 +524,12 @@ func (m *Manager) lock(ctx context.Context, key string) (Lease, error) {
 	return l, nil
 }
 
-// Revoke ends the grant. Under the grant's lease it saves the mark of a revoked grant in
-// place of the stored token, releases the lease, then revokes at the server (RFC 7009,
-// Endpoint.Revoke) the refresh token that was stored (the access token when there was no
-// refresh token), and drops what this process held of the grant: its next call gets a
-// *DeadGrantError matching ErrGrantRevoked (and ErrInvalidGrant), and OnDead is called.
-// The mark is written first so that it wins however long the server takes: from then on no
-// process refreshes with the token being revoked, and every process sharing the Store gets
-// the same error, without sending anything, as soon as it needs a token other than the one
-// it holds (the mark does not take back an access token already handed out; a 401 from the
-// API through Grant.Client makes the need). The mark is fenced by the lease: a process that
-// refreshed under an older lease cannot save its token over it (its Save fails with
-// ErrLeaseLost). SaveToken revives the grant.
-//
-// When the server refuses the revocation or does not answer, Revoke puts the token back in
-// the Store, unless the grant changed since the mark was written (SaveToken, another Revoke), and
-// returns the error of Endpoint.Revoke: the grant is left as it was, though processes that
-// read the mark meanwhile report it revoked until they pick the token up again. When the mark
-// cannot be saved, Revoke returns the Store's error and sends nothing. A key whose Store holds
-// nothing (it never held a token, or was deleted) is not revoked: Revoke returns an error
-// wrapping ErrNoRefreshToken, and leaves nothing in the Store. Without a RevocationURL Revoke changes
-// nothing and returns an error wrapping ErrInvalidEndpoint: a grant cannot be revoked here
-// without the server (use Delete to stop using one). A grant already dead is marked revoked
-// without a request. Waiting for the lease is bounded as a TokenSource's is (see WithStore),
-// and so is the save of the mark; the request is bounded by ctx and the Endpoint's Timeout.
+// Revoke saves a revoked mark in the Store, then revokes the stored refresh token (or access
+// token) at the server (RFC 7009): the mark comes first, so that no process refreshes with the
+// token being revoked. Every process then gets a *DeadGrantError matching ErrGrantRevoked
+// when it next needs a new token. If the server fails, the token is put back and its error
+// returned. With nothing stored (ErrNoRefreshToken) or no RevocationURL
+// (ErrInvalidEndpoint), nothing changes.
 func (g Grant) Revoke(ctx context.Context) error {
 	m := g.m
 	if err := checkKey(g.key); err != nil {
@@ -601,6 +538,13 @@ func (g Grant) Revoke(ctx context.Context) error {
 	if m.e.RevocationURL == "" {
 		return fmt.Errorf("oauth2refresh: revoking grant %s: %w: no RevocationURL", quoteKey(g.key), ErrInvalidEndpoint)
 	}
+	// The mark is written first, under the lease, so that it wins however long the server
+	// takes: no process refreshes with the token being revoked, and every process sharing the
+	// Store gets the error without sending anything once it needs a token other than the one
+	// it holds (the mark does not take back an access token handed out; a 401 through
+	// Grant.Client makes the need). A process that refreshed under an older lease cannot save
+	// over the mark (ErrLeaseLost). A grant already dead is marked revoked without a request.
+	//
 	// A key that holds nothing takes no lease: Lock may leave something behind.
 	timeout, _ := (&TokenSource{e: m.e}).leaseTimes()
 	lctx, cancel := context.WithTimeout(ctx, timeout)
@@ -672,8 +616,8 @@ func (g Grant) restore(ctx context.Context, t *oauth2.Token, at time.Time) error
 	return nil
 }
 
-// Delete deletes the grant from the Store (Store.Delete) and from memory, without revoking it
-// (see Revoke), so that OnDead may be called for it again once it is saved again.
+// Delete deletes the grant from the Store and from memory, without revoking it. OnDead may be
+// called for it again once it is saved again.
 func (g Grant) Delete(ctx context.Context) error {
 	if err := checkKey(g.key); err != nil {
 		return err

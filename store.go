@@ -13,42 +13,22 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Store keeps the current token of OAuth grants, one under each key, and lets the processes
-// that share a grant take turns refreshing it, as WithStore needs: with a rotating authorization
-// server, two processes that each refresh on their own send one refresh token twice, and the
-// server revokes the grant.
-//
-// Implementations in this repository: filestore.Store (processes on one machine), and the
-// modules github.com/tokenkit/oauth2refresh/store/redisstore and .../store/pgstore. store.Seal
-// keeps the tokens of any Store encrypted. The package
-// github.com/tokenkit/oauth2refresh/store/storetest checks an implementation.
-//
-// Besides tokens, a Store is given dead marks to keep (see DeadGrantError): a token without
-// access or refresh token whose Extra values say why the grant died. A Store that keeps a
-// token's Extra values as store.Encode does keeps them without knowing of them.
-//
-// A Store keeps, for a key, only what its grant needs: the token (or dead mark) saved under it,
-// and, while a lease is held or could still save, what the lease needs (a lock file, a fencing
-// number, a row). A key that never held a token leaves nothing once its leases are released:
-// keys may be chosen by an attacker (a user id, a tenant name), and WithStore takes no lease
-// for a key with nothing to refresh. What a process that died holding a lease leaves may stay
-// until the key is next locked and released, or deleted. Delete removes all of it. The package
-// github.com/tokenkit/oauth2refresh/store/storetest checks this, given a
-// listing of what the store keeps (storetest.Options.Contents).
-//
-// A Store must be safe for use by any number of goroutines and processes.
+// Store keeps the current token of each grant, by key, and a lease per grant so that the
+// processes sharing it take turns refreshing it (see WithStore). It must be safe for use by
+// any number of goroutines and processes. Implementations: filestore.Store, and the modules
+// store/redisstore and store/pgstore; store.Seal encrypts any Store; store/storetest checks
+// one, including that a key that never held a token leaves nothing behind (keys may be an
+// attacker's). A Store also keeps dead marks (see DeadGrantError) as tokens whose Extra
+// values say why the grant died.
 type Store interface {
 	// Load returns the token stored under key, or nil and no error when there is none. It
-	// takes no lease: it is how a process picks up a token another one refreshed.
+	// takes no lease.
 	Load(ctx context.Context, key string) (*oauth2.Token, error)
 
-	// Lock waits until it holds the lease on key's grant, or until ctx is done. While the
-	// lease is held no other Lock on key succeeds. The lease lapses on its own ttl after it
-	// was granted (or when its holder dies, for a store that can tell), so a crashed holder
-	// never blocks the grant for longer than that.
-	//
-	// The Lease returned carries the token stored when it was granted. A stored value that
-	// cannot be decoded is a *store.CorruptTokenError, and no lease is held then.
+	// Lock waits until it holds key's lease, or until ctx is done. While it is held no other
+	// Lock on key succeeds; it lapses after ttl (or when its holder dies, for a store that can
+	// tell). A stored value that cannot be decoded is a *store.CorruptTokenError, and no lease
+	// is held then.
 	Lock(ctx context.Context, key string, ttl time.Duration) (Lease, error)
 
 	// Delete removes key's stored token (or dead mark), as Manager's Grant.Delete needs, and
@@ -64,24 +44,20 @@ type Store interface {
 
 // Lease is a held lease on one grant of a Store, from Store.Lock. It is used by one goroutine.
 type Lease interface {
-	// Token returns the token that was stored when the lease was granted, or nil if none.
+	// Token returns the token stored when the lease was granted, or nil.
 	Token() *oauth2.Token
 
-	// Save stores t as the grant's current token. The stores of this repository keep its Extra
-	// values as store.Encode does; one that drops them loses, among others,
-	// RefreshTokenExpiry and the binding of a DPoP-bound token. It fails
-	// with an error wrapping ErrLeaseLost, and changes nothing, when another lease on the
-	// grant has been granted since this one: a slow holder whose lease lapsed never
-	// overwrites a newer token. Save may be called more than once under one lease, also
-	// after a failed Save or after the lease lapsed: WithStore retries a failed save so.
+	// Save stores t, Extra values included, as the grant's token. If another lease on the
+	// grant was granted since this one, it stores nothing and returns an error wrapping
+	// ErrLeaseLost. It may be called again after it failed or the lease lapsed.
 	Save(ctx context.Context, t *oauth2.Token) error
 
-	// Release gives the lease up. It is safe to call more than once, and after it lapsed.
+	// Release gives the lease up. It may be called more than once, and after it lapsed.
 	Release(ctx context.Context) error
 }
 
-// ErrLeaseLost is returned (wrapped) by Lease.Save when the lease lapsed and another was
-// granted since: what the holder would have saved is not stored.
+// ErrLeaseLost is wrapped by Lease.Save's error when another lease was granted since: nothing
+// was stored.
 var ErrLeaseLost = errors.New("oauth2refresh: store lease lost")
 
 // quoteKey quotes a grant key for an error message, shortened if long.
@@ -98,12 +74,9 @@ type storeError struct{ err error }
 func (e *storeError) Error() string { return e.err.Error() }
 func (e *storeError) Unwrap() error { return e.err }
 
-// SaveToken stores t as the current token of key's grant in s, under a lease: the way to seed
-// a store with the token of a new grant, after the authorization code exchange, or of a dead
-// grant authorized again, which it revives (see WithStore). The lease lasts as long as a
-// TokenSource's with the default Endpoint.Timeout (45 s; see WithStore). The tokens of t and
-// of the token stored are cut out of s's errors, as out of those of a refresh (see the
-// package documentation under Errors).
+// SaveToken stores t as the current token of key's grant in s, under the grant's lease: to
+// seed a store after the authorization code exchange, or to revive a dead grant authorized
+// again. Its errors never contain t's tokens nor those stored.
 func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token) error {
 	_, ttl := (&TokenSource{}).leaseTimes()
 	l, err := s.Lock(ctx, key, ttl)
@@ -117,62 +90,25 @@ func SaveToken(ctx context.Context, s Store, key string, t *oauth2.Token) error 
 	return nil
 }
 
-// WithStore makes the TokenSource share key's grant with every other TokenSource, in this
-// process or another one, that uses the same Store and key. Tokens are still served from
-// memory; a flight instead goes:
+// WithStore makes the TokenSource share key's grant with every TokenSource, in this process or
+// another, that uses the same Store and key: one refresh for all of them, so that a rotating
+// server never sees a refresh token twice. Tokens are still served from memory; a refresh
+// loads the stored token, uses it if another process refreshed, and otherwise refreshes under
+// the grant's lease from the stored refresh token (the given token's only while none is
+// stored; seed a grant with SaveToken) and saves the result. A key with no refresh token takes
+// no lease: the error wraps ErrNoRefreshToken.
 //
-//  1. Load the stored token. If it is newer than the one held and servable (see
-//     ExpiryMargin), use it: another process refreshed, no token request is sent.
-//  2. Otherwise, when neither the stored token nor the one held has a refresh token, fail
-//     with ErrNoRefreshToken: no lease is taken, so a key that never held a token (one an
-//     attacker chose) leaves nothing in the store. Otherwise take the grant's lease with
-//     Store.Lock, and look at the stored token again.
-//  3. Otherwise refresh with the stored refresh token (the newest; the TokenSource's own when
-//     nothing is stored yet), save the result under the lease, release the lease.
-//
-// The lease lasts 1.5 times the Endpoint's Timeout (30 s when not positive); the
-// token request ends by the Timeout and the first save by the lease's end. Waiting for a lease
-// is bounded by twice its length. Once the store holds a token for key, its refresh token is
-// the one sent, whatever token the TokenSource was given (seed a grant with SaveToken); a
-// TokenSource made with a nil token loads its first one. A grant deleted from the store (see
-// Store.Delete) after the TokenSource saw it there is not refreshed nor saved back from the token
-// it holds: its flights fail until the grant is seeded again. While the store is unreachable,
-// callers get the token held until it stops being servable, then errors wrapping the store's.
-//
-// A failed save is retried as a failed OnNewToken is, the token not handed out meanwhile, on
-// the same lease, kept until the token is saved: no other process can take the grant and send
-// the refresh token this one spent. If the store says another lease was granted since
-// (ErrLeaseLost), the source takes a new lease and saves its token only if nobody moved the
-// grant on from the refresh token it spent; otherwise the stored token is used. One risk
-// remains, which no Store can remove: a lease with a ttl (Redis, PostgreSQL) lapses if the
-// store stays unreachable, or the process paused, for longer; another process may then send
-// the refresh token this one spent, and a rotating server may revoke the grant. filestore.Store's
-// lease does not lapse while its holder lives.
-//
-// A grant dies when the server refuses its refresh token with invalid_grant (or GitHub's
-// bad_refresh_token), or when the refresh token is known to have expired (see
-// ErrRefreshTokenExpired): the flight then saves a dead mark under the lease before it
-// releases it, and returns a *DeadGrantError whose Err is the refusal. A flight that finds the
-// mark, on Load or under the lease, sends nothing and saves nothing, and returns a
-// *DeadGrantError whose Err is nil: every process sharing the grant reports it after one
-// refused refresh. Either way the source backs off as after a refused grant and, as while the
-// store is unreachable, serves the token it holds until it stops being servable (the mark does
-// not revoke it). A token obtained but not yet saved is never saved over a mark, nor once the
-// grant was deleted (see Store.Delete); it is not served. invalid_scope and other refusals do not
-// kill the grant, nor does, with AuthAutoDetect, a refusal after both ways of authenticating
-// failed. Seeding the grant with SaveToken revives it: the source's next flight, after the
-// backoff or at once after Invalidate(nil), picks the new token up.
-//
-// With Endpoint.DPoP, a token bound to a DPoP key records the key's thumbprint in the store;
-// a stored token bound to another key than the Endpoint's (or bound, while the Endpoint has
-// no key) is a *DPoPKeyError, and nothing is sent: keep one key per grant.
-//
-// Applying WithStore more than once replaces the earlier one: the last one wins.
+// A failed save is retried as a failed OnNewToken is, under the lease, held until the token is
+// saved; the token is not handed out meanwhile. A refresh token refused (invalid_grant) or
+// expired is marked dead in the store: the error is a *DeadGrantError, for every process. The
+// last WithStore applied wins. See docs/SHARING.md for the steps and failure cases.
 func WithStore(s Store, key string) Option {
 	return func(c *config) { c.store, c.key = s, key }
 }
 
-// leaseTimes returns how long one token request may take, and the ttl of a lease.
+// leaseTimes returns how long one token request may take, and the ttl of a lease: 1.5 times
+// the Endpoint's Timeout (DefaultTimeout when not positive), so that the token request ends by
+// the Timeout and the first save by the lease's end. lock waits at most twice the ttl.
 func (s *TokenSource) leaseTimes() (timeout, ttl time.Duration) {
 	timeout = defaultTimeout
 	if s.e != nil && s.e.Timeout > 0 {
@@ -181,7 +117,12 @@ func (s *TokenSource) leaseTimes() (timeout, ttl time.Duration) {
 	return timeout, timeout + timeout/2
 }
 
-// obtainShared is obtain with a store: steps 1 to 3 of WithStore, but the save.
+// obtainShared is obtain with a store: the steps of docs/SHARING.md ("A refresh with
+// WithStore") but the save. Load first: a newer servable stored token is picked up without a
+// lease. With no refresh token stored nor held, fail without a lease, so that a key that
+// never held a token (one an attacker chose) leaves nothing in the store. Otherwise take the
+// lease, look again, and refresh from the stored refresh token (the held one when none is
+// stored); a grant the source saw in the store and now missing was deleted: it stays so.
 func (s *TokenSource) obtainShared(ctx context.Context, cur *oauth2.Token) (*pending, error) {
 	timeout, ttl := s.leaseTimes()
 	lctx, cancel := context.WithTimeout(ctx, timeout)
@@ -318,7 +259,12 @@ var errGrantDeleted = errors.New("deleted from the store: not refreshed nor save
 
 // save saves p's token to the store under p's lease, or, when it was lost, under a new one if
 // nobody moved the grant on from p.from, and releases the lease. It is not canceled with any
-// caller's ctx: a caller giving up must not drop a rotated refresh token.
+// caller's ctx: a caller giving up must not drop a rotated refresh token. The lease is kept
+// across failed saves (see pending.lease), so that no other process takes the grant and sends
+// the refresh token p.from, already spent. A token is never saved over a dead mark, nor after
+// the grant was deleted; it is then not served either. One risk no Store removes: a lease
+// with a ttl lapses if the store stays unreachable (or the process paused) for longer, and
+// another process may then send the spent refresh token.
 func (s *TokenSource) save(ctx context.Context, p *pending) error {
 	timeout, ttl := s.leaseTimes()
 	for relocked := false; ; relocked = true {
@@ -418,8 +364,7 @@ func (s *TokenSource) fresher(stored, cur *oauth2.Token) bool {
 	return stored.Expiry.IsZero() || cur.Expiry.IsZero() || stored.Expiry.After(cur.Expiry)
 }
 
-// ErrGrantRevoked is matched by the error of a grant that was revoked through a Manager (see
-// Grant.Revoke): a DeadGrantError of a revoked grant.
+// ErrGrantRevoked is matched by the *DeadGrantError of a grant revoked by Grant.Revoke.
 var ErrGrantRevoked = errors.New("oauth2refresh: grant revoked")
 
 // The reasons of a DeadGrantError, as its Error text and the stored dead mark name them.
@@ -429,27 +374,18 @@ const (
 	reasonRevoked             = "revoked"               // Grant.Revoke revoked the grant
 )
 
-// DeadGrantError reports a grant that is dead: its refresh token was refused, has expired, or
-// the grant was revoked. The Store keeps the mark, so that every process sharing the grant
-// reports it at once instead of sending the refresh token again; seeding the grant with a
-// new token (SaveToken, Manager's Grant.SaveToken) revives it.
-//
-// errors.Is says why: ErrInvalidGrant holds for every dead grant, as the server would answer
-// a refresh with the dead token; ErrRefreshTokenExpired also holds when its refresh token
-// expired, and ErrGrantRevoked when it was revoked (see Grant.Revoke). Neither holds when the
-// server refused the refresh token (invalid_grant), nor for a reason that a later version
-// wrote to the Store.
+// DeadGrantError reports a dead grant: its refresh token was refused or expired, or it was
+// revoked. The Store keeps the mark, so every process sharing the grant gets this error
+// without a request, until SaveToken or Grant.SaveToken revives it. errors.Is(err,
+// ErrInvalidGrant) holds; ErrRefreshTokenExpired and ErrGrantRevoked say why.
 type DeadGrantError struct {
 	Key string // the grant's key
 	// reason is reasonInvalidGrant, reasonRefreshTokenExpired or reasonRevoked (or, from a
 	// Store written by a later version, another reason; "" in one made by a caller).
 	reason string
-	// At is when the grant was found dead, by the clock of the process that found it (see
-	// WithClock); zero if unknown.
-	At time.Time
-	// Err is what this process got when it found the grant dead: the server's refusal (a
-	// *RequestError), or the error matching ErrRefreshTokenExpired; nil when the Store held
-	// the mark.
+	At     time.Time // when it was found dead (see WithClock); zero if unknown
+	// Err is the server's refusal or the ErrRefreshTokenExpired error that this process got;
+	// nil when the Store held the mark.
 	Err error
 }
 
@@ -475,7 +411,7 @@ func (e *DeadGrantError) Error() string {
 // Unwrap returns e.Err.
 func (e *DeadGrantError) Unwrap() error { return e.Err }
 
-// Is reports whether target is ErrInvalidGrant, or the sentinel of e's reason.
+// Is reports whether target is ErrInvalidGrant, or the sentinel of why the grant died.
 func (e *DeadGrantError) Is(target error) bool {
 	switch target {
 	case ErrInvalidGrant:

@@ -19,12 +19,10 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// defaultExpiryMargin is how long before its Expiry a token stops being handed out unless
-// ExpiryMargin says otherwise. It matches golang.org/x/oauth2's expiry delta.
+// DefaultExpiryMargin is the ExpiryMargin unless set.
 const defaultExpiryMargin = 10 * time.Second
 
-// defaultEarlyRefresh is the EarlyRefresh window unless EarlyRefresh says otherwise: a one-hour
-// token is refreshed in the background 70 s before it expires.
+// DefaultEarlyRefresh is the EarlyRefresh window unless set.
 const defaultEarlyRefresh = time.Minute
 
 // The backoff after failed flights (see TokenContext), and the bound on refreshes forced by
@@ -38,7 +36,7 @@ const (
 	rejectReset       = 2 * maxRefusedBackoff
 )
 
-// Option configures a TokenSource. Options apply in any order.
+// Option configures a TokenSource.
 type Option func(*config)
 
 // config is what the Options set. It is written only while Endpoint.TokenSource builds the
@@ -58,55 +56,30 @@ type config struct {
 	backoffMin, backoffMax time.Duration
 }
 
-// OnNewToken registers fn to be called with every new token the source gets, whether from
-// the token endpoint (a refresh) or picked up from the Store of WithStore (a token another
-// process refreshed or SaveToken stored: a pickup is not a refresh), before any caller uses
-// it: the place to persist rotated refresh tokens. Calls are made one at a time, in the order
-// the tokens were obtained, with the flight's context (see TokenContext).
-//
-// If fn fails, it is called again at once with the same token. If that fails too (or fn
-// panics), the callers waiting get an error wrapping fn's (or "oauth2refresh: OnNewToken
-// panicked: ..."), the token is kept in memory but not handed out, and the source backs off
-// as after a failed refresh (see TokenContext); the next attempt calls fn again with the same
-// token instead of refreshing. A rotated refresh token is thus never lost nor silently left
-// unsaved. Should that token stop being servable meanwhile, its refresh token is used for the
-// next refresh. fn must not call the TokenSource it is registered on: it would wait for itself.
+// OnNewToken makes fn be called with every new token, refreshed or from the Store, before any
+// caller gets it, one at a time, in order: the place to save rotated refresh tokens. If fn
+// fails twice (it is retried at once), callers get its error and, after the backoff, fn is
+// called again with the same token before any refresh. A panic in fn counts as a failure. fn
+// must not call the TokenSource.
 func OnNewToken(fn func(ctx context.Context, t *oauth2.Token) error) Option {
 	return func(c *config) { c.tokenHook = fn }
 }
 
-// EarlyRefresh sets how long before a token stops being served (see ExpiryMargin) one call
-// starts a refresh in the background, while callers keep getting the token without a lock. A
-// failed background refresh is retried after the backoff (see TokenContext) until the token
-// stops being served; callers then get the error. The default is 1 min: a one-hour token is
-// refreshed in the background 70 s before it expires (with the default ExpiryMargin). The
-// window never opens before half of the token's servable life, counted from when the server
-// issued it (Expiry minus ExpiresIn), has passed: a 60 s token is served for 50 s and
-// refreshed in the background from 25 s on. d <= 0 disables early refresh.
+// EarlyRefresh sets how long before a token stops being served a call starts a background
+// refresh (default 1 min), not before half the token's lifetime. d <= 0 disables it.
 func EarlyRefresh(d time.Duration) Option {
 	return func(c *config) { c.early = max(d, 0) }
 }
 
-// ExpiryMargin sets how long before its Expiry a token stops being handed out, so that it does
-// not expire on its way (default 10 s, as golang.org/x/oauth2). No token is handed out with less than
-// the margin left (at Expiry - margin exactly it still is, as golang.org/x/oauth2 hands it
-// out; a nanosecond later it is not), but for one exception that keeps short-lived tokens from being refreshed on
-// every call: a token the server issued with a lifetime (ExpiresIn) shorter than twice the
-// margin is served for the first half of it. WithStore uses the same rule for stored tokens.
+// ExpiryMargin sets how long before its Expiry a token stops being served (default 10 s, as
+// in golang.org/x/oauth2), or half its lifetime before if that is less.
 func ExpiryMargin(d time.Duration) Option {
 	return func(c *config) { c.margin = max(d, 0) }
 }
 
-// Backoff sets the bounds of the backoff after failed flights (see TokenContext): it lasts
-// between half and all of min, 2·min, 4·min, ... up to max (max < min counts as min), or up
-// to the larger of max and 5 min after a refusal; a longer Retry-After is honoured, up to
-// 5 min. The default is Backoff(time.Second, 30*time.Second).
-//
-// min <= 0 turns the backoff off, Retry-After included, for a program that has its own retry
-// loop: every call that needs a token after a failure starts a new flight, without
-// Invalidate(nil).
-// Concurrent callers still share one flight, and the refreshes forced by 401s stay bounded
-// (see Invalidate).
+// Backoff sets the bounds of the backoff after a failed refresh (default 1 s, 30 s): waits of
+// half to all of min, 2·min, ... up to max; up to 5 min after a refusal or as Retry-After
+// asks. min <= 0 turns it off, for a program with its own retry loop.
 func Backoff(min, max time.Duration) Option {
 	return func(c *config) {
 		if min <= 0 {
@@ -120,8 +93,7 @@ func Backoff(min, max time.Duration) Option {
 	}
 }
 
-// WithClock replaces time.Now for every expiry, early refresh and backoff decision of the
-// TokenSource, and for the Expiry of the tokens it refreshes; for tests.
+// WithClock replaces time.Now for the TokenSource's expiry and backoff decisions; for tests.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) {
 		if now != nil {
@@ -149,56 +121,38 @@ func (c *config) servable(t *oauth2.Token, now time.Time) bool {
 	return t != nil && t.AccessToken != "" && (t.Expiry.IsZero() || now.Before(c.hard(t)))
 }
 
-// TokenSource hands out access tokens from an Endpoint: a cached token while it is valid,
-// without I/O, locks or allocations (one read of the monotonic clock and two atomic loads),
-// and otherwise the result of one flight shared by every caller. It implements
-// oauth2.TokenSource for any number of goroutines, and holds no goroutine or timer while idle.
-//
-//	issued ........... soft ............... hard ........ Expiry
-//	   served, no I/O  |  served; one call  |  callers wait for a refresh
-//	                   |  starts a refresh  |
-//
-// hard is set by ExpiryMargin and soft by EarlyRefresh. A token without Expiry is served until
-// Invalidate is called.
-//
-// A flight obtains a token (a refresh, or with WithStore one another process saved), persists
-// it (the save to the Store, then OnNewToken) and installs it; see OnNewToken for a persist that
-// fails. A panic in OnNewToken or a Store is recovered by the flight, even on a goroutine of the
-// library's: every caller waiting gets an error that says so, and a token already obtained is
-// kept for its persist.
-//
-// Tokens it returns are shared between callers and must not be modified.
+// TokenSource hands out access tokens from an Endpoint: the cached token while valid, without
+// I/O, lock or allocation, else the result of one refresh shared by all callers. It is safe
+// for concurrent use and holds no goroutine or timer while idle. Its tokens must not be
+// modified. See docs/SHARING.md.
 type TokenSource struct {
 	e   *Endpoint
 	g   grant           // how a token is obtained (see grant.go); read-only
 	cfg config          // read-only after construction
-	ctx context.Context // values for flights: the ctx given to TokenSource, without its cancellation
+	ctx context.Context // values for flights, without cancellation
 	clk clock
 
-	// state is replaced (never modified) under mu, and read without a lock.
-	state atomic.Pointer[state]
+	state atomic.Pointer[state] // replaced (never modified) under mu; read without a lock
 
-	mu     sync.Mutex // guards the fields below and the replacement of state
-	flight *flight    // the flight in progress, or nil
-	// pending is the newest token, whose persist failed: the next flight persists it.
-	pending  *pending
-	failures int       // consecutive failed flights
-	retryAt  time.Time // when the backoff after the last one ends
-	lastErr  error     // its error
-	// forceNext says Invalidate dropped the token while no flight ran: the next flight is
-	// forced by a rejection, and forced is the access token it installed ("" if it was not).
-	// rejects counts consecutive forced tokens rejected in turn, the last at lastReject.
+	mu       sync.Mutex // guards the fields below and the replacement of state
+	flight   *flight    // the flight in progress, or nil
+	pending  *pending   // the newest token, whose persist failed: the next flight's
+	failures int        // consecutive failed flights
+	retryAt  time.Time  // when the backoff after the last one ends
+	lastErr  error      // its error
+	// forceNext: Invalidate dropped the token while no flight ran, so the next flight is
+	// forced; forced is the access token a forced flight installed. rejects counts forced
+	// tokens rejected in turn, the last at lastReject.
 	forceNext  bool
 	forced     string
 	rejects    int
 	lastReject time.Time
-	dropped    events.Trigger // why Invalidate last dropped the token: the next flight's trigger
+	dropped    events.Trigger // why Invalidate last dropped the token: the next trigger
 
-	// seen says that, with WithStore, a flight found a token (or dead mark) of the grant in
-	// the Store, or saved one: a grant missing from the Store afterwards was deleted.
+	// seen: with WithStore, a flight saw the grant in the Store (missing later: deleted).
 	seen atomic.Bool
 
-	testHookSlow func() // set by tests before the first call; called at each entry to slow
+	testHookSlow func() // for tests: called at each entry to slow
 }
 
 // state is immutable once stored in TokenSource.state.
@@ -255,11 +209,9 @@ type pending struct {
 // forever is the deadline of a token without expiry.
 var forever = time.Unix(1<<62, 0)
 
-// TokenSource returns a TokenSource that starts with t and refreshes it through e. t may be
-// nil, or hold only a refresh token, or an access token without Expiry (served until
-// Invalidate). ctx supplies values to every refresh, such as the *http.Client under
-// oauth2.HTTPClient (see TokenContext); its cancellation and deadline are ignored. A nil ctx
-// means Background.
+// TokenSource returns a TokenSource that starts with t (maybe nil, or only a refresh token)
+// and refreshes it through e. Refreshes get ctx's values (the *http.Client under
+// oauth2.HTTPClient), not its cancellation. A nil ctx means Background.
 func (e *Endpoint) TokenSource(ctx context.Context, t *oauth2.Token, opts ...Option) *TokenSource {
 	return e.newSource(ctx, refreshGrant{}, t, opts)
 }
@@ -336,23 +288,10 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 	return s.TokenContext(context.Background())
 }
 
-// TokenContext returns a valid token, refreshing it if needed. A valid token is returned
-// without I/O, allocation or lock, but for one call a second (the wall-clock check) and the
-// call that starts a background refresh. Otherwise the caller waits for the one flight, or
-// until ctx is done (an error wrapping ctx.Err(); the flight goes on and its result is kept).
-// A caller whose ctx can never be done (Token) runs the flight itself, on its goroutine.
-//
-// A flight runs with the values of the ctx of the call that started it (a trace span, say),
-// then, for keys that ctx has no value for, those of the ctx given to TokenSource; it has the
-// cancellation and deadline of neither. Its token request, Store calls and OnNewToken get it.
-//
-// After a failed flight (a refresh, a Store or an OnNewToken that failed), no new attempt is
-// made during a backoff: calls that hold no valid token get the same error without I/O. It
-// lasts between half and all of 1 s, 2 s, 4 s, ... up to 30 s, or up to 5 min when the token
-// endpoint refused the grant or the client (a *RequestError that is not temporary: see
-// IsTemporary) or the refresh token expired (ErrRefreshTokenExpired: it is not sent), or as
-// long as its Retry-After header asks, up to 5 min. A successful flight or Invalidate(nil) ends
-// it. The Backoff option sets its bounds, or turns it off.
+// TokenContext returns a valid token, refreshing it if needed. Callers wait for the one
+// refresh, or until ctx is done; the refresh goes on. It has the values, not the
+// cancellation, of the ctx of the call that started it. After a failure, calls that need a
+// new token get its error without I/O until the backoff ends (see Backoff).
 func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if t := s.cached(); t != nil {
 		return t, nil
@@ -668,25 +607,10 @@ func backoff(n int, first, limit time.Duration) time.Duration {
 	return d/2 + rand.N(d/2)
 }
 
-// Invalidate tells s that t was rejected by a resource server (an HTTP 401): the next call
-// that needs a token refreshes, unless a newer token has already replaced t.
-//
-// A resource server that rejects every token cannot make s hammer the token endpoint. A token
-// handed in or from an ordinary refresh is always dropped at once, so that a revoked token is
-// replaced by the next request; so is, the first time, a token from a refresh that such a
-// rejection forced. After that, one forced token in 15 s is dropped, then one in 30 s, 1 min,
-// and so on up to one in 5 min, and Invalidate ignores the others (t stays the token served):
-// at most 4 refreshes in the first minute, then fewer. The count starts again after 10 min
-// without a forced token dropped. Invalidate(t) does not end the backoff after failed flights.
-//
-// Invalidate(nil) is for the program itself, not for 401s: it says "try again now". It drops
-// whatever token is current, without that bound, and ends both the backoff after failed
-// flights and the bound on rejected tokens: the next call that needs a token tries at once.
-// Call it once the cause has been fixed (say, the database OnNewToken saves to is back, or the
-// program saved a new token to the Store a WithStore source reads). A refresh token the server
-// refused (ErrInvalidGrant) stays refused: make a new TokenSource with a new token, or, with
-// WithStore, seed the grant anew with SaveToken and call Invalidate(nil). A program that
-// retries on its own turns the backoff off with Backoff(0, 0) instead.
+// Invalidate tells s that a resource server rejected t (an HTTP 401): the next call refreshes,
+// unless t was replaced already. The refreshes this forces are bounded: 4 in the first
+// minute, then fewer. Invalidate(nil) drops the current token without bound and ends a
+// backoff: "try again now".
 func (s *TokenSource) Invalidate(t *oauth2.Token) {
 	if ev := s.invalidate(t); ev.Kind != 0 {
 		s.emit(ev)
@@ -694,6 +618,13 @@ func (s *TokenSource) Invalidate(t *oauth2.Token) {
 }
 
 // invalidate is Invalidate, returning the event to fire once s.mu is released.
+//
+// The bound on forced refreshes: a token handed in or from an ordinary refresh is always
+// dropped at once, so that a revoked token is replaced by the next request; so is, the first
+// time, a token from a refresh a rejection forced (s.forced). After that one forced token in
+// rejectWindow (15 s) is dropped, then one in 30 s, 1 min, ... up to maxRefusedBackoff, and the
+// others are ignored (DropIgnored): at most 4 refreshes in the first minute. The count starts
+// again after rejectReset without a forced token dropped. A rejection does not end a backoff.
 func (s *TokenSource) invalidate(t *oauth2.Token) events.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()

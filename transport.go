@@ -14,42 +14,20 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Transport is an http.RoundTripper that authorizes each request with a token from Source
-// (an "Authorization: Bearer" header). On a 401 Unauthorized it invalidates the token it sent
-// (see TokenSource.Invalidate) and retries the request once with a fresh token, if the request
-// can be replayed: it has no body, or GetBody is set (as http.NewRequest does for
-// *bytes.Buffer, *bytes.Reader and *strings.Reader bodies). Otherwise, or when no other token
-// can be had, the 401 response is returned as it came, with one exception: when the token
-// cannot be replaced because the grant is dead, RoundTrip closes the 401's body and returns
-// the Source's error, wrapped, so that errors.Is(err, ErrInvalidGrant) holds after
-// client.Get. The grant is dead when that error matches ErrInvalidGrant: the server refused
-// the refresh token (also GitHub's bad_refresh_token, and an *oauth2.RetrieveError of either
-// code), the refresh token expired (ErrRefreshTokenExpired), or a *DeadGrantError (a Manager's
-// grant refused, expired or revoked: ErrGrantRevoked). A temporary failure (no answer, a 5xx,
-// the backoff after one) still returns the 401 as it came. An error from the Source before any
-// request is sent is returned as it is.
-//
-// The token goes only where net/http's Client would forward an Authorization header set on
-// the request: on a redirect (a request whose Response field is set), only when every hop
-// since the first request went to its host or a subdomain of it (ports aside); once left out,
-// it stays out for the rest of the chain, as the Client's rule has it. Other hops are sent as
-// they are, through Base. The refreshes that 401s force are bounded: see Invalidate.
-//
-// A token of type DPoP (RFC 9449) goes as "Authorization: DPoP <token>" with a new proof by
-// the Endpoint's DPoPKey for each request; see DPoPKey for nonces. Without a DPoPKey such a
-// token cannot be sent, and RoundTrip fails.
-//
-// The request given to RoundTrip is not modified.
+// Transport is an http.RoundTripper that authorizes each request with a token from Source.
+// On a 401 it invalidates the token (see TokenSource.Invalidate) and retries once with a new
+// one if the request can be replayed (no body, or GetBody set); otherwise, or when no new
+// token can be had, the 401 is returned as it came (the refreshes 401s force are bounded:
+// see Invalidate). But when the grant is dead (its refresh token refused or expired, or
+// revoked), RoundTrip closes the 401's body and returns the Source's error: errors.Is(err,
+// ErrInvalidGrant). On a redirect the token is sent only while every hop stayed on the first
+// host or its subdomains, as net/http's Client forwards Authorization. A DPoP token gets a
+// new proof per request (see DPoPKey). The request is not modified.
 type Transport struct {
-	// Source provides the tokens. It must not be nil. It may be any oauth2.TokenSource: a
-	// *TokenSource, a Manager's Grant, or a source of the program's that decorates one.
-	// RoundTrip calls its TokenContext method with the request's context, if it has one (so
-	// that the request's context bounds the wait for a refresh), else Token: a type that
-	// embeds a *TokenSource and decorates Token must decorate TokenContext too. The 401
-	// retry needs an Invalidate(*oauth2.Token) method, as TokenSource and Grant have: a
-	// source without one (an oauth2.ReuseTokenSource, a decorator that does not forward it)
-	// gets no retry, and its 401s are returned as they came. DPoP-bound tokens and the
-	// EventUnauthorizedRetry event need a *TokenSource or a Grant, or a type embedding one.
+	// Source provides the tokens; it must not be nil. RoundTrip calls its TokenContext, if it
+	// has one, with the request's context: a type embedding a *TokenSource that decorates
+	// Token must decorate TokenContext too. The 401 retry needs an Invalidate(*oauth2.Token)
+	// method; DPoP and events need a *TokenSource or Grant, or a type embedding one.
 	Source oauth2.TokenSource
 
 	// Base sends the requests. Nil means http.DefaultTransport.
@@ -160,7 +138,10 @@ func discard(resp *http.Response) {
 }
 
 // deadGrant reports whether err, from a token source, says that its token cannot be replaced
-// until the grant is authorized again: see Transport.
+// until the grant is authorized again (see Transport): it matches ErrInvalidGrant (a
+// *DeadGrantError, a refusal with invalid_grant or GitHub's bad_refresh_token), the refresh
+// token expired, or an *oauth2.RetrieveError of either code. A temporary failure (no answer, a
+// 5xx, the backoff after one) is not: the 401 is then returned as it came.
 func deadGrant(err error) bool {
 	if errors.Is(err, ErrInvalidGrant) || deadReason(err) != "" {
 		return true
@@ -216,24 +197,17 @@ func sameSite(req *http.Request) bool {
 }
 
 // NewClient returns an *http.Client that authorizes its requests with tokens from s through a
-// Transport, on top of the client found in ctx under oauth2.HTTPClient (its Transport,
-// CheckRedirect, Jar and Timeout), else http.DefaultClient: the counterpart of
-// oauth2.NewClient. s may be any oauth2.TokenSource (see Transport.Source): a *TokenSource, a
-// Manager's Grant, or a source decorating one; the 401 retry needs its Invalidate method.
-//
-// Prefer it to oauth2.NewClient(ctx, s), which works but wraps s in an oauth2.ReuseTokenSource
-// that asks s for a token only when the one it caches is 10 s from expiry: EarlyRefresh then
-// never gets a chance (the request waits for the refresh), and a 401 is not retried.
-// With Endpoint.DPoP it is required: oauth2.NewClient sends a DPoP-bound token (its Type is
-// "DPoP") as "Authorization: DPoP <token>" without the proof RFC 9449 §7.1 requires, and the
-// resource server refuses it.
-//
-// After a 401 whose token cannot be replaced because the grant is dead, the client's requests
-// fail with the Source's error: errors.Is(err, ErrInvalidGrant) holds (see Transport).
-//
-// As with oauth2.NewClient, a nil s (or a nil *TokenSource) returns the client found in ctx,
-// or http.DefaultClient.
+// Transport, on top of the client in ctx under oauth2.HTTPClient, else http.DefaultClient; a
+// nil s returns that client. Prefer it to oauth2.NewClient(ctx, s), whose ReuseTokenSource
+// keeps EarlyRefresh from running and the 401 retry from happening, and which sends DPoP
+// tokens without a proof.
 func NewClient(ctx context.Context, s oauth2.TokenSource) *http.Client {
+	// Why not oauth2.NewClient: its ReuseTokenSource asks s for a token only when the one it
+	// caches is 10 s from expiry, so the request waits for the refresh EarlyRefresh would
+	// have done, and its Transport neither retries a 401 nor reports a dead grant. It sends a
+	// DPoP-bound token (Type "DPoP") as "Authorization: DPoP <token>" without the proof RFC
+	// 9449 §7.1 requires, which the resource server refuses. The client's CheckRedirect, Jar
+	// and Timeout are kept.
 	c := http.DefaultClient
 	if ctx != nil {
 		if cc, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && cc != nil {
