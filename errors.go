@@ -113,7 +113,21 @@ func (e *RequestError) Error() string {
 // Is reports whether target is the sentinel of e.Code.
 func (e *RequestError) Is(target error) bool {
 	c, ok := target.(*codeError)
-	return ok && c.code == e.Code
+	if !ok {
+		return false
+	}
+	code := e.Code
+	if std, ok := codeAliases[code]; ok {
+		code = std
+	}
+	return c.code == code
+}
+
+// codeAliases maps the codes a provider sends in place of RFC 6749's to the standard one,
+// whose sentinel they match: GitHub's, at HTTP 200.
+var codeAliases = map[string]string{
+	"bad_refresh_token":            "invalid_grant",
+	"incorrect_client_credentials": "invalid_client",
 }
 
 // As fills a **oauth2.RetrieveError target.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +199,44 @@ func TestAsRetrieveErrorByHand(t *testing.T) {
 	}
 	if errors.As(&oauth2refresh.TransportError{Err: errors.New("x")}, &re) || re != nil {
 		t.Errorf("errors.As succeeded for a TransportError")
+	}
+}
+
+// GitHub answers a refresh with its own codes, at HTTP 200: bad_refresh_token where RFC 6749
+// says invalid_grant, incorrect_client_credentials for invalid_client. The sentinels match
+// them, so that "sign in again" works against GitHub as against any other server.
+func TestGitHubCodesMatchSentinels(t *testing.T) {
+	for _, tc := range []struct {
+		code string
+		want error
+	}{
+		{"bad_refresh_token", oauth2refresh.ErrInvalidGrant},
+		{"incorrect_client_credentials", oauth2refresh.ErrInvalidClient},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if err := r.ParseForm(); err != nil || r.Method != http.MethodPost ||
+					r.PostForm.Get("grant_type") != "refresh_token" || r.PostForm.Get("refresh_token") != "rt-0" {
+					t.Errorf("request %s %v (%v)", r.Method, r.PostForm, err)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"error":%q,"error_description":"as GitHub says it"}`, tc.code)
+			}))
+			defer srv.Close()
+			ep := &oauth2refresh.Endpoint{TokenURL: srv.URL, ClientID: "id", ClientSecret: "secret"}
+			_, err := ep.Refresh(context.Background(), "rt-0")
+			var re *oauth2refresh.RequestError
+			if !errors.As(err, &re) || re.Code != tc.code || re.StatusCode != http.StatusOK {
+				t.Fatalf("Refresh = %v, want a *RequestError %q at HTTP 200", err, tc.code)
+			}
+			if !errors.Is(err, tc.want) {
+				t.Errorf("errors.Is(%v, %v) = false", err, tc.want)
+			}
+			for _, other := range []error{oauth2refresh.ErrInvalidGrant, oauth2refresh.ErrInvalidClient, oauth2refresh.ErrInvalidScope} {
+				if other != tc.want && errors.Is(err, other) {
+					t.Errorf("errors.Is(%v, %v) = true", err, other)
+				}
+			}
+		})
 	}
 }
