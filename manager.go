@@ -556,9 +556,10 @@ func (g Grant) Revoke(ctx context.Context) error {
 	if t == nil {
 		return g.noToken()
 	}
+	loaded := t
 	l, err := m.lock(ctx, g.key)
 	if err != nil {
-		return err
+		return redactError(err, tokenSecrets(loaded)...) // a store's error may quote a token
 	}
 	end := time.Now().Add(m.ttl)
 	t = l.Token()
@@ -572,7 +573,7 @@ func (g Grant) Revoke(ctx context.Context) error {
 	cancel()
 	m.release(ctx, l)
 	if err != nil {
-		return storeErr("saving", g.key, err)
+		return redactError(storeErr("saving", g.key, err), tokenSecrets(loaded, t)...)
 	}
 	// A grant reported dead already, maybe by a call that saw the mark just now, is not
 	// reported again.
@@ -601,7 +602,7 @@ func (g Grant) restore(ctx context.Context, t *oauth2.Token, at time.Time) error
 	ctx = context.WithoutCancel(ctx)
 	l, err := g.m.lock(ctx, g.key)
 	if err != nil {
-		return err
+		return redactError(err, tokenSecrets(t)...)
 	}
 	defer g.m.release(ctx, l)
 	if d := deadOf(g.key, l.Token()); d == nil || d.reason != reasonRevoked || !d.At.Equal(at) {
@@ -610,7 +611,7 @@ func (g Grant) restore(ctx context.Context, t *oauth2.Token, at time.Time) error
 	sctx, cancel := context.WithTimeout(ctx, g.m.ttl)
 	defer cancel()
 	if err := l.Save(sctx, t); err != nil {
-		return storeErr("restoring", g.key, err)
+		return redactError(storeErr("restoring", g.key, err), tokenSecrets(t)...)
 	}
 	g.m.drop(g.key, true)
 	return nil

@@ -983,3 +983,51 @@ func TestDPoPProofsRedacted(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokeStoreErrorsHoldNoTokens: Grant.Revoke's Store errors (the lease, the save of the
+// revoked mark) hold none of the stored token's tokens, in any listed form; nothing is sent
+// to the revocation endpoint, and the stored token stays.
+func TestRevokeStoreErrorsHoldNoTokens(t *testing.T) {
+	old := (&oauth2.Token{AccessToken: `AT-old+x/y=&"\é<>`, RefreshToken: `RT-old+x/y=&"\ü<>`}).
+		WithExtra(map[string]any{"id_token": `ID-old+x/y=&"\✓<>`})
+	forms := secretForms(tokenSecrets(old)...)
+	for _, op := range []string{"lock", "save"} {
+		t.Run(op, func(t *testing.T) {
+			ctx := context.Background()
+			var revocations atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				revocations.Add(1)
+			}))
+			defer srv.Close()
+			fs := &filestore.Store{Dir: t.TempDir()}
+			if err := oauth2refresh.SaveToken(ctx, fs, "g", old); err != nil {
+				t.Fatal(err)
+			}
+			qs := &quotingStore{Store: fs, quote: []*oauth2.Token{old}}
+			if op == "lock" {
+				qs.locks.Store(1)
+			} else {
+				qs.saves.Store(1)
+			}
+			ep := &oauth2refresh.Endpoint{TokenURL: srv.URL + "/token", RevocationURL: srv.URL + "/revoke", ClientID: "id", ClientSecret: "secret"}
+			err := oauth2refresh.NewManager(ep, qs, nil).Grant("g").Revoke(ctx)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			texts := map[string]string{}
+			for i, s := range errTexts(err) {
+				texts[fmt.Sprint(i)] = s
+			}
+			leakCheck(t, texts, forms)
+			if !errors.Is(err, errStoreDown) {
+				t.Errorf("errors.Is(%v, errStoreDown) = false", err)
+			}
+			if n := revocations.Load(); n != 0 {
+				t.Errorf("revocation requests = %d, want 0", n)
+			}
+			if diff := cmp.Diff(tokenSecrets(old), tokenSecrets(mustLoad(t, fs, "g"))); diff != "" {
+				t.Errorf("stored tokens (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
