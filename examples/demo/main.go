@@ -252,12 +252,21 @@ func useAPI(ctx context.Context, c config, e *oauth2refresh.Endpoint, store oaut
 	}
 	c.say("   token file holds refresh token %s%s", short(held.RefreshToken), accessInfo(held))
 	var refreshes atomic.Int64
+	// picked is set by a flight's events.StorePickup, before the flight hands OnNewToken the
+	// token it picked up (another process's, or the one this process loaded): not a refresh.
+	// The source runs one flight at a time.
+	var picked atomic.Bool
 	ts := e.TokenSource(ctx, nil,
 		// The store persists: it saves every rotated token before the TokenSource hands it
-		// out. OnNewToken is only here to tell what happens.
+		// out. OnNewToken and the events are only here to tell what happens.
 		oauth2refresh.WithStore(store, storeKey),
+		oauth2refresh.WithEvents(func(ev events.Event) {
+			if ev.Kind == events.StorePickup {
+				picked.Store(true)
+			}
+		}),
 		oauth2refresh.OnNewToken(func(_ context.Context, t *oauth2.Token) error {
-			if t.AccessToken != "" && t.AccessToken == held.AccessToken {
+			if picked.Swap(false) {
 				c.say("   access token %s picked up from the store, no token request", short(t.AccessToken))
 				return nil
 			}
