@@ -7,13 +7,14 @@
 // protected API beside it. Then it behaves like an app: the grant's first token is saved to an
 // filestore.Store with oauth2refresh.SaveToken, and an oauth2refresh.NewClient built on
 // a TokenSource made with oauth2refresh.WithStore (and a nil token: it loads the grant from the
-// store) calls the API across several 2-second access-token lifetimes, each token refreshed
+// store) calls the API across several 3-second access-token lifetimes, each token refreshed
 // early, in the background; the store saves every rotated refresh token to its file. A restart
 // resumes from that file with a fresh TokenSource, and an old refresh token is replayed,
 // fosite revokes the grant, and the app's next API call fails with the typed error
 // oauth2refresh.ErrInvalidGrant. Finally two tenants, acme and globex, are served through
-// an oauth2refresh.Manager in each of two replicas sharing the filestore.Store: one replica refreshes
-// a grant, the other picks the token up from the store; halfway, globex's grant is revoked at
+// an oauth2refresh.Manager in each of two replicas sharing the filestore.Store, early refresh on:
+// the Managers' events tell that one replica refreshes each token, in the background, and the other
+// picks it up from the store; halfway, globex's grant is revoked at
 // the server, the first replica to refresh it is refused and marks it dead in the store, and
 // OnDead fires in both replicas (in the second from the mark, without a token request), while
 // acme keeps working. The token files live in a temporary directory, removed at the end.
@@ -49,6 +50,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,8 +87,14 @@ type config struct {
 	dir    string // the local token directory, kept; a temporary one, removed, when empty
 }
 
+// defaultConfig is the demo's config. Access tokens live 3 s: fosite rounds their expiry to the
+// second and truncates expires_in (see authserver.Options), so a token refreshed early, at half
+// its servable life (1.25 s with the 0.5 s ExpiryMargin), may be told to live 1 s less than the
+// one it replaces; it still expires after it, by 0.25 s, as a replica that picks a token up from
+// the store needs (it takes a stored token that expires after its own; with 2 s it might refresh
+// again instead).
 func defaultConfig(out io.Writer, getenv func(string) string) config {
-	return config{out: out, getenv: getenv, lifespan: 2 * time.Second,
+	return config{out: out, getenv: getenv, lifespan: 3 * time.Second,
 		before: 5 * time.Second, after: 2500 * time.Millisecond, every: 250 * time.Millisecond,
 		tenants: 3 * time.Second}
 }
@@ -244,12 +252,21 @@ func useAPI(ctx context.Context, c config, e *oauth2refresh.Endpoint, store oaut
 	}
 	c.say("   token file holds refresh token %s%s", short(held.RefreshToken), accessInfo(held))
 	var refreshes atomic.Int64
+	// picked is set by a flight's events.StorePickup, before the flight hands OnNewToken the
+	// token it picked up (another process's, or the one this process loaded): not a refresh.
+	// The source runs one flight at a time.
+	var picked atomic.Bool
 	ts := e.TokenSource(ctx, nil,
 		// The store persists: it saves every rotated token before the TokenSource hands it
-		// out. OnNewToken is only here to tell what happens.
+		// out. OnNewToken and the events are only here to tell what happens.
 		oauth2refresh.WithStore(store, storeKey),
+		oauth2refresh.WithEvents(func(ev events.Event) {
+			if ev.Kind == events.StorePickup {
+				picked.Store(true)
+			}
+		}),
 		oauth2refresh.OnNewToken(func(_ context.Context, t *oauth2.Token) error {
-			if t.AccessToken != "" && t.AccessToken == held.AccessToken {
+			if picked.Swap(false) {
 				c.say("   access token %s picked up from the store, no token request", short(t.AccessToken))
 				return nil
 			}
@@ -257,7 +274,7 @@ func useAPI(ctx context.Context, c config, e *oauth2refresh.Endpoint, store oaut
 			c.say("   refreshed: access token %s for %ds, refresh token rotated to %s, saved by the store", short(t.AccessToken), t.ExpiresIn, short(t.RefreshToken))
 			return nil
 		}),
-		// Tokens here live 2 s: stop serving one half a second before it expires. Early
+		// Tokens here live 3 s: stop serving one half a second before it expires. Early
 		// refresh is on (the default): from half of a token's servable life on, a call
 		// starts a refresh in the background while requests go on with the current token.
 		oauth2refresh.ExpiryMargin(500*time.Millisecond),
@@ -468,9 +485,11 @@ var tenantKeys = []string{"acme", "globex"}
 
 // tenants is step 4: two tenants' grants, started with Grant.SaveToken, served through an
 // oauth2refresh.Manager in each of two replicas sharing store (as two processes of one
-// service would). Halfway through c.tenants, globex's grant is revoked at the server: the
-// first replica to refresh it is refused, marks it dead in the store, and its OnDead fires;
-// the other replica's OnDead fires from that mark without sending anything. acme goes on.
+// service would), with early refresh on, as in step 1. The Managers' events tell which replica
+// refreshed a grant and which picked its token up from the store. After half of c.tenants,
+// globex's grant is revoked at the server: the first replica to refresh it is refused, marks it
+// dead in the store, and its OnDead fires; the other replica's OnDead fires from that mark
+// without sending anything. acme goes on.
 func tenants(ctx context.Context, c config, srv *authserver.Server, store oauth2refresh.Store, e *oauth2refresh.Endpoint, apiURL string) error {
 	c.say("\n4. two tenants through an oauth2refresh.Manager in each of two replicas sharing the FileStore, for %v", c.tenants)
 	grants := map[string]authserver.Grant{}
@@ -487,36 +506,47 @@ func tenants(ctx context.Context, c config, srv *authserver.Server, store oauth2
 		}
 	}
 	c.say("   signed in: acme (refresh token %s) and globex (%s), each saved with Grant.SaveToken", short(grants["acme"].RefreshToken), short(grants["globex"].RefreshToken))
+	c.say("   the replicas call the API every %v; each token is refreshed early, in the background, by the replica that gets there first", c.every)
 
-	refusedBefore := srv.Stats().TokenErrors
-	replicas := []*replica{newReplica(ctx, c, "replica 1", e, store), newReplica(ctx, c, "replica 2", e, store)}
-	refreshes := map[string]int{}
+	before := srv.Stats()
+	fl := &flights{changed: make(chan struct{}, 1), retries: map[string]int{}, refreshes: map[string]int{}, pickups: map[string]int{}}
+	replicas := []*replica{newReplica(ctx, c, "replica 1", e, store, fl), newReplica(ctx, c, "replica 2", e, store, fl)}
 	half, end := time.Now().Add(c.tenants/2), time.Now().Add(c.tenants)
-	revoked, after := false, 0
+	limit := end.Add(10 * c.lifespan) // a bound, should the replicas never catch up
+	revoked := false
 	for {
 		for _, r := range replicas {
 			for _, key := range tenantKeys {
-				if r.call(ctx, key, apiURL) {
-					refreshes[key]++
-				}
+				r.call(ctx, key, apiURL)
 			}
 		}
-		if revoked {
-			after++
+		// Wait for the refreshes these calls started in the background, then tell what
+		// each got.
+		got, err := fl.settle(ctx)
+		if err != nil {
+			return err
 		}
-		// Once the replicas have called the API with both tenants, at half time, globex's
-		// grant is revoked; then two rounds of calls at least, so that both replicas find
-		// out, and on until the end.
-		if !revoked && !time.Now().Before(half) {
+		caughtUp, err := fl.tell(c, got)
+		if err != nil {
+			return err
+		}
+		// globex's grant is revoked once half the time is over, when the replicas have just
+		// caught up with its newest token: no refresh of it is under way. The replicas stop
+		// once the time is over, both have reported globex dead, and they have just caught
+		// up with acme: the counts below are then complete.
+		now := time.Now()
+		switch {
+		case !revoked && !now.Before(half) && caughtUp["globex"]:
 			if err := srv.RevokeGrant(grants["globex"].ID); err != nil {
 				return err
 			}
 			revoked = true
 			c.say("   globex's administrator disconnects the app at the provider: fosite revokes globex's grant")
-			continue
-		}
-		if revoked && after >= 2 && !time.Now().Add(c.every).Before(end) {
-			break
+		case revoked && !now.Before(end) && caughtUp["acme"] && deadIn(replicas, "globex") == len(replicas):
+			tenantTotals(c, srv, before, fl, replicas)
+			return nil
+		case now.After(limit):
+			return fmt.Errorf("step 4: no end %v after its time was over: revoked %v, globex dead in %d replicas", limit.Sub(end), revoked, deadIn(replicas, "globex"))
 		}
 		select {
 		case <-time.After(c.every):
@@ -524,22 +554,154 @@ func tenants(ctx context.Context, c config, srv *authserver.Server, store oauth2
 			return ctx.Err()
 		}
 	}
+}
+
+// tenantTotals tells what step 4 did, for each tenant and at the server (whose stats were
+// before when the step began).
+func tenantTotals(c config, srv *authserver.Server, before authserver.Stats, fl *flights, replicas []*replica) {
+	st := srv.Stats()
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	var refreshes int
 	for _, key := range tenantKeys {
-		calls, ok, dead := 0, 0, 0
+		calls, ok := 0, 0
 		for _, r := range replicas {
-			r.mu.Lock()
-			calls, ok, dead = calls+r.calls[key], ok+r.ok[key], dead+r.dead[key]
-			r.mu.Unlock()
+			calls, ok = calls+r.calls[key], ok+r.ok[key]
 		}
-		if dead == 0 {
-			c.say("   %-6s %d API calls, %d OK, %d refreshes in all", key, calls, ok, refreshes[key])
+		refreshes += fl.refreshes[key]
+		flights := fmt.Sprintf("%d refreshes and %d pickups", fl.refreshes[key], fl.pickups[key])
+		if dead := deadIn(replicas, key); dead > 0 {
+			c.say("   %-6s %d API calls, %d OK until the revocation; %s", key, calls, ok, flights)
+			c.say("          OnDead fired once in each of %d replicas: time to ask %s to sign in again", dead, key)
 			continue
 		}
-		c.say("   %-6s %d API calls, %d OK until the revocation, %d refreshes and %d refused at the server in all", key, calls, ok,
-			refreshes[key], srv.Stats().TokenErrors-refusedBefore)
-		c.say("          OnDead fired once in each of %d replicas: time to ask %s to sign in again", dead, key)
+		c.say("   %-6s %d API calls, %d OK, %d of them retried after a 401 (fosite revokes an access token when it rotates); %s",
+			key, calls, ok, fl.retries[key], flights)
 	}
-	return nil
+	// A refresh token sent twice would be refused too, and its grant revoked.
+	c.say("   the server got %d token requests in this step: %d refreshes and %d refused, globex's after its revocation",
+		st.TokenRequests-before.TokenRequests, refreshes, st.TokenErrors-before.TokenErrors)
+}
+
+// flights follows, through the replicas' events, the flights of their grants (see the events
+// package: a refresh, or a pickup of the token another replica saved): those under way, and
+// those that got a token since the demo last told of them.
+type flights struct {
+	changed chan struct{} // gets a value, if it has room, when a flight ends
+
+	mu      sync.Mutex     // guards running, ended and retries
+	running int            // flights started and not ended, in both replicas
+	ended   []flight       // flights that got a token, not told of yet
+	retries map[string]int // a Transport's retries after a 401, per key
+
+	// Used by the demo's one goroutine only.
+	refreshes, pickups map[string]int // per key, in both replicas
+}
+
+// flight is one that got a token.
+type flight struct {
+	r       *replica
+	key     string
+	picked  bool           // picked up from the store (events.OutcomePickedUp): no refresh
+	trigger events.Trigger // why it started: events.TriggerEarly in the background
+}
+
+// event is the replicas' events hook: called on the goroutine of a flight or a call, it returns
+// at once and does not call the TokenSource (see WithEvents).
+func (fl *flights) event(r *replica, ev events.Event) {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	switch ev.Kind {
+	case events.RefreshStarted:
+		fl.running++
+	case events.RefreshFinished:
+		fl.running--
+		if ev.Outcome == events.OutcomeOK || ev.Outcome == events.OutcomePickedUp {
+			fl.ended = append(fl.ended, flight{r: r, key: ev.Key, picked: ev.Outcome == events.OutcomePickedUp, trigger: ev.Trigger})
+		}
+		select {
+		case fl.changed <- struct{}{}:
+		default:
+		}
+	case events.UnauthorizedRetry:
+		fl.retries[ev.Key]++
+	}
+}
+
+// settle waits until no flight whose start the events reported is under way, and returns those
+// that got a token since its last call. A flight that a call started in the background reports
+// its start from its own goroutine, maybe after settle returned: it is then returned by the
+// next settle.
+func (fl *flights) settle(ctx context.Context) ([]flight, error) {
+	for {
+		fl.mu.Lock()
+		running, got := fl.running, fl.ended
+		if running == 0 {
+			fl.ended = nil
+		}
+		fl.mu.Unlock()
+		if running == 0 {
+			return got, nil
+		}
+		select {
+		case <-fl.changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// tell says what the flights in got obtained, the refreshes first (a pickup takes a token
+// refreshed before it), and counts them. It returns the keys the replicas caught up with: a
+// pickup of the key was among got, and each token of it refreshed so far was picked up by the
+// other replica. Neither replica then has a flight of that key under way or about to start: the
+// calls that started the flights in got found no other, and a token just obtained starts none
+// before half its life.
+func (fl *flights) tell(c config, got []flight) (map[string]bool, error) {
+	slices.SortStableFunc(got, func(a, b flight) int {
+		switch {
+		case a.picked == b.picked:
+			return 0
+		case a.picked:
+			return 1
+		}
+		return -1
+	})
+	caughtUp := map[string]bool{}
+	for _, f := range got {
+		// The token the flight got: no other flight of the grant in its replica has ended
+		// since (none is under way), so it is the one served, from memory.
+		tok, err := f.r.m.Grant(f.key).Token()
+		if err != nil {
+			return nil, err
+		}
+		if f.picked {
+			fl.pickups[f.key]++
+			caughtUp[f.key] = true
+			f.r.c.say("   %s %-6s access token %s picked up from the store%s, no token request", f.r.name, f.key, short(tok.AccessToken), how(f.trigger))
+			continue
+		}
+		fl.refreshes[f.key]++
+		f.r.c.say("   %s %-6s refreshed%s: access token %s for %ds, refresh token rotated to %s, saved by the store",
+			f.r.name, f.key, how(f.trigger), short(tok.AccessToken), tok.ExpiresIn, short(tok.RefreshToken))
+	}
+	for key := range caughtUp {
+		caughtUp[key] = fl.refreshes[key] == fl.pickups[key]
+	}
+	return caughtUp, nil
+}
+
+// how says why a flight started, as its events.Trigger tells.
+func how(t events.Trigger) string {
+	switch t {
+	case events.TriggerEarly:
+		return " in the background"
+	case events.TriggerRejected:
+		return " after a 401"
+	case events.TriggerExpired:
+		return " once expired"
+	}
+	return "" // events.TriggerFirst: the replica's first call for the grant
 }
 
 // replica is one process of the service, with its own Manager of the tenants' grants.
@@ -550,34 +712,22 @@ type replica struct {
 	clients map[string]*http.Client
 
 	// Used by the demo's one goroutine only.
-	calls, ok   map[string]int    // API calls, and those that succeeded, per key
-	failed      map[string]bool   // keys whose API call failed, said once
-	seen        map[string]string // the access token last seen, per key
-	seenPickups map[string]int    // pickups[key] when seen[key] was set
+	calls, ok map[string]int  // API calls, and those that succeeded, per key
+	failed    map[string]bool // keys whose API call failed, said once
 
-	mu      sync.Mutex     // guards pickups and dead
-	pickups map[string]int // store pickups, per key, counted by the Manager's events
-	dead    map[string]int // OnDead calls, per key
+	mu   sync.Mutex     // guards dead
+	dead map[string]int // OnDead calls, per key
 }
 
-func newReplica(ctx context.Context, c config, name string, e *oauth2refresh.Endpoint, store oauth2refresh.Store) *replica {
+func newReplica(ctx context.Context, c config, name string, e *oauth2refresh.Endpoint, store oauth2refresh.Store, fl *flights) *replica {
 	r := &replica{c: c, name: name, clients: map[string]*http.Client{},
-		calls: map[string]int{}, ok: map[string]int{}, dead: map[string]int{}, failed: map[string]bool{},
-		seen: map[string]string{}, seenPickups: map[string]int{}, pickups: map[string]int{}}
+		calls: map[string]int{}, ok: map[string]int{}, failed: map[string]bool{}, dead: map[string]int{}}
 	r.m = oauth2refresh.NewManager(e, store, &oauth2refresh.ManagerOptions{
-		// The options of every grant, as in step 1 but for early refresh: this step tells
-		// which replica refreshed a grant and which picked the token up from the store, as
-		// its own calls see it; a refresh in the background would end between two calls.
+		// The options of every grant, as in step 1 (early refresh on, the default), and the
+		// events that tell the demo what each flight did.
 		SourceOptions: []oauth2refresh.Option{
 			oauth2refresh.ExpiryMargin(500 * time.Millisecond),
-			oauth2refresh.EarlyRefresh(0),
-			oauth2refresh.WithEvents(func(ev events.Event) {
-				if ev.Kind == events.StorePickup {
-					r.mu.Lock()
-					r.pickups[ev.Key]++
-					r.mu.Unlock()
-				}
-			}),
+			oauth2refresh.WithEvents(func(ev events.Event) { fl.event(r, ev) }),
 		},
 		// Once in this process for each grant found dead: refused when this replica
 		// refreshed it, or marked dead in the store by another one.
@@ -598,9 +748,21 @@ func newReplica(ctx context.Context, c config, name string, e *oauth2refresh.End
 	return r
 }
 
-// call calls apiURL with key's grant, and says what changed. It reports whether this replica
-// refreshed the grant (rather than picked a token up from the store).
-func (r *replica) call(ctx context.Context, key, apiURL string) (refreshed bool) {
+// deadIn returns in how many of replicas OnDead fired for key.
+func deadIn(replicas []*replica, key string) int {
+	n := 0
+	for _, r := range replicas {
+		r.mu.Lock()
+		if r.dead[key] > 0 {
+			n++
+		}
+		r.mu.Unlock()
+	}
+	return n
+}
+
+// call calls apiURL with key's grant, and says when a call first fails.
+func (r *replica) call(ctx context.Context, key, apiURL string) {
 	r.calls[key]++
 	status, _, err := get(ctx, r.clients[key], apiURL)
 	switch {
@@ -617,20 +779,4 @@ func (r *replica) call(ctx context.Context, key, apiURL string) (refreshed bool)
 		r.failed[key] = true
 		r.c.say("   %s %-6s API call failed: %v", r.name, key, err)
 	}
-	// The token served now, from memory: no I/O for a live grant.
-	tok, err := r.m.Grant(key).Token()
-	if err != nil || tok.AccessToken == r.seen[key] {
-		return false
-	}
-	r.seen[key] = tok.AccessToken
-	r.mu.Lock()
-	pickups := r.pickups[key]
-	r.mu.Unlock()
-	if pickups != r.seenPickups[key] {
-		r.seenPickups[key] = pickups
-		r.c.say("   %s %-6s access token %s picked up from the store, no token request", r.name, key, short(tok.AccessToken))
-		return false
-	}
-	r.c.say("   %s %-6s refreshed: access token %s for %ds, refresh token rotated to %s, saved by the store", r.name, key, short(tok.AccessToken), tok.ExpiresIn, short(tok.RefreshToken))
-	return true
 }

@@ -90,7 +90,7 @@ func TestDemoLocal(t *testing.T) {
 	const secret = "demo s3cret/+&é"
 	dir := t.TempDir()
 	var out bytes.Buffer
-	c := config{out: &out, getenv: func(string) string { return "" }, lifespan: 2 * time.Second,
+	c := config{out: &out, getenv: func(string) string { return "" }, lifespan: 3 * time.Second,
 		before: 2500 * time.Millisecond, after: time.Second, every: 100 * time.Millisecond, tenants: 2 * time.Second,
 		secret: secret, dir: dir}
 	if err := run(context.Background(), c); err != nil {
@@ -101,7 +101,7 @@ func TestDemoLocal(t *testing.T) {
 		`(?m)^authorization server  ory/fosite at http://127\.0\.0\.1:\d+`,
 		`(?m)^signed in +refresh token #[0-9a-f]{6} saved with SaveToken to the FileStore in ` + regexp.QuoteMeta(dir) + `$`,
 		`(?m)^1\. .*\n   token file holds refresh token #[0-9a-f]{6}, no access token yet\n   refreshed: `,
-		`(?m)^   refreshed: access token #[0-9a-f]{6} for [12]s, refresh token rotated to #[0-9a-f]{6}, saved by the store$`,
+		`(?m)^   refreshed: access token #[0-9a-f]{6} for [23]s, refresh token rotated to #[0-9a-f]{6}, saved by the store$`,
 		`(?m)^   API: hello user-1, client demo-app may read your profile$`,
 		`(?m)^   (\d+) API calls, \d+ OK, [1-9]\d* refreshes$`,
 		`(?m)^2\. restart: .* resumes from demo\.json\n   token file holds refresh token #[0-9a-f]{6}`,
@@ -110,11 +110,14 @@ func TestDemoLocal(t *testing.T) {
 		`(?m)^   the store marks the grant dead \(invalid_grant\) in demo\.json: a process loading it gets the error, and sends nothing$`,
 		`(?m)^4\. two tenants through an oauth2refresh\.Manager in each of two replicas sharing the FileStore, for 2s$`,
 		`(?m)^   signed in: acme \(refresh token #[0-9a-f]{6}\) and globex \(#[0-9a-f]{6}\), each saved with Grant\.SaveToken$`,
-		`(?m)^   replica [12] acme   refreshed: access token #[0-9a-f]{6} for [12]s, refresh token rotated to #[0-9a-f]{6}, saved by the store$`,
+		`(?m)^   replica [12] acme   refreshed: access token #[0-9a-f]{6} for [23]s, refresh token rotated to #[0-9a-f]{6}, saved by the store$`,
 		`(?m)^   replica [12] acme   access token #[0-9a-f]{6} picked up from the store, no token request$`,
-		`(?m)^   acme   \d+ API calls, \d+ OK, [1-9]\d* refreshes in all$`,
-		`(?m)^   globex \d+ API calls, [1-9]\d* OK until the revocation, [1-9]\d* refreshes and 1 refused at the server in all\n` +
+		`(?m)^   replica [12] acme   refreshed in the background: access token #[0-9a-f]{6} for [23]s, refresh token rotated to #[0-9a-f]{6}, saved by the store$`,
+		`(?m)^   replica [12] acme   access token #[0-9a-f]{6} picked up from the store in the background, no token request$`,
+		`(?m)^   acme   \d+ API calls, \d+ OK, \d+ of them retried after a 401 \(fosite revokes an access token when it rotates\); [1-9]\d* refreshes and [1-9]\d* pickups$`,
+		`(?m)^   globex \d+ API calls, [1-9]\d* OK until the revocation; [1-9]\d* refreshes and [1-9]\d* pickups\n` +
 			`          OnDead fired once in each of 2 replicas: time to ask globex to sign in again$`,
+		`(?m)^   the server got \d+ token requests in this step: \d+ refreshes and 1 refused, globex's after its revocation$`,
 		// The replayed token, the app's refresh after the revocation and globex's refresh
 		// after its revocation: nothing else refused.
 		`(?m)^server saw \d+ token requests \(\d+ refreshes, 3 refused\)`,
@@ -152,16 +155,16 @@ func TestDemoLocal(t *testing.T) {
 
 	// Every refresh the server made is one the output tells of: no replica refreshed a grant
 	// that another one had refreshed (it picks the token up from the store instead).
-	if m := regexp.MustCompile(`(?m)^server saw \d+ token requests \((\d+) refreshes`).FindStringSubmatch(o); m == nil ||
-		m[1] != fmt.Sprint(strings.Count(o, "refreshed: access token ")) {
-		t.Errorf("the server made %v refreshes; the output tells of %d", m, strings.Count(o, "refreshed: access token "))
+	told := len(refreshLine.FindAllString(o, -1))
+	if m := regexp.MustCompile(`(?m)^server saw \d+ token requests \((\d+) refreshes`).FindStringSubmatch(o); m == nil || m[1] != fmt.Sprint(told) {
+		t.Errorf("the server made %v refreshes; the output tells of %d", m, told)
 	}
 
 	// The token files hold the grants' marks, and the last token the demo saw of acme's.
 	checkDir(t, dir, tenantKeys...)
 	store := &filestore.Store{Dir: dir}
 	acme, err := store.Load(context.Background(), "acme")
-	if want := lastMatch(tenants, `acme   refreshed: .*refresh token rotated to (#[0-9a-f]{6})`); err != nil || acme == nil || short(acme.RefreshToken) != want {
+	if want := lastMatch(tenants, `acme   refreshed[^:]*: .*refresh token rotated to (#[0-9a-f]{6})`); err != nil || acme == nil || short(acme.RefreshToken) != want {
 		t.Errorf("acme.json: %v; want refresh token %s", err, want)
 	}
 	// The server is gone: a request would fail otherwise than with a *DeadGrantError.
@@ -174,23 +177,75 @@ func TestDemoLocal(t *testing.T) {
 	}
 }
 
-// checkTenants checks step 4 of the output: acme's calls all succeed, and a token is picked
-// up from the store only after a replica refreshed it; globex's grant
-// works until its revocation, and then OnDead fires once in each replica, in one because
-// its refresh was refused, in the other from the store's mark.
+// refreshLine matches a line that tells of a refresh, in steps 1 to 4.
+var refreshLine = regexp.MustCompile(`(?m)^   (?:replica [12] (?:acme|globex) +)?refreshed(?: in the background)?: access token #`)
+
+// checkTenants checks step 4 of the output, with early refresh on: every token a replica
+// refreshed (in the background, after the first) is picked up once by the other replica, and
+// every token picked up is one the other replica refreshed before: across the replicas, each
+// grant is refreshed once per token lifetime. acme's calls all succeed; globex's grant works
+// until its revocation, then OnDead fires once in each replica, in one because its refresh was
+// refused, in the other from the store's mark, and the server got one refused request, no other.
 func checkTenants(t *testing.T, o string) {
 	t.Helper()
-	if m := regexp.MustCompile(`(?m)^   acme   (\d+) API calls, (\d+) OK`).FindStringSubmatch(o); m == nil || m[1] != m[2] {
-		t.Errorf("acme: %q; want every API call OK", m)
+	if m := regexp.MustCompile(`(?m)^   acme   (\d+) API calls, (\d+) OK, \d+ of them .*; (\d+) refreshes and (\d+) pickups$`).FindStringSubmatch(o); m == nil || m[1] != m[2] || m[3] != m[4] {
+		t.Errorf("acme: %q; want every API call OK, and as many pickups as refreshes", m)
 	}
-	refreshed := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?m)^   replica [12] (acme|globex) +(refreshed: access token|access token) (#[0-9a-f]{6})`).FindAllStringSubmatch(o, -1) {
-		if at := m[1] + m[3]; m[2] != "access token" {
-			refreshed[at] = true
-		} else if !refreshed[at] {
-			t.Errorf("%s access token %s picked up from the store before a replica refreshed it", m[1], m[3])
+	if m := regexp.MustCompile(`(?m)^   globex \d+ API calls, \d+ OK until the revocation; (\d+) refreshes and (\d+) pickups$`).FindStringSubmatch(o); m == nil || m[1] != m[2] {
+		t.Errorf("globex: %q; want as many pickups as refreshes", m)
+	}
+	type token struct{ key, at string }
+	refreshedBy := map[token]string{} // the replica that refreshed a token
+	pickedBy := map[token]string{}    // the replica that picked it up
+	counts := map[string]int{}        // refreshes and pickups per tenant, and acme's in the background
+	lines := regexp.MustCompile(`(?m)^   (replica [12]) (acme|globex) +(refreshed(?: in the background)?: access token|access token) (#[0-9a-f]{6})( picked up from the store in the background)?`)
+	for _, m := range lines.FindAllStringSubmatch(o, -1) {
+		replica, tok := m[1], token{m[2], m[4]}
+		if m[3] != "access token" {
+			if r, ok := refreshedBy[tok]; ok {
+				t.Errorf("%s access token %s refreshed by %s and %s", tok.key, tok.at, r, replica)
+			}
+			refreshedBy[tok] = replica
+			counts[tok.key+" refreshes"]++
+			if tok.key == "acme" && m[3] != "refreshed: access token" {
+				counts["acme in the background"]++
+			}
+			continue
+		}
+		switch r, ok := refreshedBy[tok]; {
+		case !ok:
+			t.Errorf("%s access token %s picked up by %s before a replica refreshed it", tok.key, tok.at, replica)
+		case r == replica:
+			t.Errorf("%s access token %s picked up by %s, which refreshed it", tok.key, tok.at, replica)
+		case pickedBy[tok] != "":
+			t.Errorf("%s access token %s picked up twice", tok.key, tok.at)
+		}
+		pickedBy[tok] = replica
+		counts[tok.key+" pickups"]++
+	}
+	for tok, r := range refreshedBy {
+		if pickedBy[tok] == "" {
+			t.Errorf("%s access token %s refreshed by %s, never picked up by the other replica", tok.key, tok.at, r)
 		}
 	}
+	// Tokens live 3 s: acme's are refreshed in the background 1.25 s into their life, or
+	// sooner; step 4 runs for 2 s and on until both replicas hold acme's newest token.
+	if counts["acme in the background"] < 2 {
+		t.Errorf("acme refreshed %d times in the background; want 2 at least", counts["acme in the background"])
+	}
+	for _, key := range tenantKeys {
+		want := fmt.Sprintf("%d refreshes and %d pickups", counts[key+" refreshes"], counts[key+" pickups"])
+		if !regexp.MustCompile(`(?m)^   ` + key + ` .*; ` + want + `$`).MatchString(o) {
+			t.Errorf("%s: no summary of %s, the lines above", key, want)
+		}
+	}
+	// The server got the refreshes told of, and globex's refused one: replica 2 sent nothing
+	// when it found globex dead.
+	if m := regexp.MustCompile(`(?m)^   the server got (\d+) token requests in this step: (\d+) refreshes and 1 refused`).FindStringSubmatch(o); m == nil ||
+		m[2] != fmt.Sprint(len(refreshedBy)) || m[1] != fmt.Sprint(len(refreshedBy)+1) {
+		t.Errorf("server: %q; want %d refreshes, one per token told of, and one request more, refused", m, len(refreshedBy))
+	}
+
 	before, after, ok := strings.Cut(o, "\n   globex's administrator disconnects the app at the provider: fosite revokes globex's grant\n")
 	if !ok {
 		t.Fatal("globex's grant is not revoked in the output")
@@ -198,12 +253,12 @@ func checkTenants(t *testing.T, o string) {
 	if strings.Contains(before, "OnDead") || strings.Contains(o, "acme   OnDead") || strings.Contains(o, "acme   API call") {
 		t.Errorf("OnDead or a failed API call before the revocation, or for acme")
 	}
+	if regexp.MustCompile(`globex (refreshed|access token)`).MatchString(after) {
+		t.Errorf("a replica got a token for globex after its revocation")
+	}
 	var got []string
 	for _, m := range regexp.MustCompile(`(?m)^   (replica [12]) globex OnDead: (.*)$`).FindAllStringSubmatch(after, -1) {
 		got = append(got, m[2])
-		if strings.Contains(after, m[1]+" globex refreshed") || strings.Contains(after, m[1]+" globex access token") {
-			t.Errorf("%s got a token for globex after its revocation", m[1])
-		}
 	}
 	slices.Sort(got)
 	want := []string{
