@@ -338,7 +338,7 @@ func (e *Endpoint) send(ctx context.Context, form url.Values, r request, m AuthM
 
 // post posts form, with the client authentication of m added to it (and a DPoP proof), as r
 // says, and hands what comes back to r.read. It is one exchange through the client's
-// Transport (roundTrip), bounded by its Timeout, else the Endpoint's (DefaultTimeout when
+// Transport (roundTrip), bounded by its Timeout, else the Endpoint's (30 s when
 // zero) when ctx has no deadline. The Endpoint's Header may not set Authorization,
 // Content-Type or DPoP; the userAgent is sent unless it sets one.
 func (e *Endpoint) post(ctx context.Context, form url.Values, r request, m AuthMethod, now func() time.Time) (*oauth2.Token, error) {

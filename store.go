@@ -107,7 +107,7 @@ func WithStore(s Store, key string) Option {
 }
 
 // leaseTimes returns how long one token request may take, and the ttl of a lease: 1.5 times
-// the Endpoint's Timeout (DefaultTimeout when not positive), so that the token request ends by
+// the Endpoint's Timeout (30 s when not positive), so that the token request ends by
 // the Timeout and the first save by the lease's end. lock waits at most twice the ttl.
 func (s *TokenSource) leaseTimes() (timeout, ttl time.Duration) {
 	timeout = defaultTimeout

@@ -55,8 +55,8 @@ type Config struct {
 	// server, so that several users or clients of one server need a Key each.
 	Key string
 
-	// Options are more options of the TokenSources (ExpiryMargin, EarlyRefresh, OnRefresh,
-	// WithEvents, ...). WithStore is set from Store and Key: do not pass it here. OnRefresh
+	// Options are more options of the TokenSources (ExpiryMargin, EarlyRefresh, OnNewToken,
+	// WithEvents, ...). WithStore is set from Store and Key: do not pass it here. OnNewToken
 	// is called with every token refreshed or picked up from the Store, not with the token of
 	// the code exchange, which NewTokenSource saves to the Store.
 	Options []oauth2refresh.Option

@@ -180,7 +180,7 @@ func local(ctx context.Context, c config, store *filestore.Store) error {
 	if err := oauth2refresh.SaveToken(ctx, store, storeKey, &oauth2.Token{RefreshToken: grant.RefreshToken}); err != nil {
 		return err
 	}
-	c.say("signed in             refresh token %s saved with SaveToken to the FileStore in %s", short(grant.RefreshToken), store.Dir)
+	c.say("signed in             refresh token %s saved with SaveToken to the filestore.Store in %s", short(grant.RefreshToken), store.Dir)
 
 	e := &oauth2refresh.Endpoint{TokenURL: srv.TokenURL, ClientID: clientID, ClientSecret: secret}
 	c.say("\n1. the app calls the API for %v, through a TokenSource that loads the grant from the store", c.before)
@@ -491,7 +491,7 @@ var tenantKeys = []string{"acme", "globex"}
 // dead in the store, and its OnDead fires; the other replica's OnDead fires from that mark
 // without sending anything. acme goes on.
 func tenants(ctx context.Context, c config, srv *authserver.Server, store oauth2refresh.Store, e *oauth2refresh.Endpoint, apiURL string) error {
-	c.say("\n4. two tenants through an oauth2refresh.Manager in each of two replicas sharing the FileStore, for %v", c.tenants)
+	c.say("\n4. two tenants through an oauth2refresh.Manager in each of two replicas sharing the filestore.Store, for %v", c.tenants)
 	grants := map[string]authserver.Grant{}
 	signup := oauth2refresh.NewManager(e, store, nil)
 	for _, key := range tenantKeys {

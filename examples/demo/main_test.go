@@ -99,7 +99,7 @@ func TestDemoLocal(t *testing.T) {
 	o := out.String()
 	checkOutput(t, o, []string{
 		`(?m)^authorization server  ory/fosite at http://127\.0\.0\.1:\d+`,
-		`(?m)^signed in +refresh token #[0-9a-f]{6} saved with SaveToken to the FileStore in ` + regexp.QuoteMeta(dir) + `$`,
+		`(?m)^signed in +refresh token #[0-9a-f]{6} saved with SaveToken to the filestore\.Store in ` + regexp.QuoteMeta(dir) + `$`,
 		`(?m)^1\. .*\n   token file holds refresh token #[0-9a-f]{6}, no access token yet\n   refreshed: `,
 		`(?m)^   refreshed: access token #[0-9a-f]{6} for [23]s, refresh token rotated to #[0-9a-f]{6}, saved by the store$`,
 		`(?m)^   API: hello user-1, client demo-app may read your profile$`,
@@ -108,7 +108,7 @@ func TestDemoLocal(t *testing.T) {
 		`(?m)^   token endpoint: invalid_grant`,
 		`(?m)^   its refresh fails with errors\.Is\(err, oauth2refresh\.ErrInvalidGrant\)`,
 		`(?m)^   the store marks the grant dead \(invalid_grant\) in demo\.json: a process loading it gets the error, and sends nothing$`,
-		`(?m)^4\. two tenants through an oauth2refresh\.Manager in each of two replicas sharing the FileStore, for 2s$`,
+		`(?m)^4\. two tenants through an oauth2refresh\.Manager in each of two replicas sharing the filestore\.Store, for 2s$`,
 		`(?m)^   signed in: acme \(refresh token #[0-9a-f]{6}\) and globex \(#[0-9a-f]{6}\), each saved with Grant\.SaveToken$`,
 		`(?m)^   replica [12] acme   refreshed: access token #[0-9a-f]{6} for [23]s, refresh token rotated to #[0-9a-f]{6}, saved by the store$`,
 		`(?m)^   replica [12] acme   access token #[0-9a-f]{6} picked up from the store, no token request$`,

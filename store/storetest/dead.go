@@ -21,7 +21,7 @@ func deadMark(t *testing.T) *oauth2.Token {
 	t.Helper()
 	m, _, err := store.Decode("storetest", "", []byte(deadJSON))
 	if err != nil {
-		t.Fatalf("DecodeStoredToken of a dead mark: %v", err)
+		t.Fatalf("store.Decode of a dead mark: %v", err)
 	}
 	return m
 }
@@ -70,7 +70,7 @@ func deadMarkRoundTrip(t *testing.T, s oauth2refresh.Store, raw *Raw) {
 		}
 		m, _, err := store.Decode(key, "", []byte(v))
 		if err != nil {
-			t.Fatalf("DecodeStoredToken of the stored value: %v", err)
+			t.Fatalf("store.Decode of the stored value: %v", err)
 		}
 		checkDeadMark(t, "stored value", m)
 	}

@@ -44,7 +44,7 @@ func storedFormat(t *testing.T, s oauth2refresh.Store, raw Raw) {
 		}
 		got, version, err := store.Decode(key, "", []byte(v))
 		if err != nil {
-			t.Fatalf("DecodeStoredToken of the stored value: %v", err)
+			t.Fatalf("store.Decode of the stored value: %v", err)
 		}
 		checkToken(t, "stored token", tok, got)
 		loaded, err := s.Load(ctx, key)
