@@ -216,7 +216,7 @@ func deadReason(err error) string {
 		return reasonRefreshTokenExpired
 	case errors.As(err, &ad):
 		return ""
-	case errors.As(err, &re) && (re.Code == "invalid_grant" || re.Code == "bad_refresh_token"):
+	case errors.As(err, &re) && re.Is(ErrInvalidGrant): // GitHub's bad_refresh_token too
 		return reasonInvalidGrant
 	}
 	return ""

@@ -143,11 +143,11 @@ func discard(resp *http.Response) {
 // token expired, or an *oauth2.RetrieveError of either code. A temporary failure (no answer, a
 // 5xx, the backoff after one) is not: the 401 is then returned as it came.
 func deadGrant(err error) bool {
-	if errors.Is(err, ErrInvalidGrant) || deadReason(err) != "" {
+	if errors.Is(err, ErrInvalidGrant) {
 		return true
 	}
 	var re *oauth2.RetrieveError
-	return errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.ErrorCode == "bad_refresh_token")
+	return errors.As(err, &re) && (&RequestError{Code: re.ErrorCode}).Is(ErrInvalidGrant)
 }
 
 // send sends req with tok and body; ts, the TokenSource behind t.Source (nil if unknown),

@@ -5,6 +5,8 @@ package events
 import (
 	"context"
 	"log/slog"
+
+	"github.com/tokenkit/oauth2refresh/internal/quote"
 )
 
 // logLines are the level and message of each Kind.
@@ -78,7 +80,7 @@ func Log(logger *slog.Logger) func(Event) {
 				attrs = append(attrs, a)
 			}
 		}
-		add(ev.Key != "", slog.String("key", truncate(ev.Key, maxLoggedKey)))
+		add(ev.Key != "", slog.String("key", quote.Truncate(ev.Key, maxLoggedKey)))
 		add(ev.Trigger != 0, slog.String("trigger", ev.Trigger.String()))
 		add(ev.Outcome != 0, slog.String("outcome", ev.Outcome.String()))
 		add(ev.Status != 0, slog.Int("status", ev.Status))
@@ -93,15 +95,4 @@ func Log(logger *slog.Logger) func(Event) {
 		}
 		logger.LogAttrs(ctx, line.level, line.msg, attrs...)
 	}
-}
-
-// truncate returns s cut to at most n bytes, at a UTF-8 boundary, with "…" after a cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "…"
 }

@@ -96,7 +96,6 @@ func leftovers(t *testing.T, s oauth2refresh.Store, c func(context.Context) ([]s
 		checkUnchanged(t, c, before, strconv.Itoa(3*n)+" unknown keys through a TokenSource and a Manager")
 	})
 
-	d := s
 	tok := &oauth2.Token{AccessToken: "at", RefreshToken: "rt"}
 
 	t.Run("Delete", func(t *testing.T) {
@@ -110,7 +109,7 @@ func leftovers(t *testing.T, s oauth2refresh.Store, c func(context.Context) ([]s
 			t.Fatal(err)
 		}
 		l.Release(ctx)
-		if err := d.Delete(ctx, key); err != nil {
+		if err := s.Delete(ctx, key); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
 		checkUnchanged(t, c, before, "Delete of a grant saved, locked and released")
@@ -126,7 +125,7 @@ func leftovers(t *testing.T, s oauth2refresh.Store, c func(context.Context) ([]s
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := d.Delete(ctx, key); err != nil {
+		if err := s.Delete(ctx, key); err != nil {
 			l.Release(ctx)
 			t.Fatalf("Delete: %v", err)
 		}
@@ -142,7 +141,7 @@ func leftovers(t *testing.T, s oauth2refresh.Store, c func(context.Context) ([]s
 		if err := oauth2refresh.SaveToken(ctx, s, key, deadMark(t)); err != nil {
 			t.Fatal(err)
 		}
-		if err := d.Delete(ctx, key); err != nil {
+		if err := s.Delete(ctx, key); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
 		checkUnchanged(t, c, before, "Delete of a dead mark")
